@@ -1,0 +1,119 @@
+"""The error hierarchy: one root, each child named by whose fault it is.
+
+Every error cadenza raises on purpose derives from `CadenzaError` and carries
+the data a caller needs to act (the run, the task reference, what was
+expected and what was found) plus a remedy in its message.
+
+Control-flow signals (stopping an actor, suspending a workflow) are *not* in
+this tree and do not derive from `Exception`, so a user's `except Exception`
+cannot swallow them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CadenzaError(Exception):
+    """Root of every error cadenza raises on purpose; catch it to catch them all."""
+
+
+class DefinitionError(CadenzaError, ValueError):
+    """A workflow or task definition is malformed.
+
+    Raised at registration (never mid-run), naming the task reference (`ref`)
+    and the problem. Fix the definition and register it again; nothing
+    already registered or journaled is touched.
+    """
+
+    def __init__(self, problem: str, *, workflow: str | None = None, ref: str | None = None):
+        self.problem = problem
+        self.workflow = workflow
+        self.ref = ref
+        where = ""
+        if workflow is not None:
+            where += f"workflow {workflow!r}"
+        if ref is not None:
+            where += (", " if where else "") + f"task {ref!r}"
+        super().__init__(f"{where}: {problem}" if where else problem)
+
+
+class NotFound(CadenzaError, LookupError):
+    """An id or name the caller gave does not exist (run, task, definition)."""
+
+    def __init__(self, what: str, ident: str):
+        self.what = what
+        self.ident = ident
+        super().__init__(f"no {what} {ident!r}")
+
+
+class InvalidOperation(CadenzaError):
+    """An operation makes no sense in the target's current state.
+
+    For example resuming a run that is not paused, or completing a task of a
+    run that already ended. `state` says what was found.
+    """
+
+    def __init__(self, message: str, *, run_id: str | None = None, state: str | None = None):
+        self.run_id = run_id
+        self.state = state
+        super().__init__(message)
+
+
+class StaleTask(InvalidOperation):
+    """A result arrived for a task attempt that is no longer current.
+
+    The attempt was retried, timed out, cancelled or already completed; the
+    result was ignored and nothing changed. A worker should drop the task.
+    """
+
+    def __init__(self, task_id: str, why: str):
+        self.task_id = task_id
+        super().__init__(f"task {task_id!r} is stale: {why}; the result was ignored")
+
+
+class TerminalError(CadenzaError):
+    """Raised by a worker to fail its task for good, without retries.
+
+    The task ends FAILED_WITH_TERMINAL_ERROR; `output` is kept as its output.
+    """
+
+    def __init__(self, reason: str = "", *, output: dict[str, Any] | None = None):
+        self.reason = reason
+        self.output = output
+        super().__init__(reason)
+
+
+class PayloadError(CadenzaError, TypeError):
+    """A payload (workflow input, task output, signal) cannot be stored as JSON.
+
+    Nothing was journaled for the call that carried it; pass JSON-compatible
+    values (dict, list, str, int, float, bool, None).
+    """
+
+
+class JournalCorrupted(CadenzaError):
+    """A journal record failed its checksum or could not be decoded.
+
+    The damaged record is named and never applied. The database should be
+    restored from a backup or the run inspected with `cadenza show`.
+    """
+
+    def __init__(self, message: str, *, stream_id: str | None = None, record: int | None = None):
+        self.stream_id = stream_id
+        self.record = record
+        super().__init__(message)
+
+
+class InternalError(CadenzaError):
+    """An invariant of cadenza itself was broken: a bug, never the caller's fault.
+
+    Raised instead of continuing with corrupt state; please report it with the
+    message and, in simulation, the seed.
+    """
+
+
+def invariant(condition: bool, message: str) -> None:
+    """Check an internal invariant; unlike `assert` it survives `python -O`."""
+    if not condition:
+        raise InternalError(message)

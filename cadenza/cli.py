@@ -1,0 +1,118 @@
+"""The `cadenza` command: demo, and inspection of a journal.
+
+The CLI is an application, so it (and only it) configures logging:
+key-value lines on a terminal, JSON with `--log-json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import anyio
+import structlog
+from rich.console import Console
+from rich.table import Table
+
+from cadenza._errors import CadenzaError
+from cadenza.runtime import Runtime
+
+
+def _configure_logging(json_logs: bool, level: str) -> None:
+    renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    )
+
+
+async def _runs(db: str, status: str | None, name: str | None, limit: int, console: Console) -> int:
+    async with Runtime(db) as rt:
+        runs = await rt.runs(status=status, name=name, limit=limit)
+    table = Table(title=f"runs in {db}")
+    for column in ("id", "workflow", "status", "priority", "correlation", "tasks"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            run.id, f"{run.name} v{run.version}", run.status.value, str(run.priority),
+            run.correlation_id or "", str(len(run.tasks)),
+        )  # fmt: skip
+    console.print(table)
+    return 0
+
+
+async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
+    async with Runtime(db) as rt:
+        run = await rt.get(run_id)
+    if as_json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(run), indent=2, default=str))
+        return 0
+    console.print(f"[bold]{run.id}[/]  {run.name} v{run.version}  [bold]{run.status.value}[/]")
+    if run.reason:
+        console.print(f"reason: {run.reason}")
+    console.print(f"input: {json.dumps(run.input)}")
+    console.print(f"output: {json.dumps(run.output)}")
+    table = Table()
+    for column in ("task id", "ref", "type", "status", "attempt", "group", "reason"):
+        table.add_column(column)
+    for task in run.tasks:
+        table.add_row(task.id, task.ref, task.type, task.status.value, str(task.attempt), task.group, task.reason or "")
+    console.print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cadenza", description=__doc__)
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
+    parser.add_argument("--log-level", default="warning", help="debug, info, warning (default), error")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run (or resume) an embedded order pipeline")
+    demo.add_argument("--db", default="cadenza-demo.db", help="the SQLite journal (default: %(default)s)")
+    demo.add_argument("--orders", type=int, default=400, help="how many orders (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=7, help="seed for the orders and failures")
+
+    runs = commands.add_parser("runs", help="list the runs in a journal")
+    runs.add_argument("--db", required=True)
+    runs.add_argument("--status")
+    runs.add_argument("--name")
+    runs.add_argument("--limit", type=int, default=50)
+
+    show = commands.add_parser("show", help="show one run and its tasks")
+    show.add_argument("run_id")
+    show.add_argument("--db", required=True)
+    show.add_argument("--json", action="store_true", help="print the run as JSON")
+
+    args = parser.parse_args(argv)
+    _configure_logging(args.log_json, args.log_level)
+    console = Console()
+    try:
+        if args.command == "demo":
+            from cadenza._demo import run_demo
+
+            return anyio.run(run_demo, args.db, args.orders, args.seed, console)
+        if args.command == "runs":
+            return anyio.run(_runs, args.db, args.status, args.name, args.limit, console)
+        if args.command == "show":
+            return anyio.run(_show, args.db, args.run_id, args.json, console)
+    except CadenzaError as exc:
+        console.print(f"[bold red]{type(exc).__name__}:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: run the same command again to resume[/]")
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

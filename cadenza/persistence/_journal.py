@@ -1,0 +1,214 @@
+"""The journal interface: an append-only log of event records per stream.
+
+Design note
+-----------
+A *stream* is the history of one workflow run (its id is the run id). Each
+`append` adds one *record* — a list of JSON-compatible events that one actor
+step produced — and updates the stream's row in the current-state table
+(`StreamInfo`: status, timestamps, idempotency key, and optionally a
+snapshot of the stream's folded state). Both land in the same transaction.
+
+Promises every implementation keeps:
+- `append` returns only once its record is durable (for SQLite: committed at
+  the configured `synchronous` level). Appends that arrive while a commit is
+  in flight are gathered into the next transaction (group commit).
+- Records of one stream are returned by `load` in append order. Record
+  sequence numbers (`seq`) are global and increase with every append.
+- Each record carries a checksum; `load` raises `JournalCorrupted` naming the
+  stream and the record instead of returning damaged data.
+- A payload that is not JSON-serialisable raises `PayloadError` from
+  `append` before anything is written.
+- An idempotency key belongs to at most one stream (`DuplicateKey`).
+- The journal knows nothing of workflows: events and snapshots are opaque
+  JSON objects to it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from cadenza._errors import CadenzaError
+
+JSONObject = Mapping[str, Any]
+
+
+class DuplicateKey(CadenzaError):
+    """An append tried to give a stream an idempotency key another stream holds."""
+
+    def __init__(self, key: str, holder: str):
+        self.key = key
+        self.holder = holder
+        super().__init__(f"idempotency key {key!r} already belongs to stream {holder!r}")
+
+
+class JournalClosed(CadenzaError):
+    """The journal was used after `close()` (or before `open()`)."""
+
+
+class JournalWriteError(CadenzaError):
+    """A write transaction failed to commit; what it carried was not written.
+
+    Every append gathered into the failed transaction gets its own
+    `JournalWriteError` naming its stream (the storage error is `__cause__`);
+    nothing of that transaction was applied and the journal keeps serving
+    later appends. Retry once the cause (disk full, I/O error, a database
+    locked by another process) is fixed.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        cause: BaseException,
+        *,
+        stream_id: str | None = None,
+        batch_size: int = 1,
+    ):
+        self.stream_id = stream_id
+        self.batch_size = batch_size
+        super().__init__(
+            f"{what} was not written: its transaction failed to commit ({cause!r}); "
+            "nothing of that transaction was applied, retry once the cause is fixed"
+        )
+        self.__cause__ = cause
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A stream's row in the current-state table, as of its latest record."""
+
+    stream_id: str
+    kind: str  # the workflow name
+    version: int  # the workflow definition version
+    status: str
+    terminal: bool
+    created_at: float  # epoch seconds
+    updated_at: float
+    key: str | None = None  # idempotency key
+    correlation_id: str | None = None
+    parent_id: str | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """One record to append and the stream row it leaves behind.
+
+    `snapshot`, when given, is the stream's full folded state *including*
+    this record's events; `load` then starts from it.
+    """
+
+    info: StreamInfo
+    events: Sequence[JSONObject]
+    snapshot: JSONObject | None = None
+
+    @property
+    def stream_id(self) -> str:
+        return self.info.stream_id
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What `load` returns: start from `snapshot` (or nothing) and apply `events`."""
+
+    info: StreamInfo
+    snapshot: JSONObject | None
+    events: list[JSONObject] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DefinitionRecord:
+    """A registered definition body, stored by content hash."""
+
+    name: str
+    version: int
+    digest: str  # hex sha256 of the canonical JSON body
+    body: JSONObject
+    registered_at: float
+
+
+@dataclass(slots=True)
+class JournalStats:
+    """Counters for benchmarks and metrics."""
+
+    records: int = 0
+    events: int = 0
+    commits: int = 0
+    largest_batch: int = 0
+
+
+class Journal(ABC):
+    """The interface both journals implement; see the module note."""
+
+    stats: JournalStats
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Create or open the store; raises `JournalCorrupted` if it is damaged."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush pending appends and release the store. Idempotent."""
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def append(self, append: Append) -> int:
+        """Append one record durably; returns its global `seq`."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Return once every append accepted so far is durable."""
+
+    @abstractmethod
+    async def load(self, stream_id: str) -> Loaded | None:
+        """The stream's latest snapshot and the events after it, or None."""
+
+    @abstractmethod
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        """The stream's current-state row, or None."""
+
+    @abstractmethod
+    async def find_key(self, key: str) -> str | None:
+        """The stream holding idempotency key `key`, or None."""
+
+    @abstractmethod
+    async def streams(
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        correlation_id: str | None = None,
+        terminal: bool | None = None,
+        limit: int = 100,
+    ) -> list[StreamInfo]:
+        """Matching streams, newest first (by created_at, then by creation order)."""
+
+    @abstractmethod
+    async def unfinished(self) -> list[str]:
+        """Ids of every stream whose latest row is not terminal, oldest first."""
+
+    @abstractmethod
+    async def put_definition(self, name: str, version: int, body: JSONObject) -> DefinitionRecord:
+        """Store a definition body (deduplicated by digest); latest wins for (name, version)."""
+
+    @abstractmethod
+    async def definitions(self) -> list[DefinitionRecord]:
+        """Every (name, version)'s latest registered body, in registration order."""
+
+    @abstractmethod
+    async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
+        """A body by its digest, even if (name, version) was re-registered since."""

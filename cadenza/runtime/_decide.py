@@ -1,0 +1,207 @@
+"""`decide`: what a run should do next, as a pure function of its state.
+
+Design note
+-----------
+`decide(definition, state, env) -> list[Event]` returns *decisions*
+(`TaskScheduled`, `TaskCanceled`, `WorkflowCompleted`, `WorkflowFailed`)
+and no I/O happens here. The run's actor applies them, asks again until the
+answer is empty (a fixpoint), journals inputs and decisions in one record,
+and only then acts on them (enqueue, arm timers, notify waiters).
+
+Rules, after Conductor's DeciderService:
+- a paused or finished run decides nothing;
+- a failed or timed-out attempt is retried while `attempt < retryCount`
+  (the task's override, else its TaskDef's), after the TaskDef's retry
+  delay plus a jitter drawn deterministically from the attempt's id; a
+  FAILED_WITH_TERMINAL_ERROR attempt is never retried; an exhausted task
+  fails the run — TIMED_OUT if the task timed out, else FAILED — after
+  cancelling what is still in flight;
+- otherwise, once every current attempt has succeeded, the task after the
+  last one scheduled is scheduled, or, when there is none, the run completes
+  with its `outputParameters` (the last task's output when empty).
+
+Decisions are stamped with `state.updated_at`, the time of the event that
+prompted them, and task ids are `<run id>-<n>` with n the position in the
+run's task list, so the same inputs always give the same decisions.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cadenza.runtime._definition import TaskDef, TaskSpec, WorkflowDef
+from cadenza.runtime._events import (
+    Event,
+    TaskCanceled,
+    TaskScheduled,
+    WorkflowCompleted,
+    WorkflowFailed,
+)
+from cadenza.runtime._expressions import resolve
+from cadenza.runtime._state import TaskState, WorkflowState
+from cadenza.runtime._status import TaskStatus, WorkflowStatus
+
+DEFAULT_GROUP = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """What decide() may know besides the definition and the state.
+
+    `task_defs` maps task names to registered TaskDefs; `groups` maps task
+    names to the group their local worker was registered in.
+    """
+
+    task_defs: Mapping[str, TaskDef] = field(default_factory=dict)
+    groups: Mapping[str, str] = field(default_factory=dict)
+    default_group: str = DEFAULT_GROUP
+
+    def task_def(self, spec: TaskSpec) -> TaskDef:
+        if spec.task_def is not None:
+            return spec.task_def
+        return self.task_defs.get(spec.name) or TaskDef(name=spec.name)
+
+    def group_for(self, task_name: str, task_to_group: Mapping[str, str]) -> str:
+        """Conductor's taskToDomain: the task's own entry, then `*`, then the worker's group."""
+        routed = task_to_group.get(task_name) or task_to_group.get("*")
+        if routed:
+            return routed.split(",")[0].strip() or self.default_group
+        return self.groups.get(task_name, self.default_group)
+
+
+def task_id(state: WorkflowState, offset: int = 0) -> str:
+    return f"{state.id}-{len(state.tasks) + offset}"
+
+
+def roots_for(state: WorkflowState, new_task_id: str | None = None) -> Any:
+    """The lookup of expression roots (`workflow`, task references) for a state.
+
+    `CPEWF_TASK_ID` is, as in Conductor, the id of the task being scheduled.
+    """
+
+    def roots(name: str) -> Any:
+        if name == "CPEWF_TASK_ID":
+            return new_task_id
+        if name == "workflow":
+            return {
+                "input": state.input,
+                "output": state.output,
+                "variables": state.variables,
+                "workflowId": state.id,
+                "workflowType": state.name,
+                "version": state.version,
+                "correlationId": state.correlation_id,
+                "priority": state.priority,
+                "status": state.status.value,
+                "parentWorkflowId": state.parent_id,
+                "createTime": int(state.created_at * 1000),
+                "reasonForIncompletion": state.reason,
+                "taskToDomain": state.task_to_group,
+            }
+        task = state.latest(name)
+        if task is None:
+            return None
+        return {
+            "input": task.input,
+            "output": task.output,
+            "status": task.status.value,
+            "taskId": task.id,
+            "referenceTaskName": task.ref,
+            "taskType": task.type,
+            "retryCount": task.attempt,
+            "iteration": task.iteration,
+            "workerId": task.worker_id,
+            "reasonForIncompletion": task.reason,
+            "scheduledTime": int(task.scheduled_at * 1000),
+            "startTime": int((task.started_at or 0) * 1000),
+            "endTime": int((task.ended_at or 0) * 1000),
+        }
+
+    return roots
+
+
+def _current(state: WorkflowState) -> list[TaskState]:
+    return [task for task in state.tasks if not task.retried]
+
+
+def _schedule(
+    definition: WorkflowDef,
+    spec: TaskSpec,
+    state: WorkflowState,
+    env: Environment,
+    *,
+    attempt: int = 0,
+    delay_s: float = 0.0,
+    retried_from: str | None = None,
+) -> TaskScheduled:
+    now = state.updated_at
+    new_id = task_id(state)
+    task_input = resolve(spec.input_parameters, roots_for(state, new_id))
+    task_type = spec.name if spec.type == "SIMPLE" else spec.type
+    return TaskScheduled(
+        at=now,
+        task_id=new_id,
+        ref=spec.ref,
+        name=spec.name,
+        type=task_type,
+        input=task_input,
+        attempt=attempt,
+        group=env.group_for(spec.name, state.task_to_group),
+        ready_at=now + delay_s,
+        retried_from=retried_from,
+    )
+
+
+def _retry_or_fail(
+    definition: WorkflowDef, state: WorkflowState, failed: TaskState, env: Environment
+) -> list[Event]:
+    spec = definition.spec(failed.ref)
+    task_def = env.task_def(spec)
+    retries = spec.retry_count if spec.retry_count is not None else task_def.retry_count
+    if failed.status.retriable and failed.attempt < retries:
+        delay = task_def.retry_delay_for(failed.attempt)
+        if task_def.backoff_jitter_ms:
+            delay += random.Random(failed.id).randint(0, task_def.backoff_jitter_ms) / 1000
+        retry = _schedule(
+            definition, spec, state, env,
+            attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
+        )  # fmt: skip
+        return [retry]
+    now = state.updated_at
+    decisions: list[Event] = [
+        TaskCanceled(at=now, task_id=task.id, reason=f"run failed at task {failed.ref!r}")
+        for task in _current(state)
+        if not task.status.terminal
+    ]
+    status = "TIMED_OUT" if failed.status is TaskStatus.TIMED_OUT else "FAILED"
+    reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
+    decisions.append(WorkflowFailed(at=now, reason=reason, status=status, task_id=failed.id))
+    return decisions
+
+
+def workflow_output(definition: WorkflowDef, state: WorkflowState) -> dict[str, Any]:
+    """The run's output: `outputParameters` resolved, else the last task's output."""
+    if definition.output_parameters:
+        return dict(resolve(definition.output_parameters, roots_for(state)))
+    return dict(state.tasks[-1].output) if state.tasks else {}
+
+
+def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:
+    """The decisions that follow from `state`; see the module note."""
+    if state.status is not WorkflowStatus.RUNNING or not state.started:
+        return []
+    current = _current(state)
+    for task in current:
+        if task.status.terminal and not task.status.successful:
+            return _retry_or_fail(definition, state, task, env)
+    if any(not task.status.terminal for task in current):
+        return []
+    if not current:
+        return [_schedule(definition, definition.tasks[0], state, env)]
+    position = definition.position(current[-1].ref) + 1
+    if position < len(definition.tasks):
+        return [_schedule(definition, definition.tasks[position], state, env)]
+    return [WorkflowCompleted(at=state.updated_at, output=workflow_output(definition, state))]

@@ -1,0 +1,371 @@
+"""Workflow and task definitions: Conductor's JSON, parsed and validated.
+
+Design note
+-----------
+A definition is data. `parse_workflow_def` takes a dict in Conductor's
+`WorkflowDef` JSON format, ignores unknown fields, fills missing ones with
+Conductor's defaults (from WorkflowDef.java / WorkflowTask.java /
+TaskDef.java) and returns an immutable `WorkflowDef`; `to_conductor_json`
+gives the normalised dict back. Anything malformed raises `DefinitionError`
+naming the workflow, the task reference and the problem — at registration,
+never mid-run.
+
+Task types the runtime executes are listed in `SUPPORTED_TYPES`; every
+other type Conductor knows is recognised and rejected with a clear error
+until it is implemented, and an unknown type is rejected as unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cadenza._errors import DefinitionError
+from cadenza.runtime._expressions import check_template
+
+
+class RetryLogic(StrEnum):
+    FIXED = "FIXED"
+    LINEAR_BACKOFF = "LINEAR_BACKOFF"
+    EXPONENTIAL_BACKOFF = "EXPONENTIAL_BACKOFF"
+
+
+class TimeoutPolicy(StrEnum):
+    RETRY = "RETRY"
+    TIME_OUT_WF = "TIME_OUT_WF"
+    ALERT_ONLY = "ALERT_ONLY"
+
+
+SUPPORTED_TYPES = frozenset({"SIMPLE"})
+CONDUCTOR_TYPES = frozenset(
+    {
+        "SIMPLE", "DYNAMIC", "FORK_JOIN", "FORK_JOIN_DYNAMIC", "DECISION", "SWITCH", "JOIN",
+        "DO_WHILE", "SUB_WORKFLOW", "START_WORKFLOW", "EVENT", "WAIT", "HUMAN", "USER_DEFINED",
+        "HTTP", "LAMBDA", "INLINE", "EXCLUSIVE_JOIN", "TERMINATE", "KAFKA_PUBLISH", "JSON_JQ_TRANSFORM",
+        "SET_VARIABLE", "NOOP",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDef:
+    """A task type's policies (Conductor's `TaskDef`), with Conductor's defaults."""
+
+    name: str
+    retry_count: int = 3
+    retry_logic: RetryLogic = RetryLogic.FIXED
+    retry_delay_s: float = 60.0
+    backoff_scale_factor: float = 1.0
+    max_retry_delay_s: float | None = None
+    backoff_jitter_ms: int = 0
+    timeout_s: float = 0.0
+    response_timeout_s: float = 3600.0
+    poll_timeout_s: float | None = None
+    timeout_policy: TimeoutPolicy = TimeoutPolicy.TIME_OUT_WF
+    concurrent_exec_limit: int | None = None
+    rate_limit_per_frequency: int = 0
+    rate_limit_frequency_s: float = 1.0
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def retry_delay_for(self, retry_count: int) -> float:
+        """Seconds to wait before attempt `retry_count + 1` (jitter not included)."""
+        if self.retry_logic is RetryLogic.FIXED:
+            delay = self.retry_delay_s
+        elif self.retry_logic is RetryLogic.LINEAR_BACKOFF:
+            delay = self.retry_delay_s * self.backoff_scale_factor * (retry_count + 1)
+        else:
+            delay = self.retry_delay_s * (2**retry_count)
+        if self.max_retry_delay_s is not None:
+            delay = min(delay, self.max_retry_delay_s)
+        return max(0.0, delay)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """One task of a workflow definition (Conductor's `WorkflowTask`)."""
+
+    ref: str
+    name: str
+    type: str
+    input_parameters: Mapping[str, Any]
+    optional: bool = False
+    start_delay_s: float = 0.0
+    task_def: TaskDef | None = None  # an inline `taskDefinition`
+    retry_count: int | None = None  # a per-task override of the TaskDef's
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowDef:
+    """A validated workflow definition; `raw` is its normalised Conductor JSON."""
+
+    name: str
+    version: int
+    tasks: tuple[TaskSpec, ...]
+    output_parameters: Mapping[str, Any]
+    input_parameters: tuple[str, ...] = ()
+    timeout_s: float = 0.0
+    timeout_policy: TimeoutPolicy = TimeoutPolicy.ALERT_ONLY
+    failure_workflow: str | None = None
+    restartable: bool = True
+    schema_version: int = 2
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    input_template: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def spec(self, ref: str) -> TaskSpec:
+        for task in self.tasks:
+            if task.ref == ref:
+                return task
+        raise KeyError(ref)
+
+    def position(self, ref: str) -> int:
+        for index, task in enumerate(self.tasks):
+            if task.ref == ref:
+                return index
+        raise KeyError(ref)
+
+
+def _number(
+    raw: Mapping[str, Any], key: str, default: float, *, where: str, ref: str | None
+) -> float:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DefinitionError(f"{key} must be a number, got {value!r}", workflow=where, ref=ref)
+    if value < 0:
+        raise DefinitionError(f"{key} must not be negative, got {value!r}", workflow=where, ref=ref)
+    return float(value)
+
+
+def _enum(enum: type[StrEnum], raw: Mapping[str, Any], key: str, default: Any, **where: Any) -> Any:
+    value = raw.get(key) or default
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in enum)
+        raise DefinitionError(f"{key} {value!r} is not one of {allowed}", **where) from None
+
+
+def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> TaskDef:
+    """Parse a Conductor `TaskDef` dict; raises `DefinitionError`."""
+    if not isinstance(raw, Mapping):
+        raise DefinitionError(f"a task definition must be an object, got {type(raw).__name__}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise DefinitionError("a task definition needs a non-empty 'name'", workflow=workflow)
+    where = workflow or name
+    retry_count = int(_number(raw, "retryCount", 3, where=where, ref=None))
+    max_delay = raw.get("maxRetryDelaySeconds")
+    poll_timeout = raw.get("pollTimeoutSeconds")
+    concurrent = raw.get("concurrentExecLimit")
+    if concurrent is not None and (not isinstance(concurrent, int) or concurrent < 0):
+        raise DefinitionError(f"concurrentExecLimit must be a non-negative integer, got {concurrent!r}",
+                              workflow=workflow or name)  # fmt: skip
+    frequency = _number(raw, "rateLimitFrequencyInSeconds", 1, where=where, ref=None)
+    if raw.get("rateLimitPerFrequency") and frequency <= 0:
+        raise DefinitionError(
+            "rateLimitFrequencyInSeconds must be positive", workflow=workflow or name
+        )
+    return TaskDef(
+        name=name,
+        retry_count=retry_count,
+        retry_logic=_enum(RetryLogic, raw, "retryLogic", "FIXED", workflow=workflow or name),
+        retry_delay_s=_number(raw, "retryDelaySeconds", 60, where=where, ref=None),
+        backoff_scale_factor=_number(raw, "backoffScaleFactor", 1, where=where, ref=None),
+        max_retry_delay_s=None
+        if max_delay is None
+        else _number(raw, "maxRetryDelaySeconds", 0, where=where, ref=None),
+        backoff_jitter_ms=int(_number(raw, "backoffJitterMs", 0, where=where, ref=None)),
+        timeout_s=_number(raw, "timeoutSeconds", 0, where=where, ref=None),
+        response_timeout_s=_number(raw, "responseTimeoutSeconds", 3600, where=where, ref=None),
+        poll_timeout_s=None
+        if poll_timeout is None
+        else _number(raw, "pollTimeoutSeconds", 0, where=where, ref=None),
+        timeout_policy=_enum(
+            TimeoutPolicy, raw, "timeoutPolicy", "TIME_OUT_WF", workflow=workflow or name
+        ),
+        concurrent_exec_limit=concurrent,
+        rate_limit_per_frequency=int(
+            _number(raw, "rateLimitPerFrequency", 0, where=where, ref=None)
+        ),
+        rate_limit_frequency_s=frequency,
+        raw=dict(raw),
+    )
+
+
+def _parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
+    if not isinstance(raw, Mapping):
+        raise DefinitionError(
+            f"task #{index} must be an object, got {type(raw).__name__}", workflow=workflow
+        )
+    ref = raw.get("taskReferenceName")
+    if not isinstance(ref, str) or not ref:
+        raise DefinitionError(f"task #{index} has no 'taskReferenceName'", workflow=workflow)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise DefinitionError("has no 'name'", workflow=workflow, ref=ref)
+    task_type = raw.get("type") or "SIMPLE"
+    if not isinstance(task_type, str):
+        raise DefinitionError(
+            f"type must be a string, got {task_type!r}", workflow=workflow, ref=ref
+        )
+    if task_type not in CONDUCTOR_TYPES:
+        raise DefinitionError(f"unknown task type {task_type!r}", workflow=workflow, ref=ref)
+    if task_type not in SUPPORTED_TYPES:
+        raise DefinitionError(
+            f"task type {task_type!r} is not supported yet (supported: {', '.join(sorted(SUPPORTED_TYPES))})",
+            workflow=workflow,
+            ref=ref,
+        )
+    inputs = raw.get("inputParameters") or {}
+    if not isinstance(inputs, Mapping):
+        raise DefinitionError("inputParameters must be an object", workflow=workflow, ref=ref)
+    try:
+        check_template(inputs)
+    except DefinitionError as exc:
+        raise DefinitionError(exc.problem, workflow=workflow, ref=ref) from None
+    inline = raw.get("taskDefinition")
+    try:  # an inline definition may omit its name: it is the task's
+        task_def = (
+            parse_task_def({"name": name, **inline}, workflow=workflow)
+            if isinstance(inline, Mapping)
+            else None
+        )
+    except DefinitionError as exc:
+        raise DefinitionError(exc.problem, workflow=workflow, ref=ref) from None
+    retry_override = raw.get("retryCount")
+    if retry_override is not None and (not isinstance(retry_override, int) or retry_override < 0):
+        raise DefinitionError(f"retryCount must be a non-negative integer, got {retry_override!r}",
+                              workflow=workflow, ref=ref)  # fmt: skip
+    normalised = {
+        "name": name,
+        "taskReferenceName": ref,
+        "type": task_type,
+        "inputParameters": dict(inputs),
+        "optional": bool(raw.get("optional", False)),
+        "startDelay": raw.get("startDelay", 0),
+        "asyncComplete": bool(raw.get("asyncComplete", False)),
+        "permissive": bool(raw.get("permissive", False)),
+        **{k: v for k, v in raw.items() if k in _KEPT_TASK_FIELDS},
+    }
+    return TaskSpec(
+        ref=ref,
+        name=name,
+        type=task_type,
+        input_parameters=dict(inputs),
+        optional=bool(raw.get("optional", False)),
+        start_delay_s=_number(raw, "startDelay", 0, where=workflow, ref=ref),
+        task_def=task_def,
+        retry_count=retry_override,
+        raw=normalised,
+    )
+
+
+_KEPT_TASK_FIELDS = frozenset({"description", "taskDefinition", "retryCount", "rateLimited"})
+
+
+def parse_workflow_def(raw: Mapping[str, Any]) -> WorkflowDef:
+    """Parse and validate a Conductor `WorkflowDef` dict; raises `DefinitionError`."""
+    if not isinstance(raw, Mapping):
+        raise DefinitionError(f"a workflow definition must be an object, got {type(raw).__name__}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise DefinitionError("a workflow definition needs a non-empty 'name'")
+    version = raw.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise DefinitionError(
+            f"version must be a non-negative integer, got {version!r}", workflow=name
+        )
+    raw_tasks = raw.get("tasks")
+    if not isinstance(raw_tasks, list) or not raw_tasks:
+        raise DefinitionError("'tasks' must be a non-empty list", workflow=name)
+    tasks = tuple(_parse_task(task, name, index) for index, task in enumerate(raw_tasks))
+    seen: set[str] = set()
+    for task in _walk(tasks):
+        if task.ref in seen:
+            raise DefinitionError("duplicate taskReferenceName", workflow=name, ref=task.ref)
+        seen.add(task.ref)
+    outputs = raw.get("outputParameters") or {}
+    if not isinstance(outputs, Mapping):
+        raise DefinitionError("outputParameters must be an object", workflow=name)
+    try:
+        check_template(outputs)
+    except DefinitionError as exc:
+        raise DefinitionError(exc.problem, workflow=name) from None
+    input_names = raw.get("inputParameters") or []
+    if not isinstance(input_names, list):
+        raise DefinitionError("inputParameters must be a list of names", workflow=name)
+    variables = raw.get("variables") or {}
+    template = raw.get("inputTemplate") or {}
+    if not isinstance(variables, Mapping) or not isinstance(template, Mapping):
+        raise DefinitionError("variables and inputTemplate must be objects", workflow=name)
+    timeout_policy = _enum(TimeoutPolicy, raw, "timeoutPolicy", "ALERT_ONLY", workflow=name)
+    if timeout_policy is TimeoutPolicy.RETRY:
+        raise DefinitionError(
+            "a workflow's timeoutPolicy is TIME_OUT_WF or ALERT_ONLY", workflow=name
+        )
+    failure_workflow = raw.get("failureWorkflow") or None
+    try:
+        schema_version = int(raw.get("schemaVersion", 2) or 2)
+    except (TypeError, ValueError):
+        raise DefinitionError(
+            f"schemaVersion must be an integer, got {raw.get('schemaVersion')!r}", workflow=name
+        ) from None
+    definition = WorkflowDef(
+        name=name,
+        version=version,
+        tasks=tasks,
+        output_parameters=dict(outputs),
+        input_parameters=tuple(str(n) for n in input_names),
+        timeout_s=_number(raw, "timeoutSeconds", 0, where=name, ref=None),
+        timeout_policy=timeout_policy,
+        failure_workflow=failure_workflow if isinstance(failure_workflow, str) else None,
+        restartable=bool(raw.get("restartable", True)),
+        schema_version=schema_version,
+        variables=dict(variables),
+        input_template=dict(template),
+    )
+    normalised = {
+        "name": name,
+        "description": raw.get("description"),
+        "version": version,
+        "tasks": [task.raw for task in tasks],
+        "inputParameters": list(definition.input_parameters),
+        "outputParameters": dict(outputs),
+        "failureWorkflow": definition.failure_workflow,
+        "schemaVersion": definition.schema_version,
+        "restartable": definition.restartable,
+        "workflowStatusListenerEnabled": bool(raw.get("workflowStatusListenerEnabled", False)),
+        "ownerEmail": raw.get("ownerEmail"),
+        "timeoutPolicy": timeout_policy.value,
+        "timeoutSeconds": raw.get("timeoutSeconds", 0),
+        "variables": dict(variables),
+        "inputTemplate": dict(template),
+    }
+    try:
+        json.dumps(normalised, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise DefinitionError(
+            f"the definition is not JSON-serialisable: {exc}", workflow=name
+        ) from None
+    return _with_raw(definition, normalised)
+
+
+def _with_raw(definition: WorkflowDef, raw: Mapping[str, Any]) -> WorkflowDef:
+    object.__setattr__(definition, "raw", raw)
+    return definition
+
+
+def _walk(tasks: tuple[TaskSpec, ...]) -> Iterator[TaskSpec]:
+    """Every task of a definition, nested ones included, in definition order."""
+    yield from tasks
+
+
+def to_conductor_json(definition: WorkflowDef) -> dict[str, Any]:
+    """The definition in Conductor's JSON form, defaults filled in."""
+    return json.loads(json.dumps(definition.raw))  # type: ignore[no-any-return]

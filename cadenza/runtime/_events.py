@@ -1,0 +1,171 @@
+"""The events of a workflow run: what is journaled and folded by `apply`.
+
+Design note
+-----------
+Two kinds of event share one journal record format:
+- *inputs* arrive from outside the run's actor: `WorkflowStarted`,
+  `TaskStarted`, `TaskCompleted`, `TaskFailed`, `TaskUpdated`,
+  `TaskRequeued`, `WorkflowPaused`, `WorkflowResumed`, `WorkflowTerminated`;
+- *decisions* are what `decide` concluded from the state: `TaskScheduled`,
+  `WorkflowCompleted`, `WorkflowFailed`, `TaskCanceled`.
+
+Both are journaled, so recovery is a plain fold of `apply` and never has to
+run `decide` again (a definition or TaskDef changed since cannot rewrite
+history). Every event carries `at`, the clock reading it happened at, so
+folding is deterministic.
+
+Each event encodes to a JSON object whose `"e"` field names its class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from cadenza._errors import JournalCorrupted
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"e": self.kind}
+        for f in fields(self):
+            data[f.name] = getattr(self, f.name)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStarted(Event):
+    kind: ClassVar[str] = "started"
+    run_id: str
+    name: str
+    version: int
+    digest: str
+    input: dict[str, Any]
+    priority: int = 0
+    correlation_id: str | None = None
+    key: str | None = None
+    parent_id: str | None = None
+    task_to_group: dict[str, str] | None = None
+    variables: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskScheduled(Event):
+    kind: ClassVar[str] = "scheduled"
+    task_id: str
+    ref: str
+    name: str
+    type: str
+    input: dict[str, Any]
+    attempt: int = 0
+    group: str = "default"
+    ready_at: float = 0.0
+    retried_from: str | None = None
+    iteration: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStarted(Event):
+    kind: ClassVar[str] = "task_started"
+    task_id: str
+    worker_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCompleted(Event):
+    kind: ClassVar[str] = "task_completed"
+    task_id: str
+    output: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFailed(Event):
+    kind: ClassVar[str] = "task_failed"
+    task_id: str
+    reason: str
+    status: str = "FAILED"  # FAILED, FAILED_WITH_TERMINAL_ERROR or TIMED_OUT
+    output: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskUpdated(Event):
+    kind: ClassVar[str] = "task_updated"
+    task_id: str
+    output: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRequeued(Event):
+    """The worker asked to be called back later (`callbackAfterSeconds`)."""
+
+    kind: ClassVar[str] = "task_requeued"
+    task_id: str
+    ready_at: float
+    output: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCanceled(Event):
+    kind: ClassVar[str] = "task_canceled"
+    task_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowCompleted(Event):
+    kind: ClassVar[str] = "completed"
+    output: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowFailed(Event):
+    kind: ClassVar[str] = "failed"
+    reason: str
+    status: str = "FAILED"  # FAILED or TIMED_OUT
+    task_id: str | None = None
+    output: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowTerminated(Event):
+    kind: ClassVar[str] = "terminated"
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowPaused(Event):
+    kind: ClassVar[str] = "paused"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowResumed(Event):
+    kind: ClassVar[str] = "resumed"
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        WorkflowStarted, TaskScheduled, TaskStarted, TaskCompleted, TaskFailed, TaskUpdated,
+        TaskRequeued, TaskCanceled, WorkflowCompleted, WorkflowFailed, WorkflowTerminated,
+        WorkflowPaused, WorkflowResumed,
+    )
+}  # fmt: skip
+
+
+TERMINAL_EVENTS: tuple[type[Event], ...] = (WorkflowCompleted, WorkflowFailed, WorkflowTerminated)
+
+
+def event_from_json(data: dict[str, Any], *, stream_id: str | None = None) -> Event:
+    """Decode one journaled event; an unknown or malformed one is `JournalCorrupted`."""
+    try:
+        fields_ = dict(data)
+        cls = EVENT_TYPES[fields_.pop("e")]
+        return cls(**fields_)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JournalCorrupted(
+            f"undecodable event {data!r} in stream {stream_id!r}: {exc}", stream_id=stream_id
+        ) from None

@@ -1,0 +1,233 @@
+"""Worker groups: a priority queue per task type, local workers, and pollers.
+
+Design note — the ordering rule
+-------------------------------
+Within a group, each task type has one heap keyed by
+`(-priority, ready_at, seq)`: higher priority first, then the task that
+became ready first, then the order it was enqueued in. A task handed back
+(a poll whose caller went away) keeps its key, so it returns to its
+original place, never to the back. Tasks not yet due never enter a group:
+the timer service holds them until `ready_at`.
+
+Work is handed out by `_dispatch` after every batch of messages: parked
+pollers first (they have waited longest), then free local-worker slots. A
+local worker's function runs in its own task with a busy token held, so
+`Runtime.settle()` waits for it; its verdict goes to the run's actor, and a
+`WorkerDone` back to the group frees the slot.
+
+The queue lives in a `GroupState` owned by the runtime rather than in the
+actor instance, so a restart of the group's actor loses nothing queued.
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from cadenza._errors import TerminalError
+from cadenza.actors import Actor, ActorRef, ActorSystem, Clock, MailboxFull, Reply, TimerHandle
+from cadenza.runtime._messages import (
+    Cancel,
+    Enqueue,
+    Poll,
+    PollExpired,
+    QueuedTask,
+    RegisterWorker,
+    TaskResult,
+    TaskStartedMsg,
+    WorkerDone,
+)
+
+log = structlog.get_logger()
+
+WorkerFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(slots=True)
+class LocalWorker:
+    fn: WorkerFn
+    concurrency: int
+    running: int = 0
+
+
+@dataclass(slots=True)
+class ParkedPoll:
+    token: int
+    worker_id: str | None
+    reply: Reply[Any]
+    timer: TimerHandle | None
+
+
+@dataclass(slots=True)
+class GroupState:
+    """Everything a group holds; outlives restarts of its actor."""
+
+    name: str
+    queues: dict[str, list[tuple[int, float, int, str]]] = field(default_factory=dict)
+    tasks: dict[str, QueuedTask] = field(default_factory=dict)
+    workers: dict[str, LocalWorker] = field(default_factory=dict)
+    pollers: dict[str, deque[ParkedPoll]] = field(default_factory=dict)
+    seq: itertools.count[int] = field(default_factory=itertools.count)
+    tokens: itertools.count[int] = field(default_factory=itertools.count)
+    dispatched: int = 0
+
+    def depth(self) -> int:
+        return len(self.tasks)
+
+
+class WorkerGroup(Actor[Any]):
+    """The actor of one worker group; see the module note."""
+
+    def __init__(
+        self,
+        state: GroupState,
+        *,
+        system: ActorSystem,
+        clock: Clock,
+        runs: Callable[[str], ActorRef[Any]],
+    ):
+        self.group = state
+        self.system = system
+        self.clock = clock
+        self.runs = runs
+
+    async def receive_batch(self, messages: list[Any]) -> None:
+        group = self.group
+        for message in messages:
+            match message:
+                case Enqueue(task=task):
+                    self._push(task)
+                case Cancel(task_id=task_id):
+                    group.tasks.pop(task_id, None)
+                case RegisterWorker():
+                    worker = group.workers.get(message.task_type)
+                    running = worker.running if worker is not None else 0
+                    group.workers[message.task_type] = LocalWorker(
+                        message.fn, message.concurrency, running
+                    )
+                case WorkerDone(task_type=task_type):
+                    worker = group.workers.get(task_type)
+                    if worker is not None:
+                        worker.running -= 1
+                case Poll():
+                    self._park(message)
+                case PollExpired(token=token):
+                    self._expire(token)
+                case _:
+                    log.error("group.unknown_message", group=group.name, message=repr(message))
+        await self._dispatch()
+
+    def _push(self, task: QueuedTask) -> None:
+        group = self.group
+        if task.seq == 0:
+            task.seq = next(group.seq) + 1
+        group.tasks[task.task_id] = task
+        heap = group.queues.setdefault(task.type, [])
+        heapq.heappush(heap, (-task.priority, task.ready_at, task.seq, task.task_id))
+
+    def _pop(self, task_type: str) -> QueuedTask | None:
+        heap = self.group.queues.get(task_type)
+        while heap:
+            _p, _r, _s, task_id = heapq.heappop(heap)
+            task = self.group.tasks.pop(task_id, None)
+            if task is not None:
+                return task
+        return None
+
+    def _park(self, poll: Poll) -> None:
+        """Queue a poll; `_dispatch` answers it (a poll with no wait, at once)."""
+        token = next(self.group.tokens)
+        timer = None
+        if poll.wait_s > 0:
+            me = self.context.self_ref
+            when = self.clock.now() + poll.wait_s
+            timer = self.clock.call_at(when, lambda: _tell_soon(self.system, me, PollExpired(token)))
+        parked = ParkedPoll(token, poll.worker_id, poll.reply, timer)
+        self.group.pollers.setdefault(poll.task_type, deque()).append(parked)
+
+    def _expire(self, token: int) -> None:
+        for waiting in self.group.pollers.values():
+            for parked in waiting:
+                if parked.token == token:
+                    waiting.remove(parked)
+                    parked.reply.set(None)
+                    return
+
+    async def _dispatch(self) -> None:
+        group = self.group
+        for task_type, waiting in group.pollers.items():
+            heap = group.queues.get(task_type)
+            while waiting and heap:
+                parked = waiting[0]
+                if parked.reply.done():
+                    waiting.popleft()
+                    continue
+                task = self._pop(task_type)
+                if task is None:
+                    break
+                waiting.popleft()
+                if parked.timer is not None:
+                    parked.timer.cancel()
+                group.dispatched += 1
+                parked.reply.set(task)
+                await self.runs(task.run_id).tell(TaskStartedMsg(task.task_id, parked.worker_id))
+            for parked in [p for p in waiting if p.timer is None]:
+                waiting.remove(parked)  # a poll that would not wait: nothing for it now
+                parked.reply.set(None)
+        for task_type, heap in group.queues.items():
+            worker = group.workers.get(task_type)
+            while worker is not None and worker.running < worker.concurrency and heap:
+                task = self._pop(task_type)
+                if task is None:
+                    break
+                worker.running += 1
+                group.dispatched += 1
+                token = self.system.busy()
+                token.__enter__()
+                self.system.start_soon(self._run_local, task, worker.fn, token)
+
+    async def _run_local(self, task: QueuedTask, fn: WorkerFn, token: Any) -> None:
+        try:
+            run = self.runs(task.run_id)
+            await run.tell(TaskStartedMsg(task.task_id, f"local:{self.group.name}"))
+            await run.tell(await _execute(task, fn))
+            await self.context.self_ref.tell(WorkerDone(task.type))
+        finally:
+            token.__exit__(None, None, None)
+
+
+async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
+    """Run a local worker function and turn what happened into a verdict."""
+    try:
+        output = await fn(copy.deepcopy(task.input))
+    except TerminalError as exc:
+        return TaskResult(task.task_id, exc.output, failed=True, reason=exc.reason or repr(exc), terminal=True)
+    except Exception as exc:
+        return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
+    if output is None:
+        output = {}
+    if not isinstance(output, dict):
+        reason = f"worker for {task.type!r} returned {type(output).__name__}; expected a dict or None"
+        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
+    try:
+        json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        reason = f"worker for {task.type!r} returned output that is not JSON-serialisable: {exc}"
+        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
+    return TaskResult(task.task_id, output)
+
+
+def _tell_soon(system: ActorSystem, ref: ActorRef[Any], message: Any) -> None:
+    """Tell from a clock callback: without waiting if there is room, else in a task."""
+    try:
+        ref.tell_nowait(message)
+    except MailboxFull:
+        system.start_soon(ref.tell, message)

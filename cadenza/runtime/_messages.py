@@ -1,0 +1,153 @@
+"""Messages between the runtime's actors.
+
+A message that expects an answer carries a `reply` (the kernel's `Reply`);
+the kernel fails it with `ActorCrashed` if its handler crashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cadenza.actors import Reply
+    from cadenza.runtime._definition import WorkflowDef
+
+
+# -- to a run's actor -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class StartRun:
+    definition: WorkflowDef
+    digest: str
+    input: dict[str, Any]
+    priority: int
+    key: str | None
+    correlation_id: str | None
+    task_to_group: dict[str, str] | None
+    parent_id: str | None
+    reply: Reply[str]
+
+
+@dataclass(slots=True)
+class Recover:
+    """Re-emit the effects of a run loaded from the journal (enqueue, timers)."""
+
+    reply: Reply[None]
+
+
+@dataclass(slots=True)
+class TaskStartedMsg:
+    task_id: str
+    worker_id: str | None
+    reply: Reply[None] | None = None
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """A worker's verdict on an attempt: completed, or failed (terminally or not)."""
+
+    task_id: str
+    output: dict[str, Any] | None
+    failed: bool = False
+    reason: str = ""
+    terminal: bool = False
+    reply: Reply[None] | None = None
+
+
+@dataclass(slots=True)
+class TaskProgress:
+    """`update`: new output, optionally back to the queue after a delay."""
+
+    task_id: str
+    output: dict[str, Any] | None
+    callback_after_s: float | None
+    reply: Reply[None]
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    task_id: str
+    reply: Reply[None]
+
+
+@dataclass(slots=True)
+class Operate:
+    """An operator control: pause, resume or terminate."""
+
+    op: str
+    reason: str
+    reply: Reply[None]
+
+
+@dataclass(slots=True)
+class GetRun:
+    reply: Reply[Any]  # WorkflowRun
+
+
+@dataclass(slots=True)
+class WaitRun:
+    reply: Reply[Any]  # WorkflowRun, once terminal
+
+
+# -- to a worker group ------------------------------------------------------
+
+
+@dataclass(slots=True)
+class QueuedTask:
+    """A task ready (or soon ready) to be handed to a worker."""
+
+    run_id: str
+    task_id: str
+    type: str
+    input: dict[str, Any]
+    priority: int
+    ready_at: float
+    attempt: int
+    ref: str
+    name: str
+    scheduled_at: float
+    seq: int = 0
+
+
+@dataclass(slots=True)
+class Enqueue:
+    task: QueuedTask
+
+
+@dataclass(slots=True)
+class Cancel:
+    task_id: str
+
+
+@dataclass(slots=True)
+class RegisterWorker:
+    task_type: str
+    fn: Any
+    concurrency: int
+
+
+@dataclass(slots=True)
+class Poll:
+    task_type: str
+    worker_id: str | None
+    wait_s: float
+    reply: Reply[Any]  # QueuedTask | None
+
+
+@dataclass(slots=True)
+class PollExpired:
+    token: int
+
+
+@dataclass(slots=True)
+class WorkerDone:
+    task_type: str
+
+
+@dataclass(slots=True)
+class Tick:
+    """Wake-up for a group or the timer service: look at what is due."""
+
+    note: str = field(default="")

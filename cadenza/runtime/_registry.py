@@ -1,0 +1,81 @@
+"""Registered workflow and task definitions, journaled and cached in memory.
+
+Workflow bodies are stored by content digest, so a run keeps the exact
+definition it started with even if its (name, version) is registered again.
+Task definitions share the journal's definition table under version -1
+(workflow versions are never negative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cadenza._errors import NotFound
+from cadenza.persistence import DefinitionRecord, Journal
+from cadenza.runtime._definition import (
+    TaskDef,
+    WorkflowDef,
+    parse_task_def,
+    parse_workflow_def,
+    to_conductor_json,
+)
+
+TASK_DEF_VERSION = -1
+
+
+class Registry:
+    """Definitions by (name, version), by digest, and task definitions by name."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.workflows: dict[tuple[str, int], tuple[WorkflowDef, str]] = {}
+        self.digests: dict[str, WorkflowDef] = {}
+        self.task_defs: dict[str, TaskDef] = {}
+
+    async def load(self) -> None:
+        for record in await self.journal.definitions():
+            self._remember(record)
+
+    def _remember(self, record: DefinitionRecord) -> None:
+        if record.version == TASK_DEF_VERSION:
+            self.task_defs[record.name] = parse_task_def(record.body)
+        else:
+            definition = parse_workflow_def(record.body)
+            self.workflows[(record.name, record.version)] = (definition, record.digest)
+            self.digests[record.digest] = definition
+
+    async def register(self, raw: Mapping[str, Any]) -> WorkflowDef:
+        definition = parse_workflow_def(raw)
+        record = await self.journal.put_definition(
+            definition.name, definition.version, to_conductor_json(definition)
+        )
+        self._remember(record)
+        return definition
+
+    async def register_task(self, raw: Mapping[str, Any]) -> TaskDef:
+        task_def = parse_task_def(raw)
+        record = await self.journal.put_definition(task_def.name, TASK_DEF_VERSION, dict(raw))
+        self._remember(record)
+        return task_def
+
+    def get(self, name: str, version: int | None = None) -> tuple[WorkflowDef, str]:
+        if version is None:
+            versions = [v for (n, v) in self.workflows if n == name]
+            if not versions:
+                raise NotFound("workflow definition", name)
+            version = max(versions)
+        found = self.workflows.get((name, version))
+        if found is None:
+            raise NotFound("workflow definition", f"{name} v{version}")
+        return found
+
+    async def by_digest(self, digest: str) -> WorkflowDef:
+        definition = self.digests.get(digest)
+        if definition is None:
+            record = await self.journal.definition_by_digest(digest)
+            if record is None:
+                raise NotFound("definition digest", digest)
+            definition = parse_workflow_def(record.body)
+            self.digests[digest] = definition
+        return definition

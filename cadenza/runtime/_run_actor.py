@@ -1,0 +1,374 @@
+"""One actor per workflow run: the only code that changes a run.
+
+Design note
+-----------
+A run's actor handles its mailbox a batch at a time. For each message it
+checks the message against the state (fencing: a result for an attempt that
+is not current, or for a run that ended, is answered `StaleTask` and changes
+nothing), turns it into input events, applies them, and asks `decide` until
+it has nothing more to say. The batch's events go to the journal as ONE
+record; only once that record is durable does the actor act: hand tasks to
+their worker groups (or the timer service, if not yet due), cancel queued
+tasks, answer the callers and release waiters.
+
+If the journal append fails, the actor crashes: its callers get an error,
+the kernel restarts it, and the fresh incarnation reloads the state from
+the journal, which never saw the lost record. Memory and disk cannot
+diverge. A finished run passivates: it costs nothing until asked about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import structlog
+
+from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
+from cadenza.actors import Actor, Clock, Reply
+from cadenza.persistence import Append, Journal, StreamInfo
+from cadenza.runtime._decide import Environment, decide
+from cadenza.runtime._definition import WorkflowDef
+from cadenza.runtime._events import (
+    TERMINAL_EVENTS,
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskRequeued,
+    TaskScheduled,
+    TaskStarted,
+    TaskUpdated,
+    WorkflowPaused,
+    WorkflowResumed,
+    WorkflowStarted,
+    WorkflowTerminated,
+    event_from_json,
+)
+from cadenza.runtime._messages import (
+    GetRun,
+    Heartbeat,
+    Operate,
+    QueuedTask,
+    Recover,
+    StartRun,
+    TaskProgress,
+    TaskResult,
+    TaskStartedMsg,
+    WaitRun,
+)
+from cadenza.runtime._state import TaskState, WorkflowState, apply
+from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.runtime._views import WorkflowRun
+
+log = structlog.get_logger()
+
+SNAPSHOT_EVERY = 64  # events between snapshots of a long-running run
+DECIDE_ROUNDS_MAX = 10_000  # a decide loop longer than this is a bug, not a workflow
+
+
+class RunServices(Protocol):
+    """What a run's actor needs from the runtime around it."""
+
+    journal: Journal
+    clock: Clock
+
+    async def load_definition(self, digest: str) -> WorkflowDef: ...
+
+    def environment(self) -> Environment: ...
+
+    def enqueue(self, group: str, task: QueuedTask) -> None: ...
+
+    def cancel(self, group: str, task_id: str) -> None: ...
+
+    def run_finished(self, state: WorkflowState) -> None: ...
+
+
+def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
+    return QueuedTask(
+        run_id=state.id,
+        task_id=task.id,
+        type=task.type,
+        input=task.input,
+        priority=state.priority,
+        ready_at=task.ready_at,
+        attempt=task.attempt,
+        ref=task.ref,
+        name=task.name,
+        scheduled_at=task.scheduled_at,
+    )
+
+
+class RunActor(Actor[Any]):
+    """The actor of run `run_id`; see the module note."""
+
+    def __init__(self, run_id: str, services: RunServices):
+        self.run_id = run_id
+        self.services = services
+        self.state: WorkflowState | None = None
+        self.definition: WorkflowDef | None = None
+        self.waiters: list[Reply[Any]] = []
+        self.since_snapshot = 0
+        self.damaged: JournalCorrupted | None = None
+
+    async def started(self) -> None:
+        try:
+            await self._load()
+        except JournalCorrupted as exc:
+            self.damaged = exc
+            log.error("run.damaged", run_id=self.run_id, error=str(exc))
+
+    async def _load(self) -> None:
+        loaded = await self.services.journal.load(self.run_id)
+        if loaded is None:
+            return
+        if loaded.snapshot is not None:
+            state = WorkflowState.from_json(dict(loaded.snapshot))
+        else:
+            state = WorkflowState(id=self.run_id)
+        for data in loaded.events:
+            apply(state, event_from_json(dict(data), stream_id=self.run_id))
+        self.state = state
+        self.since_snapshot = len(loaded.events)
+        if state.digest:
+            self.definition = await self.services.load_definition(state.digest)
+
+    # -- the batch ------------------------------------------------------------
+
+    async def receive_batch(self, messages: list[Any]) -> None:
+        if self.damaged is not None:
+            for message in messages:
+                reply = getattr(message, "reply", None)
+                if reply is not None:
+                    reply.fail(self.damaged)
+            self.context.passivate()
+            return
+        now = self.services.clock.now()
+        events: list[Event] = []
+        answers: list[tuple[Reply[Any], Any]] = []
+        recovering = False
+        for message in messages:
+            try:
+                answer = self._handle(message, now, events)
+            except (StaleTask, InvalidOperation, NotFound) as refusal:
+                answer = refusal
+            if isinstance(message, Recover):
+                recovering = True
+            reply = getattr(message, "reply", None)
+            if reply is not None and not isinstance(message, WaitRun):
+                answers.append((reply, answer))
+        if events:
+            await self._journal(events)
+        state = self.state
+        if state is not None:
+            self._act(state, events, recover=recovering)
+        for reply, answer in answers:
+            if isinstance(answer, BaseException):
+                reply.fail(answer)
+            elif answer is _SNAPSHOT:
+                reply.set(WorkflowRun.of(state) if state is not None else None)
+            else:
+                reply.set(answer)
+        if state is None or state.status.terminal:
+            if state is not None and self.waiters:
+                run = WorkflowRun.of(state)
+                for waiter in self.waiters:
+                    waiter.set(run)
+                self.waiters.clear()
+            self.context.passivate()
+
+    def _handle(self, message: Any, now: float, events: list[Event]) -> Any:
+        state = self.state
+        if isinstance(message, StartRun):
+            return self._start(message, now, events)
+        if state is None or not state.started:
+            raise NotFound("run", self.run_id)
+        match message:
+            case GetRun():
+                return _SNAPSHOT
+            case WaitRun():
+                if state.status.terminal:
+                    message.reply.set(WorkflowRun.of(state))
+                else:
+                    self.waiters.append(message.reply)
+                return None
+            case Recover():
+                return self._recover(state, now, events)
+            case TaskStartedMsg():
+                task = self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
+                self._emit(events, TaskStarted(at=now, task_id=task.id, worker_id=message.worker_id))
+            case TaskResult():
+                task = self._current_task(state, message.task_id)
+                if not message.failed:
+                    self._emit(events, TaskCompleted(at=now, task_id=task.id, output=message.output or {}))
+                else:
+                    status = "FAILED_WITH_TERMINAL_ERROR" if message.terminal else "FAILED"
+                    failed = TaskFailed(
+                        at=now, task_id=task.id, reason=message.reason, status=status, output=message.output
+                    )
+                    self._emit(events, failed)
+            case TaskProgress():
+                task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+                if message.output:
+                    self._emit(events, TaskUpdated(at=now, task_id=task.id, output=message.output))
+                if message.callback_after_s is not None:
+                    ready_at = now + max(0.0, message.callback_after_s)
+                    self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=ready_at))
+            case Heartbeat():
+                self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+            case Operate():
+                self._operate(state, message, now, events)
+            case _:
+                raise InternalError(f"run actor got an unknown message {message!r}")
+        return None
+
+    # -- the handlers ---------------------------------------------------------
+
+    def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
+        if self.state is not None and self.state.started:
+            return self.run_id  # already started (a retried start after a crash)
+        self.state = WorkflowState(id=self.run_id)
+        self.definition = definition = message.definition
+        started = WorkflowStarted(
+            at=now,
+            run_id=self.run_id,
+            name=definition.name,
+            version=definition.version,
+            digest=message.digest,
+            input=message.input,
+            priority=message.priority,
+            correlation_id=message.correlation_id,
+            key=message.key,
+            parent_id=message.parent_id,
+            task_to_group=message.task_to_group,
+            variables=dict(definition.variables) or None,
+        )
+        self._emit(events, started)
+        return self.run_id
+
+    def _recover(self, state: WorkflowState, now: float, events: list[Event]) -> None:
+        """Put back in the queue what a crash took out of it; then repair by deciding."""
+        if state.status.terminal:
+            return
+        for task in state.tasks:
+            if task.status is TaskStatus.IN_PROGRESS and not task.retried:
+                self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=now))
+        if not events:
+            self._decide(events)  # a repair: decisions a crash might have cut short
+
+    def _operate(self, state: WorkflowState, message: Operate, now: float, events: list[Event]) -> None:
+        status = state.status
+        if status.terminal:
+            raise InvalidOperation(
+                f"cannot {message.op} run {state.id}: it is {status.value}", run_id=state.id, state=status.value
+            )
+        if message.op == "pause":
+            if status is WorkflowStatus.PAUSED:
+                raise InvalidOperation(f"run {state.id} is already paused", run_id=state.id, state=status.value)
+            self._emit(events, WorkflowPaused(at=now))
+        elif message.op == "resume":
+            if status is not WorkflowStatus.PAUSED:
+                raise InvalidOperation(f"run {state.id} is not paused", run_id=state.id, state=status.value)
+            self._emit(events, WorkflowResumed(at=now))
+        elif message.op == "terminate":
+            reason = message.reason or "terminated by an operator"
+            for task in state.tasks:
+                if not task.status.terminal:
+                    self._emit(events, TaskCanceled(at=now, task_id=task.id, reason=reason), decide=False)
+            self._emit(events, WorkflowTerminated(at=now, reason=reason))
+        else:
+            raise InternalError(f"unknown operation {message.op!r}")
+
+    def _current_task(
+        self, state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()
+    ) -> TaskState:
+        task = state.task(task_id)
+        if task is None:
+            raise NotFound("task", task_id)
+        if state.status.terminal:
+            raise StaleTask(task_id, f"run {state.id} is {state.status.value}")
+        if task.retried:
+            raise StaleTask(task_id, f"attempt {task.attempt} was superseded by a retry")
+        if task.status.terminal:
+            raise StaleTask(task_id, f"the attempt already ended {task.status.value}")
+        if allow and task.status not in allow:
+            raise StaleTask(task_id, f"the attempt is {task.status.value}")
+        return task
+
+    # -- events, decisions, journal, effects ---------------------------------
+
+    def _emit(self, events: list[Event], event: Event, *, decide: bool = True) -> None:
+        state = self.state
+        if state is None:
+            raise InternalError(f"run {self.run_id}: event before start")
+        apply(state, event)
+        events.append(event)
+        if decide:
+            self._decide(events)
+
+    def _decide(self, events: list[Event]) -> None:
+        state = self.state
+        if state is None or self.definition is None:
+            return
+        env = self.services.environment()
+        for _ in range(DECIDE_ROUNDS_MAX):
+            decisions = decide(self.definition, state, env)
+            if not decisions:
+                return
+            for decision in decisions:
+                apply(state, decision)
+                events.append(decision)
+        raise InternalError(f"run {state.id}: decide did not settle in {DECIDE_ROUNDS_MAX} rounds")
+
+    async def _journal(self, events: list[Event]) -> None:
+        state = self.state
+        if state is None:
+            raise InternalError(f"run {self.run_id}: journaling without a state")
+        self.since_snapshot += len(events)
+        snapshot = None
+        if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
+            snapshot = state.to_json()
+            self.since_snapshot = 0
+        info = StreamInfo(
+            stream_id=state.id,
+            kind=state.name,
+            version=state.version,
+            status=state.status.value,
+            terminal=state.status.terminal,
+            created_at=state.created_at,
+            updated_at=state.updated_at,
+            key=state.key,
+            correlation_id=state.correlation_id,
+            parent_id=state.parent_id,
+            priority=state.priority,
+        )
+        await self.services.journal.append(
+            Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
+        )
+
+    def _act(self, state: WorkflowState, events: list[Event], *, recover: bool) -> None:
+        services = self.services
+        seen: set[str] = set()
+        for event in events:
+            if isinstance(event, (TaskScheduled, TaskRequeued)):
+                seen.add(event.task_id)
+            elif isinstance(event, TaskCanceled):
+                task = state.task(event.task_id)
+                if task is not None:
+                    services.cancel(task.group, task.id)
+        if recover:
+            seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
+        for task_id in sorted(seen, key=lambda tid: state.index[tid]):
+            task = state.tasks[state.index[task_id]]
+            if task.status is TaskStatus.SCHEDULED:
+                services.enqueue(task.group, queued(state, task))
+        if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
+            services.run_finished(state)
+            log.info("run.finished", run_id=state.id, workflow=state.name, status=state.status.value)
+
+
+class _Snapshot:
+    """Marker: answer with a snapshot taken after the batch is journaled."""
+
+
+_SNAPSHOT = _Snapshot()

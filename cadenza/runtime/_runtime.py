@@ -1,0 +1,470 @@
+"""The `Runtime` facade: an embedded engine on one journal.
+
+Design note
+-----------
+`async with Runtime(path) as rt:` opens the journal, starts the actor
+system (a run actor per workflow run in an entity pool, one actor per
+worker group, one timer service, all supervised), loads the registered
+definitions and recovers every unfinished run — its queued tasks and
+timers — before it returns. Leaving the block stops the actors (a batch in
+hand finishes its journal write; local workers are cancelled and their
+tasks re-queued at the next start), flushes and closes the journal, and
+leaves no task behind.
+
+Every public call is a message to the actor that owns the state it touches,
+so calls made concurrently never interleave inside one run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, overload
+
+import anyio
+import structlog
+
+from cadenza._errors import InvalidOperation, JournalCorrupted, NotFound, PayloadError
+from cadenza.actors import ActorRef, ActorSystem, Clock, EntityPool, RealClock, Strategy, VirtualClock
+from cadenza.persistence import Journal, SqliteJournal
+from cadenza.runtime._decide import DEFAULT_GROUP, Environment
+from cadenza.runtime._definition import WorkflowDef, to_conductor_json
+from cadenza.runtime._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
+from cadenza.runtime._messages import (
+    Enqueue,
+    GetRun,
+    Heartbeat,
+    Operate,
+    Poll,
+    QueuedTask,
+    Recover,
+    RegisterWorker,
+    StartRun,
+    TaskProgress,
+    TaskResult,
+    WaitRun,
+    Cancel,
+)
+from cadenza.runtime._registry import Registry
+from cadenza.runtime._run_actor import RunActor
+from cadenza.runtime._state import WorkflowState
+from cadenza.runtime._status import TaskStatus
+from cadenza.runtime._timers import Arm, TimerService
+from cadenza.runtime._views import TaskRun, WorkflowRun
+
+log = structlog.get_logger()
+
+RUN_MAILBOX = 1024
+GROUP_MAILBOX = 1 << 16
+RECOVERY_CONCURRENCY = 64
+
+
+def _check_payload(what: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PayloadError(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
+    return dict(value)
+
+
+def run_id_of(task_id: str) -> str:
+    """The run a task id belongs to (task ids are `<run id>-<n>`)."""
+    run_id, sep, number = task_id.rpartition("-")
+    if not sep or not number.isdigit():
+        raise NotFound("task", task_id)
+    return run_id
+
+
+class Runtime:
+    """An embedded cadenza engine on the journal at `path` (`":memory:"` for none)."""
+
+    def __init__(
+        self,
+        path: str = ":memory:",
+        *,
+        clock: Clock | None = None,
+        durability: str = "full",
+        seed: int | None = None,
+        journal: Journal | None = None,
+        default_group: str = DEFAULT_GROUP,
+        shutdown_grace_s: float = 5.0,
+    ) -> None:
+        if durability not in ("full", "normal"):
+            raise ValueError(f"durability must be 'full' or 'normal', got {durability!r}")
+        self.path = path
+        self.clock: Clock = clock if clock is not None else RealClock()
+        self.journal: Journal = journal if journal is not None else SqliteJournal(path, durability=durability)
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.default_group = default_group
+        self.shutdown_grace_s = shutdown_grace_s
+        self.registry = Registry(self.journal)
+        self.system = ActorSystem(clock=self.clock, name="cadenza")
+        self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
+        self._worker_groups: dict[str, str] = {}
+        self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
+        self._env: Environment | None = None
+        self._key_locks: dict[str, anyio.Lock] = {}
+        self._open = False
+        self.recovered = 0
+        self.damaged: list[str] = []  # runs whose journal records failed their checksum
+        self.finished = 0
+        self._listeners: list[Callable[[str, str, float], None]] = []
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.journal.open()
+        try:
+            await self.system.__aenter__()
+            await self.registry.load()
+            services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
+            self._timers = services.spawn(lambda: TimerService(self.clock), name="timers", mailbox_size=GROUP_MAILBOX)
+            self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
+            self._runs: EntityPool[Any] = self.system.entities(
+                lambda run_id: RunActor(run_id, self), kind="run", mailbox_size=RUN_MAILBOX
+            )
+            self._open = True
+            for task_type, fn, group, concurrency in self._pending_workers:
+                self._register_worker(task_type, fn, group, concurrency)
+            self._pending_workers.clear()
+            if isinstance(self.clock, VirtualClock):
+                self.clock.attach(self.settle)
+            await self._recover()
+        except BaseException:
+            await self._close()
+            raise
+        log.info("runtime.opened", path=self.path, recovered=self.recovered)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if isinstance(self.clock, VirtualClock):
+            self.clock.detach(self.settle)
+        self._open = False
+        try:
+            await self.system.stop(grace_s=self.shutdown_grace_s)
+        finally:
+            await self.journal.close()
+        log.info("runtime.closed", path=self.path)
+
+    async def _recover(self) -> None:
+        unfinished = await self.journal.unfinished()
+        limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def recover(run_id: str) -> None:
+            async with limiter:
+                try:
+                    await self._runs.ref(run_id).ask(lambda reply: Recover(reply))
+                except JournalCorrupted as exc:
+                    self.damaged.append(run_id)
+                    log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
+
+        async with anyio.create_task_group() as tg:
+            for run_id in unfinished:
+                tg.start_soon(recover, run_id)
+        self.recovered = len(unfinished)
+        if unfinished:
+            log.info("runtime.recovered", runs=len(unfinished))
+
+    async def settle(self) -> None:
+        """Return once no actor has work, no local worker runs, and the journal is flushed."""
+        while True:
+            await self.system.quiescent()
+            await self.journal.flush()
+            if self.system.pending() == 0:
+                return
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise InvalidOperation("the runtime is not open: use `async with Runtime(...) as rt:`")
+
+    # -- services for the actors ---------------------------------------------
+
+    async def load_definition(self, digest: str) -> WorkflowDef:
+        return await self.registry.by_digest(digest)
+
+    def environment(self) -> Environment:
+        if self._env is None:
+            self._env = Environment(
+                task_defs=dict(self.registry.task_defs),
+                groups=dict(self._worker_groups),
+                default_group=self.default_group,
+            )
+        return self._env
+
+    def group_ref(self, name: str) -> ActorRef[Any]:
+        found = self._groups.get(name)
+        if found is None:
+            state = GroupState(name)
+            ref = self._group_supervisor.spawn(
+                lambda: WorkerGroup(state, system=self.system, clock=self.clock, runs=lambda run_id: self._runs.ref(run_id)),
+                name=f"group:{name}",
+                mailbox_size=GROUP_MAILBOX,
+            )
+            found = (state, ref)
+            self._groups[name] = found
+            log.info("group.created", group=name)
+        return found[1]
+
+    def enqueue(self, group: str, task: QueuedTask) -> None:
+        ref = self.group_ref(group)
+        if task.ready_at > self.clock.now():
+            _tell_soon(self.system, self._timers, Arm(task.ready_at, ref, Enqueue(task)))
+        else:
+            _tell_soon(self.system, ref, Enqueue(task))
+
+    def cancel(self, group: str, task_id: str) -> None:
+        _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
+
+    def run_finished(self, state: WorkflowState) -> None:
+        self.finished += 1
+        for listener in self._listeners:
+            listener(state.id, state.status.value, state.updated_at)
+
+    def add_listener(self, listener: Callable[[str, str, float], None]) -> None:
+        """Call `listener(run_id, status, at)` whenever a run ends (from the run's actor: keep it quick)."""
+        self._listeners.append(listener)
+
+    # -- definitions ------------------------------------------------------------
+
+    async def register(self, definition: Mapping[str, Any]) -> None:
+        """Register a workflow definition (Conductor JSON); raises `DefinitionError`."""
+        self._check_open()
+        await self.registry.register(definition)
+
+    async def register_task(self, taskdef: Mapping[str, Any]) -> None:
+        """Register a Conductor TaskDef for a task type; raises `DefinitionError`."""
+        self._check_open()
+        await self.registry.register_task(taskdef)
+        self._env = None
+
+    async def definition(self, name: str, version: int | None = None) -> dict[str, Any]:
+        """A registered definition in Conductor's JSON form, defaults filled in."""
+        self._check_open()
+        definition, _digest = self.registry.get(name, version)
+        return to_conductor_json(definition)
+
+    # -- local workers ------------------------------------------------------------
+
+    @overload
+    def worker(
+        self, task_type: str, fn: WorkerFn, *, group: str | None = None, concurrency: int = 1
+    ) -> None: ...
+
+    @overload
+    def worker(
+        self, task_type: str, fn: None = None, *, group: str | None = None, concurrency: int = 1
+    ) -> Callable[[WorkerFn], WorkerFn]: ...
+
+    def worker(
+        self,
+        task_type: str,
+        fn: WorkerFn | None = None,
+        *,
+        group: str | None = None,
+        concurrency: int = 1,
+    ) -> Callable[[WorkerFn], WorkerFn] | None:
+        """Run `fn` for tasks of `task_type` in `group`; usable as a decorator."""
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        group_name = group or self.default_group
+
+        def register(function: WorkerFn) -> WorkerFn:
+            if self._open:
+                self._register_worker(task_type, function, group_name, concurrency)
+            else:
+                self._pending_workers.append((task_type, function, group_name, concurrency))
+            self._worker_groups[task_type] = group_name
+            self._env = None
+            return function
+
+        if fn is None:
+            return register
+        register(fn)
+        return None
+
+    def _register_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: int) -> None:
+        _tell_soon(self.system, self.group_ref(group), RegisterWorker(task_type, fn, concurrency))
+
+    # -- runs ------------------------------------------------------------------------
+
+    def _new_run_id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    async def start(
+        self,
+        name: str,
+        input: Mapping[str, Any] | None = None,
+        *,
+        version: int | None = None,
+        priority: int = 0,
+        key: str | None = None,
+        correlation_id: str | None = None,
+        task_to_group: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
+    ) -> str:
+        """Start a run of workflow `name`; returns its id once the start is durable."""
+        self._check_open()
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 99:
+            raise InvalidOperation(f"priority must be an integer from 0 to 99, got {priority!r}")
+        run_input = _check_payload("workflow input", input)
+        definition, digest = self.registry.get(name, version)
+        if key is None:
+            return await self._start(definition, digest, run_input, priority, None, correlation_id, task_to_group, parent_id)
+        lock = self._key_locks.setdefault(key, anyio.Lock())
+        try:
+            async with lock:
+                existing = await self.journal.find_key(key)
+                if existing is not None:
+                    return existing
+                return await self._start(definition, digest, run_input, priority, key, correlation_id, task_to_group, parent_id)
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._key_locks.pop(key, None)
+
+    async def _start(
+        self,
+        definition: WorkflowDef,
+        digest: str,
+        run_input: dict[str, Any],
+        priority: int,
+        key: str | None,
+        correlation_id: str | None,
+        task_to_group: Mapping[str, str] | None,
+        parent_id: str | None,
+    ) -> str:
+        run_id = self._new_run_id()
+        routes = dict(task_to_group) if task_to_group else None
+        result: str = await self._runs.ref(run_id).ask(
+            lambda reply: StartRun(
+                definition, digest, run_input, priority, key, correlation_id, routes, parent_id, reply
+            )
+        )
+        return result
+
+    async def get(self, run_id: str) -> WorkflowRun:
+        """A snapshot of run `run_id`; raises `NotFound`."""
+        self._check_open()
+        run: WorkflowRun = await self._runs.ref(run_id).ask(GetRun)
+        return run
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> WorkflowRun:
+        """Return once run `run_id` is terminal; `TimeoutError` after `timeout` seconds."""
+        self._check_open()
+        run: WorkflowRun = await self._runs.ref(run_id).ask(WaitRun, timeout_s=timeout)
+        return run
+
+    async def runs(
+        self,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        correlation_id: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowRun]:
+        """Runs matching the filters, newest first."""
+        self._check_open()
+        infos = await self.journal.streams(kind=name, status=status, correlation_id=correlation_id, limit=limit)
+        return [await self.get(info.stream_id) for info in infos]
+
+    # -- external workers ---------------------------------------------------------------
+
+    async def poll(
+        self, task_type: str, *, group: str | None = None, worker_id: str | None = None, wait: float = 0.0
+    ) -> TaskRun | None:
+        """Lease the next ready task of `task_type` in `group`, or None."""
+        self._check_open()
+        ref = self.group_ref(group or self.default_group)
+        task: QueuedTask | None = await ref.ask(lambda reply: Poll(task_type, worker_id, max(0.0, wait), reply))
+        if task is None:
+            return None
+        return TaskRun(
+            id=task.task_id,
+            ref=task.ref,
+            type=task.type,
+            status=TaskStatus.IN_PROGRESS,
+            attempt=task.attempt,
+            input=json.loads(json.dumps(task.input)),
+            output={},
+            group=group or self.default_group,
+            reason=None,
+            scheduled_at=task.scheduled_at,
+            started_at=self.clock.now(),
+            ended_at=None,
+            run_id=task.run_id,
+            name=task.name,
+            worker_id=worker_id,
+        )
+
+    async def complete(self, task_id: str, output: Mapping[str, Any] | None = None) -> None:
+        """Complete a task; raises `StaleTask` if the attempt is no longer current."""
+        self._check_open()
+        result = _check_payload("task output", output)
+        await self._runs.ref(run_id_of(task_id)).ask(lambda reply: TaskResult(task_id, result, reply=reply))
+
+    async def fail(
+        self,
+        task_id: str,
+        reason: str = "",
+        *,
+        output: Mapping[str, Any] | None = None,
+        terminal: bool = False,
+    ) -> None:
+        """Fail a task (retried per its policy unless `terminal`)."""
+        self._check_open()
+        result = _check_payload("task output", output) if output is not None else None
+        await self._runs.ref(run_id_of(task_id)).ask(
+            lambda reply: TaskResult(task_id, result, failed=True, reason=reason, terminal=terminal, reply=reply)
+        )
+
+    async def heartbeat(self, task_id: str) -> None:
+        """Tell the runtime the worker holding `task_id` is alive."""
+        self._check_open()
+        await self._runs.ref(run_id_of(task_id)).ask(lambda reply: Heartbeat(task_id, reply))
+
+    async def update(
+        self,
+        task_id: str,
+        *,
+        output: Mapping[str, Any] | None = None,
+        callback_after_s: float | None = None,
+    ) -> None:
+        """Report progress; with `callback_after_s` the task is re-queued after that delay."""
+        self._check_open()
+        result = _check_payload("task output", output) if output is not None else None
+        await self._runs.ref(run_id_of(task_id)).ask(
+            lambda reply: TaskProgress(task_id, result, callback_after_s, reply)
+        )
+
+    # -- operations --------------------------------------------------------------------------
+
+    async def _operate(self, run_id: str, op: str, reason: str = "") -> None:
+        self._check_open()
+        await self._runs.ref(run_id).ask(lambda reply: Operate(op, reason, reply))
+
+    async def pause(self, run_id: str) -> None:
+        """Stop scheduling new tasks of a running run; results still land."""
+        await self._operate(run_id, "pause")
+
+    async def resume(self, run_id: str) -> None:
+        """Resume a paused run."""
+        await self._operate(run_id, "resume")
+
+    async def terminate(self, run_id: str, reason: str = "") -> None:
+        """End a run now: in-flight tasks are cancelled, the run is TERMINATED."""
+        await self._operate(run_id, "terminate", reason)

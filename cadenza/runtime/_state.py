@@ -1,0 +1,256 @@
+"""A run's state, and `apply`: the fold of its events.
+
+Design note
+-----------
+`apply(state, event) -> state` is the only code that changes a run's state,
+live or in recovery, so "replaying the journal gives the live state" holds
+by construction. It is deterministic (everything it records comes from the
+event, `at` included) and total over the events a run's actor accepts; an
+event that cannot follow the state (a completion for an unknown task) is an
+`InternalError`, since the actor validated it before journaling.
+
+For speed `apply` updates `state` in place and returns it; callers that
+need the old state keep a copy (`WorkflowState.copy`).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cadenza._errors import invariant
+from cadenza.runtime._events import (
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskRequeued,
+    TaskScheduled,
+    TaskStarted,
+    TaskUpdated,
+    WorkflowCompleted,
+    WorkflowFailed,
+    WorkflowPaused,
+    WorkflowResumed,
+    WorkflowStarted,
+    WorkflowTerminated,
+)
+from cadenza.runtime._status import TaskStatus, WorkflowStatus
+
+
+@dataclass(slots=True)
+class TaskState:
+    """One attempt of one task of a run."""
+
+    id: str
+    ref: str
+    name: str
+    type: str
+    status: TaskStatus
+    attempt: int
+    input: dict[str, Any]
+    group: str
+    scheduled_at: float
+    ready_at: float
+    output: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    updated_at: float | None = None
+    worker_id: str | None = None
+    retried: bool = False  # superseded by a later attempt
+    retried_from: str | None = None
+    iteration: int = 0
+    poll_count: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TaskState:
+        task = cls(**data)
+        task.status = TaskStatus(task.status)
+        return task
+
+
+@dataclass(slots=True)
+class WorkflowState:
+    """Everything known about a run, as of its last applied event."""
+
+    id: str
+    name: str = ""
+    version: int = 0
+    digest: str = ""
+    status: WorkflowStatus = WorkflowStatus.RUNNING
+    input: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+    priority: int = 0
+    correlation_id: str | None = None
+    key: str | None = None
+    parent_id: str | None = None
+    task_to_group: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    ended_at: float | None = None
+    failed_task_id: str | None = None
+    tasks: list[TaskState] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)  # task id -> position in tasks
+    events: int = 0  # how many events have been applied
+
+    @property
+    def started(self) -> bool:
+        return self.events > 0
+
+    def task(self, task_id: str) -> TaskState | None:
+        position = self.index.get(task_id)
+        return None if position is None else self.tasks[position]
+
+    def latest(self, ref: str) -> TaskState | None:
+        """The newest attempt of the task with reference `ref`."""
+        for task in reversed(self.tasks):
+            if task.ref == ref:
+                return task
+        return None
+
+    def copy(self) -> WorkflowState:
+        return copy.deepcopy(self)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            name: getattr(self, name) for name in self.__slots__ if name not in ("tasks", "index")
+        }
+        data["tasks"] = [task.to_json() for task in self.tasks]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkflowState:
+        fields_ = dict(data)
+        tasks = [TaskState.from_json(task) for task in fields_.pop("tasks")]
+        state = cls(**fields_)
+        state.status = WorkflowStatus(state.status)
+        state.tasks = tasks
+        state.index = {task.id: position for position, task in enumerate(tasks)}
+        return state
+
+
+def _task(state: WorkflowState, task_id: str, event: Event) -> TaskState:
+    task = state.task(task_id)
+    invariant(task is not None, f"run {state.id}: {event.kind} for unknown task {task_id}")
+    assert task is not None  # for the type checker; invariant() already raised
+    return task
+
+
+def apply(state: WorkflowState, event: Event) -> WorkflowState:
+    """Fold one event into `state` (in place) and return it; see the module note."""
+    invariant(
+        not state.status.terminal,
+        f"run {state.id} is {state.status}; {event.kind} cannot follow a terminal state",
+    )
+    state.events += 1
+    state.updated_at = event.at
+    match event:
+        case WorkflowStarted():
+            invariant(state.events == 1, f"run {state.id} started twice")
+            state.name = event.name
+            state.version = event.version
+            state.digest = event.digest
+            state.input = event.input
+            state.priority = event.priority
+            state.correlation_id = event.correlation_id
+            state.key = event.key
+            state.parent_id = event.parent_id
+            state.task_to_group = dict(event.task_to_group or {})
+            state.variables = dict(event.variables or {})
+            state.created_at = event.at
+            state.status = WorkflowStatus.RUNNING
+        case TaskScheduled():
+            invariant(event.task_id not in state.index, f"task {event.task_id} scheduled twice")
+            if event.retried_from is not None:
+                _task(state, event.retried_from, event).retried = True
+            state.index[event.task_id] = len(state.tasks)
+            state.tasks.append(
+                TaskState(
+                    id=event.task_id,
+                    ref=event.ref,
+                    name=event.name,
+                    type=event.type,
+                    status=TaskStatus.SCHEDULED,
+                    attempt=event.attempt,
+                    input=event.input,
+                    group=event.group,
+                    scheduled_at=event.at,
+                    ready_at=event.ready_at,
+                    retried_from=event.retried_from,
+                    iteration=event.iteration,
+                )
+            )
+        case TaskStarted():
+            task = _task(state, event.task_id, event)
+            task.status = TaskStatus.IN_PROGRESS
+            task.started_at = event.at
+            task.updated_at = event.at
+            task.worker_id = event.worker_id
+            task.poll_count += 1
+        case TaskCompleted():
+            task = _task(state, event.task_id, event)
+            task.status = TaskStatus.COMPLETED
+            task.output = event.output
+            task.ended_at = event.at
+            if task.started_at is None:
+                task.started_at = event.at
+        case TaskFailed():
+            task = _task(state, event.task_id, event)
+            task.status = TaskStatus(event.status)
+            task.reason = event.reason
+            if event.output is not None:
+                task.output = event.output
+            task.ended_at = event.at
+        case TaskUpdated():
+            task = _task(state, event.task_id, event)
+            task.output = {**task.output, **event.output}
+            task.updated_at = event.at
+        case TaskRequeued():
+            task = _task(state, event.task_id, event)
+            task.status = TaskStatus.SCHEDULED
+            task.ready_at = event.ready_at
+            task.worker_id = None
+            if event.output is not None:
+                task.output = {**task.output, **event.output}
+        case TaskCanceled():
+            task = _task(state, event.task_id, event)
+            task.status = TaskStatus.CANCELED
+            task.reason = event.reason or task.reason
+            task.ended_at = event.at
+        case WorkflowCompleted():
+            state.status = WorkflowStatus.COMPLETED
+            state.output = event.output
+            state.ended_at = event.at
+        case WorkflowFailed():
+            state.status = WorkflowStatus(event.status)
+            state.reason = event.reason
+            state.failed_task_id = event.task_id
+            if event.output is not None:
+                state.output = event.output
+            state.ended_at = event.at
+        case WorkflowTerminated():
+            state.status = WorkflowStatus.TERMINATED
+            state.reason = event.reason
+            state.ended_at = event.at
+        case WorkflowPaused():
+            state.status = WorkflowStatus.PAUSED
+        case WorkflowResumed():
+            state.status = WorkflowStatus.RUNNING
+        case _:
+            invariant(False, f"run {state.id}: no rule to apply {event!r}")
+    return state
+
+
+def fold(run_id: str, events: list[Event], state: WorkflowState | None = None) -> WorkflowState:
+    """Apply `events` in order, starting from `state` or an empty run."""
+    result = state if state is not None else WorkflowState(id=run_id)
+    for event in events:
+        apply(result, event)
+    return result

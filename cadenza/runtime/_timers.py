@@ -1,0 +1,92 @@
+"""The timer service: one actor, one wake-up, due timers fired in a batch.
+
+Design note
+-----------
+Every delayed thing (a retry's backoff, a `callbackAfterSeconds`, later
+WAIT tasks and timeouts) is an entry `(deadline, seq, target, message)` in
+one heap owned by this actor. At most one clock callback is armed: for the
+earliest deadline. When it fires, the actor pops every entry whose deadline
+has passed — never one that is still in the future — and tells each its
+target, in (deadline, arming order). An idle runtime has nothing armed and
+uses no CPU: there is no polling loop.
+
+Timers are not journaled here: each is derived from journaled run state
+(a task's `ready_at`) and re-armed when the run is recovered.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from cadenza.actors import Actor, ActorRef, Clock, MailboxFull, TimerHandle
+
+log = structlog.get_logger()
+
+
+@dataclass(slots=True)
+class Arm:
+    when: float
+    target: ActorRef[Any]
+    message: Any
+
+
+@dataclass(slots=True)
+class Fire:
+    pass
+
+
+class TimerService(Actor[Any]):
+    """See the module note. `pending()` counts armed entries."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self.heap: list[tuple[float, int, ActorRef[Any], Any]] = []
+        self.seq = itertools.count()
+        self.armed: tuple[float, TimerHandle] | None = None
+        self.fired = 0
+
+    def pending(self) -> int:
+        return len(self.heap)
+
+    async def receive_batch(self, messages: list[Any]) -> None:
+        for message in messages:
+            if isinstance(message, Arm):
+                heapq.heappush(self.heap, (message.when, next(self.seq), message.target, message.message))
+        now = self.clock.now()
+        due: list[tuple[float, int, ActorRef[Any], Any]] = []
+        while self.heap and self.heap[0][0] <= now:
+            due.append(heapq.heappop(self.heap))
+        for _when, _seq, target, message in due:
+            await target.tell(message)
+        self.fired += len(due)
+        self._rearm()
+
+    async def stopped(self) -> None:
+        if self.armed is not None:
+            self.armed[1].cancel()
+            self.armed = None
+
+    def _rearm(self) -> None:
+        if not self.heap:
+            if self.armed is not None:
+                self.armed[1].cancel()
+                self.armed = None
+            return
+        earliest = self.heap[0][0]
+        if self.armed is not None:
+            if self.armed[0] == earliest:
+                return
+            self.armed[1].cancel()
+        self.armed = (earliest, self.clock.call_at(earliest, self._wake))
+
+    def _wake(self) -> None:
+        self.armed = None
+        try:
+            self.context.self_ref.tell_nowait(Fire())
+        except MailboxFull:
+            pass  # the actor has work queued; it re-arms after that batch
