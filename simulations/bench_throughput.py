@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--starters", type=int, default=1000, help="concurrent rt.start callers")
     parser.add_argument("--concurrency", type=int, default=64, help="local workers per task type")
     args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # an app logs warnings, not every run
     result = {"cadenza": anyio.run(bench, args.workflows, args.durability, args.starters, args.concurrency)}
     synchronous = "FULL" if args.durability == "full" else "NORMAL"
     result["ceilings"] = {

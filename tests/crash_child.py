@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
 
 import cadenza
 
@@ -39,7 +40,7 @@ async def main(db: str, workdir: Path, generation: int, runs: int) -> None:
         (workdir / f"completed-{generation}.txt").write_text("\n".join(sorted(done)))
 
         async def effect(data: dict[str, Any]) -> dict[str, Any]:
-            await anyio.sleep(0.002)
+            await anyio.sleep(0.02)
             os.write(effects, f"{data['tid']} {generation}\n".encode())
             os.fsync(effects)
             return {"n": data["n"] + 1}
@@ -48,7 +49,7 @@ async def main(db: str, workdir: Path, generation: int, runs: int) -> None:
             async def run(data: dict[str, Any]) -> dict[str, Any]:
                 return await effect(data)
 
-            rt.worker(task_type, run, concurrency=4)
+            rt.worker(task_type, run, concurrency=2)
 
         for name in ("step_a", "step_b", "step_c"):
             worker(name)
@@ -59,4 +60,5 @@ async def main(db: str, workdir: Path, generation: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings and worse
     anyio.run(main, sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

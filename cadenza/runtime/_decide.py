@@ -16,6 +16,7 @@ Rules, after Conductor's DeciderService:
   FAILED_WITH_TERMINAL_ERROR attempt is never retried; an exhausted task
   fails the run — TIMED_OUT if the task timed out, else FAILED — after
   cancelling what is still in flight;
+- a task's `startDelay` holds its first attempt back that many seconds;
 - otherwise, once every current attempt has succeeded, the task after the
   last one scheduled is scheduled, or, when there is none, the run completes
   with its `outputParameters` (the last task's output when empty).
@@ -200,8 +201,10 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
     if any(not task.status.terminal for task in current):
         return []
     if not current:
-        return [_schedule(definition, definition.tasks[0], state, env)]
+        first = definition.tasks[0]
+        return [_schedule(definition, first, state, env, delay_s=first.start_delay_s)]
     position = definition.position(current[-1].ref) + 1
     if position < len(definition.tasks):
-        return [_schedule(definition, definition.tasks[position], state, env)]
+        spec = definition.tasks[position]
+        return [_schedule(definition, spec, state, env, delay_s=spec.start_delay_s)]
     return [WorkflowCompleted(at=state.updated_at, output=workflow_output(definition, state))]

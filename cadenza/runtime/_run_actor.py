@@ -75,6 +75,10 @@ class RunServices(Protocol):
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 
+    def claim_fresh(self, run_id: str) -> bool:
+        """True once for a run id the runtime just minted: there is nothing to load."""
+        ...
+
     def environment(self) -> Environment: ...
 
     def enqueue(self, group: str, task: QueuedTask) -> None: ...
@@ -112,6 +116,8 @@ class RunActor(Actor[Any]):
         self.damaged: JournalCorrupted | None = None
 
     async def started(self) -> None:
+        if self.services.claim_fresh(self.run_id):
+            return
         try:
             await self._load()
         except JournalCorrupted as exc:

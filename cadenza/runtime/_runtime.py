@@ -112,6 +112,7 @@ class Runtime:
         self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
         self._env: Environment | None = None
         self._key_locks: dict[str, anyio.Lock] = {}
+        self._fresh: set[str] = set()
         self._open = False
         self.recovered = 0
         self.damaged: list[str] = []  # runs whose journal records failed their checksum
@@ -194,6 +195,12 @@ class Runtime:
             raise InvalidOperation("the runtime is not open: use `async with Runtime(...) as rt:`")
 
     # -- services for the actors ---------------------------------------------
+
+    def claim_fresh(self, run_id: str) -> bool:
+        if run_id in self._fresh:
+            self._fresh.discard(run_id)
+            return True
+        return False
 
     async def load_definition(self, digest: str) -> WorkflowDef:
         return await self.registry.by_digest(digest)
@@ -304,7 +311,10 @@ class Runtime:
     # -- runs ------------------------------------------------------------------------
 
     def _new_run_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A fresh random id; its actor need not look for it in the journal."""
+        run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        self._fresh.add(run_id)
+        return run_id
 
     async def start(
         self,

@@ -16,7 +16,7 @@ need the old state keep a copy (`WorkflowState.copy`).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cadenza._errors import invariant
@@ -65,7 +65,8 @@ class TaskState:
     poll_count: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
+        return {name: getattr(self, name) for name in _TASK_FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskState:
@@ -134,6 +135,9 @@ class WorkflowState:
         state.tasks = tasks
         state.index = {task.id: position for position, task in enumerate(tasks)}
         return state
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(TaskState))
 
 
 def _task(state: WorkflowState, task_id: str, event: Event) -> TaskState:

@@ -16,7 +16,7 @@ import anyio
 
 import cadenza
 
-RUNS = 30
+RUNS = 150
 KILLS = 4
 SEED = 20261122
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +45,13 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_completed_effect
         deadline = time.monotonic() + 60
         while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.05, 0.6))
+        time.sleep(rng.uniform(0.05, 1.0))
         generation += 1
         if child.poll() is not None:
+            child.communicate()
             break  # it finished before the kill: nothing left to interrupt
         child.send_signal(signal.SIGKILL)
-        child.wait()
+        child.communicate()  # reap it and close its pipes
         kills += 1
     final = _spawn(db, tmp_path, generation)
     out, err = final.communicate(timeout=120)

@@ -119,7 +119,11 @@ async def test_exhausted_retries_fail_the_run_naming_the_task(rt: cadenza.Runtim
     run_id = await rt.start("three_steps", {"n": 0})
     await clock.advance(0.999)
     assert len((await rt.get(run_id)).tasks) == 2  # attempt 1 waits 1 s
-    await clock.advance(2.0)  # attempt 2 waits 2 s more
+    await clock.advance(0.001)  # attempt 1 runs at +1 s and fails; attempt 2 is due at +3 s
+    assert len((await rt.get(run_id)).tasks) == 3
+    await clock.advance(1.999)
+    assert (await rt.get(run_id)).status == "RUNNING"
+    await clock.advance(0.001)
     run = await rt.wait(run_id)
     assert run.status == "FAILED"
     assert [t.attempt for t in run.tasks] == [0, 1, 2]
@@ -200,10 +204,11 @@ async def test_wait_times_out_on_the_clock(rt: cadenza.Runtime, clock: VirtualCl
     """`wait(timeout=...)` raises TimeoutError once the clock passes the timeout."""
     await rt.register(three_steps())
     run_id = await rt.start("three_steps", {"n": 1})  # no workers: it waits
-    with pytest.raises(TimeoutError):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(clock.advance, 5.0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(clock.advance, 5.0)
+        with pytest.raises(TimeoutError):
             await rt.wait(run_id, timeout=1.0)
+    assert (await rt.get(run_id)).status == "RUNNING"
 
 
 async def test_runs_lists_newest_first_with_filters(rt: cadenza.Runtime, clock: VirtualClock) -> None:
