@@ -130,7 +130,10 @@ class Runtime:
             self._timers = services.spawn(lambda: TimerService(self.clock), name="timers", mailbox_size=GROUP_MAILBOX)
             self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
             self._runs: EntityPool[Any] = self.system.entities(
-                lambda run_id: RunActor(run_id, self), kind="run", mailbox_size=RUN_MAILBOX
+                lambda run_id: RunActor(run_id, self),
+                kind="run",
+                mailbox_size=RUN_MAILBOX,
+                on_give_up=self._run_gave_up,
             )
             self._open = True
             for task_type, fn, group, concurrency in self._pending_workers:
@@ -181,6 +184,14 @@ class Runtime:
         self.recovered = len(unfinished)
         if unfinished:
             log.info("runtime.recovered", runs=len(unfinished))
+
+    def _run_gave_up(self, run_id: str, error: BaseException) -> None:
+        """A run's actor crashed past its restart intensity: isolate it, keep the engine up.
+
+        Its callers got `ActorCrashed`; its journal is untouched, so the next
+        message (or the next start of the runtime) loads it afresh.
+        """
+        log.error("run.gave_up", run_id=run_id, error=repr(error))
 
     async def settle(self) -> None:
         """Return once no actor has work, no local worker runs, and the journal is flushed."""
