@@ -18,7 +18,11 @@ Promises every implementation keeps:
   stream and the record instead of returning damaged data.
 - A payload that is not JSON-serialisable raises `PayloadError` from
   `append` before anything is written.
-- An idempotency key belongs to at most one stream (`DuplicateKey`).
+- An idempotency key belongs to at most one stream (`DuplicateKey`, which
+  fails that append alone). Each append sets its stream's key to
+  `info.key`, so `None` releases it: carry the key in every `StreamInfo`.
+- A transaction that fails to commit fails each of its appends with
+  `JournalWriteError` and writes nothing; later appends are unaffected.
 - The journal knows nothing of workflows: events and snapshots are opaque
   JSON objects to it.
 """

@@ -1,0 +1,49 @@
+"""The journal: an append-only, checksummed event log per stream, with group commit.
+
+Layering: persistence stands alone. It imports nothing of `cadenza.runtime`
+or `cadenza.actors`; events and snapshots are opaque JSON objects to it.
+
+- `SqliteJournal` — the embedded default: one SQLite file in WAL mode.
+- `MemoryJournal` — the same promises in memory, for tests and simulation.
+- `open_journal(path)` — the journal a `Runtime` uses for `path`.
+"""
+
+from __future__ import annotations
+
+from cadenza.persistence._journal import (
+    Append,
+    DefinitionRecord,
+    DuplicateKey,
+    Journal,
+    JournalClosed,
+    JournalStats,
+    JournalWriteError,
+    Loaded,
+    StreamInfo,
+)
+from cadenza.persistence._memory import MemoryJournal
+from cadenza.persistence._sqlite import SqliteJournal
+
+__all__ = [
+    "Append",
+    "DefinitionRecord",
+    "DuplicateKey",
+    "Journal",
+    "JournalClosed",
+    "JournalStats",
+    "JournalWriteError",
+    "Loaded",
+    "MemoryJournal",
+    "SqliteJournal",
+    "StreamInfo",
+    "open_journal",
+]
+
+
+def open_journal(path: str, *, durability: str = "full") -> Journal:
+    """The journal for `path` (":memory:" gives a private, ephemeral SQLite database).
+
+    The journal is not opened yet: use `async with open_journal(path) as journal:`
+    or call `await journal.open()`.
+    """
+    return SqliteJournal(path, durability=durability)

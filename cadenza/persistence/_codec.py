@@ -1,0 +1,157 @@
+"""Bytes on disk: how records, snapshots and definitions are encoded and checked.
+
+Design note
+-----------
+A record's payload is its list of events as compact JSON (UTF-8, no spaces,
+no NaN or infinities). Its checksum is ``zlib.crc32(stream_id + b"\\0" +
+payload)``, so a payload moved to another stream fails its check as surely as
+a flipped bit. A snapshot is one JSON object, encoded and checked the same
+way. Definitions are stored by content: the digest is the hex sha256 of the
+canonical JSON body (sorted keys, compact), and the stored bytes are exactly
+what was hashed, so the digest doubles as the definition's checksum.
+
+Encoding happens in the caller, before anything is queued or written, so a
+value that is not JSON raises `PayloadError` and leaves the journal untouched.
+Decoding verifies first and parses second; any failure raises
+`JournalCorrupted` naming the stream and the record, and returns nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cadenza._errors import JournalCorrupted, PayloadError
+from cadenza.persistence._journal import Append, JSONObject
+
+
+def checksum(stream_id: str, payload: bytes) -> int:
+    """The CRC32 binding `payload` to its stream."""
+    return zlib.crc32(payload, zlib.crc32(stream_id.encode() + b"\0"))
+
+
+def _dumps(value: Any, *, sort_keys: bool = False) -> bytes:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys).encode()
+
+
+def _to_objects(events: Sequence[JSONObject], what: str) -> list[dict[str, Any]]:
+    if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Sequence):
+        raise PayloadError(f"{what}: expected a sequence of JSON objects, got {type(events)!r}")
+    objects: list[dict[str, Any]] = []
+    for i, event in enumerate(events):
+        if not isinstance(event, Mapping):
+            raise PayloadError(f"{what}: event {i} is {type(event)!r}, expected a JSON object")
+        objects.append(dict(event))
+    return objects
+
+
+def encode_json(value: Any, what: str, *, sort_keys: bool = False) -> bytes:
+    """Compact JSON bytes of `value`; `PayloadError` naming `what` if it is not JSON."""
+    try:
+        return _dumps(value, sort_keys=sort_keys)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(
+            f"{what} cannot be stored as JSON: {exc}; nothing was journaled"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EncodedAppend:
+    """An `Append` with its payload (and snapshot) encoded and checksummed."""
+
+    append: Append
+    payload: bytes
+    crc: int
+    event_count: int
+    snapshot: bytes | None
+    snapshot_crc: int | None
+
+    @property
+    def stream_id(self) -> str:
+        return self.append.info.stream_id
+
+
+def encode_append(append: Append) -> EncodedAppend:
+    """Encode one append; raises `PayloadError` before anything is written."""
+    sid = append.info.stream_id
+    events = _to_objects(append.events, f"events of stream {sid!r}")
+    payload = encode_json(events, f"events of stream {sid!r}")
+    snapshot: bytes | None = None
+    snapshot_crc: int | None = None
+    if append.snapshot is not None:
+        if not isinstance(append.snapshot, Mapping):
+            raise PayloadError(
+                f"snapshot of stream {sid!r} is {type(append.snapshot)!r}, "
+                "expected a JSON object; nothing was journaled"
+            )
+        snapshot = encode_json(dict(append.snapshot), f"snapshot of stream {sid!r}")
+        snapshot_crc = checksum(sid, snapshot)
+    return EncodedAppend(
+        append=append,
+        payload=payload,
+        crc=checksum(sid, payload),
+        event_count=len(events),
+        snapshot=snapshot,
+        snapshot_crc=snapshot_crc,
+    )
+
+
+def _damaged(stream_id: str, seq: int, what: str, why: str) -> JournalCorrupted:
+    return JournalCorrupted(
+        f"{what} of stream {stream_id!r} at record {seq} is damaged ({why}); "
+        "nothing of the stream was applied. Restore the journal from a backup or "
+        f"inspect the run with `cadenza show {stream_id}`",
+        stream_id=stream_id,
+        record=seq,
+    )
+
+
+def _verified_json(stream_id: str, seq: int, payload: bytes, crc: int, what: str) -> Any:
+    actual = checksum(stream_id, payload)
+    if actual != crc:
+        raise _damaged(stream_id, seq, what, f"checksum {actual:#010x}, expected {crc:#010x}")
+    try:
+        return json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _damaged(stream_id, seq, what, f"not JSON: {exc}") from exc
+
+
+def decode_events(stream_id: str, seq: int, payload: bytes, crc: int) -> list[dict[str, Any]]:
+    """Verify and decode one record's events; `JournalCorrupted` if damaged."""
+    events = _verified_json(stream_id, seq, payload, crc, "record")
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise _damaged(stream_id, seq, "record", "not a list of JSON objects")
+    return events
+
+
+def decode_snapshot(stream_id: str, seq: int, payload: bytes, crc: int) -> dict[str, Any]:
+    """Verify and decode a snapshot taken at record `seq`; `JournalCorrupted` if damaged."""
+    snapshot = _verified_json(stream_id, seq, payload, crc, "snapshot")
+    if not isinstance(snapshot, dict):
+        raise _damaged(stream_id, seq, "snapshot", "not a JSON object")
+    return snapshot
+
+
+def canonical(body: JSONObject, what: str) -> tuple[str, bytes]:
+    """The canonical bytes of a definition body and their hex sha256 digest."""
+    if not isinstance(body, Mapping):
+        raise PayloadError(f"{what}: expected a JSON object, got {type(body)!r}")
+    data = encode_json(dict(body), what, sort_keys=True)
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def decode_definition(digest: str, data: bytes) -> dict[str, Any]:
+    """Verify a stored definition body against its digest and decode it."""
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise JournalCorrupted(
+            f"definition body {digest[:12]}… does not match its digest; "
+            "restore the journal from a backup or register the definition again"
+        )
+    body = json.loads(data)
+    if not isinstance(body, dict):
+        raise JournalCorrupted(f"definition body {digest[:12]}… is not a JSON object")
+    return body

@@ -1,0 +1,152 @@
+"""Group commit without a background task: the waiting appenders take turns writing.
+
+Design note
+-----------
+`submit` puts a ticket on the pending list (FIFO) and then *drives*: if no
+commit is in flight, this caller becomes the writer for one round — it takes
+up to `batch_max` tickets from the front of the list, runs the commit
+callback on them (shielded from cancellation, so a transaction is never left
+half done) and wakes everybody waiting on that round. If a commit is in
+flight, the caller waits for the round to end and looks again. Whatever
+arrives while a commit is in flight therefore lands in the next round's
+transaction, and one waiting appender (the first to wake) writes it. A
+round starts with one yield before it takes its batch, so the appenders the
+last round just woke queue their next records and join it, not trail it.
+
+Why not a writer task: a task needs a task group that outlives `open()`, and
+`open()` and `close()` are not always called from the same task (pytest
+fixtures, services that open at startup and close in a signal handler). Here
+every write runs in the task of an appender that is waiting anyway; nothing
+can leak, and a round costs one wake-up per waiting appender.
+
+Order: tickets are committed in submission order, so appends of one stream
+issued one after another keep their order. A caller cancelled while its
+ticket is still pending withdraws it (nothing written); once its ticket was
+taken into a round, the round completes and the record may be durable.
+
+`flush` waits until every ticket submitted before it is resolved, writing
+rounds itself if nobody else does; it does not wait for later submissions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+import anyio
+import anyio.lowlevel
+
+from cadenza._errors import InternalError
+
+T = TypeVar("T")
+
+
+class Ticket(Generic[T]):
+    """One submitted item and, once its round ends, its seq or its error."""
+
+    __slots__ = ("error", "item", "number", "seq")
+
+    def __init__(self, item: T, number: int):
+        self.item = item
+        self.number = number
+        self.seq: int | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.seq is not None or self.error is not None
+
+    def succeed(self, seq: int) -> None:
+        self.seq = seq
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+
+
+class GroupCommitter(Generic[T]):
+    """Gathers submitted items into rounds; `commit` resolves every ticket of a round."""
+
+    def __init__(
+        self,
+        commit: Callable[[list[Ticket[T]]], Awaitable[None]],
+        *,
+        batch_max: int,
+    ):
+        if batch_max < 1:
+            raise ValueError(f"batch_max must be at least 1, got {batch_max}")
+        self._commit = commit
+        self._batch_max = batch_max
+        self._pending: list[Ticket[T]] = []
+        self._round: anyio.Event | None = None  # set while a round is in flight
+        self._inflight_first: int | None = None  # lowest ticket number in flight
+        self._next_number = 1
+
+    @property
+    def idle(self) -> bool:
+        """Nothing pending and no round in flight."""
+        return not self._pending and self._round is None
+
+    async def submit(self, item: T) -> int:
+        """Queue `item`, drive rounds until it is resolved; its seq, or raise its error."""
+        ticket = Ticket(item, self._next_number)
+        self._next_number += 1
+        self._pending.append(ticket)
+        try:
+            await self._drive(lambda: ticket.done)
+        except BaseException:
+            if not ticket.done:
+                with contextlib.suppress(ValueError):
+                    self._pending.remove(ticket)
+            raise
+        if ticket.error is not None:
+            raise ticket.error
+        if ticket.seq is None:  # pragma: no cover - `done` implies one of the two
+            raise InternalError("a resolved ticket has neither seq nor error")
+        return ticket.seq
+
+    async def flush(self) -> None:
+        """Return once every item submitted before this call is resolved."""
+        last = self._next_number - 1
+
+        def flushed() -> bool:
+            if self._pending and self._pending[0].number <= last:
+                return False
+            return self._inflight_first is None or self._inflight_first > last
+
+        await self._drive(flushed)
+
+    async def _drive(self, done: Callable[[], bool]) -> None:
+        while not done():
+            if self._round is None:
+                await self._write_round()
+            else:
+                await self._round.wait()
+
+    async def _write_round(self) -> None:
+        this_round = self._round = anyio.Event()
+        try:
+            with anyio.CancelScope(shield=True):
+                # Yield once before taking the batch: the appenders the last round
+                # just woke queue their next records and join this round.
+                await anyio.lowlevel.cancel_shielded_checkpoint()
+                batch = self._pending[: self._batch_max]
+                del self._pending[: self._batch_max]
+                if batch:  # empty only if every pending submitter withdrew meanwhile
+                    self._inflight_first = batch[0].number
+                    await self._commit_batch(batch)
+        finally:
+            self._round = None
+            self._inflight_first = None
+            this_round.set()
+
+    async def _commit_batch(self, batch: list[Ticket[T]]) -> None:
+        try:
+            await self._commit(batch)
+        except Exception as exc:  # a bug in the commit callback: fail the round
+            for ticket in batch:
+                if not ticket.done:
+                    ticket.fail(exc)
+        for ticket in batch:
+            if not ticket.done:
+                ticket.fail(InternalError("the commit left a ticket unresolved"))

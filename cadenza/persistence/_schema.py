@@ -1,0 +1,237 @@
+"""The SQLite journal's schema, its SQL statements, and the checks made on open.
+
+Opening never writes before it has read: the first statement only reads the
+schema, so a file that is not a SQLite database (or not a cadenza journal, or
+one from a newer cadenza) is refused with `JournalCorrupted` and left exactly
+as it was. Only then are the pragmas set and missing tables created, in one
+transaction with the `meta` row that records the schema version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import aiosqlite
+
+from cadenza._errors import JournalCorrupted
+from cadenza.persistence._journal import StreamInfo
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 5000
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+
+DDL = """
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS streams (
+    stream_id      TEXT PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    status         TEXT NOT NULL,
+    terminal       INTEGER NOT NULL,
+    created_at     REAL NOT NULL,
+    updated_at     REAL NOT NULL,
+    key            TEXT UNIQUE,
+    correlation_id TEXT,
+    parent_id      TEXT,
+    priority       INTEGER NOT NULL DEFAULT 0,
+    snapshot       BLOB,
+    snapshot_crc   INTEGER,
+    snapshot_seq   INTEGER,
+    created_order  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    seq       INTEGER PRIMARY KEY,
+    stream_id TEXT NOT NULL REFERENCES streams (stream_id),
+    payload   BLOB NOT NULL,
+    crc       INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream_id, seq);
+CREATE INDEX IF NOT EXISTS streams_by_age ON streams (created_at, created_order);
+CREATE INDEX IF NOT EXISTS streams_by_kind ON streams (kind, created_at, created_order);
+CREATE INDEX IF NOT EXISTS streams_by_status ON streams (status, created_at, created_order);
+CREATE INDEX IF NOT EXISTS streams_by_correlation ON streams (correlation_id)
+    WHERE correlation_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS streams_unfinished ON streams (created_at, created_order)
+    WHERE terminal = 0;
+CREATE TABLE IF NOT EXISTS definitions (
+    digest        TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    version       INTEGER NOT NULL,
+    body          BLOB NOT NULL,
+    registered_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS definition_versions (
+    name             TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    digest           TEXT NOT NULL REFERENCES definitions (digest),
+    registered_order INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+COMMIT;
+"""
+
+STREAM_COLUMNS = (
+    "stream_id, kind, version, status, terminal, created_at, updated_at, key, "
+    "correlation_id, parent_id, priority"
+)
+
+UPSERT_STREAM = f"""
+INSERT INTO streams ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (stream_id) DO UPDATE SET
+    kind = excluded.kind, version = excluded.version, status = excluded.status,
+    terminal = excluded.terminal, created_at = excluded.created_at,
+    updated_at = excluded.updated_at, key = excluded.key,
+    correlation_id = excluded.correlation_id, parent_id = excluded.parent_id,
+    priority = excluded.priority,
+    snapshot = coalesce(excluded.snapshot, streams.snapshot),
+    snapshot_crc = coalesce(excluded.snapshot_crc, streams.snapshot_crc),
+    snapshot_seq = coalesce(excluded.snapshot_seq, streams.snapshot_seq)
+"""
+
+INSERT_RECORD = "INSERT INTO records (seq, stream_id, payload, crc) VALUES (?, ?, ?, ?)"
+_IN_JSON = "IN (SELECT value FROM json_each(?))"  # one parameter: a JSON array
+KEY_HOLDERS = f"SELECT key, stream_id FROM streams WHERE key {_IN_JSON}"
+KEYS_OF = f"SELECT stream_id, key FROM streams WHERE stream_id {_IN_JSON}"
+
+LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM records"
+LAST_DEFINITION_ORDER = "SELECT coalesce(max(registered_order), 0) FROM definition_versions"
+
+LOAD_ROW = (
+    f"SELECT {STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq "
+    "FROM streams WHERE stream_id = ?"
+)
+LOAD_RECORDS = "SELECT seq, payload, crc FROM records WHERE stream_id = ? AND seq > ? ORDER BY seq"
+INFO = f"SELECT {STREAM_COLUMNS} FROM streams WHERE stream_id = ?"
+FIND_KEY = "SELECT stream_id FROM streams WHERE key = ?"
+UNFINISHED = (  # `terminal = 0` verbatim, so the partial index serves it
+    "SELECT stream_id FROM streams WHERE terminal = 0 ORDER BY created_at, created_order"
+)
+
+PUT_BODY = (
+    "INSERT OR IGNORE INTO definitions (digest, name, version, body, registered_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+CURRENT_DIGEST = "SELECT digest FROM definition_versions WHERE name = ? AND version = ?"
+PUT_VERSION = (
+    "INSERT INTO definition_versions (name, version, digest, registered_order) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (name, version) DO UPDATE SET "
+    "digest = excluded.digest, registered_order = excluded.registered_order"
+)
+REGISTERED_AT = "SELECT registered_at FROM definitions WHERE digest = ?"
+DEFINITIONS = (
+    "SELECT v.name, v.version, v.digest, d.body, d.registered_at "
+    "FROM definition_versions AS v JOIN definitions AS d USING (digest) "
+    "ORDER BY v.registered_order"
+)
+DEFINITION_BY_DIGEST = "SELECT name, version, body, registered_at FROM definitions WHERE digest = ?"
+
+
+def streams_query(
+    *,
+    kind: str | None,
+    status: str | None,
+    correlation_id: str | None,
+    terminal: bool | None,
+    limit: int,
+) -> tuple[str, tuple[Any, ...]]:
+    """The `streams()` query and its parameters: given filters, newest first."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("kind", kind),
+        ("status", status),
+        ("correlation_id", correlation_id),
+        ("terminal", None if terminal is None else int(terminal)),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    query = f"SELECT {STREAM_COLUMNS} FROM streams"
+    if where:
+        query += " WHERE " + " AND ".join(where)
+    query += " ORDER BY created_at DESC, created_order DESC LIMIT ?"
+    return query, (*params, limit)
+
+
+def info_params(info: StreamInfo) -> tuple[Any, ...]:
+    """The `STREAM_COLUMNS` values of a stream row."""
+    return (
+        info.stream_id,
+        info.kind,
+        info.version,
+        info.status,
+        int(info.terminal),
+        info.created_at,
+        info.updated_at,
+        info.key,
+        info.correlation_id,
+        info.parent_id,
+        info.priority,
+    )
+
+
+def info_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StreamInfo:
+    """A `StreamInfo` from the first eleven columns of a row (`STREAM_COLUMNS`)."""
+    return StreamInfo(
+        stream_id=row[0],
+        kind=row[1],
+        version=row[2],
+        status=row[3],
+        terminal=bool(row[4]),
+        created_at=row[5],
+        updated_at=row[6],
+        key=row[7],
+        correlation_id=row[8],
+        parent_id=row[9],
+        priority=row[10],
+    )
+
+
+def _not_ours(path: str, why: str) -> JournalCorrupted:
+    return JournalCorrupted(
+        f"{path!r} {why}; the file was not modified. Point cadenza at a new file, "
+        "or restore the journal from a backup"
+    )
+
+
+async def fetchall(
+    conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...] = ()
+) -> list[tuple[Any, ...]]:
+    """All rows of one statement, as tuples."""
+    return [tuple(row) for row in await conn.execute_fetchall(sql, params)]
+
+
+async def prepare(conn: aiosqlite.Connection, path: str, durability: str) -> None:
+    """Check the file is a cadenza journal we can read, then set pragmas and create tables."""
+    try:
+        tables = {row[0] for row in await fetchall(conn, "SELECT name FROM sqlite_master")}
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorname in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise _not_ours(path, f"is not a SQLite database ({exc})") from exc
+        raise
+    if tables and "meta" not in tables:
+        raise _not_ours(path, "is a SQLite database but not a cadenza journal (no meta table)")
+    if "meta" in tables:
+        rows = await fetchall(conn, "SELECT value FROM meta WHERE key = 'schema_version'")
+        found = rows[0][0] if rows else None
+        if found != str(SCHEMA_VERSION):
+            raise _not_ours(
+                path,
+                f"has journal schema version {found!r}, this cadenza reads only "
+                f"{SCHEMA_VERSION!r} (a newer cadenza wrote it, or it is damaged)",
+            )
+    for pragma in (
+        "journal_mode = WAL",
+        f"synchronous = {SYNCHRONOUS[durability]}",
+        f"busy_timeout = {BUSY_TIMEOUT_MS}",
+        "foreign_keys = ON",
+    ):
+        await fetchall(conn, f"PRAGMA {pragma}")
+    await conn.executescript(DDL)

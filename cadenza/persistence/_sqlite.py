@@ -1,0 +1,412 @@
+"""The SQLite journal: one file, WAL mode, group commit, checksummed records.
+
+Record format
+-------------
+`records(seq, stream_id, payload, crc)`: `seq` is global, assigned by the
+single writer (it reads `max(seq)` on open and counts from there);
+`payload` is the record's events as a compact JSON array of objects; `crc`
+is CRC32 over `stream_id`, a NUL byte and `payload` (see `_codec`). In the
+same transaction the stream's row in `streams` is upserted to the record's
+`StreamInfo`, and when the append carries a snapshot, `snapshot` (compact
+JSON object), `snapshot_crc` (same CRC) and `snapshot_seq` (the seq of the
+record whose events it already includes). `load` returns the snapshot and
+the events of every record after `snapshot_seq`, verifying every checksum.
+`created_order` is the seq of a stream's first record. Definitions live in
+`definitions` (by digest) and `definition_versions` ((name, version) →
+digest, latest wins).
+
+Fsync points
+------------
+The database runs in WAL mode. One group-commit round is one transaction:
+`BEGIN IMMEDIATE`, the key checks, the stream upserts and record inserts
+(`executemany`), `COMMIT`. With durability "full" (`synchronous=FULL`)
+SQLite fsyncs the WAL inside `COMMIT`, so there is one fsync per round, and
+no appender of the round is resumed before it returns. With "normal"
+(`synchronous=NORMAL`) `COMMIT` writes the WAL without fsync: a process crash
+loses nothing, a power cut may lose the last rounds (never corrupting
+older ones). Either way the WAL is fsynced again, and the database file too,
+at each checkpoint (automatic, every ~1000 pages). If a commit fails, the
+round is rolled back and each of its appenders gets a `JournalWriteError`.
+
+Reads (`load`, `info`, `streams`, ...) use a second, query-only connection so
+they are not queued behind a commit's fsync; `load` reads the stream row and
+its records in one read transaction, so they agree. For ":memory:" there is
+only one connection, shared under one lock.
+
+The writer is not a task; see `_group` for how waiting appenders take turns.
+This journal assumes it is the only writer of its file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import aiosqlite
+import anyio
+import structlog
+
+from cadenza._errors import InternalError, JournalCorrupted
+from cadenza.persistence import _schema as sql
+from cadenza.persistence._codec import (
+    EncodedAppend,
+    canonical,
+    decode_definition,
+    decode_events,
+    decode_snapshot,
+    encode_append,
+)
+from cadenza.persistence._group import GroupCommitter, Ticket
+from cadenza.persistence._journal import (
+    Append,
+    DefinitionRecord,
+    Journal,
+    JournalClosed,
+    JournalStats,
+    JournalWriteError,
+    JSONObject,
+    Loaded,
+    StreamInfo,
+)
+from cadenza.persistence._keys import KeyLedger
+from cadenza.persistence._schema import (
+    BUSY_TIMEOUT_MS,
+    SYNCHRONOUS,
+    fetchall,
+    info_from_row,
+    info_params,
+    prepare,
+)
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+
+
+class SqliteJournal(Journal):
+    """The embedded journal: one SQLite file (or ":memory:"); see the module note.
+
+    `durability` is "full" (`synchronous=FULL`, fsync at every commit) or
+    "normal" (`synchronous=NORMAL`); `batch_max` bounds the appends of one
+    transaction; `clock` stamps definition registrations (epoch seconds).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        durability: str = "full",
+        batch_max: int = 4096,
+        clock: Callable[[], float] = time.time,
+    ):
+        if durability not in SYNCHRONOUS:
+            raise ValueError(
+                f"durability must be one of {', '.join(map(repr, SYNCHRONOUS))}, got {durability!r}"
+            )
+        if batch_max < 1:
+            raise ValueError(f"batch_max must be at least 1, got {batch_max}")
+        self.path = path
+        self.durability = durability
+        self.batch_max = batch_max
+        self.stats = JournalStats()
+        self._clock = clock
+        self._single = path in (":memory:", "")  # a private DB: one connection
+        self._state = "new"  # new → open → closing → closed (→ open again)
+        self._wconn: aiosqlite.Connection | None = None
+        self._rconn: aiosqlite.Connection | None = None
+        self._write_lock: anyio.Lock | None = None
+        self._read_lock: anyio.Lock | None = None
+        self._closed: anyio.Event | None = None
+        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max)
+        self._last_seq = 0
+        self._def_order = 0
+
+    def __repr__(self) -> str:
+        return f"SqliteJournal({self.path!r}, durability={self.durability!r}) [{self._state}]"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._state == "open":
+            return
+        if self._state == "closing":
+            raise JournalClosed(f"{self!r} is closing; open it again once close() returns")
+        wconn = await aiosqlite.connect(self.path, isolation_level=None)
+        rconn: aiosqlite.Connection | None = None
+        try:
+            await prepare(wconn, self.path, self.durability)
+            self._last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
+            self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
+            if not self._single:
+                rconn = await aiosqlite.connect(self.path, isolation_level=None)
+                await fetchall(rconn, "PRAGMA query_only = ON")
+                await fetchall(rconn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                for conn in (rconn, wconn):
+                    if conn is not None:
+                        await conn.close()
+            raise
+        self._wconn, self._rconn = wconn, rconn
+        self._write_lock = anyio.Lock()
+        self._read_lock = self._write_lock if self._single else anyio.Lock()
+        self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
+        self._state = "open"
+        log.info(
+            "journal.opened", path=self.path, durability=self.durability, last_seq=self._last_seq
+        )
+
+    async def close(self) -> None:
+        if self._state == "closing" and self._closed is not None:
+            await self._closed.wait()
+            return
+        if self._state != "open":
+            return
+        self._state = "closing"
+        closed = self._closed = anyio.Event()
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._committer.flush()
+            finally:
+                await self._close_connections()
+                self._state = "closed"
+                closed.set()
+        log.info(
+            "journal.closed",
+            path=self.path,
+            records=self.stats.records,
+            commits=self.stats.commits,
+        )
+
+    async def _close_connections(self) -> None:
+        write_lock = _present(self._write_lock, "the write lock")
+        read_lock = _present(self._read_lock, "the read lock")
+        async with write_lock:
+            if self._wconn is not None:
+                await self._wconn.close()
+                self._wconn = None
+        async with read_lock:
+            if self._rconn is not None:
+                await self._rconn.close()
+                self._rconn = None
+
+    def _closed_error(self) -> JournalClosed:
+        if self._state == "new":
+            return JournalClosed(f"{self!r} is not open; call open() or use `async with`")
+        return JournalClosed(f"{self!r} is closed; open a new journal on {self.path!r}")
+
+    # -- appends -----------------------------------------------------------
+
+    async def append(self, append: Append) -> int:
+        if self._state != "open":
+            raise self._closed_error()
+        return await self._committer.submit(encode_append(append))
+
+    async def flush(self) -> None:
+        if self._state in ("open", "closing"):
+            await self._committer.flush()
+
+    async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
+        """One transaction for a round of appends; resolves every ticket."""
+        async with _present(self._write_lock, "the write lock"):
+            conn = _present(self._wconn, "the write connection")
+            try:
+                await conn.execute("BEGIN IMMEDIATE")
+                accepted = await self._claim_keys(conn, batch)
+                streams, records = self._round_rows(accepted)
+                await conn.executemany(sql.UPSERT_STREAM, streams)
+                await conn.executemany(sql.INSERT_RECORD, records)
+                await conn.commit()
+            except Exception as exc:
+                await _rollback(conn)
+                failed = [t for t in batch if not t.done]
+                for ticket in failed:
+                    ticket.fail(
+                        JournalWriteError(
+                            f"append to stream {ticket.item.stream_id!r}",
+                            exc,
+                            stream_id=ticket.item.stream_id,
+                            batch_size=len(failed),
+                        )
+                    )
+                log.error(
+                    "journal.commit_failed", path=self.path, batch=len(failed), error=repr(exc)
+                )
+                return
+        first = self._last_seq + 1
+        for offset, ticket in enumerate(accepted):
+            ticket.succeed(first + offset)
+        self._last_seq += len(accepted)
+        if accepted:
+            self.stats.records += len(accepted)
+            self.stats.events += sum(t.item.event_count for t in accepted)
+            self.stats.commits += 1
+            self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
+
+    async def _claim_keys(
+        self, conn: aiosqlite.Connection, batch: list[Ticket[EncodedAppend]]
+    ) -> list[Ticket[EncodedAppend]]:
+        """Fail (alone) each append whose key another stream holds; the rest, in order."""
+        keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
+        if not keys:
+            return list(batch)
+        sids = sorted({t.item.stream_id for t in batch})
+        holders = await fetchall(conn, sql.KEY_HOLDERS, (json.dumps(keys),))
+        keys_of = await fetchall(conn, sql.KEYS_OF, (json.dumps(sids),))
+        ledger = KeyLedger(dict(holders), dict(keys_of))
+        accepted = []
+        for ticket in batch:
+            duplicate = ledger.claim(ticket.item.stream_id, ticket.item.append.info.key)
+            if duplicate is None:
+                accepted.append(ticket)
+            else:
+                ticket.fail(duplicate)
+        return accepted
+
+    def _round_rows(
+        self, accepted: list[Ticket[EncodedAppend]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        streams: list[tuple[Any, ...]] = []
+        records: list[tuple[Any, ...]] = []
+        for seq, ticket in enumerate(accepted, start=self._last_seq + 1):
+            enc = ticket.item
+            snapshot_seq = seq if enc.snapshot is not None else None
+            streams.append(
+                (*info_params(enc.append.info), enc.snapshot, enc.snapshot_crc, snapshot_seq, seq)
+            )
+            records.append((seq, enc.stream_id, enc.payload, enc.crc))
+        return streams, records
+
+    # -- reads -------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The read connection, under its lock; `JournalClosed` once closed."""
+        if self._state not in ("open", "closing") or self._read_lock is None:
+            raise self._closed_error()
+        async with self._read_lock:
+            conn = self._wconn if self._single else self._rconn
+            if conn is None:
+                raise self._closed_error()
+            yield conn
+
+    async def load(self, stream_id: str) -> Loaded | None:
+        async with self._reading() as conn:
+            with anyio.CancelScope(shield=True):  # never leave the read transaction open
+                await conn.execute("BEGIN")
+                try:
+                    rows = await fetchall(conn, sql.LOAD_ROW, (stream_id,))
+                    if not rows:
+                        return None
+                    row = rows[0]
+                    after = row[13] or 0  # snapshot_seq
+                    records = await fetchall(conn, sql.LOAD_RECORDS, (stream_id, after))
+                finally:
+                    await conn.rollback()
+        try:
+            snapshot = None
+            if row[13] is not None:
+                snapshot = decode_snapshot(stream_id, row[13], bytes(row[11]), row[12])
+            events: list[JSONObject] = []
+            for seq, payload, crc in records:
+                events.extend(decode_events(stream_id, seq, bytes(payload), crc))
+        except JournalCorrupted as exc:
+            log.error("journal.corrupted", path=self.path, stream_id=stream_id, record=exc.record)
+            raise
+        return Loaded(info=info_from_row(row), snapshot=snapshot, events=events)
+
+    async def info(self, stream_id: str) -> StreamInfo | None:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.INFO, (stream_id,))
+        return info_from_row(rows[0]) if rows else None
+
+    async def find_key(self, key: str) -> str | None:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.FIND_KEY, (key,))
+        return rows[0][0] if rows else None
+
+    async def streams(
+        self,
+        *,
+        kind: str | None = None,
+        status: str | None = None,
+        correlation_id: str | None = None,
+        terminal: bool | None = None,
+        limit: int = 100,
+    ) -> list[StreamInfo]:
+        if limit < 0:
+            raise ValueError(f"limit must not be negative, got {limit}")
+        query, params = sql.streams_query(
+            kind=kind, status=status, correlation_id=correlation_id, terminal=terminal, limit=limit
+        )
+        async with self._reading() as conn:
+            rows = await fetchall(conn, query, params)
+        return [info_from_row(row) for row in rows]
+
+    async def unfinished(self) -> list[str]:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.UNFINISHED)
+        return [row[0] for row in rows]
+
+    # -- definitions -------------------------------------------------------
+
+    async def put_definition(self, name: str, version: int, body: JSONObject) -> DefinitionRecord:
+        if self._state != "open" or self._write_lock is None:
+            raise self._closed_error()
+        digest, data = canonical(body, f"definition {name!r} version {version}")
+        now = self._clock()
+        async with self._write_lock:
+            conn = self._wconn
+            if conn is None:
+                raise self._closed_error()
+            with anyio.CancelScope(shield=True):
+                try:
+                    await conn.execute("BEGIN IMMEDIATE")
+                    await conn.execute(sql.PUT_BODY, (digest, name, version, data, now))
+                    current = await fetchall(conn, sql.CURRENT_DIGEST, (name, version))
+                    order = self._def_order
+                    if not current or current[0][0] != digest:
+                        order += 1
+                        await conn.execute(sql.PUT_VERSION, (name, version, digest, order))
+                    stored = await fetchall(conn, sql.REGISTERED_AT, (digest,))
+                    await conn.commit()
+                except Exception as exc:
+                    await _rollback(conn)
+                    raise JournalWriteError(f"definition {name!r} version {version}", exc) from exc
+        self._def_order = order
+        log.info("journal.definition_put", name=name, version=version, digest=digest)
+        return DefinitionRecord(name, version, digest, json.loads(data), stored[0][0])
+
+    async def definitions(self) -> list[DefinitionRecord]:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.DEFINITIONS)
+        return [
+            DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
+            for name, version, digest, body, at in rows
+        ]
+
+    async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.DEFINITION_BY_DIGEST, (digest,))
+        if not rows:
+            return None
+        name, version, body, at = rows[0]
+        return DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
+
+
+def _present(value: T | None, what: str) -> T:
+    """`value`, which is always set while the journal is open or closing."""
+    if value is None:
+        raise InternalError(f"{what} is missing while the journal is in use")
+    return value
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """Roll back whatever is open; a failed rollback leaves SQLite's own undo to act."""
+    try:
+        await conn.rollback()
+    except Exception as exc:  # the connection is broken; the next BEGIN will say so
+        log.error("journal.rollback_failed", error=repr(exc))

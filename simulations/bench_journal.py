@@ -1,0 +1,120 @@
+"""Journal throughput against the raw SQLite ceiling on the same file system.
+
+Prints one JSON object:
+
+- `journal`: for durability "full" and "normal", appends/s with N concurrent
+  appenders (each appending to its own stream, one record after another),
+  commits/s and the average batch (records per commit);
+- `raw_sqlite`: stdlib sqlite3 in WAL mode at the same synchronous levels,
+  `executemany` of 1,000-row batches with a commit per batch (rows/s), and
+  one row per commit (commits/s: the disk's commit ceiling).
+
+Usage: python simulations/bench_journal.py [--dir DIR] [--appenders 64] [--per-appender 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sqlite3
+import tempfile
+import time
+from typing import Any
+
+import anyio
+
+from cadenza.persistence import Append, SqliteJournal, StreamInfo
+
+EVENT = {"type": "task_completed", "ref": "charge_card", "attempt": 1, "output": {"n": 42}}
+
+
+async def bench_journal(
+    directory: str, durability: str, appenders: int, per_appender: int
+) -> dict[str, Any]:
+    path = os.path.join(directory, f"journal-{durability}.db")
+    async with SqliteJournal(path, durability=durability) as journal:
+
+        async def appender(i: int) -> None:
+            sid = f"run-{i}"
+            for n in range(per_appender):
+                row = StreamInfo(sid, "bench", 1, "RUNNING", False, 0.0, float(n))
+                await journal.append(Append(row, [EVENT]))
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as tg:
+            for i in range(appenders):
+                tg.start_soon(appender, i)
+        elapsed = time.perf_counter() - started
+        stats = journal.stats
+    return {
+        "durability": durability,
+        "appenders": appenders,
+        "appends": stats.records,
+        "seconds": round(elapsed, 3),
+        "appends_per_s": round(stats.records / elapsed),
+        "commits": stats.commits,
+        "commits_per_s": round(stats.commits / elapsed),
+        "avg_batch": round(stats.records / stats.commits, 1),
+        "largest_batch": stats.largest_batch,
+    }
+
+
+def bench_raw(directory: str, synchronous: str, *, batch: int, batches: int) -> dict[str, Any]:
+    path = os.path.join(directory, f"raw-{synchronous.lower()}-{batch}.db")
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute(f"PRAGMA synchronous = {synchronous}")
+    con.execute(
+        "CREATE TABLE records (seq INTEGER PRIMARY KEY, stream_id TEXT, payload BLOB, crc INTEGER)"
+    )
+    payload = json.dumps([EVENT], separators=(",", ":")).encode()
+    seq = 0
+    started = time.perf_counter()
+    for _ in range(batches):
+        rows = [(seq + i + 1, f"run-{(seq + i) % 64}", payload, 0) for i in range(batch)]
+        seq += batch
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    con.close()
+    return {
+        "synchronous": synchronous,
+        "rows_per_batch": batch,
+        "rows": seq,
+        "seconds": round(elapsed, 3),
+        "rows_per_s": round(seq / elapsed),
+        "commits_per_s": round(batches / elapsed),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=None, help="where to put the files (default: a tmp dir)")
+    parser.add_argument("--appenders", type=int, default=64)
+    parser.add_argument("--per-appender", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.dir) as directory:
+        journal = [
+            anyio.run(bench_journal, directory, durability, args.appenders, args.per_appender)
+            for durability in ("full", "normal")
+        ]
+        raw = [
+            bench_raw(directory, level, batch=batch, batches=batches)
+            for level in ("FULL", "NORMAL")
+            for batch, batches in ((1000, 50), (1, 500))
+        ]
+        report = {
+            "dir": directory,
+            "platform": platform.platform(),
+            "sqlite": sqlite3.sqlite_version,
+            "journal": journal,
+            "raw_sqlite": raw,
+        }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
