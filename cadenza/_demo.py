@@ -14,7 +14,6 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -30,11 +29,18 @@ ORDER_PIPELINE: dict[str, Any] = {
     "version": 1,
     "description": "validate, charge, reserve, ship, notify",
     "tasks": [
-        {"name": "validate_order", "taskReferenceName": "validate", "inputParameters": {"order": "${workflow.input}"}},
+        {
+            "name": "validate_order",
+            "taskReferenceName": "validate",
+            "inputParameters": {"order": "${workflow.input}"},
+        },
         {
             "name": "charge_payment",
             "taskReferenceName": "charge",
-            "inputParameters": {"amount": "${validate.output.total}", "card": "${workflow.input.card}"},
+            "inputParameters": {
+                "amount": "${validate.output.total}",
+                "card": "${workflow.input.card}",
+            },
         },
         {
             "name": "reserve_stock",
@@ -44,28 +50,49 @@ ORDER_PIPELINE: dict[str, Any] = {
         {
             "name": "ship_order",
             "taskReferenceName": "ship",
-            "inputParameters": {"order_id": "${workflow.input.order_id}", "express": "${workflow.input.express}"},
+            "inputParameters": {
+                "order_id": "${workflow.input.order_id}",
+                "express": "${workflow.input.express}",
+            },
         },
         {
             "name": "notify_customer",
             "taskReferenceName": "notify",
-            "inputParameters": {"tracking": "${ship.output.tracking}", "charge": "${charge.output.charge_id}"},
+            "inputParameters": {
+                "tracking": "${ship.output.tracking}",
+                "charge": "${charge.output.charge_id}",
+            },
         },
     ],
-    "outputParameters": {"tracking": "${ship.output.tracking}", "charged": "${validate.output.total}"},
+    "outputParameters": {
+        "tracking": "${ship.output.tracking}",
+        "charged": "${validate.output.total}",
+    },
 }
 
 TASK_DEFS: list[dict[str, Any]] = [
     {"name": "validate_order", "retryCount": 0},
-    {"name": "charge_payment", "retryCount": 4, "retryLogic": "EXPONENTIAL_BACKOFF", "retryDelaySeconds": 0.05},
+    {
+        "name": "charge_payment",
+        "retryCount": 4,
+        "retryLogic": "EXPONENTIAL_BACKOFF",
+        "retryDelaySeconds": 0.05,
+    },
     {"name": "reserve_stock", "retryCount": 2, "retryLogic": "FIXED", "retryDelaySeconds": 0.05},
     {"name": "ship_order", "retryCount": 2},
     {"name": "notify_customer", "retryCount": 3, "retryDelaySeconds": 0.02},
 ]
 
 
+WAVE = 30  # orders arriving together
+WAVE_EVERY_S = 0.4  # ~75 orders/s: more than the payments group clears, so its queue builds
+
+
 def _order(number: int, rng: random.Random) -> dict[str, Any]:
-    items = [{"sku": f"SKU-{rng.randint(100, 999)}", "qty": rng.randint(1, 3)} for _ in range(rng.randint(1, 4))]
+    items = [
+        {"sku": f"SKU-{rng.randint(100, 999)}", "qty": rng.randint(1, 3)}
+        for _ in range(rng.randint(1, 4))
+    ]
     return {
         "order_id": f"order-{number:05d}",
         "express": rng.random() < 0.25,
@@ -84,9 +111,9 @@ def _register_workers(rt: Runtime, rng: random.Random, stats: dict[str, int]) ->
         order = data["order"]
         return {"total": sum(10 * item["qty"] for item in order["items"]), "valid": True}
 
-    @rt.worker("charge_payment", group="payments", concurrency=8)
+    @rt.worker("charge_payment", group="payments", concurrency=2)
     async def charge(data: dict[str, Any]) -> dict[str, Any]:
-        await work(5, 20)
+        await work(15, 35)
         if data["card"] == "declined":
             raise TerminalError("card declined by the issuer")
         if rng.random() < 0.15:
@@ -111,13 +138,15 @@ def _register_workers(rt: Runtime, rng: random.Random, stats: dict[str, int]) ->
 
 async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
     """Run (or resume) the demo; returns a process exit code."""
-    resumed_file = Path(db).exists()
+    resumed_file = await anyio.Path(db).exists()
     rng = random.Random(seed)
     stats = {"gateway_errors": 0}
     started_at = time.monotonic()
     async with Runtime(db, seed=None) as rt:
         if rt.recovered:
-            console.print(f"[bold yellow]Resuming:[/] recovered {rt.recovered} unfinished orders from {db}")
+            console.print(
+                f"[bold yellow]Resuming:[/] recovered {rt.recovered} unfinished orders from {db}"
+            )
         elif resumed_file:
             console.print(f"Reusing {db}: already finished orders are not started again")
         else:
@@ -126,8 +155,16 @@ async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
         for task_def in TASK_DEFS:
             await rt.register_task(task_def)
         _register_workers(rt, rng, stats)
+        known = await rt.runs(name="order_pipeline", limit=orders)
+        if known:
+            done = sum(1 for run in known if run.status.terminal)
+            console.print(
+                f"{len(known)} orders already in the journal ({done} finished, {len(known) - done} resumed); "
+                f"starting the other {orders - len(known)}: keys make the restarts no-ops"
+            )
 
-        run_ids: list[str] = []
+        run_ids: list[str] = [""] * orders
+        finished = 0
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -135,34 +172,40 @@ async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
             TimeElapsedColumn(),
             console=console,
         ) as progress:
-            starting = progress.add_task("starting orders", total=orders)
-            for number in range(orders):
-                order = _order(number, rng)
-                run_ids.append(
-                    await rt.start(
-                        "order_pipeline", order, key=order["order_id"], priority=90 if order["express"] else 10,
-                        correlation_id=order["order_id"],
-                    )  # fmt: skip
-                )
-                progress.advance(starting)
-            finishing = progress.add_task("finishing orders", total=orders)
-            done = 0
+            arriving = progress.add_task("orders arrived", total=orders)
+            finishing = progress.add_task("orders finished", total=orders)
 
-            async def follow(run_id: str) -> None:
-                nonlocal done
+            async def place(number: int, order: dict[str, Any]) -> None:
+                nonlocal finished
+                priority = 90 if order["express"] else 10
+                run_id = await rt.start(
+                    "order_pipeline",
+                    order,
+                    key=order["order_id"],
+                    priority=priority,
+                    correlation_id=order["order_id"],
+                )
+                run_ids[number] = run_id
+                progress.advance(arriving)
                 await rt.wait(run_id)
-                done += 1
-                progress.update(finishing, completed=done)
+                finished += 1
+                progress.update(finishing, completed=finished)
 
             async with anyio.create_task_group() as tg:
-                for run_id in run_ids:
-                    tg.start_soon(follow, run_id)
+                for wave in range(0, orders, WAVE):
+                    for number in range(wave, min(orders, wave + WAVE)):
+                        tg.start_soon(place, number, _order(number, rng))
+                    await anyio.sleep(
+                        WAVE_EVERY_S
+                    )  # traffic arrives in waves, faster than payments clear
         runs = [await rt.get(run_id) for run_id in run_ids]
     _summary(console, runs, stats, time.monotonic() - started_at)
     return 0
 
 
-def _summary(console: Console, runs: list[WorkflowRun], stats: dict[str, int], elapsed_s: float) -> None:
+def _summary(
+    console: Console, runs: list[WorkflowRun], stats: dict[str, int], elapsed_s: float
+) -> None:
     by_status: dict[str, int] = {}
     for run in runs:
         by_status[run.status.value] = by_status.get(run.status.value, 0) + 1
@@ -172,17 +215,19 @@ def _summary(console: Console, runs: list[WorkflowRun], stats: dict[str, int], e
     table.add_column("value", justify="right")
     for status, count in sorted(by_status.items()):
         table.add_row(f"orders {status}", str(count))
-    table.add_row("task retries after gateway errors", str(retries))
-    for label, priority in (("express (priority 90)", 90), ("standard (priority 10)", 10)):
+    table.add_row("retried tasks (gateway errors)", str(retries))
+    for label, priority in (("express, priority 90", 90), ("standard, priority 10", 10)):
         latencies = [
             (run.ended_at or run.updated_at) - run.created_at
             for run in runs
             if run.priority == priority and run.status is WorkflowStatus.COMPLETED
         ]
         if latencies:
-            table.add_row(f"{label} median start-to-done", f"{statistics.median(latencies) * 1000:.0f} ms")
+            table.add_row(
+                f"{label} median start-to-done", f"{statistics.median(latencies) * 1000:.0f} ms"
+            )
     failed = [run for run in runs if run.status is WorkflowStatus.FAILED]
     if failed:
-        table.add_row("example failure", f"{failed[0].correlation_id}: {failed[0].reason}")
+        table.add_row(f"failed: {failed[0].correlation_id}", failed[0].reason or "")
     table.add_row("wall time this session", f"{elapsed_s:.1f} s")
     console.print(table)

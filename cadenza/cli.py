@@ -22,7 +22,9 @@ from cadenza.runtime import Runtime
 
 
 def _configure_logging(json_logs: bool, level: str) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
+    )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -66,7 +68,15 @@ async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
     for column in ("task id", "ref", "type", "status", "attempt", "group", "reason"):
         table.add_column(column)
     for task in run.tasks:
-        table.add_row(task.id, task.ref, task.type, task.status.value, str(task.attempt), task.group, task.reason or "")
+        table.add_row(
+            task.id,
+            task.ref,
+            task.type,
+            task.status.value,
+            str(task.attempt),
+            task.group,
+            task.reason or "",
+        )
     console.print(table)
     return 0
 
@@ -74,12 +84,18 @@ async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cadenza", description=__doc__)
     parser.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
-    parser.add_argument("--log-level", default="warning", help="debug, info, warning (default), error")
+    parser.add_argument(
+        "--log-level", default="warning", help="debug, info, warning (default), error"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run (or resume) an embedded order pipeline")
-    demo.add_argument("--db", default="cadenza-demo.db", help="the SQLite journal (default: %(default)s)")
-    demo.add_argument("--orders", type=int, default=400, help="how many orders (default: %(default)s)")
+    demo.add_argument(
+        "--db", default="cadenza-demo.db", help="the SQLite journal (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--orders", type=int, default=600, help="how many orders (default: %(default)s)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="seed for the orders and failures")
 
     runs = commands.add_parser("runs", help="list the runs in a journal")

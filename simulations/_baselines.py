@@ -13,13 +13,17 @@ import tempfile
 import time
 
 
-def sqlite_batch_insert_rows_per_s(rows: int = 200_000, batch: int = 1000, synchronous: str = "FULL") -> float:
+def sqlite_batch_insert_rows_per_s(
+    rows: int = 200_000, batch: int = 1000, synchronous: str = "FULL"
+) -> float:
     """Raw sqlite3 `executemany` of small rows in batches, one commit per batch, WAL."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
         db = sqlite3.connect(os.path.join(tmp, "ceiling.db"), isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={synchronous}")
-        db.execute("CREATE TABLE r (seq INTEGER PRIMARY KEY, stream TEXT, payload BLOB, crc INTEGER)")
+        db.execute(
+            "CREATE TABLE r (seq INTEGER PRIMARY KEY, stream TEXT, payload BLOB, crc INTEGER)"
+        )
         payload = b'{"e":"task_completed","at":1.0,"task_id":"x-1","output":{"n":1}}'
         started = time.perf_counter()
         for start in range(0, rows, batch):
@@ -42,7 +46,7 @@ def sqlite_commits_per_s(commits: int = 500, synchronous: str = "FULL") -> float
         db.execute(f"PRAGMA synchronous={synchronous}")
         db.execute("CREATE TABLE r (seq INTEGER PRIMARY KEY, payload BLOB)")
         started = time.perf_counter()
-        for i in range(commits):
+        for _ in range(commits):
             db.execute("INSERT INTO r (payload) VALUES (?)", (b"x" * 64,))
         elapsed = time.perf_counter() - started
         db.close()

@@ -26,8 +26,8 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import cadenza  # noqa: E402
-from simulations._baselines import (  # noqa: E402
+import cadenza
+from simulations._baselines import (
     asyncio_queue_messages_per_s,
     sqlite_batch_insert_rows_per_s,
     sqlite_commits_per_s,
@@ -36,7 +36,11 @@ from simulations._baselines import (  # noqa: E402
 DEFINITION = {
     "name": "bench_three_steps",
     "tasks": [
-        {"name": "noop_a", "taskReferenceName": "a", "inputParameters": {"n": "${workflow.input.n}"}},
+        {
+            "name": "noop_a",
+            "taskReferenceName": "a",
+            "inputParameters": {"n": "${workflow.input.n}"},
+        },
         {"name": "noop_b", "taskReferenceName": "b", "inputParameters": {"n": "${a.output.n}"}},
         {"name": "noop_c", "taskReferenceName": "c", "inputParameters": {"n": "${b.output.n}"}},
     ],
@@ -49,7 +53,9 @@ async def noop(data: dict[str, Any]) -> dict[str, Any]:
 
 async def bench(workflows: int, durability: str, starters: int, concurrency: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
-        async with cadenza.Runtime(os.path.join(tmp, "bench.db"), durability=durability, seed=1) as rt:
+        async with cadenza.Runtime(
+            os.path.join(tmp, "bench.db"), durability=durability, seed=1
+        ) as rt:
             await rt.register(DEFINITION)
             for name in ("noop_a", "noop_b", "noop_c"):
                 rt.worker(name, noop, concurrency=concurrency)
@@ -105,11 +111,19 @@ def main() -> None:
     parser.add_argument("--starters", type=int, default=1000, help="concurrent rt.start callers")
     parser.add_argument("--concurrency", type=int, default=64, help="local workers per task type")
     args = parser.parse_args()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # an app logs warnings, not every run
-    result = {"cadenza": anyio.run(bench, args.workflows, args.durability, args.starters, args.concurrency)}
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(30)
+    )  # an app logs warnings, not every run
+    result = {
+        "cadenza": anyio.run(
+            bench, args.workflows, args.durability, args.starters, args.concurrency
+        )
+    }
     synchronous = "FULL" if args.durability == "full" else "NORMAL"
     result["ceilings"] = {
-        "sqlite_executemany_rows_per_s_batch_1000": round(sqlite_batch_insert_rows_per_s(synchronous=synchronous)),
+        "sqlite_executemany_rows_per_s_batch_1000": round(
+            sqlite_batch_insert_rows_per_s(synchronous=synchronous)
+        ),
         "sqlite_single_row_commits_per_s": round(sqlite_commits_per_s(synchronous=synchronous)),
         "asyncio_queue_messages_per_s": round(asyncio_queue_messages_per_s()),
     }

@@ -13,7 +13,9 @@ from cadenza.testing import VirtualClock
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--run-slow", action="store_true", default=False, help="run soak and simulation runs")
+    parser.addoption(
+        "--run-slow", action="store_true", default=False, help="run soak and simulation runs"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -31,7 +33,11 @@ def three_steps(name: str = "three_steps", version: int = 1, **extra: Any) -> di
         "name": name,
         "version": version,
         "tasks": [
-            {"name": "step_a", "taskReferenceName": "a", "inputParameters": {"n": "${workflow.input.n}"}},
+            {
+                "name": "step_a",
+                "taskReferenceName": "a",
+                "inputParameters": {"n": "${workflow.input.n}"},
+            },
             {"name": "step_b", "taskReferenceName": "b", "inputParameters": {"n": "${a.output.n}"}},
             {"name": "step_c", "taskReferenceName": "c", "inputParameters": {"n": "${b.output.n}"}},
         ],

@@ -22,9 +22,21 @@ import cadenza
 DEFINITION = {
     "name": "crashy",
     "tasks": [
-        {"name": "step_a", "taskReferenceName": "a", "inputParameters": {"n": "${workflow.input.n}", "tid": "${CPEWF_TASK_ID}"}},
-        {"name": "step_b", "taskReferenceName": "b", "inputParameters": {"n": "${a.output.n}", "tid": "${CPEWF_TASK_ID}"}},
-        {"name": "step_c", "taskReferenceName": "c", "inputParameters": {"n": "${b.output.n}", "tid": "${CPEWF_TASK_ID}"}},
+        {
+            "name": "step_a",
+            "taskReferenceName": "a",
+            "inputParameters": {"n": "${workflow.input.n}", "tid": "${CPEWF_TASK_ID}"},
+        },
+        {
+            "name": "step_b",
+            "taskReferenceName": "b",
+            "inputParameters": {"n": "${a.output.n}", "tid": "${CPEWF_TASK_ID}"},
+        },
+        {
+            "name": "step_c",
+            "taskReferenceName": "c",
+            "inputParameters": {"n": "${b.output.n}", "tid": "${CPEWF_TASK_ID}"},
+        },
     ],
     "outputParameters": {"result": "${c.output.n}"},
 }
@@ -36,7 +48,12 @@ async def main(db: str, workdir: Path, generation: int, runs: int) -> None:
         await rt.register(DEFINITION)
         for name in ("step_a", "step_b", "step_c"):
             await rt.register_task({"name": name, "retryCount": 3, "retryDelaySeconds": 0})
-        done = {task.id for run in await rt.runs(limit=100_000) for task in run.tasks if task.status == "COMPLETED"}
+        done = {
+            task.id
+            for run in await rt.runs(limit=100_000)
+            for task in run.tasks
+            if task.status == "COMPLETED"
+        }
         (workdir / f"completed-{generation}.txt").write_text("\n".join(sorted(done)))
 
         async def effect(data: dict[str, Any]) -> dict[str, Any]:
@@ -60,5 +77,7 @@ async def main(db: str, workdir: Path, generation: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # warnings and worse
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(30)
+    )  # warnings and worse
     anyio.run(main, sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

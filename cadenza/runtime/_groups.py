@@ -149,7 +149,9 @@ class WorkerGroup(Actor[Any]):
         if poll.wait_s > 0:
             me = self.context.self_ref
             when = self.clock.now() + poll.wait_s
-            timer = self.clock.call_at(when, lambda: _tell_soon(self.system, me, PollExpired(token)))
+            timer = self.clock.call_at(
+                when, lambda: _tell_soon(self.system, me, PollExpired(token))
+            )
         parked = ParkedPoll(token, poll.worker_id, poll.reply, timer)
         self.group.pollers.setdefault(poll.task_type, deque()).append(parked)
 
@@ -209,13 +211,17 @@ async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
     try:
         output = await fn(copy.deepcopy(task.input))
     except TerminalError as exc:
-        return TaskResult(task.task_id, exc.output, failed=True, reason=exc.reason or repr(exc), terminal=True)
+        return TaskResult(
+            task.task_id, exc.output, failed=True, reason=exc.reason or repr(exc), terminal=True
+        )
     except Exception as exc:
         return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
     if output is None:
         output = {}
     if not isinstance(output, dict):
-        reason = f"worker for {task.type!r} returned {type(output).__name__}; expected a dict or None"
+        reason = (
+            f"worker for {task.type!r} returned {type(output).__name__}; expected a dict or None"
+        )
         return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
     try:
         json.dumps(output, allow_nan=False)

@@ -202,15 +202,23 @@ class RunActor(Actor[Any]):
                 return self._recover(state, now, events)
             case TaskStartedMsg():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
-                self._emit(events, TaskStarted(at=now, task_id=task.id, worker_id=message.worker_id))
+                self._emit(
+                    events, TaskStarted(at=now, task_id=task.id, worker_id=message.worker_id)
+                )
             case TaskResult():
                 task = self._current_task(state, message.task_id)
                 if not message.failed:
-                    self._emit(events, TaskCompleted(at=now, task_id=task.id, output=message.output or {}))
+                    self._emit(
+                        events, TaskCompleted(at=now, task_id=task.id, output=message.output or {})
+                    )
                 else:
                     status = "FAILED_WITH_TERMINAL_ERROR" if message.terminal else "FAILED"
                     failed = TaskFailed(
-                        at=now, task_id=task.id, reason=message.reason, status=status, output=message.output
+                        at=now,
+                        task_id=task.id,
+                        reason=message.reason,
+                        status=status,
+                        output=message.output,
                     )
                     self._emit(events, failed)
             case TaskProgress():
@@ -262,25 +270,35 @@ class RunActor(Actor[Any]):
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short
 
-    def _operate(self, state: WorkflowState, message: Operate, now: float, events: list[Event]) -> None:
+    def _operate(
+        self, state: WorkflowState, message: Operate, now: float, events: list[Event]
+    ) -> None:
         status = state.status
         if status.terminal:
             raise InvalidOperation(
-                f"cannot {message.op} run {state.id}: it is {status.value}", run_id=state.id, state=status.value
+                f"cannot {message.op} run {state.id}: it is {status.value}",
+                run_id=state.id,
+                state=status.value,
             )
         if message.op == "pause":
             if status is WorkflowStatus.PAUSED:
-                raise InvalidOperation(f"run {state.id} is already paused", run_id=state.id, state=status.value)
+                raise InvalidOperation(
+                    f"run {state.id} is already paused", run_id=state.id, state=status.value
+                )
             self._emit(events, WorkflowPaused(at=now))
         elif message.op == "resume":
             if status is not WorkflowStatus.PAUSED:
-                raise InvalidOperation(f"run {state.id} is not paused", run_id=state.id, state=status.value)
+                raise InvalidOperation(
+                    f"run {state.id} is not paused", run_id=state.id, state=status.value
+                )
             self._emit(events, WorkflowResumed(at=now))
         elif message.op == "terminate":
             reason = message.reason or "terminated by an operator"
             for task in state.tasks:
                 if not task.status.terminal:
-                    self._emit(events, TaskCanceled(at=now, task_id=task.id, reason=reason), decide=False)
+                    self._emit(
+                        events, TaskCanceled(at=now, task_id=task.id, reason=reason), decide=False
+                    )
             self._emit(events, WorkflowTerminated(at=now, reason=reason))
         else:
             raise InternalError(f"unknown operation {message.op!r}")
@@ -370,7 +388,9 @@ class RunActor(Actor[Any]):
                 services.enqueue(task.group, queued(state, task))
         if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
             services.run_finished(state)
-            log.info("run.finished", run_id=state.id, workflow=state.name, status=state.status.value)
+            log.info(
+                "run.finished", run_id=state.id, workflow=state.name, status=state.status.value
+            )
 
 
 class _Snapshot:

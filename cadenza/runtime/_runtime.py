@@ -28,12 +28,21 @@ import anyio
 import structlog
 
 from cadenza._errors import InvalidOperation, JournalCorrupted, NotFound, PayloadError
-from cadenza.actors import ActorRef, ActorSystem, Clock, EntityPool, RealClock, Strategy, VirtualClock
+from cadenza.actors import (
+    ActorRef,
+    ActorSystem,
+    Clock,
+    EntityPool,
+    RealClock,
+    Strategy,
+    VirtualClock,
+)
 from cadenza.persistence import Journal, SqliteJournal
 from cadenza.runtime._decide import DEFAULT_GROUP, Environment
 from cadenza.runtime._definition import WorkflowDef, to_conductor_json
 from cadenza.runtime._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
 from cadenza.runtime._messages import (
+    Cancel,
     Enqueue,
     GetRun,
     Heartbeat,
@@ -46,7 +55,6 @@ from cadenza.runtime._messages import (
     TaskProgress,
     TaskResult,
     WaitRun,
-    Cancel,
 )
 from cadenza.runtime._registry import Registry
 from cadenza.runtime._run_actor import RunActor
@@ -100,7 +108,9 @@ class Runtime:
             raise ValueError(f"durability must be 'full' or 'normal', got {durability!r}")
         self.path = path
         self.clock: Clock = clock if clock is not None else RealClock()
-        self.journal: Journal = journal if journal is not None else SqliteJournal(path, durability=durability)
+        self.journal: Journal = (
+            journal if journal is not None else SqliteJournal(path, durability=durability)
+        )
         self.seed = seed
         self.rng = random.Random(seed)
         self.default_group = default_group
@@ -127,7 +137,9 @@ class Runtime:
             await self.system.__aenter__()
             await self.registry.load()
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
-            self._timers = services.spawn(lambda: TimerService(self.clock), name="timers", mailbox_size=GROUP_MAILBOX)
+            self._timers = services.spawn(
+                lambda: TimerService(self.clock), name="timers", mailbox_size=GROUP_MAILBOX
+            )
             self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
             self._runs: EntityPool[Any] = self.system.entities(
                 lambda run_id: RunActor(run_id, self),
@@ -230,7 +242,12 @@ class Runtime:
         if found is None:
             state = GroupState(name)
             ref = self._group_supervisor.spawn(
-                lambda: WorkerGroup(state, system=self.system, clock=self.clock, runs=lambda run_id: self._runs.ref(run_id)),
+                lambda: WorkerGroup(
+                    state,
+                    system=self.system,
+                    clock=self.clock,
+                    runs=lambda run_id: self._runs.ref(run_id),
+                ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,
             )
@@ -346,14 +363,32 @@ class Runtime:
         run_input = _check_payload("workflow input", input)
         definition, digest = self.registry.get(name, version)
         if key is None:
-            return await self._start(definition, digest, run_input, priority, None, correlation_id, task_to_group, parent_id)
+            return await self._start(
+                definition,
+                digest,
+                run_input,
+                priority,
+                None,
+                correlation_id,
+                task_to_group,
+                parent_id,
+            )
         lock = self._key_locks.setdefault(key, anyio.Lock())
         try:
             async with lock:
                 existing = await self.journal.find_key(key)
                 if existing is not None:
                     return existing
-                return await self._start(definition, digest, run_input, priority, key, correlation_id, task_to_group, parent_id)
+                return await self._start(
+                    definition,
+                    digest,
+                    run_input,
+                    priority,
+                    key,
+                    correlation_id,
+                    task_to_group,
+                    parent_id,
+                )
         finally:
             if not lock.locked() and not lock.statistics().tasks_waiting:
                 self._key_locks.pop(key, None)
@@ -373,7 +408,15 @@ class Runtime:
         routes = dict(task_to_group) if task_to_group else None
         result: str = await self._runs.ref(run_id).ask(
             lambda reply: StartRun(
-                definition, digest, run_input, priority, key, correlation_id, routes, parent_id, reply
+                definition,
+                digest,
+                run_input,
+                priority,
+                key,
+                correlation_id,
+                routes,
+                parent_id,
+                reply,
             )
         )
         return result
@@ -384,7 +427,7 @@ class Runtime:
         run: WorkflowRun = await self._runs.ref(run_id).ask(GetRun)
         return run
 
-    async def wait(self, run_id: str, timeout: float | None = None) -> WorkflowRun:
+    async def wait(self, run_id: str, timeout: float | None = None) -> WorkflowRun:  # noqa: ASYNC109 (API.md's name; measured on the runtime's clock)
         """Return once run `run_id` is terminal; `TimeoutError` after `timeout` seconds."""
         self._check_open()
         run: WorkflowRun = await self._runs.ref(run_id).ask(WaitRun, timeout_s=timeout)
@@ -400,18 +443,27 @@ class Runtime:
     ) -> list[WorkflowRun]:
         """Runs matching the filters, newest first."""
         self._check_open()
-        infos = await self.journal.streams(kind=name, status=status, correlation_id=correlation_id, limit=limit)
+        infos = await self.journal.streams(
+            kind=name, status=status, correlation_id=correlation_id, limit=limit
+        )
         return [await self.get(info.stream_id) for info in infos]
 
     # -- external workers ---------------------------------------------------------------
 
     async def poll(
-        self, task_type: str, *, group: str | None = None, worker_id: str | None = None, wait: float = 0.0
+        self,
+        task_type: str,
+        *,
+        group: str | None = None,
+        worker_id: str | None = None,
+        wait: float = 0.0,
     ) -> TaskRun | None:
         """Lease the next ready task of `task_type` in `group`, or None."""
         self._check_open()
         ref = self.group_ref(group or self.default_group)
-        task: QueuedTask | None = await ref.ask(lambda reply: Poll(task_type, worker_id, max(0.0, wait), reply))
+        task: QueuedTask | None = await ref.ask(
+            lambda reply: Poll(task_type, worker_id, max(0.0, wait), reply)
+        )
         if task is None:
             return None
         return TaskRun(
@@ -436,7 +488,9 @@ class Runtime:
         """Complete a task; raises `StaleTask` if the attempt is no longer current."""
         self._check_open()
         result = _check_payload("task output", output)
-        await self._runs.ref(run_id_of(task_id)).ask(lambda reply: TaskResult(task_id, result, reply=reply))
+        await self._runs.ref(run_id_of(task_id)).ask(
+            lambda reply: TaskResult(task_id, result, reply=reply)
+        )
 
     async def fail(
         self,
@@ -450,7 +504,9 @@ class Runtime:
         self._check_open()
         result = _check_payload("task output", output) if output is not None else None
         await self._runs.ref(run_id_of(task_id)).ask(
-            lambda reply: TaskResult(task_id, result, failed=True, reason=reason, terminal=terminal, reply=reply)
+            lambda reply: TaskResult(
+                task_id, result, failed=True, reason=reason, terminal=terminal, reply=reply
+            )
         )
 
     async def heartbeat(self, task_id: str) -> None:

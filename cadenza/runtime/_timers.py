@@ -16,6 +16,7 @@ Timers are not journaled here: each is derived from journaled run state
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ class TimerService(Actor[Any]):
     async def receive_batch(self, messages: list[Any]) -> None:
         for message in messages:
             if isinstance(message, Arm):
-                heapq.heappush(self.heap, (message.when, next(self.seq), message.target, message.message))
+                heapq.heappush(
+                    self.heap, (message.when, next(self.seq), message.target, message.message)
+                )
         now = self.clock.now()
         due: list[tuple[float, int, ActorRef[Any], Any]] = []
         while self.heap and self.heap[0][0] <= now:
@@ -86,7 +89,7 @@ class TimerService(Actor[Any]):
 
     def _wake(self) -> None:
         self.armed = None
-        try:
+        with contextlib.suppress(
+            MailboxFull
+        ):  # the actor has work queued; it re-arms after that batch
             self.context.self_ref.tell_nowait(Fire())
-        except MailboxFull:
-            pass  # the actor has work queued; it re-arms after that batch

@@ -24,14 +24,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _spawn(db: Path, workdir: Path, generation: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.crash_child", str(db), str(workdir), str(generation), str(RUNS)],
+        [
+            sys.executable,
+            "-m",
+            "tests.crash_child",
+            str(db),
+            str(workdir),
+            str(generation),
+            str(RUNS),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
 
-def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_completed_effect(tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_completed_effect(
+    tmp_path: Path,
+) -> None:
     """After several SIGKILLs and a last recovery: each keyed run COMPLETED once, effects at least once,
     no effect re-run after its completion was journaled, nothing RUNNING, and the database intact."""
     rng = random.Random(SEED)
@@ -77,7 +87,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_repeats_no_completed_effect
     for gen in range(generation + 1):
         already_done = set((tmp_path / f"completed-{gen}.txt").read_text().split())
         rerun = {task_id for task_id, gens in by_task.items() if gen in gens} & already_done
-        assert not rerun, f"generation {gen} re-ran tasks whose completion was journaled: {sorted(rerun)[:5]}"
+        assert not rerun, (
+            f"generation {gen} re-ran tasks whose completion was journaled: {sorted(rerun)[:5]}"
+        )
     for task_id, gens in by_task.items():
         assert len(gens) == len(set(gens)), f"{task_id} ran twice within one process"
 

@@ -33,7 +33,15 @@ def test_all_lists_exactly_the_exported_names() -> None:
 
 def test_every_error_derives_from_the_one_root() -> None:
     """All of cadenza's errors can be caught as `CadenzaError`."""
-    for name in ("DefinitionError", "NotFound", "InvalidOperation", "StaleTask", "TerminalError", "JournalCorrupted", "PayloadError"):
+    for name in (
+        "DefinitionError",
+        "NotFound",
+        "InvalidOperation",
+        "StaleTask",
+        "TerminalError",
+        "JournalCorrupted",
+        "PayloadError",
+    ):
         assert issubclass(getattr(cadenza, name), cadenza.CadenzaError)
     assert issubclass(cadenza.StaleTask, cadenza.InvalidOperation)
 
@@ -42,13 +50,37 @@ def test_statuses_are_str_enums() -> None:
     """`run.status == "COMPLETED"` holds, as API.md promises."""
     assert cadenza.WorkflowStatus.COMPLETED == "COMPLETED"
     assert cadenza.TaskStatus.FAILED_WITH_TERMINAL_ERROR == "FAILED_WITH_TERMINAL_ERROR"
-    assert {s.value for s in cadenza.WorkflowStatus} == {"RUNNING", "COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED", "PAUSED"}
+    assert {s.value for s in cadenza.WorkflowStatus} == {
+        "RUNNING",
+        "COMPLETED",
+        "FAILED",
+        "TIMED_OUT",
+        "TERMINATED",
+        "PAUSED",
+    }
 
 
 def test_the_runtime_has_every_call_of_the_contract_this_release_covers() -> None:
     """The Runtime methods API.md names exist (operations of issue 6 excepted)."""
-    for method in ("register", "register_task", "worker", "start", "get", "wait", "runs", "definition",
-                   "poll", "complete", "fail", "heartbeat", "update", "pause", "resume", "terminate", "settle"):
+    for method in (
+        "register",
+        "register_task",
+        "worker",
+        "start",
+        "get",
+        "wait",
+        "runs",
+        "definition",
+        "poll",
+        "complete",
+        "fail",
+        "heartbeat",
+        "update",
+        "pause",
+        "resume",
+        "terminate",
+        "settle",
+    ):
         assert callable(getattr(cadenza.Runtime, method)), method
 
 

@@ -9,7 +9,9 @@ from cadenza.testing import VirtualClock
 from tests.conftest import three_steps
 
 
-async def test_poll_hands_out_the_highest_priority_then_the_oldest(rt: cadenza.Runtime, clock: VirtualClock) -> None:
+async def test_poll_hands_out_the_highest_priority_then_the_oldest(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
     """Within a group: higher priority first, then the task that became ready first."""
     await rt.register(three_steps())
     low_old = await rt.start("three_steps", {"n": 1}, priority=1)
@@ -56,7 +58,9 @@ async def test_completing_twice_is_stale_and_changes_nothing(rt: cadenza.Runtime
     assert run.tasks[0].output == {"n": 1}
 
 
-async def test_a_result_for_a_superseded_attempt_is_stale(rt: cadenza.Runtime, clock: VirtualClock) -> None:
+async def test_a_result_for_a_superseded_attempt_is_stale(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
     """After a retry is scheduled, the old attempt's completion is refused (fencing)."""
     await rt.register(three_steps())
     await rt.register_task({"name": "step_a", "retryCount": 1, "retryDelaySeconds": 0})
@@ -84,7 +88,9 @@ async def test_a_terminal_failure_from_outside_fails_the_run(rt: cadenza.Runtime
     assert run.reason == "no such customer"
 
 
-async def test_update_with_callback_requeues_after_the_delay(rt: cadenza.Runtime, clock: VirtualClock) -> None:
+async def test_update_with_callback_requeues_after_the_delay(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
     """`update(callback_after_s=...)` keeps the output and hands the task out again after the delay."""
     await rt.register(three_steps())
     await rt.start("three_steps", {"n": 5})

@@ -16,7 +16,9 @@ async def add_one(data: dict[str, Any]) -> dict[str, Any]:
     return {"n": data["n"] + 1}
 
 
-async def test_queued_tasks_survive_a_restart_and_run_once_workers_register(db_path: str, clock: VirtualClock) -> None:
+async def test_queued_tasks_survive_a_restart_and_run_once_workers_register(
+    db_path: str, clock: VirtualClock
+) -> None:
     """Runs waiting for workers resume after reopening, when a worker is registered again."""
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(three_steps())
@@ -29,7 +31,9 @@ async def test_queued_tasks_survive_a_restart_and_run_once_workers_register(db_p
     assert [run.output["result"] for run in runs] == [3, 4, 5, 6, 7]
 
 
-async def test_an_in_progress_task_is_handed_out_again_after_a_restart(db_path: str, clock: VirtualClock) -> None:
+async def test_an_in_progress_task_is_handed_out_again_after_a_restart(
+    db_path: str, clock: VirtualClock
+) -> None:
     """A task leased when the process stopped goes back to its queue: at-least-once."""
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(three_steps())
@@ -47,7 +51,9 @@ async def test_an_in_progress_task_is_handed_out_again_after_a_restart(db_path: 
         assert run.tasks[1].status == "SCHEDULED"
 
 
-async def test_a_retry_timer_due_during_the_outage_fires_after_recovery(db_path: str, clock: VirtualClock) -> None:
+async def test_a_retry_timer_due_during_the_outage_fires_after_recovery(
+    db_path: str, clock: VirtualClock
+) -> None:
     """A retry delay that ran out while the process was down fires once it is back."""
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(three_steps())
@@ -64,7 +70,9 @@ async def test_a_retry_timer_due_during_the_outage_fires_after_recovery(db_path:
         assert retry.run_id == run_id
 
 
-async def test_finished_runs_are_not_recovered_and_stay_readable(db_path: str, clock: VirtualClock) -> None:
+async def test_finished_runs_are_not_recovered_and_stay_readable(
+    db_path: str, clock: VirtualClock
+) -> None:
     """A finished run is read from its snapshot; it is never loaded into recovery again."""
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(three_steps())
@@ -79,7 +87,9 @@ async def test_finished_runs_are_not_recovered_and_stay_readable(db_path: str, c
         assert run.output == {"result": 4}
 
 
-async def test_a_run_keeps_the_definition_it_started_with(db_path: str, clock: VirtualClock) -> None:
+async def test_a_run_keeps_the_definition_it_started_with(
+    db_path: str, clock: VirtualClock
+) -> None:
     """Re-registering the same name and version does not change runs already started."""
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(three_steps())

@@ -21,7 +21,9 @@ def register_adders(rt: cadenza.Runtime) -> None:
         rt.worker(task_type, add_one)
 
 
-async def test_a_three_step_workflow_runs_to_completion_with_local_workers(rt: cadenza.Runtime) -> None:
+async def test_a_three_step_workflow_runs_to_completion_with_local_workers(
+    rt: cadenza.Runtime,
+) -> None:
     """Each task gets the previous output; the run's output is resolved from outputParameters."""
     await rt.register(three_steps())
     register_adders(rt)
@@ -75,7 +77,9 @@ async def test_starting_with_the_same_key_returns_the_same_run(rt: cadenza.Runti
     assert len(await rt.runs(name="three_steps")) == 1
 
 
-async def test_retries_wait_for_the_retry_delay_on_the_clock(rt: cadenza.Runtime, clock: VirtualClock) -> None:
+async def test_retries_wait_for_the_retry_delay_on_the_clock(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
     """A failed attempt is retried after retryDelaySeconds, never before."""
     await rt.register(three_steps())
     await rt.register_task({"name": "step_a", "retryCount": 2, "retryDelaySeconds": 10})
@@ -107,10 +111,19 @@ async def test_retries_wait_for_the_retry_delay_on_the_clock(rt: cadenza.Runtime
     assert run.tasks[0].retried
 
 
-async def test_exhausted_retries_fail_the_run_naming_the_task(rt: cadenza.Runtime, clock: VirtualClock) -> None:
+async def test_exhausted_retries_fail_the_run_naming_the_task(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
     """After retryCount retries the run is FAILED with the last attempt's reason."""
     await rt.register(three_steps())
-    await rt.register_task({"name": "step_a", "retryCount": 2, "retryLogic": "EXPONENTIAL_BACKOFF", "retryDelaySeconds": 1})
+    await rt.register_task(
+        {
+            "name": "step_a",
+            "retryCount": 2,
+            "retryLogic": "EXPONENTIAL_BACKOFF",
+            "retryDelaySeconds": 1,
+        }
+    )
 
     async def broken(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("bad data")
@@ -145,7 +158,9 @@ async def test_a_terminal_error_fails_the_task_without_retries(rt: cadenza.Runti
     assert run.tasks[0].output == {"code": 51}
 
 
-async def test_a_worker_returning_a_non_serialisable_output_fails_its_task_clearly(rt: cadenza.Runtime) -> None:
+async def test_a_worker_returning_a_non_serialisable_output_fails_its_task_clearly(
+    rt: cadenza.Runtime,
+) -> None:
     """Output that JSON cannot hold fails the task for good with a reason naming the task type."""
     await rt.register(three_steps())
 
@@ -171,7 +186,9 @@ async def test_versions_start_the_latest_unless_told(rt: cadenza.Runtime) -> Non
 
 async def test_definition_returns_conductor_json_with_defaults(rt: cadenza.Runtime) -> None:
     """`rt.definition` gives the registered definition with Conductor's defaults filled in."""
-    await rt.register({"name": "tiny", "tasks": [{"name": "t", "taskReferenceName": "t"}], "someUnknownField": 1})
+    await rt.register(
+        {"name": "tiny", "tasks": [{"name": "t", "taskReferenceName": "t"}], "someUnknownField": 1}
+    )
     body = await rt.definition("tiny")
     assert body["version"] == 1
     assert body["schemaVersion"] == 2
@@ -187,7 +204,9 @@ async def test_bad_input_gets_typed_errors(rt: cadenza.Runtime) -> None:
             {"name": "x", "taskReferenceName": "same"}, {"name": "y", "taskReferenceName": "same"}]})  # fmt: skip
     assert bad_definition.value.ref == "same"
     with pytest.raises(cadenza.DefinitionError, match="unknown task type"):
-        await rt.register({"name": "odd", "tasks": [{"name": "x", "taskReferenceName": "x", "type": "TELEPORT"}]})
+        await rt.register(
+            {"name": "odd", "tasks": [{"name": "x", "taskReferenceName": "x", "type": "TELEPORT"}]}
+        )
     with pytest.raises(cadenza.NotFound):
         await rt.start("never_registered")
     await rt.register(three_steps())
@@ -211,7 +230,9 @@ async def test_wait_times_out_on_the_clock(rt: cadenza.Runtime, clock: VirtualCl
     assert (await rt.get(run_id)).status == "RUNNING"
 
 
-async def test_runs_lists_newest_first_with_filters(rt: cadenza.Runtime, clock: VirtualClock) -> None:
+async def test_runs_lists_newest_first_with_filters(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
     """`runs()` filters by name, status and correlation id, newest first."""
     await rt.register(three_steps())
     await rt.register(three_steps(name="other"))
