@@ -1,4 +1,4 @@
-"""The `cadenza` command: demo, and inspection of a journal.
+"""The `cadenza` command: demo, and read-only inspection of a journal.
 
 The CLI is an application, so it (and only it) configures logging:
 key-value lines on a terminal, JSON with `--log-json`.
@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -17,8 +18,9 @@ import structlog
 from rich.console import Console
 from rich.table import Table
 
-from cadenza._errors import CadenzaError
-from cadenza.runtime import Runtime
+from cadenza._errors import CadenzaError, NotFound
+from cadenza.persistence import SqliteJournal
+from cadenza.runtime._inspect import read_run, read_runs
 
 
 def _configure_logging(json_logs: bool, level: str) -> None:
@@ -36,9 +38,15 @@ def _configure_logging(json_logs: bool, level: str) -> None:
     )
 
 
+def _existing(db: str) -> str:
+    if db != ":memory:" and not Path(db).is_file():
+        raise NotFound("journal file", db)
+    return db
+
+
 async def _runs(db: str, status: str | None, name: str | None, limit: int, console: Console) -> int:
-    async with Runtime(db) as rt:
-        runs = await rt.runs(status=status, name=name, limit=limit)
+    async with SqliteJournal(_existing(db)) as journal:
+        runs = await read_runs(journal, status=status, name=name, limit=limit)
     table = Table(title=f"runs in {db}")
     for column in ("id", "workflow", "status", "priority", "correlation", "tasks"):
         table.add_column(column)
@@ -52,8 +60,8 @@ async def _runs(db: str, status: str | None, name: str | None, limit: int, conso
 
 
 async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
-    async with Runtime(db) as rt:
-        run = await rt.get(run_id)
+    async with SqliteJournal(_existing(db)) as journal:
+        run = await read_run(journal, run_id)
     if as_json:
         from dataclasses import asdict
 

@@ -110,6 +110,12 @@ def main() -> None:
     parser.add_argument("--durability", default="full", choices=["full", "normal"])
     parser.add_argument("--starters", type=int, default=1000, help="concurrent rt.start callers")
     parser.add_argument("--concurrency", type=int, default=64, help="local workers per task type")
+    parser.add_argument(
+        "--loop",
+        default="asyncio",
+        choices=["asyncio", "uvloop"],
+        help="the event loop (uvloop if installed)",
+    )
     args = parser.parse_args()
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(30)

@@ -34,8 +34,13 @@ def checksum(stream_id: str, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(stream_id.encode() + b"\0"))
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), allow_nan=False, sort_keys=True)
+
+
 def _dumps(value: Any, *, sort_keys: bool = False) -> bytes:
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, sort_keys=sort_keys).encode()
+    # one encoder built once: json.dumps with options builds a new one per call
+    return (_CANONICAL if sort_keys else _COMPACT).encode(value).encode()
 
 
 def _to_objects(events: Sequence[JSONObject], what: str) -> list[dict[str, Any]]:

@@ -24,6 +24,15 @@ from typing import Any, ClassVar
 
 from cadenza._errors import JournalCorrupted
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -32,8 +41,8 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"e": self.kind}
-        for f in fields(self):
-            data[f.name] = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            data[name] = getattr(self, name)
         return data
 
 

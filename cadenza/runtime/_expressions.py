@@ -70,12 +70,30 @@ def check_template(template: Any) -> None:
             check_template(value)
 
 
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_OPERATOR_WORDS = frozenset({"where", "wherenot"})  # jsonpath-ng's, quoted by _compiled
+
+
+def _walk_dotted(root: Any, rest: str) -> Any:
+    """`a.b.c` over nested dicts: what JSONPath gives for a plain dotted path."""
+    value = root
+    for key in rest.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+        if value is None:
+            return None
+    return value
+
+
 def lookup(path: str, roots: Roots) -> Any:
     """The value at `path` (`root.json.path`), or None when anything is missing."""
     root_name, _, rest = path.strip().partition(".")
     root = roots(root_name)
     if root is None or not rest:
         return root
+    if _DOTTED.match(rest) and not _OPERATOR_WORDS.intersection(rest.split(".")):
+        return _walk_dotted(root, rest)
     try:
         matches = _compiled(rest).find(root)
     except Exception:

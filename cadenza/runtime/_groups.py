@@ -21,6 +21,7 @@ actor instance, so a restart of the group's actor loses nothing queued.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import heapq
 import itertools
@@ -47,15 +48,24 @@ from cadenza.runtime._messages import (
 )
 
 log = structlog.get_logger()
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
 
 WorkerFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass(slots=True)
 class LocalWorker:
+    """A bounded pool of long-lived slots running `fn`; `running` counts busy slots.
+
+    The group hands a slot a task only while `running < concurrency`, so the
+    inbox never holds more than `concurrency` tasks.
+    """
+
     fn: WorkerFn
     concurrency: int
     running: int = 0
+    slots: int = 0  # slot coroutines alive
+    inbox: asyncio.Queue[tuple[QueuedTask, Any]] = field(default_factory=asyncio.Queue)
 
 
 @dataclass(slots=True)
@@ -108,11 +118,7 @@ class WorkerGroup(Actor[Any]):
                 case Cancel(task_id=task_id):
                     group.tasks.pop(task_id, None)
                 case RegisterWorker():
-                    worker = group.workers.get(message.task_type)
-                    running = worker.running if worker is not None else 0
-                    group.workers[message.task_type] = LocalWorker(
-                        message.fn, message.concurrency, running
-                    )
+                    self._register(message)
                 case WorkerDone(task_type=task_type):
                     worker = group.workers.get(task_type)
                     if worker is not None:
@@ -124,6 +130,20 @@ class WorkerGroup(Actor[Any]):
                 case _:
                     log.error("group.unknown_message", group=group.name, message=repr(message))
         await self._dispatch()
+
+    def _register(self, message: RegisterWorker) -> None:
+        worker = self.group.workers.get(message.task_type)
+        if worker is None:
+            worker = self.group.workers[message.task_type] = LocalWorker(
+                message.fn, message.concurrency
+            )
+        worker.fn = message.fn
+        worker.concurrency = message.concurrency
+        while worker.slots < worker.concurrency:
+            worker.slots += 1
+            self.system.start_soon(
+                _slot, worker, worker.slots - 1, self.group.name, self.runs, self.context.self_ref
+            )
 
     def _push(self, task: QueuedTask) -> None:
         group = self.group
@@ -194,16 +214,28 @@ class WorkerGroup(Actor[Any]):
                 group.dispatched += 1
                 token = self.system.busy()
                 token.__enter__()
-                self.system.start_soon(self._run_local, task, worker.fn, token)
+                worker.inbox.put_nowait((task, token))
 
-    async def _run_local(self, task: QueuedTask, fn: WorkerFn, token: Any) -> None:
+
+async def _slot(
+    worker: LocalWorker,
+    index: int,
+    group: str,
+    runs: Callable[[str], ActorRef[Any]],
+    group_ref: ActorRef[Any],
+) -> None:
+    """One slot of a local worker pool: run tasks one at a time, report each verdict."""
+    worker_id = f"local:{group}:{index}"
+    while index < worker.concurrency:
+        task, token = await worker.inbox.get()
         try:
-            run = self.runs(task.run_id)
-            await run.tell(TaskStartedMsg(task.task_id, f"local:{self.group.name}"))
-            await run.tell(await _execute(task, fn))
-            await self.context.self_ref.tell(WorkerDone(task.type))
+            run = runs(task.run_id)
+            await run.tell(TaskStartedMsg(task.task_id, worker_id))
+            await run.tell(await _execute(task, worker.fn))
+            await group_ref.tell(WorkerDone(task.type))
         finally:
             token.__exit__(None, None, None)
+    worker.slots -= 1
 
 
 async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
@@ -224,7 +256,7 @@ async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
         )
         return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
     try:
-        json.dumps(output, allow_nan=False)
+        _STRICT_JSON.encode(output)
     except (TypeError, ValueError) as exc:
         reason = f"worker for {task.type!r} returned output that is not JSON-serialisable: {exc}"
         return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)

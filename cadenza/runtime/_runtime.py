@@ -64,6 +64,7 @@ from cadenza.runtime._timers import Arm, TimerService
 from cadenza.runtime._views import TaskRun, WorkflowRun
 
 log = structlog.get_logger()
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
 
 RUN_MAILBOX = 1024
 GROUP_MAILBOX = 1 << 16
@@ -76,7 +77,7 @@ def _check_payload(what: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, Mapping):
         raise PayloadError(f"{what} must be a dict, got {type(value).__name__}")
     try:
-        json.dumps(value, allow_nan=False)
+        _STRICT_JSON.encode(value)
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
     return dict(value)
