@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-from cadenza._errors import CadenzaError
+from cadenza._errors import CadenzaError, JournalCorrupted
 
 JSONObject = Mapping[str, Any]
 
@@ -95,6 +95,8 @@ class StreamInfo:
     correlation_id: str | None = None
     parent_id: str | None = None
     priority: int = 0
+    parked: bool = False  # only waiting on timers or signals: recovery need not load it
+    wake_at: float | None = None  # a parked stream's next deadline (epoch seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +183,21 @@ class Journal(ABC):
     async def load(self, stream_id: str) -> Loaded | None:
         """The stream's latest snapshot and the events after it, or None."""
 
+    async def load_many(
+        self, stream_ids: Sequence[str]
+    ) -> dict[str, Loaded | JournalCorrupted | None]:
+        """`load` for many streams at once; a damaged stream's value is its error.
+
+        One damaged stream never keeps the others from loading.
+        """
+        results: dict[str, Loaded | JournalCorrupted | None] = {}
+        for stream_id in stream_ids:
+            try:
+                results[stream_id] = await self.load(stream_id)
+            except JournalCorrupted as exc:
+                results[stream_id] = exc
+        return results
+
     @abstractmethod
     async def info(self, stream_id: str) -> StreamInfo | None:
         """The stream's current-state row, or None."""
@@ -204,6 +221,14 @@ class Journal(ABC):
     @abstractmethod
     async def unfinished(self) -> list[str]:
         """Ids of every stream whose latest row is not terminal, oldest first."""
+
+    @abstractmethod
+    async def unfinished_rows(self) -> list[StreamInfo]:
+        """The rows of every stream that is not terminal, oldest first.
+
+        Recovery uses `parked` and `wake_at` to re-arm a parked stream's
+        timer without loading its records.
+        """
 
     @abstractmethod
     async def put_definition(self, name: str, version: int, body: JSONObject) -> DefinitionRecord:

@@ -191,6 +191,10 @@ class MemoryJournal(Journal):
         ]
         return found[:limit]
 
+    async def unfinished_rows(self) -> list[StreamInfo]:
+        self._check_open()
+        return [row.info for row in self._by_age() if not row.info.terminal]
+
     async def unfinished(self) -> list[str]:
         self._check_open()
         return [row.info.stream_id for row in self._by_age() if not row.info.terminal]

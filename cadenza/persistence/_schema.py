@@ -39,6 +39,8 @@ CREATE TABLE IF NOT EXISTS streams (
     correlation_id TEXT,
     parent_id      TEXT,
     priority       INTEGER NOT NULL DEFAULT 0,
+    parked         INTEGER NOT NULL DEFAULT 0,
+    wake_at        REAL,
     snapshot       BLOB,
     snapshot_crc   INTEGER,
     snapshot_seq   INTEGER,
@@ -78,18 +80,18 @@ COMMIT;
 
 STREAM_COLUMNS = (
     "stream_id, kind, version, status, terminal, created_at, updated_at, key, "
-    "correlation_id, parent_id, priority"
+    "correlation_id, parent_id, priority, parked, wake_at"
 )
 
 UPSERT_STREAM = f"""
 INSERT INTO streams ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (stream_id) DO UPDATE SET
     kind = excluded.kind, version = excluded.version, status = excluded.status,
     terminal = excluded.terminal, created_at = excluded.created_at,
     updated_at = excluded.updated_at, key = excluded.key,
     correlation_id = excluded.correlation_id, parent_id = excluded.parent_id,
-    priority = excluded.priority,
+    priority = excluded.priority, parked = excluded.parked, wake_at = excluded.wake_at,
     snapshot = coalesce(excluded.snapshot, streams.snapshot),
     snapshot_crc = coalesce(excluded.snapshot_crc, streams.snapshot_crc),
     snapshot_seq = coalesce(excluded.snapshot_seq, streams.snapshot_seq)
@@ -107,9 +109,21 @@ LOAD_ROW = (
     f"SELECT {STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq "
     "FROM streams WHERE stream_id = ?"
 )
+LOAD_ROWS_IN = (
+    f"SELECT {STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq "
+    "FROM streams WHERE stream_id IN (SELECT value FROM json_each(?))"
+)
+LOAD_RECORDS_IN = (
+    "SELECT r.stream_id, r.seq, r.payload, r.crc FROM records r JOIN streams s USING (stream_id) "
+    "WHERE r.stream_id IN (SELECT value FROM json_each(?)) AND r.seq > coalesce(s.snapshot_seq, 0) "
+    "ORDER BY r.seq"
+)
 LOAD_RECORDS = "SELECT seq, payload, crc FROM records WHERE stream_id = ? AND seq > ? ORDER BY seq"
 INFO = f"SELECT {STREAM_COLUMNS} FROM streams WHERE stream_id = ?"
 FIND_KEY = "SELECT stream_id FROM streams WHERE key = ?"
+UNFINISHED_ROWS = (
+    f"SELECT {STREAM_COLUMNS} FROM streams WHERE terminal = 0 ORDER BY created_at, created_order"
+)
 UNFINISHED = (  # `terminal = 0` verbatim, so the partial index serves it
     "SELECT stream_id FROM streams WHERE terminal = 0 ORDER BY created_at, created_order"
 )
@@ -174,11 +188,13 @@ def info_params(info: StreamInfo) -> tuple[Any, ...]:
         info.correlation_id,
         info.parent_id,
         info.priority,
+        int(info.parked),
+        info.wake_at,
     )
 
 
 def info_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StreamInfo:
-    """A `StreamInfo` from the first eleven columns of a row (`STREAM_COLUMNS`)."""
+    """A `StreamInfo` from the first thirteen columns of a row (`STREAM_COLUMNS`)."""
     return StreamInfo(
         stream_id=row[0],
         kind=row[1],
@@ -191,6 +207,8 @@ def info_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StreamInfo:
         correlation_id=row[8],
         parent_id=row[9],
         priority=row[10],
+        parked=bool(row[11]),
+        wake_at=row[12],
     )
 
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -302,14 +302,17 @@ class SqliteJournal(Journal):
                     if not rows:
                         return None
                     row = rows[0]
-                    after = row[13] or 0  # snapshot_seq
+                    after = row[15] or 0  # snapshot_seq
                     records = await fetchall(conn, sql.LOAD_RECORDS, (stream_id, after))
                 finally:
                     await conn.rollback()
+        return self._decode_loaded(stream_id, row, records)
+
+    def _decode_loaded(self, stream_id: str, row: Any, records: Sequence[Any]) -> Loaded:
         try:
             snapshot = None
-            if row[13] is not None:
-                snapshot = decode_snapshot(stream_id, row[13], bytes(row[11]), row[12])
+            if row[15] is not None:
+                snapshot = decode_snapshot(stream_id, row[15], bytes(row[13]), row[14])
             events: list[JSONObject] = []
             for seq, payload, crc in records:
                 events.extend(decode_events(stream_id, seq, bytes(payload), crc))
@@ -317,6 +320,37 @@ class SqliteJournal(Journal):
             log.error("journal.corrupted", path=self.path, stream_id=stream_id, record=exc.record)
             raise
         return Loaded(info=info_from_row(row), snapshot=snapshot, events=events)
+
+    async def load_many(
+        self, stream_ids: Sequence[str]
+    ) -> dict[str, Loaded | JournalCorrupted | None]:
+        """Many streams in one read transaction (see `Journal.load_many`)."""
+        wanted = json.dumps(list(dict.fromkeys(stream_ids)))
+        async with self._reading() as conn:
+            with anyio.CancelScope(shield=True):  # never leave the read transaction open
+                await conn.execute("BEGIN")
+                try:
+                    rows = await fetchall(conn, sql.LOAD_ROWS_IN, (wanted,))
+                    records = await fetchall(conn, sql.LOAD_RECORDS_IN, (wanted,))
+                finally:
+                    await conn.rollback()
+        by_stream: dict[str, list[Any]] = {}
+        for stream_id, seq, payload, crc in records:
+            by_stream.setdefault(stream_id, []).append((seq, payload, crc))
+        found = {row[0]: row for row in rows}
+        results: dict[str, Loaded | JournalCorrupted | None] = {}
+        for stream_id in stream_ids:
+            row = found.get(stream_id)
+            if row is None:
+                results[stream_id] = None
+                continue
+            try:
+                results[stream_id] = self._decode_loaded(
+                    stream_id, row, by_stream.get(stream_id, [])
+                )
+            except JournalCorrupted as exc:
+                results[stream_id] = exc
+        return results
 
     async def info(self, stream_id: str) -> StreamInfo | None:
         async with self._reading() as conn:
@@ -344,6 +378,11 @@ class SqliteJournal(Journal):
         )
         async with self._reading() as conn:
             rows = await fetchall(conn, query, params)
+        return [info_from_row(row) for row in rows]
+
+    async def unfinished_rows(self) -> list[StreamInfo]:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.UNFINISHED_ROWS)
         return [info_from_row(row) for row in rows]
 
     async def unfinished(self) -> list[str]:

@@ -17,6 +17,9 @@ Rules, after Conductor's DeciderService:
   fails the run — TIMED_OUT if the task timed out, else FAILED — after
   cancelling what is still in flight;
 - a task's `startDelay` holds its first attempt back that many seconds;
+- a WAIT task is IN_PROGRESS from the start with its deadline (`wake_at`)
+  from `duration` or `until`, or none (it waits for a signal); a WAIT
+  input that does not parse fails it FAILED_WITH_TERMINAL_ERROR at once;
 - otherwise, once every current attempt has succeeded, the task after the
   last one scheduled is scheduled, or, when there is none, the run completes
   with its `outputParameters` (the last task's output when empty).
@@ -37,6 +40,7 @@ from cadenza.runtime._definition import TaskDef, TaskSpec, WorkflowDef
 from cadenza.runtime._events import (
     Event,
     TaskCanceled,
+    TaskFailed,
     TaskScheduled,
     WorkflowCompleted,
     WorkflowFailed,
@@ -44,8 +48,10 @@ from cadenza.runtime._events import (
 from cadenza.runtime._expressions import resolve
 from cadenza.runtime._state import TaskState, WorkflowState
 from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.runtime._waits import WaitInputError, wait_deadline
 
 DEFAULT_GROUP = "default"
+WAIT_GROUP = "-"  # WAIT tasks are not queued in any worker group
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,23 +143,39 @@ def _schedule(
     attempt: int = 0,
     delay_s: float = 0.0,
     retried_from: str | None = None,
-) -> TaskScheduled:
+) -> list[Event]:
     now = state.updated_at
     new_id = task_id(state)
     task_input = resolve(spec.input_parameters, roots_for(state, new_id))
     task_type = spec.name if spec.type == "SIMPLE" else spec.type
-    return TaskScheduled(
-        at=now,
-        task_id=new_id,
-        ref=spec.ref,
-        name=spec.name,
-        type=task_type,
-        input=task_input,
-        attempt=attempt,
-        group=env.group_for(spec.name, state.task_to_group),
-        ready_at=now + delay_s,
-        retried_from=retried_from,
-    )
+    wake_at = None
+    if spec.type == "WAIT":
+        try:
+            wake_at = wait_deadline(task_input, now)
+        except WaitInputError as exc:
+            return [
+                TaskScheduled(at=now, task_id=new_id, ref=spec.ref, name=spec.name, type=task_type,
+                              input=task_input, attempt=attempt, group=WAIT_GROUP, ready_at=now),
+                TaskFailed(at=now, task_id=new_id, reason=f"task {spec.ref!r}: {exc}",
+                           status="FAILED_WITH_TERMINAL_ERROR"),
+            ]  # fmt: skip
+    return [
+        TaskScheduled(
+            at=now,
+            task_id=new_id,
+            ref=spec.ref,
+            name=spec.name,
+            type=task_type,
+            input=task_input,
+            attempt=attempt,
+            group=WAIT_GROUP
+            if spec.type == "WAIT"
+            else env.group_for(spec.name, state.task_to_group),
+            ready_at=now + delay_s,
+            retried_from=retried_from,
+            wake_at=wake_at,
+        )
+    ]
 
 
 def _retry_or_fail(
@@ -170,7 +192,7 @@ def _retry_or_fail(
             definition, spec, state, env,
             attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
         )  # fmt: skip
-        return [retry]
+        return retry
     now = state.updated_at
     decisions: list[Event] = [
         TaskCanceled(at=now, task_id=task.id, reason=f"run failed at task {failed.ref!r}")
@@ -202,9 +224,9 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
         return []
     if not current:
         first = definition.tasks[0]
-        return [_schedule(definition, first, state, env, delay_s=first.start_delay_s)]
+        return _schedule(definition, first, state, env, delay_s=first.start_delay_s)
     position = definition.position(current[-1].ref) + 1
     if position < len(definition.tasks):
         spec = definition.tasks[position]
-        return [_schedule(definition, spec, state, env, delay_s=spec.start_delay_s)]
+        return _schedule(definition, spec, state, env, delay_s=spec.start_delay_s)
     return [WorkflowCompleted(at=state.updated_at, output=workflow_output(definition, state))]

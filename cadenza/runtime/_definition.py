@@ -39,7 +39,7 @@ class TimeoutPolicy(StrEnum):
     ALERT_ONLY = "ALERT_ONLY"
 
 
-SUPPORTED_TYPES = frozenset({"SIMPLE"})
+SUPPORTED_TYPES = frozenset({"SIMPLE", "WAIT"})
 CONDUCTOR_TYPES = frozenset(
     {
         "SIMPLE", "DYNAMIC", "FORK_JOIN", "FORK_JOIN_DYNAMIC", "DECISION", "SWITCH", "JOIN",
@@ -167,6 +167,13 @@ def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> Ta
         raise DefinitionError(f"concurrentExecLimit must be a non-negative integer, got {concurrent!r}",
                               workflow=workflow or name)  # fmt: skip
     frequency = _number(raw, "rateLimitFrequencyInSeconds", 1, where=where, ref=None)
+    per = raw.get("rateLimitPerFrequency")
+    if per is not None and (isinstance(per, bool) or not isinstance(per, int) or per < 0):
+        raise DefinitionError(f"rateLimitPerFrequency must be a non-negative integer, got {per!r}",
+                              workflow=where)  # fmt: skip
+    if _number(raw, "responseTimeoutSeconds", 3600, where=where, ref=None) <= 0:
+        raise DefinitionError("responseTimeoutSeconds must be positive (it is a lease)",
+                              workflow=where)  # fmt: skip
     if raw.get("rateLimitPerFrequency") and frequency <= 0:
         raise DefinitionError(
             "rateLimitFrequencyInSeconds must be positive", workflow=workflow or name

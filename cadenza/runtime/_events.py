@@ -75,6 +75,7 @@ class TaskScheduled(Event):
     ready_at: float = 0.0
     retried_from: str | None = None
     iteration: int = 0
+    wake_at: float | None = None  # a WAIT task: when it completes by itself (None: at a signal)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,17 @@ local worker's function runs in its own task with a busy token held, so
 
 The queue lives in a `GroupState` owned by the runtime rather than in the
 actor instance, so a restart of the group's actor loses nothing queued.
+
+Requeue at the original place: a task popped for a poller whose caller has
+gone away (its reply already done) is pushed back with its key unchanged;
+a task whose lease expired is retried at the key the `Ledger` kept for it.
+
+Limits (see `_ledger.py`): before the head of a type's heap is handed out
+the ledger admits it (concurrentExecLimit, rate limit) or says when to look
+again; the group then arms one clock wake-up (`Tick`) for that time, or
+waits for the ledger to wake it when a slot frees. A type held back never
+holds back another type or another group. A task handed out after waiting
+longer than `dispatch_warning_s` since it became ready logs `dispatch.slow`.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import structlog
 
 from cadenza._errors import TerminalError
 from cadenza.actors import Actor, ActorRef, ActorSystem, Clock, MailboxFull, Reply, TimerHandle
+from cadenza.runtime._ledger import Ledger
 from cadenza.runtime._messages import (
     Cancel,
     Enqueue,
@@ -44,6 +56,7 @@ from cadenza.runtime._messages import (
     RegisterWorker,
     TaskResult,
     TaskStartedMsg,
+    Tick,
     WorkerDone,
 )
 
@@ -87,6 +100,7 @@ class GroupState:
     pollers: dict[str, deque[ParkedPoll]] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=itertools.count)
     tokens: itertools.count[int] = field(default_factory=itertools.count)
+    wakes: dict[str, tuple[float, TimerHandle]] = field(default_factory=dict)
     dispatched: int = 0
 
     def depth(self) -> int:
@@ -103,11 +117,15 @@ class WorkerGroup(Actor[Any]):
         system: ActorSystem,
         clock: Clock,
         runs: Callable[[str], ActorRef[Any]],
+        ledger: Ledger,
+        dispatch_warning_s: float | None = None,
     ):
         self.group = state
         self.system = system
         self.clock = clock
         self.runs = runs
+        self.ledger = ledger
+        self.dispatch_warning_s = dispatch_warning_s
 
     async def receive_batch(self, messages: list[Any]) -> None:
         group = self.group
@@ -117,6 +135,7 @@ class WorkerGroup(Actor[Any]):
                     self._push(task)
                 case Cancel(task_id=task_id):
                     group.tasks.pop(task_id, None)
+                    self.ledger.release(task_id)
                 case RegisterWorker():
                     self._register(message)
                 case WorkerDone(task_type=task_type):
@@ -127,6 +146,8 @@ class WorkerGroup(Actor[Any]):
                     self._park(message)
                 case PollExpired(token=token):
                     self._expire(token)
+                case Tick():
+                    pass  # a limit may allow more now: `_dispatch` looks
                 case _:
                     log.error("group.unknown_message", group=group.name, message=repr(message))
         await self._dispatch()
@@ -147,8 +168,13 @@ class WorkerGroup(Actor[Any]):
 
     def _push(self, task: QueuedTask) -> None:
         group = self.group
+        self.ledger.release(task.task_id)  # requeued by `update`: no longer handed out
         if task.seq == 0:
-            task.seq = next(group.seq) + 1
+            place = self.ledger.place_for(task)
+            if place is not None:  # a retry after a lease expired: the original place
+                task.ready_at, task.seq = place
+            else:
+                task.seq = next(group.seq) + 1
         group.tasks[task.task_id] = task
         heap = group.queues.setdefault(task.type, [])
         heapq.heappush(heap, (-task.priority, task.ready_at, task.seq, task.task_id))
@@ -183,38 +209,89 @@ class WorkerGroup(Actor[Any]):
                     parked.reply.set(None)
                     return
 
+    def _head(self, task_type: str) -> QueuedTask | None:
+        """The next task of `task_type` without taking it (drops cancelled entries)."""
+        heap = self.group.queues.get(task_type)
+        while heap:
+            task = self.group.tasks.get(heap[0][3])
+            if task is not None:
+                return task
+            heapq.heappop(heap)
+        return None
+
+    def _wake_at(self, task_type: str, when: float) -> None:
+        """Arm one wake-up per task type for when a limit allows the next hand-out."""
+        armed = self.group.wakes.get(task_type)
+        if armed is not None:
+            if armed[0] == when:
+                return
+            armed[1].cancel()
+        me = self.context.self_ref
+        handle = self.clock.call_at(when, lambda: _tell_soon(self.system, me, Tick()))
+        self.group.wakes[task_type] = (when, handle)
+
     async def _dispatch(self) -> None:
         group = self.group
-        for task_type, waiting in group.pollers.items():
-            heap = group.queues.get(task_type)
-            while waiting and heap:
-                parked = waiting[0]
-                if parked.reply.done():
-                    waiting.popleft()
-                    continue
+        now = self.clock.now()
+        for task_type, heap in group.queues.items():
+            waiting = group.pollers.get(task_type)
+            worker = group.workers.get(task_type)
+            while heap:
+                if not waiting and (worker is None or worker.running >= worker.concurrency):
+                    break
+                head = self._head(task_type)
+                if head is None:
+                    break
+                again = self.ledger.admit(head.name, group.name, now)
+                if again is not None:
+                    if again != float("inf"):
+                        self._wake_at(task_type, again)
+                    break
                 task = self._pop(task_type)
                 if task is None:
                     break
-                waiting.popleft()
-                if parked.timer is not None:
-                    parked.timer.cancel()
-                group.dispatched += 1
-                parked.reply.set(task)
-                await self.runs(task.run_id).tell(TaskStartedMsg(task.task_id, parked.worker_id))
+                if waiting:
+                    await self._to_poller(waiting.popleft(), task, now)
+                elif worker is not None:
+                    self._to_worker(worker, task, now)
+        for waiting in group.pollers.values():
             for parked in [p for p in waiting if p.timer is None]:
                 waiting.remove(parked)  # a poll that would not wait: nothing for it now
                 parked.reply.set(None)
-        for task_type, heap in group.queues.items():
-            worker = group.workers.get(task_type)
-            while worker is not None and worker.running < worker.concurrency and heap:
-                task = self._pop(task_type)
-                if task is None:
-                    break
-                worker.running += 1
-                group.dispatched += 1
-                token = self.system.busy()
-                token.__enter__()
-                worker.inbox.put_nowait((task, token))
+
+    async def _to_poller(self, parked: ParkedPoll, task: QueuedTask, now: float) -> None:
+        if parked.timer is not None:
+            parked.timer.cancel()
+        if parked.reply.done():  # the hand-over failed: back to its own place
+            self._push(task)
+            return
+        self._handed(task, now)
+        parked.reply.set(task)
+        await self.runs(task.run_id).tell(
+            TaskStartedMsg(task.task_id, parked.worker_id, leased=task)
+        )
+
+    def _to_worker(self, worker: LocalWorker, task: QueuedTask, now: float) -> None:
+        self._handed(task, now)
+        worker.running += 1
+        token = self.system.busy()
+        token.__enter__()
+        worker.inbox.put_nowait((task, token))
+
+    def _handed(self, task: QueuedTask, now: float) -> None:
+        group = self.group
+        group.dispatched += 1
+        self.ledger.hand_out(task, group.name, now)
+        waited_s = now - task.ready_at
+        if self.dispatch_warning_s is not None and waited_s > self.dispatch_warning_s:
+            log.warning(
+                "dispatch.slow",
+                group=group.name,
+                task_type=task.type,
+                task_id=task.task_id,
+                run_id=task.run_id,
+                waited_s=waited_s,
+            )
 
 
 async def _slot(

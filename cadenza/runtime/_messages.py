@@ -42,6 +42,15 @@ class TaskStartedMsg:
     task_id: str
     worker_id: str | None
     reply: Reply[None] | None = None
+    leased: QueuedTask | None = None  # set for a poll's hand-off: the run grants a lease
+
+
+@dataclass(slots=True)
+class LeaseExpired:
+    """An external worker's lease on an attempt ran out (fenced by `token`)."""
+
+    task_id: str
+    token: int
 
 
 @dataclass(slots=True)
@@ -78,6 +87,29 @@ class Operate:
 
     op: str
     reason: str
+    reply: Reply[None]
+
+
+@dataclass(slots=True)
+class Wake:
+    """A deadline of the run may have passed (from the timer service)."""
+
+    when: float
+
+
+@dataclass(slots=True)
+class AuditTimer:
+    """Recovery's check: the run's deadline as its journal row promised it."""
+
+    expected: float | None
+
+
+@dataclass(slots=True)
+class Signal:
+    """Complete a waiting WAIT or HUMAN task from outside."""
+
+    ref: str
+    output: dict[str, Any]
     reply: Reply[None]
 
 

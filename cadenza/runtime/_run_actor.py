@@ -26,7 +26,8 @@ import structlog
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza.actors import Actor, Clock, Reply
-from cadenza.persistence import Append, Journal, StreamInfo
+from cadenza.persistence import Append, Journal, Loaded, StreamInfo
+from cadenza.runtime._deadlines import expire, next_wake
 from cadenza.runtime._decide import Environment, decide
 from cadenza.runtime._definition import WorkflowDef
 from cadenza.runtime._events import (
@@ -45,19 +46,24 @@ from cadenza.runtime._events import (
     WorkflowTerminated,
     event_from_json,
 )
+from cadenza.runtime._ledger import Ledger
 from cadenza.runtime._messages import (
+    AuditTimer,
     GetRun,
     Heartbeat,
+    LeaseExpired,
     Operate,
     QueuedTask,
     Recover,
+    Signal,
     StartRun,
     TaskProgress,
     TaskResult,
     TaskStartedMsg,
     WaitRun,
+    Wake,
 )
-from cadenza.runtime._state import TaskState, WorkflowState, apply
+from cadenza.runtime._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply
 from cadenza.runtime._status import TaskStatus, WorkflowStatus
 from cadenza.runtime._views import WorkflowRun
 
@@ -72,8 +78,11 @@ class RunServices(Protocol):
 
     journal: Journal
     clock: Clock
+    ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
+
+    async def load_run(self, run_id: str) -> Loaded | None: ...
 
     def claim_fresh(self, run_id: str) -> bool:
         """True once for a run id the runtime just minted: there is nothing to load."""
@@ -82,6 +91,10 @@ class RunServices(Protocol):
     def environment(self) -> Environment: ...
 
     def enqueue(self, group: str, task: QueuedTask) -> None: ...
+
+    def arm(self, when: float, run_id: str) -> None: ...
+
+    def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None: ...
 
     def cancel(self, group: str, task_id: str) -> None: ...
 
@@ -114,6 +127,8 @@ class RunActor(Actor[Any]):
         self.waiters: list[Reply[Any]] = []
         self.since_snapshot = 0
         self.damaged: JournalCorrupted | None = None
+        self.armed: float | None = None  # the wake-up this incarnation asked for
+        self.alerted_until: float = 0.0  # alert-only deadlines up to here were reported
 
     async def started(self) -> None:
         if self.services.claim_fresh(self.run_id):
@@ -125,7 +140,7 @@ class RunActor(Actor[Any]):
             log.error("run.damaged", run_id=self.run_id, error=str(exc))
 
     async def _load(self) -> None:
-        loaded = await self.services.journal.load(self.run_id)
+        loaded = await self.services.load_run(self.run_id)
         if loaded is None:
             return
         if loaded.snapshot is not None:
@@ -168,6 +183,8 @@ class RunActor(Actor[Any]):
         state = self.state
         if state is not None:
             self._act(state, events, recover=recovering)
+            if state.started:
+                self._arm(state)
         for reply, answer in answers:
             if isinstance(answer, BaseException):
                 reply.fail(answer)
@@ -175,6 +192,13 @@ class RunActor(Actor[Any]):
                 reply.set(WorkflowRun.of(state) if state is not None else None)
             else:
                 reply.set(answer)
+        if (
+            state is not None
+            and not state.status.terminal
+            and not self.waiters
+            and self._parked(state)
+        ):
+            self.context.passivate()  # waiting on a timer or a signal costs no memory
         if state is None or state.status.terminal:
             if state is not None and self.waiters:
                 run = WorkflowRun.of(state)
@@ -200,13 +224,28 @@ class RunActor(Actor[Any]):
                 return None
             case Recover():
                 return self._recover(state, now, events)
+            case Wake(when=when):
+                if self.armed is not None and when >= self.armed:
+                    self.armed = None
+                self._expire(state, now, events)
+            case Signal():
+                self._signal(state, message, now, events)
+            case AuditTimer(expected=expected):
+                self._audit(state, expected)
             case TaskStartedMsg():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
                 self._emit(
                     events, TaskStarted(at=now, task_id=task.id, worker_id=message.worker_id)
                 )
+                if message.leased is not None:
+                    self.services.ledger.grant(message.leased)
+            case LeaseExpired():
+                leased = state.task(message.task_id)
+                if leased is not None and not state.status.terminal:
+                    self._lease_expired(leased, message.token, now, events)
             case TaskResult():
-                task = self._current_task(state, message.task_id)
+                task = self._held(self._current_task(state, message.task_id), now, events)
+                self.services.ledger.release(task.id)
                 if not message.failed:
                     self._emit(
                         events, TaskCompleted(at=now, task_id=task.id, output=message.output or {})
@@ -223,13 +262,15 @@ class RunActor(Actor[Any]):
                     self._emit(events, failed)
             case TaskProgress():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+                self.services.ledger.extend(self._held(task, now, events).id)
                 if message.output:
                     self._emit(events, TaskUpdated(at=now, task_id=task.id, output=message.output))
                 if message.callback_after_s is not None:
                     ready_at = now + max(0.0, message.callback_after_s)
                     self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=ready_at))
             case Heartbeat():
-                self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+                task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+                self.services.ledger.extend(self._held(task, now, events).id)
             case Operate():
                 self._operate(state, message, now, events)
             case _:
@@ -237,6 +278,27 @@ class RunActor(Actor[Any]):
         return None
 
     # -- the handlers ---------------------------------------------------------
+
+    def _lease_expired(self, task: TaskState, token: int, now: float, events: list[Event]) -> bool:
+        """End an attempt whose lease `token` ran out: TIMED_OUT, retried per its policy."""
+        if task.retried or task.status is not TaskStatus.IN_PROGRESS:
+            return False  # a stale expiry: the attempt ended or was re-leased
+        if not self.services.ledger.expire(task.id, token):
+            return False
+        reason = "lease expired: no result or heartbeat within responseTimeoutSeconds"
+        self._emit(events, TaskFailed(at=now, task_id=task.id, reason=reason, status="TIMED_OUT"))
+        if self.state is not None and self.state.tasks[-1].retried_from != task.id:
+            self.services.ledger.forget_place(self.run_id, task.ref)  # no retry to inherit it
+        return True
+
+    def _held(self, task: TaskState, now: float, events: list[Event]) -> TaskState:
+        """`task`, unless its lease lapsed (its expiry may still be in flight): then StaleTask."""
+        token = self.services.ledger.lapsed(task.id, now)
+        if token is not None and self._lease_expired(task, token, now, events):
+            raise StaleTask(
+                task.id, "its lease expired: no heartbeat within responseTimeoutSeconds"
+            )
+        return task
 
     def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
         if self.state is not None and self.state.started:
@@ -265,10 +327,60 @@ class RunActor(Actor[Any]):
         if state.status.terminal:
             return
         for task in state.tasks:
-            if task.status is TaskStatus.IN_PROGRESS and not task.retried:
+            if (
+                task.status is TaskStatus.IN_PROGRESS
+                and not task.retried
+                and task.type not in IN_PROGRESS_AT_ONCE
+            ):
                 self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=now))
+        self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short
+
+    def _expire(self, state: WorkflowState, now: float, events: list[Event]) -> None:
+        if self.definition is None or state.status.terminal:
+            return
+        env = self.services.environment()
+        expired, alerts = expire(self.definition, state, env, now, since=self.alerted_until)
+        for event in expired:
+            self._emit(events, event, decide=False)
+        if expired:
+            self._decide(events)
+        for alert in alerts:
+            log.warning(
+                "run.deadline_passed",
+                run_id=state.id,
+                kind=alert.kind,
+                task_id=alert.task_id,
+                due=alert.when,
+            )
+        self.alerted_until = now
+
+    def _audit(self, state: WorkflowState, expected: float | None) -> None:
+        """Compare the deadline recovery armed with the one the state implies; repair a difference."""
+        actual = self._next_wake(state)
+        if actual == expected:
+            self.armed = expected  # recovery armed exactly this one
+            return
+        self.armed = None  # `_arm` after the batch arms the right one
+        self.services.timer_repaired(state.id, expected, actual)
+
+    def _signal(
+        self, state: WorkflowState, message: Signal, now: float, events: list[Event]
+    ) -> None:
+        for task in reversed(state.tasks):
+            if task.ref == message.ref and task.type in IN_PROGRESS_AT_ONCE and not task.retried:
+                if task.status is TaskStatus.IN_PROGRESS and not state.status.terminal:
+                    self._emit(
+                        events, TaskCompleted(at=now, task_id=task.id, output=message.output)
+                    )
+                    return
+                break
+        raise InvalidOperation(
+            f"run {state.id} has no WAIT or HUMAN task {message.ref!r} waiting for a signal",
+            run_id=state.id,
+            state=state.status.value,
+        )
 
     def _operate(
         self, state: WorkflowState, message: Operate, now: float, events: list[Event]
@@ -353,6 +465,8 @@ class RunActor(Actor[Any]):
         if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
             snapshot = state.to_json()
             self.since_snapshot = 0
+        wake_at = self._next_wake(state)
+        parked = self._parked(state)
         info = StreamInfo(
             stream_id=state.id,
             kind=state.name,
@@ -365,10 +479,35 @@ class RunActor(Actor[Any]):
             correlation_id=state.correlation_id,
             parent_id=state.parent_id,
             priority=state.priority,
+            parked=parked,
+            wake_at=wake_at if parked else None,
         )
         await self.services.journal.append(
             Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
         )
+
+    def _next_wake(self, state: WorkflowState) -> float | None:
+        if self.definition is None:
+            return None
+        return next_wake(
+            self.definition, state, self.services.environment(), self.services.clock.now()
+        )
+
+    def _parked(self, state: WorkflowState) -> bool:
+        """Only waiting on timers or signals: nothing queued, nothing with a worker."""
+        if state.status.terminal or not state.started:
+            return False
+        pending = [t for t in state.tasks if not t.retried and not t.status.terminal]
+        return bool(pending) and all(t.type in IN_PROGRESS_AT_ONCE for t in pending)
+
+    def _arm(self, state: WorkflowState) -> None:
+        """Keep one wake-up armed for the earliest deadline still to act on."""
+        if state.status.terminal:
+            return
+        wake = self._next_wake(state)
+        if wake is not None and (self.armed is None or wake < self.armed):
+            self.services.arm(wake, state.id)
+            self.armed = wake
 
     def _act(self, state: WorkflowState, events: list[Event], *, recover: bool) -> None:
         services = self.services

@@ -32,16 +32,20 @@ from cadenza.actors import (
     ActorRef,
     ActorSystem,
     Clock,
+    Delivery,
     EntityPool,
     RealClock,
     Strategy,
     VirtualClock,
 )
-from cadenza.persistence import Journal, SqliteJournal
+from cadenza.persistence import Journal, Loaded, SqliteJournal, StreamInfo
 from cadenza.runtime._decide import DEFAULT_GROUP, Environment
 from cadenza.runtime._definition import WorkflowDef, to_conductor_json
 from cadenza.runtime._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
+from cadenza.runtime._ledger import Ledger
+from cadenza.runtime._loader import RunLoader
 from cadenza.runtime._messages import (
+    AuditTimer,
     Cancel,
     Enqueue,
     GetRun,
@@ -51,10 +55,13 @@ from cadenza.runtime._messages import (
     QueuedTask,
     Recover,
     RegisterWorker,
+    Signal,
     StartRun,
     TaskProgress,
     TaskResult,
+    Tick,
     WaitRun,
+    Wake,
 )
 from cadenza.runtime._registry import Registry
 from cadenza.runtime._run_actor import RunActor
@@ -104,6 +111,9 @@ class Runtime:
         journal: Journal | None = None,
         default_group: str = DEFAULT_GROUP,
         shutdown_grace_s: float = 5.0,
+        audit_timers: bool = True,
+        dispatch_warning_s: float | None = None,  # log `dispatch.slow` past this wait
+        delivery: Delivery | None = None,  # the simulation's seam; default: immediate
     ) -> None:
         if durability not in ("full", "normal"):
             raise ValueError(f"durability must be 'full' or 'normal', got {durability!r}")
@@ -117,7 +127,7 @@ class Runtime:
         self.default_group = default_group
         self.shutdown_grace_s = shutdown_grace_s
         self.registry = Registry(self.journal)
-        self.system = ActorSystem(clock=self.clock, name="cadenza")
+        self.system = ActorSystem(clock=self.clock, delivery=delivery, name="cadenza")
         self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
         self._worker_groups: dict[str, str] = {}
         self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
@@ -126,9 +136,22 @@ class Runtime:
         self._fresh: set[str] = set()
         self._open = False
         self.recovered = 0
+        self.parked_at_open = 0  # recovered by arming their timers, without loading them
+        self.audit_timers = audit_timers
+        self.timers_audited = 0
+        self.timers_repaired = 0
         self.damaged: list[str] = []  # runs whose journal records failed their checksum
         self.finished = 0
         self._listeners: list[Callable[[str, str, float], None]] = []
+        self.dispatch_warning_s = dispatch_warning_s
+        self.ledger = Ledger(
+            self.clock,
+            task_def=self.registry.task_defs.get,
+            send_run=lambda run_id, message: _tell_soon(
+                self.system, self._runs.ref(run_id), message
+            ),
+            wake_group=lambda group: _tell_soon(self.system, self.group_ref(group), Tick()),
+        )
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -137,6 +160,8 @@ class Runtime:
         try:
             await self.system.__aenter__()
             await self.registry.load()
+            self._loader = RunLoader(self.journal)
+            self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
             self._timers = services.spawn(
                 lambda: TimerService(self.clock), name="timers", mailbox_size=GROUP_MAILBOX
@@ -180,7 +205,16 @@ class Runtime:
         log.info("runtime.closed", path=self.path)
 
     async def _recover(self) -> None:
-        unfinished = await self.journal.unfinished()
+        rows = await self.journal.unfinished_rows()
+        unfinished = [row.stream_id for row in rows if not row.parked]
+        for row in rows:
+            if row.parked and row.wake_at is not None:
+                self.arm(row.wake_at, row.stream_id)  # fires at once if overdue; loads the run then
+        self.parked_at_open = len(rows) - len(unfinished)
+        if self.audit_timers and self.parked_at_open:
+            self.system.start_soon(
+                self._audit_parked, [row for row in rows if row.parked], name="timer-audit"
+            )
         limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
 
         async def recover(run_id: str) -> None:
@@ -194,7 +228,7 @@ class Runtime:
         async with anyio.create_task_group() as tg:
             for run_id in unfinished:
                 tg.start_soon(recover, run_id)
-        self.recovered = len(unfinished)
+        self.recovered = len(rows)
         if unfinished:
             log.info("runtime.recovered", runs=len(unfinished))
 
@@ -226,6 +260,9 @@ class Runtime:
             return True
         return False
 
+    async def load_run(self, run_id: str) -> Loaded | None:
+        return await self._loader.load(run_id)
+
     async def load_definition(self, digest: str) -> WorkflowDef:
         return await self.registry.by_digest(digest)
 
@@ -248,6 +285,8 @@ class Runtime:
                     system=self.system,
                     clock=self.clock,
                     runs=lambda run_id: self._runs.ref(run_id),
+                    ledger=self.ledger,
+                    dispatch_warning_s=self.dispatch_warning_s,
                 ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,
@@ -263,6 +302,19 @@ class Runtime:
             _tell_soon(self.system, self._timers, Arm(task.ready_at, ref, Enqueue(task)))
         else:
             _tell_soon(self.system, ref, Enqueue(task))
+
+    def arm(self, when: float, run_id: str) -> None:
+        _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))
+
+    def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
+        self.timers_repaired += 1
+        log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
+
+    async def _audit_parked(self, rows: list[StreamInfo]) -> None:
+        """Load each parked run (in batches) and check the timer recovery armed for it."""
+        for row in rows:
+            await self._runs.ref(row.stream_id).tell(AuditTimer(row.wake_at))
+        self.timers_audited = len(rows)
 
     def cancel(self, group: str, task_id: str) -> None:
         _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
@@ -288,6 +340,7 @@ class Runtime:
         self._check_open()
         await self.registry.register_task(taskdef)
         self._env = None
+        self.ledger.limits_changed(list(self._groups))  # limits apply without a restart
 
     async def definition(self, name: str, version: int | None = None) -> dict[str, Any]:
         """A registered definition in Conductor's JSON form, defaults filled in."""
@@ -542,6 +595,12 @@ class Runtime:
     async def resume(self, run_id: str) -> None:
         """Resume a paused run."""
         await self._operate(run_id, "resume")
+
+    async def signal(self, run_id: str, ref: str, output: Mapping[str, Any] | None = None) -> None:
+        """Complete the WAIT or HUMAN task `ref` of a run from outside; `InvalidOperation` if none waits."""
+        self._check_open()
+        result = _check_payload("signal output", output)
+        await self._runs.ref(run_id).ask(lambda reply: Signal(ref, result, reply))
 
     async def terminate(self, run_id: str, reason: str = "") -> None:
         """End a run now: in-flight tasks are cancelled, the run is TERMINATED."""

@@ -63,6 +63,7 @@ class TaskState:
     retried_from: str | None = None
     iteration: int = 0
     poll_count: int = 0
+    wake_at: float | None = None  # a WAIT task's deadline
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
@@ -137,6 +138,8 @@ class WorkflowState:
         return state
 
 
+IN_PROGRESS_AT_ONCE = frozenset({"WAIT", "HUMAN"})  # system tasks no worker polls
+
 _TASK_FIELDS = tuple(f.name for f in fields(TaskState))
 
 
@@ -189,8 +192,13 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
                     ready_at=event.ready_at,
                     retried_from=event.retried_from,
                     iteration=event.iteration,
+                    wake_at=event.wake_at,
                 )
             )
+            if event.type in IN_PROGRESS_AT_ONCE:  # a WAIT is in progress from the start
+                task = state.tasks[-1]
+                task.status = TaskStatus.IN_PROGRESS
+                task.started_at = event.at
         case TaskStarted():
             task = _task(state, event.task_id, event)
             task.status = TaskStatus.IN_PROGRESS

@@ -1,0 +1,195 @@
+"""The dispatch ledger: what is handed out, leases, and the per-task-type limits.
+
+Design note
+-----------
+One `Ledger` per runtime, shared by every worker group and every run actor,
+owned by the runtime (not by an actor) so that restarting or passivating an
+actor loses nothing. It is only touched from actor handlers on the event
+loop, one at a time, so it needs no lock.
+
+- **Hand-outs.** A group records each task it hands out (`handed`) with its
+  queue key `(ready_at, seq)`. The entry is dropped when the attempt ends:
+  a result reaches its run (`release`), the task is cancelled or requeued
+  (the group releases it), or its lease expires.
+- **Leases.** A hand-off to an external poller becomes a lease when the run
+  accepts the start (`grant`): one clock callback at `now +
+  responseTimeoutSeconds` telling the run `LeaseExpired(task_id, token)`.
+  A heartbeat or update re-arms it (`extend`) under a new token, cancelling
+  the old callback; the run acts on an expiry only if the token is still
+  current (`expire`), so a stale expiry changes nothing.
+- **Original place.** When a lease expires, its queue key is kept under
+  (run id, task reference); the retry of that task, once due, is queued at
+  that key (`place_for`), not behind the work that arrived since.
+- **Limits.** `concurrentExecLimit` counts a type's hand-outs still held,
+  across groups and across local and external workers. The rate limit is a
+  sliding window: at most `rateLimitPerFrequency` hand-outs in any
+  `rateLimitFrequencyInSeconds`; the next one is allowed at exactly
+  `oldest + window`, when a wake-up is armed for the group (no polling). A
+  group held back by the concurrency limit is woken when a slot frees. Both
+  are read from the registered TaskDef at every check, so re-registering a
+  TaskDef changes them at once (`limits_changed` wakes every group).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cadenza.actors import Clock, TimerHandle
+from cadenza.runtime._definition import TaskDef
+from cadenza.runtime._messages import LeaseExpired, QueuedTask
+
+PLACES_MAX = 65_536  # kept keys of expired leases awaiting their retry; oldest dropped first
+
+
+@dataclass(slots=True)
+class Handed:
+    """One task handed out and not yet ended."""
+
+    run_id: str
+    ref: str
+    name: str
+    group: str
+    place: tuple[float, int]
+    token: int = 0
+    timeout_s: float = 0.0
+    deadline: float | None = None
+    timer: TimerHandle | None = None
+
+
+class Ledger:
+    """See the module note. `send_run(run_id, message)` tells a run's actor;
+    `wake_group(group)` tells a group to look at its queue again."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        task_def: Callable[[str], TaskDef | None],
+        send_run: Callable[[str, Any], None],
+        wake_group: Callable[[str], None],
+    ) -> None:
+        self.clock = clock
+        self.task_def = task_def
+        self.send_run = send_run
+        self.wake_group = wake_group
+        self.handed: dict[str, Handed] = {}
+        self.in_flight: dict[str, int] = {}  # task name -> hand-outs held
+        self.windows: dict[str, deque[float]] = {}  # task name -> recent hand-out times
+        self.blocked: dict[str, set[str]] = {}  # task name -> groups held back by the limit
+        self.places: dict[tuple[str, str], tuple[float, int]] = {}
+        self.tokens = itertools.count(1)
+        self.expired = 0
+
+    # -- limits -------------------------------------------------------------------
+
+    def admit(self, name: str, group: str, now: float) -> float | None:
+        """None if a task `name` may be handed out now, else when to look again (inf: on release)."""
+        task_def = self.task_def(name)
+        if task_def is None:
+            return None
+        limit = task_def.concurrent_exec_limit
+        if limit and self.in_flight.get(name, 0) >= limit:
+            self.blocked.setdefault(name, set()).add(group)
+            return float("inf")
+        per = task_def.rate_limit_per_frequency
+        if per > 0:
+            window_s = task_def.rate_limit_frequency_s
+            times = self.windows.get(name)
+            if times is not None:
+                while times and times[0] + window_s <= now:
+                    times.popleft()
+                if len(times) >= per:
+                    return times[-per] + window_s
+        return None
+
+    def limits_changed(self, groups: list[str]) -> None:
+        """A TaskDef was registered again: every group re-checks what it holds back."""
+        self.blocked.clear()
+        for group in groups:
+            self.wake_group(group)
+
+    # -- hand-outs ----------------------------------------------------------------
+
+    def hand_out(self, task: QueuedTask, group: str, now: float) -> None:
+        self.handed[task.task_id] = Handed(
+            task.run_id, task.ref, task.name, group, (task.ready_at, task.seq)
+        )
+        self.in_flight[task.name] = self.in_flight.get(task.name, 0) + 1
+        task_def = self.task_def(task.name)
+        if task_def is not None and task_def.rate_limit_per_frequency > 0:
+            times = self.windows.setdefault(task.name, deque())
+            times.append(now)
+            while len(times) > task_def.rate_limit_per_frequency:
+                times.popleft()
+
+    def release(self, task_id: str) -> None:
+        """The attempt ended (result, cancel, requeue): free its slot, drop its lease."""
+        entry = self.handed.pop(task_id, None)
+        if entry is None:
+            return
+        if entry.timer is not None:
+            entry.timer.cancel()
+        count = self.in_flight.get(entry.name, 0) - 1
+        if count > 0:
+            self.in_flight[entry.name] = count
+        else:
+            self.in_flight.pop(entry.name, None)
+        for group in self.blocked.pop(entry.name, ()):
+            self.wake_group(group)
+
+    def place_for(self, task: QueuedTask) -> tuple[float, int] | None:
+        """The queue key a retry inherits from an attempt whose lease expired."""
+        return self.places.pop((task.run_id, task.ref), None)
+
+    def forget_place(self, run_id: str, ref: str) -> None:
+        self.places.pop((run_id, ref), None)
+
+    # -- leases -------------------------------------------------------------------
+
+    def grant(self, task: QueuedTask) -> None:
+        """The run accepted a poll's hand-off: arm its lease (responseTimeoutSeconds)."""
+        entry = self.handed.get(task.task_id)
+        task_def = self.task_def(task.name)
+        if entry is None or task_def is None or task_def.response_timeout_s <= 0:
+            return
+        entry.timeout_s = task_def.response_timeout_s
+        self._arm(task.task_id, entry)
+
+    def extend(self, task_id: str) -> None:
+        """A heartbeat or update: the lease runs `timeout_s` from now, under a new token."""
+        entry = self.handed.get(task_id)
+        if entry is not None and entry.timeout_s > 0:
+            self._arm(task_id, entry)
+
+    def lapsed(self, task_id: str, now: float) -> int | None:
+        """The token of `task_id`'s lease if its deadline has passed (its expiry may be in flight)."""
+        entry = self.handed.get(task_id)
+        if entry is None or entry.deadline is None or now < entry.deadline:
+            return None
+        return entry.token
+
+    def expire(self, task_id: str, token: int) -> bool:
+        """True (and the lease ends, its place kept) if `token` is the lease still current."""
+        entry = self.handed.get(task_id)
+        if entry is None or entry.token != token:
+            return False
+        if len(self.places) >= PLACES_MAX:
+            self.places.pop(next(iter(self.places)))
+        self.places[(entry.run_id, entry.ref)] = entry.place
+        self.release(task_id)
+        self.expired += 1
+        return True
+
+    def _arm(self, task_id: str, entry: Handed) -> None:
+        if entry.timer is not None:
+            entry.timer.cancel()
+        token = entry.token = next(self.tokens)
+        deadline = entry.deadline = self.clock.now() + entry.timeout_s
+        run_id = entry.run_id
+        entry.timer = self.clock.call_at(
+            deadline, lambda: self.send_run(run_id, LeaseExpired(task_id, token))
+        )

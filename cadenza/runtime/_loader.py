@@ -1,0 +1,70 @@
+"""Loading runs from the journal, many at a time.
+
+Design note
+-----------
+When a batch of timers fires for parked runs, each run's actor must load
+its state before it can act. Loaded one by one, their journal writes
+would trickle into many small commits. `RunLoader` gathers every load
+requested while the previous read was in flight (and in the same moment)
+into one `Journal.load_many` call, so the woken runs act — and append —
+together, and their records share commits.
+
+It is one background task in the actor system's task group; it owns no
+state beyond the requests waiting for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+import anyio.lowlevel
+
+from cadenza._errors import JournalCorrupted
+from cadenza.persistence import Journal, Loaded
+
+LOAD_BATCH_MAX = 512
+
+
+class RunLoader:
+    """Batches `load(run_id)` calls into `Journal.load_many`; see the module note."""
+
+    def __init__(self, journal: Journal):
+        self.journal = journal
+        self.waiting: dict[str, list[asyncio.Future[Loaded | None]]] = {}
+        self.wake = anyio.Event()
+        self.batches = 0
+
+    async def load(self, run_id: str) -> Loaded | None:
+        future: asyncio.Future[Loaded | None] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(run_id, []).append(future)
+        self.wake.set()
+        return await future
+
+    async def serve(self) -> None:
+        """Run until cancelled: answer the waiting loads in batches."""
+        while True:
+            await self.wake.wait()
+            self.wake = anyio.Event()
+            await anyio.lowlevel.checkpoint()  # let the loads of this moment join the batch
+            while self.waiting:
+                ids = list(self.waiting)[:LOAD_BATCH_MAX]
+                futures = {run_id: self.waiting.pop(run_id) for run_id in ids}
+                try:
+                    results = await self.journal.load_many(ids)
+                except Exception as exc:  # the read failed: every waiter gets the error
+                    for waiters in futures.values():
+                        for future in waiters:
+                            if not future.done():
+                                future.set_exception(exc)
+                    continue
+                self.batches += 1
+                for run_id, waiters in futures.items():
+                    result = results.get(run_id)
+                    for future in waiters:
+                        if future.done():
+                            continue
+                        if isinstance(result, JournalCorrupted):
+                            future.set_exception(result)
+                        else:
+                            future.set_result(result)
