@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -24,11 +25,11 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import anyio
-import psutil
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -146,29 +147,44 @@ async def raw_call_at(count: int) -> dict[str, float]:
 
 
 async def idle_and_recovery(db: str, pending: int, idle_s: float) -> dict[str, Any]:
-    process = psutil.Process()
-    rss_before = process.memory_info().rss
+    """Arm `pending` far-future WAITs; idle CPU; then reopen: recovery time, live memory, audit time."""
     async with cadenza.Runtime(db, seed=2) as rt:
         await rt.register(WAIT_UNTIL)
         armed_s = await _start_all(rt, [{"s": 86400 + i % 3600} for i in range(pending)])
         await rt.settle()
-        rss_pending = process.memory_info().rss
         active = rt._runs.active()
         cpu0 = time.process_time()
         await anyio.sleep(idle_s)  # the benchmark's own wall-clock window: nothing is due in it
         idle_cpu = time.process_time() - cpu0
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
     began = time.perf_counter()
-    async with cadenza.Runtime(db, seed=3) as rt:
+    async with cadenza.Runtime(db, seed=3, audit_timers=False) as rt:
         recovery_s = time.perf_counter() - began
+        await rt.settle()
+        gc.collect()
+        live = tracemalloc.get_traced_memory()[0] - base
         parked = rt.parked_at_open
+    tracemalloc.stop()
+    began = time.perf_counter()
+    async with cadenza.Runtime(db, seed=4) as rt:
+        opened_s = time.perf_counter() - began
+        await rt.settle()
+        audit_s = time.perf_counter() - began
+        audited, repaired = rt.timers_audited, rt.timers_repaired
     return {
         "pending": pending,
         "arming_per_s": round(pending / armed_s, 1),
         "actors_in_memory_while_pending": active,
         "idle_cpu_percent_of_a_core": round(100 * idle_cpu / idle_s, 3),
-        "rss_bytes_per_pending_workflow": round((rss_pending - rss_before) / pending, 1),
+        "live_bytes_per_pending_workflow": round(live / pending, 1),
         "recovery_s": round(recovery_s, 2),
         "recovered_parked": parked,
+        "open_with_audit_s": round(opened_s, 2),
+        "audit_done_s": round(audit_s, 2),
+        "audited": audited,
+        "repaired": repaired,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 
