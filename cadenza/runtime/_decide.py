@@ -19,7 +19,8 @@ Rules, after Conductor's DeciderService:
 - a task's `startDelay` holds its first attempt back that many seconds;
 - a WAIT task is IN_PROGRESS from the start with its deadline (`wake_at`)
   from `duration` or `until`, or none (it waits for a signal); a WAIT
-  input that does not parse fails it FAILED_WITH_TERMINAL_ERROR at once;
+  input that does not parse, or one past the run's timer quota
+  (`Environment.max_timers_per_run`), fails FAILED_WITH_TERMINAL_ERROR at once;
 - otherwise, once every current attempt has succeeded, the task after the
   last one scheduled is scheduled, or, when there is none, the run completes
   with its `outputParameters` (the last task's output when empty).
@@ -65,6 +66,7 @@ class Environment:
     task_defs: Mapping[str, TaskDef] = field(default_factory=dict)
     groups: Mapping[str, str] = field(default_factory=dict)
     default_group: str = DEFAULT_GROUP
+    max_timers_per_run: int = 10_000  # pending WAIT deadlines one run may hold
 
     def task_def(self, spec: TaskSpec) -> TaskDef:
         if spec.task_def is not None:
@@ -152,6 +154,11 @@ def _schedule(
     if spec.type == "WAIT":
         try:
             wake_at = wait_deadline(task_input, now)
+            waiting = sum(1 for t in state.tasks if t.wake_at is not None and not t.status.terminal)
+            if wake_at is not None and waiting >= env.max_timers_per_run:
+                raise WaitInputError(
+                    f"the run already holds {waiting} pending timers, its quota (max_timers_per_run)"
+                )
         except WaitInputError as exc:
             return [
                 TaskScheduled(at=now, task_id=new_id, ref=spec.ref, name=spec.name, type=task_type,

@@ -112,6 +112,8 @@ class Runtime:
         default_group: str = DEFAULT_GROUP,
         shutdown_grace_s: float = 5.0,
         audit_timers: bool = True,
+        timer_resolution_s: float = 0.001,
+        max_timers_per_run: int = 10_000,
         dispatch_warning_s: float | None = None,  # log `dispatch.slow` past this wait
         delivery: Delivery | None = None,  # the simulation's seam; default: immediate
     ) -> None:
@@ -138,6 +140,10 @@ class Runtime:
         self.recovered = 0
         self.parked_at_open = 0  # recovered by arming their timers, without loading them
         self.audit_timers = audit_timers
+        self.timer_resolution_s = timer_resolution_s
+        if max_timers_per_run < 1:
+            raise ValueError(f"max_timers_per_run must be at least 1, got {max_timers_per_run}")
+        self.max_timers_per_run = max_timers_per_run
         self.timers_audited = 0
         self.timers_repaired = 0
         self.damaged: list[str] = []  # runs whose journal records failed their checksum
@@ -164,7 +170,9 @@ class Runtime:
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
             self._timers = services.spawn(
-                lambda: TimerService(self.clock), name="timers", mailbox_size=GROUP_MAILBOX
+                lambda: TimerService(self.clock, resolution_s=self.timer_resolution_s),
+                name="timers",
+                mailbox_size=GROUP_MAILBOX,
             )
             self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
             self._runs: EntityPool[Any] = self.system.entities(
@@ -272,6 +280,7 @@ class Runtime:
                 task_defs=dict(self.registry.task_defs),
                 groups=dict(self._worker_groups),
                 default_group=self.default_group,
+                max_timers_per_run=self.max_timers_per_run,
             )
         return self._env
 

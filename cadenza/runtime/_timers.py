@@ -10,8 +10,15 @@ has passed — never one that is still in the future — and tells each its
 target, in (deadline, arming order). An idle runtime has nothing armed and
 uses no CPU: there is no polling loop.
 
+Storm guard: the wake-up is armed at the earliest deadline rounded UP to
+the next multiple of `resolution_s` (1 ms by default), so deadlines that
+fall in the same slot cost one wake-up and fire as one batch — at most one
+slot late, never early. The heap is the only per-timer cost (a tuple and a
+reference); a run arms one entry for its earliest deadline at a time.
+
 Timers are not journaled here: each is derived from journaled run state
-(a task's `ready_at`) and re-armed when the run is recovered.
+(a task's `ready_at`, a WAIT's deadline) and re-armed when the run is
+recovered.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +52,12 @@ class Fire:
 class TimerService(Actor[Any]):
     """See the module note. `pending()` counts armed entries."""
 
-    def __init__(self, clock: Clock):
+    def __init__(self, clock: Clock, *, resolution_s: float = 0.001):
+        if resolution_s < 0:
+            raise ValueError(f"resolution_s must not be negative, got {resolution_s}")
         self.clock = clock
+        self.resolution_s = resolution_s
+        self.wakeups = 0
         self.heap: list[tuple[float, int, ActorRef[Any], Any]] = []
         self.seq = itertools.count()
         self.armed: tuple[float, TimerHandle] | None = None
@@ -81,6 +93,8 @@ class TimerService(Actor[Any]):
                 self.armed = None
             return
         earliest = self.heap[0][0]
+        if self.resolution_s > 0:
+            earliest = math.ceil(earliest / self.resolution_s) * self.resolution_s
         if self.armed is not None:
             if self.armed[0] == earliest:
                 return
@@ -89,6 +103,7 @@ class TimerService(Actor[Any]):
 
     def _wake(self) -> None:
         self.armed = None
+        self.wakeups += 1
         with contextlib.suppress(
             MailboxFull
         ):  # the actor has work queued; it re-arms after that batch

@@ -66,3 +66,23 @@ async def test_on_the_real_clock_no_timer_fires_before_its_deadline() -> None:
         with anyio.fail_after(10):
             await done.wait()
     assert all(at >= deadlines[label] for label, at in seen)
+
+
+async def test_deadlines_in_one_resolution_slot_share_one_wake_up() -> None:
+    """A storm of deadlines within one millisecond costs one wake-up, and none fires early."""
+    clock = VirtualClock(start=100.0)
+    seen: list[tuple[str, float]] = []
+    async with ActorSystem(clock=clock) as system:
+        clock.attach(system.quiescent)
+        service = TimerService(clock, resolution_s=0.001)
+        timers = system.spawn(lambda: service, name="timers")
+        target = system.spawn(lambda: Recorder(clock, seen, []), name="target")
+        for i in range(1000):
+            # all strictly inside one slot, (100.500, 100.501]
+            await timers.tell(Arm(100.5002 + i * 0.0000007, target, f"t{i}"))
+        await clock.advance(1)
+        clock.detach(system.quiescent)
+    assert len(seen) == 1000
+    assert service.wakeups == 1
+    assert all(at >= 100.5002 + int(label[1:]) * 0.0000007 for label, at in seen)
+    assert max(at for _, at in seen) <= 100.501 + 1e-9

@@ -299,3 +299,37 @@ async def test_recovery_finds_a_timer_the_journal_row_lost_and_repairs_it(
             assert (await rt.get(broken)).tasks[0].status == "COMPLETED"
             assert (await rt.get(healthy)).tasks[0].status == "COMPLETED"
     assert [e["run_id"] for e in logs if e["event"] == "timer.repaired"] == [broken]
+
+
+async def test_a_wait_past_the_runs_timer_quota_fails_clearly(
+    db_path: str, clock: VirtualClock
+) -> None:
+    """A run may hold only max_timers_per_run pending deadlines; the next WAIT fails naming the quota."""
+    two_waits = {
+        "name": "two_waits",
+        "tasks": [
+            {
+                "name": "a",
+                "taskReferenceName": "a",
+                "type": "WAIT",
+                "inputParameters": {"duration": "1s"},
+            },
+            {
+                "name": "b",
+                "taskReferenceName": "b",
+                "type": "WAIT",
+                "inputParameters": {"duration": "1s"},
+            },
+        ],
+    }
+    async with cadenza.Runtime(db_path, clock=clock, max_timers_per_run=1) as rt:
+        await rt.register(two_waits)
+        run_id = await rt.start("two_waits")
+        await clock.advance(1)
+        run = await rt.get(run_id)
+        assert [t.status for t in run.tasks] == [
+            "COMPLETED",
+            "IN_PROGRESS",
+        ]  # one at a time is within quota
+    with pytest.raises(ValueError, match="max_timers_per_run"):
+        cadenza.Runtime(db_path, clock=clock, max_timers_per_run=0)
