@@ -128,6 +128,7 @@ class RunActor(Actor[Any]):
         self.since_snapshot = 0
         self.damaged: JournalCorrupted | None = None
         self.armed: float | None = None  # the wake-up this incarnation asked for
+        self._wake_memo: tuple[int, float | None] | None = None  # (events applied, next wake)
         self.alerted_until: float = 0.0  # alert-only deadlines up to here were reported
 
     async def started(self) -> None:
@@ -165,6 +166,7 @@ class RunActor(Actor[Any]):
             self.context.passivate()
             return
         now = self.services.clock.now()
+        self._wake_memo = None
         events: list[Event] = []
         answers: list[tuple[Reply[Any], Any]] = []
         recovering = False
@@ -487,11 +489,20 @@ class RunActor(Actor[Any]):
         )
 
     def _next_wake(self, state: WorkflowState) -> float | None:
+        """The run's next deadline, computed at most once per state within a batch.
+
+        The memo is dropped at every batch: the answer also depends on the time
+        (an alert-only deadline counts only until it passes).
+        """
         if self.definition is None:
             return None
-        return next_wake(
+        if self._wake_memo is not None and self._wake_memo[0] == state.events:
+            return self._wake_memo[1]
+        wake = next_wake(
             self.definition, state, self.services.environment(), self.services.clock.now()
         )
+        self._wake_memo = (state.events, wake)
+        return wake
 
     def _parked(self, state: WorkflowState) -> bool:
         """Only waiting on timers or signals: nothing queued, nothing with a worker."""
