@@ -220,9 +220,13 @@ class Runtime:
                 self.arm(row.wake_at, row.stream_id)  # fires at once if overdue; loads the run then
         self.parked_at_open = len(rows) - len(unfinished)
         if self.audit_timers and self.parked_at_open:
-            self.system.start_soon(
-                self._audit_parked, [row for row in rows if row.parked], name="timer-audit"
-            )
+            # Overdue rows are checked by their own firing (it loads them, in deadline
+            # order); auditing them first would load them out of that order.
+            now = self.clock.now()
+            to_audit = [
+                row for row in rows if row.parked and (row.wake_at is None or row.wake_at > now)
+            ]
+            self.system.start_soon(self._audit_parked, to_audit, name="timer-audit")
         limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
 
         async def recover(run_id: str) -> None:
