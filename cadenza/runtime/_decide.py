@@ -21,9 +21,13 @@ Rules, after Conductor's DeciderService:
   from `duration` or `until`, or none (it waits for a signal); a WAIT
   input that does not parse, or one past the run's timer quota
   (`Environment.max_timers_per_run`), fails FAILED_WITH_TERMINAL_ERROR at once;
-- otherwise, once every current attempt has succeeded, the task after the
-  last one scheduled is scheduled, or, when there is none, the run completes
-  with its `outputParameters` (the last task's output when empty).
+- an exhausted `optional` task is marked COMPLETED_WITH_ERRORS and the run
+  goes on; only SIMPLE tasks are retried (system tasks fail at once);
+- otherwise the walker of `_flow.py` finds the next step in the nested
+  definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...), one step
+  per call; when the whole definition is done and nothing is in flight the
+  run completes with its `outputParameters` (the last task's output when
+  empty).
 
 Decisions are stamped with `state.updated_at`, the time of the event that
 prompted them, and task ids are `<run id>-<n>` with n the position in the
@@ -33,17 +37,18 @@ run's task list, so the same inputs always give the same decisions.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cadenza.runtime._definition import TaskDef, TaskSpec, WorkflowDef
+from cadenza.runtime._definition import TaskDef, TaskSpec, WorkflowDef, base_ref
 from cadenza.runtime._events import (
     Event,
     TaskCanceled,
     TaskFailed,
+    TaskMarked,
     TaskScheduled,
-    WorkflowCompleted,
     WorkflowFailed,
 )
 from cadenza.runtime._expressions import resolve
@@ -52,6 +57,7 @@ from cadenza.runtime._status import TaskStatus, WorkflowStatus
 from cadenza.runtime._waits import WaitInputError, wait_deadline
 
 DEFAULT_GROUP = "default"
+NO_DOMAIN = "NO_DOMAIN"  # in a task_to_group fallback list: the default group
 WAIT_GROUP = "-"  # WAIT tasks are not queued in any worker group
 
 
@@ -60,12 +66,15 @@ class Environment:
     """What decide() may know besides the definition and the state.
 
     `task_defs` maps task names to registered TaskDefs; `groups` maps task
-    names to the group their local worker was registered in.
+    names to the group their local worker was registered in; `live` names
+    the groups with a live local worker or a parked poll (for the fallback
+    lists of `task_to_group`).
     """
 
     task_defs: Mapping[str, TaskDef] = field(default_factory=dict)
     groups: Mapping[str, str] = field(default_factory=dict)
     default_group: str = DEFAULT_GROUP
+    live: frozenset[str] = frozenset()
     max_timers_per_run: int = 10_000  # pending WAIT deadlines one run may hold
 
     def task_def(self, spec: TaskSpec) -> TaskDef:
@@ -74,11 +83,25 @@ class Environment:
         return self.task_defs.get(spec.name) or TaskDef(name=spec.name)
 
     def group_for(self, task_name: str, task_to_group: Mapping[str, str]) -> str:
-        """Conductor's taskToDomain: the task's own entry, then `*`, then the worker's group."""
+        """Conductor's taskToDomain: the task's own entry, then `*`, then the worker's group.
+
+        An entry may be a fallback list, `"gpu,cpu,NO_DOMAIN"`: the first group
+        in `live`, where reaching `NO_DOMAIN` means the default group; when
+        none is live, the last one named. A single name is used as it is (an
+        unknown group is created).
+        """
         routed = task_to_group.get(task_name) or task_to_group.get("*")
-        if routed:
-            return routed.split(",")[0].strip() or self.default_group
-        return self.groups.get(task_name, self.default_group)
+        if not routed:
+            return self.groups.get(task_name, self.default_group)
+        names = [name.strip() for name in routed.split(",") if name.strip()]
+        if not names:
+            return self.default_group
+        for name in names:
+            if name == NO_DOMAIN:
+                return self.default_group
+            if name in self.live:
+                return name
+        return self.default_group if names[-1] == NO_DOMAIN else names[-1]
 
 
 def task_id(state: WorkflowState, offset: int = 0) -> str:
@@ -111,8 +134,13 @@ def roots_for(state: WorkflowState, new_task_id: str | None = None) -> Any:
                 "taskToDomain": state.task_to_group,
             }
         task = state.latest(name)
-        if task is None:
-            return None
+        if task is None:  # inside a loop, `ref` is the newest iteration's `ref__n`
+            for candidate in reversed(state.tasks):
+                if base_ref(candidate.ref) == name:
+                    task = candidate
+                    break
+            else:
+                return None
         return {
             "input": task.input,
             "output": task.output,
@@ -145,11 +173,14 @@ def _schedule(
     attempt: int = 0,
     delay_s: float = 0.0,
     retried_from: str | None = None,
+    ref: str | None = None,
+    iteration: int = 0,
 ) -> list[Event]:
     now = state.updated_at
     new_id = task_id(state)
     task_input = resolve(spec.input_parameters, roots_for(state, new_id))
     task_type = spec.name if spec.type == "SIMPLE" else spec.type
+    ref = ref or spec.ref
     wake_at = None
     if spec.type == "WAIT":
         try:
@@ -161,8 +192,9 @@ def _schedule(
                 )
         except WaitInputError as exc:
             return [
-                TaskScheduled(at=now, task_id=new_id, ref=spec.ref, name=spec.name, type=task_type,
-                              input=task_input, attempt=attempt, group=WAIT_GROUP, ready_at=now),
+                TaskScheduled(at=now, task_id=new_id, ref=ref, name=spec.name, type=task_type,
+                              input=task_input, attempt=attempt, group=WAIT_GROUP, ready_at=now,
+                              iteration=iteration),
                 TaskFailed(at=now, task_id=new_id, reason=f"task {spec.ref!r}: {exc}",
                            status="FAILED_WITH_TERMINAL_ERROR"),
             ]  # fmt: skip
@@ -170,19 +202,26 @@ def _schedule(
         TaskScheduled(
             at=now,
             task_id=new_id,
-            ref=spec.ref,
+            ref=ref,
             name=spec.name,
             type=task_type,
             input=task_input,
             attempt=attempt,
-            group=WAIT_GROUP
-            if spec.type == "WAIT"
-            else env.group_for(spec.name, state.task_to_group),
+            group=env.group_for(spec.name, state.task_to_group)
+            if spec.type == "SIMPLE"
+            else WAIT_GROUP,
             ready_at=now + delay_s,
             retried_from=retried_from,
+            iteration=iteration,
             wake_at=wake_at,
+            sub_workflow_id=child_id(new_id) if spec.type == "SUB_WORKFLOW" else None,
         )
     ]
+
+
+def child_id(parent_task_id: str) -> str:
+    """The run id of the child a SUB_WORKFLOW task starts: derived, so a retried start finds it."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:sub:{parent_task_id}"))
 
 
 def _retry_or_fail(
@@ -191,6 +230,8 @@ def _retry_or_fail(
     spec = definition.spec(failed.ref)
     task_def = env.task_def(spec)
     retries = spec.retry_count if spec.retry_count is not None else task_def.retry_count
+    if spec.type != "SIMPLE":
+        retries = 0  # Conductor does not retry its system tasks
     if failed.status.retriable and failed.attempt < retries:
         delay = task_def.retry_delay_for(failed.attempt)
         if task_def.backoff_jitter_ms:
@@ -198,9 +239,15 @@ def _retry_or_fail(
         retry = _schedule(
             definition, spec, state, env,
             attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
+            ref=failed.ref, iteration=failed.iteration,
         )  # fmt: skip
         return retry
     now = state.updated_at
+    if spec.optional and failed.status is not TaskStatus.CANCELED:
+        reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
+        return [
+            TaskMarked(at=now, task_id=failed.id, status="COMPLETED_WITH_ERRORS", reason=reason)
+        ]
     decisions: list[Event] = [
         TaskCanceled(at=now, task_id=task.id, reason=f"run failed at task {failed.ref!r}")
         for task in _current(state)
@@ -216,24 +263,17 @@ def workflow_output(definition: WorkflowDef, state: WorkflowState) -> dict[str, 
     """The run's output: `outputParameters` resolved, else the last task's output."""
     if definition.output_parameters:
         return dict(resolve(definition.output_parameters, roots_for(state)))
-    return dict(state.tasks[-1].output) if state.tasks else {}
+    current = _current(state)
+    return dict(current[-1].output) if current else {}
 
 
 def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:
     """The decisions that follow from `state`; see the module note."""
     if state.status is not WorkflowStatus.RUNNING or not state.started:
         return []
-    current = _current(state)
-    for task in current:
+    for task in _current(state):
         if task.status.terminal and not task.status.successful:
             return _retry_or_fail(definition, state, task, env)
-    if any(not task.status.terminal for task in current):
-        return []
-    if not current:
-        first = definition.tasks[0]
-        return _schedule(definition, first, state, env, delay_s=first.start_delay_s)
-    position = definition.position(current[-1].ref) + 1
-    if position < len(definition.tasks):
-        spec = definition.tasks[position]
-        return _schedule(definition, spec, state, env, delay_s=spec.start_delay_s)
-    return [WorkflowCompleted(at=state.updated_at, output=workflow_output(definition, state))]
+    from cadenza.runtime._flow import Walker
+
+    return Walker(definition, state, env).next_step()

@@ -13,17 +13,27 @@ never mid-run.
 Task types the runtime executes are listed in `SUPPORTED_TYPES`; every
 other type Conductor knows is recognised and rejected with a clear error
 until it is implemented, and an unknown type is rejected as unknown.
+
+Control-flow tasks nest: a SWITCH/DECISION holds `cases` and a
+`default_case`, a FORK_JOIN its `fork_tasks` branches, a DO_WHILE its
+`loop_over` body; each is a tuple of `TaskSpec`. `WorkflowDef.spec(ref)`
+finds any task, nested or not, and also by a loop iteration's reference
+(`ref__3` -> `ref`). Structural checks (duplicate references anywhere,
+JOIN on unknown references, SWITCH without cases, SUB_WORKFLOW naming its
+own workflow, JavaScript without an engine) live in `_validate.py`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from cadenza._errors import DefinitionError
+from cadenza.runtime._breaker import BreakerConfig, parse_breaker
 from cadenza.runtime._expressions import check_template
 
 
@@ -39,7 +49,12 @@ class TimeoutPolicy(StrEnum):
     ALERT_ONLY = "ALERT_ONLY"
 
 
-SUPPORTED_TYPES = frozenset({"SIMPLE", "WAIT"})
+SUPPORTED_TYPES = frozenset(
+    {
+        "SIMPLE", "WAIT", "HUMAN", "SWITCH", "DECISION", "FORK_JOIN", "JOIN", "DO_WHILE",
+        "SET_VARIABLE", "TERMINATE", "SUB_WORKFLOW", "INLINE",
+    }
+)  # fmt: skip
 CONDUCTOR_TYPES = frozenset(
     {
         "SIMPLE", "DYNAMIC", "FORK_JOIN", "FORK_JOIN_DYNAMIC", "DECISION", "SWITCH", "JOIN",
@@ -68,6 +83,7 @@ class TaskDef:
     concurrent_exec_limit: int | None = None
     rate_limit_per_frequency: int = 0
     rate_limit_frequency_s: float = 1.0
+    circuit_breaker: BreakerConfig | None = None  # `circuitBreaker`; see _breaker.py
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def retry_delay_for(self, retry_count: int) -> float:
@@ -96,6 +112,34 @@ class TaskSpec:
     task_def: TaskDef | None = None  # an inline `taskDefinition`
     retry_count: int | None = None  # a per-task override of the TaskDef's
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    cases: tuple[tuple[str, tuple[TaskSpec, ...]], ...] = ()  # SWITCH / DECISION
+    default_case: tuple[TaskSpec, ...] = ()
+    fork_tasks: tuple[tuple[TaskSpec, ...], ...] = ()  # FORK_JOIN
+    loop_over: tuple[TaskSpec, ...] = ()  # DO_WHILE
+    join_on: tuple[str, ...] = ()  # JOIN
+
+    def children(self) -> Iterator[tuple[TaskSpec, ...]]:
+        """Every nested task list of this task (branches, cases, loop body)."""
+        for _value, branch in self.cases:
+            yield branch
+        yield self.default_case
+        yield from self.fork_tasks
+        yield self.loop_over
+
+    def branch_for(self, case: str | None) -> tuple[TaskSpec, ...]:
+        for value, branch in self.cases:
+            if value == case:
+                return branch
+        return self.default_case
+
+
+_ITERATION = re.compile(r"^(.*)__(\d+)$")
+
+
+def base_ref(ref: str) -> str:
+    """`ref__3` (a loop iteration's reference, as Conductor names it) -> `ref`."""
+    match = _ITERATION.match(ref)
+    return match.group(1) if match else ref
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +161,12 @@ class WorkflowDef:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def spec(self, ref: str) -> TaskSpec:
-        for task in self.tasks:
+        for task in _walk(self.tasks):
             if task.ref == ref:
                 return task
+        base = base_ref(ref)
+        if base != ref:
+            return self.spec(base)
         raise KeyError(ref)
 
     def position(self, ref: str) -> int:
@@ -201,8 +248,48 @@ def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> Ta
             _number(raw, "rateLimitPerFrequency", 0, where=where, ref=None)
         ),
         rate_limit_frequency_s=frequency,
+        circuit_breaker=parse_breaker(raw.get("circuitBreaker"), where=where),
         raw=dict(raw),
     )
+
+
+def _parse_list(raw: Any, workflow: str, ref: str | None, what: str) -> tuple[TaskSpec, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise DefinitionError(f"{what} must be a list of tasks", workflow=workflow, ref=ref)
+    return tuple(_parse_task(task, workflow, index) for index, task in enumerate(raw))
+
+
+def _parse_nested(
+    raw: Mapping[str, Any], task_type: str, workflow: str, ref: str
+) -> dict[str, Any]:
+    """The nested task lists of a control-flow task, parsed."""
+    nested: dict[str, Any] = {}
+    if task_type in ("SWITCH", "DECISION"):
+        cases = raw.get("decisionCases") or {}
+        if not isinstance(cases, Mapping):
+            raise DefinitionError("decisionCases must be an object", workflow=workflow, ref=ref)
+        nested["cases"] = tuple(
+            (str(value), _parse_list(branch, workflow, ref, f"decisionCases[{value!r}]"))
+            for value, branch in cases.items()
+        )
+        nested["default_case"] = _parse_list(raw.get("defaultCase"), workflow, ref, "defaultCase")
+    elif task_type == "FORK_JOIN":
+        branches = raw.get("forkTasks") or []
+        if not isinstance(branches, list):
+            raise DefinitionError("forkTasks must be a list of lists", workflow=workflow, ref=ref)
+        nested["fork_tasks"] = tuple(
+            _parse_list(branch, workflow, ref, "each forkTasks branch") for branch in branches
+        )
+    elif task_type == "DO_WHILE":
+        nested["loop_over"] = _parse_list(raw.get("loopOver"), workflow, ref, "loopOver")
+    elif task_type == "JOIN":
+        join_on = raw.get("joinOn") or []
+        if not isinstance(join_on, list) or not all(isinstance(r, str) for r in join_on):
+            raise DefinitionError("joinOn must be a list of references", workflow=workflow, ref=ref)
+        nested["join_on"] = tuple(join_on)
+    return nested
 
 
 def _parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
@@ -249,6 +336,7 @@ def _parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
     if retry_override is not None and (not isinstance(retry_override, int) or retry_override < 0):
         raise DefinitionError(f"retryCount must be a non-negative integer, got {retry_override!r}",
                               workflow=workflow, ref=ref)  # fmt: skip
+    nested = _parse_nested(raw, task_type, workflow, ref)
     normalised = {
         "name": name,
         "taskReferenceName": ref,
@@ -260,6 +348,17 @@ def _parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
         "permissive": bool(raw.get("permissive", False)),
         **{k: v for k, v in raw.items() if k in _KEPT_TASK_FIELDS},
     }
+    if "cases" in nested:
+        normalised["decisionCases"] = {
+            value: [t.raw for t in branch] for value, branch in nested["cases"]
+        }
+        normalised["defaultCase"] = [t.raw for t in nested["default_case"]]
+    if "fork_tasks" in nested:
+        normalised["forkTasks"] = [[t.raw for t in branch] for branch in nested["fork_tasks"]]
+    if "loop_over" in nested:
+        normalised["loopOver"] = [t.raw for t in nested["loop_over"]]
+    if "join_on" in nested:
+        normalised["joinOn"] = list(nested["join_on"])
     return TaskSpec(
         ref=ref,
         name=name,
@@ -270,10 +369,17 @@ def _parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
         task_def=task_def,
         retry_count=retry_override,
         raw=normalised,
+        **nested,
     )
 
 
-_KEPT_TASK_FIELDS = frozenset({"description", "taskDefinition", "retryCount", "rateLimited"})
+_KEPT_TASK_FIELDS = frozenset(
+    {
+        "description", "taskDefinition", "retryCount", "rateLimited", "caseValueParam",
+        "caseExpression", "evaluatorType", "expression", "loopCondition", "items",
+        "subWorkflowParam", "sink", "dynamicForkTasksParam", "dynamicForkTasksInputParamName",
+    }
+)  # fmt: skip
 
 
 def parse_workflow_def(raw: Mapping[str, Any]) -> WorkflowDef:
@@ -360,6 +466,10 @@ def parse_workflow_def(raw: Mapping[str, Any]) -> WorkflowDef:
         raise DefinitionError(
             f"the definition is not JSON-serialisable: {exc}", workflow=name
         ) from None
+    from cadenza.runtime._script import engine_available
+    from cadenza.runtime._validate import validate
+
+    validate(definition, javascript=engine_available())
     return _with_raw(definition, normalised)
 
 
@@ -370,7 +480,13 @@ def _with_raw(definition: WorkflowDef, raw: Mapping[str, Any]) -> WorkflowDef:
 
 def _walk(tasks: tuple[TaskSpec, ...]) -> Iterator[TaskSpec]:
     """Every task of a definition, nested ones included, in definition order."""
-    yield from tasks
+    for task in tasks:
+        yield task
+        for branch in task.children():
+            yield from _walk(branch)
+
+
+walk = _walk
 
 
 def to_conductor_json(definition: WorkflowDef) -> dict[str, Any]:

@@ -7,7 +7,15 @@ Two kinds of event share one journal record format:
   `TaskStarted`, `TaskCompleted`, `TaskFailed`, `TaskUpdated`,
   `TaskRequeued`, `WorkflowPaused`, `WorkflowResumed`, `WorkflowTerminated`;
 - *decisions* are what `decide` concluded from the state: `TaskScheduled`,
-  `WorkflowCompleted`, `WorkflowFailed`, `TaskCanceled`.
+  `WorkflowCompleted`, `WorkflowFailed`, `TaskCanceled`, `TaskMarked` (a
+  task's status set by the engine: an exhausted optional task is
+  COMPLETED_WITH_ERRORS, a skipped one SKIPPED) and, for system tasks the
+  engine runs itself (SWITCH, SET_VARIABLE, JOIN...), `TaskCompleted`.
+
+`WorkflowReopened` (retry, restart, rerun) is the only event that may
+follow a terminal one: it supersedes the tasks it names (like a retried
+attempt) and returns the run to RUNNING. Fields added later have defaults,
+so old journals still decode.
 
 Both are journaled, so recovery is a plain fold of `apply` and never has to
 run `decide` again (a definition or TaskDef changed since cannot rewrite
@@ -76,6 +84,7 @@ class TaskScheduled(Event):
     retried_from: str | None = None
     iteration: int = 0
     wake_at: float | None = None  # a WAIT task: when it completes by itself (None: at a signal)
+    sub_workflow_id: str | None = None  # a SUB_WORKFLOW task: the child run's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,29 @@ class WorkflowTerminated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TaskMarked(Event):
+    """The engine set a task's status: COMPLETED_WITH_ERRORS (optional, exhausted) or SKIPPED."""
+
+    kind: ClassVar[str] = "task_marked"
+    task_id: str
+    status: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowReopened(Event):
+    """retry, restart or rerun: the run is RUNNING again; `superseded` tasks are history."""
+
+    kind: ClassVar[str] = "reopened"
+    op: str
+    superseded: list[str]
+    input: dict[str, Any] | None = None  # a new workflow input (rerun with input)
+    version: int | None = None  # restart with latest=True: the definition it now runs
+    digest: str | None = None
+    variables: dict[str, Any] | None = None  # restart: the definition's initial variables
+
+
+@dataclass(frozen=True, slots=True)
 class WorkflowPaused(Event):
     kind: ClassVar[str] = "paused"
 
@@ -161,7 +193,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         WorkflowStarted, TaskScheduled, TaskStarted, TaskCompleted, TaskFailed, TaskUpdated,
         TaskRequeued, TaskCanceled, WorkflowCompleted, WorkflowFailed, WorkflowTerminated,
-        WorkflowPaused, WorkflowResumed,
+        WorkflowPaused, WorkflowResumed, TaskMarked, WorkflowReopened,
     )
 }  # fmt: skip
 

@@ -1,51 +1,66 @@
-"""Worker groups: a priority queue per task type, local workers, and pollers.
+"""Worker groups: a fair priority queue per task type, local workers, and pollers.
 
 Design note — the ordering rule
 -------------------------------
-Within a group, each task type has one heap keyed by
-`(-priority, ready_at, seq)`: higher priority first, then the task that
-became ready first, then the order it was enqueued in. A task handed back
-(a poll whose caller went away) keeps its key, so it returns to its
-original place, never to the back. Tasks not yet due never enter a group:
-the timer service holds them until `ready_at`.
+Within a group, each task type has one `FairQueue` (`_fairness.py`): higher
+priority first; among equal priorities, round-robin across fairness keys;
+within a key, the task that became ready first, then the order it was
+enqueued in (`seq`). A task handed back (a poll whose caller went away) or
+retried after its lease expired or its local worker crashed keeps its key
+`(ready_at, seq)`, so it returns to its original place, never to the back.
+Tasks not yet due never enter a group: the timer service holds them until
+`ready_at`.
 
 Work is handed out by `_dispatch` after every batch of messages: parked
-pollers first (they have waited longest), then free local-worker slots. A
-local worker's function runs in its own task with a busy token held, so
-`Runtime.settle()` waits for it; its verdict goes to the run's actor, and a
-`WorkerDone` back to the group frees the slot.
+pollers first (they have waited longest), then free local-worker slots
+(`_slots.py`: their failures, crashes and restart intensity). A worker
+paused by crashing in a loop stops the dispatch of its task type until it is
+registered again.
 
 The queue lives in a `GroupState` owned by the runtime rather than in the
 actor instance, so a restart of the group's actor loses nothing queued.
 
-Requeue at the original place: a task popped for a poller whose caller has
-gone away (its reply already done) is pushed back with its key unchanged;
-a task whose lease expired is retried at the key the `Ledger` kept for it.
+Limits and breakers (see `_ledger.py`, `_breaker.py`): before the head of a
+type's queue is handed out the ledger admits it (circuit breaker,
+concurrentExecLimit, rate limit) or says when to look again; the group then
+arms one clock wake-up (`Tick`) for that time, or waits for the ledger to
+wake it when a slot frees or a verdict lands. A type held back never holds
+back another type or another group.
 
-Limits (see `_ledger.py`): before the head of a type's heap is handed out
-the ledger admits it (concurrentExecLimit, rate limit) or says when to look
-again; the group then arms one clock wake-up (`Tick`) for that time, or
-waits for the ledger to wake it when a slot frees. A type held back never
-holds back another type or another group. A task handed out after waiting
-longer than `dispatch_warning_s` since it became ready logs `dispatch.slow`.
+Slow dispatch: with `dispatch_warning_s`, a task waiting longer than that
+since it became ready logs `dispatch.slow` once — when it is handed out, or,
+if it is still queued (say, no worker serves the group), at one wake-up the
+group arms for the earliest such deadline.
+
+Retirement: a group with nothing queued, no local worker, no parked poll and
+no enqueue waiting in the timer service for `idle_s` asks the runtime to
+retire it (`retire`); the next use creates it afresh. Liveness (a live local
+worker or a parked poll) is published in `Ledger.live` for routing.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import heapq
 import itertools
-import json
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
-from cadenza._errors import TerminalError
-from cadenza.actors import Actor, ActorRef, ActorSystem, Clock, MailboxFull, Reply, TimerHandle
+from cadenza.actors import (
+    Actor,
+    ActorRef,
+    ActorStopped,
+    ActorSystem,
+    ActorSystemStopped,
+    Clock,
+    MailboxFull,
+    Reply,
+    TimerHandle,
+)
+from cadenza.runtime._fairness import FairQueue
 from cadenza.runtime._ledger import Ledger
 from cadenza.runtime._messages import (
     Cancel,
@@ -54,31 +69,25 @@ from cadenza.runtime._messages import (
     PollExpired,
     QueuedTask,
     RegisterWorker,
-    TaskResult,
     TaskStartedMsg,
     Tick,
+    WorkerCrashed,
     WorkerDone,
 )
+from cadenza.runtime._slots import (
+    WORKER_RESTART_PERIOD_S,
+    LocalWorker,
+    WorkerFn,
+    slot,
+)
+
+__all__ = ["GroupState", "LocalWorker", "WorkerFn", "WorkerGroup", "_tell_soon"]
 
 log = structlog.get_logger()
-_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
 
-WorkerFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
-
-
-@dataclass(slots=True)
-class LocalWorker:
-    """A bounded pool of long-lived slots running `fn`; `running` counts busy slots.
-
-    The group hands a slot a task only while `running < concurrency`, so the
-    inbox never holds more than `concurrency` tasks.
-    """
-
-    fn: WorkerFn
-    concurrency: int
-    running: int = 0
-    slots: int = 0  # slot coroutines alive
-    inbox: asyncio.Queue[tuple[QueuedTask, Any]] = field(default_factory=asyncio.Queue)
+GROUP_IDLE_S = 60.0  # an idle, empty group is retired after this long
+_STUCK = "\x00stuck"  # wake-up keys beside the task types'
+_IDLE = "\x00idle"
 
 
 @dataclass(slots=True)
@@ -94,17 +103,27 @@ class GroupState:
     """Everything a group holds; outlives restarts of its actor."""
 
     name: str
-    queues: dict[str, list[tuple[int, float, int, str]]] = field(default_factory=dict)
+    queues: dict[str, FairQueue] = field(default_factory=dict)
     tasks: dict[str, QueuedTask] = field(default_factory=dict)
     workers: dict[str, LocalWorker] = field(default_factory=dict)
     pollers: dict[str, deque[ParkedPoll]] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=itertools.count)
     tokens: itertools.count[int] = field(default_factory=itertools.count)
     wakes: dict[str, tuple[float, TimerHandle]] = field(default_factory=dict)
+    watch: list[tuple[float, int, str]] = field(default_factory=list)  # dispatch.slow due
+    warned: set[str] = field(default_factory=set)
+    idle_since: float | None = None
+    retired: bool = False
     dispatched: int = 0
 
     def depth(self) -> int:
         return len(self.tasks)
+
+    def live(self) -> bool:
+        """A local worker that can take work, or a parked poll."""
+        return any(w.slots > 0 and not w.paused for w in self.workers.values()) or any(
+            self.pollers.values()
+        )
 
 
 class WorkerGroup(Actor[Any]):
@@ -119,6 +138,8 @@ class WorkerGroup(Actor[Any]):
         runs: Callable[[str], ActorRef[Any]],
         ledger: Ledger,
         dispatch_warning_s: float | None = None,
+        retire: Callable[[str, ActorRef[Any]], None] | None = None,
+        idle_s: float = GROUP_IDLE_S,
     ):
         self.group = state
         self.system = system
@@ -126,15 +147,20 @@ class WorkerGroup(Actor[Any]):
         self.runs = runs
         self.ledger = ledger
         self.dispatch_warning_s = dispatch_warning_s
+        self.retire = retire
+        self.idle_s = idle_s
 
     async def receive_batch(self, messages: list[Any]) -> None:
         group = self.group
         for message in messages:
             match message:
-                case Enqueue(task=task):
+                case Enqueue(task=task, delayed=delayed):
+                    if delayed:
+                        self.ledger.undelay(group.name)
                     self._push(task)
                 case Cancel(task_id=task_id):
                     group.tasks.pop(task_id, None)
+                    group.warned.discard(task_id)
                     self.ledger.release(task_id)
                 case RegisterWorker():
                     self._register(message)
@@ -142,51 +168,108 @@ class WorkerGroup(Actor[Any]):
                     worker = group.workers.get(task_type)
                     if worker is not None:
                         worker.running -= 1
+                case WorkerCrashed():
+                    self._crashed(message)
                 case Poll():
                     self._park(message)
                 case PollExpired(token=token):
                     self._expire(token)
                 case Tick():
-                    pass  # a limit may allow more now: `_dispatch` looks
+                    pass  # a limit may allow more now, or a deadline passed: look
                 case _:
                     log.error("group.unknown_message", group=group.name, message=repr(message))
+        if group.retired:
+            return
         await self._dispatch()
+        now = self.clock.now()
+        self._warn_stuck(now)
+        self.ledger.set_live(group.name, group.live())
+        self._maybe_retire(now)
+
+    # -- local workers --------------------------------------------------------------
 
     def _register(self, message: RegisterWorker) -> None:
-        worker = self.group.workers.get(message.task_type)
+        group = self.group
+        worker = group.workers.get(message.task_type)
         if worker is None:
-            worker = self.group.workers[message.task_type] = LocalWorker(
-                message.fn, message.concurrency
-            )
+            worker = group.workers[message.task_type] = LocalWorker(message.fn, message.concurrency)
         worker.fn = message.fn
         worker.concurrency = message.concurrency
+        if worker.paused:
+            worker.paused = False
+            worker.crashes.clear()
+            log.info("group.worker_resumed", group=group.name, task_type=message.task_type)
+        self._spawn_slots(worker)
+
+    def _spawn_slots(self, worker: LocalWorker) -> None:
         while worker.slots < worker.concurrency:
             worker.slots += 1
             self.system.start_soon(
-                _slot, worker, worker.slots - 1, self.group.name, self.runs, self.context.self_ref
+                slot,
+                worker,
+                worker.slots - 1,
+                self.group.name,
+                self.runs,
+                self.context.self_ref,
+                self.ledger,
             )
+
+    def _crashed(self, message: WorkerCrashed) -> None:
+        group = self.group
+        worker = group.workers.get(message.task_type)
+        if worker is None:
+            return
+        worker.running -= 1
+        if worker.crashed(self.clock.now()):
+            if not worker.paused:
+                worker.paused = True
+                log.error(
+                    "group.worker_paused",
+                    group=group.name,
+                    task_type=message.task_type,
+                    crashes=len(worker.crashes),
+                    period_s=WORKER_RESTART_PERIOD_S,
+                    error=message.error,
+                    remedy="fix the worker and register it again with rt.worker(...)",
+                )
+            return
+        log.warning(
+            "group.worker_restarted",
+            group=group.name,
+            task_type=message.task_type,
+            crashes=len(worker.crashes),
+            error=message.error,
+        )
+        self._spawn_slots(worker)
+
+    # -- the queue ------------------------------------------------------------------
 
     def _push(self, task: QueuedTask) -> None:
         group = self.group
         self.ledger.release(task.task_id)  # requeued by `update`: no longer handed out
-        if task.seq == 0:
+        handed_back = task.seq != 0
+        if not handed_back:
             place = self.ledger.place_for(task)
             if place is not None:  # a retry after a lease expired: the original place
                 task.ready_at, task.seq = place
+                handed_back = True
             else:
                 task.seq = next(group.seq) + 1
         group.tasks[task.task_id] = task
-        heap = group.queues.setdefault(task.type, [])
-        heapq.heappush(heap, (-task.priority, task.ready_at, task.seq, task.task_id))
-
-    def _pop(self, task_type: str) -> QueuedTask | None:
-        heap = self.group.queues.get(task_type)
-        while heap:
-            _p, _r, _s, task_id = heapq.heappop(heap)
-            task = self.group.tasks.pop(task_id, None)
-            if task is not None:
-                return task
-        return None
+        queue = group.queues.get(task.type)
+        if queue is None:
+            queue = group.queues[task.type] = FairQueue()
+        queue.push(
+            task.task_id,
+            task.priority,
+            task.ready_at,
+            task.seq,
+            task.fairness_key,
+            handed_back=handed_back,
+        )
+        if self.dispatch_warning_s is not None and task.task_id not in group.warned:
+            due = task.ready_at + self.dispatch_warning_s
+            heapq.heappush(group.watch, (due, task.seq, task.task_id))
 
     def _park(self, poll: Poll) -> None:
         """Queue a poll; `_dispatch` answers it (a poll with no wait, at once)."""
@@ -209,51 +292,48 @@ class WorkerGroup(Actor[Any]):
                     parked.reply.set(None)
                     return
 
-    def _head(self, task_type: str) -> QueuedTask | None:
-        """The next task of `task_type` without taking it (drops cancelled entries)."""
-        heap = self.group.queues.get(task_type)
-        while heap:
-            task = self.group.tasks.get(heap[0][3])
-            if task is not None:
-                return task
-            heapq.heappop(heap)
-        return None
-
-    def _wake_at(self, task_type: str, when: float) -> None:
-        """Arm one wake-up per task type for when a limit allows the next hand-out."""
-        armed = self.group.wakes.get(task_type)
+    def _wake_at(self, key: str, when: float) -> None:
+        """Arm one wake-up per key (a task type, or a group deadline) for `when`."""
+        armed = self.group.wakes.get(key)
         if armed is not None:
             if armed[0] == when:
                 return
             armed[1].cancel()
         me = self.context.self_ref
         handle = self.clock.call_at(when, lambda: _tell_soon(self.system, me, Tick()))
-        self.group.wakes[task_type] = (when, handle)
+        self.group.wakes[key] = (when, handle)
+
+    # -- dispatch ---------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
         group = self.group
+        tasks = group.tasks
         now = self.clock.now()
-        for task_type, heap in group.queues.items():
+        for task_type, queue in list(group.queues.items()):
             waiting = group.pollers.get(task_type)
             worker = group.workers.get(task_type)
-            while heap:
+            if worker is not None and worker.paused:
+                continue  # crashed in a loop: nothing of this type until registered again
+            while True:
                 if not waiting and (worker is None or worker.running >= worker.concurrency):
                     break
-                head = self._head(task_type)
-                if head is None:
+                head_id = queue.head(tasks)
+                if head_id is None:
                     break
+                head = tasks[head_id]
                 again = self.ledger.admit(head.name, group.name, now)
                 if again is not None:
                     if again != float("inf"):
                         self._wake_at(task_type, again)
                     break
-                task = self._pop(task_type)
-                if task is None:
-                    break
+                queue.pop(tasks)
+                task = tasks.pop(head_id)
                 if waiting:
                     await self._to_poller(waiting.popleft(), task, now)
                 elif worker is not None:
                     self._to_worker(worker, task, now)
+            if not queue:
+                del group.queues[task_type]
         for waiting in group.pollers.values():
             for parked in [p for p in waiting if p.timer is None]:
                 waiting.remove(parked)  # a poll that would not wait: nothing for it now
@@ -282,6 +362,9 @@ class WorkerGroup(Actor[Any]):
         group = self.group
         group.dispatched += 1
         self.ledger.hand_out(task, group.name, now)
+        if task.task_id in group.warned:
+            group.warned.discard(task.task_id)  # already reported while it waited
+            return
         waited_s = now - task.ready_at
         if self.dispatch_warning_s is not None and waited_s > self.dispatch_warning_s:
             log.warning(
@@ -291,58 +374,72 @@ class WorkerGroup(Actor[Any]):
                 task_id=task.task_id,
                 run_id=task.run_id,
                 waited_s=waited_s,
+                still_queued=False,
             )
 
+    # -- deadlines: slow dispatch, retirement -----------------------------------------
 
-async def _slot(
-    worker: LocalWorker,
-    index: int,
-    group: str,
-    runs: Callable[[str], ActorRef[Any]],
-    group_ref: ActorRef[Any],
-) -> None:
-    """One slot of a local worker pool: run tasks one at a time, report each verdict."""
-    worker_id = f"local:{group}:{index}"
-    while index < worker.concurrency:
-        task, token = await worker.inbox.get()
-        try:
-            run = runs(task.run_id)
-            await run.tell(TaskStartedMsg(task.task_id, worker_id))
-            await run.tell(await _execute(task, worker.fn))
-            await group_ref.tell(WorkerDone(task.type))
-        finally:
-            token.__exit__(None, None, None)
-    worker.slots -= 1
+    def _warn_stuck(self, now: float) -> None:
+        """Report each task still queued past `dispatch_warning_s`, once; arm for the next."""
+        group = self.group
+        watch = group.watch
+        while watch and (watch[0][2] not in group.tasks or watch[0][0] <= now):
+            _due, _seq, task_id = heapq.heappop(watch)
+            task = group.tasks.get(task_id)
+            if task is None or task_id in group.warned:
+                continue
+            group.warned.add(task_id)
+            log.warning(
+                "dispatch.slow",
+                group=group.name,
+                task_type=task.type,
+                task_id=task_id,
+                run_id=task.run_id,
+                waited_s=now - task.ready_at,
+                still_queued=True,
+                live_workers=group.live(),
+            )
+        if watch:
+            self._wake_at(_STUCK, watch[0][0])
+        elif _STUCK in group.wakes:
+            group.wakes.pop(_STUCK)[1].cancel()
 
-
-async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
-    """Run a local worker function and turn what happened into a verdict."""
-    try:
-        output = await fn(copy.deepcopy(task.input))
-    except TerminalError as exc:
-        return TaskResult(
-            task.task_id, exc.output, failed=True, reason=exc.reason or repr(exc), terminal=True
+    def _maybe_retire(self, now: float) -> None:
+        group = self.group
+        idle = (
+            not group.tasks
+            and not group.workers
+            and not any(group.pollers.values())
+            and group.name not in self.ledger.delayed
         )
-    except Exception as exc:
-        return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
-    if output is None:
-        output = {}
-    if not isinstance(output, dict):
-        reason = (
-            f"worker for {task.type!r} returned {type(output).__name__}; expected a dict or None"
-        )
-        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
-    try:
-        _STRICT_JSON.encode(output)
-    except (TypeError, ValueError) as exc:
-        reason = f"worker for {task.type!r} returned output that is not JSON-serialisable: {exc}"
-        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
-    return TaskResult(task.task_id, output)
+        if not idle:
+            group.idle_since = None
+            return
+        if group.idle_since is None:
+            group.idle_since = now
+        if self.retire is None:
+            return
+        if now < group.idle_since + self.idle_s:
+            self._wake_at(_IDLE, group.idle_since + self.idle_s)
+            return
+        group.retired = True
+        for _when, handle in group.wakes.values():
+            handle.cancel()
+        group.wakes.clear()
+        self.ledger.set_live(group.name, False)
+        self.retire(group.name, self.context.self_ref)
 
 
 def _tell_soon(system: ActorSystem, ref: ActorRef[Any], message: Any) -> None:
-    """Tell from a clock callback: without waiting if there is room, else in a task."""
+    """Tell from a clock callback: without waiting if there is room, else in a task.
+
+    A wake-up for an actor (or a system) that has stopped has nobody to wake:
+    it is dropped, so a clock shared beyond the runtime's life never raises.
+    """
     try:
         ref.tell_nowait(message)
     except MailboxFull:
         system.start_soon(ref.tell, message)
+    except (ActorStopped, ActorSystemStopped):
+        if not isinstance(message, (Tick, PollExpired)):
+            raise

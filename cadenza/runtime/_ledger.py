@@ -28,6 +28,14 @@ loop, one at a time, so it needs no lock.
   group held back by the concurrency limit is woken when a slot frees. Both
   are read from the registered TaskDef at every check, so re-registering a
   TaskDef changes them at once (`limits_changed` wakes every group).
+- **Circuit breakers** (`_breaker.py`): one per (group, task name) whose
+  TaskDef has a `circuitBreaker`, created on first use. `admit` asks it
+  first; `hand_out` stamps the entry with the breaker's generation; the
+  outcome reaches it through `release(task_id, failed=...)`, which the run's
+  actor calls with its verdict (completion or failure, from a local worker
+  or an external one), and through `expire` (a lease timeout is a failure).
+  An entry released without a verdict (cancelled, requeued) only frees a
+  half-open probe.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza.actors import Clock, TimerHandle
+from cadenza.runtime._breaker import Breaker
 from cadenza.runtime._definition import TaskDef
 from cadenza.runtime._messages import LeaseExpired, QueuedTask
 
@@ -58,6 +67,7 @@ class Handed:
     timeout_s: float = 0.0
     deadline: float | None = None
     timer: TimerHandle | None = None
+    breaker: int | None = None  # the generation of the group's breaker at hand-out
 
 
 class Ledger:
@@ -83,6 +93,27 @@ class Ledger:
         self.places: dict[tuple[str, str], tuple[float, int]] = {}
         self.tokens = itertools.count(1)
         self.expired = 0
+        self.breakers: dict[tuple[str, str], Breaker] = {}  # (group, task name) -> breaker
+        self.live: frozenset[str] = frozenset()  # groups with a live local worker or parked poll
+        self.delayed: dict[str, int] = {}  # group -> enqueues held by the timer service
+
+    # -- groups -------------------------------------------------------------------
+
+    def set_live(self, group: str, live: bool) -> None:
+        """A group gained or lost its last live worker (routing reads `live`)."""
+        if (group in self.live) != live:
+            self.live = self.live | {group} if live else self.live - {group}
+
+    def delay(self, group: str) -> None:
+        """An enqueue for `group` waits in the timer service: the group must not retire."""
+        self.delayed[group] = self.delayed.get(group, 0) + 1
+
+    def undelay(self, group: str) -> None:
+        count = self.delayed.get(group, 0) - 1
+        if count > 0:
+            self.delayed[group] = count
+        else:
+            self.delayed.pop(group, None)
 
     # -- limits -------------------------------------------------------------------
 
@@ -91,6 +122,16 @@ class Ledger:
         task_def = self.task_def(name)
         if task_def is None:
             return None
+        if task_def.circuit_breaker is not None:
+            breaker = self.breakers.get((group, name))
+            if breaker is None:
+                breaker = Breaker(group, name, task_def.circuit_breaker)
+                self.breakers[(group, name)] = breaker
+            again = breaker.allows(now)
+            if again is not None:
+                if again == float("inf"):  # half-open, every probe out: woken by a verdict
+                    self.blocked.setdefault(name, set()).add(group)
+                return again
         limit = task_def.concurrent_exec_limit
         if limit and self.in_flight.get(name, 0) >= limit:
             self.blocked.setdefault(name, set()).add(group)
@@ -109,15 +150,24 @@ class Ledger:
     def limits_changed(self, groups: list[str]) -> None:
         """A TaskDef was registered again: every group re-checks what it holds back."""
         self.blocked.clear()
+        for key, breaker in list(self.breakers.items()):
+            task_def = self.task_def(key[1])
+            if task_def is None or task_def.circuit_breaker is None:
+                del self.breakers[key]  # no breaker any more: its type flows again
+            else:
+                breaker.reconfigure(task_def.circuit_breaker)
         for group in groups:
             self.wake_group(group)
 
     # -- hand-outs ----------------------------------------------------------------
 
     def hand_out(self, task: QueuedTask, group: str, now: float) -> None:
-        self.handed[task.task_id] = Handed(
+        entry = self.handed[task.task_id] = Handed(
             task.run_id, task.ref, task.name, group, (task.ready_at, task.seq)
         )
+        breaker = self.breakers.get((group, task.name))
+        if breaker is not None:
+            entry.breaker = breaker.handed()
         self.in_flight[task.name] = self.in_flight.get(task.name, 0) + 1
         task_def = self.task_def(task.name)
         if task_def is not None and task_def.rate_limit_per_frequency > 0:
@@ -126,11 +176,18 @@ class Ledger:
             while len(times) > task_def.rate_limit_per_frequency:
                 times.popleft()
 
-    def release(self, task_id: str) -> None:
-        """The attempt ended (result, cancel, requeue): free its slot, drop its lease."""
+    def release(self, task_id: str, *, failed: bool | None = None) -> None:
+        """The attempt ended (result, cancel, requeue): free its slot, drop its lease.
+
+        `failed` is the verdict (None: none, e.g. cancelled); its breaker learns it.
+        """
         entry = self.handed.pop(task_id, None)
         if entry is None:
             return
+        if entry.breaker is not None:
+            breaker = self.breakers.get((entry.group, entry.name))
+            if breaker is not None:
+                breaker.record(entry.breaker, failed, self.clock.now())
         if entry.timer is not None:
             entry.timer.cancel()
         count = self.in_flight.get(entry.name, 0) - 1
@@ -144,6 +201,15 @@ class Ledger:
     def place_for(self, task: QueuedTask) -> tuple[float, int] | None:
         """The queue key a retry inherits from an attempt whose lease expired."""
         return self.places.pop((task.run_id, task.ref), None)
+
+    def keep_place(self, task_id: str) -> None:
+        """Keep the queue key of a handed-out task for its retry (a lease expired, a worker crashed)."""
+        entry = self.handed.get(task_id)
+        if entry is None:
+            return
+        if len(self.places) >= PLACES_MAX:
+            self.places.pop(next(iter(self.places)))
+        self.places[(entry.run_id, entry.ref)] = entry.place
 
     def forget_place(self, run_id: str, ref: str) -> None:
         self.places.pop((run_id, ref), None)
@@ -177,10 +243,8 @@ class Ledger:
         entry = self.handed.get(task_id)
         if entry is None or entry.token != token:
             return False
-        if len(self.places) >= PLACES_MAX:
-            self.places.pop(next(iter(self.places)))
-        self.places[(entry.run_id, entry.ref)] = entry.place
-        self.release(task_id)
+        self.keep_place(task_id)
+        self.release(task_id, failed=True)  # a timeout counts against the breaker
         self.expired += 1
         return True
 

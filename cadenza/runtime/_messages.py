@@ -83,11 +83,25 @@ class Heartbeat:
 
 @dataclass(slots=True)
 class Operate:
-    """An operator control: pause, resume or terminate."""
+    """An operator control: pause, resume, terminate, retry, restart, rerun or skip."""
 
     op: str
     reason: str
     reply: Reply[None]
+    ref: str | None = None  # rerun: the task to rerun from; skip: the task to skip
+    input: dict[str, Any] | None = None  # rerun: a new workflow input
+    definition: WorkflowDef | None = None  # restart with latest=True: the newest version
+    digest: str | None = None
+
+
+@dataclass(slots=True)
+class ChildEnded:
+    """A SUB_WORKFLOW's child run `child_id` ended (told to the parent's actor)."""
+
+    child_id: str
+    status: str
+    output: dict[str, Any]
+    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -141,11 +155,13 @@ class QueuedTask:
     name: str
     scheduled_at: float
     seq: int = 0
+    fairness_key: str | None = None  # tasks of equal priority are served round-robin by key
 
 
 @dataclass(slots=True)
 class Enqueue:
     task: QueuedTask
+    delayed: bool = False  # sent by the timer service: the ledger counted it (see retirement)
 
 
 @dataclass(slots=True)
@@ -176,6 +192,14 @@ class PollExpired:
 @dataclass(slots=True)
 class WorkerDone:
     task_type: str
+
+
+@dataclass(slots=True)
+class WorkerCrashed:
+    """A local worker's slot died (not a task failure: see `_slots.py`)."""
+
+    task_type: str
+    error: str
 
 
 @dataclass(slots=True)

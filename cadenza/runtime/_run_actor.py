@@ -19,6 +19,7 @@ diverge. A finished run passivates: it costs nothing until asked about.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -46,9 +47,11 @@ from cadenza.runtime._events import (
     WorkflowTerminated,
     event_from_json,
 )
+from cadenza.runtime._fairness import fairness_key_of
 from cadenza.runtime._ledger import Ledger
 from cadenza.runtime._messages import (
     AuditTimer,
+    ChildEnded,
     GetRun,
     Heartbeat,
     LeaseExpired,
@@ -63,7 +66,14 @@ from cadenza.runtime._messages import (
     WaitRun,
     Wake,
 )
-from cadenza.runtime._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply
+from cadenza.runtime._operations import REOPENING_OPS, operation_events
+from cadenza.runtime._state import (
+    IN_PROGRESS_AT_ONCE,
+    SIGNALLABLE,
+    TaskState,
+    WorkflowState,
+    apply,
+)
 from cadenza.runtime._status import TaskStatus, WorkflowStatus
 from cadenza.runtime._views import WorkflowRun
 
@@ -100,6 +110,26 @@ class RunServices(Protocol):
 
     def run_finished(self, state: WorkflowState) -> None: ...
 
+    def start_run(
+        self,
+        run_id: str,
+        name: str,
+        version: int | None,
+        input: dict[str, Any],
+        *,
+        parent: WorkflowState | None = None,
+    ) -> None:
+        """Start run `run_id` (idempotent); called once the caller's record is durable."""
+        ...
+
+    def child_ended(self, state: WorkflowState) -> None:
+        """Tell the parent of `state` (a SUB_WORKFLOW's child) that it ended."""
+        ...
+
+    def terminate_child(self, run_id: str, reason: str) -> None:
+        """Terminate a child run whose SUB_WORKFLOW task was cancelled (if it is still running)."""
+        ...
+
 
 def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
     return QueuedTask(
@@ -113,6 +143,7 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         ref=task.ref,
         name=task.name,
         scheduled_at=task.scheduled_at,
+        fairness_key=fairness_key_of(task.input, state.correlation_id),
     )
 
 
@@ -247,7 +278,7 @@ class RunActor(Actor[Any]):
                     self._lease_expired(leased, message.token, now, events)
             case TaskResult():
                 task = self._held(self._current_task(state, message.task_id), now, events)
-                self.services.ledger.release(task.id)
+                self.services.ledger.release(task.id, failed=message.failed)
                 if not message.failed:
                     self._emit(
                         events, TaskCompleted(at=now, task_id=task.id, output=message.output or {})
@@ -273,6 +304,8 @@ class RunActor(Actor[Any]):
             case Heartbeat():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
                 self.services.ledger.extend(self._held(task, now, events).id)
+            case ChildEnded():
+                self._child_ended(state, message, now, events)
             case Operate():
                 self._operate(state, message, now, events)
             case _:
@@ -304,6 +337,8 @@ class RunActor(Actor[Any]):
 
     def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
         if self.state is not None and self.state.started:
+            if self.state.status.terminal and self.state.parent_id:
+                self.services.child_ended(self.state)  # the parent may have missed the news
             return self.run_id  # already started (a retried start after a crash)
         self.state = WorkflowState(id=self.run_id)
         self.definition = definition = message.definition
@@ -371,7 +406,7 @@ class RunActor(Actor[Any]):
         self, state: WorkflowState, message: Signal, now: float, events: list[Event]
     ) -> None:
         for task in reversed(state.tasks):
-            if task.ref == message.ref and task.type in IN_PROGRESS_AT_ONCE and not task.retried:
+            if task.ref == message.ref and task.type in SIGNALLABLE and not task.retried:
                 if task.status is TaskStatus.IN_PROGRESS and not state.status.terminal:
                     self._emit(
                         events, TaskCompleted(at=now, task_id=task.id, output=message.output)
@@ -388,6 +423,15 @@ class RunActor(Actor[Any]):
         self, state: WorkflowState, message: Operate, now: float, events: list[Event]
     ) -> None:
         status = state.status
+        if message.op in REOPENING_OPS or message.op == "skip":
+            if self.definition is None:
+                raise InternalError(f"run {state.id}: an operation before its definition loaded")
+            for event in operation_events(self.definition, state, message, now):
+                self._emit(events, event, decide=False)
+            if message.op == "restart" and message.definition is not None and message.digest:
+                self.definition = message.definition
+            self._decide(events)
+            return
         if status.terminal:
             raise InvalidOperation(
                 f"cannot {message.op} run {state.id}: it is {status.value}",
@@ -416,6 +460,84 @@ class RunActor(Actor[Any]):
             self._emit(events, WorkflowTerminated(at=now, reason=reason))
         else:
             raise InternalError(f"unknown operation {message.op!r}")
+
+    def _child_ended(
+        self, state: WorkflowState, message: ChildEnded, now: float, events: list[Event]
+    ) -> None:
+        """A SUB_WORKFLOW's child ended: its task mirrors the outcome (terminated: CANCELED)."""
+        if state.status.terminal:
+            return
+        for task in state.tasks:
+            if task.output.get("subWorkflowId") != message.child_id or task.retried:
+                continue
+            if task.status.terminal:
+                return
+            output = {**message.output, "subWorkflowId": message.child_id}
+            reason = f"sub workflow {message.child_id} ended {message.status}"
+            if message.reason:
+                reason = f"{reason}: {message.reason}"
+            if message.status == WorkflowStatus.COMPLETED:
+                self._emit(events, TaskCompleted(at=now, task_id=task.id, output=output))
+            elif message.status == WorkflowStatus.TERMINATED:
+                self._emit(events, TaskCanceled(at=now, task_id=task.id, reason=reason))
+            else:
+                status = "TIMED_OUT" if message.status == WorkflowStatus.TIMED_OUT else "FAILED"
+                failed = TaskFailed(
+                    at=now, task_id=task.id, reason=reason, status=status, output=output
+                )
+                self._emit(events, failed)
+            return
+
+    def _start_children(self, state: WorkflowState, task_ids: set[str]) -> None:
+        """Start the child run of each SUB_WORKFLOW task named (idempotent: ids are derived)."""
+        definition = self.definition
+        if definition is None:
+            return
+        from cadenza.runtime._validate import (
+            sub_workflow_name,
+            sub_workflow_version,
+        )
+
+        for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
+            task = state.tasks[state.index[task_id]]
+            child = task.output.get("subWorkflowId")
+            if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
+                continue
+            spec = definition.spec(task.ref)
+            name = sub_workflow_name(spec) or ""
+            self.services.start_run(
+                child, name, sub_workflow_version(spec), dict(task.input), parent=state
+            )
+
+    def _after_end(self, state: WorkflowState) -> None:
+        """A run just ended: tell its parent; start its failureWorkflow if it failed."""
+        if state.parent_id:
+            self.services.child_ended(state)
+        for task in state.tasks:  # a parent's end ends its children (as Conductor does)
+            child = task.output.get("subWorkflowId")
+            if task.type == "SUB_WORKFLOW" and child and task.status is TaskStatus.CANCELED:
+                self.services.terminate_child(child, task.reason or "the parent run ended")
+        definition = self.definition
+        failure = definition.failure_workflow if definition is not None else None
+        if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
+            return
+        if failure.startswith("$"):  # `$workflow.input.x` or `${workflow.input.x}`
+            from cadenza.runtime._decide import roots_for
+            from cadenza.runtime._expressions import lookup
+
+            failure = str(lookup(failure.strip("${}"), roots_for(state)) or "")
+        if not failure:
+            return
+        failed = state.task(state.failed_task_id or "")
+        run_input = {
+            **state.input,
+            "workflowId": state.id,
+            "reason": state.reason,
+            "failureStatus": state.status.value,
+            "failureTaskId": failed.id if failed is not None else None,
+        }
+        run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:failure:{state.id}:{state.events}"))
+        self.services.start_run(run_id, failure, None, run_input)
 
     def _current_task(
         self, state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()
@@ -532,12 +654,15 @@ class RunActor(Actor[Any]):
                     services.cancel(task.group, task.id)
         if recover:
             seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
+            seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)
+        self._start_children(state, seen)
         for task_id in sorted(seen, key=lambda tid: state.index[tid]):
             task = state.tasks[state.index[task_id]]
             if task.status is TaskStatus.SCHEDULED:
                 services.enqueue(task.group, queued(state, task))
         if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
             services.run_finished(state)
+            self._after_end(state)
             log.info(
                 "run.finished", run_id=state.id, workflow=state.name, status=state.status.value
             )

@@ -35,6 +35,7 @@ from cadenza.actors import (
     Delivery,
     EntityPool,
     RealClock,
+    Reply,
     Strategy,
     VirtualClock,
 )
@@ -47,6 +48,7 @@ from cadenza.runtime._loader import RunLoader
 from cadenza.runtime._messages import (
     AuditTimer,
     Cancel,
+    ChildEnded,
     Enqueue,
     GetRun,
     Heartbeat,
@@ -279,8 +281,9 @@ class Runtime:
         return await self.registry.by_digest(digest)
 
     def environment(self) -> Environment:
-        if self._env is None:
+        if self._env is None or self._env.live is not self.ledger.live:
             self._env = Environment(
+                live=self.ledger.live,  # routing's fallback list skips groups nobody serves
                 task_defs=dict(self.registry.task_defs),
                 groups=dict(self._worker_groups),
                 default_group=self.default_group,
@@ -300,6 +303,7 @@ class Runtime:
                     runs=lambda run_id: self._runs.ref(run_id),
                     ledger=self.ledger,
                     dispatch_warning_s=self.dispatch_warning_s,
+                    retire=self._retire_group,
                 ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,
@@ -309,10 +313,20 @@ class Runtime:
             log.info("group.created", group=name)
         return found[1]
 
+    def _retire_group(self, name: str, ref: ActorRef[Any]) -> None:
+        """A group idle and empty for a while: forget it; the next use creates it afresh."""
+        found = self._groups.get(name)
+        if found is not None and found[1] == ref:
+            del self._groups[name]
+            self._group_supervisor.stop_child(ref)
+            log.info("group.retired", group=name)
+
     def enqueue(self, group: str, task: QueuedTask) -> None:
         ref = self.group_ref(group)
         if task.ready_at > self.clock.now():
-            _tell_soon(self.system, self._timers, Arm(task.ready_at, ref, Enqueue(task)))
+            self.ledger.delay(group)  # the group must not retire while the timer holds this
+            message = Enqueue(task, delayed=True)
+            _tell_soon(self.system, self._timers, Arm(task.ready_at, ref, message))
         else:
             _tell_soon(self.system, ref, Enqueue(task))
 
@@ -331,6 +345,45 @@ class Runtime:
 
     def cancel(self, group: str, task_id: str) -> None:
         _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
+
+    def start_run(
+        self,
+        run_id: str,
+        name: str,
+        version: int | None,
+        input: dict[str, Any],
+        *,
+        parent: WorkflowState | None = None,
+    ) -> None:
+        """Start a child or failure-workflow run with a derived id (a repeat finds it started)."""
+        try:
+            definition, digest = self.registry.get(name, version)
+        except NotFound as exc:
+            log.warning("run.start_failed", run_id=run_id, workflow=name, error=str(exc))
+            if parent is not None:
+                ended = ChildEnded(run_id, "FAILED", {}, f"cannot start {name!r}: {exc}")
+                _tell_soon(self.system, self._runs.ref(parent.id), ended)
+            return
+        start = StartRun(
+            definition,
+            digest,
+            input,
+            parent.priority if parent is not None else 0,
+            None,
+            parent.correlation_id if parent is not None else None,
+            dict(parent.task_to_group) or None if parent is not None else None,
+            parent.id if parent is not None else None,
+            Reply(),
+        )
+        _tell_soon(self.system, self._runs.ref(run_id), start)
+
+    def child_ended(self, state: WorkflowState) -> None:
+        if state.parent_id:
+            ended = ChildEnded(state.id, state.status.value, dict(state.output), state.reason)
+            _tell_soon(self.system, self._runs.ref(state.parent_id), ended)
+
+    def terminate_child(self, run_id: str, reason: str) -> None:
+        _tell_soon(self.system, self._runs.ref(run_id), Operate("terminate", reason, Reply()))
 
     def run_finished(self, state: WorkflowState) -> None:
         self.finished += 1
@@ -597,9 +650,33 @@ class Runtime:
 
     # -- operations --------------------------------------------------------------------------
 
-    async def _operate(self, run_id: str, op: str, reason: str = "") -> None:
+    async def _operate(self, run_id: str, op: str, reason: str = "", **fields: Any) -> None:
         self._check_open()
-        await self._runs.ref(run_id).ask(lambda reply: Operate(op, reason, reply))
+        await self._runs.ref(run_id).ask(lambda reply: Operate(op, reason, reply, **fields))
+
+    async def retry(self, run_id: str) -> None:
+        """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again."""
+        await self._operate(run_id, "retry")
+
+    async def restart(self, run_id: str, *, latest: bool = False) -> None:
+        """Run a terminal run again from the beginning, same id; `latest`: the newest version."""
+        if not latest:
+            await self._operate(run_id, "restart")
+            return
+        run = await self.get(run_id)
+        definition, digest = self.registry.get(run.name)
+        await self._operate(run_id, "restart", definition=definition, digest=digest)
+
+    async def rerun(
+        self, run_id: str, from_ref: str, *, input: Mapping[str, Any] | None = None
+    ) -> None:
+        """Run a terminal run again from task `from_ref`; `input` replaces the workflow input."""
+        new_input = _check_payload("workflow input", input) if input is not None else None
+        await self._operate(run_id, "rerun", ref=from_ref, input=new_input)
+
+    async def skip(self, run_id: str, ref: str) -> None:
+        """Skip task `ref` of a running run (one not yet scheduled, as Conductor): SKIPPED."""
+        await self._operate(run_id, "skip", ref=ref)
 
     async def pause(self, run_id: str) -> None:
         """Stop scheduling new tasks of a running run; results still land."""

@@ -11,6 +11,10 @@ event that cannot follow the state (a completion for an unknown task) is an
 
 For speed `apply` updates `state` in place and returns it; callers that
 need the old state keep a copy (`WorkflowState.copy`).
+
+A terminal run never changes again, except by `WorkflowReopened` (retry,
+restart, rerun), the one event allowed after a terminal one. Completing a
+SET_VARIABLE task merges its input into `variables`.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from cadenza.runtime._events import (
     TaskCanceled,
     TaskCompleted,
     TaskFailed,
+    TaskMarked,
     TaskRequeued,
     TaskScheduled,
     TaskStarted,
@@ -32,6 +37,7 @@ from cadenza.runtime._events import (
     WorkflowCompleted,
     WorkflowFailed,
     WorkflowPaused,
+    WorkflowReopened,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowTerminated,
@@ -138,7 +144,9 @@ class WorkflowState:
         return state
 
 
-IN_PROGRESS_AT_ONCE = frozenset({"WAIT", "HUMAN"})  # system tasks no worker polls
+IN_PROGRESS_AT_ONCE = frozenset({"WAIT", "HUMAN", "JOIN", "DO_WHILE", "SUB_WORKFLOW"})
+"""System tasks no worker polls: in progress from the start until the engine or a signal ends them."""
+SIGNALLABLE = frozenset({"WAIT", "HUMAN"})  # what `signal` may complete
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskState))
 
@@ -153,7 +161,7 @@ def _task(state: WorkflowState, task_id: str, event: Event) -> TaskState:
 def apply(state: WorkflowState, event: Event) -> WorkflowState:
     """Fold one event into `state` (in place) and return it; see the module note."""
     invariant(
-        not state.status.terminal,
+        not state.status.terminal or isinstance(event, WorkflowReopened),
         f"run {state.id} is {state.status}; {event.kind} cannot follow a terminal state",
     )
     state.events += 1
@@ -195,6 +203,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
                     wake_at=event.wake_at,
                 )
             )
+            if event.sub_workflow_id is not None:
+                state.tasks[-1].output = {"subWorkflowId": event.sub_workflow_id}
             if event.type in IN_PROGRESS_AT_ONCE:  # a WAIT is in progress from the start
                 task = state.tasks[-1]
                 task.status = TaskStatus.IN_PROGRESS
@@ -213,6 +223,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             task.ended_at = event.at
             if task.started_at is None:
                 task.started_at = event.at
+            if task.type == "SET_VARIABLE":
+                state.variables = {**state.variables, **task.input}
         case TaskFailed():
             task = _task(state, event.task_id, event)
             task.status = TaskStatus(event.status)
@@ -251,6 +263,29 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             state.status = WorkflowStatus.TERMINATED
             state.reason = event.reason
             state.ended_at = event.at
+        case TaskMarked():
+            task = _task(state, event.task_id, event)
+            task.status = TaskStatus(event.status)
+            task.reason = event.reason or task.reason
+            task.ended_at = event.at
+            if task.started_at is None:
+                task.started_at = event.at
+        case WorkflowReopened():
+            invariant(state.status.terminal, f"run {state.id} reopened while {state.status}")
+            for task_id in event.superseded:
+                _task(state, task_id, event).retried = True
+            state.status = WorkflowStatus.RUNNING
+            state.reason = None
+            state.output = {}
+            state.ended_at = None
+            state.failed_task_id = None
+            if event.input is not None:
+                state.input = event.input
+            if event.digest is not None and event.version is not None:
+                state.digest = event.digest
+                state.version = event.version
+            if event.variables is not None:
+                state.variables = dict(event.variables)
         case WorkflowPaused():
             state.status = WorkflowStatus.PAUSED
         case WorkflowResumed():

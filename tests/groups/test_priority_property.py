@@ -1,11 +1,14 @@
 """Property (DESIGN.md invariant 3): dispatch order within a group, isolation across groups.
 
-A model follows the tasks each group holds: its priority, the time it became
-ready, and whether it is ready yet. After every step (`rt.settle()` between
-steps, time moved only by the virtual clock) a poll on a group must hand out
-a ready task of that group with the smallest `(-priority, ready_at)` among
-the group's ready tasks, and return None only when the group has none — no
-matter what the other groups hold, or whether anyone serves them.
+A model follows the tasks each group holds: its priority, its fairness key
+(the run's correlation id, one of three), the time it became ready, and
+whether it is ready yet. After every step (`rt.settle()` between steps, time
+moved only by the virtual clock) a poll on a group must hand out a ready
+task of that group of the highest priority ready there, and, among the ready
+tasks of that priority *and the same key*, the one that became ready first
+(fairness may interleave keys, never priorities, never order within a key);
+and return None only when the group has none — no matter what the other
+groups hold, or whether anyone serves them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ Step = tuple[str, int, int]
 
 steps = st.lists(
     st.one_of(
-        st.tuples(st.just("start"), st.integers(0, 3), st.integers(0, 4)),  # group, priority
+        # group, priority + 5 * key
+        st.tuples(st.just("start"), st.integers(0, 3), st.integers(0, 14)),
         st.tuples(st.just("poll"), st.integers(0, 3), st.just(0)),
         st.tuples(st.just("complete"), st.integers(0, 50), st.just(0)),
         st.tuples(st.just("fail"), st.integers(0, 50), st.just(0)),
@@ -42,6 +46,7 @@ class Queued:
     group: str
     priority: int
     ready_at: float
+    key: str
 
 
 @dataclass
@@ -62,9 +67,11 @@ async def _check(plan: list[Step], retry_delay_s: int) -> None:
         for action, a, b in plan:
             now = clock.now()
             if action == "start":
-                group = GROUPS[a]
-                run_id = await rt.start("one", priority=b, task_to_group={"work": group})
-                queued.append(Queued(run_id, group, b, now))
+                group, priority, key = GROUPS[a], b % 5, f"tenant{b // 5}"
+                run_id = await rt.start(
+                    "one", priority=priority, correlation_id=key, task_to_group={"work": group}
+                )
+                queued.append(Queued(run_id, group, priority, now, key))
             elif action == "poll":
                 await _poll(rt, GROUPS[a], now, queued, held)
             elif action in ("complete", "fail") and held:
@@ -75,7 +82,9 @@ async def _check(plan: list[Step], retry_delay_s: int) -> None:
                     await rt.fail(lease.task_id, "try again")
                     item = lease.item
                     queued.append(
-                        Queued(item.run_id, item.group, item.priority, now + retry_delay_s)
+                        Queued(
+                            item.run_id, item.group, item.priority, now + retry_delay_s, item.key
+                        )
                     )
             elif action == "advance":
                 await clock.advance(a / 2)
@@ -94,11 +103,13 @@ async def _poll(
         assert task is None, f"{group} handed out {task} with nothing ready"
         return
     assert task is not None, f"{group} has {len(ready)} ready tasks but handed out none"
-    best = min((-q.priority, q.ready_at) for q in ready)
+    top = max(q.priority for q in ready)
     got = next(q for q in ready if q.run_id == task.run_id)
-    assert (-got.priority, got.ready_at) == best, (
-        f"{group} handed out priority {got.priority} ready at {got.ready_at - START}"
-        f" while a task with key {best} was ready"
+    assert got.priority == top, f"{group} handed out priority {got.priority} before {top}"
+    earliest = min(q.ready_at for q in ready if q.priority == top and q.key == got.key)
+    assert got.ready_at == earliest, (
+        f"{group} handed out {got.key}'s task ready at {got.ready_at - START}"
+        f" before its task of equal priority ready at {earliest - START}"
     )
     queued.remove(got)
     held.append(Held(task.id, got))
@@ -106,10 +117,10 @@ async def _poll(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=steps, retry_delay_s=st.integers(0, 1))
-def test_dispatch_within_a_group_follows_priority_then_ready_time(
+def test_dispatch_within_a_group_follows_priority_then_ready_time_within_a_key(
     plan: list[Step], retry_delay_s: int
 ) -> None:
-    """Whatever the interleaving, a group hands out its best ready task, and only its own."""
+    """Whatever the interleaving: priority first, ready order within a key, only its own."""
     anyio.run(_check, plan, retry_delay_s)
 
 

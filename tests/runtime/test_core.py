@@ -29,6 +29,7 @@ from cadenza.runtime._events import (
     TaskCanceled,
     TaskCompleted,
     TaskFailed,
+    TaskMarked,
     TaskRequeued,
     TaskScheduled,
     TaskStarted,
@@ -36,6 +37,7 @@ from cadenza.runtime._events import (
     WorkflowCompleted,
     WorkflowFailed,
     WorkflowPaused,
+    WorkflowReopened,
     WorkflowResumed,
     WorkflowStarted,
     WorkflowTerminated,
@@ -199,7 +201,7 @@ def test_starting_schedules_the_first_task_with_resolved_input() -> None:
         ({"other": "x"}, {"fetch": "local"}, "local"),
         (None, {"fetch": "local"}, "local"),
         (None, {"parse": "local"}, "default"),
-        ({"fetch": "first, second"}, {}, "first"),
+        ({"fetch": "first, second"}, {}, "second"),  # none live: Conductor takes the last
         ({"fetch": ""}, {}, "default"),
     ],
 )
@@ -579,7 +581,10 @@ SAMPLES: list[Event] = [
     WorkflowTerminated(at=4.0, reason="operator"),
     WorkflowPaused(at=4.0),
     WorkflowResumed(at=4.0),
+    TaskMarked(at=4.0, task_id="run-0", status="COMPLETED_WITH_ERRORS", reason="optional"),
+    WorkflowReopened(at=5.0, op="retry", superseded=["run-0"], input={"a": 1}),
 ]
+REOPENING = (WorkflowReopened,)
 
 
 def _ended(how: str) -> Run:
@@ -596,8 +601,12 @@ def _ended(how: str) -> Run:
 
 
 @pytest.mark.parametrize("how", ["completed", "failed", "terminated"])
-@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: type(e).__name__)
-def test_a_terminal_run_rejects_any_further_event(how: str, event: Event) -> None:
+@pytest.mark.parametrize(
+    "event",
+    [e for e in SAMPLES if not isinstance(e, REOPENING)],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_terminal_run_rejects_any_further_event_but_a_reopening(how: str, event: Event) -> None:
     run = _ended(how)
     assert run.state.status.terminal
     before = run.state.to_json()
@@ -1005,6 +1014,10 @@ def test_every_run_ends_within_its_retry_budget_and_nothing_follows_the_end(
         )
     with pytest.raises(InternalError):
         apply(state, WorkflowResumed(at=state.updated_at))
+    reopened = apply(
+        state.copy(), WorkflowReopened(at=state.updated_at, op="restart", superseded=[])
+    )
+    assert reopened.status is WorkflowStatus.RUNNING  # the one event allowed after the end
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,0 +1,276 @@
+"""The walker: the next step of a run through Conductor's nested control flow.
+
+Design note
+-----------
+A definition is a tree of task lists. The walker re-derives, from the
+state alone, where the run is: it walks the top-level list in order; a
+task with no current attempt (a superseded attempt does not count) is the
+next step, and the walk stops at the first step it finds (the actor asks
+again until there is none, so a fork's branches start one decision at a
+time, in branch order). A task in flight blocks the rest of its list; a
+successful one lets the walk go on to the next task of its enclosing list,
+and when a nested list ends control returns to its parent:
+
+- SWITCH/DECISION completes at once with `evaluationResult` (its chosen
+  case); then its branch is walked, and the task after the switch follows
+  when the branch is done. A value matching no case and no default takes
+  an empty branch: the switch is done and the workflow continues.
+- FORK_JOIN completes at once; every branch is walked (a blocked branch
+  does not block the others) and the fork counts as done, so the JOIN
+  after it is scheduled; the JOIN (in progress from the start) completes,
+  with output `{ref: output}`, once each `joinOn` task is terminal and
+  successful.
+- DO_WHILE is in progress from the start; iteration n (from 1) runs the
+  body with references `ref__n`. The loop's own output carries
+  `iteration` (and, for the `items` form, `loopItem`/`loopIndex`), raised
+  by a `TaskUpdated` before the iteration's first task; when a body is done
+  the loop goes on while there are items left (the `items` form) or the
+  `loopCondition` holds, else it completes with `iteration` and each
+  iteration's outputs under `"1"`, `"2"`...
+- SET_VARIABLE completes at once (`apply` merges its input into the
+  variables); TERMINATE completes at once and ends the run as its
+  `terminationStatus` says, cancelling what is in flight.
+- SIMPLE, WAIT, HUMAN and SUB_WORKFLOW are scheduled and waited for.
+
+When the top-level list is done and nothing is in flight, the run
+completes. Everything here is a pure function of (definition, state, env).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cadenza.runtime._decide import (
+    Environment,
+    _schedule,
+    roots_for,
+    workflow_output,
+)
+from cadenza.runtime._definition import TaskSpec, WorkflowDef, walk
+from cadenza.runtime._events import (
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskUpdated,
+    WorkflowCompleted,
+    WorkflowFailed,
+    WorkflowTerminated,
+)
+from cadenza.runtime._expressions import resolve
+from cadenza.runtime._state import TaskState, WorkflowState
+from cadenza.runtime._validate import TERMINATION_STATUSES
+
+
+def iteration_ref(ref: str, iteration: int) -> str:
+    """Conductor's name for `ref` in loop iteration `iteration` (0: not in a loop)."""
+    return f"{ref}__{iteration}" if iteration else ref
+
+
+def case_text(value: Any) -> str | None:
+    """A case value as Conductor compares it: as text; None selects the default."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Walker:
+    """One walk of the definition against a state; see the module note."""
+
+    def __init__(self, definition: WorkflowDef, state: WorkflowState, env: Environment):
+        self.definition = definition
+        self.state = state
+        self.env = env
+        self.current: dict[str, TaskState] = {}
+        for task in state.tasks:
+            if not task.retried:
+                self.current[task.ref] = task
+        self.step: list[Event] | None = None
+
+    def next_step(self) -> list[Event]:
+        done = self._list(self.definition.tasks, 0)
+        if self.step is not None:
+            return self.step
+        if done and all(task.status.terminal for task in self.current.values()):
+            output = workflow_output(self.definition, self.state)
+            return [WorkflowCompleted(at=self.state.updated_at, output=output)]
+        return []
+
+    # -- the walk ---------------------------------------------------------------
+
+    def _list(self, specs: tuple[TaskSpec, ...], iteration: int) -> bool:
+        for spec in specs:
+            done = self._task(spec, iteration)
+            if self.step is not None or not done:
+                return False
+        return True
+
+    def _take(self, events: list[Event]) -> bool:
+        self.step = events
+        return False
+
+    def _schedule(self, spec: TaskSpec, iteration: int) -> list[Event]:
+        return _schedule(
+            self.definition, spec, self.state, self.env,
+            delay_s=spec.start_delay_s, ref=iteration_ref(spec.ref, iteration),
+            iteration=iteration,
+        )  # fmt: skip
+
+    def _at_once(self, spec: TaskSpec, iteration: int, output: dict[str, Any]) -> bool:
+        """Schedule a system task and complete it in the same step."""
+        scheduled = self._schedule(spec, iteration)
+        return self._take(
+            [
+                *scheduled,
+                TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output),
+            ]
+        )
+
+    def _task(self, spec: TaskSpec, iteration: int) -> bool:
+        task = self.current.get(iteration_ref(spec.ref, iteration))
+        kind = spec.type
+        if kind in ("SWITCH", "DECISION"):
+            if task is None:
+                return self._switch(spec, iteration)
+            if not task.status.successful:
+                return False
+            return self._list(spec.branch_for(task.output.get("selectedCase")), iteration)
+        if kind == "FORK_JOIN":
+            if task is None:
+                return self._at_once(spec, iteration, {})
+            if not task.status.successful:
+                return False
+            for branch in spec.fork_tasks:
+                self._list(branch, iteration)
+                if self.step is not None:
+                    return False
+            return True
+        if task is None:
+            if kind == "TERMINATE":
+                return self._terminate(spec, iteration)
+            if kind == "SET_VARIABLE":
+                return self._at_once(spec, iteration, {})
+            return self._take(self._schedule(spec, iteration))
+        if task.status.terminal:
+            return task.status.successful
+        if kind == "JOIN":
+            return self._join(spec, task, iteration)
+        if kind == "DO_WHILE":
+            return self._loop(spec, task)
+        return False
+
+    # -- the control-flow tasks --------------------------------------------------
+
+    def _switch(self, spec: TaskSpec, iteration: int) -> bool:
+        scheduled = self._schedule(spec, iteration)
+        task_input = scheduled[0].input  # type: ignore[attr-defined]
+        key = (
+            spec.raw.get("expression") if spec.type == "SWITCH" else spec.raw.get("caseValueParam")
+        )
+        case = case_text(task_input.get(key) if isinstance(key, str) else None)
+        output = {"evaluationResult": [case], "selectedCase": case}
+        done = TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output)
+        return self._take([*scheduled, done])
+
+    def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
+        outputs: dict[str, Any] = {}
+        for joined in spec.join_on:
+            found = self.current.get(iteration_ref(joined, iteration)) or self.current.get(joined)
+            if found is None or not found.status.terminal or not found.status.successful:
+                return False
+            outputs[joined] = found.output
+        return self._take(
+            [TaskCompleted(at=self.state.updated_at, task_id=task.id, output=outputs)]
+        )
+
+    def _terminate(self, spec: TaskSpec, iteration: int) -> bool:
+        now = self.state.updated_at
+        scheduled = self._schedule(spec, iteration)
+        new_id = _id(scheduled)
+        task_input = scheduled[0].input  # type: ignore[attr-defined]
+        status = task_input.get("terminationStatus")
+        if status not in TERMINATION_STATUSES:
+            reason = f"task {spec.ref!r}: terminationStatus {status!r} is not COMPLETED, FAILED or TERMINATED"
+            failed = TaskFailed(
+                at=now, task_id=new_id, reason=reason, status="FAILED_WITH_TERMINAL_ERROR"
+            )
+            return self._take([*scheduled, failed])
+        reason = str(task_input.get("terminationReason") or "")
+        output = task_input.get("workflowOutput")
+        output = (
+            output if isinstance(output, dict) else ({} if output is None else {"output": output})
+        )
+        events: list[Event] = [
+            *scheduled,
+            TaskCompleted(at=now, task_id=new_id, output={"output": output}),
+        ]
+        cancel = reason or f"terminated by task {spec.ref!r}"
+        events.extend(
+            TaskCanceled(at=now, task_id=t.id, reason=cancel)
+            for t in self.current.values()
+            if not t.status.terminal
+        )
+        if status == "COMPLETED":
+            events.append(WorkflowCompleted(at=now, output=output))
+        elif status == "FAILED":
+            events.append(
+                WorkflowFailed(at=now, reason=reason or cancel, task_id=new_id, output=output)
+            )
+        else:
+            events.append(WorkflowTerminated(at=now, reason=reason or cancel))
+        return self._take(events)
+
+    def _loop(self, spec: TaskSpec, task: TaskState) -> bool:
+        now = self.state.updated_at
+        items: list[Any] | None = None
+        if spec.raw.get("items"):
+            found = resolve(spec.raw["items"], roots_for(self.state))
+            if not isinstance(found, list):
+                reason = (
+                    f"task {spec.ref!r}: items {spec.raw['items']!r} is not a list (got {found!r})"
+                )
+                return self._take(
+                    [
+                        TaskFailed(
+                            at=now,
+                            task_id=task.id,
+                            reason=reason,
+                            status="FAILED_WITH_TERMINAL_ERROR",
+                        )
+                    ]
+                )
+            items = found
+        iteration = int(task.output.get("iteration") or 0)
+        if iteration:
+            if not self._list(spec.loop_over, iteration):
+                return False
+            again = iteration < len(items) if items is not None else self._condition(spec, task)
+        else:
+            again = items is None or bool(items)
+        if again:
+            output: dict[str, Any] = {"iteration": iteration + 1}
+            if items is not None:
+                output.update(loopItem=items[iteration], loopIndex=iteration)
+            return self._take([TaskUpdated(at=now, task_id=task.id, output=output)])
+        result: dict[str, Any] = {"iteration": iteration}
+        body = [t.ref for t in walk(spec.loop_over)]
+        for n in range(1, iteration + 1):
+            result[str(n)] = {
+                ref: self.current[iteration_ref(ref, n)].output
+                for ref in body
+                if iteration_ref(ref, n) in self.current
+            }
+        return self._take([TaskCompleted(at=now, task_id=task.id, output=result)])
+
+    def _condition(self, spec: TaskSpec, task: TaskState) -> bool:
+        """A `loopCondition`: JavaScript, which registration refused without an engine."""
+        from cadenza.runtime._script import evaluate_condition
+
+        return evaluate_condition(spec, roots_for(self.state))
+
+
+def _id(scheduled: list[Event]) -> str:
+    task_id: str = scheduled[0].task_id  # type: ignore[attr-defined]
+    return task_id

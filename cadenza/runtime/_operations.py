@@ -1,0 +1,98 @@
+"""retry, restart, rerun and skip: operator controls as events, with Conductor's rules.
+
+Design note
+-----------
+Each control arrives as a message in the run's own mailbox, so it never
+interleaves with a completion in flight. `operation_events` checks it
+against the state and returns the input events it amounts to, or raises
+`InvalidOperation` saying why it makes no sense now (the run's actor
+applies them and lets `decide` take it from there):
+
+- `retry` (a FAILED or TIMED_OUT run): the failed, timed-out and cancelled
+  tasks are superseded (`WorkflowReopened`), so the walker schedules them
+  afresh; the run is RUNNING again.
+- `restart` (any terminal run; a COMPLETED one only if `restartable`):
+  every task is superseded and the variables reset; with `latest=True` the
+  run switches to the newest registered version. Same run id.
+- `rerun` (a terminal run) from `ref`: that task and every task scheduled
+  after it are superseded; `input`, when given, replaces the workflow input.
+- `skip` (a RUNNING run) of a task not yet scheduled (as Conductor: a task
+  already scheduled cannot be skipped): a SKIPPED task takes its place and
+  the walker goes past it.
+"""
+
+from __future__ import annotations
+
+from cadenza._errors import InvalidOperation
+from cadenza.runtime._decide import WAIT_GROUP, task_id
+from cadenza.runtime._definition import WorkflowDef
+from cadenza.runtime._events import Event, TaskMarked, TaskScheduled, WorkflowReopened
+from cadenza.runtime._messages import Operate
+from cadenza.runtime._state import WorkflowState
+from cadenza.runtime._status import TaskStatus, WorkflowStatus
+
+REOPENING_OPS = frozenset({"retry", "restart", "rerun"})
+
+
+def _refuse(state: WorkflowState, why: str) -> InvalidOperation:
+    return InvalidOperation(why, run_id=state.id, state=state.status.value)
+
+
+def operation_events(
+    definition: WorkflowDef, state: WorkflowState, message: Operate, now: float
+) -> list[Event]:
+    """The events operation `message` amounts to; raises `InvalidOperation`. See the note."""
+    status = state.status
+    current = [task for task in state.tasks if not task.retried]
+    if message.op in REOPENING_OPS and not status.terminal:
+        raise _refuse(state, f"cannot {message.op} run {state.id}: it is still {status.value}")
+    if message.op == "retry":
+        if status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
+            raise _refuse(state, f"cannot retry run {state.id}: it is {status.value}, not FAILED")
+        failed = [
+            task.id for task in current if task.status.terminal and not task.status.successful
+        ]
+        if not failed:
+            raise _refuse(state, f"run {state.id} has no failed task to retry")
+        return [WorkflowReopened(at=now, op="retry", superseded=failed)]
+    if message.op == "restart":
+        target = message.definition or definition
+        if status is WorkflowStatus.COMPLETED and not target.restartable:
+            raise _refuse(state, f"run {state.id} is of a non-restartable workflow definition")
+        return [
+            WorkflowReopened(
+                at=now,
+                op="restart",
+                superseded=[task.id for task in current],
+                version=target.version if message.digest else None,
+                digest=message.digest,
+                variables=dict(target.variables),
+            )
+        ]
+    if message.op == "rerun":
+        ref = message.ref or ""
+        positions = [i for i, task in enumerate(state.tasks) if task.ref == ref]
+        if not positions:
+            raise _refuse(state, f"run {state.id} has no task {ref!r} to rerun from")
+        start = positions[-1]
+        superseded = [task.id for task in state.tasks[start:] if not task.retried]
+        return [WorkflowReopened(at=now, op="rerun", superseded=superseded, input=message.input)]
+    if message.op == "skip":
+        ref = message.ref or ""
+        if status is not WorkflowStatus.RUNNING:
+            raise _refuse(state, f"cannot skip a task of run {state.id}: it is {status.value}")
+        try:
+            spec = definition.spec(ref)
+        except KeyError:
+            raise _refuse(state, f"workflow {definition.name!r} has no task {ref!r}") from None
+        if any(task.ref == ref for task in state.tasks):
+            raise _refuse(state, f"task {ref!r} of run {state.id} was already scheduled")
+        new_id = task_id(state)
+        task_type = spec.name if spec.type == "SIMPLE" else spec.type
+        return [
+            TaskScheduled(at=now, task_id=new_id, ref=ref, name=spec.name, type=task_type,
+                          input={}, group=WAIT_GROUP, ready_at=now),
+            TaskMarked(at=now, task_id=new_id, status=TaskStatus.SKIPPED.value,
+                       reason="skipped by an operator"),
+        ]  # fmt: skip
+    raise _refuse(state, f"unknown operation {message.op!r}")

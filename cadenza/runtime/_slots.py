@@ -1,0 +1,153 @@
+"""Local workers: a bounded pool of slot coroutines per (group, task type).
+
+Design note — failures, crashes and the restart intensity
+--------------------------------------------------------
+A worker function that *raises* an `Exception` has failed its task: the
+verdict (FAILED, or FAILED_WITH_TERMINAL_ERROR for `TerminalError` or an
+output that is not a JSON object) goes to the run, which retries it per its
+policy. That is not a crash, and the slot carries on.
+
+A **crash** is the slot coroutine dying: the function raises a
+`BaseException` that is not an `Exception` (other than cancellation,
+`KeyboardInterrupt` and `SystemExit`, which still stop the process), or the
+slot's own machinery fails. The task in hand fails ("worker crashed: …")
+and is retried at its original queue place (`Ledger.keep_place`); the group
+gets `WorkerCrashed`. Up to `WORKER_RESTARTS_MAX` crashes within
+`WORKER_RESTART_PERIOD_S` on the runtime's clock, the group starts a new
+slot; one more and it **pauses** dispatch of that task type in that group
+(`group.worker_paused`): tasks stay queued, pollers of that type get
+nothing, the runtime stays up. Registering the worker again with
+`rt.worker(...)` resumes it (`group.worker_resumed`).
+
+Each slot verdict releases the task in the `Ledger` at once (so a breaker
+counts it before the slot takes its next task), then goes to the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from cadenza._errors import TerminalError
+from cadenza.actors import ActorRef
+from cadenza.runtime._ledger import Ledger
+from cadenza.runtime._messages import (
+    QueuedTask,
+    TaskResult,
+    TaskStartedMsg,
+    WorkerCrashed,
+    WorkerDone,
+)
+
+_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
+
+WORKER_RESTARTS_MAX = 3  # slot crashes tolerated within the period; one more pauses the type
+WORKER_RESTART_PERIOD_S = 60.0
+
+WorkerFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(slots=True)
+class LocalWorker:
+    """A bounded pool of long-lived slots running `fn`; `running` counts busy slots.
+
+    The group hands a slot a task only while `running < concurrency` and the
+    worker is not `paused`, so the inbox never holds more than `concurrency`.
+    """
+
+    fn: WorkerFn
+    concurrency: int
+    running: int = 0
+    slots: int = 0  # slot coroutines alive
+    inbox: asyncio.Queue[tuple[QueuedTask, Any]] = field(default_factory=asyncio.Queue)
+    crashes: deque[float] = field(default_factory=deque)  # times of recent crashes
+    paused: bool = False
+
+    def crashed(self, now: float) -> bool:
+        """Count a crash at `now`; True if that is past the restart intensity."""
+        self.crashes.append(now)
+        while self.crashes and self.crashes[0] <= now - WORKER_RESTART_PERIOD_S:
+            self.crashes.popleft()
+        return len(self.crashes) > WORKER_RESTARTS_MAX
+
+
+async def slot(
+    worker: LocalWorker,
+    index: int,
+    group: str,
+    runs: Callable[[str], ActorRef[Any]],
+    group_ref: ActorRef[Any],
+    ledger: Ledger,
+) -> None:
+    """One slot of a local worker pool: run tasks one at a time, report each verdict."""
+    worker_id = f"local:{group}:{index}"
+    task: QueuedTask | None = None
+    try:
+        while index < worker.concurrency:
+            task, token = await worker.inbox.get()
+            try:
+                run = runs(task.run_id)
+                await run.tell(TaskStartedMsg(task.task_id, worker_id))
+                result = await _execute(task, worker.fn)
+                ledger.release(task.task_id, failed=result.failed)
+                await run.tell(result)
+                await group_ref.tell(WorkerDone(task.type))
+                task = None
+            finally:
+                token.__exit__(None, None, None)
+    except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a crash, not a task failure: see the module note
+        if task is None:
+            raise  # nothing in hand: the slot's own machinery broke — let it surface
+        await _crashed(task, exc, runs, group_ref, ledger)
+    finally:
+        worker.slots -= 1
+
+
+async def _crashed(
+    task: QueuedTask,
+    exc: BaseException,
+    runs: Callable[[str], ActorRef[Any]],
+    group_ref: ActorRef[Any],
+    ledger: Ledger,
+) -> None:
+    error = f"{type(exc).__name__}: {exc}"
+    ledger.keep_place(task.task_id)
+    ledger.release(task.task_id, failed=True)
+    await runs(task.run_id).tell(
+        TaskResult(task.task_id, None, failed=True, reason=f"worker crashed: {error}")
+    )
+    await group_ref.tell(WorkerCrashed(task.type, error))
+
+
+async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
+    """Run a local worker function and turn what happened into a verdict."""
+    try:
+        output = await fn(copy.deepcopy(task.input))
+    except TerminalError as exc:
+        return TaskResult(
+            task.task_id, exc.output, failed=True, reason=exc.reason or repr(exc), terminal=True
+        )
+    except Exception as exc:
+        return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
+    if output is None:
+        output = {}
+    if not isinstance(output, dict):
+        reason = (
+            f"worker for {task.type!r} returned {type(output).__name__}; expected a dict or None"
+        )
+        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
+    try:
+        _STRICT_JSON.encode(output)
+    except (TypeError, ValueError) as exc:
+        reason = f"worker for {task.type!r} returned output that is not JSON-serialisable: {exc}"
+        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
+    return TaskResult(task.task_id, output)

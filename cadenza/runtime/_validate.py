@@ -1,0 +1,146 @@
+"""Structural checks of a parsed workflow definition, at registration.
+
+Design note
+-----------
+`_definition.py` parses each task on its own; this module checks what only
+the whole definition shows, and raises `DefinitionError` naming the task
+reference and the problem:
+
+- a reference used twice anywhere (nested branches and loop bodies
+  included; loop iterations are named `ref__n`, so a reference may not look
+  like one);
+- a JOIN on a reference the definition does not have;
+- a SWITCH or DECISION without `decisionCases`, or without its case value
+  (`expression` for value-param, `caseValueParam`);
+- a DO_WHILE with neither `loopCondition` nor `items`, or inside another;
+- a SUB_WORKFLOW without `subWorkflowParam.name`, or naming its own workflow
+  (a direct cycle; `check_cycles` follows registered definitions further);
+- a TERMINATE whose literal `terminationStatus` is not COMPLETED, FAILED or
+  TERMINATED;
+- JavaScript (SWITCH `javascript`, DECISION `caseExpression`, DO_WHILE
+  `loopCondition`, INLINE) when no engine is installed (`pip install
+  cadenza[js]`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from cadenza._errors import DefinitionError
+from cadenza.runtime._definition import TaskSpec, WorkflowDef, walk
+
+TERMINATION_STATUSES = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
+_LOOKS_LIKE_ITERATION = re.compile(r"__\d+$")
+
+
+def needs_javascript(spec: TaskSpec) -> str | None:
+    """What in `spec` needs a JavaScript engine, or None."""
+    raw = spec.raw
+    if spec.type == "INLINE":
+        return "INLINE runs JavaScript"
+    if spec.type == "SWITCH" and raw.get("evaluatorType", "value-param") != "value-param":
+        return f"evaluatorType {raw.get('evaluatorType')!r} is JavaScript"
+    if spec.type == "DECISION" and not raw.get("caseValueParam") and raw.get("caseExpression"):
+        return "caseExpression is JavaScript"
+    if spec.type == "DO_WHILE" and raw.get("loopCondition") and not raw.get("items"):
+        return "loopCondition is JavaScript"
+    return None
+
+
+def sub_workflow_name(spec: TaskSpec) -> str | None:
+    param = spec.raw.get("subWorkflowParam")
+    if isinstance(param, dict) and isinstance(param.get("name"), str):
+        return str(param["name"])
+    return None
+
+
+def sub_workflow_version(spec: TaskSpec) -> int | None:
+    param = spec.raw.get("subWorkflowParam")
+    version = param.get("version") if isinstance(param, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def _loops(tasks: tuple[TaskSpec, ...], inside: bool = False) -> Iterator[tuple[TaskSpec, bool]]:
+    for task in tasks:
+        yield task, inside
+        for branch in task.children():
+            yield from _loops(branch, inside or task.type == "DO_WHILE")
+
+
+def validate(definition: WorkflowDef, *, javascript: bool) -> None:
+    """Raise `DefinitionError` for the first structural problem; see the module note."""
+    name = definition.name
+    refs = {task.ref for task in walk(definition.tasks)}
+    for task, in_loop in _loops(definition.tasks):
+        ref = task.ref
+
+        def fail(problem: str, ref: str = ref) -> DefinitionError:
+            return DefinitionError(problem, workflow=name, ref=ref)
+
+        if in_loop and _LOOKS_LIKE_ITERATION.search(ref):
+            raise fail("a reference inside a DO_WHILE may not end in __<n> (iteration names)")
+        if task.type in ("SWITCH", "DECISION"):
+            if not task.cases:
+                raise fail(f"a {task.type} needs at least one entry in decisionCases")
+            if task.type == "SWITCH" and not task.raw.get("expression"):
+                raise fail("a SWITCH needs an 'expression'")
+            if task.type == "DECISION" and not (
+                task.raw.get("caseValueParam") or task.raw.get("caseExpression")
+            ):
+                raise fail("a DECISION needs 'caseValueParam' or 'caseExpression'")
+        elif task.type == "JOIN":
+            for joined in task.join_on:
+                if joined not in refs:
+                    raise fail(f"joinOn names {joined!r}, which is not a task of this workflow")
+        elif task.type == "DO_WHILE":
+            if in_loop:
+                raise fail("a DO_WHILE inside another DO_WHILE is not supported")
+            if not task.raw.get("loopCondition") and not task.raw.get("items"):
+                raise fail("a DO_WHILE needs a 'loopCondition' or 'items'")
+            if not task.loop_over:
+                raise fail("a DO_WHILE needs tasks in 'loopOver'")
+        elif task.type == "SUB_WORKFLOW":
+            child = sub_workflow_name(task)
+            if child is None:
+                raise fail("a SUB_WORKFLOW needs subWorkflowParam.name")
+            if child == name:
+                raise fail(f"SUB_WORKFLOW starts {child!r}, the workflow itself (a cycle)")
+        elif task.type == "TERMINATE":
+            status = task.input_parameters.get("terminationStatus")
+            if not isinstance(status, str) or (
+                "${" not in status and status not in TERMINATION_STATUSES
+            ):
+                raise fail(
+                    f"terminationStatus must be COMPLETED, FAILED or TERMINATED, got {status!r}"
+                )
+        why = needs_javascript(task)
+        if why is not None and not javascript:
+            raise fail(
+                f"{why}, and no JavaScript engine is installed: install the extra "
+                "'cadenza[js]' (mini-racer), or rewrite it without JavaScript"
+            )
+
+
+def check_cycles(
+    definition: WorkflowDef, lookup: Callable[[str, int | None], WorkflowDef | None]
+) -> None:
+    """A SUB_WORKFLOW chain through registered definitions that comes back: DefinitionError."""
+    stack: list[tuple[WorkflowDef, tuple[str, ...]]] = [(definition, (definition.name,))]
+    seen: set[tuple[str, int]] = set()
+    while stack:
+        current, path = stack.pop()
+        for task in walk(current.tasks):
+            child = sub_workflow_name(task) if task.type == "SUB_WORKFLOW" else None
+            if child is None:
+                continue
+            if child in path:
+                raise DefinitionError(
+                    f"SUB_WORKFLOW cycle: {' -> '.join((*path, child))}",
+                    workflow=definition.name,
+                    ref=task.ref,
+                )
+            found = lookup(child, sub_workflow_version(task))
+            if found is not None and (found.name, found.version) not in seen:
+                seen.add((found.name, found.version))
+                stack.append((found, (*path, child)))
