@@ -91,7 +91,6 @@ class ActorSystem:
         self.on_escalation: Callable[[BaseException], None] = self._record_escalation
         self._escalations: list[BaseException] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
         self._bg: anyio.abc.TaskGroup | None = None
         self._accepting = False  # started and not stopping
         self._stopping = False  # stop() has begun (stays True once stopped)
@@ -99,6 +98,10 @@ class ActorSystem:
         self._stopped_event = asyncio.Event()
         self._keeper_wake = asyncio.Event()
         self._keeper_done = asyncio.Event()
+        self._keeper_started = asyncio.Event()
+        self._keeper_task: asyncio.Task[None] | None = None
+        self._host: asyncio.Task[Any] | None = None  # the task that entered the system
+        self._host_cancelled = False
         self._fatal_error: BaseException | None = None
         self._cells: dict[str, _Cell] = {}
         self._pools: dict[str, EntityPool[Any]] = {}
@@ -125,14 +128,15 @@ class ActorSystem:
         if self._loop is not None or self._stop_started:
             raise RuntimeError(f"actor system {self.name!r} can be started only once")
         self._loop = asyncio.get_running_loop()
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        try:
-            await tg.start(self._keeper)
-        except BaseException as exc:
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+        # The background task group lives inside the keeper task, never in the
+        # caller's: `async with` may be entered and left by different tasks
+        # (pytest fixtures, services), and no cancel scope is left dangling.
+        self._host = asyncio.current_task()
+        self._keeper_task = self._loop.create_task(self._keeper(), name=f"{self.name}-keeper")
+        await self._keeper_started.wait()
+        if self._bg is None:
+            await self._keeper_task
+            raise self._fatal_error or RuntimeError(f"actor system {self.name!r} did not start")
         self._accepting = True
         return self
 
@@ -142,17 +146,20 @@ class ActorSystem:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool | None:
-        suppress: bool | None = None
-        try:
-            with anyio.CancelScope(shield=True):
-                await self._shutdown(5.0)
-        finally:
-            tg, self._tg = self._tg, None
-            if tg is not None:
-                suppress = await tg.__aexit__(exc_type, exc, tb)
+        with anyio.CancelScope(shield=True):
+            await self._shutdown(5.0)
+        if (
+            self._host_cancelled
+            and isinstance(exc, asyncio.CancelledError)
+            and self._host is not None
+        ):
+            self._host.uncancel()  # our cancellation, not the caller's: raise the cause instead
+            self._host_cancelled = False
+            self._raise_fatal()
         if exc is None:
+            self._raise_fatal()
             self._raise_escalations()
-        return suppress
+        return None
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Shut down as the module note says; raise recorded escalations, once.
@@ -160,20 +167,47 @@ class ActorSystem:
         Do not call it from inside an actor's batch: it waits for that batch.
         """
         await self._shutdown(grace_s)
+        self._raise_fatal()
         self._raise_escalations()
 
-    async def _keeper(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    def _raise_fatal(self) -> None:
+        error, self._fatal_error = self._fatal_error, None
+        if error is None:
+            return
+        if isinstance(error, BaseExceptionGroup):
+            raise error
+        raise BaseExceptionGroup(f"actor system {self.name!r} failed", [error])
+
+    def _cancel_host(self) -> None:
+        """A fatal error cancels the block that entered the system, as a task group would."""
+        host = self._host
+        if (
+            host is not None
+            and not host.done()
+            and not self._host_cancelled
+            and not self._stop_started
+        ):
+            self._host_cancelled = True
+            host.cancel()
+
+    async def _keeper(self) -> None:
+        """Host the background task group until shutdown; a task's failure is fatal."""
         try:
             async with anyio.create_task_group() as bg:
                 self._bg = bg
-                task_status.started()
+                self._keeper_started.set()
                 await self._keeper_wake.wait()
                 bg.cancel_scope.cancel()
+        except BaseException as exc:  # a background task failed: stop() raises it
+            log.error("system.background_failed", system=self.name, error=repr(exc))
+            if self._fatal_error is None:
+                self._fatal_error = exc
+            self._accepting = False
+            self._cancel_host()
         finally:
             self._bg = None
+            self._keeper_started.set()
             self._keeper_done.set()
-        if self._fatal_error is not None:
-            raise self._fatal_error
 
     async def _shutdown(self, grace_s: float) -> None:
         if self._stop_started:
@@ -415,3 +449,4 @@ class ActorSystem:
         if self._fatal_error is None:
             self._fatal_error = exc
         self._keeper_wake.set()
+        self._cancel_host()

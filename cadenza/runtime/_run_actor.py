@@ -369,7 +369,8 @@ class RunActor(Actor[Any]):
                 and not task.retried
                 and task.type not in IN_PROGRESS_AT_ONCE
             ):
-                self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=now))
+                back = TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now))
+                self._emit(events, back)  # at its original place: it keeps its ready_at
         self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short

@@ -114,7 +114,7 @@ class Runtime:
         default_group: str = DEFAULT_GROUP,
         shutdown_grace_s: float = 5.0,
         audit_timers: bool = True,
-        timer_resolution_s: float = 0.001,
+        timer_resolution_s: float = 0.0,  # > 0 coalesces wake-ups into slots (a storm guard)
         max_timers_per_run: int = 10_000,
         dispatch_warning_s: float | None = None,  # log `dispatch.slow` past this wait
         delivery: Delivery | None = None,  # the simulation's seam; default: immediate
@@ -209,7 +209,7 @@ class Runtime:
             self.clock.detach(self.settle)
         self._open = False
         try:
-            await self.system.stop(grace_s=self.shutdown_grace_s)
+            await self.system.stop(grace_s=self.shutdown_grace_s)  # graceful; raises escalations
         finally:
             await self.journal.close()
         log.info("runtime.closed", path=self.path)

@@ -10,10 +10,13 @@ has passed — never one that is still in the future — and tells each its
 target, in (deadline, arming order). An idle runtime has nothing armed and
 uses no CPU: there is no polling loop.
 
-Storm guard: the wake-up is armed at the earliest deadline rounded UP to
-the next multiple of `resolution_s` (1 ms by default), so deadlines that
-fall in the same slot cost one wake-up and fire as one batch — at most one
-slot late, never early. The heap is the only per-timer cost (a tuple and a
+Storm guard: with `resolution_s > 0` the wake-up is armed at the earliest
+deadline rounded UP to the next multiple of it, so deadlines that fall in
+the same slot cost one wake-up and fire as one batch — at most one slot
+late, never early. It is off (0) by default: the simulation sweep showed
+that a slot's lateness lets a retry due at t reach its group after an
+equal-priority task that became ready later (DESIGN invariant 3). Without
+it, due timers still fire as one batch per wake-up. The heap is the only per-timer cost (a tuple and a
 reference); a run arms one entry for its earliest deadline at a time.
 
 Timers are not journaled here: each is derived from journaled run state
@@ -52,7 +55,7 @@ class Fire:
 class TimerService(Actor[Any]):
     """See the module note. `pending()` counts armed entries."""
 
-    def __init__(self, clock: Clock, *, resolution_s: float = 0.001):
+    def __init__(self, clock: Clock, *, resolution_s: float = 0.0):
         if resolution_s < 0:
             raise ValueError(f"resolution_s must not be negative, got {resolution_s}")
         self.clock = clock

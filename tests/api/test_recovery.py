@@ -128,3 +128,18 @@ async def test_a_damaged_record_is_reported_not_applied(db_path: str, clock: Vir
         assert (await rt.wait(healthy)).output == {"result": 5}
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_runtime_closes_inside_an_enclosing_cancel_scope() -> None:
+    """Leaving the block exits the actor system's task group too, so enclosing cancel scopes stay intact."""
+    import anyio
+
+    from cadenza.persistence import MemoryJournal
+
+    async def main() -> bool:
+        with anyio.CancelScope():
+            async with cadenza.Runtime(journal=MemoryJournal()) as rt:
+                await rt.register({"name": "t", "tasks": [{"name": "x", "taskReferenceName": "x"}]})
+        return True
+
+    assert anyio.run(main)

@@ -1,0 +1,300 @@
+"""The invariant checker: DESIGN.md's invariants, read from the journal and the live runtime.
+
+Design note
+-----------
+`scan()` runs after every batch of the simulation loop. It reads the
+records the in-memory journal gained since the last scan (the journal plays
+the disk, so this is what a crash would leave) and checks, per record:
+
+- inv 1: nothing is appended to a run after its terminal event, and
+  nothing follows the terminal event inside its record;
+- inv 2 (no effect twice): an attempt ends (completed, failed, cancelled)
+  at most once;
+- inv 3 (with `check_priority`): when an attempt starts at t, no other
+  attempt of the same type and group was waiting since before t with a
+  better key (higher run priority, or equal priority and earlier
+  `ready_at` — the group's ordering rule). Off when messages are delayed,
+  since a delayed `Enqueue` legitimately reaches the group late;
+- inv 4: no attempt is started (`TaskStarted.at`) before its `ready_at`
+  (from `TaskScheduled` or the latest `TaskRequeued`).
+
+When the harness swaps journals (a crash), the scan restarts from the
+durable copy, so records lost in the crash are forgotten.
+
+`check_live()` runs at quiescent points (no driver running): for every run,
+`rt.get` must equal the fold of the journal from scratch (inv 5, which also
+covers "terminal never reported RUNNING"); every run the runtime announced
+finished is terminal with that status; and every SCHEDULED task of an
+unfinished run sits in its group's queue or the timer heap (inv 2, nothing
+lost). `check_liveness()` says which runs are not terminal.
+
+It reaches into private state (the journal's store, group queues, the timer
+heap): it is a test harness, and those are what it must check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cadenza.persistence import MemoryJournal
+from cadenza.persistence._codec import decode_events
+from cadenza.runtime import WorkflowRun, fold
+from cadenza.runtime._events import (
+    TERMINAL_EVENTS,
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskRequeued,
+    TaskScheduled,
+    TaskStarted,
+    WorkflowStarted,
+    event_from_json,
+)
+from cadenza.runtime._status import TaskStatus
+from simulations.sim.harness import SimRuntime
+
+EARLY_EPS_S = 1e-6  # float noise; an injected early timer is 1 ms
+# With Runtime(timer_resolution_s=r) the timer service rounds wake-ups up to r, so a
+# task due at t reaches its group by t + r; inv 3 then counts it as waiting only after
+# that. The default resolution is 0: strict priority order holds to the instant.
+TIMER_SLACK_S = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    invariant: str
+    at: float
+    run_id: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"[{self.invariant}] t={self.at:.3f}s run={self.run_id}: {self.detail}"
+
+
+class Checker:
+    """See the module note; `violations` collects what was found."""
+
+    def __init__(
+        self,
+        harness: SimRuntime,
+        *,
+        stop_at_first: bool = False,
+        check_priority: bool = True,
+        timer_slack_s: float = TIMER_SLACK_S,
+    ) -> None:
+        self.h = harness
+        self.timer_slack_s = timer_slack_s
+        self.check_priority = check_priority
+        self.stop_at_first = stop_at_first
+        self.violations: list[Violation] = []
+        self._reported: set[tuple[str, str, str]] = set()
+        self.scans = 0
+        self._reset(harness.journal)
+        harness.sim.loop.on_batch.append(self.scan)
+
+    def _reset(self, journal: MemoryJournal) -> None:
+        self._journal = journal
+        self._seen = 0
+        self.events: dict[str, list[Event]] = {}
+        self._terminal: set[str] = set()
+        self._ended: set[str] = set()
+        self._ready_at: dict[str, float] = {}
+        self._priority: dict[str, int] = {}  # run id -> priority
+        self._queue_of: dict[str, tuple[str, str]] = {}  # task id -> (group, type)
+        self._waiting: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
+        self._started_at: dict[str, float] = {}
+        self._deferred: list[tuple[float, str, str, tuple[str, str], list[str]]] = []
+
+    def report(self, invariant: str, run_id: str, detail: str) -> None:
+        if (invariant, run_id, detail) in self._reported:
+            return  # found again while rescanning after a crash
+        self._reported.add((invariant, run_id, detail))
+        self.violations.append(Violation(invariant, self.h.sim.time, run_id, detail))
+        if self.stop_at_first:
+            raise AssertionError(str(self.violations[-1]))
+
+    # -- after every step ------------------------------------------------------
+
+    def scan(self) -> None:
+        journal = self.h.journal
+        if journal is not self._journal:
+            self._reset(journal)
+        store = journal._store
+        self.scans += 1
+        while self._seen < store.last_seq:
+            self._seen += 1
+            row = store.records.get(self._seen)
+            if row is None:
+                continue
+            sid, payload, crc = row
+            data = decode_events(sid, self._seen, payload, crc)
+            self._record(sid, [event_from_json(d, stream_id=sid) for d in data])
+        if self._deferred:
+            self._judge_deferred(self.h.sim.clock.now())
+
+    def _record(self, run_id: str, events: list[Event]) -> None:
+        if run_id in self._terminal:
+            kinds = ", ".join(type(e).__name__ for e in events)
+            self.report("inv1", run_id, f"record appended after the terminal event: {kinds}")
+        self.events.setdefault(run_id, []).extend(events)
+        for index, event in enumerate(events):
+            if isinstance(event, TERMINAL_EVENTS):
+                self._terminal.add(run_id)
+                if index + 1 < len(events):
+                    self.report("inv1", run_id, f"events follow {type(event).__name__}")
+                self._forget_waiting(run_id)
+            elif isinstance(event, WorkflowStarted):
+                self._priority[run_id] = event.priority
+            elif isinstance(event, TaskScheduled):
+                self._ready_at[event.task_id] = event.ready_at
+                self._queue_of[event.task_id] = (event.group, event.type)
+                self._wait(run_id, event.task_id, event.ready_at)
+            elif isinstance(event, TaskRequeued):
+                self._ready_at[event.task_id] = event.ready_at
+                self._ended.discard(event.task_id)
+                self._wait(run_id, event.task_id, event.ready_at)
+            elif isinstance(event, TaskStarted):
+                self._started(run_id, event)
+                ready_at = self._ready_at.get(event.task_id)
+                if ready_at is not None and event.at < ready_at - EARLY_EPS_S:
+                    early_ms = (ready_at - event.at) * 1000
+                    self.report(
+                        "inv4", run_id, f"task {event.task_id} started {early_ms:.3f} ms early"
+                    )
+            elif isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled)):
+                self._unwait(event.task_id)
+                if event.task_id in self._ended:
+                    self.report(
+                        "inv2",
+                        run_id,
+                        f"attempt {event.task_id} ended twice ({type(event).__name__})",
+                    )
+                self._ended.add(event.task_id)
+
+    def _wait(self, run_id: str, task_id: str, ready_at: float) -> None:
+        queue = self._queue_of.get(task_id)
+        if queue is not None:
+            key = (self._priority.get(run_id, 0), ready_at)
+            self._waiting.setdefault(queue, {})[task_id] = key
+
+    def _unwait(self, task_id: str) -> None:
+        queue = self._queue_of.get(task_id)
+        if queue is not None:
+            self._waiting.get(queue, {}).pop(task_id, None)
+
+    def _forget_waiting(self, run_id: str) -> None:
+        prefix = run_id + "-"
+        for waiting in self._waiting.values():
+            for task_id in [t for t in waiting if t.startswith(prefix)]:
+                del waiting[task_id]
+
+    def _started(self, run_id: str, event: TaskStarted) -> None:
+        self._started_at[event.task_id] = event.at
+        queue = self._queue_of.get(event.task_id)
+        if queue is None:
+            return
+        waiting = self._waiting.get(queue, {})
+        mine = waiting.pop(event.task_id, None)
+        if mine is None or not self.check_priority:
+            return
+        priority, ready_at = mine
+        t = event.at - EARLY_EPS_S - self.timer_slack_s
+        better = [
+            other
+            for other, (p, r) in waiting.items()
+            if r < t and (p > priority or (p == priority and r < ready_at - EARLY_EPS_S))
+        ]
+        # judged once the instant is over: starts in one instant are journaled in any order
+        if better:
+            self._deferred.append((event.at, run_id, event.task_id, queue, better))
+
+    def _judge_deferred(self, now: float) -> None:
+        keep = []
+        for at, run_id, task_id, queue, better in self._deferred:
+            if now <= at + EARLY_EPS_S:
+                keep.append((at, run_id, task_id, queue, better))
+                continue
+            waiting = self._waiting.get(queue, {})
+            for other in better:
+                started = self._started_at.get(other)
+                if other in waiting or (started is not None and started > at + EARLY_EPS_S):
+                    self.report(
+                        "inv3",
+                        run_id,
+                        f"task {task_id} started at {at:.3f} while {other} had waited longer "
+                        "with at least its priority",
+                    )
+                    break
+        self._deferred = keep
+
+    # -- at quiescent points -----------------------------------------------------
+
+    def folded(self, run_id: str) -> WorkflowRun:
+        return WorkflowRun.of(fold(run_id, list(self.events.get(run_id, []))))
+
+    def check_live(self) -> None:
+        """Compare the live runtime with the journal; see the module note."""
+        self.h.sim.run_until_idle()
+        self.scan()
+        rt = self.h.runtime
+        run_ids = sorted(self.events)
+
+        async def snapshot() -> list[WorkflowRun]:
+            return [await rt.get(run_id) for run_id in run_ids]
+
+        lives = self.h.sim.run(snapshot())
+        self.scan()
+        self._judge_deferred(float("inf"))
+        for run_id, live in zip(run_ids, lives, strict=True):
+            replayed = self.folded(run_id)
+            if live != replayed:
+                self.report("inv5", run_id, _difference(live, replayed))
+            elif run_id in self._terminal and not live.status.terminal:
+                self.report("inv1", run_id, f"terminal in the journal, reported {live.status}")
+        for run_id, status in self.h.finished.items():
+            if run_id not in self._terminal:
+                self.report("inv1", run_id, f"announced {status} but not terminal in the journal")
+        self._check_nothing_lost(rt, lives)
+
+    def _check_nothing_lost(self, rt: Any, lives: list[WorkflowRun]) -> None:
+        queued: set[str] = set()
+        for state, _ref in rt._groups.values():
+            queued.update(state.tasks)
+        timers = rt._timers._cell._instance
+        if timers is not None:
+            for entry in timers.heap:
+                for part in entry:
+                    task = getattr(part, "task", None)
+                    if task is not None:
+                        queued.add(task.task_id)
+        for live in lives:
+            if live.status.terminal:
+                continue
+            for task in live.tasks:
+                if (
+                    task.status is TaskStatus.SCHEDULED
+                    and not task.retried
+                    and task.id not in queued
+                ):
+                    self.report(
+                        "inv2", live.id, f"task {task.id} is SCHEDULED but in no queue or timer"
+                    )
+
+    def unfinished(self) -> list[str]:
+        """Runs whose journal has no terminal event."""
+        self.scan()
+        return [run_id for run_id in sorted(self.events) if run_id not in self._terminal]
+
+    def check_liveness(self, bound_s: float) -> None:
+        for run_id in self.unfinished():
+            self.report("liveness", run_id, f"not terminal {bound_s:.0f} s after faults stopped")
+
+
+def _difference(live: WorkflowRun, replayed: WorkflowRun) -> str:
+    for name in WorkflowRun.__dataclass_fields__:
+        a, b = getattr(live, name), getattr(replayed, name)
+        if a != b:
+            return f"live {name}={a!r} but the journal replays to {b!r}"[:400]
+    return "live state differs from the replayed journal"

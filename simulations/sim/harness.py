@@ -1,0 +1,109 @@
+"""A Runtime hosted on a Simulation, which can be crashed and recovered.
+
+Design note
+-----------
+`SimRuntime.open()` spawns a host task that enters `async with Runtime(...)`
+on the simulation's clock and an in-memory journal, and steps the loop
+until recovery is done. `crash()` models a process crash: it takes
+`journal.crash_copy()` (exactly what was durable at that step), lets the
+old runtime wind down (everything it still writes goes to the old journal
+object and is lost with it), and opens a fresh Runtime on the copy. The
+same `TraceDelivery` is handed to every incarnation, so the trace covers
+the whole simulated history.
+
+Definitions live in the journal; local workers and listeners do not, so
+`setup(rt)` is called for every incarnation before it opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from cadenza.persistence import MemoryJournal
+from cadenza.runtime import Runtime
+from cadenza.testing import Simulation
+from simulations.sim.trace import TraceDelivery
+
+Setup = Callable[[Runtime], None]
+
+
+class SimRuntime:
+    """See the module note. `rt` is the live incarnation (None while closed)."""
+
+    def __init__(
+        self,
+        sim: Simulation,
+        *,
+        delivery: TraceDelivery | None = None,
+        setup: Setup | None = None,
+    ) -> None:
+        self.sim = sim
+        self.delivery = delivery if delivery is not None else TraceDelivery()
+        self.setup = setup
+        self.journal = MemoryJournal(clock=sim.clock.now)
+        self.rt: Runtime | None = None
+        self.crashes = 0
+        self.incarnation = 0
+        self.finished: dict[str, str] = {}  # run id -> status reported by run_finished
+        self._stop: asyncio.Event | None = None
+        self._host: asyncio.Task[None] | None = None
+        self.on_open: list[Callable[[SimRuntime], None]] = []
+
+    @property
+    def runtime(self) -> Runtime:
+        rt = self.rt
+        if rt is None:
+            raise RuntimeError("the simulated runtime is not open")
+        return rt
+
+    def open(self) -> Runtime:
+        """Start an incarnation on the current journal; return once recovery is done."""
+        rt = Runtime(
+            clock=self.sim.clock,
+            seed=self.sim.seed * 1000 + self.incarnation,
+            journal=self.journal,
+            delivery=self.delivery,
+        )
+        self.incarnation += 1
+        if self.setup is not None:
+            self.setup(rt)
+        rt.add_listener(self._finished)
+        ready: asyncio.Future[None] = self.sim.loop.create_future()
+        stop = self._stop = asyncio.Event()
+
+        async def host() -> None:
+            async with rt:
+                ready.set_result(None)
+                await stop.wait()
+
+        self._host = self.sim.spawn(host())
+        self._host.add_done_callback(lambda t: ready.done() or ready.set_result(None))
+        self.sim.wait(ready)
+        if self._host.done():
+            self._host.result()  # raise what failed the opening
+        self.rt = rt
+        for hook in self.on_open:
+            hook(self)
+        return rt
+
+    def _finished(self, run_id: str, status: str, _at: float) -> None:
+        self.finished[run_id] = status
+
+    def close(self) -> None:
+        """Close the live incarnation cleanly."""
+        stop, host = self._stop, self._host
+        self.rt = None
+        if stop is None or host is None:
+            return
+        self._stop = self._host = None
+        stop.set()
+        self.sim.wait(host)
+
+    def crash(self) -> Runtime:
+        """Crash now (keep only what is durable), then recover a new incarnation."""
+        durable = self.journal.crash_copy()
+        self.close()
+        self.journal = durable
+        self.crashes += 1
+        return self.open()

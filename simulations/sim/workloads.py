@@ -1,0 +1,172 @@
+"""Workloads: the Conductor-like load of external workers on three-step workflows.
+
+Design note
+-----------
+`ConductorLoad` starts runs of a three-step definition at `rate_per_s`
+(exponential gaps, random priorities) and runs `workers_per_type` external workers per task
+type that long-poll, take a random service time, then complete, or — while
+`faults` is on — fail the task (retried after `retryDelaySeconds` by the
+timer service), send a duplicate completion (it must be refused), or keep
+a late completion for after the next crash. Every random choice comes from
+one `random.Random`, drawn in the loop's seeded order, so a seed replays.
+
+The drivers belong to one runtime incarnation: `stop()` cancels them
+before a crash, `start()` runs them against the next incarnation. Tasks
+held at a crash are completed late by the next incarnation's drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+from cadenza._errors import NotFound, StaleTask
+from cadenza.runtime import Runtime
+from simulations.sim.harness import SimRuntime
+
+TASK_TYPES = ("step_a", "step_b", "step_c")
+PRIORITIES = (0, 0, 0, 10, 50)
+
+
+def three_steps(name: str = "three_steps") -> dict[str, Any]:
+    """A Conductor definition of three SIMPLE tasks passing a number along."""
+    return {
+        "name": name,
+        "version": 1,
+        "tasks": [
+            {
+                "name": "step_a",
+                "taskReferenceName": "a",
+                "inputParameters": {"n": "${workflow.input.n}"},
+            },
+            {"name": "step_b", "taskReferenceName": "b", "inputParameters": {"n": "${a.output.n}"}},
+            {"name": "step_c", "taskReferenceName": "c", "inputParameters": {"n": "${b.output.n}"}},
+        ],
+        "outputParameters": {"result": "${c.output.n}"},
+    }
+
+
+class ConductorLoad:
+    """See the module note."""
+
+    def __init__(
+        self,
+        harness: SimRuntime,
+        rng: random.Random,
+        *,
+        rate_per_s: float = 90.0,
+        workers_per_type: int = 4,
+        service_max_s: float = 0.05,
+        fail_p: float = 0.1,
+        duplicate_p: float = 0.03,
+        late_p: float = 0.3,
+        retry_delay_s: int = 1,
+    ) -> None:
+        self.h = harness
+        self.rng = rng
+        self.rate_per_s = rate_per_s
+        self.workers_per_type = workers_per_type
+        self.service_max_s = service_max_s
+        self.fail_p = fail_p
+        self.duplicate_p = duplicate_p
+        self.late_p = late_p
+        self.retry_delay_s = retry_delay_s
+        self.faults = True
+        self.starting = True
+        self.started = 0
+        self.completed = 0
+        self.failed = 0
+        self.stale = 0
+        self.duplicates_accepted: list[str] = []
+        self.held: dict[str, int] = {}  # task id -> n, leased by a worker of this incarnation
+        self.late: list[tuple[str, int]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def install(self) -> None:
+        """Register the definition and its retry policy (durable: once)."""
+
+        async def register(rt: Runtime) -> None:
+            await rt.register(three_steps())
+            for task_type in TASK_TYPES:
+                await rt.register_task(
+                    {
+                        "name": task_type,
+                        "retryCount": 3,
+                        "retryLogic": "FIXED",
+                        "retryDelaySeconds": self.retry_delay_s,
+                    }
+                )
+
+        self.h.sim.run(register(self.h.runtime))
+
+    def start(self) -> None:
+        rt = self.h.runtime
+        sim = self.h.sim
+        self._tasks.append(sim.spawn(self._starter(rt)))
+        for task_type in TASK_TYPES:
+            for index in range(self.workers_per_type):
+                self._tasks.append(sim.spawn(self._worker(rt, task_type, f"{task_type}-{index}")))
+        late, self.late = self.late, []
+        if late:
+            self._tasks.append(sim.spawn(self._late(rt, late)))
+
+    def stop(self) -> None:
+        """Cancel this incarnation's drivers; what they held becomes late work."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+
+            async def gone() -> None:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+            self.h.sim.run(gone())
+        for task_id, n in self.held.items():
+            if self.rng.random() < self.late_p:
+                self.late.append((task_id, n))
+        self.held.clear()
+
+    async def _starter(self, rt: Runtime) -> None:
+        while self.starting:
+            priority = self.rng.choice(PRIORITIES)
+            await rt.start("three_steps", {"n": self.started}, priority=priority)
+            self.started += 1
+            await asyncio.sleep(self.rng.expovariate(self.rate_per_s))
+
+    async def _worker(self, rt: Runtime, task_type: str, worker_id: str) -> None:
+        while True:
+            task = await rt.poll(task_type, worker_id=worker_id, wait=1.0)
+            if task is None:
+                continue
+            n = int(task.input.get("n") or 0)
+            self.held[task.id] = n
+            await asyncio.sleep(self.rng.random() * self.service_max_s)
+            try:
+                if self.faults and self.rng.random() < self.fail_p:
+                    await rt.fail(task.id, "a random failure")
+                    self.failed += 1
+                else:
+                    await rt.complete(task.id, {"n": n + 1})
+                    self.completed += 1
+                    if self.faults and self.rng.random() < self.duplicate_p:
+                        await self._duplicate(rt, task.id, n)
+            except StaleTask:
+                self.stale += 1
+            self.held.pop(task.id, None)
+
+    async def _duplicate(self, rt: Runtime, task_id: str, n: int) -> None:
+        try:
+            await rt.complete(task_id, {"n": -n})
+        except StaleTask:
+            self.stale += 1
+            return
+        self.duplicates_accepted.append(task_id)
+
+    async def _late(self, rt: Runtime, late: list[tuple[str, int]]) -> None:
+        for task_id, n in late:
+            await asyncio.sleep(self.rng.random() * 2.0)
+            try:
+                await rt.complete(task_id, {"n": n + 1})
+            except (StaleTask, NotFound):
+                self.stale += 1
