@@ -23,9 +23,13 @@ from cadenza._errors import (
 from cadenza.runtime import (
     Runtime,
     TaskRun,
+    Tasks,
     TaskStatus,
+    Workflow,
     WorkflowRun,
     WorkflowStatus,
+    tasks,
+    workflow,
 )
 
 __all__ = [
@@ -40,7 +44,11 @@ __all__ = [
     "StaleTask",
     "TaskRun",
     "TaskStatus",
+    "Tasks",
     "TerminalError",
+    "Workflow",
     "WorkflowRun",
     "WorkflowStatus",
+    "tasks",
+    "workflow",
 ]

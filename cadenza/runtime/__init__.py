@@ -1,5 +1,6 @@
 """Workflows as actors: definitions, the pure core, worker groups, timers, the Runtime."""
 
+from cadenza.runtime._builder import Tasks, Workflow, tasks, workflow
 from cadenza.runtime._decide import Environment, decide
 from cadenza.runtime._definition import (
     RetryLogic,
@@ -25,7 +26,9 @@ __all__ = [
     "TaskSpec",
     "TaskState",
     "TaskStatus",
+    "Tasks",
     "TimeoutPolicy",
+    "Workflow",
     "WorkflowDef",
     "WorkflowRun",
     "WorkflowState",
@@ -35,5 +38,7 @@ __all__ = [
     "fold",
     "parse_task_def",
     "parse_workflow_def",
+    "tasks",
     "to_conductor_json",
+    "workflow",
 ]

@@ -227,7 +227,9 @@ def child_id(parent_task_id: str) -> str:
 def _retry_or_fail(
     definition: WorkflowDef, state: WorkflowState, failed: TaskState, env: Environment
 ) -> list[Event]:
-    spec = definition.spec(failed.ref)
+    from cadenza.runtime._dynamic import spec_for
+
+    spec = spec_for(definition, state, failed.ref)
     task_def = env.task_def(spec)
     retries = spec.retry_count if spec.retry_count is not None else task_def.retry_count
     if spec.type != "SIMPLE":

@@ -20,7 +20,9 @@ Control-flow tasks nest: a SWITCH/DECISION holds `cases` and a
 finds any task, nested or not, and also by a loop iteration's reference
 (`ref__3` -> `ref`). Structural checks (duplicate references anywhere,
 JOIN on unknown references, SWITCH without cases, SUB_WORKFLOW naming its
-own workflow, JavaScript without an engine) live in `_validate.py`.
+own workflow, JavaScript without an engine) live in `_validate.py`; task
+definitions (`TaskDef`) in `_taskdef.py`; an inline SUB_WORKFLOW
+definition is parsed with its parent into `TaskSpec.sub_workflow`.
 """
 
 from __future__ import annotations
@@ -29,30 +31,30 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._breaker import BreakerConfig, parse_breaker
 from cadenza.runtime._expressions import check_template
+from cadenza.runtime._taskdef import (
+    RetryLogic,
+    TaskDef,
+    TimeoutPolicy,
+    _enum,
+    _number,
+    parse_task_def,
+)
 
-
-class RetryLogic(StrEnum):
-    FIXED = "FIXED"
-    LINEAR_BACKOFF = "LINEAR_BACKOFF"
-    EXPONENTIAL_BACKOFF = "EXPONENTIAL_BACKOFF"
-
-
-class TimeoutPolicy(StrEnum):
-    RETRY = "RETRY"
-    TIME_OUT_WF = "TIME_OUT_WF"
-    ALERT_ONLY = "ALERT_ONLY"
+__all__ = [  # TaskDef and its enums live in _taskdef.py; importable from here as before
+    "CONDUCTOR_TYPES", "SUPPORTED_TYPES", "RetryLogic", "TaskDef", "TaskSpec", "TimeoutPolicy",
+    "WorkflowDef", "base_ref", "parse_task", "parse_task_def", "parse_workflow_def",
+    "to_conductor_json", "walk",
+]  # fmt: skip
 
 
 SUPPORTED_TYPES = frozenset(
     {
         "SIMPLE", "WAIT", "HUMAN", "SWITCH", "DECISION", "FORK_JOIN", "JOIN", "DO_WHILE",
-        "SET_VARIABLE", "TERMINATE", "SUB_WORKFLOW", "INLINE",
+        "SET_VARIABLE", "TERMINATE", "SUB_WORKFLOW", "INLINE", "LAMBDA", "FORK_JOIN_DYNAMIC",
     }
 )  # fmt: skip
 CONDUCTOR_TYPES = frozenset(
@@ -63,40 +65,6 @@ CONDUCTOR_TYPES = frozenset(
         "SET_VARIABLE", "NOOP",
     }
 )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class TaskDef:
-    """A task type's policies (Conductor's `TaskDef`), with Conductor's defaults."""
-
-    name: str
-    retry_count: int = 3
-    retry_logic: RetryLogic = RetryLogic.FIXED
-    retry_delay_s: float = 60.0
-    backoff_scale_factor: float = 1.0
-    max_retry_delay_s: float | None = None
-    backoff_jitter_ms: int = 0
-    timeout_s: float = 0.0
-    response_timeout_s: float = 3600.0
-    poll_timeout_s: float | None = None
-    timeout_policy: TimeoutPolicy = TimeoutPolicy.TIME_OUT_WF
-    concurrent_exec_limit: int | None = None
-    rate_limit_per_frequency: int = 0
-    rate_limit_frequency_s: float = 1.0
-    circuit_breaker: BreakerConfig | None = None  # `circuitBreaker`; see _breaker.py
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    def retry_delay_for(self, retry_count: int) -> float:
-        """Seconds to wait before attempt `retry_count + 1` (jitter not included)."""
-        if self.retry_logic is RetryLogic.FIXED:
-            delay = self.retry_delay_s
-        elif self.retry_logic is RetryLogic.LINEAR_BACKOFF:
-            delay = self.retry_delay_s * self.backoff_scale_factor * (retry_count + 1)
-        else:
-            delay = self.retry_delay_s * (2**retry_count)
-        if self.max_retry_delay_s is not None:
-            delay = min(delay, self.max_retry_delay_s)
-        return max(0.0, delay)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +85,7 @@ class TaskSpec:
     fork_tasks: tuple[tuple[TaskSpec, ...], ...] = ()  # FORK_JOIN
     loop_over: tuple[TaskSpec, ...] = ()  # DO_WHILE
     join_on: tuple[str, ...] = ()  # JOIN
+    sub_workflow: WorkflowDef | None = None  # SUB_WORKFLOW: `subWorkflowParam.workflowDefinition`
 
     def children(self) -> Iterator[tuple[TaskSpec, ...]]:
         """Every nested task list of this task (branches, cases, loop body)."""
@@ -176,83 +145,6 @@ class WorkflowDef:
         raise KeyError(ref)
 
 
-def _number(
-    raw: Mapping[str, Any], key: str, default: float, *, where: str, ref: str | None
-) -> float:
-    value = raw.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DefinitionError(f"{key} must be a number, got {value!r}", workflow=where, ref=ref)
-    if value < 0:
-        raise DefinitionError(f"{key} must not be negative, got {value!r}", workflow=where, ref=ref)
-    return float(value)
-
-
-def _enum(enum: type[StrEnum], raw: Mapping[str, Any], key: str, default: Any, **where: Any) -> Any:
-    value = raw.get(key) or default
-    try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum)
-        raise DefinitionError(f"{key} {value!r} is not one of {allowed}", **where) from None
-
-
-def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> TaskDef:
-    """Parse a Conductor `TaskDef` dict; raises `DefinitionError`."""
-    if not isinstance(raw, Mapping):
-        raise DefinitionError(f"a task definition must be an object, got {type(raw).__name__}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise DefinitionError("a task definition needs a non-empty 'name'", workflow=workflow)
-    where = workflow or name
-    retry_count = int(_number(raw, "retryCount", 3, where=where, ref=None))
-    max_delay = raw.get("maxRetryDelaySeconds")
-    poll_timeout = raw.get("pollTimeoutSeconds")
-    concurrent = raw.get("concurrentExecLimit")
-    if concurrent is not None and (not isinstance(concurrent, int) or concurrent < 0):
-        raise DefinitionError(f"concurrentExecLimit must be a non-negative integer, got {concurrent!r}",
-                              workflow=workflow or name)  # fmt: skip
-    frequency = _number(raw, "rateLimitFrequencyInSeconds", 1, where=where, ref=None)
-    per = raw.get("rateLimitPerFrequency")
-    if per is not None and (isinstance(per, bool) or not isinstance(per, int) or per < 0):
-        raise DefinitionError(f"rateLimitPerFrequency must be a non-negative integer, got {per!r}",
-                              workflow=where)  # fmt: skip
-    if _number(raw, "responseTimeoutSeconds", 3600, where=where, ref=None) <= 0:
-        raise DefinitionError("responseTimeoutSeconds must be positive (it is a lease)",
-                              workflow=where)  # fmt: skip
-    if raw.get("rateLimitPerFrequency") and frequency <= 0:
-        raise DefinitionError(
-            "rateLimitFrequencyInSeconds must be positive", workflow=workflow or name
-        )
-    return TaskDef(
-        name=name,
-        retry_count=retry_count,
-        retry_logic=_enum(RetryLogic, raw, "retryLogic", "FIXED", workflow=workflow or name),
-        retry_delay_s=_number(raw, "retryDelaySeconds", 60, where=where, ref=None),
-        backoff_scale_factor=_number(raw, "backoffScaleFactor", 1, where=where, ref=None),
-        max_retry_delay_s=None
-        if max_delay is None
-        else _number(raw, "maxRetryDelaySeconds", 0, where=where, ref=None),
-        backoff_jitter_ms=int(_number(raw, "backoffJitterMs", 0, where=where, ref=None)),
-        timeout_s=_number(raw, "timeoutSeconds", 0, where=where, ref=None),
-        response_timeout_s=_number(raw, "responseTimeoutSeconds", 3600, where=where, ref=None),
-        poll_timeout_s=None
-        if poll_timeout is None
-        else _number(raw, "pollTimeoutSeconds", 0, where=where, ref=None),
-        timeout_policy=_enum(
-            TimeoutPolicy, raw, "timeoutPolicy", "TIME_OUT_WF", workflow=workflow or name
-        ),
-        concurrent_exec_limit=concurrent,
-        rate_limit_per_frequency=int(
-            _number(raw, "rateLimitPerFrequency", 0, where=where, ref=None)
-        ),
-        rate_limit_frequency_s=frequency,
-        circuit_breaker=parse_breaker(raw.get("circuitBreaker"), where=where),
-        raw=dict(raw),
-    )
-
-
 def _parse_list(raw: Any, workflow: str, ref: str | None, what: str) -> tuple[TaskSpec, ...]:
     if raw is None:
         return ()
@@ -284,6 +176,22 @@ def _parse_nested(
         )
     elif task_type == "DO_WHILE":
         nested["loop_over"] = _parse_list(raw.get("loopOver"), workflow, ref, "loopOver")
+    elif task_type == "SUB_WORKFLOW":
+        param = raw.get("subWorkflowParam")
+        inline = param.get("workflowDefinition") if isinstance(param, Mapping) else None
+        if inline is not None:
+            if not isinstance(inline, Mapping):
+                raise DefinitionError(
+                    "subWorkflowParam.workflowDefinition must be an object",
+                    workflow=workflow,
+                    ref=ref,
+                )
+            try:
+                nested["sub_workflow"] = parse_workflow_def(inline)
+            except DefinitionError as exc:
+                raise DefinitionError(
+                    f"its inline workflowDefinition is invalid: {exc}", workflow=workflow, ref=ref
+                ) from None
     elif task_type == "JOIN":
         join_on = raw.get("joinOn") or []
         if not isinstance(join_on, list) or not all(isinstance(r, str) for r in join_on):
@@ -487,6 +395,7 @@ def _walk(tasks: tuple[TaskSpec, ...]) -> Iterator[TaskSpec]:
 
 
 walk = _walk
+parse_task = _parse_task  # a dynamic fork's tasks are parsed when the fork is scheduled
 
 
 def to_conductor_json(definition: WorkflowDef) -> dict[str, Any]:

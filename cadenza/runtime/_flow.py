@@ -15,6 +15,9 @@ and when a nested list ends control returns to its parent:
   case); then its branch is walked, and the task after the switch follows
   when the branch is done. A value matching no case and no default takes
   an empty branch: the switch is done and the workflow continues.
+- FORK_JOIN_DYNAMIC plans its branches from its input and completes at
+  once (or fails, naming the bad input; see `_dynamic.py`); each forked
+  task is a branch, and the JOIN right after it also joins on them.
 - FORK_JOIN completes at once; every branch is walked (a blocked branch
   does not block the others) and the fork counts as done, so the JOIN
   after it is scheduled; the JOIN (in progress from the start) completes,
@@ -27,6 +30,10 @@ and when a nested list ends control returns to its parent:
   the loop goes on while there are items left (the `items` form) or the
   `loopCondition` holds, else it completes with `iteration` and each
   iteration's outputs under `"1"`, `"2"`...
+- SWITCH `javascript`, DECISION `caseExpression`, DO_WHILE `loopCondition`,
+  INLINE and LAMBDA evaluate JavaScript (`_script.py`); an error or a limit
+  reached fails the task (FAILED_WITH_TERMINAL_ERROR; INLINE and LAMBDA
+  FAILED, as Conductor's tasks do) with a reason naming it.
 - SET_VARIABLE completes at once (`apply` merges its input into the
   variables); TERMINATE completes at once and ends the run as its
   `terminationStatus` says, cancelling what is in flight.
@@ -47,6 +54,7 @@ from cadenza.runtime._decide import (
     workflow_output,
 )
 from cadenza.runtime._definition import TaskSpec, WorkflowDef, walk
+from cadenza.runtime._dynamic import dynamic_specs, plan_dynamic_fork
 from cadenza.runtime._events import (
     Event,
     TaskCanceled,
@@ -58,8 +66,9 @@ from cadenza.runtime._events import (
     WorkflowTerminated,
 )
 from cadenza.runtime._expressions import resolve
+from cadenza.runtime._script import ScriptError, evaluate, lambda_script, truthy
 from cadenza.runtime._state import TaskState, WorkflowState
-from cadenza.runtime._validate import TERMINATION_STATUSES
+from cadenza.runtime._validate import TERMINATION_STATUSES, switch_script
 
 
 def iteration_ref(ref: str, iteration: int) -> str:
@@ -88,6 +97,7 @@ class Walker:
             if not task.retried:
                 self.current[task.ref] = task
         self.step: list[Event] | None = None
+        self.dynamic_join_on: dict[str, tuple[str, ...]] = {}  # a JOIN after a dynamic fork
 
     def next_step(self) -> list[Event]:
         done = self._list(self.definition.tasks, 0)
@@ -101,10 +111,20 @@ class Walker:
     # -- the walk ---------------------------------------------------------------
 
     def _list(self, specs: tuple[TaskSpec, ...], iteration: int) -> bool:
+        previous: TaskSpec | None = None
         for spec in specs:
+            if (
+                spec.type == "JOIN"
+                and previous is not None
+                and previous.type == "FORK_JOIN_DYNAMIC"
+            ):
+                fork = self.current.get(iteration_ref(previous.ref, iteration))
+                forked = fork.output.get("forkedTasks") if fork is not None else None
+                self.dynamic_join_on[iteration_ref(spec.ref, iteration)] = tuple(forked or ())
             done = self._task(spec, iteration)
             if self.step is not None or not done:
                 return False
+            previous = spec
         return True
 
     def _take(self, events: list[Event]) -> bool:
@@ -120,13 +140,7 @@ class Walker:
 
     def _at_once(self, spec: TaskSpec, iteration: int, output: dict[str, Any]) -> bool:
         """Schedule a system task and complete it in the same step."""
-        scheduled = self._schedule(spec, iteration)
-        return self._take(
-            [
-                *scheduled,
-                TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output),
-            ]
-        )
+        return self._at_once_scheduled(self._schedule(spec, iteration), output)
 
     def _task(self, spec: TaskSpec, iteration: int) -> bool:
         task = self.current.get(iteration_ref(spec.ref, iteration))
@@ -137,12 +151,17 @@ class Walker:
             if not task.status.successful:
                 return False
             return self._list(spec.branch_for(task.output.get("selectedCase")), iteration)
-        if kind == "FORK_JOIN":
+        if kind in ("FORK_JOIN", "FORK_JOIN_DYNAMIC"):
             if task is None:
+                if kind == "FORK_JOIN_DYNAMIC":
+                    return self._dynamic_fork(spec, iteration)
                 return self._at_once(spec, iteration, {})
             if not task.status.successful:
                 return False
-            for branch in spec.fork_tasks:
+            branches = spec.fork_tasks
+            if kind == "FORK_JOIN_DYNAMIC":
+                branches = tuple((forked,) for forked in dynamic_specs(task, self.definition.name))
+            for branch in branches:
                 self._list(branch, iteration)
                 if self.step is not None:
                     return False
@@ -152,6 +171,8 @@ class Walker:
                 return self._terminate(spec, iteration)
             if kind == "SET_VARIABLE":
                 return self._at_once(spec, iteration, {})
+            if kind in ("INLINE", "LAMBDA"):
+                return self._script_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:
             return task.status.successful
@@ -166,17 +187,79 @@ class Walker:
     def _switch(self, spec: TaskSpec, iteration: int) -> bool:
         scheduled = self._schedule(spec, iteration)
         task_input = scheduled[0].input  # type: ignore[attr-defined]
-        key = (
-            spec.raw.get("expression") if spec.type == "SWITCH" else spec.raw.get("caseValueParam")
-        )
-        case = case_text(task_input.get(key) if isinstance(key, str) else None)
+        script = switch_script(spec)
+        if script is not None:
+            try:
+                value = evaluate(script, task_input)
+            except ScriptError as exc:
+                return self._fail_at_once(
+                    spec, scheduled, f"evaluating its expression failed: {exc}"
+                )
+        else:
+            key = (
+                spec.raw.get("expression")
+                if spec.type == "SWITCH"
+                else spec.raw.get("caseValueParam")
+            )
+            value = task_input.get(key) if isinstance(key, str) else None
+        case = case_text(value)
         output = {"evaluationResult": [case], "selectedCase": case}
         done = TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output)
         return self._take([*scheduled, done])
 
+    def _script_task(self, spec: TaskSpec, iteration: int) -> bool:
+        """INLINE (`evaluatorType`, `expression`) and LAMBDA (`scriptExpression`): `{"result": ...}`."""
+        scheduled = self._schedule(spec, iteration)
+        task_input = scheduled[0].input  # type: ignore[attr-defined]
+        if spec.type == "INLINE" and task_input.get("evaluatorType") == "value-param":
+            key = task_input.get("expression")
+            return self._at_once_scheduled(scheduled, {"result": task_input.get(str(key))})
+        script = task_input.get("expression" if spec.type == "INLINE" else "scriptExpression")
+        if not isinstance(script, str):
+            return self._fail_at_once(
+                spec, scheduled, f"its script is not a string (got {script!r})"
+            )
+        try:
+            result = evaluate(
+                script if spec.type == "INLINE" else lambda_script(script), task_input
+            )
+        except ScriptError as exc:
+            return self._fail_at_once(spec, scheduled, f"its script failed: {exc}", status="FAILED")
+        return self._at_once_scheduled(scheduled, {"result": result})
+
+    def _at_once_scheduled(self, scheduled: list[Event], output: dict[str, Any]) -> bool:
+        done = TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output)
+        return self._take([*scheduled, done])
+
+    def _fail_at_once(
+        self,
+        spec: TaskSpec,
+        scheduled: list[Event],
+        problem: str,
+        *,
+        status: str = "FAILED_WITH_TERMINAL_ERROR",
+    ) -> bool:
+        reason = f"task {spec.ref!r}: {problem}"
+        output = {"error": reason}
+        failed = TaskFailed(
+            at=self.state.updated_at, task_id=_id(scheduled), reason=reason, status=status,
+            output=output,
+        )  # fmt: skip
+        return self._take([*scheduled, failed])
+
+    def _dynamic_fork(self, spec: TaskSpec, iteration: int) -> bool:
+        """Plan the branches from the fork's input (see `_dynamic.py`); bad input fails it."""
+        scheduled = self._schedule(spec, iteration)
+        task_input = scheduled[0].input  # type: ignore[attr-defined]
+        plan = plan_dynamic_fork(self.definition, self.state, spec, task_input)
+        if isinstance(plan, str):
+            return self._fail_at_once(spec, scheduled, plan)
+        return self._at_once_scheduled(scheduled, plan)
+
     def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
         outputs: dict[str, Any] = {}
-        for joined in spec.join_on:
+        dynamic = self.dynamic_join_on.get(iteration_ref(spec.ref, iteration), ())
+        for joined in (*spec.join_on, *dynamic):
             found = self.current.get(iteration_ref(joined, iteration)) or self.current.get(joined)
             if found is None or not found.status.terminal or not found.status.successful:
                 return False
@@ -246,7 +329,15 @@ class Walker:
         if iteration:
             if not self._list(spec.loop_over, iteration):
                 return False
-            again = iteration < len(items) if items is not None else self._condition(spec, task)
+            if items is not None:
+                again = iteration < len(items)
+            else:
+                try:
+                    again = self._condition(spec, task, iteration)
+                except ScriptError as exc:
+                    reason = f"task {spec.ref!r}: evaluating loopCondition failed: {exc}"
+                    return self._take([TaskFailed(at=now, task_id=task.id, reason=reason,
+                                                  status="FAILED_WITH_TERMINAL_ERROR")])  # fmt: skip
         else:
             again = items is None or bool(items)
         if again:
@@ -264,11 +355,20 @@ class Walker:
             }
         return self._take([TaskCompleted(at=now, task_id=task.id, output=result)])
 
-    def _condition(self, spec: TaskSpec, task: TaskState) -> bool:
-        """A `loopCondition`: JavaScript, which registration refused without an engine."""
-        from cadenza.runtime._script import evaluate_condition
+    def _condition(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
+        """A `loopCondition`, as Conductor's DoWhile evaluates it; raises `ScriptError`.
 
-        return evaluate_condition(spec, roots_for(self.state))
+        `$` is the loop's input parameters (resolved now), the loop's own
+        output under its reference, and each body task's output of this
+        iteration under its plain reference.
+        """
+        bindings = dict(resolve(spec.input_parameters, roots_for(self.state)))
+        bindings[spec.ref] = task.output
+        for body in walk(spec.loop_over):
+            found = self.current.get(iteration_ref(body.ref, iteration))
+            if found is not None:
+                bindings[body.ref] = found.output
+        return truthy(evaluate(str(spec.raw.get("loopCondition")), bindings))
 
 
 def _id(scheduled: list[Event]) -> str:

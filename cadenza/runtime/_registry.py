@@ -3,7 +3,12 @@
 Workflow bodies are stored by content digest, so a run keeps the exact
 definition it started with even if its (name, version) is registered again.
 Task definitions share the journal's definition table under version -1
-(workflow versions are never negative).
+(workflow versions are never negative), inline sub-workflow definitions
+under version -2 and their `inline_key` (see `_dynamic.py`): they are found
+by that key only, so they never shadow a registered workflow.
+
+Registering checks SUB_WORKFLOW cycles through what is already registered
+(`check_cycles`) before anything is journaled.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from cadenza.runtime._definition import (
     parse_workflow_def,
     to_conductor_json,
 )
+from cadenza.runtime._dynamic import INLINE_VERSION, inline_definitions, inline_key
+from cadenza.runtime._validate import check_cycles
 
 TASK_DEF_VERSION = -1
 
@@ -32,6 +39,7 @@ class Registry:
         self.workflows: dict[tuple[str, int], tuple[WorkflowDef, str]] = {}
         self.digests: dict[str, WorkflowDef] = {}
         self.task_defs: dict[str, TaskDef] = {}
+        self.inline: dict[str, tuple[WorkflowDef, str]] = {}  # inline_key -> (definition, digest)
 
     async def load(self) -> None:
         for record in await self.journal.definitions():
@@ -40,6 +48,10 @@ class Registry:
     def _remember(self, record: DefinitionRecord) -> None:
         if record.version == TASK_DEF_VERSION:
             self.task_defs[record.name] = parse_task_def(record.body)
+        elif record.version == INLINE_VERSION:
+            definition = parse_workflow_def(record.body)
+            self.inline[record.name] = (definition, record.digest)
+            self.digests[record.digest] = definition
         else:
             definition = parse_workflow_def(record.body)
             self.workflows[(record.name, record.version)] = (definition, record.digest)
@@ -47,6 +59,13 @@ class Registry:
 
     async def register(self, raw: Mapping[str, Any]) -> WorkflowDef:
         definition = parse_workflow_def(raw)
+        check_cycles(definition, self._lookup)
+        for inline in inline_definitions(definition):
+            self._remember(
+                await self.journal.put_definition(
+                    inline_key(inline), INLINE_VERSION, to_conductor_json(inline)
+                )
+            )
         record = await self.journal.put_definition(
             definition.name, definition.version, to_conductor_json(definition)
         )
@@ -59,7 +78,15 @@ class Registry:
         self._remember(record)
         return task_def
 
+    def _lookup(self, name: str, version: int | None) -> WorkflowDef | None:
+        try:
+            return self.get(name, version)[0]
+        except NotFound:
+            return None
+
     def get(self, name: str, version: int | None = None) -> tuple[WorkflowDef, str]:
+        if name in self.inline:
+            return self.inline[name]
         if version is None:
             versions = [v for (n, v) in self.workflows if n == name]
             if not versions:

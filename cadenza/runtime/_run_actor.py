@@ -504,7 +504,9 @@ class RunActor(Actor[Any]):
             child = task.output.get("subWorkflowId")
             if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
                 continue
-            spec = definition.spec(task.ref)
+            from cadenza.runtime._dynamic import spec_for  # a forked task is not in the definition
+
+            spec = spec_for(definition, state, task.ref)
             name = sub_workflow_name(spec) or ""
             self.services.start_run(
                 child, name, sub_workflow_version(spec), dict(task.input), parent=state

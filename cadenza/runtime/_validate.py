@@ -13,12 +13,18 @@ reference and the problem:
 - a SWITCH or DECISION without `decisionCases`, or without its case value
   (`expression` for value-param, `caseValueParam`);
 - a DO_WHILE with neither `loopCondition` nor `items`, or inside another;
-- a SUB_WORKFLOW without `subWorkflowParam.name`, or naming its own workflow
+- a FORK_JOIN_DYNAMIC without `dynamicForkTasksParam` and
+  `dynamicForkTasksInputParamName`, or not followed by a JOIN;
+- a SUB_WORKFLOW without `subWorkflowParam.name` (or an inline
+  `workflowDefinition`, parsed and checked with its parent), or naming its own workflow
   (a direct cycle; `check_cycles` follows registered definitions further);
 - a TERMINATE whose literal `terminationStatus` is not COMPLETED, FAILED or
   TERMINATED;
+- a SWITCH `evaluatorType` other than value-param, javascript or graaljs;
+  an INLINE without `evaluatorType`/`expression` inputs, a LAMBDA without
+  `scriptExpression`;
 - JavaScript (SWITCH `javascript`, DECISION `caseExpression`, DO_WHILE
-  `loopCondition`, INLINE) when no engine is installed (`pip install
+  `loopCondition`, INLINE, LAMBDA) when no engine is installed (`pip install
   cadenza[js]`).
 """
 
@@ -29,26 +35,63 @@ from collections.abc import Callable, Iterator
 
 from cadenza._errors import DefinitionError
 from cadenza.runtime._definition import TaskSpec, WorkflowDef, walk
+from cadenza.runtime._script import JAVASCRIPT_EVALUATORS
 
 TERMINATION_STATUSES = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 _LOOKS_LIKE_ITERATION = re.compile(r"__\d+$")
 
 
+VALUE_PARAM = "value-param"
+EVALUATORS = frozenset({VALUE_PARAM, *JAVASCRIPT_EVALUATORS})
+
+
+def switch_script(spec: TaskSpec) -> str | None:
+    """The JavaScript a SWITCH or DECISION evaluates for its case, or None (a value-param)."""
+    raw = spec.raw
+    if spec.type == "SWITCH" and raw.get("evaluatorType", VALUE_PARAM) in JAVASCRIPT_EVALUATORS:
+        return str(raw.get("expression"))
+    if spec.type == "DECISION" and not raw.get("caseValueParam") and raw.get("caseExpression"):
+        return str(raw["caseExpression"])
+    return None
+
+
 def needs_javascript(spec: TaskSpec) -> str | None:
     """What in `spec` needs a JavaScript engine, or None."""
     raw = spec.raw
-    if spec.type == "INLINE":
+    if spec.type == "INLINE" and spec.input_parameters.get("evaluatorType") != VALUE_PARAM:
         return "INLINE runs JavaScript"
-    if spec.type == "SWITCH" and raw.get("evaluatorType", "value-param") != "value-param":
+    if spec.type == "LAMBDA":
+        return "LAMBDA runs JavaScript"
+    if spec.type == "SWITCH" and switch_script(spec) is not None:
         return f"evaluatorType {raw.get('evaluatorType')!r} is JavaScript"
-    if spec.type == "DECISION" and not raw.get("caseValueParam") and raw.get("caseExpression"):
+    if spec.type == "DECISION" and switch_script(spec) is not None:
         return "caseExpression is JavaScript"
     if spec.type == "DO_WHILE" and raw.get("loopCondition") and not raw.get("items"):
         return "loopCondition is JavaScript"
     return None
 
 
+def _check_script_task(task: TaskSpec) -> str | None:
+    """What is wrong with an INLINE or LAMBDA task, or None."""
+    inputs = task.input_parameters
+    if task.type == "LAMBDA":
+        if not isinstance(inputs.get("scriptExpression"), str):
+            return "a LAMBDA needs inputParameters.scriptExpression (a JavaScript function body)"
+        return None
+    evaluator = inputs.get("evaluatorType")
+    if not isinstance(evaluator, str) or ("${" not in evaluator and evaluator not in EVALUATORS):
+        return f"an INLINE needs inputParameters.evaluatorType, one of {sorted(EVALUATORS)}, got {evaluator!r}"
+    if not isinstance(inputs.get("expression"), str):
+        return "an INLINE needs inputParameters.expression (a string)"
+    return None
+
+
 def sub_workflow_name(spec: TaskSpec) -> str | None:
+    """The workflow a SUB_WORKFLOW starts: its registered name, or its inline definition's key."""
+    if spec.sub_workflow is not None:
+        from cadenza.runtime._dynamic import inline_key
+
+        return inline_key(spec.sub_workflow)
     param = spec.raw.get("subWorkflowParam")
     if isinstance(param, dict) and isinstance(param.get("name"), str):
         return str(param["name"])
@@ -68,6 +111,16 @@ def _loops(tasks: tuple[TaskSpec, ...], inside: bool = False) -> Iterator[tuple[
             yield from _loops(branch, inside or task.type == "DO_WHILE")
 
 
+def _followed_by_join(tasks: tuple[TaskSpec, ...], fork: TaskSpec) -> bool:
+    for position, task in enumerate(tasks):
+        if task is fork:
+            return position + 1 < len(tasks) and tasks[position + 1].type == "JOIN"
+        for branch in task.children():
+            if _followed_by_join(branch, fork):
+                return True
+    return False
+
+
 def validate(definition: WorkflowDef, *, javascript: bool) -> None:
     """Raise `DefinitionError` for the first structural problem; see the module note."""
     name = definition.name
@@ -85,6 +138,9 @@ def validate(definition: WorkflowDef, *, javascript: bool) -> None:
                 raise fail(f"a {task.type} needs at least one entry in decisionCases")
             if task.type == "SWITCH" and not task.raw.get("expression"):
                 raise fail("a SWITCH needs an 'expression'")
+            evaluator = task.raw.get("evaluatorType", VALUE_PARAM)
+            if task.type == "SWITCH" and evaluator not in EVALUATORS:
+                raise fail(f"evaluatorType must be one of {sorted(EVALUATORS)}, got {evaluator!r}")
             if task.type == "DECISION" and not (
                 task.raw.get("caseValueParam") or task.raw.get("caseExpression")
             ):
@@ -103,9 +159,19 @@ def validate(definition: WorkflowDef, *, javascript: bool) -> None:
         elif task.type == "SUB_WORKFLOW":
             child = sub_workflow_name(task)
             if child is None:
-                raise fail("a SUB_WORKFLOW needs subWorkflowParam.name")
-            if child == name:
+                raise fail("a SUB_WORKFLOW needs subWorkflowParam.name or .workflowDefinition")
+            if child == name and task.sub_workflow is None:
                 raise fail(f"SUB_WORKFLOW starts {child!r}, the workflow itself (a cycle)")
+        elif task.type == "FORK_JOIN_DYNAMIC":
+            for key in ("dynamicForkTasksParam", "dynamicForkTasksInputParamName"):
+                if not isinstance(task.raw.get(key), str) or not task.raw.get(key):
+                    raise fail(f"a FORK_JOIN_DYNAMIC needs '{key}' (the name of an input)")
+            if not _followed_by_join(definition.tasks, task):
+                raise fail("a FORK_JOIN_DYNAMIC must be followed by a JOIN")
+        elif task.type in ("INLINE", "LAMBDA"):
+            problem = _check_script_task(task)
+            if problem is not None:
+                raise fail(problem)
         elif task.type == "TERMINATE":
             status = task.input_parameters.get("terminationStatus")
             if not isinstance(status, str) or (
@@ -125,7 +191,11 @@ def validate(definition: WorkflowDef, *, javascript: bool) -> None:
 def check_cycles(
     definition: WorkflowDef, lookup: Callable[[str, int | None], WorkflowDef | None]
 ) -> None:
-    """A SUB_WORKFLOW chain through registered definitions that comes back: DefinitionError."""
+    """A SUB_WORKFLOW chain through registered (or inline) definitions that comes back.
+
+    Raises `DefinitionError` naming the chain (`a -> b -> a`) and the task that
+    closes it. A name given by an expression (`${workflow.input.x}`) is not followed.
+    """
     stack: list[tuple[WorkflowDef, tuple[str, ...]]] = [(definition, (definition.name,))]
     seen: set[tuple[str, int]] = set()
     while stack:
@@ -140,7 +210,7 @@ def check_cycles(
                     workflow=definition.name,
                     ref=task.ref,
                 )
-            found = lookup(child, sub_workflow_version(task))
+            found = task.sub_workflow or lookup(child, sub_workflow_version(task))
             if found is not None and (found.name, found.version) not in seen:
                 seen.add((found.name, found.version))
                 stack.append((found, (*path, child)))

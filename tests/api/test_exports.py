@@ -16,6 +16,10 @@ API_NAMES = {
     "StaleTask",
     "TerminalError",
     "JournalCorrupted",
+    "workflow",  # the Python builder of Conductor definitions
+    "tasks",
+    "Workflow",
+    "Tasks",
 }
 
 

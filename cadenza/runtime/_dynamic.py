@@ -1,0 +1,147 @@
+"""Tasks a definition does not spell out: dynamic forks and inline sub-workflow definitions.
+
+Design note
+-----------
+FORK_JOIN_DYNAMIC (Conductor's legacy form): the task's resolved input
+holds, under `dynamicForkTasksParam`, a list of `WorkflowTask` objects and,
+under `dynamicForkTasksInputParamName`, a map from each one's reference to
+its input. `plan_dynamic_fork` checks and parses them once, when the fork
+is scheduled; the fork completes at once with output `forkedTasks` (the
+references) and `forkedTaskDefs` (the tasks, their inputs merged into
+`inputParameters` with `${` escaped, so values are taken literally, as
+Conductor adds them to the forked tasks' input). From then on the state
+carries the branches: `dynamic_specs` parses them back from that output,
+so the walker (and recovery, which only folds events) never re-reads the
+fork's input. The JOIN that follows the fork joins on `forkedTasks`.
+Anything malformed (not a list of tasks, an input that is not a map, a
+reference already used) is a problem string, which fails the fork naming it.
+
+`spec_for` finds a task's spec in the definition or, for a forked task,
+in its fork's output.
+
+Inline SUB_WORKFLOW definitions (`subWorkflowParam.workflowDefinition`)
+are parsed with their parent and registered alongside it under
+`inline_key(definition)` (the name and a digest of its JSON), so the
+child starts, and recovers, like any registered workflow, and never
+shadows a workflow registered under the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from cadenza._errors import DefinitionError
+from cadenza.runtime._definition import (
+    TaskSpec,
+    WorkflowDef,
+    parse_task,
+    to_conductor_json,
+    walk,
+)
+from cadenza.runtime._state import TaskState, WorkflowState
+
+INLINE_VERSION = -2  # the journal's definition table: inline sub-workflow definitions
+
+_PARSED: dict[tuple[str, tuple[str, ...]], tuple[TaskSpec, ...]] = {}  # (fork id, refs) -> branches
+_PARSED_MAX = 10_000
+
+
+def _literal(value: Any) -> Any:
+    """`value` with every `${` escaped, so template resolution leaves it as it is."""
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, dict):
+        return {key: _literal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_literal(item) for item in value]
+    return value
+
+
+def plan_dynamic_fork(
+    definition: WorkflowDef, state: WorkflowState, spec: TaskSpec, task_input: dict[str, Any]
+) -> dict[str, Any] | str:
+    """The fork's output (`forkedTasks`, `forkedTaskDefs`), or the problem with its input."""
+    tasks_param = str(spec.raw.get("dynamicForkTasksParam"))
+    inputs_param = str(spec.raw.get("dynamicForkTasksInputParamName"))
+    tasks = task_input.get(tasks_param)
+    inputs = task_input.get(inputs_param)
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        return (
+            f"input {tasks_param!r} (dynamicForkTasksParam) is not a list of tasks: got {tasks!r}"
+        )
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, dict):
+        return f"input {inputs_param!r} (dynamicForkTasksInputParamName) is not a map of task inputs: got {inputs!r}"
+    taken = {task.ref for task in walk(definition.tasks)} | {task.ref for task in state.tasks}
+    refs: list[str] = []
+    defs: list[dict[str, Any]] = []
+    for index, raw in enumerate(tasks):
+        own = inputs.get(raw.get("taskReferenceName"))
+        merged = {
+            **(raw.get("inputParameters") or {}),
+            **_literal(own if isinstance(own, dict) else {}),
+        }
+        try:
+            parsed = parse_task({**raw, "inputParameters": merged}, definition.name, index)
+        except DefinitionError as exc:
+            return f"dynamic task #{index} is not a valid task: {exc.problem}"
+        if parsed.type in ("FORK_JOIN_DYNAMIC", "DO_WHILE") or any(True for _ in _nested(parsed)):
+            return f"dynamic task {parsed.ref!r} is a {parsed.type}: only tasks without nested tasks may be forked"
+        if parsed.ref in taken:
+            return f"dynamic task reference {parsed.ref!r} is already used in this run"
+        taken.add(parsed.ref)
+        refs.append(parsed.ref)
+        defs.append(dict(parsed.raw))
+    return {"forkedTasks": refs, "forkedTaskDefs": defs}
+
+
+def _nested(spec: TaskSpec) -> Iterator[TaskSpec]:
+    for branch in spec.children():
+        yield from branch
+
+
+def dynamic_specs(fork: TaskState, workflow: str) -> tuple[TaskSpec, ...]:
+    """The branches a completed FORK_JOIN_DYNAMIC started, from its output."""
+    key = (fork.id, tuple(fork.output.get("forkedTasks") or ()))
+    found = _PARSED.get(key)
+    if found is None:
+        raws = fork.output.get("forkedTaskDefs") or []
+        found = tuple(parse_task(raw, workflow, index) for index, raw in enumerate(raws))
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = found
+    return found
+
+
+def spec_for(definition: WorkflowDef, state: WorkflowState, ref: str) -> TaskSpec:
+    """The spec of task `ref`: from the definition, else a dynamic fork's branches; KeyError."""
+    try:
+        return definition.spec(ref)
+    except KeyError:
+        pass
+    for task in state.tasks:
+        if task.type == "FORK_JOIN_DYNAMIC" and task.status.successful:
+            for spec in dynamic_specs(task, definition.name):
+                if spec.ref == ref or ref.startswith(spec.ref + "__"):
+                    return spec
+    raise KeyError(ref)
+
+
+def inline_key(definition: WorkflowDef) -> str:
+    """The name an inline sub-workflow definition is registered under: its name and digest."""
+    body = json.dumps(to_conductor_json(definition), sort_keys=True, separators=(",", ":"))
+    return f"{definition.name}@inline:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
+
+
+def inline_definitions(definition: WorkflowDef) -> list[WorkflowDef]:
+    """Every inline sub-workflow definition in `definition`, nested ones first."""
+    found: list[WorkflowDef] = []
+    for task in walk(definition.tasks):
+        if task.sub_workflow is not None:
+            found.extend(inline_definitions(task.sub_workflow))
+            found.append(task.sub_workflow)
+    return found
