@@ -178,7 +178,11 @@ def _schedule(
 ) -> list[Event]:
     now = state.updated_at
     new_id = task_id(state)
-    task_input = resolve(spec.input_parameters, roots_for(state, new_id))
+    roots = roots_for(state, new_id)
+    task_input = resolve(spec.input_parameters, roots)
+    template = env.task_def(spec).input_template if spec.type == "SIMPLE" else {}
+    if template:  # Conductor: the TaskDef's inputTemplate gives defaults under inputParameters
+        task_input = {**resolve(template, roots), **task_input}
     task_type = spec.name if spec.type == "SIMPLE" else spec.type
     ref = ref or spec.ref
     wake_at = None

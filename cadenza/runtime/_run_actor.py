@@ -348,7 +348,7 @@ class RunActor(Actor[Any]):
             name=definition.name,
             version=definition.version,
             digest=message.digest,
-            input=message.input,
+            input={**definition.input_template, **message.input},  # Conductor: template under input
             priority=message.priority,
             correlation_id=message.correlation_id,
             key=message.key,

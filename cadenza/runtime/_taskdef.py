@@ -32,6 +32,13 @@ class TimeoutPolicy(StrEnum):
     ALERT_ONLY = "ALERT_ONLY"
 
 
+def _input_template(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    template = raw.get("inputTemplate") or {}
+    if not isinstance(template, Mapping):
+        raise DefinitionError("inputTemplate must be an object", workflow=where)
+    return dict(template)
+
+
 @dataclass(frozen=True, slots=True)
 class TaskDef:
     """A task type's policies (Conductor's `TaskDef`), with Conductor's defaults."""
@@ -51,6 +58,9 @@ class TaskDef:
     rate_limit_per_frequency: int = 0
     rate_limit_frequency_s: float = 1.0
     circuit_breaker: BreakerConfig | None = None  # `circuitBreaker`; see _breaker.py
+    input_template: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # defaults under inputParameters
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def retry_delay_for(self, retry_count: int) -> float:
@@ -139,5 +149,6 @@ def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> Ta
         ),
         rate_limit_frequency_s=frequency,
         circuit_breaker=parse_breaker(raw.get("circuitBreaker"), where=where),
+        input_template=_input_template(raw, where),
         raw=dict(raw),
     )
