@@ -58,7 +58,9 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-async def _start_all(rt: cadenza.Runtime, inputs: list[dict[str, Any]], concurrency: int = 512) -> float:
+async def _start_all(
+    rt: cadenza.Runtime, inputs: list[dict[str, Any]], concurrency: int = 512
+) -> float:
     """Start one run per input with `concurrency` starters: a bounded pool, not a task per run."""
     pending = iter(inputs)
     began = time.perf_counter()

@@ -118,8 +118,11 @@ class RunServices(Protocol):
         input: dict[str, Any],
         *,
         parent: WorkflowState | None = None,
-    ) -> None:
-        """Start run `run_id` (idempotent); called once the caller's record is durable."""
+    ) -> Reply[str] | None:
+        """Start run `run_id` (idempotent); called once the caller's record is durable.
+
+        Returns the start's reply (set once durable), or None if `name` is unknown.
+        """
         ...
 
     def child_ended(self, state: WorkflowState) -> None:
@@ -161,6 +164,8 @@ class RunActor(Actor[Any]):
         self.armed: float | None = None  # the wake-up this incarnation asked for
         self._wake_memo: tuple[int, float | None] | None = None  # (events applied, next wake)
         self.alerted_until: float = 0.0  # alert-only deadlines up to here were reported
+        self._failure_start: Reply[str] | None = None  # a failure run's start, owed by this run
+        self._unsettled = False  # the row says "not terminal" until what the end owes is done
 
     async def started(self) -> None:
         if self.services.claim_fresh(self.run_id):
@@ -196,6 +201,8 @@ class RunActor(Actor[Any]):
                     reply.fail(self.damaged)
             self.context.passivate()
             return
+        if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):
+            messages = [*await self._children_that_ended(self.state), *messages]
         now = self.services.clock.now()
         self._wake_memo = None
         events: list[Event] = []
@@ -216,6 +223,9 @@ class RunActor(Actor[Any]):
         state = self.state
         if state is not None:
             self._act(state, events, recover=recovering)
+            if recovering and state.status.terminal and self._owes_failure_run(state):
+                self._after_end(state)  # a crash came between the end and its failure run
+            await self._settle(state)
             if state.started:
                 self._arm(state)
         for reply, answer in answers:
@@ -540,7 +550,58 @@ class RunActor(Actor[Any]):
             "failureTaskId": failed.id if failed is not None else None,
         }
         run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:failure:{state.id}:{state.events}"))
-        self.services.start_run(run_id, failure, None, run_input)
+        self._failure_start = self.services.start_run(run_id, failure, None, run_input)
+        if self._failure_start is None:
+            self._unsettled = True  # nothing to wait for: settle the row now
+
+    async def _children_that_ended(self, state: WorkflowState) -> list[ChildEnded]:
+        """After a crash: children that ended while their news to this run was lost."""
+        if state.status.terminal:
+            return []
+        ended: list[ChildEnded] = []
+        for task in state.tasks:
+            child_id = task.output.get("subWorkflowId") or getattr(task, "sub_workflow_id", None)
+            if task.type != "SUB_WORKFLOW" or task.status.terminal or not child_id:
+                continue
+            loaded = await self.services.load_run(str(child_id))
+            if loaded is None or not loaded.info.terminal:
+                continue
+            child = (
+                WorkflowState.from_json(dict(loaded.snapshot))
+                if loaded.snapshot
+                else WorkflowState(id=str(child_id))
+            )
+            for data in loaded.events:
+                apply(child, event_from_json(dict(data), stream_id=child.id))
+            ended.append(ChildEnded(child.id, child.status.value, dict(child.output), child.reason))
+        return ended
+
+    def _owes_failure_run(self, state: WorkflowState) -> bool:
+        """A FAILED or TIMED_OUT run whose definition names a failureWorkflow."""
+        return (
+            state.status in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
+            and self.definition is not None
+            and bool(self.definition.failure_workflow)
+        )
+
+    async def _settle(self, state: WorkflowState) -> None:
+        """Once the failure run's start is durable, mark the row terminal (an event-less record).
+
+        Until then the row stays unfinished, so a crash in between makes
+        recovery start the failure run again (same derived id: at most once).
+        """
+        start, self._failure_start = self._failure_start, None
+        if start is not None:
+            try:
+                await start
+            except Exception as exc:  # left unsettled: the next recovery tries again
+                log.error("run.failure_workflow_not_started", run_id=state.id, error=repr(exc))
+                return
+        elif not self._unsettled:
+            return
+        self._unsettled = False
+        info = self._row(state, terminal=True)
+        await self.services.journal.append(Append(info=info, events=[]))
 
     def _current_task(
         self, state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()
@@ -592,14 +653,23 @@ class RunActor(Actor[Any]):
         if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
             snapshot = state.to_json()
             self.since_snapshot = 0
-        wake_at = self._next_wake(state)
+        info = self._row(
+            state, terminal=state.status.terminal and not self._owes_failure_run(state)
+        )
+        await self.services.journal.append(
+            Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
+        )
+
+    def _row(self, state: WorkflowState, *, terminal: bool) -> StreamInfo:
+        """The run's current-state row: status, and what recovery needs without loading it."""
         parked = self._parked(state)
-        info = StreamInfo(
+        wake_at = self._next_wake(state)
+        return StreamInfo(
             stream_id=state.id,
             kind=state.name,
             version=state.version,
             status=state.status.value,
-            terminal=state.status.terminal,
+            terminal=terminal,
             created_at=state.created_at,
             updated_at=state.updated_at,
             key=state.key,
@@ -608,9 +678,6 @@ class RunActor(Actor[Any]):
             priority=state.priority,
             parked=parked,
             wake_at=wake_at if parked else None,
-        )
-        await self.services.journal.append(
-            Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
         )
 
     def _next_wake(self, state: WorkflowState) -> float | None:

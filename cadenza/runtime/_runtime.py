@@ -354,8 +354,12 @@ class Runtime:
         input: dict[str, Any],
         *,
         parent: WorkflowState | None = None,
-    ) -> None:
-        """Start a child or failure-workflow run with a derived id (a repeat finds it started)."""
+    ) -> Reply[str] | None:
+        """Start a child or failure-workflow run with a derived id (a repeat finds it started).
+
+        Returns the start's reply (set once the start is durable), or None if
+        the workflow is not registered.
+        """
         try:
             definition, digest = self.registry.get(name, version)
         except NotFound as exc:
@@ -363,7 +367,8 @@ class Runtime:
             if parent is not None:
                 ended = ChildEnded(run_id, "FAILED", {}, f"cannot start {name!r}: {exc}")
                 _tell_soon(self.system, self._runs.ref(parent.id), ended)
-            return
+            return None
+        reply: Reply[str] = Reply()
         start = StartRun(
             definition,
             digest,
@@ -373,9 +378,10 @@ class Runtime:
             parent.correlation_id if parent is not None else None,
             dict(parent.task_to_group) or None if parent is not None else None,
             parent.id if parent is not None else None,
-            Reply(),
+            reply,
         )
         _tell_soon(self.system, self._runs.ref(run_id), start)
+        return reply
 
     def child_ended(self, state: WorkflowState) -> None:
         if state.parent_id:
