@@ -8,6 +8,13 @@ polls answered one per message — the path an external worker takes, minus
 the run actors (the `runs` callback returns a sink that drops
 `TaskStartedMsg`). The same N keys are pushed into and popped from a bare
 `heapq` in the same process, so the ratio is comparable across machines.
+
+Latency: a fresh group is then fed at half the measured hand-out rate
+(open loop: task i is due at `t0 + i / rate`, sent in bursts of whatever is
+due, so a stall is charged to the tasks it delays — no coordinated
+omission), while one consumer keeps a poll parked; enqueue-to-start is the
+time from a task's due moment to the moment its poll returns it. p50/p99
+over `--latency-n` tasks (wall clock: this is a benchmark, not a test).
 Prints one JSON object. Usage: `python -m simulations.bench_groups [-n N]`.
 """
 
@@ -92,10 +99,52 @@ async def group_rate(tasks: list[QueuedTask]) -> tuple[float, float, bool]:
     return enqueue_rate, poll_rate, ordered
 
 
-async def main(n: int, seed: int) -> None:
+async def latency(tasks: list[QueuedTask], rate: float) -> tuple[float, float]:
+    """p50 and p99 enqueue-to-start seconds with tasks arriving at `rate` per second."""
+    clock = RealClock()
+    due: dict[str, float] = {}
+    waits: list[float] = []
+    async with ActorSystem(clock=clock, name="bench-latency") as system:
+        sink = system.spawn(_Sink, name="sink")
+        ledger = Ledger(
+            clock, task_def=lambda _name: None, send_run=lambda *_: None, wake_group=lambda _g: None
+        )
+        ref = system.spawn(
+            lambda: WorkerGroup(
+                GroupState("bench"), system=system, clock=clock, runs=lambda _r: sink, ledger=ledger
+            ),
+            name="group",
+            mailbox_size=1 << 18,
+        )
+
+        async def consume() -> None:
+            for _ in tasks:
+                got: QueuedTask | None = await ref.ask(lambda r: Poll("work", "w", 60.0, r))
+                assert got is not None
+                waits.append(time.perf_counter() - due[got.task_id])
+                ledger.release(got.task_id)
+
+        consumer = asyncio.ensure_future(consume())
+        start = time.perf_counter()
+        sent = 0
+        while sent < len(tasks):
+            now = time.perf_counter()
+            while sent < len(tasks) and start + sent / rate <= now:
+                task = tasks[sent]
+                due[task.task_id] = start + sent / rate
+                ref.tell_nowait(Enqueue(task))
+                sent += 1
+            await asyncio.sleep(0)
+        await consumer
+    waits.sort()
+    return waits[len(waits) // 2], waits[min(len(waits) - 1, int(len(waits) * 0.99))]
+
+
+async def main(n: int, seed: int, latency_n: int) -> None:
     tasks = _tasks(n, seed)
     heap_rate = bare_heapq(_tasks(n, seed))
     enqueue_rate, poll_rate, ordered = await group_rate(tasks)
+    p50_s, p99_s = await latency(_tasks(min(n, latency_n), seed + 1), poll_rate / 2)
     print(
         json.dumps(
             {
@@ -105,6 +154,9 @@ async def main(n: int, seed: int) -> None:
                 "bare_heapq_push_pop_per_s": round(heap_rate),
                 "handout_vs_heapq": round(poll_rate / heap_rate, 4),
                 "handed_out_in_order": ordered,
+                "latency_offered_per_s": round(poll_rate / 2),
+                "enqueue_to_start_p50_ms": round(p50_s * 1000, 3),
+                "enqueue_to_start_p99_ms": round(p99_s * 1000, 3),
             }
         )
     )
@@ -114,5 +166,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-n", type=int, default=20_000)
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.seed))
+    asyncio.run(main(args.n, args.seed, args.latency_n))

@@ -157,6 +157,9 @@ class WorkerGroup(Actor[Any]):
                 case Enqueue(task=task, delayed=delayed):
                     if delayed:
                         self.ledger.undelay(group.name)
+                        if task.task_id in self.ledger.cancelled_delayed:
+                            self.ledger.cancelled_delayed.discard(task.task_id)
+                            continue  # cancelled while it waited for its delay: never queue it
                     self._push(task)
                 case Cancel(task_id=task_id):
                     group.tasks.pop(task_id, None)

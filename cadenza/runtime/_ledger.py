@@ -96,6 +96,7 @@ class Ledger:
         self.breakers: dict[tuple[str, str], Breaker] = {}  # (group, task name) -> breaker
         self.live: frozenset[str] = frozenset()  # groups with a live local worker or parked poll
         self.delayed: dict[str, int] = {}  # group -> enqueues held by the timer service
+        self.cancelled_delayed: set[str] = set()  # task ids cancelled while the timer held them
 
     # -- groups -------------------------------------------------------------------
 

@@ -106,7 +106,7 @@ class RunServices(Protocol):
 
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None: ...
 
-    def cancel(self, group: str, task_id: str) -> None: ...
+    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None: ...
 
     def run_finished(self, state: WorkflowState) -> None: ...
 
@@ -721,7 +721,17 @@ class RunActor(Actor[Any]):
             elif isinstance(event, TaskCanceled):
                 task = state.task(event.task_id)
                 if task is not None:
-                    services.cancel(task.group, task.id)
+                    delayed = task.type not in IN_PROGRESS_AT_ONCE and task.ready_at > event.at
+                    services.cancel(task.group, task.id, delayed=delayed)
+            if isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled, TaskRequeued)):
+                # every way an attempt ends or goes back frees what it held (slot, lease,
+                # breaker verdict) — timeouts and cancellations included; release is idempotent
+                failed = (
+                    None
+                    if isinstance(event, (TaskCanceled, TaskRequeued))
+                    else isinstance(event, TaskFailed)
+                )
+                services.ledger.release(event.task_id, failed=failed)
         if recover:
             seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
             seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)

@@ -343,7 +343,10 @@ class Runtime:
             await self._runs.ref(row.stream_id).tell(AuditTimer(row.wake_at))
         self.timers_audited = len(rows)
 
-    def cancel(self, group: str, task_id: str) -> None:
+    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
+        """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""
+        if delayed:
+            self.ledger.cancelled_delayed.add(task_id)
         _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
 
     def start_run(

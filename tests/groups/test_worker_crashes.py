@@ -10,7 +10,7 @@ from cadenza.testing import VirtualClock
 from tests.groups._helpers import START, one_task, runtime
 
 
-class Meltdown(BaseException):  # noqa: N818 (a crash, not an error a worker reports)
+class Meltdown(BaseException):
     """Not an Exception: what the slot treats as a crash rather than a task failure."""
 
 
@@ -39,7 +39,9 @@ async def test_a_worker_crashing_within_its_restart_intensity_is_restarted() -> 
             await rt.settle()
             run = await rt.get(run_id)
             assert run.status == "COMPLETED"
-            assert [t.reason for t in run.tasks[:2]] == ["worker crashed: Meltdown: segfault-ish"] * 2
+            assert [t.reason for t in run.tasks[:2]] == [
+                "worker crashed: Meltdown: segfault-ish"
+            ] * 2
     assert _names(logs, "group.worker_") == ["group.worker_restarted"] * 2
 
 
