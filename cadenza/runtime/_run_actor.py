@@ -19,17 +19,15 @@ diverge. A finished run passivates: it costs nothing until asked about.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
-from cadenza.actors import Actor, Clock, Reply
-from cadenza.persistence import Append, Journal, Loaded, StreamInfo
-from cadenza.runtime._deadlines import expire, next_wake
-from cadenza.runtime._decide import Environment, decide
+from cadenza.actors import Actor, Reply
+from cadenza.persistence import Append
+from cadenza.runtime._decide import decide
 from cadenza.runtime._definition import WorkflowDef
 from cadenza.runtime._events import (
     TERMINAL_EVENTS,
@@ -47,8 +45,6 @@ from cadenza.runtime._events import (
     WorkflowTerminated,
     event_from_json,
 )
-from cadenza.runtime._fairness import fairness_key_of
-from cadenza.runtime._ledger import Ledger
 from cadenza.runtime._messages import (
     AuditTimer,
     ChildEnded,
@@ -56,7 +52,6 @@ from cadenza.runtime._messages import (
     Heartbeat,
     LeaseExpired,
     Operate,
-    QueuedTask,
     Recover,
     Signal,
     StartRun,
@@ -67,6 +62,9 @@ from cadenza.runtime._messages import (
     Wake,
 )
 from cadenza.runtime._operations import REOPENING_OPS, operation_events
+from cadenza.runtime._run_links import RunLinks
+from cadenza.runtime._run_services import RunServices, queued
+from cadenza.runtime._run_timing import RunTiming
 from cadenza.runtime._state import (
     IN_PROGRESS_AT_ONCE,
     SIGNALLABLE,
@@ -83,74 +81,7 @@ SNAPSHOT_EVERY = 64  # events between snapshots of a long-running run
 DECIDE_ROUNDS_MAX = 10_000  # a decide loop longer than this is a bug, not a workflow
 
 
-class RunServices(Protocol):
-    """What a run's actor needs from the runtime around it."""
-
-    journal: Journal
-    clock: Clock
-    ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
-
-    async def load_definition(self, digest: str) -> WorkflowDef: ...
-
-    async def load_run(self, run_id: str) -> Loaded | None: ...
-
-    def claim_fresh(self, run_id: str) -> bool:
-        """True once for a run id the runtime just minted: there is nothing to load."""
-        ...
-
-    def environment(self) -> Environment: ...
-
-    def enqueue(self, group: str, task: QueuedTask) -> None: ...
-
-    def arm(self, when: float, run_id: str) -> None: ...
-
-    def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None: ...
-
-    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None: ...
-
-    def run_finished(self, state: WorkflowState) -> None: ...
-
-    def start_run(
-        self,
-        run_id: str,
-        name: str,
-        version: int | None,
-        input: dict[str, Any],
-        *,
-        parent: WorkflowState | None = None,
-    ) -> Reply[str] | None:
-        """Start run `run_id` (idempotent); called once the caller's record is durable.
-
-        Returns the start's reply (set once durable), or None if `name` is unknown.
-        """
-        ...
-
-    def child_ended(self, state: WorkflowState) -> None:
-        """Tell the parent of `state` (a SUB_WORKFLOW's child) that it ended."""
-        ...
-
-    def terminate_child(self, run_id: str, reason: str) -> None:
-        """Terminate a child run whose SUB_WORKFLOW task was cancelled (if it is still running)."""
-        ...
-
-
-def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
-    return QueuedTask(
-        run_id=state.id,
-        task_id=task.id,
-        type=task.type,
-        input=task.input,
-        priority=state.priority,
-        ready_at=task.ready_at,
-        attempt=task.attempt,
-        ref=task.ref,
-        name=task.name,
-        scheduled_at=task.scheduled_at,
-        fairness_key=fairness_key_of(task.input, state.correlation_id),
-    )
-
-
-class RunActor(Actor[Any]):
+class RunActor(RunTiming, RunLinks, Actor[Any]):
     """The actor of run `run_id`; see the module note."""
 
     def __init__(self, run_id: str, services: RunServices):
@@ -385,34 +316,6 @@ class RunActor(Actor[Any]):
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short
 
-    def _expire(self, state: WorkflowState, now: float, events: list[Event]) -> None:
-        if self.definition is None or state.status.terminal:
-            return
-        env = self.services.environment()
-        expired, alerts = expire(self.definition, state, env, now, since=self.alerted_until)
-        for event in expired:
-            self._emit(events, event, decide=False)
-        if expired:
-            self._decide(events)
-        for alert in alerts:
-            log.warning(
-                "run.deadline_passed",
-                run_id=state.id,
-                kind=alert.kind,
-                task_id=alert.task_id,
-                due=alert.when,
-            )
-        self.alerted_until = now
-
-    def _audit(self, state: WorkflowState, expected: float | None) -> None:
-        """Compare the deadline recovery armed with the one the state implies; repair a difference."""
-        actual = self._next_wake(state)
-        if actual == expected:
-            self.armed = expected  # recovery armed exactly this one
-            return
-        self.armed = None  # `_arm` after the batch arms the right one
-        self.services.timer_repaired(state.id, expected, actual)
-
     def _signal(
         self, state: WorkflowState, message: Signal, now: float, events: list[Event]
     ) -> None:
@@ -472,137 +375,6 @@ class RunActor(Actor[Any]):
         else:
             raise InternalError(f"unknown operation {message.op!r}")
 
-    def _child_ended(
-        self, state: WorkflowState, message: ChildEnded, now: float, events: list[Event]
-    ) -> None:
-        """A SUB_WORKFLOW's child ended: its task mirrors the outcome (terminated: CANCELED)."""
-        if state.status.terminal:
-            return
-        for task in state.tasks:
-            if task.output.get("subWorkflowId") != message.child_id or task.retried:
-                continue
-            if task.status.terminal:
-                return
-            output = {**message.output, "subWorkflowId": message.child_id}
-            reason = f"sub workflow {message.child_id} ended {message.status}"
-            if message.reason:
-                reason = f"{reason}: {message.reason}"
-            if message.status == WorkflowStatus.COMPLETED:
-                self._emit(events, TaskCompleted(at=now, task_id=task.id, output=output))
-            elif message.status == WorkflowStatus.TERMINATED:
-                self._emit(events, TaskCanceled(at=now, task_id=task.id, reason=reason))
-            else:
-                status = "TIMED_OUT" if message.status == WorkflowStatus.TIMED_OUT else "FAILED"
-                failed = TaskFailed(
-                    at=now, task_id=task.id, reason=reason, status=status, output=output
-                )
-                self._emit(events, failed)
-            return
-
-    def _start_children(self, state: WorkflowState, task_ids: set[str]) -> None:
-        """Start the child run of each SUB_WORKFLOW task named (idempotent: ids are derived)."""
-        definition = self.definition
-        if definition is None:
-            return
-        from cadenza.runtime._validate import (
-            sub_workflow_name,
-            sub_workflow_version,
-        )
-
-        for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
-            task = state.tasks[state.index[task_id]]
-            child = task.output.get("subWorkflowId")
-            if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
-                continue
-            from cadenza.runtime._dynamic import spec_for  # a forked task is not in the definition
-
-            spec = spec_for(definition, state, task.ref)
-            name = sub_workflow_name(spec) or ""
-            self.services.start_run(
-                child, name, sub_workflow_version(spec), dict(task.input), parent=state
-            )
-
-    def _after_end(self, state: WorkflowState) -> None:
-        """A run just ended: tell its parent; start its failureWorkflow if it failed."""
-        if state.parent_id:
-            self.services.child_ended(state)
-        for task in state.tasks:  # a parent's end ends its children (as Conductor does)
-            child = task.output.get("subWorkflowId")
-            if task.type == "SUB_WORKFLOW" and child and task.status is TaskStatus.CANCELED:
-                self.services.terminate_child(child, task.reason or "the parent run ended")
-        definition = self.definition
-        failure = definition.failure_workflow if definition is not None else None
-        if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
-            return
-        if failure.startswith("$"):  # `$workflow.input.x` or `${workflow.input.x}`
-            from cadenza.runtime._decide import roots_for
-            from cadenza.runtime._expressions import lookup
-
-            failure = str(lookup(failure.strip("${}"), roots_for(state)) or "")
-        if not failure:
-            return
-        failed = state.task(state.failed_task_id or "")
-        run_input = {
-            **state.input,
-            "workflowId": state.id,
-            "reason": state.reason,
-            "failureStatus": state.status.value,
-            "failureTaskId": failed.id if failed is not None else None,
-        }
-        run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:failure:{state.id}:{state.events}"))
-        self._failure_start = self.services.start_run(run_id, failure, None, run_input)
-        if self._failure_start is None:
-            self._unsettled = True  # nothing to wait for: settle the row now
-
-    async def _children_that_ended(self, state: WorkflowState) -> list[ChildEnded]:
-        """After a crash: children that ended while their news to this run was lost."""
-        if state.status.terminal:
-            return []
-        ended: list[ChildEnded] = []
-        for task in state.tasks:
-            child_id = task.output.get("subWorkflowId") or getattr(task, "sub_workflow_id", None)
-            if task.type != "SUB_WORKFLOW" or task.status.terminal or not child_id:
-                continue
-            loaded = await self.services.load_run(str(child_id))
-            if loaded is None or not loaded.info.terminal:
-                continue
-            child = (
-                WorkflowState.from_json(dict(loaded.snapshot))
-                if loaded.snapshot
-                else WorkflowState(id=str(child_id))
-            )
-            for data in loaded.events:
-                apply(child, event_from_json(dict(data), stream_id=child.id))
-            ended.append(ChildEnded(child.id, child.status.value, dict(child.output), child.reason))
-        return ended
-
-    def _owes_failure_run(self, state: WorkflowState) -> bool:
-        """A FAILED or TIMED_OUT run whose definition names a failureWorkflow."""
-        return (
-            state.status in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
-            and self.definition is not None
-            and bool(self.definition.failure_workflow)
-        )
-
-    async def _settle(self, state: WorkflowState) -> None:
-        """Once the failure run's start is durable, mark the row terminal (an event-less record).
-
-        Until then the row stays unfinished, so a crash in between makes
-        recovery start the failure run again (same derived id: at most once).
-        """
-        start, self._failure_start = self._failure_start, None
-        if start is not None:
-            try:
-                await start
-            except Exception as exc:  # left unsettled: the next recovery tries again
-                log.error("run.failure_workflow_not_started", run_id=state.id, error=repr(exc))
-                return
-        elif not self._unsettled:
-            return
-        self._unsettled = False
-        info = self._row(state, terminal=True)
-        await self.services.journal.append(Append(info=info, events=[]))
-
     def _current_task(
         self, state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()
     ) -> TaskState:
@@ -659,58 +431,6 @@ class RunActor(Actor[Any]):
         await self.services.journal.append(
             Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
         )
-
-    def _row(self, state: WorkflowState, *, terminal: bool) -> StreamInfo:
-        """The run's current-state row: status, and what recovery needs without loading it."""
-        parked = self._parked(state)
-        wake_at = self._next_wake(state)
-        return StreamInfo(
-            stream_id=state.id,
-            kind=state.name,
-            version=state.version,
-            status=state.status.value,
-            terminal=terminal,
-            created_at=state.created_at,
-            updated_at=state.updated_at,
-            key=state.key,
-            correlation_id=state.correlation_id,
-            parent_id=state.parent_id,
-            priority=state.priority,
-            parked=parked,
-            wake_at=wake_at if parked else None,
-        )
-
-    def _next_wake(self, state: WorkflowState) -> float | None:
-        """The run's next deadline, computed at most once per state within a batch.
-
-        The memo is dropped at every batch: the answer also depends on the time
-        (an alert-only deadline counts only until it passes).
-        """
-        if self.definition is None:
-            return None
-        if self._wake_memo is not None and self._wake_memo[0] == state.events:
-            return self._wake_memo[1]
-        wake = next_wake(
-            self.definition, state, self.services.environment(), self.services.clock.now()
-        )
-        self._wake_memo = (state.events, wake)
-        return wake
-
-    def _parked(self, state: WorkflowState) -> bool:
-        """Only waiting on timers or signals: nothing queued, nothing with a worker."""
-        if state.status.terminal or not state.started:
-            return False
-        pending = [t for t in state.tasks if not t.retried and not t.status.terminal]
-        return bool(pending) and all(t.type in IN_PROGRESS_AT_ONCE for t in pending)
-
-    def _arm(self, state: WorkflowState) -> None:
-        """Keep one wake-up armed for the earliest deadline still to act on."""
-        if state.status.terminal:
-            return
-        wake = self._next_wake(state)
-        if wake is not None and (self.armed is None or wake < self.armed):
-            self.services.arm(wake, state.id)
-            self.armed = wake
 
     def _act(self, state: WorkflowState, events: list[Event], *, recover: bool) -> None:
         services = self.services

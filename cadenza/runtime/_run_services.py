@@ -1,0 +1,81 @@
+"""What a run's actor needs from the runtime around it (the `Runtime` provides it)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from cadenza.actors import Clock, Reply
+from cadenza.persistence import Journal, Loaded
+from cadenza.runtime._decide import Environment
+from cadenza.runtime._definition import WorkflowDef
+from cadenza.runtime._fairness import fairness_key_of
+from cadenza.runtime._ledger import Ledger
+from cadenza.runtime._messages import QueuedTask
+from cadenza.runtime._state import TaskState, WorkflowState
+
+
+class RunServices(Protocol):
+    """What a run's actor needs from the runtime around it."""
+
+    journal: Journal
+    clock: Clock
+    ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
+
+    async def load_definition(self, digest: str) -> WorkflowDef: ...
+
+    async def load_run(self, run_id: str) -> Loaded | None: ...
+
+    def claim_fresh(self, run_id: str) -> bool:
+        """True once for a run id the runtime just minted: there is nothing to load."""
+        ...
+
+    def environment(self) -> Environment: ...
+
+    def enqueue(self, group: str, task: QueuedTask) -> None: ...
+
+    def arm(self, when: float, run_id: str) -> None: ...
+
+    def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None: ...
+
+    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None: ...
+
+    def run_finished(self, state: WorkflowState) -> None: ...
+
+    def start_run(
+        self,
+        run_id: str,
+        name: str,
+        version: int | None,
+        input: dict[str, Any],
+        *,
+        parent: WorkflowState | None = None,
+    ) -> Reply[str] | None:
+        """Start run `run_id` (idempotent); called once the caller's record is durable.
+
+        Returns the start's reply (set once durable), or None if `name` is unknown.
+        """
+        ...
+
+    def child_ended(self, state: WorkflowState) -> None:
+        """Tell the parent of `state` (a SUB_WORKFLOW's child) that it ended."""
+        ...
+
+    def terminate_child(self, run_id: str, reason: str) -> None:
+        """Terminate a child run whose SUB_WORKFLOW task was cancelled (if it is still running)."""
+        ...
+
+
+def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
+    return QueuedTask(
+        run_id=state.id,
+        task_id=task.id,
+        type=task.type,
+        input=task.input,
+        priority=state.priority,
+        ready_at=task.ready_at,
+        attempt=task.attempt,
+        ref=task.ref,
+        name=task.name,
+        scheduled_at=task.scheduled_at,
+        fairness_key=fairness_key_of(task.input, state.correlation_id),
+    )
