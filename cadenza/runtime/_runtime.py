@@ -27,7 +27,7 @@ from typing import Any, Self, overload
 import anyio
 import structlog
 
-from cadenza._errors import InvalidOperation, JournalCorrupted, NotFound, PayloadError
+from cadenza._errors import InvalidOperation, JournalCorrupted
 from cadenza.actors import (
     ActorRef,
     ActorSystem,
@@ -35,72 +35,40 @@ from cadenza.actors import (
     Delivery,
     EntityPool,
     RealClock,
-    Reply,
     Strategy,
     VirtualClock,
 )
-from cadenza.persistence import Journal, Loaded, SqliteJournal, StreamInfo
+from cadenza.persistence import Journal, SqliteJournal
 from cadenza.runtime._decide import DEFAULT_GROUP, Environment
 from cadenza.runtime._definition import WorkflowDef, to_conductor_json
-from cadenza.runtime._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
+from cadenza.runtime._external_workers import ExternalWorkers
+from cadenza.runtime._groups import GroupState, WorkerFn, _tell_soon
 from cadenza.runtime._ledger import Ledger
 from cadenza.runtime._loader import RunLoader
 from cadenza.runtime._messages import (
-    AuditTimer,
-    Cancel,
-    ChildEnded,
-    Enqueue,
     GetRun,
-    Heartbeat,
-    Operate,
-    Poll,
-    QueuedTask,
     Recover,
     RegisterWorker,
-    Signal,
     StartRun,
-    TaskProgress,
-    TaskResult,
     Tick,
     WaitRun,
-    Wake,
 )
+from cadenza.runtime._operator import OperatorControls
+from cadenza.runtime._payloads import check_payload as _check_payload
 from cadenza.runtime._registry import Registry
 from cadenza.runtime._run_actor import RunActor
-from cadenza.runtime._state import WorkflowState
-from cadenza.runtime._status import TaskStatus
-from cadenza.runtime._timers import Arm, TimerService
-from cadenza.runtime._views import TaskRun, WorkflowRun
+from cadenza.runtime._runtime_services import GROUP_MAILBOX, RuntimeServices
+from cadenza.runtime._timers import TimerService
+from cadenza.runtime._views import WorkflowRun
 
 log = structlog.get_logger()
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
 
 RUN_MAILBOX = 1024
-GROUP_MAILBOX = 1 << 16
 RECOVERY_CONCURRENCY = 64
 
 
-def _check_payload(what: str, value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise PayloadError(f"{what} must be a dict, got {type(value).__name__}")
-    try:
-        _STRICT_JSON.encode(value)
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
-    return dict(value)
-
-
-def run_id_of(task_id: str) -> str:
-    """The run a task id belongs to (task ids are `<run id>-<n>`)."""
-    run_id, sep, number = task_id.rpartition("-")
-    if not sep or not number.isdigit():
-        raise NotFound("task", task_id)
-    return run_id
-
-
-class Runtime:
+class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
     """An embedded cadenza engine on the journal at `path` (`":memory:"` for none)."""
 
     def __init__(
@@ -265,143 +233,6 @@ class Runtime:
     def _check_open(self) -> None:
         if not self._open:
             raise InvalidOperation("the runtime is not open: use `async with Runtime(...) as rt:`")
-
-    # -- services for the actors ---------------------------------------------
-
-    def claim_fresh(self, run_id: str) -> bool:
-        if run_id in self._fresh:
-            self._fresh.discard(run_id)
-            return True
-        return False
-
-    async def load_run(self, run_id: str) -> Loaded | None:
-        return await self._loader.load(run_id)
-
-    async def load_definition(self, digest: str) -> WorkflowDef:
-        return await self.registry.by_digest(digest)
-
-    def environment(self) -> Environment:
-        if self._env is None or self._env.live is not self.ledger.live:
-            self._env = Environment(
-                live=self.ledger.live,  # routing's fallback list skips groups nobody serves
-                task_defs=dict(self.registry.task_defs),
-                groups=dict(self._worker_groups),
-                default_group=self.default_group,
-                max_timers_per_run=self.max_timers_per_run,
-            )
-        return self._env
-
-    def group_ref(self, name: str) -> ActorRef[Any]:
-        found = self._groups.get(name)
-        if found is None:
-            state = GroupState(name)
-            ref = self._group_supervisor.spawn(
-                lambda: WorkerGroup(
-                    state,
-                    system=self.system,
-                    clock=self.clock,
-                    runs=lambda run_id: self._runs.ref(run_id),
-                    ledger=self.ledger,
-                    dispatch_warning_s=self.dispatch_warning_s,
-                    retire=self._retire_group,
-                ),
-                name=f"group:{name}",
-                mailbox_size=GROUP_MAILBOX,
-            )
-            found = (state, ref)
-            self._groups[name] = found
-            log.info("group.created", group=name)
-        return found[1]
-
-    def _retire_group(self, name: str, ref: ActorRef[Any]) -> None:
-        """A group idle and empty for a while: forget it; the next use creates it afresh."""
-        found = self._groups.get(name)
-        if found is not None and found[1] == ref:
-            del self._groups[name]
-            self._group_supervisor.stop_child(ref)
-            log.info("group.retired", group=name)
-
-    def enqueue(self, group: str, task: QueuedTask) -> None:
-        ref = self.group_ref(group)
-        if task.ready_at > self.clock.now():
-            self.ledger.delay(group)  # the group must not retire while the timer holds this
-            message = Enqueue(task, delayed=True)
-            _tell_soon(self.system, self._timers, Arm(task.ready_at, ref, message))
-        else:
-            _tell_soon(self.system, ref, Enqueue(task))
-
-    def arm(self, when: float, run_id: str) -> None:
-        _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))
-
-    def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
-        self.timers_repaired += 1
-        log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
-
-    async def _audit_parked(self, rows: list[StreamInfo]) -> None:
-        """Load each parked run (in batches) and check the timer recovery armed for it."""
-        for row in rows:
-            await self._runs.ref(row.stream_id).tell(AuditTimer(row.wake_at))
-        self.timers_audited = len(rows)
-
-    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
-        """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""
-        if delayed:
-            self.ledger.cancelled_delayed.add(task_id)
-        _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
-
-    def start_run(
-        self,
-        run_id: str,
-        name: str,
-        version: int | None,
-        input: dict[str, Any],
-        *,
-        parent: WorkflowState | None = None,
-    ) -> Reply[str] | None:
-        """Start a child or failure-workflow run with a derived id (a repeat finds it started).
-
-        Returns the start's reply (set once the start is durable), or None if
-        the workflow is not registered.
-        """
-        try:
-            definition, digest = self.registry.get(name, version)
-        except NotFound as exc:
-            log.warning("run.start_failed", run_id=run_id, workflow=name, error=str(exc))
-            if parent is not None:
-                ended = ChildEnded(run_id, "FAILED", {}, f"cannot start {name!r}: {exc}")
-                _tell_soon(self.system, self._runs.ref(parent.id), ended)
-            return None
-        reply: Reply[str] = Reply()
-        start = StartRun(
-            definition,
-            digest,
-            input,
-            parent.priority if parent is not None else 0,
-            None,
-            parent.correlation_id if parent is not None else None,
-            dict(parent.task_to_group) or None if parent is not None else None,
-            parent.id if parent is not None else None,
-            reply,
-        )
-        _tell_soon(self.system, self._runs.ref(run_id), start)
-        return reply
-
-    def child_ended(self, state: WorkflowState) -> None:
-        if state.parent_id:
-            ended = ChildEnded(state.id, state.status.value, dict(state.output), state.reason)
-            _tell_soon(self.system, self._runs.ref(state.parent_id), ended)
-
-    def terminate_child(self, run_id: str, reason: str) -> None:
-        _tell_soon(self.system, self._runs.ref(run_id), Operate("terminate", reason, Reply()))
-
-    def run_finished(self, state: WorkflowState) -> None:
-        self.finished += 1
-        for listener in self._listeners:
-            listener(state.id, state.status.value, state.updated_at)
-
-    def add_listener(self, listener: Callable[[str, str, float], None]) -> None:
-        """Call `listener(run_id, status, at)` whenever a run ends (from the run's actor: keep it quick)."""
-        self._listeners.append(listener)
 
     # -- definitions ------------------------------------------------------------
 
@@ -576,131 +407,3 @@ class Runtime:
             kind=name, status=status, correlation_id=correlation_id, limit=limit
         )
         return [await self.get(info.stream_id) for info in infos]
-
-    # -- external workers ---------------------------------------------------------------
-
-    async def poll(
-        self,
-        task_type: str,
-        *,
-        group: str | None = None,
-        worker_id: str | None = None,
-        wait: float = 0.0,
-    ) -> TaskRun | None:
-        """Lease the next ready task of `task_type` in `group`, or None."""
-        self._check_open()
-        ref = self.group_ref(group or self.default_group)
-        task: QueuedTask | None = await ref.ask(
-            lambda reply: Poll(task_type, worker_id, max(0.0, wait), reply)
-        )
-        if task is None:
-            return None
-        return TaskRun(
-            id=task.task_id,
-            ref=task.ref,
-            type=task.type,
-            status=TaskStatus.IN_PROGRESS,
-            attempt=task.attempt,
-            input=json.loads(json.dumps(task.input)),
-            output={},
-            group=group or self.default_group,
-            reason=None,
-            scheduled_at=task.scheduled_at,
-            started_at=self.clock.now(),
-            ended_at=None,
-            run_id=task.run_id,
-            name=task.name,
-            worker_id=worker_id,
-        )
-
-    async def complete(self, task_id: str, output: Mapping[str, Any] | None = None) -> None:
-        """Complete a task; raises `StaleTask` if the attempt is no longer current."""
-        self._check_open()
-        result = _check_payload("task output", output)
-        await self._runs.ref(run_id_of(task_id)).ask(
-            lambda reply: TaskResult(task_id, result, reply=reply)
-        )
-
-    async def fail(
-        self,
-        task_id: str,
-        reason: str = "",
-        *,
-        output: Mapping[str, Any] | None = None,
-        terminal: bool = False,
-    ) -> None:
-        """Fail a task (retried per its policy unless `terminal`)."""
-        self._check_open()
-        result = _check_payload("task output", output) if output is not None else None
-        await self._runs.ref(run_id_of(task_id)).ask(
-            lambda reply: TaskResult(
-                task_id, result, failed=True, reason=reason, terminal=terminal, reply=reply
-            )
-        )
-
-    async def heartbeat(self, task_id: str) -> None:
-        """Tell the runtime the worker holding `task_id` is alive."""
-        self._check_open()
-        await self._runs.ref(run_id_of(task_id)).ask(lambda reply: Heartbeat(task_id, reply))
-
-    async def update(
-        self,
-        task_id: str,
-        *,
-        output: Mapping[str, Any] | None = None,
-        callback_after_s: float | None = None,
-    ) -> None:
-        """Report progress; with `callback_after_s` the task is re-queued after that delay."""
-        self._check_open()
-        result = _check_payload("task output", output) if output is not None else None
-        await self._runs.ref(run_id_of(task_id)).ask(
-            lambda reply: TaskProgress(task_id, result, callback_after_s, reply)
-        )
-
-    # -- operations --------------------------------------------------------------------------
-
-    async def _operate(self, run_id: str, op: str, reason: str = "", **fields: Any) -> None:
-        self._check_open()
-        await self._runs.ref(run_id).ask(lambda reply: Operate(op, reason, reply, **fields))
-
-    async def retry(self, run_id: str) -> None:
-        """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again."""
-        await self._operate(run_id, "retry")
-
-    async def restart(self, run_id: str, *, latest: bool = False) -> None:
-        """Run a terminal run again from the beginning, same id; `latest`: the newest version."""
-        if not latest:
-            await self._operate(run_id, "restart")
-            return
-        run = await self.get(run_id)
-        definition, digest = self.registry.get(run.name)
-        await self._operate(run_id, "restart", definition=definition, digest=digest)
-
-    async def rerun(
-        self, run_id: str, from_ref: str, *, input: Mapping[str, Any] | None = None
-    ) -> None:
-        """Run a terminal run again from task `from_ref`; `input` replaces the workflow input."""
-        new_input = _check_payload("workflow input", input) if input is not None else None
-        await self._operate(run_id, "rerun", ref=from_ref, input=new_input)
-
-    async def skip(self, run_id: str, ref: str) -> None:
-        """Skip task `ref` of a running run (one not yet scheduled, as Conductor): SKIPPED."""
-        await self._operate(run_id, "skip", ref=ref)
-
-    async def pause(self, run_id: str) -> None:
-        """Stop scheduling new tasks of a running run; results still land."""
-        await self._operate(run_id, "pause")
-
-    async def resume(self, run_id: str) -> None:
-        """Resume a paused run."""
-        await self._operate(run_id, "resume")
-
-    async def signal(self, run_id: str, ref: str, output: Mapping[str, Any] | None = None) -> None:
-        """Complete the WAIT or HUMAN task `ref` of a run from outside; `InvalidOperation` if none waits."""
-        self._check_open()
-        result = _check_payload("signal output", output)
-        await self._runs.ref(run_id).ask(lambda reply: Signal(ref, result, reply))
-
-    async def terminate(self, run_id: str, reason: str = "") -> None:
-        """End a run now: in-flight tasks are cancelled, the run is TERMINATED."""
-        await self._operate(run_id, "terminate", reason)
