@@ -52,13 +52,14 @@ from cadenza.runtime._messages import (
     StartRun,
     Tick,
     WaitRun,
+    Wake,
 )
 from cadenza.runtime._operator import OperatorControls
 from cadenza.runtime._payloads import check_payload as _check_payload
 from cadenza.runtime._registry import Registry
 from cadenza.runtime._run_actor import RunActor
 from cadenza.runtime._runtime_services import GROUP_MAILBOX, RuntimeServices
-from cadenza.runtime._timers import TimerService
+from cadenza.runtime._timers import Arm, ArmMany, TimerService
 from cadenza.runtime._views import WorkflowRun
 
 log = structlog.get_logger()
@@ -185,9 +186,13 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
     async def _recover(self) -> None:
         rows = await self.journal.unfinished_rows()
         unfinished = [row.stream_id for row in rows if not row.parked]
-        for row in rows:
-            if row.parked and row.wake_at is not None:
-                self.arm(row.wake_at, row.stream_id)  # fires at once if overdue; loads the run then
+        arms = [
+            Arm(row.wake_at, self._runs.ref(row.stream_id), Wake(row.wake_at))
+            for row in rows
+            if row.parked and row.wake_at is not None
+        ]
+        if arms:  # one message for them all; due ones fire at once and load their runs then
+            await self._timers.tell(ArmMany(arms))
         self.parked_at_open = len(rows) - len(unfinished)
         if self.audit_timers and self.parked_at_open:
             # Overdue rows are checked by their own firing (it loads them, in deadline

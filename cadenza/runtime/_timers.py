@@ -48,6 +48,13 @@ class Arm:
 
 
 @dataclass(slots=True)
+class ArmMany:
+    """Many timers at once (recovery re-arming every parked run): one message, one heapify."""
+
+    entries: list[Arm]
+
+
+@dataclass(slots=True)
 class Fire:
     pass
 
@@ -75,6 +82,11 @@ class TimerService(Actor[Any]):
                 heapq.heappush(
                     self.heap, (message.when, next(self.seq), message.target, message.message)
                 )
+            elif isinstance(message, ArmMany):
+                self.heap.extend(
+                    (a.when, next(self.seq), a.target, a.message) for a in message.entries
+                )
+                heapq.heapify(self.heap)
         now = self.clock.now()
         due: list[tuple[float, int, ActorRef[Any], Any]] = []
         while self.heap and self.heap[0][0] <= now:
