@@ -101,6 +101,7 @@ class Checker:
         self._terminal: set[str] = set()
         self._ended: set[str] = set()
         self._ready_at: dict[str, float] = {}
+        self._wake_at: dict[str, float] = {}  # WAIT task -> deadline (no signals in the workloads)
         self._priority: dict[str, int] = {}  # run id -> priority
         self._queue_of: dict[str, tuple[str, str]] = {}  # task id -> (group, type)
         self._waiting: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
@@ -149,6 +150,8 @@ class Checker:
                 self._priority[run_id] = event.priority
             elif isinstance(event, TaskScheduled):
                 self._ready_at[event.task_id] = event.ready_at
+                if event.wake_at is not None:
+                    self._wake_at[event.task_id] = event.wake_at
                 self._queue_of[event.task_id] = (event.group, event.type)
                 self._wait(run_id, event.task_id, event.ready_at)
             elif isinstance(event, TaskRequeued):
@@ -164,6 +167,16 @@ class Checker:
                         "inv4", run_id, f"task {event.task_id} started {early_ms:.3f} ms early"
                     )
             elif isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled)):
+                wake_at = self._wake_at.pop(event.task_id, None)
+                if (
+                    isinstance(event, TaskCompleted)
+                    and wake_at is not None
+                    and event.at < wake_at - EARLY_EPS_S
+                ):
+                    early_ms = (wake_at - event.at) * 1000
+                    self.report(
+                        "inv4", run_id, f"WAIT {event.task_id} completed {early_ms:.3f} ms early"
+                    )
                 self._unwait(event.task_id)
                 if event.task_id in self._ended:
                     self.report(

@@ -30,10 +30,11 @@ import structlog
 from cadenza.testing import Simulation
 from simulations.sim.checker import TIMER_SLACK_S, Checker, Violation
 from simulations.sim.harness import SimRuntime
+from simulations.sim.more_workloads import GroupOutageLoad, WaitStorm
 from simulations.sim.trace import TraceDelivery
 from simulations.sim.workloads import ConductorLoad
 
-WORKLOADS = ("conductor",)
+WORKLOADS = ("conductor", "group_outage", "wait_storm")
 LIVELOCK_BATCHES = 200_000  # batches without time moving: something spins
 
 
@@ -49,6 +50,7 @@ class SeedResult:
     runs: int
     violations: list[Violation] = field(default_factory=list)
     trace_tail: list[str] = field(default_factory=list)
+    load_stats: dict[str, int] = field(default_factory=dict)  # the workload's own counters
 
     @property
     def compression(self) -> float:
@@ -63,6 +65,17 @@ def quiet_logs() -> Iterator[None]:
         yield
     finally:
         structlog.configure(**saved)
+
+
+def make_load(
+    workload: str, harness: SimRuntime, rng: random.Random, *, rate_per_s: float
+) -> ConductorLoad:
+    """The driver of workload `workload` (see workloads.py and more_workloads.py)."""
+    if workload == "group_outage":
+        return GroupOutageLoad(harness, rng, rate_per_s=rate_per_s)
+    if workload == "wait_storm":
+        return WaitStorm(harness, rng, rate_per_s=rate_per_s)
+    return ConductorLoad(harness, rng, rate_per_s=rate_per_s)
 
 
 def run_seed(
@@ -94,7 +107,7 @@ def run_seed(
         )
         try:
             harness.open()
-            load = ConductorLoad(harness, rng, rate_per_s=rate_per_s)
+            load = make_load(workload, harness, rng, rate_per_s=rate_per_s)
             load.install()
             load.start()
             crashes = sorted(rng.uniform(0, duration_s) for _ in range(rng.randint(0, crashes_max)))
@@ -139,4 +152,9 @@ def run_seed(
             runs=len(checker.events),
             violations=list(checker.violations),
             trace_tail=list(delivery.lines)[-200:],
+            load_stats={
+                name: value
+                for name in ("started", "completed", "failed", "stale", "flowed_during_outage")
+                if isinstance(value := getattr(load, name, None), int)
+            },
         )
