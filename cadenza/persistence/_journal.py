@@ -97,6 +97,7 @@ class StreamInfo:
     priority: int = 0
     parked: bool = False  # only waiting on timers or signals: recovery need not load it
     wake_at: float | None = None  # a parked stream's next deadline (epoch seconds)
+    timers: Mapping[str, int] | None = None  # pending timers it holds, by kind (quotas)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ transaction with the `meta` row that records the schema version.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import Any
 
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS streams (
     priority       INTEGER NOT NULL DEFAULT 0,
     parked         INTEGER NOT NULL DEFAULT 0,
     wake_at        REAL,
+    timers         TEXT,
     snapshot       BLOB,
     snapshot_crc   INTEGER,
     snapshot_seq   INTEGER,
@@ -78,20 +80,27 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 COMMIT;
 """
 
+_ADDED_STREAM_COLUMNS = (
+    ("parked", "INTEGER NOT NULL DEFAULT 0"),
+    ("wake_at", "REAL"),
+    ("timers", "TEXT"),
+)
+
 STREAM_COLUMNS = (
     "stream_id, kind, version, status, terminal, created_at, updated_at, key, "
-    "correlation_id, parent_id, priority, parked, wake_at"
+    "correlation_id, parent_id, priority, parked, wake_at, timers"
 )
 
 UPSERT_STREAM = f"""
 INSERT INTO streams ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (stream_id) DO UPDATE SET
     kind = excluded.kind, version = excluded.version, status = excluded.status,
     terminal = excluded.terminal, created_at = excluded.created_at,
     updated_at = excluded.updated_at, key = excluded.key,
     correlation_id = excluded.correlation_id, parent_id = excluded.parent_id,
     priority = excluded.priority, parked = excluded.parked, wake_at = excluded.wake_at,
+    timers = excluded.timers,
     snapshot = coalesce(excluded.snapshot, streams.snapshot),
     snapshot_crc = coalesce(excluded.snapshot_crc, streams.snapshot_crc),
     snapshot_seq = coalesce(excluded.snapshot_seq, streams.snapshot_seq)
@@ -190,11 +199,12 @@ def info_params(info: StreamInfo) -> tuple[Any, ...]:
         info.priority,
         int(info.parked),
         info.wake_at,
+        json.dumps(dict(info.timers), sort_keys=True) if info.timers else None,
     )
 
 
 def info_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StreamInfo:
-    """A `StreamInfo` from the first thirteen columns of a row (`STREAM_COLUMNS`)."""
+    """A `StreamInfo` from the first fourteen columns of a row (`STREAM_COLUMNS`)."""
     return StreamInfo(
         stream_id=row[0],
         kind=row[1],
@@ -209,6 +219,7 @@ def info_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StreamInfo:
         priority=row[10],
         parked=bool(row[11]),
         wake_at=row[12],
+        timers=json.loads(row[13]) if row[13] else None,
     )
 
 
@@ -253,3 +264,9 @@ async def prepare(conn: aiosqlite.Connection, path: str, durability: str) -> Non
     ):
         await fetchall(conn, f"PRAGMA {pragma}")
     await conn.executescript(DDL)
+    # Columns added since the first files were written: add them where missing.
+    present = {row[1] for row in await fetchall(conn, "PRAGMA table_info(streams)")}
+    for column, declaration in _ADDED_STREAM_COLUMNS:
+        if column not in present:
+            await conn.execute(f"ALTER TABLE streams ADD COLUMN {column} {declaration}")
+            await conn.commit()

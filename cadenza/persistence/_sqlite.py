@@ -302,7 +302,7 @@ class SqliteJournal(Journal):
                     if not rows:
                         return None
                     row = rows[0]
-                    after = row[15] or 0  # snapshot_seq
+                    after = row[16] or 0  # snapshot_seq
                     records = await fetchall(conn, sql.LOAD_RECORDS, (stream_id, after))
                 finally:
                     await conn.rollback()
@@ -311,8 +311,8 @@ class SqliteJournal(Journal):
     def _decode_loaded(self, stream_id: str, row: Any, records: Sequence[Any]) -> Loaded:
         try:
             snapshot = None
-            if row[15] is not None:
-                snapshot = decode_snapshot(stream_id, row[15], bytes(row[13]), row[14])
+            if row[16] is not None:
+                snapshot = decode_snapshot(stream_id, row[16], bytes(row[14]), row[15])
             events: list[JSONObject] = []
             for seq, payload, crc in records:
                 events.extend(decode_events(stream_id, seq, bytes(payload), crc))

@@ -76,6 +76,8 @@ class Environment:
     default_group: str = DEFAULT_GROUP
     live: frozenset[str] = frozenset()
     max_timers_per_run: int = 10_000  # pending WAIT deadlines one run may hold
+    timers_by_type: Mapping[str, int] = field(default_factory=dict)  # pending WAITs, all runs
+    max_timers_per_type: int = 1_000_000  # pending WAIT deadlines one task type may hold
 
     def task_def(self, spec: TaskSpec) -> TaskDef:
         if spec.task_def is not None:
@@ -193,6 +195,12 @@ def _schedule(
             if wake_at is not None and waiting >= env.max_timers_per_run:
                 raise WaitInputError(
                     f"the run already holds {waiting} pending timers, its quota (max_timers_per_run)"
+                )
+            of_type = env.timers_by_type.get(spec.name, 0)
+            if wake_at is not None and of_type >= env.max_timers_per_type:
+                raise WaitInputError(
+                    f"task type {spec.name!r} already holds {of_type} pending timers, "
+                    "its quota (max_timers_per_type)"
                 )
         except WaitInputError as exc:
             return [

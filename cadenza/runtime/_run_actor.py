@@ -97,6 +97,7 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
         self.alerted_until: float = 0.0  # alert-only deadlines up to here were reported
         self._failure_start: Reply[str] | None = None  # a failure run's start, owed by this run
         self._unsettled = False  # the row says "not terminal" until what the end owes is done
+        self._held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
 
     async def started(self) -> None:
         if self.services.claim_fresh(self.run_id):
@@ -119,6 +120,7 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
             apply(state, event_from_json(dict(data), stream_id=self.run_id))
         self.state = state
         self.since_snapshot = len(loaded.events)
+        self._held_timers = dict(loaded.info.timers or {})  # counted already, by the runtime
         if state.digest:
             self.definition = await self.services.load_definition(state.digest)
 
@@ -431,6 +433,10 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
         await self.services.journal.append(
             Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
         )
+        held = dict(info.timers or {})
+        if held != self._held_timers:  # the per-type timer counts follow what is durable
+            self.services.count_timers(self._held_timers, held)
+            self._held_timers = held
 
     def _act(self, state: WorkflowState, events: list[Event], *, recover: bool) -> None:
         services = self.services

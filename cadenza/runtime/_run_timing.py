@@ -29,6 +29,22 @@ from cadenza.runtime._state import IN_PROGRESS_AT_ONCE, WorkflowState
 log = structlog.get_logger()
 
 
+def timers_held(state: WorkflowState) -> dict[str, int]:
+    """The run's pending WAIT deadlines, by task type (what the per-type quota counts)."""
+    held: dict[str, int] = {}
+    if state.status.terminal:
+        return held
+    for task in state.tasks:
+        if (
+            task.type == "WAIT"
+            and task.wake_at is not None
+            and not task.retried
+            and not task.status.terminal
+        ):
+            held[task.name] = held.get(task.name, 0) + 1
+    return held
+
+
 class RunTiming:
     """Deadline bookkeeping mixed into `RunActor`; see the module note."""
 
@@ -92,6 +108,7 @@ class RunTiming:
             priority=state.priority,
             parked=parked,
             wake_at=wake_at if parked else None,
+            timers=timers_held(state) or None,
         )
 
     def _next_wake(self, state: WorkflowState) -> float | None:

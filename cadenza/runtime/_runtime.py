@@ -85,6 +85,7 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         audit_timers: bool = True,
         timer_resolution_s: float = 0.0,  # > 0 coalesces wake-ups into slots (a storm guard)
         max_timers_per_run: int = 10_000,
+        max_timers_per_type: int = 1_000_000,
         dispatch_warning_s: float | None = None,  # log `dispatch.slow` past this wait
         delivery: Delivery | None = None,  # the simulation's seam; default: immediate
     ) -> None:
@@ -115,6 +116,10 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         if max_timers_per_run < 1:
             raise ValueError(f"max_timers_per_run must be at least 1, got {max_timers_per_run}")
         self.max_timers_per_run = max_timers_per_run
+        if max_timers_per_type < 1:
+            raise ValueError(f"max_timers_per_type must be at least 1, got {max_timers_per_type}")
+        self.max_timers_per_type = max_timers_per_type
+        self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
         self.timers_audited = 0
         self.timers_repaired = 0
         self.damaged: list[str] = []  # runs whose journal records failed their checksum
@@ -186,6 +191,8 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
     async def _recover(self) -> None:
         rows = await self.journal.unfinished_rows()
         unfinished = [row.stream_id for row in rows if not row.parked]
+        for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
+            self.count_timers({}, dict(row.timers or {}))
         arms = [
             Arm(row.wake_at, self._runs.ref(row.stream_id), Wake(row.wake_at))
             for row in rows

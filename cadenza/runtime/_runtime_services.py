@@ -51,6 +51,8 @@ class RuntimeServices:
     ledger: Ledger
     default_group: str
     max_timers_per_run: int
+    max_timers_per_type: int
+    timer_counts: dict[str, int]
     dispatch_warning_s: float | None
     timers_audited: int
     timers_repaired: int
@@ -85,8 +87,18 @@ class RuntimeServices:
                 groups=dict(self._worker_groups),
                 default_group=self.default_group,
                 max_timers_per_run=self.max_timers_per_run,
+                timers_by_type=self.timer_counts,  # live: read when a WAIT is scheduled
+                max_timers_per_type=self.max_timers_per_type,
             )
         return self._env
+
+    def count_timers(self, before: dict[str, int], after: dict[str, int]) -> None:
+        for name in before.keys() | after.keys():
+            count = self.timer_counts.get(name, 0) + after.get(name, 0) - before.get(name, 0)
+            if count > 0:
+                self.timer_counts[name] = count
+            else:
+                self.timer_counts.pop(name, None)
 
     def group_ref(self, name: str) -> ActorRef[Any]:
         found = self._groups.get(name)

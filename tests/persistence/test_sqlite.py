@@ -272,3 +272,43 @@ async def test_open_journal_gives_a_sqlite_journal(tmp_path: Path) -> None:
         assert isinstance(journal, SqliteJournal)
         async with journal:
             assert await journal.append(append("a")) == 1
+
+
+async def test_a_journal_written_before_the_newer_stream_columns_opens_and_gains_them(
+    tmp_path: Any,
+) -> None:
+    """Files from before `parked`, `wake_at` and `timers` existed are migrated in place on open."""
+    import sqlite3
+
+    from cadenza.persistence import Append, SqliteJournal, StreamInfo
+
+    path = str(tmp_path / "old.db")
+    info = StreamInfo("s1", "wf", 1, "RUNNING", False, 1.0, 1.0)
+    async with SqliteJournal(path) as journal:
+        await journal.append(Append(info=info, events=[{"e": "x"}]))
+    with sqlite3.connect(path) as db:
+        for column in ("timers", "wake_at", "parked"):
+            db.execute(f"ALTER TABLE streams DROP COLUMN {column}")
+    async with SqliteJournal(path) as journal:
+        loaded = await journal.load("s1")
+        assert loaded is not None
+        assert loaded.events == [{"e": "x"}]
+        await journal.append(
+            Append(
+                info=StreamInfo(
+                    "s1",
+                    "wf",
+                    1,
+                    "RUNNING",
+                    False,
+                    1.0,
+                    2.0,
+                    parked=True,
+                    wake_at=9.0,
+                    timers={"w": 1},
+                ),
+                events=[],
+            )
+        )
+        rows = await journal.unfinished_rows()
+        assert (rows[0].parked, rows[0].wake_at, rows[0].timers) == (True, 9.0, {"w": 1})

@@ -333,3 +333,29 @@ async def test_a_wait_past_the_runs_timer_quota_fails_clearly(
         ]  # one at a time is within quota
     with pytest.raises(ValueError, match="max_timers_per_run"):
         cadenza.Runtime(db_path, clock=clock, max_timers_per_run=0)
+
+
+async def test_a_task_types_timer_quota_holds_across_runs_and_restarts(
+    db_path: str, clock: VirtualClock
+) -> None:
+    """Past max_timers_per_type pending WAITs of one type, the next fails naming the quota; the count
+    is rebuilt exactly after a restart (from the journal's rows) and frees up as WAITs fire."""
+    async with cadenza.Runtime(db_path, clock=clock, max_timers_per_type=2) as rt:
+        await rt.register(waiting(wait_input={"duration": "60s"}))
+        first = [await rt.start("waiting") for _ in range(2)]
+        refused = await rt.wait(await rt.start("waiting"))
+        assert refused.status == "FAILED"
+        assert "max_timers_per_type" in (refused.tasks[0].reason or "")
+        assert "'pause'" in (refused.tasks[0].reason or "")
+        assert rt.timer_counts == {"pause": 2}
+    async with cadenza.Runtime(db_path, clock=clock, max_timers_per_type=2) as rt:
+        assert rt.timer_counts == {"pause": 2}
+        again = await rt.wait(await rt.start("waiting"))
+        assert again.status == "FAILED"
+        await clock.advance(60)
+        for run_id in first:
+            assert (await rt.get(run_id)).tasks[0].status == "COMPLETED"
+        assert rt.timer_counts == {}
+        accepted = await rt.get(await rt.start("waiting"))
+        assert accepted.tasks[0].status == "IN_PROGRESS"
+        assert rt.timer_counts == {"pause": 1}
