@@ -116,6 +116,7 @@ class AuditTimer:
     """Recovery's check: the run's deadline as its journal row promised it."""
 
     expected: float | None
+    reply: Reply[None] | None = None
 
 
 @dataclass(slots=True)

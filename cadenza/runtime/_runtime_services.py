@@ -11,12 +11,22 @@ blocks: messages go out with `_tell_soon`, which never waits.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+import anyio
 import structlog
 
 from cadenza._errors import NotFound
-from cadenza.actors import ActorRef, ActorSystem, Clock, EntityPool, Reply, Supervisor
+from cadenza.actors import (
+    ActorRef,
+    ActorSystem,
+    ActorSystemStopped,
+    Clock,
+    EntityPool,
+    Reply,
+    Supervisor,
+)
 from cadenza.persistence import Loaded, StreamInfo
 from cadenza.runtime._decide import Environment
 from cadenza.runtime._definition import WorkflowDef
@@ -40,6 +50,7 @@ from cadenza.runtime._timers import Arm
 log = structlog.get_logger()
 
 GROUP_MAILBOX = 1 << 16  # the groups' and the timer service's mailboxes
+AUDIT_CONCURRENCY = 512  # runs the recovery audit holds in memory at once
 
 
 class RuntimeServices:
@@ -147,10 +158,25 @@ class RuntimeServices:
         log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
 
     async def _audit_parked(self, rows: list[StreamInfo]) -> None:
-        """Load each parked run (in batches) and check the timer recovery armed for it."""
-        for row in rows:
-            await self._runs.ref(row.stream_id).tell(AuditTimer(row.wake_at))
-        self.timers_audited = len(rows)
+        """Load each parked run (in batches) and check the timer recovery armed for it.
+
+        A bounded pool of auditors asks one run at a time each, so a million
+        parked runs are never all in memory at once.
+        """
+        pending = iter(rows)
+
+        async def auditor() -> None:
+            for row in pending:
+                await self._runs.ref(row.stream_id).ask(partial(AuditTimer, row.wake_at))
+                self.timers_audited += 1
+
+        try:
+            with self.system.busy():  # settle() waits for the audit
+                async with anyio.create_task_group() as tg:
+                    for _ in range(AUDIT_CONCURRENCY):
+                        tg.start_soon(auditor)
+        except* ActorSystemStopped:
+            log.info("timer.audit_interrupted", audited=self.timers_audited, parked=len(rows))
 
     def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
         """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""

@@ -275,7 +275,7 @@ async def test_open_journal_gives_a_sqlite_journal(tmp_path: Path) -> None:
 
 
 async def test_a_journal_written_before_the_newer_stream_columns_opens_and_gains_them(
-    tmp_path: Any,
+    tmp_path: Path,
 ) -> None:
     """Files from before `parked`, `wake_at` and `timers` existed are migrated in place on open."""
     import sqlite3
