@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import cadenza
+from tests.conductor_defs import CONDUCTOR_DEFS
 from tests.language._defs import fork, join, quick, simple, switch, workflow
-
-CONDUCTOR_DEFS = Path(__file__).resolve().parents[3] / "shared" / "conductor-defs"
 
 
 async def echo(data: dict[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import cadenza
+from tests.conductor_defs import CONDUCTOR_DEFS
 from tests.language._defs import simple, workflow
 
-CONDUCTOR_DEFS = Path(__file__).resolve().parents[3] / "shared" / "conductor-defs"
 ALL_FILES = sorted(CONDUCTOR_DEFS.glob("*.json"))
 
 
@@ -27,7 +26,7 @@ def dynamic_fork_def() -> dict[str, Any]:
 
 
 async def test_every_conductor_reference_definition_registers(rt: cadenza.Runtime) -> None:
-    """All of shared/conductor-defs register, JavaScript and dynamic forks included."""
+    """All of the Conductor reference definitions register, JavaScript and dynamic forks included."""
     assert len(ALL_FILES) >= 40
     for path in ALL_FILES:
         await rt.register(json.loads(path.read_text()))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,9 +12,8 @@ import cadenza
 from cadenza.runtime import _script
 from cadenza.runtime._definition import parse_workflow_def
 from cadenza.runtime._script import ScriptError, evaluate, truthy
+from tests.conductor_defs import CONDUCTOR_DEFS
 from tests.language._defs import simple, workflow
-
-CONDUCTOR_DEFS = Path(__file__).resolve().parents[3] / "shared" / "conductor-defs"
 
 
 async def echo(data: dict[str, Any]) -> dict[str, Any]:

@@ -23,10 +23,7 @@ from cadenza.runtime._definition import (
     parse_workflow_def,
     to_conductor_json,
 )
-
-CONDUCTOR_DEFS = (
-    Path(__file__).resolve().parents[3] / "shared" / "conductor-defs"
-)  # shared/ sits beside the repo
+from tests.conductor_defs import CONDUCTOR_DEFS
 
 
 def minimal() -> dict[str, Any]:
@@ -535,3 +532,14 @@ def test_spec_and_position_find_a_task_by_reference() -> None:
         definition.spec("zz")
     with pytest.raises(KeyError):
         definition.position("zz")
+
+
+def test_the_vendored_reference_definitions_match_shared_when_it_is_there() -> None:
+    """tests/conductor_defs is a faithful copy of shared/conductor-defs (skipped without shared/)."""
+    from tests.conductor_defs import SHARED_DEFS
+
+    if not SHARED_DEFS.is_dir():
+        pytest.skip("shared/ is not beside this checkout")
+    shared = {p.name: p.read_bytes() for p in SHARED_DEFS.glob("*.json")}
+    vendored = {p.name: p.read_bytes() for p in CONDUCTOR_DEFS.glob("*.json")}
+    assert vendored == shared
