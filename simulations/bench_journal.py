@@ -19,13 +19,19 @@ import json
 import os
 import platform
 import sqlite3
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import anyio
+import structlog
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cadenza.persistence import Append, SqliteJournal, StreamInfo
+from simulations._baselines import sqlite_inserts
 
 EVENT = {"type": "task_completed", "ref": "charge_card", "attempt": 1, "output": {"n": 42}}
 
@@ -61,48 +67,22 @@ async def bench_journal(
     }
 
 
-def bench_raw(directory: str, synchronous: str, *, batch: int, batches: int) -> dict[str, Any]:
-    path = os.path.join(directory, f"raw-{synchronous.lower()}-{batch}.db")
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute(f"PRAGMA synchronous = {synchronous}")
-    con.execute(
-        "CREATE TABLE records (seq INTEGER PRIMARY KEY, stream_id TEXT, payload BLOB, crc INTEGER)"
-    )
-    payload = json.dumps([EVENT], separators=(",", ":")).encode()
-    seq = 0
-    started = time.perf_counter()
-    for _ in range(batches):
-        rows = [(seq + i + 1, f"run-{(seq + i) % 64}", payload, 0) for i in range(batch)]
-        seq += batch
-        con.execute("BEGIN")
-        con.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
-        con.execute("COMMIT")
-    elapsed = time.perf_counter() - started
-    con.close()
-    return {
-        "synchronous": synchronous,
-        "rows_per_batch": batch,
-        "rows": seq,
-        "seconds": round(elapsed, 3),
-        "rows_per_s": round(seq / elapsed),
-        "commits_per_s": round(batches / elapsed),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=None, help="where to put the files (default: a tmp dir)")
     parser.add_argument("--appenders", type=int, default=64)
     parser.add_argument("--per-appender", type=int, default=200)
     args = parser.parse_args()
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(30)
+    )  # JSON alone on stdout
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         journal = [
             anyio.run(bench_journal, directory, durability, args.appenders, args.per_appender)
             for durability in ("full", "normal")
         ]
         raw = [
-            bench_raw(directory, level, batch=batch, batches=batches)
+            sqlite_inserts(directory, level, batch=batch, batches=batches)
             for level in ("FULL", "NORMAL")
             for batch, batches in ((1000, 50), (1, 500))
         ]
