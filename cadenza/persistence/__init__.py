@@ -10,6 +10,7 @@ or `cadenza.actors`; events and snapshots are opaque JSON objects to it.
 
 from __future__ import annotations
 
+from cadenza.persistence._faults import InjectedFault, JournalFaults
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -28,8 +29,10 @@ __all__ = [
     "Append",
     "DefinitionRecord",
     "DuplicateKey",
+    "InjectedFault",
     "Journal",
     "JournalClosed",
+    "JournalFaults",
     "JournalStats",
     "JournalWriteError",
     "Loaded",

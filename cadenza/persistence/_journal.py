@@ -60,7 +60,8 @@ class JournalWriteError(CadenzaError):
     `JournalWriteError` naming its stream (the storage error is `__cause__`);
     nothing of that transaction was applied and the journal keeps serving
     later appends. Retry once the cause (disk full, I/O error, a database
-    locked by another process) is fixed.
+    locked by another process) is fixed. `transient` is False when retrying
+    cannot help (the journal's process is gone).
     """
 
     def __init__(
@@ -70,9 +71,11 @@ class JournalWriteError(CadenzaError):
         *,
         stream_id: str | None = None,
         batch_size: int = 1,
+        transient: bool = True,
     ):
         self.stream_id = stream_id
         self.batch_size = batch_size
+        self.transient = transient
         super().__init__(
             f"{what} was not written: its transaction failed to commit ({cause!r}); "
             "nothing of that transaction was applied, retry once the cause is fixed"

@@ -28,12 +28,14 @@ from cadenza.persistence._codec import (
     decode_snapshot,
     encode_append,
 )
+from cadenza.persistence._faults import InjectedFault, JournalFaults
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
     Journal,
     JournalClosed,
     JournalStats,
+    JournalWriteError,
     JSONObject,
     Loaded,
     StreamInfo,
@@ -85,6 +87,7 @@ class MemoryJournal(Journal):
     """A `Journal` in memory; see the module note. `clock` stamps definitions."""
 
     def __init__(self, *, clock: Callable[[], float] = _zero):
+        self.faults: JournalFaults | None = None  # off: see `_faults`
         self.stats = JournalStats()
         self._clock = clock
         self._store = _Store()
@@ -113,7 +116,28 @@ class MemoryJournal(Journal):
 
     async def append(self, append: Append) -> int:
         self._check_open()
-        return self._apply(encode_append(append))
+        encoded = encode_append(append)
+        faults = self.faults
+        if faults is None:
+            return self._apply(encoded)
+        sid = encoded.stream_id
+        try:
+            faults.before_commit(sid)
+        except InjectedFault as exc:
+            raise JournalWriteError(
+                f"append to stream {sid!r}", exc, stream_id=sid, transient=not faults.crashed
+            ) from exc
+        if not faults.crash_due():
+            return self._apply(encoded)
+        before = self.crash_copy()
+
+        def after() -> MemoryJournal:
+            self._apply(encoded)
+            return self.crash_copy()
+
+        faults.crash(before, after)
+        cause = InjectedFault(f"the process crashed at this append to {sid!r}")
+        raise JournalWriteError(f"append to stream {sid!r}", cause, stream_id=sid, transient=False)
 
     def _apply(self, enc: EncodedAppend) -> int:
         store, sid = self._store, enc.stream_id

@@ -59,6 +59,7 @@ from cadenza.persistence._codec import (
     decode_snapshot,
     encode_append,
 )
+from cadenza.persistence._faults import JournalFaults
 from cadenza.persistence._group import GroupCommitter, Ticket
 from cadenza.persistence._journal import (
     Append,
@@ -112,6 +113,7 @@ class SqliteJournal(Journal):
         self.durability = durability
         self.batch_max = batch_max
         self.stats = JournalStats()
+        self.faults: JournalFaults | None = None  # off: see `_faults`
         self._clock = clock
         self._single = path in (":memory:", "")  # a private DB: one connection
         self._state = "new"  # new → open → closing → closed (→ open again)
@@ -214,6 +216,8 @@ class SqliteJournal(Journal):
         async with _present(self._write_lock, "the write lock"):
             conn = _present(self._wconn, "the write connection")
             try:
+                if self.faults is not None:
+                    self.faults.before_commit(batch[0].item.stream_id)
                 await conn.execute("BEGIN IMMEDIATE")
                 accepted = await self._claim_keys(conn, batch)
                 streams, records = self._round_rows(accepted)

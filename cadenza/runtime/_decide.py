@@ -177,6 +177,7 @@ def _schedule(
     retried_from: str | None = None,
     ref: str | None = None,
     iteration: int = 0,
+    place_at: float | None = None,
 ) -> list[Event]:
     now = state.updated_at
     new_id = task_id(state)
@@ -227,6 +228,7 @@ def _schedule(
             iteration=iteration,
             wake_at=wake_at,
             sub_workflow_id=child_id(new_id) if spec.type == "SUB_WORKFLOW" else None,
+            place_at=place_at,
         )
     ]
 
@@ -250,10 +252,16 @@ def _retry_or_fail(
         delay = task_def.retry_delay_for(failed.attempt)
         if task_def.backoff_jitter_ms:
             delay += random.Random(failed.id).randint(0, task_def.backoff_jitter_ms) / 1000
+        # a timed-out attempt's worker died or hung: its retry keeps the original place
+        place_at = (
+            (failed.place_at if failed.place_at is not None else failed.ready_at)
+            if failed.status is TaskStatus.TIMED_OUT
+            else None
+        )
         retry = _schedule(
             definition, spec, state, env,
             attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
-            ref=failed.ref, iteration=failed.iteration,
+            ref=failed.ref, iteration=failed.iteration, place_at=place_at,
         )  # fmt: skip
         return retry
     now = state.updated_at

@@ -85,6 +85,7 @@ class TaskScheduled(Event):
     iteration: int = 0
     wake_at: float | None = None  # a WAIT task: when it completes by itself (None: at a signal)
     sub_workflow_id: str | None = None  # a SUB_WORKFLOW task: the child run's id
+    place_at: float | None = None  # a retry of a timed-out attempt: queued as if made then
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,8 @@ class WorkerGroup(Actor[Any]):
                 handed_back = True
             else:
                 task.seq = next(group.seq) + 1
+                if task.place_at is not None:  # the same, from the journal (after a crash)
+                    task.ready_at = min(task.ready_at, task.place_at)
         group.tasks[task.task_id] = task
         queue = group.queues.get(task.type)
         if queue is None:
@@ -351,7 +353,7 @@ class WorkerGroup(Actor[Any]):
         self._handed(task, now)
         parked.reply.set(task)
         await self.runs(task.run_id).tell(
-            TaskStartedMsg(task.task_id, parked.worker_id, leased=task)
+            TaskStartedMsg(task.task_id, parked.worker_id, leased=task, at=now)
         )
 
     def _to_worker(self, worker: LocalWorker, task: QueuedTask, now: float) -> None:

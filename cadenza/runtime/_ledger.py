@@ -239,6 +239,11 @@ class Ledger:
             return None
         return entry.token
 
+    def current(self, task_id: str, token: int) -> bool:
+        """Whether `token` is the lease `task_id` still holds (asks; changes nothing)."""
+        entry = self.handed.get(task_id)
+        return entry is not None and entry.token == token
+
     def expire(self, task_id: str, token: int) -> bool:
         """True (and the lease ends, its place kept) if `token` is the lease still current."""
         entry = self.handed.get(task_id)

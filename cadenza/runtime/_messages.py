@@ -43,6 +43,7 @@ class TaskStartedMsg:
     worker_id: str | None
     reply: Reply[None] | None = None
     leased: QueuedTask | None = None  # set for a poll's hand-off: the run grants a lease
+    at: float | None = None  # when the worker got it (the run's clock if None)
 
 
 @dataclass(slots=True)
@@ -157,6 +158,7 @@ class QueuedTask:
     scheduled_at: float
     seq: int = 0
     fairness_key: str | None = None  # tasks of equal priority are served round-robin by key
+    place_at: float | None = None  # queued as if made then (a retry of a timed-out attempt)
 
 
 @dataclass(slots=True)

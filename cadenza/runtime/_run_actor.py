@@ -11,22 +11,21 @@ record; only once that record is durable does the actor act: hand tasks to
 their worker groups (or the timer service, if not yet due), cancel queued
 tasks, answer the callers and release waiters.
 
-If the journal append fails, the actor crashes: its callers get an error,
-the kernel restarts it, and the fresh incarnation reloads the state from
-the journal, which never saw the lost record. Memory and disk cannot
-diverge. A finished run passivates: it costs nothing until asked about.
+Handling changes nothing outside the actor before the record is durable,
+so a commit that fails is redone or, failing that, crashes the actor with
+memory and disk still in agreement: see `_run_journal`. A finished run passivates: it costs nothing until asked about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import structlog
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza.actors import Actor, Reply
-from cadenza.persistence import Append
 from cadenza.runtime._decide import decide
 from cadenza.runtime._definition import WorkflowDef
 from cadenza.runtime._events import (
@@ -62,6 +61,7 @@ from cadenza.runtime._messages import (
     Wake,
 )
 from cadenza.runtime._operations import REOPENING_OPS, operation_events
+from cadenza.runtime._run_journal import RunJournal
 from cadenza.runtime._run_links import RunLinks
 from cadenza.runtime._run_services import RunServices, queued
 from cadenza.runtime._run_timing import RunTiming
@@ -77,11 +77,10 @@ from cadenza.runtime._views import WorkflowRun
 
 log = structlog.get_logger()
 
-SNAPSHOT_EVERY = 64  # events between snapshots of a long-running run
 DECIDE_ROUNDS_MAX = 10_000  # a decide loop longer than this is a bug, not a workflow
 
 
-class RunActor(RunTiming, RunLinks, Actor[Any]):
+class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
     """The actor of run `run_id`; see the module note."""
 
     def __init__(self, run_id: str, services: RunServices):
@@ -98,6 +97,7 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
         self._failure_start: Reply[str] | None = None  # a failure run's start, owed by this run
         self._unsettled = False  # the row says "not terminal" until what the end owes is done
         self._held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
+        self._after: list[Callable[[], object]] = []  # ledger effects, done once durable
 
     async def started(self) -> None:
         if self.services.claim_fresh(self.run_id):
@@ -136,23 +136,7 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
             return
         if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):
             messages = [*await self._children_that_ended(self.state), *messages]
-        now = self.services.clock.now()
-        self._wake_memo = None
-        events: list[Event] = []
-        answers: list[tuple[Reply[Any], Any]] = []
-        recovering = False
-        for message in messages:
-            try:
-                answer = self._handle(message, now, events)
-            except (StaleTask, InvalidOperation, NotFound) as refusal:
-                answer = refusal
-            if isinstance(message, Recover):
-                recovering = True
-            reply = getattr(message, "reply", None)
-            if reply is not None and not isinstance(message, WaitRun):
-                answers.append((reply, answer))
-        if events:
-            await self._journal(events)
+        events, answers, recovering = await self._handle_durably(messages)
         state = self.state
         if state is not None:
             self._act(state, events, recover=recovering)
@@ -194,7 +178,8 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
                 return _SNAPSHOT
             case WaitRun():
                 if state.status.terminal:
-                    message.reply.set(WorkflowRun.of(state))
+                    if not message.reply.done():
+                        message.reply.set(WorkflowRun.of(state))
                 else:
                     self.waiters.append(message.reply)
                 return None
@@ -210,18 +195,17 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
                 self._audit(state, expected)
             case TaskStartedMsg():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
-                self._emit(
-                    events, TaskStarted(at=now, task_id=task.id, worker_id=message.worker_id)
-                )
+                at = now if message.at is None else min(message.at, now)  # the hand-out
+                self._emit(events, TaskStarted(at=at, task_id=task.id, worker_id=message.worker_id))
                 if message.leased is not None:
-                    self.services.ledger.grant(message.leased)
+                    self._later(self.services.ledger.grant, message.leased)
             case LeaseExpired():
                 leased = state.task(message.task_id)
                 if leased is not None and not state.status.terminal:
                     self._lease_expired(leased, message.token, now, events)
             case TaskResult():
                 task = self._held(self._current_task(state, message.task_id), now, events)
-                self.services.ledger.release(task.id, failed=message.failed)
+                self._later(partial(self.services.ledger.release, task.id, failed=message.failed))
                 if not message.failed:
                     self._emit(
                         events, TaskCompleted(at=now, task_id=task.id, output=message.output or {})
@@ -238,7 +222,7 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
                     self._emit(events, failed)
             case TaskProgress():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
-                self.services.ledger.extend(self._held(task, now, events).id)
+                self._later(self.services.ledger.extend, self._held(task, now, events).id)
                 if message.output:
                     self._emit(events, TaskUpdated(at=now, task_id=task.id, output=message.output))
                 if message.callback_after_s is not None:
@@ -246,7 +230,7 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
                     self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=ready_at))
             case Heartbeat():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
-                self.services.ledger.extend(self._held(task, now, events).id)
+                self._later(self.services.ledger.extend, self._held(task, now, events).id)
             case ChildEnded():
                 self._child_ended(state, message, now, events)
             case Operate():
@@ -261,12 +245,14 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
         """End an attempt whose lease `token` ran out: TIMED_OUT, retried per its policy."""
         if task.retried or task.status is not TaskStatus.IN_PROGRESS:
             return False  # a stale expiry: the attempt ended or was re-leased
-        if not self.services.ledger.expire(task.id, token):
+        ledger = self.services.ledger
+        if not ledger.current(task.id, token):
             return False
+        self._later(ledger.expire, task.id, token)
         reason = "lease expired: no result or heartbeat within responseTimeoutSeconds"
         self._emit(events, TaskFailed(at=now, task_id=task.id, reason=reason, status="TIMED_OUT"))
         if self.state is not None and self.state.tasks[-1].retried_from != task.id:
-            self.services.ledger.forget_place(self.run_id, task.ref)  # no retry to inherit it
+            self._later(ledger.forget_place, self.run_id, task.ref)  # no retry to inherit it
         return True
 
     def _held(self, task: TaskState, now: float, events: list[Event]) -> TaskState:
@@ -417,26 +403,6 @@ class RunActor(RunTiming, RunLinks, Actor[Any]):
                 apply(state, decision)
                 events.append(decision)
         raise InternalError(f"run {state.id}: decide did not settle in {DECIDE_ROUNDS_MAX} rounds")
-
-    async def _journal(self, events: list[Event]) -> None:
-        state = self.state
-        if state is None:
-            raise InternalError(f"run {self.run_id}: journaling without a state")
-        self.since_snapshot += len(events)
-        snapshot = None
-        if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
-            snapshot = state.to_json()
-            self.since_snapshot = 0
-        info = self._row(
-            state, terminal=state.status.terminal and not self._owes_failure_run(state)
-        )
-        await self.services.journal.append(
-            Append(info=info, events=[event.to_json() for event in events], snapshot=snapshot)
-        )
-        held = dict(info.timers or {})
-        if held != self._held_timers:  # the per-type timer counts follow what is durable
-            self.services.count_timers(self._held_timers, held)
-            self._held_timers = held
 
     def _act(self, state: WorkflowState, events: list[Event], *, recover: bool) -> None:
         services = self.services

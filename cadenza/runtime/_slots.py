@@ -94,7 +94,7 @@ async def slot(
             task, token = await worker.inbox.get()
             try:
                 run = runs(task.run_id)
-                await run.tell(TaskStartedMsg(task.task_id, worker_id))
+                await run.tell(TaskStartedMsg(task.task_id, worker_id, at=ledger.clock.now()))
                 result = await _execute(task, worker.fn)
                 ledger.release(task.task_id, failed=result.failed)
                 await run.tell(result)

@@ -70,6 +70,7 @@ class TaskState:
     iteration: int = 0
     poll_count: int = 0
     wake_at: float | None = None  # a WAIT task's deadline
+    place_at: float | None = None  # its place in the queue, inherited from a timed-out attempt
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
@@ -201,6 +202,7 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
                     retried_from=event.retried_from,
                     iteration=event.iteration,
                     wake_at=event.wake_at,
+                    place_at=event.place_at,
                 )
             )
             if event.sub_workflow_id is not None:

@@ -12,9 +12,14 @@ the disk, so this is what a crash would leave) and checks, per record:
   at most once;
 - inv 3 (with `check_priority`): when an attempt starts at t, no other
   attempt of the same type and group was waiting since before t with a
-  better key (higher run priority, or equal priority and earlier
-  `ready_at` — the group's ordering rule). Off when messages are delayed,
-  since a delayed `Enqueue` legitimately reaches the group late;
+  better key (higher run priority, or equal priority and an earlier place:
+  `ready_at`, or the `place_at` a retry of a timed-out attempt inherits —
+  the group's ordering rule). Off when messages are delayed,
+  since a delayed `Enqueue` legitimately reaches the group late. A start
+  carries its hand-out time, and its record may land late (a failed commit
+  is redone), so a seeming overtaking is judged `JUDGE_AFTER_S` later; if
+  a crash came before the overtaken task's start landed, that start may
+  have been lost with the crash, and the verdict is counted `in_doubt`;
 - inv 4: no attempt is started (`TaskStarted.at`) before its `ready_at`
   (from `TaskScheduled` or the latest `TaskRequeued`).
 
@@ -60,6 +65,10 @@ EARLY_EPS_S = 1e-6  # float noise; an injected early timer is 1 ms
 # task due at t reaches its group by t + r; inv 3 then counts it as waiting only after
 # that. The default resolution is 0: strict priority order holds to the instant.
 TIMER_SLACK_S = 0.0
+# A start is journaled with its hand-out time, but its record may land later (a commit
+# that failed is redone after a backoff of up to ~1.3 s): inv 3 waits this long for
+# the starts of the tasks that seem to have been overtaken before it judges.
+JUDGE_AFTER_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,7 @@ class Checker:
         self.violations: list[Violation] = []
         self._reported: set[tuple[str, str, str]] = set()
         self.scans = 0
+        self.in_doubt = 0  # inv 3 verdicts a crash made undecidable
         self._reset(harness.journal)
         harness.sim.loop.on_batch.append(self.scan)
 
@@ -104,9 +114,10 @@ class Checker:
         self._wake_at: dict[str, float] = {}  # WAIT task -> deadline (no signals in the workloads)
         self._priority: dict[str, int] = {}  # run id -> priority
         self._queue_of: dict[str, tuple[str, str]] = {}  # task id -> (group, type)
-        self._waiting: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
-        self._started_at: dict[str, float] = {}
-        self._deferred: list[tuple[float, str, str, tuple[str, str], list[str]]] = []
+        self._waiting: dict[tuple[str, str], dict[str, tuple[int, float, float]]] = {}
+        self._starts: dict[str, list[float]] = {}  # task id -> its starts, in journal order
+        self._place_at: dict[str, float] = {}  # retries of timed-out attempts: inherited places
+        self._deferred: list[tuple[float, str, str, tuple[str, str], list[tuple[str, int]]]] = []
 
     def report(self, invariant: str, run_id: str, detail: str) -> None:
         if (invariant, run_id, detail) in self._reported:
@@ -153,11 +164,13 @@ class Checker:
                 if event.wake_at is not None:
                     self._wake_at[event.task_id] = event.wake_at
                 self._queue_of[event.task_id] = (event.group, event.type)
-                self._wait(run_id, event.task_id, event.ready_at)
+                if event.place_at is not None:
+                    self._place_at[event.task_id] = event.place_at
+                self._wait(run_id, event.task_id, event.ready_at, event.place_at)
             elif isinstance(event, TaskRequeued):
                 self._ready_at[event.task_id] = event.ready_at
                 self._ended.discard(event.task_id)
-                self._wait(run_id, event.task_id, event.ready_at)
+                self._wait(run_id, event.task_id, event.ready_at, self._place_at.get(event.task_id))
             elif isinstance(event, TaskStarted):
                 self._started(run_id, event)
                 ready_at = self._ready_at.get(event.task_id)
@@ -186,10 +199,14 @@ class Checker:
                     )
                 self._ended.add(event.task_id)
 
-    def _wait(self, run_id: str, task_id: str, ready_at: float) -> None:
+    def _wait(
+        self, run_id: str, task_id: str, ready_at: float, place_at: float | None = None
+    ) -> None:
+        """`task_id` waits from `ready_at`, ordered by its place (inherited, or its own)."""
         queue = self._queue_of.get(task_id)
         if queue is not None:
-            key = (self._priority.get(run_id, 0), ready_at)
+            place = ready_at if place_at is None else min(place_at, ready_at)
+            key = (self._priority.get(run_id, 0), place, ready_at)
             self._waiting.setdefault(queue, {})[task_id] = key
 
     def _unwait(self, task_id: str) -> None:
@@ -204,7 +221,7 @@ class Checker:
                 del waiting[task_id]
 
     def _started(self, run_id: str, event: TaskStarted) -> None:
-        self._started_at[event.task_id] = event.at
+        self._starts.setdefault(event.task_id, []).append(event.at)
         queue = self._queue_of.get(event.task_id)
         if queue is None:
             return
@@ -212,34 +229,39 @@ class Checker:
         mine = waiting.pop(event.task_id, None)
         if mine is None or not self.check_priority:
             return
-        priority, ready_at = mine
+        priority, place, _since = mine
         t = event.at - EARLY_EPS_S - self.timer_slack_s
         better = [
             other
-            for other, (p, r) in waiting.items()
-            if r < t and (p > priority or (p == priority and r < ready_at - EARLY_EPS_S))
+            for other, (p, o, since) in waiting.items()
+            if since < t and (p > priority or (p == priority and o < place - EARLY_EPS_S))
         ]
         # judged once the instant is over: starts in one instant are journaled in any order
-        if better:
-            self._deferred.append((event.at, run_id, event.task_id, queue, better))
+        if better:  # with how many starts each had: only a start journaled later can clear it
+            marks = [(other, len(self._starts.get(other, ()))) for other in better]
+            self._deferred.append((event.at, run_id, event.task_id, queue, marks))
 
     def _judge_deferred(self, now: float) -> None:
         keep = []
         for at, run_id, task_id, queue, better in self._deferred:
-            if now <= at + EARLY_EPS_S:
+            if now <= at + JUDGE_AFTER_S:
                 keep.append((at, run_id, task_id, queue, better))
                 continue
-            waiting = self._waiting.get(queue, {})
-            for other in better:
-                started = self._started_at.get(other)
-                if other in waiting or (started is not None and started > at + EARLY_EPS_S):
-                    self.report(
-                        "inv3",
-                        run_id,
-                        f"task {task_id} started at {at:.3f} while {other} had waited longer "
-                        "with at least its priority",
-                    )
-                    break
+            for other, seen in better:
+                later = self._starts.get(other, [])[seen:]
+                if later and later[0] <= at + EARLY_EPS_S:
+                    continue  # it started first; its record just landed later
+                until = later[0] if later else now
+                if any(at - EARLY_EPS_S <= c <= until for c in self.h.crash_times):
+                    self.in_doubt += 1  # its start may have been lost in the crash
+                    continue
+                self.report(  # still waiting, or started after
+                    "inv3",
+                    run_id,
+                    f"task {task_id} started at {at:.3f} while {other} had waited longer "
+                    "with at least its priority",
+                )
+                break
         self._deferred = keep
 
     # -- at quiescent points -----------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from cadenza._errors import CadenzaError, StaleTask
 from cadenza.runtime import Runtime
 from simulations.sim.workloads import PRIORITIES, TASK_TYPES, ConductorLoad, three_steps
 
@@ -73,8 +74,6 @@ class GroupOutageLoad(ConductorLoad):
                 self.flowed_during_outage += 1
 
     async def _finish(self, rt: Runtime, task_id: str, n: int) -> None:
-        from cadenza._errors import StaleTask
-
         self.held[task_id] = n
         await asyncio.sleep(self.rng.random() * self.service_max_s)
         try:
@@ -82,6 +81,9 @@ class GroupOutageLoad(ConductorLoad):
             self.completed += 1
         except StaleTask:
             self.stale += 1
+        except CadenzaError:
+            self.crashed_calls += 1
+            return  # the process crashed under the call: the task stays held
         self.held.pop(task_id, None)
 
 
@@ -119,7 +121,12 @@ class WaitStorm(ConductorLoad):
             await rt.register(wait_then_step())
             for task_type in TASK_TYPES:
                 await rt.register_task(
-                    {"name": task_type, "retryCount": 3, "retryDelaySeconds": self.retry_delay_s}
+                    {
+                        "name": task_type,
+                        "retryCount": 3,
+                        "retryDelaySeconds": self.retry_delay_s,
+                        "responseTimeoutSeconds": self.lease_s,  # rescues a dead worker's task
+                    }
                 )
 
         self.h.sim.run(register(self.h.runtime))

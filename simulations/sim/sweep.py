@@ -4,10 +4,15 @@ Design note
 -----------
 `run_seed(seed, ...)` is the whole simulated life of one seed: open a
 runtime on a fresh `Simulation(seed)`, run the workload for `duration_s`
-simulated seconds with faults on (random failures, duplicates, and up to
-`crashes_max` crashes at seeded random times, each followed by recovery
-from the durable journal), then stop the faults and new starts and give
-the runs `liveness_bound_s` simulated seconds to finish. The checker scans
+simulated seconds with faults on, then stop the faults and new starts and
+give the runs `liveness_bound_s` simulated seconds to finish. The faults:
+the workload's own (random failures, duplicate and late completions,
+workers that die or run past their lease, operators racing completions),
+up to `crashes_max` crashes — each at a seeded random time or, through the
+journal's fault plan, at a seeded k-th append — each followed by recovery
+from the durable journal, and (with `journal_faults`) commits that fail
+transiently at a seeded rate. `journal_faults=False` and `crashes_max=0`
+give a run with the workload's faults only. The checker scans
 the journal after every batch and compares the live runtime with the
 replayed journal at the end. Everything random derives from the seed, so
 `run_seed(seed)` twice gives the same trace hash.
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from cadenza.persistence import JournalFaults
 from cadenza.testing import Simulation
 from simulations.sim.checker import TIMER_SLACK_S, Checker, Violation
 from simulations.sim.harness import SimRuntime
@@ -48,6 +54,7 @@ class SeedResult:
     deliveries: int
     crashes: int
     runs: int
+    commits_failed: int
     violations: list[Violation] = field(default_factory=list)
     trace_tail: list[str] = field(default_factory=list)
     load_stats: dict[str, int] = field(default_factory=dict)  # the workload's own counters
@@ -89,6 +96,7 @@ def run_seed(
     liveness_bound_s: float = 60.0,
     stop_at_first: bool = False,
     timer_slack_s: float = TIMER_SLACK_S,
+    journal_faults: bool = True,
 ) -> SeedResult:
     """Simulate one seed; see the module note."""
     if workload not in WORKLOADS:
@@ -111,12 +119,16 @@ def run_seed(
             load.install()
             load.start()
             crashes = sorted(rng.uniform(0, duration_s) for _ in range(rng.randint(0, crashes_max)))
+            plan = _FaultPlan(rng, duration_s * rate_per_s * 5, journal_faults, crashes_max)
+            harness.arm(plan.next())
             instant, same = sim.time, 0
             while sim.time < duration_s:
-                if crashes and sim.time >= crashes[0]:
-                    crashes.pop(0)
+                crash_now = crashes and sim.time >= crashes[0]
+                if crash_now or harness.crash_requested is not None:
+                    if crash_now:
+                        crashes.pop(0)
                     load.stop()
-                    harness.crash()
+                    harness.crash(plan.next())  # recovery meets the faults too
                     load.start()
                 if not sim.step():
                     break
@@ -127,8 +139,14 @@ def run_seed(
                         break
                 else:
                     instant, same = sim.time, 0
+            if harness.crash_requested is not None:
+                load.stop()
+                harness.crash()
+                load.start()
+            harness.arm(None)
             load.faults = False
             load.starting = False
+            load.settle()
             limit = sim.time + liveness_bound_s
             while sim.time < limit and checker.unfinished():
                 sim.advance(1.0)
@@ -149,12 +167,56 @@ def run_seed(
             trace_hash=delivery.digest(),
             deliveries=delivery.count,
             crashes=harness.crashes,
+            commits_failed=plan.failed,
             runs=len(checker.events),
             violations=list(checker.violations),
             trace_tail=list(delivery.lines)[-200:],
             load_stats={
                 name: value
-                for name in ("started", "completed", "failed", "stale", "flowed_during_outage")
+                for name in (
+                    "started",
+                    "completed",
+                    "failed",
+                    "stale",
+                    "died",
+                    "operations",
+                    "crashed_calls",
+                    "flowed_during_outage",
+                )
                 if isinstance(value := getattr(load, name, None), int)
             },
         )
+
+
+class _FaultPlan:
+    """The journal faults of one seed, one `JournalFaults` per incarnation.
+
+    Each incarnation fails commits at the seed's rate (none, 0.2% or 1%),
+    and while the crash budget lasts, half of them crash at a seeded k-th
+    append within about the appends the workload makes.
+    """
+
+    def __init__(self, rng: random.Random, appends: float, on: bool, crashes_max: int) -> None:
+        self.rng = rng
+        self.appends = max(10, int(appends))
+        self.on = on
+        self.crashes_left = crashes_max if on else 0
+        self.fail_p = rng.choice((0.0, 0.002, 0.01)) if on else 0.0
+        self.issued: list[JournalFaults] = []
+
+    @property
+    def failed(self) -> int:
+        return sum(faults.failed for faults in self.issued)
+
+    def next(self) -> JournalFaults | None:
+        if not self.on:
+            return None
+        crash_at = None
+        if self.crashes_left and self.rng.random() < 0.5:
+            self.crashes_left -= 1
+            crash_at = self.rng.randint(1, self.appends)
+        faults = JournalFaults(
+            random.Random(self.rng.getrandbits(32)), fail_p=self.fail_p, crash_at=crash_at
+        )
+        self.issued.append(faults)
+        return faults

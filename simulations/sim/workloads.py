@@ -10,18 +10,28 @@ timer service), send a duplicate completion (it must be refused), or keep
 a late completion for after the next crash. Every random choice comes from
 one `random.Random`, drawn in the loop's seeded order, so a seed replays.
 
+While `faults` is on, a worker may also die holding its task (it never
+answers, and comes back as a fresh worker after a pause: the lease,
+`responseTimeoutSeconds`, must rescue the task), or be slow past its lease
+(its late answer must be refused). An operator pauses, resumes and
+terminates random runs at `ops_per_s`, racing the workers' completions;
+`settle()` resumes whatever it left paused once the faults stop.
+
 The drivers belong to one runtime incarnation: `stop()` cancels them
 before a crash, `start()` runs them against the next incarnation. Tasks
-held at a crash are completed late by the next incarnation's drivers.
+held at a crash are completed late by the next incarnation's drivers. A
+call that fails because the process crashed under it (`ActorCrashed`, a
+dead journal) is what a worker of a crashed server sees: it carries on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import Any
 
-from cadenza._errors import NotFound, StaleTask
+from cadenza._errors import CadenzaError, InvalidOperation, NotFound, StaleTask
 from cadenza.runtime import Runtime
 from simulations.sim.harness import SimRuntime
 
@@ -62,6 +72,10 @@ class ConductorLoad:
         duplicate_p: float = 0.03,
         late_p: float = 0.3,
         retry_delay_s: int = 1,
+        lease_s: int = 2,
+        die_p: float = 0.01,
+        slow_p: float = 0.01,
+        ops_per_s: float = 2.0,
     ) -> None:
         self.h = harness
         self.rng = rng
@@ -72,6 +86,15 @@ class ConductorLoad:
         self.duplicate_p = duplicate_p
         self.late_p = late_p
         self.retry_delay_s = retry_delay_s
+        self.lease_s = lease_s
+        self.die_p = die_p
+        self.slow_p = slow_p
+        self.ops_per_s = ops_per_s
+        self.run_ids: list[str] = []
+        self.paused: set[str] = set()
+        self.died = 0
+        self.operations = 0
+        self.crashed_calls = 0
         self.faults = True
         self.starting = True
         self.started = 0
@@ -95,6 +118,7 @@ class ConductorLoad:
                         "retryCount": 3,
                         "retryLogic": "FIXED",
                         "retryDelaySeconds": self.retry_delay_s,
+                        "responseTimeoutSeconds": self.lease_s,
                     }
                 )
 
@@ -110,6 +134,20 @@ class ConductorLoad:
         late, self.late = self.late, []
         if late:
             self._tasks.append(sim.spawn(self._late(rt, late)))
+        if self.ops_per_s > 0:
+            self._tasks.append(sim.spawn(self._operator(rt)))
+
+    def settle(self) -> None:
+        """Once the faults stop: resume every run the operator left paused."""
+        rt = self.h.runtime
+
+        async def resume_all() -> None:
+            for run_id in sorted(self.paused):
+                with contextlib.suppress(InvalidOperation, NotFound):
+                    await rt.resume(run_id)
+            self.paused.clear()
+
+        self.h.sim.run(resume_all())
 
     def stop(self) -> None:
         """Cancel this incarnation's drivers; what they held becomes late work."""
@@ -130,18 +168,31 @@ class ConductorLoad:
     async def _starter(self, rt: Runtime) -> None:
         while self.starting:
             priority = self.rng.choice(PRIORITIES)
-            await rt.start("three_steps", {"n": self.started}, priority=priority)
+            try:
+                run_id = await rt.start("three_steps", {"n": self.started}, priority=priority)
+                self.run_ids.append(run_id)
+            except CadenzaError:
+                self.crashed_calls += 1  # the process crashed under the call
             self.started += 1
             await asyncio.sleep(self.rng.expovariate(self.rate_per_s))
 
     async def _worker(self, rt: Runtime, task_type: str, worker_id: str) -> None:
+        lives = 0
         while True:
-            task = await rt.poll(task_type, worker_id=worker_id, wait=1.0)
+            task = await rt.poll(task_type, worker_id=f"{worker_id}.{lives}", wait=1.0)
             if task is None:
                 continue
             n = int(task.input.get("n") or 0)
+            if self.faults and self.rng.random() < self.die_p:
+                self.died += 1  # gone with the task; a fresh worker comes back later
+                lives += 1
+                await asyncio.sleep(self.rng.uniform(0.5, 3.0))
+                continue
             self.held[task.id] = n
-            await asyncio.sleep(self.rng.random() * self.service_max_s)
+            service_s = self.rng.random() * self.service_max_s
+            if self.faults and self.rng.random() < self.slow_p:
+                service_s += self.lease_s * self.rng.uniform(1.1, 2.0)  # past its lease
+            await asyncio.sleep(service_s)
             try:
                 if self.faults and self.rng.random() < self.fail_p:
                     await rt.fail(task.id, "a random failure")
@@ -153,13 +204,45 @@ class ConductorLoad:
                         await self._duplicate(rt, task.id, n)
             except StaleTask:
                 self.stale += 1
+            except CadenzaError:
+                self.crashed_calls += 1
+                continue  # the process crashed under the call: the task stays held
             self.held.pop(task.id, None)
+
+    async def _operator(self, rt: Runtime) -> None:
+        """Pause, resume and terminate random runs, racing the workers."""
+        while True:
+            await asyncio.sleep(self.rng.expovariate(self.ops_per_s))
+            if not self.faults or not self.run_ids:
+                continue
+            run_id = self.rng.choice(self.run_ids[-200:])
+            op = self.rng.choices(("pause", "resume", "terminate"), (4, 4, 1))[0]
+            if op == "resume" and self.paused:
+                run_id = self.rng.choice(sorted(self.paused))
+            try:
+                if op == "pause":
+                    await rt.pause(run_id)
+                    self.paused.add(run_id)
+                elif op == "resume":
+                    await rt.resume(run_id)
+                    self.paused.discard(run_id)
+                else:
+                    await rt.terminate(run_id, "terminated by the simulated operator")
+                    self.paused.discard(run_id)
+                self.operations += 1
+            except (InvalidOperation, NotFound):
+                pass
+            except CadenzaError:
+                self.crashed_calls += 1
 
     async def _duplicate(self, rt: Runtime, task_id: str, n: int) -> None:
         try:
             await rt.complete(task_id, {"n": -n})
         except StaleTask:
             self.stale += 1
+            return
+        except CadenzaError:
+            self.crashed_calls += 1
             return
         self.duplicates_accepted.append(task_id)
 
@@ -170,3 +253,5 @@ class ConductorLoad:
                 await rt.complete(task_id, {"n": n + 1})
             except (StaleTask, NotFound):
                 self.stale += 1
+            except CadenzaError:
+                self.crashed_calls += 1

@@ -143,3 +143,30 @@ def test_a_runtime_closes_inside_an_enclosing_cancel_scope() -> None:
         return True
 
     assert anyio.run(main)
+
+
+async def test_runs_finish_on_a_real_file_while_commits_fail_transiently(db_path: str) -> None:
+    """Failed commits are redone after a backoff: every run completes, each task once."""
+    import random
+
+    from cadenza.persistence import JournalFaults
+
+    calls: list[int] = []
+
+    async def counted(data: dict[str, Any]) -> dict[str, Any]:
+        calls.append(data["n"])
+        return {"n": data["n"] + 1}
+
+    async with cadenza.Runtime(db_path) as rt:
+        faults = JournalFaults(random.Random(7), fail_p=0.2, fail_burst_max=2)
+        rt.journal.faults = faults  # type: ignore[attr-defined]
+        await rt.register(three_steps())
+        for task_type in ("step_a", "step_b", "step_c"):
+            rt.worker(task_type, counted)
+        run_ids = [await rt.start("three_steps", {"n": i * 10}) for i in range(20)]
+        runs = [await rt.wait(run_id) for run_id in run_ids]
+    assert faults.failed > 0
+    assert [run.output["result"] for run in runs] == [i * 10 + 3 for i in range(20)]
+    assert len(calls) == 60  # no task ran twice: nothing was acted on before it was durable
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
