@@ -56,11 +56,8 @@ def deadlines(definition: WorkflowDef, state: WorkflowState, env: Environment) -
         except KeyError:
             continue
         task_def = env.task_def(spec)
-        if (
-            task_def.timeout_s > 0
-            and task.status is TaskStatus.IN_PROGRESS
-            and task.started_at is not None
-        ):
+        if task_def.timeout_s > 0 and task.started_at is not None:
+            # from the first start, through requeues after crashes (Conductor's rule)
             alert = task_def.timeout_policy is TimeoutPolicy.ALERT_ONLY
             found.append(Deadline(task.started_at + task_def.timeout_s, "timeout", task.id, alert))
         if task_def.poll_timeout_s and task.status is TaskStatus.SCHEDULED:

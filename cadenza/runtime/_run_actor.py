@@ -194,7 +194,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
             case AuditTimer(expected=expected):
                 self._audit(state, expected)
             case TaskStartedMsg():
-                task = self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
+                task = self._hand_out_accepted(state, message)
                 at = now if message.at is None else min(message.at, now)  # the hand-out
                 self._emit(events, TaskStarted(at=at, task_id=task.id, worker_id=message.worker_id))
                 if message.leased is not None:
@@ -381,10 +381,29 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
 
     # -- events, decisions, journal, effects ---------------------------------
 
+    def _hand_out_accepted(self, state: WorkflowState, message: TaskStartedMsg) -> TaskState:
+        """The task a hand-out starts; a refused poll's hand-out gives back what it took."""
+        try:
+            return self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
+        except (StaleTask, NotFound):
+            task = state.task(message.task_id)
+            if message.leased is not None and (task is None or task.status.terminal):
+                self._later(self.services.ledger.release, message.task_id)  # its slot
+            raise
+
     def _emit(self, events: list[Event], event: Event, *, decide: bool = True) -> None:
         state = self.state
         if state is None:
             raise InternalError(f"run {self.run_id}: event before start")
+        if isinstance(event, (TaskCompleted, TaskFailed)):
+            task = state.task(event.task_id)
+            if (
+                task is not None
+                and task.status is TaskStatus.SCHEDULED
+                and task.type not in IN_PROGRESS_AT_ONCE
+            ):  # it ends while queued (a result before its poll, a timeout): withdraw it
+                delayed = task.ready_at > event.at
+                self._later(partial(self.services.cancel, task.group, task.id, delayed=delayed))
         apply(state, event)
         events.append(event)
         if decide:

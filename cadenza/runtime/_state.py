@@ -214,7 +214,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
         case TaskStarted():
             task = _task(state, event.task_id, event)
             task.status = TaskStatus.IN_PROGRESS
-            task.started_at = event.at
+            if task.started_at is None:  # its first start: timeoutSeconds runs from here
+                task.started_at = event.at
             task.updated_at = event.at
             task.worker_id = event.worker_id
             task.poll_count += 1

@@ -146,9 +146,9 @@ def run_seed(
             harness.arm(None)
             load.faults = False
             load.starting = False
-            load.settle()
             limit = sim.time + liveness_bound_s
             while sim.time < limit and checker.unfinished():
+                load.settle()
                 sim.advance(1.0)
             load.stop()
             sim.run_until_idle()

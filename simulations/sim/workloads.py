@@ -138,14 +138,23 @@ class ConductorLoad:
             self._tasks.append(sim.spawn(self._operator(rt)))
 
     def settle(self) -> None:
-        """Once the faults stop: resume every run the operator left paused."""
+        """Once the faults stop: resume the runs the operator paused (call it until none is left).
+
+        A pause may still be in flight (messages are delayed), so a run
+        that is not paused yet stays on the list for the next call.
+        """
+        if not self.paused:
+            return
         rt = self.h.runtime
 
         async def resume_all() -> None:
             for run_id in sorted(self.paused):
-                with contextlib.suppress(InvalidOperation, NotFound):
-                    await rt.resume(run_id)
-            self.paused.clear()
+                run = await rt.get(run_id)
+                if run.status.value == "PAUSED":
+                    with contextlib.suppress(InvalidOperation, NotFound):
+                        await rt.resume(run_id)
+                elif run.status.terminal:
+                    self.paused.discard(run_id)
 
         self.h.sim.run(resume_all())
 
@@ -221,8 +230,8 @@ class ConductorLoad:
                 run_id = self.rng.choice(sorted(self.paused))
             try:
                 if op == "pause":
+                    self.paused.add(run_id)  # before it lands: settle() must know of it
                     await rt.pause(run_id)
-                    self.paused.add(run_id)
                 elif op == "resume":
                     await rt.resume(run_id)
                     self.paused.discard(run_id)

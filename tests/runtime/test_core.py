@@ -682,6 +682,7 @@ def test_every_event_counts_and_moves_updated_at() -> None:
 
 
 def test_task_started_records_the_worker_and_counts_polls() -> None:
+    """A second start (a requeue after a crash) keeps the first start time: timeoutSeconds runs from it."""
     run = Run(pipeline())
     run.start()
     run.feed(TaskStarted(at=1.0, task_id="run-0", worker_id="w1"))
@@ -690,7 +691,7 @@ def test_task_started_records_the_worker_and_counts_polls() -> None:
     assert (task.status, task.worker_id, task.started_at, task.poll_count) == (
         TaskStatus.IN_PROGRESS,
         "w2",
-        2.0,
+        1.0,
         2,
     )
 
