@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--delay-ms", type=float, default=0.0, help="max message delay (a fault)")
     sim.add_argument("--replay", type=int, help="rerun one seed and print its trace")
     sim.add_argument("--trace-lines", type=int, default=40)
+    sim.add_argument("--crashes", type=int, default=2, help="most crashes per seed")
+    sim.add_argument("--storm", type=int, default=2000, help="WAIT runs of the wait_storm load")
+    sim.add_argument("--jobs", type=int, default=1, help="processes sharing the seeds")
 
     args = parser.parse_args(argv)
     _configure_logging(args.log_json, args.log_level)

@@ -17,7 +17,7 @@ import hashlib
 import time
 from typing import Any
 
-from simulations.sim.sweep import run_seed
+from simulations.sim.sweep import run_seed, run_seeds
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
@@ -27,6 +27,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
         "duration_s": duration_s,
         "rate_per_s": float(args.rate),
         "delay_max_s": float(args.delay_ms) / 1000.0,
+        "crashes_max": int(args.crashes),
+        "storm": int(args.storm),
     }
     if args.replay is not None:
         result = run_seed(int(args.replay), **options)
@@ -44,8 +46,10 @@ def run(args: argparse.Namespace, console: Any) -> int:
     simulated = 0.0
     found = 0
     first = int(args.first_seed)
-    for seed in range(first, first + int(args.seeds)):
-        result = run_seed(seed, **options)
+    runs = 0
+    for result in run_seeds(range(first, first + int(args.seeds)), int(args.jobs), options):
+        seed = result.seed
+        runs += result.runs
         simulated += result.simulated_s
         combined.update(result.trace_hash.encode())
         for violation in result.violations:
@@ -53,13 +57,14 @@ def run(args: argparse.Namespace, console: Any) -> int:
             console.print(
                 f"VIOLATION seed {seed}: {violation}\n  replay: cadenza simulate "
                 f"--workload {args.workload} --hours {args.hours} --rate {args.rate} "
-                f"--delay-ms {args.delay_ms} --replay {seed}",
+                f"--delay-ms {args.delay_ms} --crashes {args.crashes} --storm {args.storm} "
+                f"--replay {seed}",
                 markup=False,
             )
     wall = time.perf_counter() - wall
     console.print(
-        f"workload {args.workload}: {args.seeds} seeds, {simulated / 3600:.3f} simulated hours "
-        f"in {wall:.1f} s wall, compression {simulated / wall:.1f}x, {found} violations, "
-        f"trace {combined.hexdigest()}"
+        f"workload {args.workload}: {args.seeds} seeds, {runs} runs, "
+        f"{simulated / 3600:.3f} simulated hours in {wall:.1f} s wall ({args.jobs} jobs), "
+        f"compression {simulated / wall:.1f}x, {found} violations, trace {combined.hexdigest()}"
     )
     return 1 if found else 0

@@ -28,7 +28,10 @@ import logging
 import random
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import structlog
 
@@ -74,14 +77,25 @@ def quiet_logs() -> Iterator[None]:
         structlog.configure(**saved)
 
 
+def run_seeds(seeds: range, jobs: int, options: dict[str, Any]) -> Iterator[SeedResult]:
+    """`run_seed(seed, **options)` for each seed, in seed order; `jobs` processes share them."""
+    if jobs <= 1:
+        for seed in seeds:
+            yield run_seed(seed, **options)
+        return
+    with ProcessPoolExecutor(jobs) as pool:
+        yield from pool.map(partial(run_seed, **options), seeds, chunksize=8)
+
+
 def make_load(
-    workload: str, harness: SimRuntime, rng: random.Random, *, rate_per_s: float
+    workload: str, harness: SimRuntime, rng: random.Random, *, rate_per_s: float, storm: int = 2000
 ) -> ConductorLoad:
     """The driver of workload `workload` (see workloads.py and more_workloads.py)."""
     if workload == "group_outage":
         return GroupOutageLoad(harness, rng, rate_per_s=rate_per_s)
-    if workload == "wait_storm":
-        return WaitStorm(harness, rng, rate_per_s=rate_per_s)
+    if workload == "wait_storm":  # enough workers to drain the storm within the liveness bound
+        workers = max(4, storm // 1500)
+        return WaitStorm(harness, rng, rate_per_s=rate_per_s, storm=storm, workers_per_type=workers)
     return ConductorLoad(harness, rng, rate_per_s=rate_per_s)
 
 
@@ -97,6 +111,7 @@ def run_seed(
     stop_at_first: bool = False,
     timer_slack_s: float = TIMER_SLACK_S,
     journal_faults: bool = True,
+    storm: int = 2000,
 ) -> SeedResult:
     """Simulate one seed; see the module note."""
     if workload not in WORKLOADS:
@@ -115,7 +130,7 @@ def run_seed(
         )
         try:
             harness.open()
-            load = make_load(workload, harness, rng, rate_per_s=rate_per_s)
+            load = make_load(workload, harness, rng, rate_per_s=rate_per_s, storm=storm)
             load.install()
             load.start()
             crashes = sorted(rng.uniform(0, duration_s) for _ in range(rng.randint(0, crashes_max)))

@@ -48,3 +48,11 @@ def test_a_wait_completed_early_is_caught_in_the_wait_storm(
     monkeypatch.setattr(_run_timing, "expire", expire_early)
     result = run_seed(1, workload="wait_storm", duration_s=5.0)
     assert any(v.invariant == "inv4" and "WAIT" in v.detail for v in result.violations)
+
+
+@pytest.mark.slow
+def test_a_wait_storm_of_a_hundred_thousand_timers_fires_each_on_time() -> None:
+    """The opt-in storm (--run-slow): 100,000 WAITs due within four seconds, with crashes."""
+    result = run_seed(7, workload="wait_storm", duration_s=5.0, storm=100_000)
+    assert result.load_stats["started"] == 100_000
+    assert result.violations == []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from simulations.sim.sweep import run_seed
+from simulations.sim.sweep import run_seed, run_seeds
 
 DEFAULT_SEEDS = 50  # x 2 simulated seconds at 90 workflows/s, up to 2 crashes each
-SLOW_SEEDS = 1_000
+SLOW_SEEDS = 10_000  # x 1 simulated second, up to 3 crashes each, on every core
 
 
 def _sweep(seeds: range, **kwargs: float) -> list[str]:
@@ -28,10 +30,27 @@ def test_a_sweep_with_message_delays_finds_no_violation() -> None:
     assert _sweep(range(100, 106), duration_s=3.0, delay_max_s=0.01) == []
 
 
+def test_ten_times_the_conductor_rate_finds_no_violation() -> None:
+    """900 workflows/s (ten times the rate at which Conductor lost track of runs), with every fault."""
+    results = [run_seed(seed, duration_s=0.5, rate_per_s=900.0, crashes_max=2) for seed in range(4)]
+    assert sum(r.runs for r in results) > 1_000
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
+
+
 @pytest.mark.slow
 def test_a_long_sweep_of_the_conductor_load_finds_no_violation() -> None:
-    """The opt-in sweep (--run-slow): a thousand seeds of thirty simulated seconds."""
-    assert _sweep(range(10_000, 10_000 + SLOW_SEEDS), duration_s=30.0, crashes_max=3) == []
+    """The opt-in sweep (--run-slow): ten thousand seeds, shared by every core."""
+    options = {"duration_s": 1.0, "crashes_max": 3}
+    results = run_seeds(range(100_000, 100_000 + SLOW_SEEDS), os.cpu_count() or 1, options)
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
+
+
+@pytest.mark.slow
+def test_a_long_sweep_at_ten_times_the_rate_finds_no_violation() -> None:
+    """The opt-in sweep at 900 workflows/s: a thousand seeds of two simulated seconds."""
+    options = {"duration_s": 2.0, "rate_per_s": 900.0, "crashes_max": 3}
+    results = run_seeds(range(200_000, 201_000), os.cpu_count() or 1, options)
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
 
 
 def test_strict_priority_order_holds_even_within_the_timer_resolution() -> None:
