@@ -36,6 +36,18 @@ from simulations.sim.trace import TraceDelivery
 Setup = Callable[[Runtime], None]
 
 
+def cancel_all(sim: Simulation, tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel a workload's driver tasks and step the loop until they are gone."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+
+        async def gone() -> None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        sim.run(gone())
+
+
 class SimRuntime:
     """See the module note. `rt` is the live incarnation (None while closed)."""
 

@@ -58,7 +58,7 @@ from cadenza.runtime._messages import TaskResult
 from cadenza.runtime._payloads import run_id_of
 from cadenza.testing import Simulation
 from simulations.sim.checker import Checker, Violation
-from simulations.sim.harness import Setup, SimRuntime
+from simulations.sim.harness import Setup, SimRuntime, cancel_all
 
 T = TypeVar("T")
 REFUSALS = (StaleTask, InvalidOperation, NotFound)
@@ -393,14 +393,7 @@ class Pollers:
 
     def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-
-            async def gone() -> None:
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-            self.sc.sim.run(gone())
+        cancel_all(self.sc.sim, tasks)
 
     async def _worker(self, rt: Runtime, worker_id: str) -> None:
         while True:

@@ -33,7 +33,7 @@ from typing import Any
 
 from cadenza._errors import CadenzaError, InvalidOperation, NotFound, StaleTask
 from cadenza.runtime import Runtime
-from simulations.sim.harness import SimRuntime
+from simulations.sim.harness import SimRuntime, cancel_all
 
 TASK_TYPES = ("step_a", "step_b", "step_c")
 PRIORITIES = (0, 0, 0, 10, 50)
@@ -161,14 +161,7 @@ class ConductorLoad:
     def stop(self) -> None:
         """Cancel this incarnation's drivers; what they held becomes late work."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        if tasks:
-
-            async def gone() -> None:
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-            self.h.sim.run(gone())
+        cancel_all(self.h.sim, tasks)
         for task_id, n in self.held.items():
             if self.rng.random() < self.late_p:
                 self.late.append((task_id, n))

@@ -47,9 +47,9 @@ def test_a_long_sweep_of_the_conductor_load_finds_no_violation() -> None:
 
 @pytest.mark.slow
 def test_a_long_sweep_at_ten_times_the_rate_finds_no_violation() -> None:
-    """The opt-in sweep at 900 workflows/s: a thousand seeds of two simulated seconds."""
+    """The opt-in sweep at 900 workflows/s: two hundred seeds of two simulated seconds."""
     options = {"duration_s": 2.0, "rate_per_s": 900.0, "crashes_max": 3}
-    results = run_seeds(range(200_000, 201_000), os.cpu_count() or 1, options)
+    results = run_seeds(range(200_000, 200_200), os.cpu_count() or 1, options)
     assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
 
 
