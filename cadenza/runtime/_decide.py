@@ -252,10 +252,10 @@ def _retry_or_fail(
         delay = task_def.retry_delay_for(failed.attempt)
         if task_def.backoff_jitter_ms:
             delay += random.Random(failed.id).randint(0, task_def.backoff_jitter_ms) / 1000
-        # a timed-out attempt's worker died or hung: its retry keeps the original place
+        # a timed-out attempt's worker died or hung, a lost one's crashed: the retry keeps its place
         place_at = (
             (failed.place_at if failed.place_at is not None else failed.ready_at)
-            if failed.status is TaskStatus.TIMED_OUT
+            if failed.status is TaskStatus.TIMED_OUT or failed.lost
             else None
         )
         retry = _schedule(

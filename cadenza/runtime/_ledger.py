@@ -17,6 +17,10 @@ loop, one at a time, so it needs no lock.
   A heartbeat or update re-arms it (`extend`) under a new token, cancelling
   the old callback; the run acts on an expiry only if the token is still
   current (`expire`), so a stale expiry changes nothing.
+- **Local executions.** A local slot registers the attempt it executes
+  (`executing`); when the attempt ends any other way (a timeout, a cancel,
+  a refused start), `release` cancels the execution, so a hung function
+  cannot hold its slot for ever.
 - **Original place.** When a lease expires, its queue key is kept under
   (run id, task reference); the retry of that task, once due, is queued at
   that key (`place_for`), not behind the work that arrived since.
@@ -97,6 +101,7 @@ class Ledger:
         self.live: frozenset[str] = frozenset()  # groups with a live local worker or parked poll
         self.delayed: dict[str, int] = {}  # group -> enqueues held by the timer service
         self.cancelled_delayed: set[str] = set()  # task ids cancelled while the timer held them
+        self.executions: dict[str, Callable[[], None]] = {}  # task id -> cancels its local run
 
     # -- groups -------------------------------------------------------------------
 
@@ -181,7 +186,12 @@ class Ledger:
         """The attempt ended (result, cancel, requeue): free its slot, drop its lease.
 
         `failed` is the verdict (None: none, e.g. cancelled); its breaker learns it.
+        A local worker still executing the attempt is cancelled: its verdict
+        would be refused, and its slot is wanted.
         """
+        cancel = self.executions.pop(task_id, None)
+        if cancel is not None:
+            cancel()
         entry = self.handed.pop(task_id, None)
         if entry is None:
             return
@@ -198,6 +208,19 @@ class Ledger:
             self.in_flight.pop(entry.name, None)
         for group in self.blocked.pop(entry.name, ()):
             self.wake_group(group)
+
+    def executing(self, task_id: str, cancel: Callable[[], None]) -> bool:
+        """A local slot begins executing `task_id`; False if the attempt has already ended.
+
+        `cancel` is called if the attempt ends before the slot reports `executed`.
+        """
+        if task_id not in self.handed:
+            return False
+        self.executions[task_id] = cancel
+        return True
+
+    def executed(self, task_id: str) -> None:
+        self.executions.pop(task_id, None)
 
     def place_for(self, task: QueuedTask) -> tuple[float, int] | None:
         """The queue key a retry inherits from an attempt whose lease expired."""

@@ -21,6 +21,7 @@ import anyio
 import anyio.lowlevel
 
 from cadenza._errors import JournalCorrupted
+from cadenza.actors import ActorSystemStopped
 from cadenza.persistence import Journal, Loaded
 
 LOAD_BATCH_MAX = 512
@@ -34,15 +35,37 @@ class RunLoader:
         self.waiting: dict[str, list[asyncio.Future[Loaded | None]]] = {}
         self.wake = anyio.Event()
         self.batches = 0
+        self.in_flight: list[list[asyncio.Future[Loaded | None]]] = []  # waiters of the read
+        self.stopped = False
 
     async def load(self, run_id: str) -> Loaded | None:
+        if self.stopped:
+            raise ActorSystemStopped("the run loader has stopped")
         future: asyncio.Future[Loaded | None] = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(run_id, []).append(future)
         self.wake.set()
         return await future
 
     async def serve(self) -> None:
-        """Run until cancelled: answer the waiting loads in batches."""
+        """Run until cancelled: answer the waiting loads in batches.
+
+        When it stops (the system shuts down, or its task group is cancelled
+        after a failure), every load still waiting — and every later one —
+        fails with `ActorSystemStopped` at once, so no actor waits out the
+        shutdown grace period for a read that will never come.
+        """
+        try:
+            await self._serve()
+        finally:
+            self.stopped = True
+            waiting, self.waiting = self.waiting, {}
+            for waiters in [*waiting.values(), *self.in_flight]:
+                for future in waiters:
+                    if not future.done():
+                        future.set_exception(ActorSystemStopped("the run loader has stopped"))
+            self.in_flight = []
+
+    async def _serve(self) -> None:
         while True:
             await self.wake.wait()
             self.wake = anyio.Event()
@@ -50,14 +73,17 @@ class RunLoader:
             while self.waiting:
                 ids = list(self.waiting)[:LOAD_BATCH_MAX]
                 futures = {run_id: self.waiting.pop(run_id) for run_id in ids}
+                self.in_flight = list(futures.values())
                 try:
                     results = await self.journal.load_many(ids)
                 except Exception as exc:  # the read failed: every waiter gets the error
+                    self.in_flight = []
                     for waiters in futures.values():
                         for future in waiters:
                             if not future.done():
                                 future.set_exception(exc)
                     continue
+                self.in_flight = []  # (if cancelled above, `serve` fails them)
                 self.batches += 1
                 for run_id, waiters in futures.items():
                     result = results.get(run_id)

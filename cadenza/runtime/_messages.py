@@ -64,6 +64,7 @@ class TaskResult:
     reason: str = ""
     terminal: bool = False
     reply: Reply[None] | None = None
+    lost: bool = False  # the worker died holding the task (a crashed local slot)
 
 
 @dataclass(slots=True)

@@ -218,6 +218,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                         reason=message.reason,
                         status=status,
                         output=message.output,
+                        lost=message.lost,
                     )
                     self._emit(events, failed)
             case TaskProgress():

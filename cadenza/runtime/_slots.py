@@ -21,6 +21,12 @@ nothing, the runtime stays up. Registering the worker again with
 
 Each slot verdict releases the task in the `Ledger` at once (so a breaker
 counts it before the slot takes its next task), then goes to the run.
+
+An attempt that ends without the slot's verdict — it timed out
+(`timeoutSeconds`), its run was terminated, its start was refused — has its
+execution cancelled through the ledger: a hung or overrunning function
+gives its slot back (and lets `rt.settle()` return) instead of holding it
+for ever; it sends no verdict, since one would be refused.
 """
 
 from __future__ import annotations
@@ -95,9 +101,10 @@ async def slot(
             try:
                 run = runs(task.run_id)
                 await run.tell(TaskStartedMsg(task.task_id, worker_id, at=ledger.clock.now()))
-                result = await _execute(task, worker.fn)
-                ledger.release(task.task_id, failed=result.failed)
-                await run.tell(result)
+                result = await _execute_unless_ended(task, worker.fn, ledger)
+                if result is not None:
+                    ledger.release(task.task_id, failed=result.failed)
+                    await run.tell(result)
                 await group_ref.tell(WorkerDone(task.type))
                 task = None
             finally:
@@ -123,9 +130,29 @@ async def _crashed(
     ledger.keep_place(task.task_id)
     ledger.release(task.task_id, failed=True)
     await runs(task.run_id).tell(
-        TaskResult(task.task_id, None, failed=True, reason=f"worker crashed: {error}")
+        TaskResult(task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True)
     )
     await group_ref.tell(WorkerCrashed(task.type, error))
+
+
+async def _execute_unless_ended(
+    task: QueuedTask, fn: WorkerFn, ledger: Ledger
+) -> TaskResult | None:
+    """The verdict of running `fn` on `task`; None if the attempt ended without it.
+
+    An attempt ends without its worker's verdict when it times out, its run
+    is terminated, or its hand-out was refused: the ledger
+    then cancels the execution, so a hung or overrunning function gives its
+    slot back instead of holding it for ever.
+    """
+    with anyio.CancelScope() as scope:
+        if not ledger.executing(task.task_id, scope.cancel):
+            return None  # it ended between the hand-out and now
+        try:
+            return await _execute(task, fn)
+        finally:
+            ledger.executed(task.task_id)
+    return None  # cancelled: the attempt ended
 
 
 async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:

@@ -71,6 +71,7 @@ class TaskState:
     poll_count: int = 0
     wake_at: float | None = None  # a WAIT task's deadline
     place_at: float | None = None  # its place in the queue, inherited from a timed-out attempt
+    lost: bool = False  # ended because its worker died holding it
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
@@ -232,6 +233,7 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             task = _task(state, event.task_id, event)
             task.status = TaskStatus(event.status)
             task.reason = event.reason
+            task.lost = event.lost
             if event.output is not None:
                 task.output = event.output
             task.ended_at = event.at

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from cadenza._errors import NotFound
 from cadenza.actors import _mailbox
-from cadenza.runtime import _groups, _run_actor, _runtime, _timers
+from cadenza.runtime import _groups, _ledger, _run_actor, _runtime, _timers
 from cadenza.runtime._events import TaskCompleted, TaskFailed
 from cadenza.runtime._messages import TaskResult
 
@@ -188,6 +188,20 @@ def _drop_on_full_mailbox(mp: Patcher) -> None:
     mp.setattr(_mailbox._Cell, "_try_send", lossy_try_send)
 
 
+def _keep_hung_workers(mp: Patcher) -> None:
+    """A local worker's execution is never cancelled when its attempt ends another way.
+
+    The slot registers nothing with the ledger, so a timeout (or a terminate)
+    ends the attempt but leaves the function running: a hung function holds
+    its slot, and the runtime's busy count, for ever.
+    """
+
+    def executing(self: Any, task_id: str, cancel: Any) -> bool:
+        return task_id in self.handed
+
+    mp.setattr(_ledger.Ledger, "executing", executing)
+
+
 BUGS: dict[str, Bug] = {
     "skip_fencing": Bug("skip_fencing", "inv2", 3, _skip_fencing, {"duration_s": 3.0}),
     "early_timer": Bug("early_timer", "inv4", 3, _early_timer, {"duration_s": 3.0}),
@@ -215,5 +229,12 @@ BUGS: dict[str, Bug] = {
     ),
     "drop_on_full_mailbox": Bug(
         "drop_on_full_mailbox", "liveness", 3, _drop_on_full_mailbox, {"duration_s": 3.0}
+    ),
+    "keep_hung_workers": Bug(
+        "keep_hung_workers",
+        "leak",
+        3,
+        _keep_hung_workers,
+        {"duration_s": 3.0, "workload": "local_workers"},
     ),
 }

@@ -31,7 +31,9 @@ durable copy, so records lost in the crash are forgotten.
 covers "terminal never reported RUNNING"); every run the runtime announced
 finished is terminal with that status; and every SCHEDULED task of an
 unfinished run sits in its group's queue or the timer heap (inv 2, nothing
-lost). `check_liveness()` says which runs are not terminal.
+lost). `check_liveness()` says which runs are not terminal; once all are,
+no local worker slot may still be busy (`leak`: a hung function whose
+attempt ended must have been cancelled).
 
 It reaches into private state (the journal's store, group queues, the timer
 heap): it is a test harness, and those are what it must check.
@@ -323,8 +325,25 @@ class Checker:
         return [run_id for run_id in sorted(self.events) if run_id not in self._terminal]
 
     def check_liveness(self, bound_s: float) -> None:
-        for run_id in self.unfinished():
+        unfinished = self.unfinished()
+        for run_id in unfinished:
             self.report("liveness", run_id, f"not terminal {bound_s:.0f} s after faults stopped")
+        if not unfinished:
+            self._check_slots_free()
+
+    def _check_slots_free(self) -> None:
+        """Every run has ended, so no local worker may still hold an attempt (a leaked slot)."""
+        rt = self.h.runtime
+        for task_id in sorted(rt.ledger.executions):
+            self.report("leak", task_id, "a local worker still executes an ended attempt")
+        for state, _ref in rt._groups.values():
+            for task_type, worker in sorted(state.workers.items()):
+                if worker.running:
+                    self.report(
+                        "leak",
+                        f"{state.name}/{task_type}",
+                        f"{worker.running} local slot(s) busy after every run ended",
+                    )
 
 
 def _difference(live: WorkflowRun, replayed: WorkflowRun) -> str:

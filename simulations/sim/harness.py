@@ -164,10 +164,12 @@ class SimRuntime:
     def _take_crash(self) -> None:
         durable = self.crash_requested or self.journal.crash_copy()
         self.crash_requested = None
+        self.crash_times.append(
+            self.sim.clock.now()
+        )  # the instant of the crash, not of its cleanup
         self.close(crashed=True)
         self.journal = durable
         self.crashes += 1
-        self.crash_times.append(self.sim.clock.now())
         streams = durable._store.streams
         self.finished = {
             run_id: status

@@ -39,11 +39,12 @@ from cadenza.persistence import JournalFaults
 from cadenza.testing import Simulation
 from simulations.sim.checker import TIMER_SLACK_S, Checker, Violation
 from simulations.sim.harness import SimRuntime
+from simulations.sim.local_workload import LocalWorkerLoad
 from simulations.sim.more_workloads import GroupOutageLoad, WaitStorm
 from simulations.sim.trace import TraceDelivery
 from simulations.sim.workloads import ConductorLoad
 
-WORKLOADS = ("conductor", "group_outage", "wait_storm")
+WORKLOADS = ("conductor", "group_outage", "wait_storm", "local_workers")
 LIVELOCK_BATCHES = 200_000  # batches without time moving: something spins
 
 
@@ -96,6 +97,8 @@ def make_load(
     if workload == "wait_storm":  # enough workers to drain the storm within the liveness bound
         workers = max(4, storm // 1500)
         return WaitStorm(harness, rng, rate_per_s=rate_per_s, storm=storm, workers_per_type=workers)
+    if workload == "local_workers":
+        return LocalWorkerLoad(harness, rng, rate_per_s=rate_per_s)
     return ConductorLoad(harness, rng, rate_per_s=rate_per_s)
 
 
@@ -197,6 +200,10 @@ def run_seed(
                     "operations",
                     "crashed_calls",
                     "flowed_during_outage",
+                    "local_runs",
+                    "hung",
+                    "overran",
+                    "slot_crashes",
                 )
                 if isinstance(value := getattr(load, name, None), int)
             },

@@ -77,3 +77,10 @@ def test_a_mailbox_that_drops_when_full_is_reported() -> None:
     loses polls and enqueues: workers wait forever, runs never finish (liveness).
     """
     assert _seeds_to_find("drop_on_full_mailbox") > 0
+
+
+def test_a_hung_local_worker_that_keeps_its_slot_is_reported() -> None:
+    """A local worker that hangs past its task's timeout, left running when the attempt
+    times out, holds its slot (and the runtime's busy count) after every run has ended.
+    """
+    assert _seeds_to_find("keep_hung_workers") > 0

@@ -1,4 +1,4 @@
-"""The worker-group outage and the WAIT storm, under the checker, with crashes."""
+"""The worker-group outage, the WAIT storm and faulty local workers, under the checker, with crashes."""
 
 from __future__ import annotations
 
@@ -24,6 +24,16 @@ def test_a_wait_storm_fires_every_wait_on_time_and_never_early(seed: int) -> Non
     result = run_seed(seed, workload="wait_storm", duration_s=5.0)
     assert result.violations == []
     assert result.load_stats["started"] == 2000
+
+
+def test_local_workers_that_fail_crash_hang_and_overrun_break_no_invariant() -> None:
+    """Across eight seeds every local-worker fault happens, and every run still finishes,
+    each attempt ending once, with no slot left busy (a hung call cancelled at its timeout)."""
+    results = [run_seed(seed, workload="local_workers", duration_s=3.0) for seed in range(1, 9)]
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
+    for fault in ("hung", "slot_crashes", "overran", "failed"):
+        assert sum(r.load_stats[fault] for r in results) > 0, fault
+    assert sum(r.crashes for r in results) > 0
 
 
 def test_a_wait_completed_early_is_caught_in_the_wait_storm(
