@@ -174,6 +174,8 @@ def run_seed(
             checker.check_liveness(liveness_bound_s)
             for task_id in load.duplicates_accepted:
                 checker.report("inv2", task_id, "a duplicate completion was accepted")
+            for what in load.regressed:
+                checker.report("inv1", what.split(":")[0], f"a terminal run read back: {what}")
         finally:
             harness.close()
             sim.close()
@@ -198,6 +200,7 @@ def run_seed(
                     "stale",
                     "died",
                     "operations",
+                    "sweeps",
                     "crashed_calls",
                     "flowed_during_outage",
                     "local_runs",

@@ -17,6 +17,13 @@ answers, and comes back as a fresh worker after a pause: the lease,
 terminates random runs at `ops_per_s`, racing the workers' completions;
 `settle()` resumes whatever it left paused once the faults stop.
 
+A sweeper, as Conductor's (`sweeps_per_s`), picks random recent runs and
+sends each a repair — a spurious wake-up, so the run re-checks its
+deadlines at an instant nobody armed — then verifies it with a read: a run
+once seen terminal must never be seen otherwise again (conductor-oss#213,
+a completed workflow left RUNNING). What it sees go back is reported as
+`regressed` (invariant 1).
+
 The drivers belong to one runtime incarnation: `stop()` cancels them
 before a crash, `start()` runs them against the next incarnation. Tasks
 held at a crash are completed late by the next incarnation's drivers. A
@@ -33,6 +40,7 @@ from typing import Any
 
 from cadenza._errors import CadenzaError, InvalidOperation, NotFound, StaleTask
 from cadenza.runtime import Runtime
+from cadenza.runtime._messages import Wake
 from simulations.sim.harness import SimRuntime, cancel_all
 
 TASK_TYPES = ("step_a", "step_b", "step_c")
@@ -76,6 +84,7 @@ class ConductorLoad:
         die_p: float = 0.01,
         slow_p: float = 0.01,
         ops_per_s: float = 2.0,
+        sweeps_per_s: float = 10.0,
     ) -> None:
         self.h = harness
         self.rng = rng
@@ -90,6 +99,10 @@ class ConductorLoad:
         self.die_p = die_p
         self.slow_p = slow_p
         self.ops_per_s = ops_per_s
+        self.sweeps_per_s = sweeps_per_s
+        self.sweeps = 0
+        self.seen_terminal: dict[str, str] = {}  # run id -> the terminal status a read saw
+        self.regressed: list[str] = []
         self.run_ids: list[str] = []
         self.paused: set[str] = set()
         self.died = 0
@@ -136,6 +149,8 @@ class ConductorLoad:
             self._tasks.append(sim.spawn(self._late(rt, late)))
         if self.ops_per_s > 0:
             self._tasks.append(sim.spawn(self._operator(rt)))
+        if self.sweeps_per_s > 0:
+            self._tasks.append(sim.spawn(self._sweeper(rt)))
 
     def settle(self) -> None:
         """Once the faults stop: resume the runs the operator paused (call it until none is left).
@@ -236,6 +251,29 @@ class ConductorLoad:
                 pass
             except CadenzaError:
                 self.crashed_calls += 1
+
+    async def _sweeper(self, rt: Runtime) -> None:
+        """Repair (a spurious wake-up) and verify (a read) random recent runs."""
+        while True:
+            await asyncio.sleep(self.rng.expovariate(self.sweeps_per_s))
+            if not self.run_ids:
+                continue
+            run_id = self.rng.choice(self.run_ids[-200:])
+            try:
+                await rt._runs.ref(run_id).tell(Wake(rt.clock.now()))
+                run = await rt.get(run_id)
+            except NotFound:
+                continue  # its start was lost in a crash
+            except CadenzaError:
+                self.crashed_calls += 1
+                continue
+            self.sweeps += 1
+            status = run.status.value
+            seen = self.seen_terminal.get(run_id)
+            if seen is not None and status != seen:
+                self.regressed.append(f"{run_id}: read {seen}, then {status}")
+            elif run.status.terminal:
+                self.seen_terminal[run_id] = status
 
     async def _duplicate(self, rt: Runtime, task_id: str, n: int) -> None:
         try:
