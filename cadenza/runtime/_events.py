@@ -109,9 +109,7 @@ class TaskFailed(Event):
     reason: str
     status: str = "FAILED"  # FAILED, FAILED_WITH_TERMINAL_ERROR or TIMED_OUT
     output: dict[str, Any] | None = None
-    lost: bool = (
-        False  # its worker died holding it (a crashed local slot): the retry keeps its place
-    )
+    lost: bool = False  # its worker died holding it (a crashed slot): the retry keeps its place
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,9 +141,8 @@ async def _execute_unless_ended(
     """The verdict of running `fn` on `task`; None if the attempt ended without it.
 
     An attempt ends without its worker's verdict when it times out, its run
-    is terminated, or its hand-out was refused: the ledger
-    then cancels the execution, so a hung or overrunning function gives its
-    slot back instead of holding it for ever.
+    is terminated, or its hand-out was refused: the ledger then cancels the
+    execution, so a hung or overrunning function gives its slot back.
     """
     with anyio.CancelScope() as scope:
         if not ledger.executing(task.task_id, scope.cancel):
