@@ -54,6 +54,14 @@ def test_a_long_sweep_at_ten_times_the_rate_finds_no_violation() -> None:
     assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
 
 
+@pytest.mark.slow
+def test_a_long_sweep_of_faulty_local_workers_finds_no_violation() -> None:
+    """The opt-in sweep of local workers that fail, crash, hang and overrun: a thousand seeds."""
+    options = {"workload": "local_workers", "duration_s": 1.0, "crashes_max": 3}
+    results = run_seeds(range(300_000, 301_000), os.cpu_count() or 1, options)
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
+
+
 def test_strict_priority_order_holds_even_within_the_timer_resolution() -> None:
     """Seed 5 (1.08 simulated s), which once caught 1 ms timer rounding breaking invariant 3, holds with no slack."""
     result = run_seed(5, duration_s=1.08, timer_slack_s=0.0)
