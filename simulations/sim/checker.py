@@ -41,6 +41,7 @@ heap): it is a test harness, and those are what it must check.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,7 +117,8 @@ class Checker:
         self._wake_at: dict[str, float] = {}  # WAIT task -> deadline (no signals in the workloads)
         self._priority: dict[str, int] = {}  # run id -> priority
         self._queue_of: dict[str, tuple[str, str]] = {}  # task id -> (group, type)
-        self._waiting: dict[tuple[str, str], dict[str, tuple[int, float, float]]] = {}
+        self._waiting: dict[tuple[str, str], _Waiting] = {}  # (group, type) -> its waiting tasks
+        self._waiting_of_run: dict[str, set[str]] = {}
         self._starts: dict[str, list[float]] = {}  # task id -> its starts, in journal order
         self._place_at: dict[str, float] = {}  # retries of timed-out attempts: inherited places
         self._deferred: list[tuple[float, str, str, tuple[str, str], list[tuple[str, int]]]] = []
@@ -209,35 +211,32 @@ class Checker:
         if queue is not None:
             place = ready_at if place_at is None else min(place_at, ready_at)
             key = (self._priority.get(run_id, 0), place, ready_at)
-            self._waiting.setdefault(queue, {})[task_id] = key
+            waiting = self._waiting.get(queue)
+            if waiting is None:
+                waiting = self._waiting[queue] = _Waiting()
+            waiting.put(task_id, key)
+            self._waiting_of_run.setdefault(run_id, set()).add(task_id)
 
-    def _unwait(self, task_id: str) -> None:
+    def _unwait(self, task_id: str) -> tuple[int, float, float] | None:
         queue = self._queue_of.get(task_id)
-        if queue is not None:
-            self._waiting.get(queue, {}).pop(task_id, None)
+        waiting = None if queue is None else self._waiting.get(queue)
+        return None if waiting is None else waiting.pop(task_id)
 
     def _forget_waiting(self, run_id: str) -> None:
-        prefix = run_id + "-"
-        for waiting in self._waiting.values():
-            for task_id in [t for t in waiting if t.startswith(prefix)]:
-                del waiting[task_id]
+        for task_id in sorted(self._waiting_of_run.pop(run_id, ())):
+            self._unwait(task_id)
 
     def _started(self, run_id: str, event: TaskStarted) -> None:
         self._starts.setdefault(event.task_id, []).append(event.at)
         queue = self._queue_of.get(event.task_id)
         if queue is None:
             return
-        waiting = self._waiting.get(queue, {})
-        mine = waiting.pop(event.task_id, None)
+        mine = self._unwait(event.task_id)
         if mine is None or not self.check_priority:
             return
         priority, place, _since = mine
         t = event.at - EARLY_EPS_S - self.timer_slack_s
-        better = [
-            other
-            for other, (p, o, since) in waiting.items()
-            if since < t and (p > priority or (p == priority and o < place - EARLY_EPS_S))
-        ]
+        better = self._waiting[queue].better(priority, place - EARLY_EPS_S, t)
         # judged once the instant is over: starts in one instant are journaled in any order
         if better:  # with how many starts each had: only a start journaled later can clear it
             marks = [(other, len(self._starts.get(other, ()))) for other in better]
@@ -344,6 +343,42 @@ class Checker:
                         f"{state.name}/{task_type}",
                         f"{worker.running} local slot(s) busy after every run ended",
                     )
+
+
+class _Waiting:
+    """The tasks waiting in one queue, kept in the queue's order (priority, then place).
+
+    `better` walks them from the head and stops at the first that does not
+    come before the given key, so a start in a queue thousands deep costs
+    what overtook it, not the depth (the 100,000-timer storm needs that).
+    """
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[int, float, float]] = {}  # task id -> (priority, place, since)
+        self.order: list[tuple[int, float, str]] = []  # (-priority, place, task id), sorted
+
+    def put(self, task_id: str, key: tuple[int, float, float]) -> None:
+        self.pop(task_id)
+        self.keys[task_id] = key
+        bisect.insort(self.order, (-key[0], key[1], task_id))
+
+    def pop(self, task_id: str) -> tuple[int, float, float] | None:
+        key = self.keys.pop(task_id, None)
+        if key is not None:
+            entry = (-key[0], key[1], task_id)
+            del self.order[bisect.bisect_left(self.order, entry)]
+        return key
+
+    def better(self, priority: int, before: float, since_before: float) -> list[str]:
+        """Tasks waiting since before `since_before` with a higher priority, or the same
+        priority and a place before `before`."""
+        found = []
+        for negative, place, task_id in self.order:
+            if -negative < priority or (-negative == priority and place >= before):
+                break
+            if self.keys[task_id][2] < since_before:
+                found.append(task_id)
+        return found
 
 
 def _difference(live: WorkflowRun, replayed: WorkflowRun) -> str:
