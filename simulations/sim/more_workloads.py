@@ -42,12 +42,16 @@ class GroupOutageLoad(ConductorLoad):
     async def _starter(self, rt: Runtime) -> None:
         while self.starting:
             priority = self.rng.choice(PRIORITIES)
-            await rt.start(
-                "three_steps",
-                {"n": self.started},
-                priority=priority,
-                task_to_group={"step_c": OUTAGE_GROUP},
-            )
+            try:
+                run_id = await rt.start(
+                    "three_steps",
+                    {"n": self.started},
+                    priority=priority,
+                    task_to_group={"step_c": OUTAGE_GROUP},
+                )
+                self.run_ids.append(run_id)  # for the operator and the sweeper
+            except CadenzaError:
+                self.crashed_calls += 1
             self.started += 1
             await asyncio.sleep(self.rng.expovariate(self.rate_per_s))
 
@@ -134,5 +138,10 @@ class WaitStorm(ConductorLoad):
     async def _starter(self, rt: Runtime) -> None:
         while self.starting and self.started < self.storm:
             seconds = round(self.rng.random() * self.spread_s, 3)
-            await rt.start("wait_storm", {"n": self.started, "s": seconds})
+            try:
+                run_id = await rt.start("wait_storm", {"n": self.started, "s": seconds})
+                self.run_ids.append(run_id)  # the operator and the sweeper race the timers
+            except CadenzaError:
+                self.crashed_calls += 1
+                continue  # the process crashed under the call: start it again
             self.started += 1
