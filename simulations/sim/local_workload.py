@@ -28,7 +28,7 @@ import asyncio
 from typing import Any
 
 from cadenza.runtime import Runtime
-from simulations.sim.workloads import TASK_TYPES, ConductorLoad, three_steps
+from simulations.sim.workloads import ConductorLoad
 
 LOCAL_TYPE = "step_b"
 LOCAL_TIMEOUT_S = 3
@@ -58,23 +58,11 @@ class LocalWorkerLoad(ConductorLoad):
         self.slot_crashes = 0
         self.local_runs = 0
 
-    def install(self) -> None:
-        async def register(rt: Runtime) -> None:
-            await rt.register(three_steps())
-            for task_type in TASK_TYPES:
-                taskdef: dict[str, Any] = {
-                    "name": task_type,
-                    "retryCount": 3,
-                    "retryLogic": "FIXED",
-                    "retryDelaySeconds": self.retry_delay_s,
-                    "responseTimeoutSeconds": self.lease_s,
-                }
-                if task_type == LOCAL_TYPE:
-                    taskdef["timeoutSeconds"] = LOCAL_TIMEOUT_S
-                    taskdef["timeoutPolicy"] = "RETRY"
-                await rt.register_task(taskdef)
-
-        self.h.sim.run(register(self.h.runtime))
+    def taskdef(self, task_type: str) -> dict[str, Any]:
+        taskdef = super().taskdef(task_type)
+        if task_type == LOCAL_TYPE:  # the guard against a hung or overrunning local worker
+            taskdef.update(timeoutSeconds=LOCAL_TIMEOUT_S, timeoutPolicy="RETRY")
+        return taskdef
 
     def start(self) -> None:
         self._register_local()

@@ -125,17 +125,19 @@ class ConductorLoad:
         async def register(rt: Runtime) -> None:
             await rt.register(three_steps())
             for task_type in TASK_TYPES:
-                await rt.register_task(
-                    {
-                        "name": task_type,
-                        "retryCount": 3,
-                        "retryLogic": "FIXED",
-                        "retryDelaySeconds": self.retry_delay_s,
-                        "responseTimeoutSeconds": self.lease_s,
-                    }
-                )
+                await rt.register_task(self.taskdef(task_type))
 
         self.h.sim.run(register(self.h.runtime))
+
+    def taskdef(self, task_type: str) -> dict[str, Any]:
+        """The TaskDef of one step: fixed-delay retries, and a lease for external workers."""
+        return {
+            "name": task_type,
+            "retryCount": 3,
+            "retryLogic": "FIXED",
+            "retryDelaySeconds": self.retry_delay_s,
+            "responseTimeoutSeconds": self.lease_s,
+        }
 
     def start(self) -> None:
         rt = self.h.runtime
