@@ -7,7 +7,8 @@ runtime on a fresh `Simulation(seed)`, run the workload for `duration_s`
 simulated seconds with faults on, then stop the faults and new starts and
 give the runs `liveness_bound_s` simulated seconds to finish. The faults:
 the workload's own (random failures, duplicate and late completions,
-workers that die or run past their lease, operators racing completions),
+workers that die or run past their lease, local workers that crash, hang or
+overrun, operators and a sweeper's repairs racing completions),
 up to `crashes_max` crashes — each at a seeded random time or, through the
 journal's fault plan, at a seeded k-th append — each followed by recovery
 from the durable journal, and (with `journal_faults`) commits that fail
