@@ -39,6 +39,7 @@ def test_ten_times_the_conductor_rate_finds_no_violation() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 15 minutes on 2 cores
 def test_a_long_sweep_of_the_conductor_load_finds_no_violation() -> None:
     """The opt-in sweep (--run-slow): ten thousand seeds, shared by every core."""
     options = {"duration_s": 1.0, "crashes_max": 3}
@@ -47,6 +48,7 @@ def test_a_long_sweep_of_the_conductor_load_finds_no_violation() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 5 minutes on 2 cores
 def test_a_long_sweep_at_ten_times_the_rate_finds_no_violation() -> None:
     """The opt-in sweep at 900 workflows/s: two hundred seeds of two simulated seconds."""
     options = {"duration_s": 2.0, "rate_per_s": 900.0, "crashes_max": 3}
@@ -55,6 +57,7 @@ def test_a_long_sweep_at_ten_times_the_rate_finds_no_violation() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 2 minutes on 2 cores
 def test_a_long_sweep_of_faulty_local_workers_finds_no_violation() -> None:
     """The opt-in sweep of local workers that fail, crash, hang and overrun: a thousand seeds."""
     options = {"workload": "local_workers", "duration_s": 1.0, "crashes_max": 3}
