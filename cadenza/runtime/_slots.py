@@ -144,14 +144,31 @@ async def _execute_unless_ended(
     is terminated, or its hand-out was refused: the ledger then cancels the
     execution, so a hung or overrunning function gives its slot back.
     """
-    with anyio.CancelScope() as scope:
-        if not ledger.executing(task.task_id, scope.cancel):
-            return None  # it ended between the hand-out and now
-        try:
-            return await _execute(task, fn)
-        finally:
-            ledger.executed(task.task_id)
-    return None  # cancelled: the attempt ended
+    slot_task = asyncio.current_task()
+    assert slot_task is not None
+    abandoned = False
+
+    def abandon() -> None:
+        nonlocal abandoned
+        if not abandoned:
+            abandoned = True
+            slot_task.cancel()
+
+    if not ledger.executing(task.task_id, abandon):
+        return None  # it ended between the hand-out and now
+    try:
+        result = await _execute(task, fn)
+    except asyncio.CancelledError:
+        # ours alone (`uncancel` leaves no other request): the attempt ended; else shutdown
+        if not abandoned or slot_task.uncancel() > 0:
+            raise
+        return None
+    finally:
+        ledger.executed(task.task_id)
+    if abandoned:  # the function swallowed the cancellation: withdraw it, drop the verdict
+        slot_task.uncancel()
+        return None
+    return result
 
 
 async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:

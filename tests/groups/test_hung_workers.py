@@ -98,6 +98,45 @@ def test_a_hung_worker_is_cancelled_when_its_run_is_terminated() -> None:
     assert second.status == "COMPLETED"
 
 
+def test_a_worker_that_swallows_its_cancellation_keeps_its_slot_and_loses_its_verdict() -> None:
+    """A function that catches the cancellation and returns anyway: the late verdict is
+    dropped, and the same slot goes on to run the retry."""
+    sim = Simulation(3)
+    calls = 0
+    entered = anyio.Event()
+
+    async def stubborn(_input: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            entered.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                return {"late": True}  # swallowed
+        return {"call": calls}
+
+    async def main() -> cadenza.WorkflowRun:
+        async with cadenza.Runtime(clock=sim.clock, journal=MemoryJournal(), seed=1) as rt:
+            await rt.register(one_task())
+            await rt.register_task(
+                {"name": "work", "timeoutSeconds": 5, "timeoutPolicy": "RETRY", "retryCount": 1,
+                 "retryDelaySeconds": 0}
+            )  # fmt: skip
+            run_id = await rt.start("one")
+            rt.worker("work", stubborn, concurrency=1)
+            await entered.wait()
+            run = await rt.wait(run_id, timeout=60)
+            await rt.settle()
+            return run
+
+    run = sim.run(main(), timeout_s=120)
+    sim.close()
+    assert [t.status for t in run.tasks] == ["TIMED_OUT", "COMPLETED"]
+    assert run.tasks[0].output == {}
+    assert run.tasks[1].output == {"call": 2}
+
+
 async def test_a_crashed_slots_retry_keeps_its_place_in_the_journal() -> None:
     """The retry of an attempt lost with its slot is journaled with the original place, so
     after a restart it still goes before the work that became ready after it."""
