@@ -43,6 +43,15 @@ class Hangs:
         return {"call": self.calls}
 
 
+async def _one_task_timing_out_after_5_s(rt: cadenza.Runtime) -> None:
+    """`one`: a single task, timed out 5 s after it starts, then retried once at once."""
+    await rt.register(one_task())
+    await rt.register_task(
+        {"name": "work", "timeoutSeconds": 5, "timeoutPolicy": "RETRY", "retryCount": 1,
+         "retryDelaySeconds": 0}
+    )  # fmt: skip
+
+
 def test_a_hung_worker_is_cancelled_when_its_attempt_times_out() -> None:
     """timeoutSeconds with RETRY: the attempt ends TIMED_OUT, the hung call is cancelled,
     and its one slot runs the retry."""
@@ -51,11 +60,7 @@ def test_a_hung_worker_is_cancelled_when_its_attempt_times_out() -> None:
 
     async def main() -> cadenza.WorkflowRun:
         async with cadenza.Runtime(clock=sim.clock, journal=MemoryJournal(), seed=1) as rt:
-            await rt.register(one_task())
-            await rt.register_task(
-                {"name": "work", "timeoutSeconds": 5, "timeoutPolicy": "RETRY", "retryCount": 1,
-                 "retryDelaySeconds": 0}
-            )  # fmt: skip
+            await _one_task_timing_out_after_5_s(rt)
             run_id = await rt.start("one")
             rt.worker("work", work, concurrency=1)
             await work.entered.wait()
@@ -118,11 +123,7 @@ def test_a_worker_that_swallows_its_cancellation_keeps_its_slot_and_loses_its_ve
 
     async def main() -> cadenza.WorkflowRun:
         async with cadenza.Runtime(clock=sim.clock, journal=MemoryJournal(), seed=1) as rt:
-            await rt.register(one_task())
-            await rt.register_task(
-                {"name": "work", "timeoutSeconds": 5, "timeoutPolicy": "RETRY", "retryCount": 1,
-                 "retryDelaySeconds": 0}
-            )  # fmt: skip
+            await _one_task_timing_out_after_5_s(rt)
             run_id = await rt.start("one")
             rt.worker("work", stubborn, concurrency=1)
             await entered.wait()
