@@ -61,7 +61,7 @@ def test_a_wait_completed_early_is_caught_in_the_wait_storm(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(3600)  # about four CPU-minutes: a hundred thousand runs, crashes and recoveries
+@pytest.mark.timeout(3600)  # about four CPU-minutes: 100,000 runs, crashes and recoveries
 def test_a_wait_storm_of_a_hundred_thousand_timers_fires_each_on_time() -> None:
     """The opt-in storm (--run-slow): 100,000 WAITs due within four seconds, with crashes."""
     result = run_seed(7, workload="wait_storm", duration_s=5.0, storm=100_000)
