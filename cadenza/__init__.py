@@ -1,12 +1,19 @@
 """cadenza: an embedded, durable workflow engine for asyncio services.
 
-General layout — dependencies point one way:
+General layout — dependencies point down only (import-linter holds it in CI):
 
-- `cadenza.actors` stands alone: mailboxes, tell/ask, supervision, clocks.
-- `cadenza.persistence` stands alone: the journal (SQLite, in-memory).
-- `cadenza.runtime` builds on both: definitions, the pure core
-  (`apply`, `decide`), run actors, worker groups, timers, the `Runtime`.
-- `cadenza.cli` and this module sit on top; this module only re-exports.
+- `cadenza.actors` (the kernel: mailboxes, tell/ask, supervision, clocks)
+  and `cadenza.persistence` (the journal: SQLite, in-memory) stand alone.
+- `cadenza.language`: Conductor's definitions, TaskDefs, validation,
+  expressions, JavaScript, WAIT parsing, the builder. Pure.
+- `cadenza.core`: events, state (`apply`), `decide`, the walker, deadlines,
+  operations. Pure; builds on the language.
+- `cadenza.dispatch`: worker groups, fair queues, leases, limits, breakers,
+  local workers, the timer service. Actors.
+- `cadenza.engine`: the run actor and its helpers, the loader, the
+  registry, the host the actors talk to.
+- `cadenza.runtime`: the `Runtime` facade over the engine.
+- `cadenza.testing` and `cadenza.cli` sit on top; this module only re-exports.
 """
 
 from cadenza._errors import (

@@ -29,9 +29,9 @@ import time
 from typing import Any
 
 from cadenza.actors import Actor, ActorSystem, RealClock
-from cadenza.runtime._groups import GroupState, WorkerGroup
-from cadenza.runtime._ledger import Ledger
-from cadenza.runtime._messages import Enqueue, Poll, QueuedTask
+from cadenza.dispatch._groups import GroupState, WorkerGroup
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import Enqueue, Poll, QueuedTask
 
 
 class _Sink(Actor[Any]):

@@ -1,21 +1,15 @@
-"""Workflows as actors: definitions, the pure core, worker groups, timers, the Runtime."""
+"""The `Runtime` facade: one engine on one journal, exposing only the public API."""
 
-from cadenza.runtime._builder import Tasks, Workflow, tasks, workflow
-from cadenza.runtime._decide import Environment, decide
-from cadenza.runtime._definition import (
-    RetryLogic,
-    TaskDef,
-    TaskSpec,
-    TimeoutPolicy,
-    WorkflowDef,
-    parse_task_def,
-    parse_workflow_def,
-    to_conductor_json,
-)
+from cadenza.core._decide import decide
+from cadenza.core._schedule import Environment
+from cadenza.core._state import TaskState, WorkflowState, apply, fold
+from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.core._views import TaskRun, WorkflowRun
+from cadenza.language._builder import Tasks, Workflow, tasks, workflow
+from cadenza.language._definition import TaskSpec, WorkflowDef, to_conductor_json
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._taskdef import RetryLogic, TaskDef, TimeoutPolicy, parse_task_def
 from cadenza.runtime._runtime import Runtime
-from cadenza.runtime._state import TaskState, WorkflowState, apply, fold
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
-from cadenza.runtime._views import TaskRun, WorkflowRun
 
 __all__ = [
     "Environment",

@@ -6,12 +6,13 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cadenza._json import check_payload as _check_payload
 from cadenza.actors import ActorRef, Clock, EntityPool
-from cadenza.runtime._messages import Heartbeat, Poll, QueuedTask, TaskProgress, TaskResult
-from cadenza.runtime._payloads import check_payload as _check_payload
-from cadenza.runtime._payloads import run_id_of
-from cadenza.runtime._status import TaskStatus
-from cadenza.runtime._views import TaskRun
+from cadenza.core._ids import run_id_of
+from cadenza.core._status import TaskStatus
+from cadenza.core._views import TaskRun
+from cadenza.dispatch._messages import Poll, QueuedTask, TaskResult
+from cadenza.engine._messages import Heartbeat, TaskProgress
 
 
 class ExternalWorkers:

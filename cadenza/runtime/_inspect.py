@@ -8,10 +8,10 @@ recovers runs or writes a record, so it is safe beside a live service
 from __future__ import annotations
 
 from cadenza._errors import NotFound
+from cadenza.core._events import event_from_json
+from cadenza.core._state import WorkflowState, apply
+from cadenza.core._views import WorkflowRun
 from cadenza.persistence import Journal
-from cadenza.runtime._events import event_from_json
-from cadenza.runtime._state import WorkflowState, apply
-from cadenza.runtime._views import WorkflowRun
 
 
 async def read_run(journal: Journal, run_id: str) -> WorkflowRun:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from cadenza._json import check_payload as _check_payload
 from cadenza.actors import EntityPool
-from cadenza.runtime._messages import Operate, Signal
-from cadenza.runtime._payloads import check_payload as _check_payload
-from cadenza.runtime._registry import Registry
-from cadenza.runtime._views import WorkflowRun
+from cadenza.core._operations import Operation
+from cadenza.core._views import WorkflowRun
+from cadenza.engine._messages import Operate, Signal
+from cadenza.engine._registry import Registry
 
 
 class OperatorControls:
@@ -27,7 +28,9 @@ class OperatorControls:
 
     async def _operate(self, run_id: str, op: str, reason: str = "", **fields: Any) -> None:
         self._check_open()
-        await self._runs.ref(run_id).ask(lambda reply: Operate(op, reason, reply, **fields))
+        await self._runs.ref(run_id).ask(
+            lambda reply: Operate(Operation(op, reason, **fields), reply)
+        )
 
     async def retry(self, run_id: str) -> None:
         """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again."""

@@ -28,6 +28,7 @@ import anyio
 import structlog
 
 from cadenza._errors import InvalidOperation, JournalCorrupted
+from cadenza._json import check_payload as _check_payload
 from cadenza.actors import (
     ActorRef,
     ActorSystem,
@@ -38,29 +39,21 @@ from cadenza.actors import (
     Strategy,
     VirtualClock,
 )
+from cadenza.core._schedule import DEFAULT_GROUP, Environment
+from cadenza.core._views import WorkflowRun
+from cadenza.dispatch._groups import GroupState, WorkerFn, _tell_soon
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import RegisterWorker, Tick
+from cadenza.dispatch._timers import Arm, ArmMany, TimerService
+from cadenza.engine._loader import RunLoader
+from cadenza.engine._messages import GetRun, Recover, StartRun, WaitRun, Wake
+from cadenza.engine._registry import Registry
+from cadenza.engine._run_actor import RunActor
+from cadenza.engine._runtime_services import GROUP_MAILBOX, RuntimeServices
+from cadenza.language._definition import WorkflowDef, to_conductor_json
 from cadenza.persistence import Journal, SqliteJournal
-from cadenza.runtime._decide import DEFAULT_GROUP, Environment
-from cadenza.runtime._definition import WorkflowDef, to_conductor_json
 from cadenza.runtime._external_workers import ExternalWorkers
-from cadenza.runtime._groups import GroupState, WorkerFn, _tell_soon
-from cadenza.runtime._ledger import Ledger
-from cadenza.runtime._loader import RunLoader
-from cadenza.runtime._messages import (
-    GetRun,
-    Recover,
-    RegisterWorker,
-    StartRun,
-    Tick,
-    WaitRun,
-    Wake,
-)
 from cadenza.runtime._operator import OperatorControls
-from cadenza.runtime._payloads import check_payload as _check_payload
-from cadenza.runtime._registry import Registry
-from cadenza.runtime._run_actor import RunActor
-from cadenza.runtime._runtime_services import GROUP_MAILBOX, RuntimeServices
-from cadenza.runtime._timers import Arm, ArmMany, TimerService
-from cadenza.runtime._views import WorkflowRun
 
 log = structlog.get_logger()
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call

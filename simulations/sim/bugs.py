@@ -23,9 +23,11 @@ from typing import Any, Protocol
 
 from cadenza._errors import NotFound
 from cadenza.actors import _mailbox
-from cadenza.runtime import _groups, _ledger, _run_actor, _runtime, _timers
-from cadenza.runtime._events import TaskCompleted, TaskFailed
-from cadenza.runtime._messages import TaskResult
+from cadenza.core._events import TaskCompleted, TaskFailed
+from cadenza.dispatch import _groups, _ledger, _timers
+from cadenza.dispatch._messages import TaskResult
+from cadenza.engine import _run_actor
+from cadenza.runtime import _runtime
 
 
 class Patcher(Protocol):

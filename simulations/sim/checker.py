@@ -45,10 +45,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
-from cadenza.persistence import MemoryJournal
-from cadenza.persistence._codec import decode_events
-from cadenza.runtime import WorkflowRun, fold
-from cadenza.runtime._events import (
+from cadenza.core._events import (
     TERMINAL_EVENTS,
     Event,
     TaskCanceled,
@@ -60,7 +57,10 @@ from cadenza.runtime._events import (
     WorkflowStarted,
     event_from_json,
 )
-from cadenza.runtime._status import TaskStatus
+from cadenza.core._status import TaskStatus
+from cadenza.persistence import MemoryJournal
+from cadenza.persistence._codec import decode_events
+from cadenza.runtime import WorkflowRun, fold
 from simulations.sim.harness import SimRuntime
 
 EARLY_EPS_S = 1e-6  # float noise; an injected early timer is 1 ms

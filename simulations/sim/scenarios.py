@@ -51,11 +51,11 @@ from typing import Any, TypeVar
 
 from cadenza._errors import InvalidOperation, NotFound, StaleTask
 from cadenza.actors import Reply
+from cadenza.core._events import Event
+from cadenza.core._ids import run_id_of
+from cadenza.dispatch._messages import TaskResult
 from cadenza.persistence import MemoryJournal
 from cadenza.runtime import Runtime, TaskRun, WorkflowRun
-from cadenza.runtime._events import Event
-from cadenza.runtime._messages import TaskResult
-from cadenza.runtime._payloads import run_id_of
 from cadenza.testing import Simulation
 from simulations.sim.checker import Checker, Violation
 from simulations.sim.harness import Setup, SimRuntime, cancel_all

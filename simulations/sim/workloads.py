@@ -39,8 +39,8 @@ import random
 from typing import Any
 
 from cadenza._errors import CadenzaError, InvalidOperation, NotFound, StaleTask
+from cadenza.engine._messages import Wake
 from cadenza.runtime import Runtime
-from cadenza.runtime._messages import Wake
 from simulations.sim.harness import SimRuntime, cancel_all
 
 TASK_TYPES = ("step_a", "step_b", "step_c")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cadenza.runtime._fairness import FairQueue
+from cadenza.dispatch._fairness import FairQueue
 from cadenza.testing import VirtualClock
 from tests.groups._helpers import START, one_task, runtime
 

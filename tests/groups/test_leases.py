@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 import cadenza
-from cadenza.runtime._messages import LeaseExpired
+from cadenza.dispatch._messages import LeaseExpired
 from cadenza.testing import VirtualClock
 from tests.groups._helpers import START, one_task, runtime
 

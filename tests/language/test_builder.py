@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import cadenza
-from cadenza.runtime._definition import parse_workflow_def, to_conductor_json
+from cadenza.language._definition import to_conductor_json
+from cadenza.language._parse import parse_workflow_def
 from cadenza.testing import VirtualClock
 
 

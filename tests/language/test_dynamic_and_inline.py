@@ -138,7 +138,7 @@ async def test_a_failed_forked_task_is_retried_then_fails_the_run(rt: cadenza.Ru
 
 def test_a_dynamic_fork_without_its_parameters_or_join_is_rejected() -> None:
     """dynamicForkTasksParam, dynamicForkTasksInputParamName and a JOIN after it are required."""
-    from cadenza.runtime._definition import parse_workflow_def
+    from cadenza.language._parse import parse_workflow_def
 
     raw = dynamic_fork_def()
     del raw["tasks"][1]["dynamicForkTasksInputParamName"]
@@ -189,7 +189,7 @@ async def test_an_inline_definition_does_not_shadow_a_registered_workflow_of_its
 
 def test_an_invalid_inline_definition_is_rejected_naming_the_parent_task() -> None:
     """The inline definition is validated with its parent, at registration."""
-    from cadenza.runtime._definition import parse_workflow_def
+    from cadenza.language._parse import parse_workflow_def
 
     with pytest.raises(cadenza.DefinitionError, match="inline workflowDefinition") as caught:
         parse_workflow_def(workflow("parent", {

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import cadenza
-from cadenza.runtime import _script
-from cadenza.runtime._definition import parse_workflow_def
-from cadenza.runtime._script import ScriptError, evaluate, truthy
+from cadenza.language import _script
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._script import ScriptError, evaluate, truthy
 from tests.conductor_defs import CONDUCTOR_DEFS
 from tests.language._defs import simple, workflow
 

@@ -58,7 +58,7 @@ async def test_a_failed_child_fails_the_sub_workflow_task_and_the_parent(
 
 
 async def test_a_sub_workflow_cannot_start_itself() -> None:
-    from cadenza.runtime._definition import parse_workflow_def
+    from cadenza.language._parse import parse_workflow_def
 
     with pytest.raises(cadenza.DefinitionError, match="cycle") as caught:
         parse_workflow_def(workflow("me", sub("s", "me")))

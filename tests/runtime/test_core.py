@@ -21,9 +21,8 @@ from cadenza._errors import (
     TerminalError,
     invariant,
 )
-from cadenza.runtime._decide import Environment, decide, workflow_output
-from cadenza.runtime._definition import RetryLogic, TaskDef, WorkflowDef, parse_workflow_def
-from cadenza.runtime._events import (
+from cadenza.core._decide import decide
+from cadenza.core._events import (
     EVENT_TYPES,
     Event,
     TaskCanceled,
@@ -43,8 +42,12 @@ from cadenza.runtime._events import (
     WorkflowTerminated,
     event_from_json,
 )
-from cadenza.runtime._state import TaskState, WorkflowState, apply, fold
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.core._schedule import Environment, workflow_output
+from cadenza.core._state import TaskState, WorkflowState, apply, fold
+from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.language._definition import WorkflowDef
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._taskdef import RetryLogic, TaskDef
 
 RUN = "run"
 INPUT = {"url": "http://example", "n": 2}

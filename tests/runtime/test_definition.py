@@ -14,15 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._definition import (
-    SUPPORTED_TYPES,
-    RetryLogic,
-    TaskDef,
-    TimeoutPolicy,
-    parse_task_def,
-    parse_workflow_def,
-    to_conductor_json,
-)
+from cadenza.language._definition import SUPPORTED_TYPES, to_conductor_json
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._taskdef import RetryLogic, TaskDef, TimeoutPolicy, parse_task_def
 from tests.conductor_defs import CONDUCTOR_DEFS
 
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._expressions import check_template, lookup, resolve
+from cadenza.language._expressions import check_template, lookup, resolve
 
 INPUT: dict[str, Any] = {
     "n": 3,

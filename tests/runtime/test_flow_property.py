@@ -9,10 +9,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cadenza.runtime._decide import Environment, decide
-from cadenza.runtime._definition import TaskDef, parse_workflow_def
-from cadenza.runtime._events import Event, TaskCompleted, TaskFailed, WorkflowStarted
-from cadenza.runtime._state import WorkflowState, apply, fold
+from cadenza.core._decide import decide
+from cadenza.core._events import Event, TaskCompleted, TaskFailed, WorkflowStarted
+from cadenza.core._schedule import Environment
+from cadenza.core._state import WorkflowState, apply, fold
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._taskdef import TaskDef
 
 
 def tasks(draw: Any, counter: Any, depth: int, in_loop: bool) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from cadenza.actors import ActorSystemStopped
+from cadenza.engine._loader import RunLoader
 from cadenza.persistence import MemoryJournal
-from cadenza.runtime._loader import RunLoader
 
 
 class SlowJournal(MemoryJournal):

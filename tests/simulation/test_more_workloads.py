@@ -42,7 +42,7 @@ def test_a_wait_completed_early_is_caught_in_the_wait_storm(
     """The WAIT check can fail: runs that wake and expire their deadlines 1 ms early are reported (inv 4)."""
     import dataclasses
 
-    from cadenza.runtime import _run_timing
+    from cadenza.engine import _run_timing
 
     expire, next_wake = _run_timing.expire, _run_timing.next_wake
 

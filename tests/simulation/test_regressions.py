@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from cadenza._errors import StaleTask
+from cadenza.core import _events as ev
 from cadenza.persistence import MemoryJournal
-from cadenza.runtime import _events as ev
 from simulations.sim.scenarios import (
     EPS,
     Pollers,

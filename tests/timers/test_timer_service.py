@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 
 from cadenza.actors import Actor, ActorSystem, RealClock, VirtualClock
-from cadenza.runtime._timers import Arm, TimerService
+from cadenza.dispatch._timers import Arm, TimerService
 
 
 class Recorder(Actor[Any]):

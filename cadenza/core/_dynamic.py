@@ -28,22 +28,13 @@ shadows a workflow registered under the same name.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._definition import (
-    TaskSpec,
-    WorkflowDef,
-    parse_task,
-    to_conductor_json,
-    walk,
-)
-from cadenza.runtime._state import TaskState, WorkflowState
-
-INLINE_VERSION = -2  # the journal's definition table: inline sub-workflow definitions
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.language._definition import TaskSpec, WorkflowDef, walk
+from cadenza.language._parse import parse_task
 
 _PARSED: dict[tuple[str, tuple[str, ...]], tuple[TaskSpec, ...]] = {}  # (fork id, refs) -> branches
 _PARSED_MAX = 10_000
@@ -129,19 +120,3 @@ def spec_for(definition: WorkflowDef, state: WorkflowState, ref: str) -> TaskSpe
                 if spec.ref == ref or ref.startswith(spec.ref + "__"):
                     return spec
     raise KeyError(ref)
-
-
-def inline_key(definition: WorkflowDef) -> str:
-    """The name an inline sub-workflow definition is registered under: its name and digest."""
-    body = json.dumps(to_conductor_json(definition), sort_keys=True, separators=(",", ":"))
-    return f"{definition.name}@inline:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
-
-
-def inline_definitions(definition: WorkflowDef) -> list[WorkflowDef]:
-    """Every inline sub-workflow definition in `definition`, nested ones first."""
-    found: list[WorkflowDef] = []
-    for task in walk(definition.tasks):
-        if task.sub_workflow is not None:
-            found.extend(inline_definitions(task.sub_workflow))
-            found.append(task.sub_workflow)
-    return found

@@ -26,12 +26,12 @@ import structlog
 from cadenza._errors import InternalError, InvalidOperation, NotFound, StaleTask
 from cadenza.actors import Reply
 from cadenza.actors._clock import sleep_until
+from cadenza.core._events import Event
+from cadenza.core._state import WorkflowState
+from cadenza.engine._messages import Recover, WaitRun
+from cadenza.engine._run_services import RunServices
+from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Append, JournalWriteError, StreamInfo
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._events import Event
-from cadenza.runtime._messages import Recover, WaitRun
-from cadenza.runtime._run_services import RunServices
-from cadenza.runtime._state import WorkflowState
 
 log = structlog.get_logger()
 

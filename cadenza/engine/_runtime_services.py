@@ -27,25 +27,18 @@ from cadenza.actors import (
     Reply,
     Supervisor,
 )
+from cadenza.core._operations import Operation
+from cadenza.core._schedule import Environment
+from cadenza.core._state import WorkflowState
+from cadenza.dispatch._groups import GroupState, WorkerGroup, _tell_soon
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask
+from cadenza.dispatch._timers import Arm
+from cadenza.engine._loader import RunLoader
+from cadenza.engine._messages import AuditTimer, ChildEnded, Operate, StartRun, Wake
+from cadenza.engine._registry import Registry
+from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Loaded, StreamInfo
-from cadenza.runtime._decide import Environment
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._groups import GroupState, WorkerGroup, _tell_soon
-from cadenza.runtime._ledger import Ledger
-from cadenza.runtime._loader import RunLoader
-from cadenza.runtime._messages import (
-    AuditTimer,
-    Cancel,
-    ChildEnded,
-    Enqueue,
-    Operate,
-    QueuedTask,
-    StartRun,
-    Wake,
-)
-from cadenza.runtime._registry import Registry
-from cadenza.runtime._state import WorkflowState
-from cadenza.runtime._timers import Arm
 
 log = structlog.get_logger()
 
@@ -227,7 +220,9 @@ class RuntimeServices:
             _tell_soon(self.system, self._runs.ref(state.parent_id), ended)
 
     def terminate_child(self, run_id: str, reason: str) -> None:
-        _tell_soon(self.system, self._runs.ref(run_id), Operate("terminate", reason, Reply()))
+        _tell_soon(
+            self.system, self._runs.ref(run_id), Operate(Operation("terminate", reason), Reply())
+        )
 
     def run_finished(self, state: WorkflowState) -> None:
         self.finished += 1

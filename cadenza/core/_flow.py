@@ -47,15 +47,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cadenza.runtime._decide import (
-    Environment,
-    _schedule,
-    roots_for,
-    workflow_output,
-)
-from cadenza.runtime._definition import TaskSpec, WorkflowDef, walk
-from cadenza.runtime._dynamic import dynamic_specs, plan_dynamic_fork
-from cadenza.runtime._events import (
+from cadenza.core._dynamic import dynamic_specs, plan_dynamic_fork
+from cadenza.core._events import (
     Event,
     TaskCanceled,
     TaskCompleted,
@@ -65,10 +58,12 @@ from cadenza.runtime._events import (
     WorkflowFailed,
     WorkflowTerminated,
 )
-from cadenza.runtime._expressions import resolve
-from cadenza.runtime._script import ScriptError, evaluate, lambda_script, truthy
-from cadenza.runtime._state import TaskState, WorkflowState
-from cadenza.runtime._validate import TERMINATION_STATUSES, switch_script
+from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.language._definition import TaskSpec, WorkflowDef, walk
+from cadenza.language._expressions import resolve
+from cadenza.language._script import ScriptError, evaluate, lambda_script, truthy
+from cadenza.language._validate import TERMINATION_STATUSES, switch_script
 
 
 def iteration_ref(ref: str, iteration: int) -> str:

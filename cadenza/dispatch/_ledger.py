@@ -51,9 +51,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza.actors import Clock, TimerHandle
-from cadenza.runtime._breaker import Breaker
-from cadenza.runtime._definition import TaskDef
-from cadenza.runtime._messages import LeaseExpired, QueuedTask
+from cadenza.dispatch._breaker import Breaker
+from cadenza.dispatch._messages import LeaseExpired, QueuedTask
+from cadenza.language._taskdef import TaskDef
 
 PLACES_MAX = 65_536  # kept keys of expired leases awaiting their retry; oldest dropped first
 

@@ -43,8 +43,8 @@ import anyio
 
 from cadenza._errors import TerminalError
 from cadenza.actors import ActorRef
-from cadenza.runtime._ledger import Ledger
-from cadenza.runtime._messages import (
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import (
     QueuedTask,
     TaskResult,
     TaskStartedMsg,

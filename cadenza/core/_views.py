@@ -9,8 +9,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from cadenza.runtime._state import TaskState, WorkflowState
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._status import TaskStatus, WorkflowStatus
 
 
 @dataclass(frozen=True, slots=True)

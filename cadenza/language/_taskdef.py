@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._breaker import BreakerConfig, parse_breaker
+from cadenza.language._breaker_config import BreakerConfig, parse_breaker
 
 
 class RetryLogic(StrEnum):

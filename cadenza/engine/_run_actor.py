@@ -26,9 +26,8 @@ import structlog
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza.actors import Actor, Reply
-from cadenza.runtime._decide import decide
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._events import (
+from cadenza.core._decide import decide
+from cadenza.core._events import (
     TERMINAL_EVENTS,
     Event,
     TaskCanceled,
@@ -38,42 +37,32 @@ from cadenza.runtime._events import (
     TaskScheduled,
     TaskStarted,
     TaskUpdated,
-    WorkflowPaused,
-    WorkflowResumed,
     WorkflowStarted,
-    WorkflowTerminated,
     event_from_json,
 )
-from cadenza.runtime._messages import (
+from cadenza.core._operations import operation_events
+from cadenza.core._state import IN_PROGRESS_AT_ONCE, SIGNALLABLE, TaskState, WorkflowState, apply
+from cadenza.core._status import TaskStatus
+from cadenza.core._views import WorkflowRun
+from cadenza.dispatch._messages import LeaseExpired, TaskResult, TaskStartedMsg
+from cadenza.engine._messages import (
     AuditTimer,
     ChildEnded,
     GetRun,
     Heartbeat,
-    LeaseExpired,
     Operate,
     Recover,
     Signal,
     StartRun,
     TaskProgress,
-    TaskResult,
-    TaskStartedMsg,
     WaitRun,
     Wake,
 )
-from cadenza.runtime._operations import REOPENING_OPS, operation_events
-from cadenza.runtime._run_journal import RunJournal
-from cadenza.runtime._run_links import RunLinks
-from cadenza.runtime._run_services import RunServices, queued
-from cadenza.runtime._run_timing import RunTiming
-from cadenza.runtime._state import (
-    IN_PROGRESS_AT_ONCE,
-    SIGNALLABLE,
-    TaskState,
-    WorkflowState,
-    apply,
-)
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
-from cadenza.runtime._views import WorkflowRun
+from cadenza.engine._run_journal import RunJournal
+from cadenza.engine._run_links import RunLinks
+from cadenza.engine._run_services import RunServices, queued
+from cadenza.engine._run_timing import RunTiming
+from cadenza.language._definition import WorkflowDef
 
 log = structlog.get_logger()
 
@@ -325,44 +314,14 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
     def _operate(
         self, state: WorkflowState, message: Operate, now: float, events: list[Event]
     ) -> None:
-        status = state.status
-        if message.op in REOPENING_OPS or message.op == "skip":
-            if self.definition is None:
-                raise InternalError(f"run {state.id}: an operation before its definition loaded")
-            for event in operation_events(self.definition, state, message, now):
-                self._emit(events, event, decide=False)
-            if message.op == "restart" and message.definition is not None and message.digest:
-                self.definition = message.definition
-            self._decide(events)
-            return
-        if status.terminal:
-            raise InvalidOperation(
-                f"cannot {message.op} run {state.id}: it is {status.value}",
-                run_id=state.id,
-                state=status.value,
-            )
-        if message.op == "pause":
-            if status is WorkflowStatus.PAUSED:
-                raise InvalidOperation(
-                    f"run {state.id} is already paused", run_id=state.id, state=status.value
-                )
-            self._emit(events, WorkflowPaused(at=now))
-        elif message.op == "resume":
-            if status is not WorkflowStatus.PAUSED:
-                raise InvalidOperation(
-                    f"run {state.id} is not paused", run_id=state.id, state=status.value
-                )
-            self._emit(events, WorkflowResumed(at=now))
-        elif message.op == "terminate":
-            reason = message.reason or "terminated by an operator"
-            for task in state.tasks:
-                if not task.status.terminal:
-                    self._emit(
-                        events, TaskCanceled(at=now, task_id=task.id, reason=reason), decide=False
-                    )
-            self._emit(events, WorkflowTerminated(at=now, reason=reason))
-        else:
-            raise InternalError(f"unknown operation {message.op!r}")
+        operation = message.operation
+        if self.definition is None:
+            raise InternalError(f"run {state.id}: an operation before its definition loaded")
+        for event in operation_events(self.definition, state, operation, now):
+            self._emit(events, event, decide=False)
+        if operation.op == "restart" and operation.definition is not None and operation.digest:
+            self.definition = operation.definition
+        self._decide(events)
 
     def _current_task(
         self, state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()

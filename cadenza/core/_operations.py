@@ -16,6 +16,8 @@ applies them and lets `decide` take it from there):
   run switches to the newest registered version. Same run id.
 - `rerun` (a terminal run) from `ref`: that task and every task scheduled
   after it are superseded; `input`, when given, replaces the workflow input.
+- `pause`, `resume` and `terminate` (a run not yet ended): terminate
+  cancels every task in flight, then ends the run TERMINATED.
 - `skip` (a RUNNING run) of a task not yet scheduled (as Conductor: a task
   already scheduled cannot be skipped): a SKIPPED task takes its place and
   the walker goes past it.
@@ -23,15 +25,44 @@ applies them and lets `decide` take it from there):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from cadenza._errors import InvalidOperation
-from cadenza.runtime._decide import WAIT_GROUP, task_id
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._events import Event, TaskMarked, TaskScheduled, WorkflowReopened
-from cadenza.runtime._messages import Operate
-from cadenza.runtime._state import WorkflowState
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.core._events import (
+    Event,
+    TaskCanceled,
+    TaskMarked,
+    TaskScheduled,
+    WorkflowPaused,
+    WorkflowReopened,
+    WorkflowResumed,
+    WorkflowTerminated,
+)
+from cadenza.core._schedule import WAIT_GROUP, task_id
+from cadenza.core._state import WorkflowState
+from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.language._definition import WorkflowDef
 
 REOPENING_OPS = frozenset({"retry", "restart", "rerun"})
+OPERATIONS = frozenset({*REOPENING_OPS, "skip", "pause", "resume", "terminate"})
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """An operator's control of one run, as data.
+
+    `ref` names the task to rerun from (rerun) or to skip (skip); `input`
+    replaces the workflow input (rerun); `definition` and `digest` name the
+    newest version (restart with latest=True).
+    """
+
+    op: str
+    reason: str = ""
+    ref: str | None = None
+    input: dict[str, Any] | None = None
+    definition: WorkflowDef | None = None
+    digest: str | None = None
 
 
 def _refuse(state: WorkflowState, why: str) -> InvalidOperation:
@@ -39,7 +70,7 @@ def _refuse(state: WorkflowState, why: str) -> InvalidOperation:
 
 
 def operation_events(
-    definition: WorkflowDef, state: WorkflowState, message: Operate, now: float
+    definition: WorkflowDef, state: WorkflowState, message: Operation, now: float
 ) -> list[Event]:
     """The events operation `message` amounts to; raises `InvalidOperation`. See the note."""
     status = state.status
@@ -95,4 +126,22 @@ def operation_events(
             TaskMarked(at=now, task_id=new_id, status=TaskStatus.SKIPPED.value,
                        reason="skipped by an operator"),
         ]  # fmt: skip
+    if status.terminal:
+        raise _refuse(state, f"cannot {message.op} run {state.id}: it is {status.value}")
+    if message.op == "pause":
+        if status is WorkflowStatus.PAUSED:
+            raise _refuse(state, f"run {state.id} is already paused")
+        return [WorkflowPaused(at=now)]
+    if message.op == "resume":
+        if status is not WorkflowStatus.PAUSED:
+            raise _refuse(state, f"run {state.id} is not paused")
+        return [WorkflowResumed(at=now)]
+    if message.op == "terminate":
+        reason = message.reason or "terminated by an operator"
+        cancels: list[Event] = [
+            TaskCanceled(at=now, task_id=task.id, reason=reason)
+            for task in state.tasks
+            if not task.status.terminal
+        ]
+        return [*cancels, WorkflowTerminated(at=now, reason=reason)]
     raise _refuse(state, f"unknown operation {message.op!r}")

@@ -36,25 +36,21 @@ run's task list, so the same inputs always give the same decisions.
 
 from __future__ import annotations
 
-import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cadenza.runtime._definition import TaskDef, TaskSpec, WorkflowDef, base_ref
-from cadenza.runtime._events import (
+from cadenza.core._events import (
     Event,
-    TaskCanceled,
     TaskFailed,
-    TaskMarked,
     TaskScheduled,
-    WorkflowFailed,
 )
-from cadenza.runtime._expressions import resolve
-from cadenza.runtime._state import TaskState, WorkflowState
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
-from cadenza.runtime._waits import WaitInputError, wait_deadline
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.language._definition import TaskSpec, WorkflowDef, base_ref
+from cadenza.language._expressions import resolve
+from cadenza.language._taskdef import TaskDef
+from cadenza.language._waits import WaitInputError, wait_deadline
 
 DEFAULT_GROUP = "default"
 NO_DOMAIN = "NO_DOMAIN"  # in a task_to_group fallback list: the default group
@@ -238,64 +234,9 @@ def child_id(parent_task_id: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:sub:{parent_task_id}"))
 
 
-def _retry_or_fail(
-    definition: WorkflowDef, state: WorkflowState, failed: TaskState, env: Environment
-) -> list[Event]:
-    from cadenza.runtime._dynamic import spec_for
-
-    spec = spec_for(definition, state, failed.ref)
-    task_def = env.task_def(spec)
-    retries = spec.retry_count if spec.retry_count is not None else task_def.retry_count
-    if spec.type != "SIMPLE":
-        retries = 0  # Conductor does not retry its system tasks
-    if failed.status.retriable and failed.attempt < retries:
-        delay = task_def.retry_delay_for(failed.attempt)
-        if task_def.backoff_jitter_ms:
-            delay += random.Random(failed.id).randint(0, task_def.backoff_jitter_ms) / 1000
-        # a timed-out attempt's worker died or hung, a lost one's crashed: the retry keeps its place
-        place_at = (
-            (failed.place_at if failed.place_at is not None else failed.ready_at)
-            if failed.status is TaskStatus.TIMED_OUT or failed.lost
-            else None
-        )
-        retry = _schedule(
-            definition, spec, state, env,
-            attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
-            ref=failed.ref, iteration=failed.iteration, place_at=place_at,
-        )  # fmt: skip
-        return retry
-    now = state.updated_at
-    if spec.optional and failed.status is not TaskStatus.CANCELED:
-        reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
-        return [
-            TaskMarked(at=now, task_id=failed.id, status="COMPLETED_WITH_ERRORS", reason=reason)
-        ]
-    decisions: list[Event] = [
-        TaskCanceled(at=now, task_id=task.id, reason=f"run failed at task {failed.ref!r}")
-        for task in _current(state)
-        if not task.status.terminal
-    ]
-    status = "TIMED_OUT" if failed.status is TaskStatus.TIMED_OUT else "FAILED"
-    reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
-    decisions.append(WorkflowFailed(at=now, reason=reason, status=status, task_id=failed.id))
-    return decisions
-
-
 def workflow_output(definition: WorkflowDef, state: WorkflowState) -> dict[str, Any]:
     """The run's output: `outputParameters` resolved, else the last task's output."""
     if definition.output_parameters:
         return dict(resolve(definition.output_parameters, roots_for(state)))
     current = _current(state)
     return dict(current[-1].output) if current else {}
-
-
-def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:
-    """The decisions that follow from `state`; see the module note."""
-    if state.status is not WorkflowStatus.RUNNING or not state.started:
-        return []
-    for task in _current(state):
-        if task.status.terminal and not task.status.successful:
-            return _retry_or_fail(definition, state, task, env)
-    from cadenza.runtime._flow import Walker
-
-    return Walker(definition, state, env).next_step()

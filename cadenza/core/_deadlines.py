@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cadenza.runtime._decide import Environment
-from cadenza.runtime._definition import TimeoutPolicy, WorkflowDef
-from cadenza.runtime._events import Event, TaskCanceled, TaskCompleted, TaskFailed, WorkflowFailed
-from cadenza.runtime._state import WorkflowState
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, WorkflowFailed
+from cadenza.core._schedule import Environment
+from cadenza.core._state import WorkflowState
+from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.language._definition import WorkflowDef
+from cadenza.language._taskdef import TimeoutPolicy
 
 
 @dataclass(frozen=True, slots=True)

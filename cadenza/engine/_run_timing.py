@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from cadenza.core._deadlines import expire, next_wake
+from cadenza.core._events import Event
+from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
+from cadenza.engine._run_services import RunServices
+from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import StreamInfo
-from cadenza.runtime._deadlines import expire, next_wake
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._events import (
-    Event,
-)
-from cadenza.runtime._run_services import RunServices
-from cadenza.runtime._state import IN_PROGRESS_AT_ONCE, WorkflowState
 
 log = structlog.get_logger()
 

@@ -34,8 +34,9 @@ import re
 from collections.abc import Callable, Iterator
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._definition import TaskSpec, WorkflowDef, walk
-from cadenza.runtime._script import JAVASCRIPT_EVALUATORS
+from cadenza.language._definition import TaskSpec, WorkflowDef, walk
+from cadenza.language._inline import inline_key
+from cadenza.language._script import JAVASCRIPT_EVALUATORS
 
 TERMINATION_STATUSES = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
 _LOOKS_LIKE_ITERATION = re.compile(r"__\d+$")
@@ -89,8 +90,6 @@ def _check_script_task(task: TaskSpec) -> str | None:
 def sub_workflow_name(spec: TaskSpec) -> str | None:
     """The workflow a SUB_WORKFLOW starts: its registered name, or its inline definition's key."""
     if spec.sub_workflow is not None:
-        from cadenza.runtime._dynamic import inline_key
-
         return inline_key(spec.sub_workflow)
     param = spec.raw.get("subWorkflowParam")
     if isinstance(param, dict) and isinstance(param.get("name"), str):

@@ -28,121 +28,26 @@ definition is parsed with its parent into `TaskSpec.sub_workflow`.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from cadenza._errors import DefinitionError
-from cadenza.runtime._expressions import check_template
-from cadenza.runtime._taskdef import (
-    RetryLogic,
-    TaskDef,
+from cadenza.language._definition import (
+    CONDUCTOR_TYPES,
+    SUPPORTED_TYPES,
+    TaskSpec,
+    WorkflowDef,
+    _walk,
+)
+from cadenza.language._expressions import check_template
+from cadenza.language._script import engine_available
+from cadenza.language._taskdef import (
     TimeoutPolicy,
     _enum,
     _number,
     parse_task_def,
 )
-
-__all__ = [  # TaskDef and its enums live in _taskdef.py; importable from here as before
-    "CONDUCTOR_TYPES", "SUPPORTED_TYPES", "RetryLogic", "TaskDef", "TaskSpec", "TimeoutPolicy",
-    "WorkflowDef", "base_ref", "parse_task", "parse_task_def", "parse_workflow_def",
-    "to_conductor_json", "walk",
-]  # fmt: skip
-
-
-SUPPORTED_TYPES = frozenset(
-    {
-        "SIMPLE", "WAIT", "HUMAN", "SWITCH", "DECISION", "FORK_JOIN", "JOIN", "DO_WHILE",
-        "SET_VARIABLE", "TERMINATE", "SUB_WORKFLOW", "INLINE", "LAMBDA", "FORK_JOIN_DYNAMIC",
-    }
-)  # fmt: skip
-CONDUCTOR_TYPES = frozenset(
-    {
-        "SIMPLE", "DYNAMIC", "FORK_JOIN", "FORK_JOIN_DYNAMIC", "DECISION", "SWITCH", "JOIN",
-        "DO_WHILE", "SUB_WORKFLOW", "START_WORKFLOW", "EVENT", "WAIT", "HUMAN", "USER_DEFINED",
-        "HTTP", "LAMBDA", "INLINE", "EXCLUSIVE_JOIN", "TERMINATE", "KAFKA_PUBLISH", "JSON_JQ_TRANSFORM",
-        "SET_VARIABLE", "NOOP",
-    }
-)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class TaskSpec:
-    """One task of a workflow definition (Conductor's `WorkflowTask`)."""
-
-    ref: str
-    name: str
-    type: str
-    input_parameters: Mapping[str, Any]
-    optional: bool = False
-    start_delay_s: float = 0.0
-    task_def: TaskDef | None = None  # an inline `taskDefinition`
-    retry_count: int | None = None  # a per-task override of the TaskDef's
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    cases: tuple[tuple[str, tuple[TaskSpec, ...]], ...] = ()  # SWITCH / DECISION
-    default_case: tuple[TaskSpec, ...] = ()
-    fork_tasks: tuple[tuple[TaskSpec, ...], ...] = ()  # FORK_JOIN
-    loop_over: tuple[TaskSpec, ...] = ()  # DO_WHILE
-    join_on: tuple[str, ...] = ()  # JOIN
-    sub_workflow: WorkflowDef | None = None  # SUB_WORKFLOW: `subWorkflowParam.workflowDefinition`
-
-    def children(self) -> Iterator[tuple[TaskSpec, ...]]:
-        """Every nested task list of this task (branches, cases, loop body)."""
-        for _value, branch in self.cases:
-            yield branch
-        yield self.default_case
-        yield from self.fork_tasks
-        yield self.loop_over
-
-    def branch_for(self, case: str | None) -> tuple[TaskSpec, ...]:
-        for value, branch in self.cases:
-            if value == case:
-                return branch
-        return self.default_case
-
-
-_ITERATION = re.compile(r"^(.*)__(\d+)$")
-
-
-def base_ref(ref: str) -> str:
-    """`ref__3` (a loop iteration's reference, as Conductor names it) -> `ref`."""
-    match = _ITERATION.match(ref)
-    return match.group(1) if match else ref
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowDef:
-    """A validated workflow definition; `raw` is its normalised Conductor JSON."""
-
-    name: str
-    version: int
-    tasks: tuple[TaskSpec, ...]
-    output_parameters: Mapping[str, Any]
-    input_parameters: tuple[str, ...] = ()
-    timeout_s: float = 0.0
-    timeout_policy: TimeoutPolicy = TimeoutPolicy.ALERT_ONLY
-    failure_workflow: str | None = None
-    restartable: bool = True
-    schema_version: int = 2
-    variables: Mapping[str, Any] = field(default_factory=dict)
-    input_template: Mapping[str, Any] = field(default_factory=dict)
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    def spec(self, ref: str) -> TaskSpec:
-        for task in _walk(self.tasks):
-            if task.ref == ref:
-                return task
-        base = base_ref(ref)
-        if base != ref:
-            return self.spec(base)
-        raise KeyError(ref)
-
-    def position(self, ref: str) -> int:
-        for index, task in enumerate(self.tasks):
-            if task.ref == ref:
-                return index
-        raise KeyError(ref)
+from cadenza.language._validate import validate
 
 
 def _parse_list(raw: Any, workflow: str, ref: str | None, what: str) -> tuple[TaskSpec, ...]:
@@ -374,8 +279,6 @@ def parse_workflow_def(raw: Mapping[str, Any]) -> WorkflowDef:
         raise DefinitionError(
             f"the definition is not JSON-serialisable: {exc}", workflow=name
         ) from None
-    from cadenza.runtime._script import engine_available
-    from cadenza.runtime._validate import validate
 
     validate(definition, javascript=engine_available())
     return _with_raw(definition, normalised)
@@ -386,18 +289,4 @@ def _with_raw(definition: WorkflowDef, raw: Mapping[str, Any]) -> WorkflowDef:
     return definition
 
 
-def _walk(tasks: tuple[TaskSpec, ...]) -> Iterator[TaskSpec]:
-    """Every task of a definition, nested ones included, in definition order."""
-    for task in tasks:
-        yield task
-        for branch in task.children():
-            yield from _walk(branch)
-
-
-walk = _walk
 parse_task = _parse_task  # a dynamic fork's tasks are parsed when the fork is scheduled
-
-
-def to_conductor_json(definition: WorkflowDef) -> dict[str, Any]:
-    """The definition in Conductor's JSON form, defaults filled in."""
-    return json.loads(json.dumps(definition.raw))  # type: ignore[no-any-return]

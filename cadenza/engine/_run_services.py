@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from cadenza.actors import Clock, Reply
+from cadenza.core._schedule import Environment
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.dispatch._fairness import fairness_key_of
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import QueuedTask
+from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
-from cadenza.runtime._decide import Environment
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._fairness import fairness_key_of
-from cadenza.runtime._ledger import Ledger
-from cadenza.runtime._messages import QueuedTask
-from cadenza.runtime._state import TaskState, WorkflowState
 
 
 class RunServices(Protocol):

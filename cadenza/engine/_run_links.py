@@ -19,19 +19,17 @@ from typing import TYPE_CHECKING
 import structlog
 
 from cadenza.actors import Reply
+from cadenza.core._dynamic import spec_for
+from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, event_from_json
+from cadenza.core._schedule import roots_for
+from cadenza.core._state import WorkflowState, apply
+from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.engine._messages import ChildEnded
+from cadenza.engine._run_services import RunServices
+from cadenza.language._definition import WorkflowDef
+from cadenza.language._expressions import lookup
+from cadenza.language._validate import sub_workflow_name, sub_workflow_version
 from cadenza.persistence import Append, StreamInfo
-from cadenza.runtime._definition import WorkflowDef
-from cadenza.runtime._events import (
-    Event,
-    TaskCanceled,
-    TaskCompleted,
-    TaskFailed,
-    event_from_json,
-)
-from cadenza.runtime._messages import ChildEnded
-from cadenza.runtime._run_services import RunServices
-from cadenza.runtime._state import WorkflowState, apply
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
 
 log = structlog.get_logger()
 
@@ -86,17 +84,12 @@ class RunLinks:
         definition = self.definition
         if definition is None:
             return
-        from cadenza.runtime._validate import (
-            sub_workflow_name,
-            sub_workflow_version,
-        )
 
         for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
             task = state.tasks[state.index[task_id]]
             child = task.output.get("subWorkflowId")
             if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
                 continue
-            from cadenza.runtime._dynamic import spec_for  # a forked task is not in the definition
 
             spec = spec_for(definition, state, task.ref)
             name = sub_workflow_name(spec) or ""
@@ -117,9 +110,6 @@ class RunLinks:
         if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
             return
         if failure.startswith("$"):  # `$workflow.input.x` or `${workflow.input.x}`
-            from cadenza.runtime._decide import roots_for
-            from cadenza.runtime._expressions import lookup
-
             failure = str(lookup(failure.strip("${}"), roots_for(state)) or "")
         if not failure:
             return

@@ -60,9 +60,9 @@ from cadenza.actors import (
     Reply,
     TimerHandle,
 )
-from cadenza.runtime._fairness import FairQueue
-from cadenza.runtime._ledger import Ledger
-from cadenza.runtime._messages import (
+from cadenza.dispatch._fairness import FairQueue
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import (
     Cancel,
     Enqueue,
     Poll,
@@ -74,12 +74,7 @@ from cadenza.runtime._messages import (
     WorkerCrashed,
     WorkerDone,
 )
-from cadenza.runtime._slots import (
-    WORKER_RESTART_PERIOD_S,
-    LocalWorker,
-    WorkerFn,
-    slot,
-)
+from cadenza.dispatch._slots import WORKER_RESTART_PERIOD_S, LocalWorker, WorkerFn, slot
 
 __all__ = ["GroupState", "LocalWorker", "WorkerFn", "WorkerGroup", "_tell_soon"]
 

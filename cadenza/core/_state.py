@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from cadenza._errors import invariant
-from cadenza.runtime._events import (
+from cadenza.core._events import (
     Event,
     TaskCanceled,
     TaskCompleted,
@@ -42,7 +42,7 @@ from cadenza.runtime._events import (
     WorkflowStarted,
     WorkflowTerminated,
 )
-from cadenza.runtime._status import TaskStatus, WorkflowStatus
+from cadenza.core._status import TaskStatus, WorkflowStatus
 
 
 @dataclass(slots=True)

@@ -17,16 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from cadenza._errors import NotFound
+from cadenza.language._definition import WorkflowDef, to_conductor_json
+from cadenza.language._inline import INLINE_VERSION, inline_definitions, inline_key
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._taskdef import TaskDef, parse_task_def
+from cadenza.language._validate import check_cycles
 from cadenza.persistence import DefinitionRecord, Journal
-from cadenza.runtime._definition import (
-    TaskDef,
-    WorkflowDef,
-    parse_task_def,
-    parse_workflow_def,
-    to_conductor_json,
-)
-from cadenza.runtime._dynamic import INLINE_VERSION, inline_definitions, inline_key
-from cadenza.runtime._validate import check_cycles
 
 TASK_DEF_VERSION = -1
 

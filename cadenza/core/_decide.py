@@ -1,0 +1,105 @@
+"""`decide`: what a run should do next, as a pure function of its state.
+
+Design note
+-----------
+`decide(definition, state, env) -> list[Event]` returns *decisions*
+(`TaskScheduled`, `TaskCanceled`, `WorkflowCompleted`, `WorkflowFailed`)
+and no I/O happens here. The run's actor applies them, asks again until the
+answer is empty (a fixpoint), journals inputs and decisions in one record,
+and only then acts on them (enqueue, arm timers, notify waiters).
+
+Rules, after Conductor's DeciderService:
+- a paused or finished run decides nothing;
+- a failed or timed-out attempt is retried while `attempt < retryCount`
+  (the task's override, else its TaskDef's), after the TaskDef's retry
+  delay plus a jitter drawn deterministically from the attempt's id; a
+  FAILED_WITH_TERMINAL_ERROR attempt is never retried; an exhausted task
+  fails the run — TIMED_OUT if the task timed out, else FAILED — after
+  cancelling what is still in flight;
+- a task's `startDelay` holds its first attempt back that many seconds;
+- a WAIT task is IN_PROGRESS from the start with its deadline (`wake_at`)
+  from `duration` or `until`, or none (it waits for a signal); a WAIT
+  input that does not parse, or one past the run's timer quota
+  (`Environment.max_timers_per_run`), fails FAILED_WITH_TERMINAL_ERROR at once;
+- an exhausted `optional` task is marked COMPLETED_WITH_ERRORS and the run
+  goes on; only SIMPLE tasks are retried (system tasks fail at once);
+- otherwise the walker of `_flow.py` finds the next step in the nested
+  definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...), one step
+  per call; when the whole definition is done and nothing is in flight the
+  run completes with its `outputParameters` (the last task's output when
+  empty).
+
+Decisions are stamped with `state.updated_at`, the time of the event that
+prompted them, and task ids are `<run id>-<n>` with n the position in the
+run's task list, so the same inputs always give the same decisions.
+"""
+
+from __future__ import annotations
+
+import random
+
+from cadenza.core._dynamic import spec_for
+from cadenza.core._events import (
+    Event,
+    TaskCanceled,
+    TaskMarked,
+    WorkflowFailed,
+)
+from cadenza.core._flow import Walker
+from cadenza.core._schedule import Environment, _current, _schedule
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.language._definition import WorkflowDef
+
+
+def _retry_or_fail(
+    definition: WorkflowDef, state: WorkflowState, failed: TaskState, env: Environment
+) -> list[Event]:
+
+    spec = spec_for(definition, state, failed.ref)
+    task_def = env.task_def(spec)
+    retries = spec.retry_count if spec.retry_count is not None else task_def.retry_count
+    if spec.type != "SIMPLE":
+        retries = 0  # Conductor does not retry its system tasks
+    if failed.status.retriable and failed.attempt < retries:
+        delay = task_def.retry_delay_for(failed.attempt)
+        if task_def.backoff_jitter_ms:
+            delay += random.Random(failed.id).randint(0, task_def.backoff_jitter_ms) / 1000
+        # a timed-out attempt's worker died or hung, a lost one's crashed: the retry keeps its place
+        place_at = (
+            (failed.place_at if failed.place_at is not None else failed.ready_at)
+            if failed.status is TaskStatus.TIMED_OUT or failed.lost
+            else None
+        )
+        retry = _schedule(
+            definition, spec, state, env,
+            attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
+            ref=failed.ref, iteration=failed.iteration, place_at=place_at,
+        )  # fmt: skip
+        return retry
+    now = state.updated_at
+    if spec.optional and failed.status is not TaskStatus.CANCELED:
+        reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
+        return [
+            TaskMarked(at=now, task_id=failed.id, status="COMPLETED_WITH_ERRORS", reason=reason)
+        ]
+    decisions: list[Event] = [
+        TaskCanceled(at=now, task_id=task.id, reason=f"run failed at task {failed.ref!r}")
+        for task in _current(state)
+        if not task.status.terminal
+    ]
+    status = "TIMED_OUT" if failed.status is TaskStatus.TIMED_OUT else "FAILED"
+    reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
+    decisions.append(WorkflowFailed(at=now, reason=reason, status=status, task_id=failed.id))
+    return decisions
+
+
+def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:
+    """The decisions that follow from `state`; see the module note."""
+    if state.status is not WorkflowStatus.RUNNING or not state.started:
+        return []
+    for task in _current(state):
+        if task.status.terminal and not task.status.successful:
+            return _retry_or_fail(definition, state, task, env)
+
+    return Walker(definition, state, env).next_step()
