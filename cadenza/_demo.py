@@ -143,9 +143,9 @@ async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
     stats = {"gateway_errors": 0}
     started_at = time.monotonic()
     async with Runtime(db, seed=None) as rt:
-        if rt.recovered:
+        if rt._engine.recovered:
             console.print(
-                f"[bold yellow]Resuming:[/] recovered {rt.recovered} unfinished orders from {db}"
+                f"[bold yellow]Resuming:[/] recovered {rt._engine.recovered} unfinished orders from {db}"
             )
         elif resumed_file:
             console.print(f"Reusing {db}: already finished orders are not started again")

@@ -60,6 +60,33 @@ class InvalidOperation(CadenzaError):
         super().__init__(message)
 
 
+class InvalidArgument(CadenzaError, ValueError, TypeError):
+    """An argument has the wrong type or is out of range; nothing was queued or changed.
+
+    For example a priority of 150, a task id that is not a string, a NaN
+    delay. `argument` names the parameter; the message says what was
+    expected and what was given. It is both a `ValueError` and a
+    `TypeError`, so code catching either keeps working. Fix the call.
+    """
+
+    def __init__(self, argument: str, problem: str):
+        self.argument = argument
+        self.problem = problem
+        super().__init__(f"{argument}: {problem}")
+
+
+class RuntimeClosed(InvalidOperation):
+    """The runtime is not open, or closed while the call was pending.
+
+    Open it with `async with Runtime(...) as rt:`. A call pending at
+    shutdown (a start, a `wait`, a long `poll`) gets this error; what was
+    journaled before it is kept and resumes at the next start.
+    """
+
+    def __init__(self, why: str = "the runtime is not open: use `async with Runtime(...) as rt:`"):
+        super().__init__(why)
+
+
 class StaleTask(InvalidOperation):
     """A result arrived for a task attempt that is no longer current.
 
@@ -84,12 +111,17 @@ class TerminalError(CadenzaError):
         super().__init__(reason)
 
 
-class PayloadError(CadenzaError, TypeError):
+class PayloadError(InvalidArgument):
     """A payload (workflow input, task output, signal) cannot be stored as JSON.
 
     Nothing was journaled for the call that carried it; pass JSON-compatible
     values (dict, list, str, int, float, bool, None).
     """
+
+    def __init__(self, message: str, *, argument: str = "payload"):
+        self.argument = argument
+        self.problem = message
+        Exception.__init__(self, message)
 
 
 class JournalCorrupted(CadenzaError):

@@ -68,9 +68,9 @@ async def bench(workflows: int, durability: str, starters: int, concurrency: int
                 if len(latencies) == workflows:
                     all_done.set()
 
-            rt.add_listener(finished)
+            rt._engine.add_listener(finished)
             limiter = anyio.Semaphore(starters)
-            records_before = rt.journal.stats.records
+            records_before = rt._engine.journal.stats.records
             cpu_before = time.process_time()
             wall_before = time.perf_counter()
 
@@ -86,8 +86,8 @@ async def bench(workflows: int, durability: str, starters: int, concurrency: int
             await all_done.wait()
             wall = time.perf_counter() - wall_before
             cpu = time.process_time() - cpu_before
-            records = rt.journal.stats.records - records_before
-            commits = rt.journal.stats.commits
+            records = rt._engine.journal.stats.records - records_before
+            commits = rt._engine.journal.stats.commits
     latencies.sort()
     return {
         "workflows": workflows,

@@ -84,30 +84,30 @@ async def due_window(db: str, count: int, lead_s: float) -> dict[str, Any]:
     """
     async with cadenza.Runtime(db, seed=1) as rt:
         await rt.register(WAIT_UNTIL)
-        base = rt.clock.now() + lead_s
+        base = rt._engine.clock.now() + lead_s
         durations: dict[str, float] = {}
         durable_at: dict[str, float] = {}
         done = anyio.Event()
 
         def finished(run_id: str, status: str, at: float) -> None:
-            durable_at[run_id] = rt.clock.now()
+            durable_at[run_id] = rt._engine.clock.now()
             if len(durable_at) == count:
                 done.set()
 
-        rt.add_listener(finished)
+        rt._engine.add_listener(finished)
         limiter = anyio.Semaphore(512)
         began = time.perf_counter()
 
         async def start(i: int) -> None:
             async with limiter:
-                seconds = base + i / count - rt.clock.now()
+                seconds = base + i / count - rt._engine.clock.now()
                 durations[await rt.start("bench_wait", {"s": seconds})] = seconds
 
         async with anyio.create_task_group() as tg:
             for i in range(count):
                 tg.start_soon(start, i)
         armed_s = time.perf_counter() - began
-        if rt.clock.now() > base:
+        if rt._engine.clock.now() > base:
             raise SystemExit(f"arming took {armed_s:.1f}s, past the window: raise --lead-s")
         with anyio.fail_after(lead_s + 120):
             await done.wait()
@@ -153,7 +153,7 @@ async def idle_and_recovery(db: str, pending: int, idle_s: float) -> dict[str, A
         await rt.register(WAIT_UNTIL)
         armed_s = await _start_all(rt, [{"s": 86400 + i % 3600} for i in range(pending)])
         await rt.settle()
-        active = rt._runs.active()
+        active = rt._engine._runs.active()
         cpu0 = time.process_time()
         await anyio.sleep(idle_s)  # the benchmark's own wall-clock window: nothing is due in it
         idle_cpu = time.process_time() - cpu0
@@ -166,14 +166,14 @@ async def idle_and_recovery(db: str, pending: int, idle_s: float) -> dict[str, A
         await rt.settle()
         gc.collect()
         live = tracemalloc.get_traced_memory()[0] - base
-        parked = rt.parked_at_open
+        parked = rt._engine.parked_at_open
     tracemalloc.stop()
     began = time.perf_counter()
     async with cadenza.Runtime(db, seed=4) as rt:
         opened_s = time.perf_counter() - began
         await rt.settle()
         audit_s = time.perf_counter() - began
-        audited, repaired = rt.timers_audited, rt.timers_repaired
+        audited, repaired = rt._engine.timers_audited, rt._engine.timers_repaired
     return {
         "pending": pending,
         "arming_per_s": round(pending / armed_s, 1),

@@ -1,75 +1,62 @@
 """Operator controls, each a message in the run's own mailbox: pause, resume, terminate,
-retry, restart, rerun, skip, signal."""
+retry, restart, rerun, skip, signal.
+
+`Operator` is the part of the face that operators call; the `Runtime`
+holds one and delegates to it. The rules (what each control means in each
+state) live in the pure core, `cadenza.core._operations`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from cadenza._json import check_payload as _check_payload
-from cadenza.actors import EntityPool
+from cadenza._errors import InvalidArgument
+from cadenza._json import check_payload
 from cadenza.core._operations import Operation
 from cadenza.core._views import WorkflowRun
-from cadenza.engine._messages import Operate, Signal
-from cadenza.engine._registry import Registry
+from cadenza.engine._host import Engine
+from cadenza.engine._messages import GetRun, Operate, Signal
+from cadenza.runtime import _arguments as check
+from cadenza.runtime._calls import calls_translated
 
 
-class OperatorControls:
-    """The operator half of the `Runtime`'s face."""
+class Operator:
+    """Operator controls on one engine."""
 
-    registry: Registry
-    _runs: EntityPool[Any]
+    def __init__(self, engine: Engine):
+        self._engine = engine
 
-    if TYPE_CHECKING:  # provided by Runtime
+    async def operate(self, run_id: Any, op: str, reason: str = "", **fields: Any) -> None:
+        run_id = check.text("run_id", run_id)
+        if not isinstance(reason, str):
+            raise InvalidArgument("reason", f"expected a string, got {type(reason).__name__}")
+        with calls_translated(f"{op} of run {run_id!r}"):
+            await self._engine.run(run_id).ask(
+                lambda reply: Operate(Operation(op, reason, **fields), reply)
+            )
 
-        def _check_open(self) -> None: ...
-
-        async def get(self, run_id: str) -> WorkflowRun: ...
-
-    async def _operate(self, run_id: str, op: str, reason: str = "", **fields: Any) -> None:
-        self._check_open()
-        await self._runs.ref(run_id).ask(
-            lambda reply: Operate(Operation(op, reason, **fields), reply)
-        )
-
-    async def retry(self, run_id: str) -> None:
-        """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again."""
-        await self._operate(run_id, "retry")
-
-    async def restart(self, run_id: str, *, latest: bool = False) -> None:
-        """Run a terminal run again from the beginning, same id; `latest`: the newest version."""
+    async def restart(self, run_id: Any, latest: bool) -> None:
         if not latest:
-            await self._operate(run_id, "restart")
+            await self.operate(run_id, "restart")
             return
-        run = await self.get(run_id)
-        definition, digest = self.registry.get(run.name)
-        await self._operate(run_id, "restart", definition=definition, digest=digest)
+        run_id = check.text("run_id", run_id)
+        with calls_translated(f"restart of run {run_id!r}"):
+            run: WorkflowRun = await self._engine.run(run_id).ask(GetRun)
+        definition, digest = self._engine.registry.get(run.name)
+        await self.operate(run_id, "restart", definition=definition, digest=digest)
 
-    async def rerun(
-        self, run_id: str, from_ref: str, *, input: Mapping[str, Any] | None = None
-    ) -> None:
-        """Run a terminal run again from task `from_ref`; `input` replaces the workflow input."""
-        new_input = _check_payload("workflow input", input) if input is not None else None
-        await self._operate(run_id, "rerun", ref=from_ref, input=new_input)
+    async def rerun(self, run_id: Any, from_ref: Any, input: Mapping[str, Any] | None) -> None:
+        ref = check.text("from_ref", from_ref)
+        new_input = check_payload("workflow input", input) if input is not None else None
+        await self.operate(run_id, "rerun", ref=ref, input=new_input)
 
-    async def skip(self, run_id: str, ref: str) -> None:
-        """Skip task `ref` of a running run (one not yet scheduled, as Conductor): SKIPPED."""
-        await self._operate(run_id, "skip", ref=ref)
+    async def skip(self, run_id: Any, ref: Any) -> None:
+        await self.operate(run_id, "skip", ref=check.text("ref", ref))
 
-    async def pause(self, run_id: str) -> None:
-        """Stop scheduling new tasks of a running run; results still land."""
-        await self._operate(run_id, "pause")
-
-    async def resume(self, run_id: str) -> None:
-        """Resume a paused run."""
-        await self._operate(run_id, "resume")
-
-    async def signal(self, run_id: str, ref: str, output: Mapping[str, Any] | None = None) -> None:
-        """Complete the WAIT or HUMAN task `ref` of a run from outside; `InvalidOperation` if none waits."""
-        self._check_open()
-        result = _check_payload("signal output", output)
-        await self._runs.ref(run_id).ask(lambda reply: Signal(ref, result, reply))
-
-    async def terminate(self, run_id: str, reason: str = "") -> None:
-        """End a run now: in-flight tasks are cancelled, the run is TERMINATED."""
-        await self._operate(run_id, "terminate", reason)
+    async def signal(self, run_id: Any, ref: Any, output: Mapping[str, Any] | None) -> None:
+        run_id = check.text("run_id", run_id)
+        ref = check.text("ref", ref)
+        result = check_payload("signal output", output)
+        with calls_translated(f"signal of run {run_id!r}"):
+            await self._engine.run(run_id).ask(lambda reply: Signal(ref, result, reply))

@@ -1,69 +1,83 @@
-"""The `Runtime` facade: an embedded engine on one journal.
+"""The `Runtime` facade: an embedded engine on one journal, and nothing but API.md.
 
 Design note
 -----------
-`async with Runtime(path) as rt:` opens the journal, starts the actor
-system (a run actor per workflow run in an entity pool, one actor per
-worker group, one timer service, all supervised), loads the registered
-definitions and recovers every unfinished run — its queued tasks and
-timers — before it returns. Leaving the block stops the actors (a batch in
-hand finishes its journal write; local workers are cancelled and their
-tasks re-queued at the next start), flushes and closes the journal, and
-leaves no task behind.
-
-Every public call is a message to the actor that owns the state it touches,
-so calls made concurrently never interleave inside one run.
+`Runtime` holds an `Engine` (the actors, the journal, the registry) and
+exposes only the public calls: it checks each argument (`InvalidArgument`
+before anything is queued), sends the call to the engine, and turns the
+kernel's errors into the face's own (`calls_translated`). Every call is a
+message to the actor owning the state it touches, so calls made
+concurrently never interleave inside one run. External workers' calls and
+operator controls are delegated to two small parts, `ExternalWorkers` and
+`Operator`.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import uuid
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, overload
 
 import anyio
-import structlog
 
-from cadenza._errors import InvalidOperation, JournalCorrupted
-from cadenza._json import check_payload as _check_payload
-from cadenza.actors import (
-    ActorRef,
-    ActorSystem,
-    Clock,
-    Delivery,
-    EntityPool,
-    RealClock,
-    Strategy,
-    VirtualClock,
-)
-from cadenza.core._schedule import DEFAULT_GROUP, Environment
-from cadenza.core._views import WorkflowRun
-from cadenza.dispatch._groups import GroupState, WorkerFn, _tell_soon
-from cadenza.dispatch._ledger import Ledger
-from cadenza.dispatch._messages import RegisterWorker, Tick
-from cadenza.dispatch._timers import Arm, ArmMany, TimerService
-from cadenza.engine._loader import RunLoader
-from cadenza.engine._messages import GetRun, Recover, StartRun, WaitRun, Wake
-from cadenza.engine._registry import Registry
-from cadenza.engine._run_actor import RunActor
-from cadenza.engine._runtime_services import GROUP_MAILBOX, RuntimeServices
-from cadenza.language._definition import WorkflowDef, to_conductor_json
+from cadenza._errors import InvalidArgument, RuntimeClosed
+from cadenza._json import check_payload
+from cadenza.actors import Clock, Delivery, RealClock
+from cadenza.core._schedule import DEFAULT_GROUP
+from cadenza.core._views import TaskRun, WorkflowRun
+from cadenza.dispatch._groups import WorkerFn
+from cadenza.engine._host import Engine
+from cadenza.engine._messages import GetRun, WaitRun
+from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal, SqliteJournal
-from cadenza.runtime._external_workers import ExternalWorkers
-from cadenza.runtime._operator import OperatorControls
+from cadenza.runtime import _arguments as check
+from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._operator import Operator
+from cadenza.runtime._workers import ExternalWorkers
 
-log = structlog.get_logger()
-_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
-
-RUN_MAILBOX = 1024
-RECOVERY_CONCURRENCY = 64
+DURABILITIES = ("full", "normal")
+CONCURRENCY_MAX = 10_000
+RUNS_LIMIT_MAX = 100_000
 
 
-class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
-    """An embedded cadenza engine on the journal at `path` (`":memory:"` for none)."""
+class Runtime:
+    """An embedded cadenza engine on the journal at `path` (`":memory:"` for none).
+
+    `async with Runtime(path) as rt:` opens the journal and recovers every
+    unfinished run (its queued tasks and timers) before the block starts;
+    leaving the block stops the actors, finishes the journal writes in hand
+    and closes the journal, leaving no task behind.
+
+    Args:
+        path: the SQLite file of the journal, created if missing; `":memory:"`
+            keeps everything in memory (nothing survives the process).
+        clock: where time comes from: `cadenza.testing.VirtualClock` in tests;
+            default the real clock (Unix epoch seconds).
+        durability: `"full"` (SQLite `synchronous=FULL`: an acknowledged
+            event survives a power loss) or `"normal"` (survives a process
+            crash, not a power loss).
+        seed: seeds the run ids and jitter, for reproducible tests.
+        journal: a journal to use instead of the SQLite file at `path` (the
+            in-memory journal of the simulation).
+        default_group: the worker group of a task type no worker or route names.
+        shutdown_grace_s: how long leaving the block waits for batches in hand
+            and local workers before cancelling them.
+        audit_timers: after recovery, check in the background each parked
+            run's deadline against its state (and repair a difference).
+        timer_resolution_s: above 0, wake-ups are coalesced into slots of this
+            width (a storm guard); 0 fires each deadline on time.
+        max_timers_per_run: pending WAIT deadlines one run may hold; past it,
+            the WAIT fails.
+        max_timers_per_type: pending WAIT deadlines one task type may hold,
+            across all runs.
+        dispatch_warning_s: log `dispatch.slow` when a ready task waited
+            longer than this for a worker (None: never).
+        delivery: the simulation's seam for delivering messages (default:
+            immediate).
+
+    Raises:
+        InvalidArgument: a parameter of the wrong type or out of range.
+    """
 
     def __init__(
         self,
@@ -76,91 +90,52 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         default_group: str = DEFAULT_GROUP,
         shutdown_grace_s: float = 5.0,
         audit_timers: bool = True,
-        timer_resolution_s: float = 0.0,  # > 0 coalesces wake-ups into slots (a storm guard)
+        timer_resolution_s: float = 0.0,
         max_timers_per_run: int = 10_000,
         max_timers_per_type: int = 1_000_000,
-        dispatch_warning_s: float | None = None,  # log `dispatch.slow` past this wait
-        delivery: Delivery | None = None,  # the simulation's seam; default: immediate
+        dispatch_warning_s: float | None = None,
+        delivery: Delivery | None = None,
     ) -> None:
-        if durability not in ("full", "normal"):
-            raise ValueError(f"durability must be 'full' or 'normal', got {durability!r}")
+        check.text("path", path)
+        if durability not in DURABILITIES:
+            raise InvalidArgument("durability", f"expected 'full' or 'normal', got {durability!r}")
+        if seed is not None:
+            check.integer("seed", seed, -(2**63), 2**63 - 1)
+        check.text("default_group", default_group)
+        check.seconds("shutdown_grace_s", shutdown_grace_s, optional=False)
+        check.seconds("timer_resolution_s", timer_resolution_s, optional=False)
+        check.seconds("dispatch_warning_s", dispatch_warning_s)
+        check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
+        check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
         self.path = path
-        self.clock: Clock = clock if clock is not None else RealClock()
-        self.journal: Journal = (
-            journal if journal is not None else SqliteJournal(path, durability=durability)
+        self._engine = Engine(
+            journal if journal is not None else SqliteJournal(path, durability=durability),
+            clock if clock is not None else RealClock(),
+            path=path,
+            seed=seed,
+            default_group=default_group,
+            shutdown_grace_s=shutdown_grace_s,
+            audit_timers=audit_timers,
+            timer_resolution_s=timer_resolution_s,
+            max_timers_per_run=max_timers_per_run,
+            max_timers_per_type=max_timers_per_type,
+            dispatch_warning_s=dispatch_warning_s,
+            delivery=delivery,
         )
-        self.seed = seed
-        self.rng = random.Random(seed)
-        self.default_group = default_group
-        self.shutdown_grace_s = shutdown_grace_s
-        self.registry = Registry(self.journal)
-        self.system = ActorSystem(clock=self.clock, delivery=delivery, name="cadenza")
-        self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
-        self._worker_groups: dict[str, str] = {}
-        self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
-        self._env: Environment | None = None
+        self._workers = ExternalWorkers(self._engine)
+        self._operator = Operator(self._engine)
         self._key_locks: dict[str, anyio.Lock] = {}
-        self._fresh: set[str] = set()
-        self._open = False
-        self.recovered = 0
-        self.parked_at_open = 0  # recovered by arming their timers, without loading them
-        self.audit_timers = audit_timers
-        self.timer_resolution_s = timer_resolution_s
-        if max_timers_per_run < 1:
-            raise ValueError(f"max_timers_per_run must be at least 1, got {max_timers_per_run}")
-        self.max_timers_per_run = max_timers_per_run
-        if max_timers_per_type < 1:
-            raise ValueError(f"max_timers_per_type must be at least 1, got {max_timers_per_type}")
-        self.max_timers_per_type = max_timers_per_type
-        self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
-        self.timers_audited = 0
-        self.timers_repaired = 0
-        self.damaged: list[str] = []  # runs whose journal records failed their checksum
-        self.finished = 0
-        self._listeners: list[Callable[[str, str, float], None]] = []
-        self.dispatch_warning_s = dispatch_warning_s
-        self.ledger = Ledger(
-            self.clock,
-            task_def=self.registry.task_defs.get,
-            send_run=lambda run_id, message: _tell_soon(
-                self.system, self._runs.ref(run_id), message
-            ),
-            wake_group=lambda group: _tell_soon(self.system, self.group_ref(group), Tick()),
-        )
+        self._entered = False
 
     # -- lifecycle ------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        await self.journal.open()
-        try:
-            await self.system.__aenter__()
-            await self.registry.load()
-            self._loader = RunLoader(self.journal)
-            self.system.start_soon(self._loader.serve, name="run-loader")
-            services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
-            self._timers = services.spawn(
-                lambda: TimerService(self.clock, resolution_s=self.timer_resolution_s),
-                name="timers",
-                mailbox_size=GROUP_MAILBOX,
+        if self._entered:
+            raise RuntimeClosed(
+                "this runtime was already entered: use one `async with` per Runtime"
             )
-            self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
-            self._runs: EntityPool[Any] = self.system.entities(
-                lambda run_id: RunActor(run_id, self),
-                kind="run",
-                mailbox_size=RUN_MAILBOX,
-                on_give_up=self._run_gave_up,
-            )
-            self._open = True
-            for task_type, fn, group, concurrency in self._pending_workers:
-                self._register_worker(task_type, fn, group, concurrency)
-            self._pending_workers.clear()
-            if isinstance(self.clock, VirtualClock):
-                self.clock.attach(self.settle)
-            await self._recover()
-        except BaseException:
-            await self._close()
-            raise
-        log.info("runtime.opened", path=self.path, recovered=self.recovered)
+        self._entered = True
+        await self._engine.open()
         return self
 
     async def __aexit__(
@@ -169,94 +144,61 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._close()
+        await self._engine.close()
 
-    async def _close(self) -> None:
-        if isinstance(self.clock, VirtualClock):
-            self.clock.detach(self.settle)
-        self._open = False
-        try:
-            await self.system.stop(grace_s=self.shutdown_grace_s)  # graceful; raises escalations
-        finally:
-            await self.journal.close()
-        log.info("runtime.closed", path=self.path)
-
-    async def _recover(self) -> None:
-        rows = await self.journal.unfinished_rows()
-        unfinished = [row.stream_id for row in rows if not row.parked]
-        for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
-            self.count_timers({}, dict(row.timers or {}))
-        arms = [
-            Arm(row.wake_at, self._runs.ref(row.stream_id), Wake(row.wake_at))
-            for row in rows
-            if row.parked and row.wake_at is not None
-        ]
-        if arms:  # one message for them all; due ones fire at once and load their runs then
-            await self._timers.tell(ArmMany(arms))
-        self.parked_at_open = len(rows) - len(unfinished)
-        if self.audit_timers and self.parked_at_open:
-            # Overdue rows are checked by their own firing (it loads them, in deadline
-            # order); auditing them first would load them out of that order.
-            now = self.clock.now()
-            to_audit = [
-                row for row in rows if row.parked and (row.wake_at is None or row.wake_at > now)
-            ]
-            self.system.start_soon(self._audit_parked, to_audit, name="timer-audit")
-        limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
-
-        async def recover(run_id: str) -> None:
-            async with limiter:
-                try:
-                    await self._runs.ref(run_id).ask(lambda reply: Recover(reply))
-                except JournalCorrupted as exc:
-                    self.damaged.append(run_id)
-                    log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
-
-        async with anyio.create_task_group() as tg:
-            for run_id in unfinished:
-                tg.start_soon(recover, run_id)
-        self.recovered = len(rows)
-        if unfinished:
-            log.info("runtime.recovered", runs=len(unfinished))
-
-    def _run_gave_up(self, run_id: str, error: BaseException) -> None:
-        """A run's actor crashed past its restart intensity: isolate it, keep the engine up.
-
-        Its callers got `ActorCrashed`; its journal is untouched, so the next
-        message (or the next start of the runtime) loads it afresh.
-        """
-        log.error("run.gave_up", run_id=run_id, error=repr(error))
+    @property
+    def damaged(self) -> list[str]:
+        """Ids of runs whose journal records failed their checksum at recovery (not loaded)."""
+        return list(self._engine.damaged)
 
     async def settle(self) -> None:
         """Return once no actor has work, no local worker runs, and the journal is flushed."""
-        while True:
-            await self.system.quiescent()
-            await self.journal.flush()
-            if self.system.pending() == 0:
-                return
+        self._check_open()
+        await self._engine.settle()
 
     def _check_open(self) -> None:
-        if not self._open:
-            raise InvalidOperation("the runtime is not open: use `async with Runtime(...) as rt:`")
+        if not self._engine.is_open:
+            raise RuntimeClosed()
 
     # -- definitions ------------------------------------------------------------
 
     async def register(self, definition: Mapping[str, Any]) -> None:
-        """Register a workflow definition (Conductor JSON); raises `DefinitionError`."""
+        """Register a workflow definition (Conductor's WorkflowDef JSON, as a dict).
+
+        Unknown fields are ignored; missing ones take Conductor's defaults.
+        Several versions of one name may be registered; the definition is
+        journaled, and each run keeps the version it started with.
+
+        Raises:
+            DefinitionError: the definition is malformed (naming the task
+                reference and the problem); nothing is registered.
+        """
         self._check_open()
-        await self.registry.register(definition)
+        await self._engine.registry.register(definition)
 
     async def register_task(self, taskdef: Mapping[str, Any]) -> None:
-        """Register a Conductor TaskDef for a task type; raises `DefinitionError`."""
+        """Register a Conductor TaskDef (retries, timeouts, limits) for a task type.
+
+        It applies to runs already going, without a restart.
+
+        Raises:
+            DefinitionError: the TaskDef is malformed; nothing is registered.
+        """
         self._check_open()
-        await self.registry.register_task(taskdef)
-        self._env = None
-        self.ledger.limits_changed(list(self._groups))  # limits apply without a restart
+        await self._engine.registry.register_task(taskdef)
+        self._engine.definitions_changed()
 
     async def definition(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """A registered definition in Conductor's JSON form, defaults filled in."""
+        """A registered definition in Conductor's JSON form, defaults filled in.
+
+        Raises:
+            NotFound: no such workflow (or version).
+        """
         self._check_open()
-        definition, _digest = self.registry.get(name, version)
+        check.text("name", name)
+        if version is not None:
+            check.integer("version", version, 0, 2**31)
+        definition, _digest = self._engine.registry.get(name, version)
         return to_conductor_json(definition)
 
     # -- local workers ------------------------------------------------------------
@@ -279,18 +221,26 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         group: str | None = None,
         concurrency: int = 1,
     ) -> Callable[[WorkerFn], WorkerFn] | None:
-        """Run `fn` for tasks of `task_type` in `group`; usable as a decorator."""
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-        group_name = group or self.default_group
+        """Serve tasks of `task_type` with `async def fn(input) -> dict | None`; also a decorator.
+
+        `fn` runs in worker group `group` (default: the runtime's default
+        group) with at most `concurrency` tasks at once. Raising an exception
+        fails the attempt (retried per the task's policy); raising
+        `TerminalError` fails it for good. A restarted process registers its
+        workers again; tasks wait in their queues until it does.
+
+        Raises:
+            InvalidArgument: an empty task type or group, or a concurrency
+                outside 1 to 10,000.
+        """
+        check.text("task_type", task_type)
+        group_name = check.optional_text("group", group) or self._engine.default_group
+        check.integer("concurrency", concurrency, 1, CONCURRENCY_MAX)
 
         def register(function: WorkerFn) -> WorkerFn:
-            if self._open:
-                self._register_worker(task_type, function, group_name, concurrency)
-            else:
-                self._pending_workers.append((task_type, function, group_name, concurrency))
-            self._worker_groups[task_type] = group_name
-            self._env = None
+            if not callable(function):
+                raise InvalidArgument("fn", f"expected an async function, got {function!r}")
+            self._engine.add_worker(task_type, function, group_name, concurrency)
             return function
 
         if fn is None:
@@ -298,16 +248,7 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         register(fn)
         return None
 
-    def _register_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: int) -> None:
-        _tell_soon(self.system, self.group_ref(group), RegisterWorker(task_type, fn, concurrency))
-
     # -- runs ------------------------------------------------------------------------
-
-    def _new_run_id(self) -> str:
-        """A fresh random id; its actor need not look for it in the journal."""
-        run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        self._fresh.add(run_id)
-        return run_id
 
     async def start(
         self,
@@ -321,81 +262,75 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         task_to_group: Mapping[str, str] | None = None,
         parent_id: str | None = None,
     ) -> str:
-        """Start a run of workflow `name`; returns its id once the start is durable."""
-        self._check_open()
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 99:
-            raise InvalidOperation(f"priority must be an integer from 0 to 99, got {priority!r}")
-        run_input = _check_payload("workflow input", input)
-        definition, digest = self.registry.get(name, version)
-        if key is None:
-            return await self._start(
-                definition,
-                digest,
-                run_input,
-                priority,
-                None,
-                correlation_id,
-                task_to_group,
-                parent_id,
-            )
-        lock = self._key_locks.setdefault(key, anyio.Lock())
-        try:
-            async with lock:
-                existing = await self.journal.find_key(key)
-                if existing is not None:
-                    return existing
-                return await self._start(
-                    definition,
-                    digest,
-                    run_input,
-                    priority,
-                    key,
-                    correlation_id,
-                    task_to_group,
-                    parent_id,
-                )
-        finally:
-            if not lock.locked() and not lock.statistics().tasks_waiting:
-                self._key_locks.pop(key, None)
+        """Start a run of workflow `name`; returns its id once the start is durable.
 
-    async def _start(
-        self,
-        definition: WorkflowDef,
-        digest: str,
-        run_input: dict[str, Any],
-        priority: int,
-        key: str | None,
-        correlation_id: str | None,
-        task_to_group: Mapping[str, str] | None,
-        parent_id: str | None,
-    ) -> str:
-        run_id = self._new_run_id()
-        routes = dict(task_to_group) if task_to_group else None
-        result: str = await self._runs.ref(run_id).ask(
-            lambda reply: StartRun(
-                definition,
-                digest,
-                run_input,
-                priority,
-                key,
-                correlation_id,
-                routes,
-                parent_id,
-                reply,
-            )
-        )
-        return result
+        `priority` (0-99, higher first) carries into the run's tasks' queues.
+        `key` is an idempotency key: starting again with the same key returns
+        the first run's id and starts nothing. `task_to_group` maps task type
+        to worker group (Conductor's taskToDomain).
+
+        Raises:
+            NotFound: no workflow `name` (or version) is registered.
+            InvalidArgument: an argument of the wrong type or out of range.
+            PayloadError: `input` is not a JSON object.
+        """
+        self._check_open()
+        check.text("name", name)
+        if version is not None:
+            check.integer("version", version, 0, 2**31)
+        check.priority(priority)
+        check.optional_text("key", key)
+        check.optional_text("correlation_id", correlation_id)
+        check.optional_text("parent_id", parent_id)
+        routes = check.routes("task_to_group", task_to_group)
+        run_input = check_payload("workflow input", input)
+        definition, digest = self._engine.registry.get(name, version)
+        engine = self._engine
+        with calls_translated(f"start of {name!r}"):
+            if key is None:
+                return await engine.start(
+                    definition, digest, run_input, priority, None, correlation_id, routes, parent_id
+                )
+            lock = self._key_locks.setdefault(key, anyio.Lock())
+            try:
+                async with lock:
+                    existing = await engine.journal.find_key(key)
+                    if existing is not None:
+                        return existing
+                    return await engine.start(
+                        definition, digest, run_input, priority, key, correlation_id, routes,
+                        parent_id,
+                    )  # fmt: skip
+            finally:
+                if not lock.locked() and not lock.statistics().tasks_waiting:
+                    self._key_locks.pop(key, None)
 
     async def get(self, run_id: str) -> WorkflowRun:
-        """A snapshot of run `run_id`; raises `NotFound`."""
+        """A snapshot of run `run_id` (a copy: changing it changes nothing).
+
+        Raises:
+            NotFound: no such run.
+        """
         self._check_open()
-        run: WorkflowRun = await self._runs.ref(run_id).ask(GetRun)
+        check.text("run_id", run_id)
+        with calls_translated(f"get of run {run_id!r}"):
+            run: WorkflowRun = await self._engine.run(run_id).ask(GetRun)
         return run
 
     async def wait(self, run_id: str, timeout: float | None = None) -> WorkflowRun:  # noqa: ASYNC109 (API.md's name; measured on the runtime's clock)
-        """Return once run `run_id` is terminal; `TimeoutError` after `timeout` seconds."""
+        """Return run `run_id` once it is terminal.
+
+        `timeout` is in seconds on the runtime's clock (None: no limit).
+
+        Raises:
+            TimeoutError: the run was not terminal within `timeout`.
+            NotFound: no such run.
+        """
         self._check_open()
-        run: WorkflowRun = await self._runs.ref(run_id).ask(WaitRun, timeout_s=timeout)
+        check.text("run_id", run_id)
+        limit = check.seconds("timeout", timeout)
+        with calls_translated(f"wait for run {run_id!r}"):
+            run: WorkflowRun = await self._engine.run(run_id).ask(WaitRun, timeout_s=limit)
         return run
 
     async def runs(
@@ -406,9 +341,183 @@ class Runtime(RuntimeServices, ExternalWorkers, OperatorControls):
         correlation_id: str | None = None,
         limit: int = 100,
     ) -> list[WorkflowRun]:
-        """Runs matching the filters, newest first."""
+        """Runs matching every filter given, newest first, at most `limit`.
+
+        Raises:
+            InvalidArgument: a filter of the wrong type, or `limit` outside
+                1 to 100,000.
+        """
         self._check_open()
-        infos = await self.journal.streams(
+        check.optional_text("name", name)
+        check.optional_text("status", status)
+        check.optional_text("correlation_id", correlation_id)
+        check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
+        infos = await self._engine.journal.streams(
             kind=name, status=status, correlation_id=correlation_id, limit=limit
         )
         return [await self.get(info.stream_id) for info in infos]
+
+    # -- external workers (Conductor's poll model) ----------------------------------
+
+    async def poll(
+        self,
+        task_type: str,
+        *,
+        group: str | None = None,
+        worker_id: str | None = None,
+        wait: float = 0.0,
+    ) -> TaskRun | None:
+        """Lease the next ready task of `task_type` in `group`, or None if none came.
+
+        The task is the group's highest priority, then oldest; it is marked
+        IN_PROGRESS and leased to the caller (per its TaskDef's
+        `responseTimeoutSeconds`). `wait` seconds: how long to wait for one.
+
+        Raises:
+            InvalidArgument: an argument of the wrong type or out of range.
+        """
+        self._check_open()
+        return await self._workers.poll(task_type, group, worker_id, wait)
+
+    async def complete(self, task_id: str, output: Mapping[str, Any] | None = None) -> None:
+        """Complete a task with `output`.
+
+        Raises:
+            StaleTask: the attempt is no longer current (nothing changes).
+            NotFound: no such task.
+            PayloadError: `output` is not a JSON object.
+        """
+        self._check_open()
+        await self._workers.complete(task_id, output)
+
+    async def fail(
+        self,
+        task_id: str,
+        reason: str = "",
+        *,
+        output: Mapping[str, Any] | None = None,
+        terminal: bool = False,
+    ) -> None:
+        """Fail a task: retried per its policy unless `terminal` (FAILED_WITH_TERMINAL_ERROR).
+
+        Raises:
+            StaleTask: the attempt is no longer current (nothing changes).
+            NotFound: no such task.
+        """
+        self._check_open()
+        await self._workers.fail(task_id, reason, output, terminal)
+
+    async def heartbeat(self, task_id: str) -> None:
+        """The worker holding `task_id` is alive: its lease is extended.
+
+        Raises:
+            StaleTask: the attempt is no longer current.
+        """
+        self._check_open()
+        await self._workers.heartbeat(task_id)
+
+    async def update(
+        self,
+        task_id: str,
+        *,
+        output: Mapping[str, Any] | None = None,
+        callback_after_s: float | None = None,
+    ) -> None:
+        """Report progress; the task stays IN_PROGRESS and its lease is extended.
+
+        With `callback_after_s` the task goes back to its queue and can be
+        polled again after that delay (Conductor's `callbackAfterSeconds`).
+
+        Raises:
+            StaleTask: the attempt is no longer current.
+            InvalidArgument: a delay that is negative, NaN or infinite.
+        """
+        self._check_open()
+        await self._workers.update(task_id, output, callback_after_s)
+
+    # -- operations ------------------------------------------------------------------
+
+    async def pause(self, run_id: str) -> None:
+        """Stop scheduling new tasks of a running run; results of tasks in flight still land.
+
+        Raises:
+            InvalidOperation: the run is not running (or already paused).
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.operate(run_id, "pause")
+
+    async def resume(self, run_id: str) -> None:
+        """Resume a paused run.
+
+        Raises:
+            InvalidOperation: the run is not paused.
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.operate(run_id, "resume")
+
+    async def terminate(self, run_id: str, reason: str = "") -> None:
+        """End a run now: tasks in flight are cancelled, the run is TERMINATED.
+
+        Raises:
+            InvalidOperation: the run already ended.
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.operate(run_id, "terminate", reason)
+
+    async def retry(self, run_id: str) -> None:
+        """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again.
+
+        Raises:
+            InvalidOperation: the run is not FAILED or TIMED_OUT.
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.operate(run_id, "retry")
+
+    async def restart(self, run_id: str, *, latest: bool = False) -> None:
+        """Run a terminal run again from the beginning, same id.
+
+        `latest=True` switches it to the newest registered version.
+
+        Raises:
+            InvalidOperation: the run has not ended (or is COMPLETED and its
+                definition is not restartable).
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.restart(run_id, latest)
+
+    async def rerun(
+        self, run_id: str, from_ref: str, *, input: Mapping[str, Any] | None = None
+    ) -> None:
+        """Run a terminal run again from task `from_ref`; `input` replaces the workflow input.
+
+        Raises:
+            InvalidOperation: the run has not ended, or has no task `from_ref`.
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.rerun(run_id, from_ref, input)
+
+    async def skip(self, run_id: str, ref: str) -> None:
+        """Skip task `ref` of a running run before it is scheduled (as Conductor): SKIPPED.
+
+        Raises:
+            InvalidOperation: the run is not running, or `ref` was already scheduled.
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.skip(run_id, ref)
+
+    async def signal(self, run_id: str, ref: str, output: Mapping[str, Any] | None = None) -> None:
+        """Complete the WAIT or HUMAN task `ref` of a run from outside, with `output`.
+
+        Raises:
+            InvalidOperation: no WAIT or HUMAN task `ref` is waiting.
+            NotFound: no such run.
+        """
+        self._check_open()
+        await self._operator.signal(run_id, ref, output)

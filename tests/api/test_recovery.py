@@ -24,7 +24,7 @@ async def test_queued_tasks_survive_a_restart_and_run_once_workers_register(
         await rt.register(three_steps())
         run_ids = [await rt.start("three_steps", {"n": i}) for i in range(5)]
     async with cadenza.Runtime(db_path, clock=clock) as rt:
-        assert rt.recovered == 5
+        assert rt._engine.recovered == 5
         for task_type in ("step_a", "step_b", "step_c"):
             rt.worker(task_type, add_one)
         runs = [await rt.wait(run_id) for run_id in run_ids]
@@ -81,7 +81,7 @@ async def test_finished_runs_are_not_recovered_and_stay_readable(
         run_id = await rt.start("three_steps", {"n": 1})
         await rt.wait(run_id)
     async with cadenza.Runtime(db_path, clock=clock) as rt:
-        assert rt.recovered == 0
+        assert rt._engine.recovered == 0
         run = await rt.get(run_id)
         assert run.status == "COMPLETED"
         assert run.output == {"result": 4}
@@ -159,7 +159,7 @@ async def test_runs_finish_on_a_real_file_while_commits_fail_transiently(db_path
 
     async with cadenza.Runtime(db_path) as rt:
         faults = JournalFaults(random.Random(7), fail_p=0.2, fail_burst_max=2)
-        rt.journal.faults = faults  # type: ignore[attr-defined]
+        rt._engine.journal.faults = faults  # type: ignore[attr-defined]
         await rt.register(three_steps())
         for task_type in ("step_a", "step_b", "step_c"):
             rt.worker(task_type, counted)

@@ -81,7 +81,7 @@ async def test_a_heartbeat_or_update_extends_the_lease(how: str) -> None:
         assert (await rt.get(run_id)).tasks[0].status == "IN_PROGRESS"
         await clock.advance_to(START + 18)
         assert (await rt.get(run_id)).tasks[0].status == "TIMED_OUT"
-        assert rt.ledger.expired == 1
+        assert rt._engine.ledger.expired == 1
 
 
 async def test_a_stale_lease_expiry_changes_nothing() -> None:
@@ -92,20 +92,20 @@ async def test_a_stale_lease_expiry_changes_nothing() -> None:
         run_id = await rt.start("one")
         task = await rt.poll("work")
         assert task is not None
-        old_token = rt.ledger.handed[task.id].token
+        old_token = rt._engine.ledger.handed[task.id].token
         await rt.heartbeat(task.id)  # re-leased under a new token
-        await rt._runs.ref(run_id).tell(LeaseExpired(task.id, old_token))
+        await rt._engine._runs.ref(run_id).tell(LeaseExpired(task.id, old_token))
         await rt.settle()
         assert (await rt.get(run_id)).tasks[0].status == "IN_PROGRESS"
         await rt.complete(task.id, {"ok": True})
         new_token = old_token + 1
-        await rt._runs.ref(run_id).tell(LeaseExpired(task.id, new_token))
+        await rt._engine._runs.ref(run_id).tell(LeaseExpired(task.id, new_token))
         await clock.advance(LEASE_S * 3)
         run = await rt.get(run_id)
         assert run.status == "COMPLETED"
         assert [t.status for t in run.tasks] == ["COMPLETED"]
-        assert rt.ledger.expired == 0
-        assert rt.ledger.handed == {}
+        assert rt._engine.ledger.expired == 0
+        assert rt._engine.ledger.handed == {}
 
 
 async def test_a_lease_expiry_past_the_last_retry_times_the_run_out() -> None:
@@ -118,7 +118,7 @@ async def test_a_lease_expiry_past_the_last_retry_times_the_run_out() -> None:
         await clock.advance(LEASE_S)
         run = await rt.get(run_id)
         assert run.status == "TIMED_OUT"
-        assert rt.ledger.places == {}, "a place no retry will use is not kept"
+        assert rt._engine.ledger.places == {}, "a place no retry will use is not kept"
 
 
 async def test_a_retry_after_a_lease_expires_keeps_the_original_place() -> None:
@@ -158,7 +158,7 @@ async def test_a_task_whose_hand_over_fails_keeps_its_original_place() -> None:
             await rt.settle()
             tg.cancel_scope.cancel()
         await clock.advance_to(START + 100)  # the group wakes, pops `first`: nobody to take it
-        state = rt._groups["default"][0]
+        state = rt._engine._groups["default"][0]
         assert state.dispatched == 1
         got = await rt.poll("work")
         assert got is not None

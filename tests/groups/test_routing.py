@@ -6,10 +6,10 @@ from typing import Any
 
 import anyio
 import pytest
-from structlog.testing import capture_logs
 
 from cadenza.runtime import Environment
 from cadenza.testing import VirtualClock
+from tests._logs import capture_logs
 from tests.groups._helpers import START, one_task, runtime
 
 
@@ -113,9 +113,9 @@ async def test_an_idle_empty_group_is_retired_and_recreated_on_next_use() -> Non
             await rt.register(one_task())
             assert await rt.poll("work", group="temp") is None
             await clock.advance(59)
-            assert "temp" in rt._groups
+            assert "temp" in rt._engine._groups
             await clock.advance(1)
-            assert "temp" not in rt._groups
+            assert "temp" not in rt._engine._groups
             run_id = await rt.start("one", task_to_group={"work": "temp"})
             task = await rt.poll("work", group="temp")
             assert task is not None
@@ -135,7 +135,7 @@ async def test_a_group_waiting_for_a_delayed_retry_is_not_retired_and_loses_noth
         assert task is not None
         await rt.fail(task.id, "later")
         await clock.advance(100)
-        assert "temp" in rt._groups
+        assert "temp" in rt._engine._groups
         await clock.advance(20)
         retry = await rt.poll("work", group="temp")
         assert retry is not None
@@ -153,4 +153,4 @@ async def test_a_group_with_a_local_worker_is_never_retired() -> None:
         rt.worker("work", work, group="kept")
         await rt.settle()
         await clock.advance(3600)
-        assert "kept" in rt._groups
+        assert "kept" in rt._engine._groups

@@ -33,7 +33,7 @@ async def test_a_failure_run_lost_to_a_crash_is_started_at_recovery_once(
             reply.fail(RuntimeError("simulated crash"))
             return reply
 
-        monkeypatch.setattr(rt, "start_run", lost)
+        monkeypatch.setattr(rt._engine, "start_run", lost)
         run_id = await rt.start("fragile")
         task = await rt.poll("t")
         assert task is not None
@@ -50,7 +50,7 @@ async def test_a_failure_run_lost_to_a_crash_is_started_at_recovery_once(
             assert cleanups[0].input["workflowId"] == run_id
             assert cleanups[0].input["reason"] == "boom"
     async with cadenza.Runtime(db_path, clock=clock) as rt:
-        assert rt.recovered == 1  # only the cleanup run itself is unfinished now
+        assert rt._engine.recovered == 1  # only the cleanup run itself is unfinished now
 
 
 async def test_a_parent_learns_at_recovery_of_a_child_that_ended_while_the_news_was_lost(
@@ -70,7 +70,7 @@ async def test_a_parent_learns_at_recovery_of_a_child_that_ended_while_the_news_
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(workflow("child", simple("c")))
         await rt.register(parent)
-        monkeypatch.setattr(rt, "child_ended", lambda state: None)  # the news is lost
+        monkeypatch.setattr(rt._engine, "child_ended", lambda state: None)  # the news is lost
         run_id = await rt.start("parent")
         await rt.settle()
         child_task = await rt.poll("c")

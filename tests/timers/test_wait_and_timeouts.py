@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from structlog.testing import capture_logs
 
 import cadenza
 from cadenza.testing import VirtualClock
+from tests._logs import capture_logs
 
 
 def waiting(
@@ -109,7 +109,7 @@ async def test_a_waiting_run_is_passivated_and_reloaded_by_its_timer(
     await rt.register(waiting(wait_input={"duration": "10s"}))
     run_ids = [await rt.start("waiting") for _ in range(20)]
     await rt.settle()
-    assert rt._runs.active() == 0
+    assert rt._engine._runs.active() == 0
     await clock.advance(10)
     runs = [await rt.get(run_id) for run_id in run_ids]
     assert all(run.tasks[0].status == "COMPLETED" for run in runs)
@@ -125,7 +125,7 @@ async def test_overdue_waits_fire_at_once_after_a_restart_in_deadline_order(
         ids = {seconds: await rt.start("waiting", {"wait": seconds}) for seconds in (30, 10, 20)}
     await clock.advance(3600)
     async with cadenza.Runtime(db_path, clock=clock) as rt:
-        assert rt.parked_at_open == 3
+        assert rt._engine.parked_at_open == 3
         await rt.settle()
         runs = {seconds: await rt.get(run_id) for seconds, run_id in ids.items()}
         assert all(run.tasks[0].status == "COMPLETED" for run in runs.values())
@@ -147,10 +147,10 @@ async def test_timers_due_together_fire_in_one_batch_sharing_commits(
     for _ in range(100):
         await rt.start("waiting")
     await rt.settle()
-    records, commits = rt.journal.stats.records, rt.journal.stats.commits
+    records, commits = rt._engine.journal.stats.records, rt._engine.journal.stats.commits
     await clock.advance(3600)
-    assert rt.journal.stats.records - records == 100
-    assert rt.journal.stats.commits - commits <= 10
+    assert rt._engine.journal.stats.records - records == 100
+    assert rt._engine.journal.stats.commits - commits <= 10
 
 
 async def test_a_task_timeout_with_retry_policy_times_out_the_attempt_and_retries(
@@ -293,8 +293,8 @@ async def test_recovery_finds_a_timer_the_journal_row_lost_and_repairs_it(
     with capture_logs() as logs:
         async with cadenza.Runtime(db_path, clock=clock) as rt:
             await rt.settle()
-            assert rt.timers_audited == 2
-            assert rt.timers_repaired == 1
+            assert rt._engine.timers_audited == 2
+            assert rt._engine.timers_repaired == 1
             await clock.advance(60)
             assert (await rt.get(broken)).tasks[0].status == "COMPLETED"
             assert (await rt.get(healthy)).tasks[0].status == "COMPLETED"
@@ -347,15 +347,15 @@ async def test_a_task_types_timer_quota_holds_across_runs_and_restarts(
         assert refused.status == "FAILED"
         assert "max_timers_per_type" in (refused.tasks[0].reason or "")
         assert "'pause'" in (refused.tasks[0].reason or "")
-        assert rt.timer_counts == {"pause": 2}
+        assert rt._engine.timer_counts == {"pause": 2}
     async with cadenza.Runtime(db_path, clock=clock, max_timers_per_type=2) as rt:
-        assert rt.timer_counts == {"pause": 2}
+        assert rt._engine.timer_counts == {"pause": 2}
         again = await rt.wait(await rt.start("waiting"))
         assert again.status == "FAILED"
         await clock.advance(60)
         for run_id in first:
             assert (await rt.get(run_id)).tasks[0].status == "COMPLETED"
-        assert rt.timer_counts == {}
+        assert rt._engine.timer_counts == {}
         accepted = await rt.get(await rt.start("waiting"))
         assert accepted.tasks[0].status == "IN_PROGRESS"
-        assert rt.timer_counts == {"pause": 1}
+        assert rt._engine.timer_counts == {"pause": 1}

@@ -1,0 +1,448 @@
+"""The engine: the actors of one runtime, wired together, and what they ask of it.
+
+Design note
+-----------
+`Engine` owns the actor system (a run actor per workflow run in an entity
+pool, one actor per worker group, one timer service, all supervised), the
+journal, the registry, and the ledger the groups share. `open()` opens the
+journal, starts the actors, loads the definitions and recovers every
+unfinished run — its queued tasks and timers — before it returns; `close()`
+stops the actors (a batch in hand finishes its journal write; local
+workers are cancelled and their tasks re-queued at the next start), then
+flushes and closes the journal.
+
+It is also the host its actors talk to: the `RunServices` protocol (load a
+run, enqueue a task, arm a wake-up, start a child, tell a parent) and the
+worker groups' needs. Everything here that an actor calls is non-blocking:
+messages go out with `tell_soon`, which never waits.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+import anyio
+
+from cadenza._errors import JournalCorrupted, NotFound
+from cadenza._log import get_logger
+from cadenza.actors import (
+    ActorRef,
+    ActorSystem,
+    ActorSystemStopped,
+    Clock,
+    Delivery,
+    EntityPool,
+    Reply,
+    Strategy,
+    Supervisor,
+    VirtualClock,
+)
+from cadenza.core._operations import Operation
+from cadenza.core._schedule import DEFAULT_GROUP, Environment
+from cadenza.core._state import WorkflowState
+from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
+from cadenza.dispatch._ledger import Ledger
+from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
+from cadenza.dispatch._timers import Arm, ArmMany, TimerService
+from cadenza.engine._loader import RunLoader
+from cadenza.engine._messages import AuditTimer, ChildEnded, Operate, Recover, StartRun, Wake
+from cadenza.engine._registry import Registry
+from cadenza.engine._run_actor import RunActor
+from cadenza.language._definition import WorkflowDef
+from cadenza.persistence import Journal, Loaded, StreamInfo
+
+log = get_logger("cadenza.engine")
+
+GROUP_MAILBOX = 1 << 16  # the groups' and the timer service's mailboxes
+AUDIT_CONCURRENCY = 512  # runs the recovery audit holds in memory at once
+RUN_MAILBOX = 1024
+RECOVERY_CONCURRENCY = 64
+
+
+class Engine:
+    """The actors of one runtime on one journal; see the module note.
+
+    Not public: the `Runtime` facade holds one and exposes only API.md.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Clock,
+        *,
+        path: str,
+        seed: int | None,
+        default_group: str = DEFAULT_GROUP,
+        shutdown_grace_s: float = 5.0,
+        audit_timers: bool = True,
+        timer_resolution_s: float = 0.0,
+        max_timers_per_run: int = 10_000,
+        max_timers_per_type: int = 1_000_000,
+        dispatch_warning_s: float | None = None,
+        delivery: Delivery | None = None,
+    ) -> None:
+        self.path = path
+        self.journal = journal
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self.default_group = default_group
+        self.shutdown_grace_s = shutdown_grace_s
+        self.audit_timers = audit_timers
+        self.timer_resolution_s = timer_resolution_s
+        self.max_timers_per_run = max_timers_per_run
+        self.max_timers_per_type = max_timers_per_type
+        self.dispatch_warning_s = dispatch_warning_s
+        self.registry = Registry(journal)
+        self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
+        self.ledger = Ledger(
+            clock,
+            task_def=self.registry.task_defs.get,
+            send_run=lambda run_id, message: _tell_soon(
+                self.system, self._runs.ref(run_id), message
+            ),
+            wake_group=lambda group: _tell_soon(self.system, self.group_ref(group), Tick()),
+        )
+        self.is_open = False
+        self.recovered = 0
+        self.parked_at_open = 0  # recovered by arming their timers, without loading them
+        self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
+        self.timers_audited = 0
+        self.timers_repaired = 0
+        self.damaged: list[str] = []  # runs whose journal records failed their checksum
+        self.finished = 0
+        self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
+        self._worker_groups: dict[str, str] = {}  # task type -> the group its local worker is in
+        self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
+        self._env: Environment | None = None
+        self._fresh: set[str] = set()
+        self._listeners: list[Callable[[str, str, float], None]] = []
+        self._runs: EntityPool[Any]
+        self._timers: ActorRef[Any]
+        self._group_supervisor: Supervisor
+        self._loader: RunLoader
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the journal, start the actors and recover; on failure, close what opened."""
+        await self.journal.open()
+        try:
+            await self.system.__aenter__()
+            await self.registry.load()
+            self._loader = RunLoader(self.journal)
+            self.system.start_soon(self._loader.serve, name="run-loader")
+            services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
+            self._timers = services.spawn(
+                lambda: TimerService(self.clock, resolution_s=self.timer_resolution_s),
+                name="timers",
+                mailbox_size=GROUP_MAILBOX,
+            )
+            self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
+            self._runs = self.system.entities(
+                lambda run_id: RunActor(run_id, self),
+                kind="run",
+                mailbox_size=RUN_MAILBOX,
+                on_give_up=self._run_gave_up,
+            )
+            self.is_open = True
+            for task_type, fn, group, concurrency in self._pending_workers:
+                self._register_worker(task_type, fn, group, concurrency)
+            self._pending_workers.clear()
+            if isinstance(self.clock, VirtualClock):
+                self.clock.attach(self.settle)
+            await self._recover()
+        except BaseException:
+            await self.close()
+            raise
+        log.info("runtime.opened", path=self.path, recovered=self.recovered)
+
+    async def close(self) -> None:
+        """Stop the actors gracefully, then flush and close the journal."""
+        if isinstance(self.clock, VirtualClock):
+            self.clock.detach(self.settle)
+        self.is_open = False
+        try:
+            await self.system.stop(grace_s=self.shutdown_grace_s)  # graceful; raises escalations
+        finally:
+            await self.journal.close()
+        log.info("runtime.closed", path=self.path)
+
+    async def _recover(self) -> None:
+        rows = await self.journal.unfinished_rows()
+        unfinished = [row.stream_id for row in rows if not row.parked]
+        for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
+            self.count_timers({}, dict(row.timers or {}))
+        arms = [
+            Arm(row.wake_at, self._runs.ref(row.stream_id), Wake(row.wake_at))
+            for row in rows
+            if row.parked and row.wake_at is not None
+        ]
+        if arms:  # one message for them all; due ones fire at once and load their runs then
+            await self._timers.tell(ArmMany(arms))
+        self.parked_at_open = len(rows) - len(unfinished)
+        if self.audit_timers and self.parked_at_open:
+            # Overdue rows are checked by their own firing (it loads them, in deadline
+            # order); auditing them first would load them out of that order.
+            now = self.clock.now()
+            to_audit = [
+                row for row in rows if row.parked and (row.wake_at is None or row.wake_at > now)
+            ]
+            self.system.start_soon(self._audit_parked, to_audit, name="timer-audit")
+        limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
+
+        async def recover(run_id: str) -> None:
+            async with limiter:
+                try:
+                    await self._runs.ref(run_id).ask(lambda reply: Recover(reply))
+                except JournalCorrupted as exc:
+                    self.damaged.append(run_id)
+                    log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
+
+        async with anyio.create_task_group() as tg:
+            for run_id in unfinished:
+                tg.start_soon(recover, run_id)
+        self.recovered = len(rows)
+        if unfinished:
+            log.info("runtime.recovered", runs=len(unfinished))
+
+    def _run_gave_up(self, run_id: str, error: BaseException) -> None:
+        """A run's actor crashed past its restart intensity: isolate it, keep the engine up.
+
+        Its callers got the error; its journal is untouched, so the next
+        message (or the next start of the runtime) loads it afresh.
+        """
+        log.error("run.gave_up", run_id=run_id, error=repr(error))
+
+    async def settle(self) -> None:
+        """Return once no actor has work, no local worker runs, and the journal is flushed."""
+        while True:
+            await self.system.quiescent()
+            await self.journal.flush()
+            if self.system.pending() == 0:
+                return
+
+    # -- what the face asks ---------------------------------------------------
+
+    def run(self, run_id: str) -> ActorRef[Any]:
+        """The actor of run `run_id` (created, or loaded from the journal, on its first message)."""
+        return self._runs.ref(run_id)
+
+    def definitions_changed(self) -> None:
+        """A TaskDef was registered: decisions and limits see it without a restart."""
+        self._env = None
+        self.ledger.limits_changed(list(self._groups))
+
+    def add_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: int) -> None:
+        """Serve `task_type` with local worker `fn` in `group` (now, or once open)."""
+        if self.is_open:
+            self._register_worker(task_type, fn, group, concurrency)
+        else:
+            self._pending_workers.append((task_type, fn, group, concurrency))
+        self._worker_groups[task_type] = group
+        self._env = None
+
+    def _register_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: int) -> None:
+        _tell_soon(self.system, self.group_ref(group), RegisterWorker(task_type, fn, concurrency))
+
+    def new_run_id(self) -> str:
+        """A fresh random id (from the seeded rng); its actor need not look for it in the journal."""
+        run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        self._fresh.add(run_id)
+        return run_id
+
+    async def start(
+        self,
+        definition: WorkflowDef,
+        digest: str,
+        run_input: dict[str, Any],
+        priority: int,
+        key: str | None,
+        correlation_id: str | None,
+        task_to_group: Mapping[str, str] | None,
+        parent_id: str | None,
+    ) -> str:
+        """Start a run of `definition` under a fresh id; returns the id once durable."""
+        run_id = self.new_run_id()
+        routes = dict(task_to_group) if task_to_group else None
+        result: str = await self._runs.ref(run_id).ask(
+            lambda reply: StartRun(
+                definition,
+                digest,
+                run_input,
+                priority,
+                key,
+                correlation_id,
+                routes,
+                parent_id,
+                reply,
+            )
+        )
+        return result
+
+    # -- what the actors ask (RunServices, and the groups' needs) ---------------
+
+    def claim_fresh(self, run_id: str) -> bool:
+        if run_id in self._fresh:
+            self._fresh.discard(run_id)
+            return True
+        return False
+
+    async def load_run(self, run_id: str) -> Loaded | None:
+        return await self._loader.load(run_id)
+
+    async def load_definition(self, digest: str) -> WorkflowDef:
+        return await self.registry.by_digest(digest)
+
+    def environment(self) -> Environment:
+        if self._env is None or self._env.live is not self.ledger.live:
+            self._env = Environment(
+                live=self.ledger.live,  # routing's fallback list skips groups nobody serves
+                task_defs=dict(self.registry.task_defs),
+                groups=dict(self._worker_groups),
+                default_group=self.default_group,
+                max_timers_per_run=self.max_timers_per_run,
+                timers_by_type=self.timer_counts,  # live: read when a WAIT is scheduled
+                max_timers_per_type=self.max_timers_per_type,
+            )
+        return self._env
+
+    def count_timers(self, before: dict[str, int], after: dict[str, int]) -> None:
+        for name in before.keys() | after.keys():
+            count = self.timer_counts.get(name, 0) + after.get(name, 0) - before.get(name, 0)
+            if count > 0:
+                self.timer_counts[name] = count
+            else:
+                self.timer_counts.pop(name, None)
+
+    def group_ref(self, name: str) -> ActorRef[Any]:
+        found = self._groups.get(name)
+        if found is None:
+            state = GroupState(name)
+            ref = self._group_supervisor.spawn(
+                lambda: WorkerGroup(
+                    state,
+                    system=self.system,
+                    clock=self.clock,
+                    runs=lambda run_id: self._runs.ref(run_id),
+                    ledger=self.ledger,
+                    dispatch_warning_s=self.dispatch_warning_s,
+                    retire=self._retire_group,
+                ),
+                name=f"group:{name}",
+                mailbox_size=GROUP_MAILBOX,
+            )
+            found = (state, ref)
+            self._groups[name] = found
+            log.info("group.created", group=name)
+        return found[1]
+
+    def _retire_group(self, name: str, ref: ActorRef[Any]) -> None:
+        """A group idle and empty for a while: forget it; the next use creates it afresh."""
+        found = self._groups.get(name)
+        if found is not None and found[1] == ref:
+            del self._groups[name]
+            self._group_supervisor.stop_child(ref)
+            log.info("group.retired", group=name)
+
+    def enqueue(self, group: str, task: QueuedTask) -> None:
+        ref = self.group_ref(group)
+        if task.ready_at > self.clock.now():
+            self.ledger.delay(group)  # the group must not retire while the timer holds this
+            message = Enqueue(task, delayed=True)
+            _tell_soon(self.system, self._timers, Arm(task.ready_at, ref, message))
+        else:
+            _tell_soon(self.system, ref, Enqueue(task))
+
+    def arm(self, when: float, run_id: str) -> None:
+        _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))
+
+    def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
+        self.timers_repaired += 1
+        log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
+
+    async def _audit_parked(self, rows: list[StreamInfo]) -> None:
+        """Load each parked run (in batches) and check the timer recovery armed for it.
+
+        A bounded pool of auditors asks one run at a time each, so a million
+        parked runs are never all in memory at once.
+        """
+        pending = iter(rows)
+
+        async def auditor() -> None:
+            for row in pending:
+                await self._runs.ref(row.stream_id).ask(partial(AuditTimer, row.wake_at))
+                self.timers_audited += 1
+
+        try:
+            with self.system.busy():  # settle() waits for the audit
+                async with anyio.create_task_group() as tg:
+                    for _ in range(AUDIT_CONCURRENCY):
+                        tg.start_soon(auditor)
+        except* ActorSystemStopped:
+            log.info("timer.audit_interrupted", audited=self.timers_audited, parked=len(rows))
+
+    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
+        """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""
+        if delayed:
+            self.ledger.cancelled_delayed.add(task_id)
+        _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
+
+    def start_run(
+        self,
+        run_id: str,
+        name: str,
+        version: int | None,
+        input: dict[str, Any],
+        *,
+        parent: WorkflowState | None = None,
+    ) -> Reply[str] | None:
+        """Start a child or failure-workflow run with a derived id (a repeat finds it started).
+
+        Returns the start's reply (set once the start is durable), or None if
+        the workflow is not registered.
+        """
+        try:
+            definition, digest = self.registry.get(name, version)
+        except NotFound as exc:
+            log.warning("run.start_failed", run_id=run_id, workflow=name, error=str(exc))
+            if parent is not None:
+                ended = ChildEnded(run_id, "FAILED", {}, f"cannot start {name!r}: {exc}")
+                _tell_soon(self.system, self._runs.ref(parent.id), ended)
+            return None
+        reply: Reply[str] = Reply()
+        start = StartRun(
+            definition,
+            digest,
+            input,
+            parent.priority if parent is not None else 0,
+            None,
+            parent.correlation_id if parent is not None else None,
+            dict(parent.task_to_group) or None if parent is not None else None,
+            parent.id if parent is not None else None,
+            reply,
+        )
+        _tell_soon(self.system, self._runs.ref(run_id), start)
+        return reply
+
+    def child_ended(self, state: WorkflowState) -> None:
+        if state.parent_id:
+            ended = ChildEnded(state.id, state.status.value, dict(state.output), state.reason)
+            _tell_soon(self.system, self._runs.ref(state.parent_id), ended)
+
+    def terminate_child(self, run_id: str, reason: str) -> None:
+        _tell_soon(
+            self.system, self._runs.ref(run_id), Operate(Operation("terminate", reason), Reply())
+        )
+
+    def run_finished(self, state: WorkflowState) -> None:
+        self.finished += 1
+        for listener in self._listeners:
+            listener(state.id, state.status.value, state.updated_at)
+
+    def add_listener(self, listener: Callable[[str, str, float], None]) -> None:
+        """Call `listener(run_id, status, at)` whenever a run ends (from the run's actor: keep it quick)."""
+        self._listeners.append(listener)

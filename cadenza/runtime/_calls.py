@@ -1,0 +1,31 @@
+"""The face's own words for the kernel's: no actor, mailbox or ask reaches a caller.
+
+`calls_translated()` wraps every public call: a reply that did not come in
+time is the built-in `TimeoutError`, a stopped actor system is
+`RuntimeClosed`, and an actor that crashed while handling the call is
+`InternalError` (the crash is chained as its cause; the run's journal is
+untouched and its actor restarts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cadenza._errors import InternalError, RuntimeClosed
+from cadenza.actors import ActorCrashed, ActorSystemStopped, AskTimeout
+
+
+@contextmanager
+def calls_translated(what: str) -> Iterator[None]:
+    """Re-raise the kernel's errors from the call `what` as the face's."""
+    try:
+        yield
+    except AskTimeout as exc:
+        raise TimeoutError(f"{what} did not finish within {exc.timeout_s:g} s") from None
+    except ActorSystemStopped:
+        raise RuntimeClosed(f"{what}: the runtime closed before it finished") from None
+    except ActorCrashed as exc:
+        cause = exc.__cause__
+        detail = f": {cause!r}" if cause is not None else ""
+        raise InternalError(f"{what} failed inside the engine{detail}") from cause

@@ -1,0 +1,101 @@
+"""Conductor's poll model for workers outside the process: poll, complete, fail, heartbeat, update.
+
+`ExternalWorkers` is the part of the face that external workers call; the
+`Runtime` holds one and delegates to it. Every call is a message to the
+actor owning the state it touches (the group for a poll, the run for a
+result), so a result never interleaves with the run's other work.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from cadenza._errors import InvalidArgument
+from cadenza._json import check_payload
+from cadenza.core._ids import run_id_of
+from cadenza.core._status import TaskStatus
+from cadenza.core._views import TaskRun
+from cadenza.dispatch._messages import Poll, QueuedTask, TaskResult
+from cadenza.engine._host import Engine
+from cadenza.engine._messages import Heartbeat, TaskProgress
+from cadenza.runtime import _arguments as check
+from cadenza.runtime._calls import calls_translated
+
+
+class ExternalWorkers:
+    """Poll, complete, fail, heartbeat and update, on one engine."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+
+    async def poll(self, task_type: Any, group: Any, worker_id: Any, wait: Any) -> TaskRun | None:
+        engine = self._engine
+        task_type = check.text("task_type", task_type)
+        group_name = check.optional_text("group", group) or engine.default_group
+        worker = check.optional_text("worker_id", worker_id)
+        wait_s = check.seconds("wait", wait, optional=False) or 0.0
+        with calls_translated(f"poll for {task_type!r}"):
+            task: QueuedTask | None = await engine.group_ref(group_name).ask(
+                lambda reply: Poll(task_type, worker, wait_s, reply)
+            )
+        if task is None:
+            return None
+        return TaskRun(
+            id=task.task_id,
+            ref=task.ref,
+            type=task.type,
+            status=TaskStatus.IN_PROGRESS,
+            attempt=task.attempt,
+            input=copy.deepcopy(task.input),
+            output={},
+            group=group_name,
+            reason=None,
+            scheduled_at=task.scheduled_at,
+            started_at=engine.clock.now(),
+            ended_at=None,
+            run_id=task.run_id,
+            name=task.name,
+            worker_id=worker,
+        )
+
+    async def report(self, task_id: Any, make: Any, what: str) -> None:
+        """Send the message `make(task_id, reply)` to the run owning `task_id`."""
+        task_id = check.text("task_id", task_id)
+        with calls_translated(f"{what} of task {task_id!r}"):
+            await self._engine.run(run_id_of(task_id)).ask(lambda reply: make(task_id, reply))
+
+    async def complete(self, task_id: Any, output: Mapping[str, Any] | None) -> None:
+        result = check_payload("task output", output)
+        await self.report(
+            task_id, lambda tid, reply: TaskResult(tid, result, reply=reply), "complete"
+        )
+
+    async def fail(
+        self, task_id: Any, reason: Any, output: Mapping[str, Any] | None, terminal: Any
+    ) -> None:
+        if not isinstance(reason, str):
+            raise InvalidArgument("reason", f"expected a string, got {type(reason).__name__}")
+        if not isinstance(terminal, bool):
+            raise InvalidArgument("terminal", f"expected a bool, got {type(terminal).__name__}")
+        result = check_payload("task output", output) if output is not None else None
+        await self.report(
+            task_id,
+            lambda tid, reply: TaskResult(
+                tid, result, failed=True, reason=reason, terminal=terminal, reply=reply
+            ),
+            "fail",
+        )
+
+    async def heartbeat(self, task_id: Any) -> None:
+        await self.report(task_id, Heartbeat, "heartbeat")
+
+    async def update(
+        self, task_id: Any, output: Mapping[str, Any] | None, callback_after_s: Any
+    ) -> None:
+        result = check_payload("task output", output) if output is not None else None
+        delay = check.seconds("callback_after_s", callback_after_s)
+        await self.report(
+            task_id, lambda tid, reply: TaskProgress(tid, result, delay, reply), "update"
+        )
