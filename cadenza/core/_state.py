@@ -20,6 +20,7 @@ SET_VARIABLE task merges its input into `variables`.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -41,6 +42,7 @@ from cadenza.core._events import (
     WorkflowResumed,
     WorkflowStarted,
     WorkflowTerminated,
+    event_from_json,
 )
 from cadenza.core._status import TaskStatus, WorkflowStatus
 
@@ -306,3 +308,14 @@ def fold(run_id: str, events: list[Event], state: WorkflowState | None = None) -
     for event in events:
         apply(result, event)
     return result
+
+
+def restore(
+    run_id: str, snapshot: Mapping[str, Any] | None, records: Iterable[Mapping[str, Any]]
+) -> WorkflowState:
+    """A run's state from its latest snapshot (if any) and the journaled events after it.
+
+    Raises `JournalCorrupted` for an event that does not decode.
+    """
+    state = WorkflowState.from_json(dict(snapshot)) if snapshot else WorkflowState(id=run_id)
+    return fold(run_id, [event_from_json(dict(data), stream_id=run_id) for data in records], state)

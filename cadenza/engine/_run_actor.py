@@ -11,20 +11,23 @@ record; only once that record is durable does the actor act: hand tasks to
 their worker groups (or the timer service, if not yet due), cancel queued
 tasks, answer the callers and release waiters.
 
-Handling changes nothing outside the actor before the record is durable,
-so a commit that fails is redone or, failing that, crashes the actor with
-memory and disk still in agreement: see `_run_journal`. A finished run passivates: it costs nothing until asked about.
+Handling changes nothing outside the actor: what the batch means for the
+rest of the engine is collected as effects (`_effects`), executed in one
+place, `_execute`, once the record is durable. So a commit that fails is
+redone or, failing that, crashes the actor with memory and disk still in
+agreement (`_run_batches`). The actor owns three small parts: its durable
+batches, its deadlines (`_run_timing`) and its links to other runs
+(`_run_links`). A finished run passivates: it costs nothing until asked
+about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from typing import Any
 
-import structlog
-
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
+from cadenza._log import get_logger
 from cadenza.actors import Actor, Reply
 from cadenza.core._decide import decide
 from cadenza.core._events import (
@@ -38,13 +41,35 @@ from cadenza.core._events import (
     TaskStarted,
     TaskUpdated,
     WorkflowStarted,
-    event_from_json,
 )
 from cadenza.core._operations import operation_events
-from cadenza.core._state import IN_PROGRESS_AT_ONCE, SIGNALLABLE, TaskState, WorkflowState, apply
+from cadenza.core._state import (
+    IN_PROGRESS_AT_ONCE,
+    SIGNALLABLE,
+    TaskState,
+    WorkflowState,
+    apply,
+    restore,
+)
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, TaskResult, TaskStartedMsg
+from cadenza.engine._effects import (
+    Effect,
+    Enqueue,
+    Expire,
+    Extend,
+    Finished,
+    ForgetPlace,
+    Grant,
+    Release,
+    TellParent,
+    Withdraw,
+    execute,
+)
+from cadenza.engine._effects import (
+    StartRun as StartRunEffect,
+)
 from cadenza.engine._messages import (
     AuditTimer,
     ChildEnded,
@@ -58,18 +83,24 @@ from cadenza.engine._messages import (
     WaitRun,
     Wake,
 )
-from cadenza.engine._run_journal import RunJournal
-from cadenza.engine._run_links import RunLinks
+from cadenza.engine._run_batches import Batch, DurableBatches
+from cadenza.engine._run_links import (
+    RunLinks,
+    child_ended_events,
+    children_to_start,
+    end_effects,
+    owes_failure_run,
+)
 from cadenza.engine._run_services import RunServices, queued
-from cadenza.engine._run_timing import RunTiming
+from cadenza.engine._run_timing import RunDeadlines, parked
 from cadenza.language._definition import WorkflowDef
 
-log = structlog.get_logger()
+log = get_logger("cadenza.engine")
 
 DECIDE_ROUNDS_MAX = 10_000  # a decide loop longer than this is a bug, not a workflow
 
 
-class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
+class RunActor(Actor[Any]):
     """The actor of run `run_id`; see the module note."""
 
     def __init__(self, run_id: str, services: RunServices):
@@ -78,15 +109,11 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
         self.state: WorkflowState | None = None
         self.definition: WorkflowDef | None = None
         self.waiters: list[Reply[Any]] = []
-        self.since_snapshot = 0
         self.damaged: JournalCorrupted | None = None
-        self.armed: float | None = None  # the wake-up this incarnation asked for
-        self._wake_memo: tuple[int, float | None] | None = None  # (events applied, next wake)
-        self.alerted_until: float = 0.0  # alert-only deadlines up to here were reported
-        self._failure_start: Reply[str] | None = None  # a failure run's start, owed by this run
-        self._unsettled = False  # the row says "not terminal" until what the end owes is done
-        self._held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
-        self._after: list[Callable[[], object]] = []  # ledger effects, done once durable
+        self.batches = DurableBatches(run_id, services)
+        self.deadlines = RunDeadlines(services)
+        self.links = RunLinks(services)
+        self._effects: list[Effect] = []  # the batch's effects, executed once durable
 
     async def started(self) -> None:
         if self.services.claim_fresh(self.run_id):
@@ -101,15 +128,8 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
         loaded = await self.services.load_run(self.run_id)
         if loaded is None:
             return
-        if loaded.snapshot is not None:
-            state = WorkflowState.from_json(dict(loaded.snapshot))
-        else:
-            state = WorkflowState(id=self.run_id)
-        for data in loaded.events:
-            apply(state, event_from_json(dict(data), stream_id=self.run_id))
-        self.state = state
-        self.since_snapshot = len(loaded.events)
-        self._held_timers = dict(loaded.info.timers or {})  # counted already, by the runtime
+        self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        self.batches.loaded(len(loaded.events), dict(loaded.info.timers or {}))
         if state.digest:
             self.definition = await self.services.load_definition(state.digest)
 
@@ -124,29 +144,38 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
             self.context.passivate()
             return
         if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):
-            messages = [*await self._children_that_ended(self.state), *messages]
-        events, answers, recovering = await self._handle_durably(messages)
+            messages = [*await self.links.children_that_ended(self.state), *messages]
+        batch = await self.batches.handle_durably(
+            lambda now: self._handle_all(messages, now), self._journal, self._redo
+        )
         state = self.state
         if state is not None:
-            self._act(state, events, recover=recovering)
-            if recovering and state.status.terminal and self._owes_failure_run(state):
-                self._after_end(state)  # a crash came between the end and its failure run
-            await self._settle(state)
-            if state.started:
-                self._arm(state)
-        for reply, answer in answers:
+            effects = [*batch.effects, *self._acts(state, batch.events, recover=batch.recovering)]
+            if (
+                batch.recovering
+                and state.status.terminal
+                and owes_failure_run(self.definition, state)
+            ):
+                effects += end_effects(self.definition, state)  # a crash came between end and start
+            self._execute(effects)
+            await self.links.settle(
+                state, lambda: self.deadlines.row(self.definition, state, terminal=True)
+            )
+            wake = self.deadlines.arm(self.definition, state) if state.started else None
+            if wake is not None:
+                self._execute([wake])
+        self._answer(batch, state)
+
+    def _answer(self, batch: Batch, state: WorkflowState | None) -> None:
+        """Answer the batch's callers and waiters; passivate a run that only waits or ended."""
+        for reply, answer in batch.answers:
             if isinstance(answer, BaseException):
                 reply.fail(answer)
             elif answer is _SNAPSHOT:
                 reply.set(WorkflowRun.of(state) if state is not None else None)
             else:
                 reply.set(answer)
-        if (
-            state is not None
-            and not state.status.terminal
-            and not self.waiters
-            and self._parked(state)
-        ):
+        if state is not None and not state.status.terminal and not self.waiters and parked(state):
             self.context.passivate()  # waiting on a timer or a signal costs no memory
         if state is None or state.status.terminal:
             if state is not None and self.waiters:
@@ -155,6 +184,48 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                     waiter.set(run)
                 self.waiters.clear()
             self.context.passivate()
+
+    def _handle_all(self, messages: list[Any], now: float) -> Batch:
+        """Handle each message of the batch in order; refusals are answers, not crashes."""
+        self.deadlines.new_batch()
+        self._effects = []
+        self._waiters_before = len(self.waiters)
+        batch = Batch()
+        for message in messages:
+            try:
+                answer = self._handle(message, now, batch.events)
+            except (StaleTask, InvalidOperation, NotFound) as refusal:
+                answer = refusal
+            if isinstance(message, Recover):
+                batch.recovering = True
+            reply = getattr(message, "reply", None)
+            if reply is not None and (
+                not isinstance(message, WaitRun) or isinstance(answer, BaseException)
+            ):  # a waiter is answered when the run ends, unless refused now
+                batch.answers.append((reply, answer))
+        batch.effects = self._effects
+        return batch
+
+    async def _journal(self, batch: Batch) -> None:
+        state = self.state
+        if state is None:
+            raise InternalError(f"run {self.run_id}: journaling without a state")
+        terminal = state.status.terminal and not owes_failure_run(self.definition, state)
+        row = self.deadlines.row(self.definition, state, terminal=terminal)
+        await self.batches.commit(state, batch.events, row)
+
+    async def _redo(self) -> None:
+        """A commit failed: back to what the journal holds (its waiters included)."""
+        del self.waiters[self._waiters_before :]
+        self.state = self.definition = None
+        await self._load()
+
+    def _execute(self, effects: list[Effect]) -> None:
+        """Do the batch's effects, in order; the one place a run acts on the world."""
+        for effect in effects:
+            reply = execute(effect, self.services)
+            if isinstance(effect, StartRunEffect) and effect.owed:
+                self.links.failure_run_started(reply)
 
     def _handle(self, message: Any, now: float, events: list[Event]) -> Any:
         state = self.state
@@ -175,26 +246,25 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
             case Recover():
                 return self._recover(state, now, events)
             case Wake(when=when):
-                if self.armed is not None and when >= self.armed:
-                    self.armed = None
+                self.deadlines.woken(when)
                 self._expire(state, now, events)
             case Signal():
                 self._signal(state, message, now, events)
             case AuditTimer(expected=expected):
-                self._audit(state, expected)
+                self.deadlines.audit(self.definition, state, expected)
             case TaskStartedMsg():
                 task = self._hand_out_accepted(state, message)
                 at = now if message.at is None else min(message.at, now)  # the hand-out
                 self._emit(events, TaskStarted(at=at, task_id=task.id, worker_id=message.worker_id))
                 if message.leased is not None:
-                    self._later(self.services.ledger.grant, message.leased)
+                    self._effects.append(Grant(message.leased))
             case LeaseExpired():
                 leased = state.task(message.task_id)
                 if leased is not None and not state.status.terminal:
                     self._lease_expired(leased, message.token, now, events)
             case TaskResult():
                 task = self._held(self._current_task(state, message.task_id), now, events)
-                self._later(partial(self.services.ledger.release, task.id, failed=message.failed))
+                self._effects.append(Release(task.id, failed=message.failed))
                 if not message.failed:
                     self._emit(
                         events, TaskCompleted(at=now, task_id=task.id, output=message.output or {})
@@ -212,7 +282,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                     self._emit(events, failed)
             case TaskProgress():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
-                self._later(self.services.ledger.extend, self._held(task, now, events).id)
+                self._effects.append(Extend(self._held(task, now, events).id))
                 if message.output:
                     self._emit(events, TaskUpdated(at=now, task_id=task.id, output=message.output))
                 if message.callback_after_s is not None:
@@ -220,9 +290,10 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                     self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=ready_at))
             case Heartbeat():
                 task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
-                self._later(self.services.ledger.extend, self._held(task, now, events).id)
+                self._effects.append(Extend(self._held(task, now, events).id))
             case ChildEnded():
-                self._child_ended(state, message, now, events)
+                for event in child_ended_events(state, message, now):
+                    self._emit(events, event)
             case Operate():
                 self._operate(state, message, now, events)
             case _:
@@ -238,11 +309,11 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
         ledger = self.services.ledger
         if not ledger.current(task.id, token):
             return False
-        self._later(ledger.expire, task.id, token)
+        self._effects.append(Expire(task.id, token))
         reason = "lease expired: no result or heartbeat within responseTimeoutSeconds"
         self._emit(events, TaskFailed(at=now, task_id=task.id, reason=reason, status="TIMED_OUT"))
         if self.state is not None and self.state.tasks[-1].retried_from != task.id:
-            self._later(ledger.forget_place, self.run_id, task.ref)  # no retry to inherit it
+            self._effects.append(ForgetPlace(self.run_id, task.ref))  # no retry will inherit it
         return True
 
     def _held(self, task: TaskState, now: float, events: list[Event]) -> TaskState:
@@ -257,7 +328,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
     def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
         if self.state is not None and self.state.started:
             if self.state.status.terminal and self.state.parent_id:
-                self.services.child_ended(self.state)  # the parent may have missed the news
+                self._effects.append(TellParent(self.state))  # the parent may have missed the news
             return self.run_id  # already started (a retried start after a crash)
         self.state = WorkflowState(id=self.run_id)
         self.definition = definition = message.definition
@@ -348,7 +419,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
         except (StaleTask, NotFound):
             task = state.task(message.task_id)
             if message.leased is not None and (task is None or task.status.terminal):
-                self._later(self.services.ledger.release, message.task_id)  # its slot
+                self._effects.append(Release(message.task_id))  # its slot
             raise
 
     def _emit(self, events: list[Event], event: Event, *, decide: bool = True) -> None:
@@ -362,8 +433,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                 and task.status is TaskStatus.SCHEDULED
                 and task.type not in IN_PROGRESS_AT_ONCE
             ):  # it ends while queued (a result before its poll, a timeout): withdraw it
-                delayed = task.ready_at > event.at
-                self._later(partial(self.services.cancel, task.group, task.id, delayed=delayed))
+                self._effects.append(Withdraw(task.group, task.id, task.ready_at > event.at))
         apply(state, event)
         events.append(event)
         if decide:
@@ -383,8 +453,17 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                 events.append(decision)
         raise InternalError(f"run {state.id}: decide did not settle in {DECIDE_ROUNDS_MAX} rounds")
 
-    def _act(self, state: WorkflowState, events: list[Event], *, recover: bool) -> None:
-        services = self.services
+    def _expire(self, state: WorkflowState, now: float, events: list[Event]) -> None:
+        """Fire the deadlines passed by `now`, then decide once."""
+        expired = self.deadlines.expire(self.definition, state, now)
+        for event in expired:
+            self._emit(events, event, decide=False)
+        if expired:
+            self._decide(events)
+
+    def _acts(self, state: WorkflowState, events: list[Event], *, recover: bool) -> list[Effect]:
+        """What the batch's events mean for the rest of the engine, as effects."""
+        effects: list[Effect] = []
         seen: set[str] = set()
         for event in events:
             if isinstance(event, (TaskScheduled, TaskRequeued)):
@@ -393,7 +472,7 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                 task = state.task(event.task_id)
                 if task is not None:
                     delayed = task.type not in IN_PROGRESS_AT_ONCE and task.ready_at > event.at
-                    services.cancel(task.group, task.id, delayed=delayed)
+                    effects.append(Withdraw(task.group, task.id, delayed))
             if isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled, TaskRequeued)):
                 # every way an attempt ends or goes back frees what it held (slot, lease,
                 # breaker verdict) — timeouts and cancellations included; release is idempotent
@@ -402,21 +481,22 @@ class RunActor(RunJournal, RunTiming, RunLinks, Actor[Any]):
                     if isinstance(event, (TaskCanceled, TaskRequeued))
                     else isinstance(event, TaskFailed)
                 )
-                services.ledger.release(event.task_id, failed=failed)
+                effects.append(Release(event.task_id, failed))
         if recover:
             seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
             seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)
-        self._start_children(state, seen)
+        effects.extend(children_to_start(self.definition, state, seen))
         for task_id in sorted(seen, key=lambda tid: state.index[tid]):
             task = state.tasks[state.index[task_id]]
             if task.status is TaskStatus.SCHEDULED:
-                services.enqueue(task.group, queued(state, task))
+                effects.append(Enqueue(task.group, queued(state, task)))
         if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
-            services.run_finished(state)
-            self._after_end(state)
+            effects.append(Finished(state))
+            effects.extend(end_effects(self.definition, state))
             log.info(
                 "run.finished", run_id=state.id, workflow=state.name, status=state.status.value
             )
+        return effects
 
 
 class _Snapshot:

@@ -2,8 +2,9 @@
 
 Design note
 -----------
-`RunLinks` is the part of `RunActor` that starts other runs and hears from
-them. Children are started with ids derived from their task, only once the
+`RunLinks` is a part the run's actor owns. It turns news from other runs
+into this run's events, and this run's ends into effects on others.
+Children are started with ids derived from their task, only once the
 parent's record is durable, so a repeat finds them started. What a run owes
 at its end survives a crash: a run that owes a failure workflow keeps its
 stream row unfinished until that run's start is durable (then an event-less
@@ -14,16 +15,16 @@ that ended while their message to it was lost.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._dynamic import spec_for
-from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, event_from_json
+from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed
 from cadenza.core._schedule import roots_for
-from cadenza.core._state import WorkflowState, apply
+from cadenza.core._state import WorkflowState, restore
 from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.engine._effects import Effect, StartRun, TellParent, TerminateChild
 from cadenza.engine._messages import ChildEnded
 from cadenza.engine._run_services import RunServices
 from cadenza.language._definition import WorkflowDef
@@ -31,102 +32,104 @@ from cadenza.language._expressions import lookup
 from cadenza.language._validate import sub_workflow_name, sub_workflow_version
 from cadenza.persistence import Append, StreamInfo
 
-log = structlog.get_logger()
+log = get_logger("cadenza.engine")
+
+
+def child_ended_events(state: WorkflowState, message: ChildEnded, now: float) -> list[Event]:
+    """A SUB_WORKFLOW's child ended: its task mirrors the outcome (terminated: CANCELED)."""
+    if state.status.terminal:
+        return []
+    for task in state.tasks:
+        if task.output.get("subWorkflowId") != message.child_id or task.retried:
+            continue
+        if task.status.terminal:
+            return []
+        output = {**message.output, "subWorkflowId": message.child_id}
+        reason = f"sub workflow {message.child_id} ended {message.status}"
+        if message.reason:
+            reason = f"{reason}: {message.reason}"
+        if message.status == WorkflowStatus.COMPLETED:
+            return [TaskCompleted(at=now, task_id=task.id, output=output)]
+        if message.status == WorkflowStatus.TERMINATED:
+            return [TaskCanceled(at=now, task_id=task.id, reason=reason)]
+        status = "TIMED_OUT" if message.status == WorkflowStatus.TIMED_OUT else "FAILED"
+        return [TaskFailed(at=now, task_id=task.id, reason=reason, status=status, output=output)]
+    return []
+
+
+def children_to_start(
+    definition: WorkflowDef | None, state: WorkflowState, task_ids: set[str]
+) -> list[StartRun]:
+    """The child run of each SUB_WORKFLOW task named (idempotent: ids are derived)."""
+    if definition is None:
+        return []
+    starts: list[StartRun] = []
+    for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
+        task = state.tasks[state.index[task_id]]
+        child = task.output.get("subWorkflowId")
+        if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
+            continue
+        spec = spec_for(definition, state, task.ref)  # a forked task is not in the definition
+        name = sub_workflow_name(spec) or ""
+        starts.append(
+            StartRun(child, name, sub_workflow_version(spec), dict(task.input), parent=state)
+        )
+    return starts
+
+
+def owes_failure_run(definition: WorkflowDef | None, state: WorkflowState) -> bool:
+    """A FAILED or TIMED_OUT run whose definition names a failureWorkflow."""
+    return (
+        state.status in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
+        and definition is not None
+        and bool(definition.failure_workflow)
+    )
+
+
+def end_effects(definition: WorkflowDef | None, state: WorkflowState) -> list[Effect]:
+    """A run just ended: tell its parent, end its children, start its failureWorkflow."""
+    effects: list[Effect] = []
+    if state.parent_id:
+        effects.append(TellParent(state))
+    for task in state.tasks:  # a parent's end ends its children (as Conductor does)
+        child = task.output.get("subWorkflowId")
+        if task.type == "SUB_WORKFLOW" and child and task.status is TaskStatus.CANCELED:
+            effects.append(TerminateChild(child, task.reason or "the parent run ended"))
+    failure = definition.failure_workflow if definition is not None else None
+    if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
+        return effects
+    if failure.startswith("$"):  # `$workflow.input.x` or `${workflow.input.x}`
+        failure = str(lookup(failure.strip("${}"), roots_for(state)) or "")
+    if not failure:
+        return effects
+    failed = state.task(state.failed_task_id or "")
+    run_input = {
+        **state.input,
+        "workflowId": state.id,
+        "reason": state.reason,
+        "failureStatus": state.status.value,
+        "failureTaskId": failed.id if failed is not None else None,
+    }
+    run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:failure:{state.id}:{state.events}"))
+    effects.append(StartRun(run_id, failure, None, run_input, owed=True))
+    return effects
 
 
 class RunLinks:
-    """Links to other runs mixed into `RunActor`; see the module note."""
+    """What one run owes at its end, until it is durable; see the module note."""
 
-    run_id: str
-    services: RunServices
-    definition: WorkflowDef | None
+    def __init__(self, services: RunServices):
+        self.services = services
+        self._failure_start: Reply[str] | None = None  # a failure run's start, owed by this run
+        self._unsettled = False  # the row says "not terminal" until what the end owes is done
 
-    if TYPE_CHECKING:  # provided by RunActor
-
-        def _emit(self, events: list[Event], event: Event, *, decide: bool = True) -> None: ...
-
-        def _decide(self, events: list[Event]) -> None: ...
-
-        def _row(self, state: WorkflowState, *, terminal: bool) -> StreamInfo: ...
-
-    _failure_start: Reply[str] | None
-    _unsettled: bool
-
-    def _child_ended(
-        self, state: WorkflowState, message: ChildEnded, now: float, events: list[Event]
-    ) -> None:
-        """A SUB_WORKFLOW's child ended: its task mirrors the outcome (terminated: CANCELED)."""
-        if state.status.terminal:
-            return
-        for task in state.tasks:
-            if task.output.get("subWorkflowId") != message.child_id or task.retried:
-                continue
-            if task.status.terminal:
-                return
-            output = {**message.output, "subWorkflowId": message.child_id}
-            reason = f"sub workflow {message.child_id} ended {message.status}"
-            if message.reason:
-                reason = f"{reason}: {message.reason}"
-            if message.status == WorkflowStatus.COMPLETED:
-                self._emit(events, TaskCompleted(at=now, task_id=task.id, output=output))
-            elif message.status == WorkflowStatus.TERMINATED:
-                self._emit(events, TaskCanceled(at=now, task_id=task.id, reason=reason))
-            else:
-                status = "TIMED_OUT" if message.status == WorkflowStatus.TIMED_OUT else "FAILED"
-                failed = TaskFailed(
-                    at=now, task_id=task.id, reason=reason, status=status, output=output
-                )
-                self._emit(events, failed)
-            return
-
-    def _start_children(self, state: WorkflowState, task_ids: set[str]) -> None:
-        """Start the child run of each SUB_WORKFLOW task named (idempotent: ids are derived)."""
-        definition = self.definition
-        if definition is None:
-            return
-
-        for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
-            task = state.tasks[state.index[task_id]]
-            child = task.output.get("subWorkflowId")
-            if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
-                continue
-
-            spec = spec_for(definition, state, task.ref)
-            name = sub_workflow_name(spec) or ""
-            self.services.start_run(
-                child, name, sub_workflow_version(spec), dict(task.input), parent=state
-            )
-
-    def _after_end(self, state: WorkflowState) -> None:
-        """A run just ended: tell its parent; start its failureWorkflow if it failed."""
-        if state.parent_id:
-            self.services.child_ended(state)
-        for task in state.tasks:  # a parent's end ends its children (as Conductor does)
-            child = task.output.get("subWorkflowId")
-            if task.type == "SUB_WORKFLOW" and child and task.status is TaskStatus.CANCELED:
-                self.services.terminate_child(child, task.reason or "the parent run ended")
-        definition = self.definition
-        failure = definition.failure_workflow if definition is not None else None
-        if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
-            return
-        if failure.startswith("$"):  # `$workflow.input.x` or `${workflow.input.x}`
-            failure = str(lookup(failure.strip("${}"), roots_for(state)) or "")
-        if not failure:
-            return
-        failed = state.task(state.failed_task_id or "")
-        run_input = {
-            **state.input,
-            "workflowId": state.id,
-            "reason": state.reason,
-            "failureStatus": state.status.value,
-            "failureTaskId": failed.id if failed is not None else None,
-        }
-        run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:failure:{state.id}:{state.events}"))
-        self._failure_start = self.services.start_run(run_id, failure, None, run_input)
-        if self._failure_start is None:
+    def failure_run_started(self, reply: Reply[str] | None) -> None:
+        """The owed failure run's start was sent (None: its workflow is unknown)."""
+        self._failure_start = reply
+        if reply is None:
             self._unsettled = True  # nothing to wait for: settle the row now
 
-    async def _children_that_ended(self, state: WorkflowState) -> list[ChildEnded]:
+    async def children_that_ended(self, state: WorkflowState) -> list[ChildEnded]:
         """After a crash: children that ended while their news to this run was lost."""
         if state.status.terminal:
             return []
@@ -138,29 +141,16 @@ class RunLinks:
             loaded = await self.services.load_run(str(child_id))
             if loaded is None or not loaded.info.terminal:
                 continue
-            child = (
-                WorkflowState.from_json(dict(loaded.snapshot))
-                if loaded.snapshot
-                else WorkflowState(id=str(child_id))
-            )
-            for data in loaded.events:
-                apply(child, event_from_json(dict(data), stream_id=child.id))
+            child = restore(str(child_id), loaded.snapshot, loaded.events)
             ended.append(ChildEnded(child.id, child.status.value, dict(child.output), child.reason))
         return ended
 
-    def _owes_failure_run(self, state: WorkflowState) -> bool:
-        """A FAILED or TIMED_OUT run whose definition names a failureWorkflow."""
-        return (
-            state.status in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
-            and self.definition is not None
-            and bool(self.definition.failure_workflow)
-        )
-
-    async def _settle(self, state: WorkflowState) -> None:
+    async def settle(self, state: WorkflowState, row: Callable[[], StreamInfo]) -> None:
         """Once the failure run's start is durable, mark the row terminal (an event-less record).
 
         Until then the row stays unfinished, so a crash in between makes
         recovery start the failure run again (same derived id: at most once).
+        `row` builds the run's row, terminal.
         """
         start, self._failure_start = self._failure_start, None
         if start is not None:
@@ -172,5 +162,4 @@ class RunLinks:
         elif not self._unsettled:
             return
         self._unsettled = False
-        info = self._row(state, terminal=True)
-        await self.services.journal.append(Append(info=info, events=[]))
+        await self.services.journal.append(Append(info=row(), events=[]))

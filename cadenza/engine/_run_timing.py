@@ -2,29 +2,27 @@
 
 Design note
 -----------
-`RunTiming` is the part of `RunActor` that deals with time. After every
-batch the actor keeps exactly one wake-up armed, for its earliest deadline
-(`_deadlines.next_wake`), and writes that deadline into its stream row when
-the run is parked, so recovery can re-arm it without loading the run. A
-wake-up applies `_deadlines.expire` for the current time; a stale or
+`RunDeadlines` is a part the run's actor owns. After every batch the actor
+keeps exactly one wake-up armed, for its earliest deadline
+(`core._deadlines.next_wake`), and writes that deadline into its stream row
+when the run is parked, so recovery can re-arm it without loading the run.
+A wake-up applies `core._deadlines.expire` for the current time; a stale or
 duplicate one changes nothing. The recovery audit compares the deadline the
 row promised with the one the state implies and repairs a difference.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.core._deadlines import expire, next_wake
 from cadenza.core._events import Event
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
+from cadenza.engine._effects import ArmWake
 from cadenza.engine._run_services import RunServices
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import StreamInfo
 
-log = structlog.get_logger()
+log = get_logger("cadenza.engine")
 
 
 def timers_held(state: WorkflowState) -> dict[str, int]:
@@ -43,32 +41,40 @@ def timers_held(state: WorkflowState) -> dict[str, int]:
     return held
 
 
-class RunTiming:
-    """Deadline bookkeeping mixed into `RunActor`; see the module note."""
+def parked(state: WorkflowState) -> bool:
+    """Only waiting on timers or signals: nothing queued, nothing with a worker."""
+    if state.status.terminal or not state.started:
+        return False
+    pending = [t for t in state.tasks if not t.retried and not t.status.terminal]
+    return bool(pending) and all(t.type in IN_PROGRESS_AT_ONCE for t in pending)
 
-    run_id: str
-    services: RunServices
-    definition: WorkflowDef | None
 
-    if TYPE_CHECKING:  # provided by RunActor
+class RunDeadlines:
+    """One run's wake-up bookkeeping; see the module note."""
 
-        def _emit(self, events: list[Event], event: Event, *, decide: bool = True) -> None: ...
+    def __init__(self, services: RunServices):
+        self.services = services
+        self.armed: float | None = None  # the wake-up this incarnation asked for
+        self.alerted_until = 0.0  # alert-only deadlines up to here were reported
+        self._memo: tuple[int, float | None] | None = None  # (events applied, next wake)
 
-        def _decide(self, events: list[Event]) -> None: ...
+    def new_batch(self) -> None:
+        """Forget the memo: the next wake also depends on the time, which moved."""
+        self._memo = None
 
-    armed: float | None
-    alerted_until: float
-    _wake_memo: tuple[int, float | None] | None
+    def woken(self, when: float) -> None:
+        """The wake-up for `when` arrived: it is no longer armed."""
+        if self.armed is not None and when >= self.armed:
+            self.armed = None
 
-    def _expire(self, state: WorkflowState, now: float, events: list[Event]) -> None:
-        if self.definition is None or state.status.terminal:
-            return
+    def expire(
+        self, definition: WorkflowDef | None, state: WorkflowState, now: float
+    ) -> list[Event]:
+        """The events of the deadlines passed by `now` (logging alert-only ones once)."""
+        if definition is None or state.status.terminal:
+            return []
         env = self.services.environment()
-        expired, alerts = expire(self.definition, state, env, now, since=self.alerted_until)
-        for event in expired:
-            self._emit(events, event, decide=False)
-        if expired:
-            self._decide(events)
+        expired, alerts = expire(definition, state, env, now, since=self.alerted_until)
         for alert in alerts:
             log.warning(
                 "run.deadline_passed",
@@ -78,20 +84,25 @@ class RunTiming:
                 due=alert.when,
             )
         self.alerted_until = now
+        return list(expired)
 
-    def _audit(self, state: WorkflowState, expected: float | None) -> None:
+    def audit(
+        self, definition: WorkflowDef | None, state: WorkflowState, expected: float | None
+    ) -> None:
         """Compare the deadline recovery armed with the one the state implies; repair a difference."""
-        actual = self._next_wake(state)
+        actual = self.next_wake(definition, state)
         if actual == expected:
             self.armed = expected  # recovery armed exactly this one
             return
-        self.armed = None  # `_arm` after the batch arms the right one
+        self.armed = None  # `arm` after the batch arms the right one
         self.services.timer_repaired(state.id, expected, actual)
 
-    def _row(self, state: WorkflowState, *, terminal: bool) -> StreamInfo:
+    def row(
+        self, definition: WorkflowDef | None, state: WorkflowState, *, terminal: bool
+    ) -> StreamInfo:
         """The run's current-state row: status, and what recovery needs without loading it."""
-        parked = self._parked(state)
-        wake_at = self._next_wake(state)
+        is_parked = parked(state)
+        wake_at = self.next_wake(definition, state)
         return StreamInfo(
             stream_id=state.id,
             kind=state.name,
@@ -104,39 +115,27 @@ class RunTiming:
             correlation_id=state.correlation_id,
             parent_id=state.parent_id,
             priority=state.priority,
-            parked=parked,
-            wake_at=wake_at if parked else None,
+            parked=is_parked,
+            wake_at=wake_at if is_parked else None,
             timers=timers_held(state) or None,
         )
 
-    def _next_wake(self, state: WorkflowState) -> float | None:
-        """The run's next deadline, computed at most once per state within a batch.
-
-        The memo is dropped at every batch: the answer also depends on the time
-        (an alert-only deadline counts only until it passes).
-        """
-        if self.definition is None:
+    def next_wake(self, definition: WorkflowDef | None, state: WorkflowState) -> float | None:
+        """The run's next deadline, computed at most once per state within a batch."""
+        if definition is None:
             return None
-        if self._wake_memo is not None and self._wake_memo[0] == state.events:
-            return self._wake_memo[1]
-        wake = next_wake(
-            self.definition, state, self.services.environment(), self.services.clock.now()
-        )
-        self._wake_memo = (state.events, wake)
+        if self._memo is not None and self._memo[0] == state.events:
+            return self._memo[1]
+        wake = next_wake(definition, state, self.services.environment(), self.services.clock.now())
+        self._memo = (state.events, wake)
         return wake
 
-    def _parked(self, state: WorkflowState) -> bool:
-        """Only waiting on timers or signals: nothing queued, nothing with a worker."""
-        if state.status.terminal or not state.started:
-            return False
-        pending = [t for t in state.tasks if not t.retried and not t.status.terminal]
-        return bool(pending) and all(t.type in IN_PROGRESS_AT_ONCE for t in pending)
-
-    def _arm(self, state: WorkflowState) -> None:
-        """Keep one wake-up armed for the earliest deadline still to act on."""
+    def arm(self, definition: WorkflowDef | None, state: WorkflowState) -> ArmWake | None:
+        """The wake-up to arm for the earliest deadline still to act on, if not armed yet."""
         if state.status.terminal:
-            return
-        wake = self._next_wake(state)
+            return None
+        wake = self.next_wake(definition, state)
         if wake is not None and (self.armed is None or wake < self.armed):
-            self.services.arm(wake, state.id)
             self.armed = wake
+            return ArmWake(state.id, wake)
+        return None

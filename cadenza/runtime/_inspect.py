@@ -8,8 +8,7 @@ recovers runs or writes a record, so it is safe beside a live service
 from __future__ import annotations
 
 from cadenza._errors import NotFound
-from cadenza.core._events import event_from_json
-from cadenza.core._state import WorkflowState, apply
+from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
 from cadenza.persistence import Journal
 
@@ -19,14 +18,7 @@ async def read_run(journal: Journal, run_id: str) -> WorkflowRun:
     loaded = await journal.load(run_id)
     if loaded is None:
         raise NotFound("run", run_id)
-    state = (
-        WorkflowState.from_json(dict(loaded.snapshot))
-        if loaded.snapshot
-        else WorkflowState(id=run_id)
-    )
-    for data in loaded.events:
-        apply(state, event_from_json(dict(data), stream_id=run_id))
-    return WorkflowRun.of(state)
+    return WorkflowRun.of(restore(run_id, loaded.snapshot, loaded.events))
 
 
 async def read_runs(

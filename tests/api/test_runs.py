@@ -227,9 +227,18 @@ async def test_wait_times_out_on_the_clock(rt: cadenza.Runtime, clock: VirtualCl
     run_id = await rt.start("three_steps", {"n": 1})  # no workers: it waits
     async with anyio.create_task_group() as tg:
         tg.start_soon(clock.advance, 5.0)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(TimeoutError) as timed_out:
             await rt.wait(run_id, timeout=1.0)
+    assert type(timed_out.value) is TimeoutError, "the built-in, not a kernel error"
+    assert "actor" not in str(timed_out.value)
     assert (await rt.get(run_id)).status == "RUNNING"
+
+
+async def test_wait_on_an_unknown_run_raises_not_found(rt: cadenza.Runtime) -> None:
+    """`wait` on an id no run has raises NotFound at once instead of waiting for ever."""
+    with anyio.fail_after(5):
+        with pytest.raises(cadenza.NotFound):
+            await rt.wait("no-such-run")
 
 
 async def test_runs_lists_newest_first_with_filters(

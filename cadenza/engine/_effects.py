@@ -1,0 +1,163 @@
+"""What a run's actor does to the world, as data, done in one place once durable.
+
+Design note
+-----------
+Handling a batch changes only the run's own state. Everything it means for
+the rest of the engine — a task to enqueue or withdraw, a lease to grant,
+extend or expire, a slot to release, a wake-up to arm, a child to start, a
+parent to tell — is an `Effect` value collected while handling. The actor
+hands the batch's effects to `execute` only after the batch's record is
+durable; if the commit fails, the effects are dropped with the batch and
+the batch is redone. So "durable, then act" is one line in the actor, not a
+rule each handler must remember.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cadenza.actors import Reply
+from cadenza.core._state import WorkflowState
+from cadenza.dispatch._messages import QueuedTask
+from cadenza.engine._run_services import RunServices
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueue:
+    """Put `task` in `group`'s queue (through the timer service if not yet ready)."""
+
+    group: str
+    task: QueuedTask
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Take task `task_id` out of `group`; `delayed`: the timer service still holds it."""
+
+    group: str
+    task_id: str
+    delayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """An attempt ended or went back: free its slot and lease; `failed` feeds the breaker."""
+
+    task_id: str
+    failed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A poll's hand-out was accepted: lease `task` to its worker."""
+
+    task: QueuedTask
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """A heartbeat or progress report: extend task `task_id`'s lease."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """The lease `token` on task `task_id` ran out: forget it."""
+
+    task_id: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetPlace:
+    """No retry will inherit the queue place kept for task `ref` of run `run_id`."""
+
+    run_id: str
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArmWake:
+    """Wake run `run_id` at `when` (its earliest deadline)."""
+
+    run_id: str
+    when: float
+
+
+@dataclass(frozen=True, slots=True)
+class StartRun:
+    """Start run `run_id` of workflow `name` (idempotent: the id is derived).
+
+    `parent` is set for a SUB_WORKFLOW's child; `owed` for the failure
+    workflow a run owes at its end (its start's reply settles the run).
+    """
+
+    run_id: str
+    name: str
+    version: int | None
+    input: dict[str, Any]
+    parent: WorkflowState | None = None
+    owed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TellParent:
+    """Tell the parent of `state` (a SUB_WORKFLOW's child) that it ended."""
+
+    state: WorkflowState
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateChild:
+    """Terminate child run `run_id`, whose SUB_WORKFLOW task was cancelled."""
+
+    run_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """Run `state` just ended (counted, and told to listeners)."""
+
+    state: WorkflowState
+
+
+Effect = (
+    Enqueue | Withdraw | Release | Grant | Extend | Expire | ForgetPlace | ArmWake | StartRun
+    | TellParent | TerminateChild | Finished
+)  # fmt: skip
+
+
+def execute(effect: Effect, services: RunServices) -> Reply[str] | None:
+    """Do `effect`; only a `StartRun` returns something: its start's reply (None if unknown)."""
+    ledger = services.ledger
+    match effect:
+        case Enqueue(group=group, task=task):
+            services.enqueue(group, task)
+        case Withdraw(group=group, task_id=task_id, delayed=delayed):
+            services.cancel(group, task_id, delayed=delayed)
+        case Release(task_id=task_id, failed=failed):
+            ledger.release(task_id, failed=failed)
+        case Grant(task=task):
+            ledger.grant(task)
+        case Extend(task_id=task_id):
+            ledger.extend(task_id)
+        case Expire(task_id=task_id, token=token):
+            ledger.expire(task_id, token)
+        case ForgetPlace(run_id=run_id, ref=ref):
+            ledger.forget_place(run_id, ref)
+        case ArmWake(run_id=run_id, when=when):
+            services.arm(when, run_id)
+        case StartRun():
+            return services.start_run(
+                effect.run_id, effect.name, effect.version, effect.input, parent=effect.parent
+            )
+        case TellParent(state=state):
+            services.child_ended(state)
+        case TerminateChild(run_id=run_id, reason=reason):
+            services.terminate_child(run_id, reason)
+        case Finished(state=state):
+            services.run_finished(state)
+    return None

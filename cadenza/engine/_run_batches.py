@@ -1,0 +1,109 @@
+"""How a run's actor makes a batch durable before it acts on it.
+
+Design note
+-----------
+`DurableBatches` is a part the run's actor owns, between handling and
+acting. Handling a batch changes only the actor's in-memory state; its
+effects (`_effects`) wait until the batch's one record is durable. So a
+commit that fails transiently (`JournalWriteError.transient`) is simply
+redone: the state is reloaded from the journal, which never saw the batch,
+and the same messages are handled again after a backoff — nothing is lost
+and nothing is told twice. A failure that is not transient (the journal's
+process is gone), or that outlasts `COMMIT_ATTEMPTS`, crashes the actor:
+its callers get the error, the kernel restarts it, and the fresh
+incarnation reloads from the journal. Memory and disk cannot diverge.
+
+A batch's record holds its events, the run's current-state row and, every
+`SNAPSHOT_EVERY` events or at the end, a snapshot of the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cadenza._errors import InternalError
+from cadenza._log import get_logger
+from cadenza.actors import Reply
+from cadenza.actors._clock import sleep_until
+from cadenza.core._events import Event
+from cadenza.core._state import WorkflowState
+from cadenza.engine._effects import Effect
+from cadenza.engine._run_services import RunServices
+from cadenza.persistence import Append, JournalWriteError, StreamInfo
+
+log = get_logger("cadenza.engine")
+
+COMMIT_ATTEMPTS = 8  # a batch whose commit fails transiently is redone this often
+COMMIT_BACKOFF_S = 0.01  # then 0.02, 0.04, ... (about 1.3 s in all)
+SNAPSHOT_EVERY = 64  # events between snapshots of a long-running run
+
+
+@dataclass(slots=True)
+class Batch:
+    """What handling one batch of messages produced."""
+
+    events: list[Event] = field(default_factory=list)
+    answers: list[tuple[Reply[Any], Any]] = field(default_factory=list)
+    effects: list[Effect] = field(default_factory=list)
+    recovering: bool = False
+
+
+class DurableBatches:
+    """Commits one run's batches, redoing a batch whose commit failed; see the module note."""
+
+    def __init__(self, run_id: str, services: RunServices):
+        self.run_id = run_id
+        self.services = services
+        self.since_snapshot = 0
+        self.held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
+
+    def loaded(self, events_since_snapshot: int, timers: dict[str, int]) -> None:
+        """The run was loaded with these many events after its snapshot, holding `timers`."""
+        self.since_snapshot = events_since_snapshot
+        self.held_timers = timers  # counted already, by the engine
+
+    async def handle_durably(
+        self,
+        handle: Callable[[float], Batch],
+        journal: Callable[[Batch], Awaitable[None]],
+        redo: Callable[[], Awaitable[None]],
+    ) -> Batch:
+        """`handle(now)` the batch and `journal` it; on a transient commit failure `redo`, again.
+
+        `redo` puts the actor back as the journal has it (reload). A failure
+        that is not transient, or persists past `COMMIT_ATTEMPTS`, is raised.
+        """
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            now = self.services.clock.now()
+            batch = handle(now)
+            if not batch.events:
+                return batch
+            try:
+                await journal(batch)
+                return batch
+            except JournalWriteError as exc:
+                if not exc.transient or attempt == COMMIT_ATTEMPTS:
+                    raise
+                log.warning(
+                    "run.commit_retried", run_id=self.run_id, attempt=attempt, error=str(exc)
+                )
+                await sleep_until(self.services.clock, now + COMMIT_BACKOFF_S * 2 ** (attempt - 1))
+                await redo()
+        raise InternalError(f"run {self.run_id}: no commit attempt was made")
+
+    async def commit(self, state: WorkflowState, events: list[Event], row: StreamInfo) -> None:
+        """Append `events` with the run's `row` (and a snapshot when due) as one record."""
+        self.since_snapshot += len(events)
+        snapshot = None
+        if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
+            snapshot = state.to_json()
+            self.since_snapshot = 0
+        await self.services.journal.append(
+            Append(info=row, events=[event.to_json() for event in events], snapshot=snapshot)
+        )
+        held = dict(row.timers or {})
+        if held != self.held_timers:  # the per-type timer counts follow what is durable
+            self.services.count_timers(self.held_timers, held)
+            self.held_timers = held
