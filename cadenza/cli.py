@@ -7,7 +7,6 @@ key-value lines on a terminal, JSON with `--log-json`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
@@ -90,19 +89,6 @@ async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
     return 0
 
 
-def _simulation_cli() -> Any:
-    """The simulation harness lives in simulations/ of a source checkout, not in the wheel."""
-    root = Path(__file__).resolve().parents[1]
-    if (root / "simulations" / "sim").is_dir() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        return importlib.import_module("simulations.sim.cli")
-    except ModuleNotFoundError:
-        raise NotFound(
-            "simulation harness", f"{root}/simulations (use a source checkout)"
-        ) from None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cadenza", description=__doc__)
     parser.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
@@ -131,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--db", required=True)
     show.add_argument("--json", action="store_true", help="print the run as JSON")
 
-    sim = commands.add_parser("simulate", help="deterministic simulation (from a source checkout)")
+    sim = commands.add_parser("simulate", help="deterministic simulation of the runtime")
     sim.add_argument("--workload", default="conductor", help="the load (default: %(default)s)")
     sim.add_argument("--seeds", type=int, default=20, help="how many seeds (default: %(default)s)")
     sim.add_argument("--first-seed", type=int, default=0)
@@ -157,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             return anyio.run(_show, args.db, args.run_id, args.json, console)
         if args.command == "simulate":
-            return int(_simulation_cli().run(args, console))
+            from cadenza.testing._simulation.cli import run as simulate
+
+            return simulate(args, console)
     except CadenzaError as exc:
         console.print(f"[bold red]{type(exc).__name__}:[/] {exc}")
         return 2

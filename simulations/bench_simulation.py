@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cadenza.testing import Simulation
-from simulations.sim.sweep import run_seed
+from cadenza.testing._simulation.sweep import run_seed
 
 EVENTS_PER_RUN = 12
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulations.sim.bugs import BUGS, Bug
-from simulations.sim.sweep import run_seed
+from cadenza.testing._simulation.bugs import BUGS, Bug
+from cadenza.testing._simulation.sweep import run_seed
 
 
 def _reports(seed: int, bug: Bug) -> bool:

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simulations.sim.checker import _Waiting
+from cadenza.testing._simulation.checker import _Waiting
 
 Key = tuple[int, float, float]
 

@@ -13,10 +13,10 @@ import pytest
 
 from cadenza.persistence import JournalFaults
 from cadenza.testing import Simulation
-from simulations.sim.checker import Checker
-from simulations.sim.harness import SimRuntime
-from simulations.sim.sweep import quiet_logs, run_seed
-from simulations.sim.workloads import TASK_TYPES, three_steps
+from cadenza.testing._simulation.checker import Checker
+from cadenza.testing._simulation.harness import SimRuntime
+from cadenza.testing._simulation.sweep import quiet_logs, run_seed
+from cadenza.testing._simulation.workloads import TASK_TYPES, three_steps
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from simulations.sim.sweep import run_seed
-from simulations.sim.trace import TraceDelivery
+from cadenza.testing._simulation.sweep import run_seed
+from cadenza.testing._simulation.trace import TraceDelivery
 
 
 def test_the_same_seed_gives_the_same_trace_hash_twice() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from simulations.sim.sweep import run_seed
+from cadenza.testing._simulation.sweep import run_seed
 
 
 @pytest.mark.parametrize("seed", range(1, 6))

@@ -1,7 +1,7 @@
 """Fixed regression examples: races reported in other workflow engines, replayed against ours.
 
 Each test replays the *shape* of another engine's race in the deterministic simulation
-(`simulations/sim/scenarios.py`), over several seeds (the loop shuffles each batch of ready
+(`cadenza/testing/_simulation/scenarios.py`), over several seeds (the loop shuffles each batch of ready
 callbacks per seed, so seeds order the racing messages differently), and asserts concrete
 outcomes: statuses, attempt and hand-out counts, exact virtual times; the invariant checker
 watches every test as well.
@@ -19,7 +19,7 @@ import pytest
 from cadenza._errors import StaleTask
 from cadenza.core import _events as ev
 from cadenza.persistence import MemoryJournal
-from simulations.sim.scenarios import (
+from cadenza.testing._simulation.scenarios import (
     EPS,
     Pollers,
     Scenario,
@@ -32,7 +32,7 @@ from simulations.sim.scenarios import (
     wait,
     workflow,
 )
-from simulations.sim.sweep import quiet_logs
+from cadenza.testing._simulation.sweep import quiet_logs
 
 SEEDS = range(8)
 
@@ -354,7 +354,7 @@ def _start_nap_and_crash(sc: Scenario, seconds: float) -> tuple[str, str, float]
     assert wait.type == "WAIT"
     assert wait.wake_at == sc.events(run_id)[0].at + seconds
     rt = sc.crash()
-    assert rt.parked_at_open == 1  # recovered from its row alone, the run not loaded
+    assert rt._engine.parked_at_open == 1  # recovered from its row alone, the run not loaded
     return run_id, wait.task_id, wait.wake_at
 
 
@@ -398,7 +398,7 @@ def test_temporal_11869_a_parked_run_whose_row_lost_its_wake_up_still_fires(
 
             rt = sc.crash(at=100.0, tamper=lose_the_wake_up)
             sc.sim.run_until_idle()
-            assert (rt.timers_audited, rt.timers_repaired) == (1, 1)
+            assert (rt._engine.timers_audited, rt._engine.timers_repaired) == (1, 1)
             Pollers(sc, "work", 1).start()
             sc.sim.advance(600.0)
             assert exactly(sc.times(run_id, ev.TaskCompleted, task_id=wait_id), wake_at)

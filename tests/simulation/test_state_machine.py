@@ -11,10 +11,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from cadenza._errors import InvalidOperation, NotFound, StaleTask
 from cadenza.testing import Simulation
-from simulations.sim.checker import Checker
-from simulations.sim.harness import SimRuntime
-from simulations.sim.sweep import quiet_logs
-from simulations.sim.workloads import TASK_TYPES, three_steps
+from cadenza.testing._simulation.checker import Checker
+from cadenza.testing._simulation.harness import SimRuntime
+from cadenza.testing._simulation.sweep import quiet_logs
+from cadenza.testing._simulation.workloads import TASK_TYPES, three_steps
 
 REFUSALS = (StaleTask, InvalidOperation, NotFound)
 
@@ -131,7 +131,7 @@ def test_the_state_machine_finds_skipped_fencing(monkeypatch: pytest.MonkeyPatch
     """With attempt fencing monkeypatched away, the machine reports a violation."""
     from hypothesis.stateful import run_state_machine_as_test
 
-    from simulations.sim.bugs import BUGS
+    from cadenza.testing._simulation.bugs import BUGS
 
     BUGS["skip_fencing"].inject(monkeypatch)
     with pytest.raises(AssertionError, match=r"\[inv"):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from simulations.sim.sweep import run_seed, run_seeds
+from cadenza.testing._simulation.sweep import run_seed, run_seeds
 
 DEFAULT_SEEDS = 50  # x 2 simulated seconds at 90 workflows/s, up to 2 crashes each
 SLOW_SEEDS = 10_000  # x 1 simulated second, up to 3 crashes each, on every core

@@ -26,8 +26,7 @@ from cadenza.actors import _mailbox
 from cadenza.core._events import TaskCompleted, TaskFailed
 from cadenza.dispatch import _groups, _ledger, _timers
 from cadenza.dispatch._messages import TaskResult
-from cadenza.engine import _run_actor
-from cadenza.runtime import _runtime
+from cadenza.engine import _host, _run_actor
 
 
 class Patcher(Protocol):
@@ -79,8 +78,8 @@ def _early_timer(mp: Patcher) -> None:
 
 def _lose_timer_on_recovery(mp: Patcher) -> None:
     """While recovering, drop every task that is not yet due (its timer is lost)."""
-    enqueue = _runtime.Runtime.enqueue
-    recover = _runtime.Runtime._recover
+    enqueue = _host.Engine.enqueue
+    recover = _host.Engine._recover
 
     def lossy_enqueue(self: Any, group: str, task: Any) -> None:
         if getattr(self, "_sim_recovering", False) and task.ready_at > self.clock.now():
@@ -94,8 +93,8 @@ def _lose_timer_on_recovery(mp: Patcher) -> None:
         finally:
             self._sim_recovering = False
 
-    mp.setattr(_runtime.Runtime, "enqueue", lossy_enqueue)
-    mp.setattr(_runtime.Runtime, "_recover", recovering)
+    mp.setattr(_host.Engine, "enqueue", lossy_enqueue)
+    mp.setattr(_host.Engine, "_recover", recovering)
 
 
 def _ignore_priority(mp: Patcher) -> None:

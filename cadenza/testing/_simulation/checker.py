@@ -61,7 +61,7 @@ from cadenza.core._status import TaskStatus
 from cadenza.persistence import MemoryJournal
 from cadenza.persistence._codec import decode_events
 from cadenza.runtime import WorkflowRun, fold
-from simulations.sim.harness import SimRuntime
+from cadenza.testing._simulation.harness import SimRuntime
 
 EARLY_EPS_S = 1e-6  # float noise; an injected early timer is 1 ms
 # With Runtime(timer_resolution_s=r) the timer service rounds wake-ups up to r, so a
@@ -296,9 +296,9 @@ class Checker:
 
     def _check_nothing_lost(self, rt: Any, lives: list[WorkflowRun]) -> None:
         queued: set[str] = set()
-        for state, _ref in rt._groups.values():
+        for state, _ref in rt._engine._groups.values():
             queued.update(state.tasks)
-        timers = rt._timers._cell._instance
+        timers = rt._engine._timers._cell._instance
         if timers is not None:
             for entry in timers.heap:
                 for part in entry:
@@ -333,9 +333,9 @@ class Checker:
     def _check_slots_free(self) -> None:
         """Every run has ended, so no local worker may still hold an attempt (a leaked slot)."""
         rt = self.h.runtime
-        for task_id in sorted(rt.ledger.executions):
+        for task_id in sorted(rt._engine.ledger.executions):
             self.report("leak", task_id, "a local worker still executes an ended attempt")
-        for state, _ref in rt._groups.values():
+        for state, _ref in rt._engine._groups.values():
             for task_type, worker in sorted(state.workers.items()):
                 if worker.running:
                     self.report(

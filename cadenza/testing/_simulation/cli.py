@@ -17,7 +17,7 @@ import hashlib
 import time
 from typing import Any
 
-from simulations.sim.sweep import run_seed, run_seeds
+from cadenza.testing._simulation.sweep import run_seed, run_seeds
 
 
 def run(args: argparse.Namespace, console: Any) -> int:

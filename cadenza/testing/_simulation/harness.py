@@ -28,10 +28,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from cadenza.actors._simloop import Simulation
 from cadenza.persistence import JournalFaults, MemoryJournal
 from cadenza.runtime import Runtime
-from cadenza.testing import Simulation
-from simulations.sim.trace import TraceDelivery
+from cadenza.testing._simulation.trace import TraceDelivery
 
 Setup = Callable[[Runtime], None]
 
@@ -112,7 +112,7 @@ class SimRuntime:
         self.incarnation += 1
         if self.setup is not None:
             self.setup(rt)
-        rt.add_listener(self._finished)
+        rt._engine.add_listener(self._finished)
         ready: asyncio.Future[None] = self.sim.loop.create_future()
         stop = self._stop = asyncio.Event()
 
@@ -122,7 +122,12 @@ class SimRuntime:
                 await stop.wait()
 
         self._host = self.sim.spawn(host())
-        self._host.add_done_callback(lambda t: ready.done() or ready.set_result(None))
+
+        def release(_: asyncio.Task[None]) -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self._host.add_done_callback(release)
         self.sim.wait(ready)
         if self.crash_requested is not None:
             raise RuntimeError("the process crashed while it recovered")

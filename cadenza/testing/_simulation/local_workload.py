@@ -28,7 +28,7 @@ import asyncio
 from typing import Any
 
 from cadenza.runtime import Runtime
-from simulations.sim.workloads import ConductorLoad
+from cadenza.testing._simulation.workloads import ConductorLoad
 
 LOCAL_TYPE = "step_b"
 LOCAL_TIMEOUT_S = 3

@@ -22,7 +22,7 @@ from typing import Any
 
 from cadenza._errors import CadenzaError, StaleTask
 from cadenza.runtime import Runtime
-from simulations.sim.workloads import PRIORITIES, TASK_TYPES, ConductorLoad, three_steps
+from cadenza.testing._simulation.workloads import PRIORITIES, TASK_TYPES, ConductorLoad, three_steps
 
 OUTAGE_GROUP = "gpu"
 

@@ -51,14 +51,14 @@ from typing import Any, TypeVar
 
 from cadenza._errors import InvalidOperation, NotFound, StaleTask
 from cadenza.actors import Reply
+from cadenza.actors._simloop import Simulation
 from cadenza.core._events import Event
 from cadenza.core._ids import run_id_of
 from cadenza.dispatch._messages import TaskResult
 from cadenza.persistence import MemoryJournal
 from cadenza.runtime import Runtime, TaskRun, WorkflowRun
-from cadenza.testing import Simulation
-from simulations.sim.checker import Checker, Violation
-from simulations.sim.harness import Setup, SimRuntime, cancel_all
+from cadenza.testing._simulation.checker import Checker, Violation
+from cadenza.testing._simulation.harness import Setup, SimRuntime, cancel_all
 
 T = TypeVar("T")
 REFUSALS = (StaleTask, InvalidOperation, NotFound)
@@ -251,7 +251,7 @@ class Scenario:
             if hops == 0:
                 reply: asyncio.Future[None] = loop.create_future()
                 message = TaskResult(task_id, body, reply=Reply(reply))
-                rt._runs.ref(run_id_of(task_id)).tell_nowait(message)
+                rt._engine._runs.ref(run_id_of(task_id)).tell_nowait(message)
                 reply.add_done_callback(settle)
             else:
                 loop.create_task(through_the_api()).add_done_callback(settle)
@@ -267,7 +267,7 @@ class Scenario:
         outcome: asyncio.Future[BaseException | None] = self.sim.loop.create_future()
 
         async def racing(rt: Runtime) -> None:
-            while not rt._open:  # noqa: ASYNC110 (one loop batch at a time, on purpose)
+            while not rt._engine.is_open:  # noqa: ASYNC110 (one loop batch at a time, on purpose)
                 await asyncio.sleep(0)
             for _ in range(hops):
                 await asyncio.sleep(0)

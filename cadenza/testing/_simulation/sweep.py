@@ -36,14 +36,14 @@ from typing import Any
 
 import structlog
 
+from cadenza.actors._simloop import Simulation
 from cadenza.persistence import JournalFaults
-from cadenza.testing import Simulation
-from simulations.sim.checker import TIMER_SLACK_S, Checker, Violation
-from simulations.sim.harness import SimRuntime
-from simulations.sim.local_workload import LocalWorkerLoad
-from simulations.sim.more_workloads import GroupOutageLoad, WaitStorm
-from simulations.sim.trace import TraceDelivery
-from simulations.sim.workloads import ConductorLoad
+from cadenza.testing._simulation.checker import TIMER_SLACK_S, Checker, Violation
+from cadenza.testing._simulation.harness import SimRuntime
+from cadenza.testing._simulation.local_workload import LocalWorkerLoad
+from cadenza.testing._simulation.more_workloads import GroupOutageLoad, WaitStorm
+from cadenza.testing._simulation.trace import TraceDelivery
+from cadenza.testing._simulation.workloads import ConductorLoad
 
 WORKLOADS = ("conductor", "group_outage", "wait_storm", "local_workers")
 LIVELOCK_BATCHES = 200_000  # batches without time moving: something spins

@@ -41,7 +41,7 @@ from typing import Any
 from cadenza._errors import CadenzaError, InvalidOperation, NotFound, StaleTask
 from cadenza.engine._messages import Wake
 from cadenza.runtime import Runtime
-from simulations.sim.harness import SimRuntime, cancel_all
+from cadenza.testing._simulation.harness import SimRuntime, cancel_all
 
 TASK_TYPES = ("step_a", "step_b", "step_c")
 PRIORITIES = (0, 0, 0, 10, 50)
@@ -262,7 +262,7 @@ class ConductorLoad:
                 continue
             run_id = self.rng.choice(self.run_ids[-200:])
             try:
-                await rt._runs.ref(run_id).tell(Wake(rt.clock.now()))
+                await rt._engine._runs.ref(run_id).tell(Wake(rt._engine.clock.now()))
                 run = await rt.get(run_id)
             except NotFound:
                 continue  # its start was lost in a crash
