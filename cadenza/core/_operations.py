@@ -32,6 +32,7 @@ from cadenza._errors import InvalidOperation
 from cadenza.core._events import (
     Event,
     TaskCanceled,
+    TaskCompleted,
     TaskMarked,
     TaskScheduled,
     WorkflowPaused,
@@ -40,7 +41,7 @@ from cadenza.core._events import (
     WorkflowTerminated,
 )
 from cadenza.core._schedule import WAIT_GROUP, task_id
-from cadenza.core._state import WorkflowState
+from cadenza.core._state import SIGNALLABLE, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.language._definition import WorkflowDef
 
@@ -145,3 +146,17 @@ def operation_events(
         ]
         return [*cancels, WorkflowTerminated(at=now, reason=reason)]
     raise _refuse(state, f"unknown operation {message.op!r}")
+
+
+def signal_event(state: WorkflowState, ref: str, output: dict[str, Any], now: float) -> Event:
+    """The completion of the WAIT or HUMAN task `ref` that waits for a signal.
+
+    Raises `InvalidOperation` if no such task waits (ended, superseded, or
+    the run is over).
+    """
+    for task in reversed(state.tasks):
+        if task.ref == ref and task.type in SIGNALLABLE and not task.retried:
+            if task.status is TaskStatus.IN_PROGRESS and not state.status.terminal:
+                return TaskCompleted(at=now, task_id=task.id, output=output)
+            break
+    raise _refuse(state, f"run {state.id} has no WAIT or HUMAN task {ref!r} waiting for a signal")

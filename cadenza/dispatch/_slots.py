@@ -13,11 +13,11 @@ A **crash** is the slot coroutine dying: the function raises a
 slot's own machinery fails. The task in hand fails ("worker crashed: …")
 and is retried at its original queue place (`Ledger.keep_place`); the group
 gets `WorkerCrashed`. Up to `WORKER_RESTARTS_MAX` crashes within
-`WORKER_RESTART_PERIOD_S` on the runtime's clock, the group starts a new
-slot; one more and it **pauses** dispatch of that task type in that group
-(`group.worker_paused`): tasks stay queued, pollers of that type get
-nothing, the runtime stays up. Registering the worker again with
-`rt.worker(...)` resumes it (`group.worker_resumed`).
+`WORKER_RESTART_PERIOD_S` on the runtime's clock (`RestartWindow`, OTP's
+rule), the group starts a new slot; one more and it **pauses** dispatch of
+that task type in that group (`group.worker_paused`): tasks stay queued,
+pollers of that type get nothing, the runtime stays up. Registering the
+worker again with `rt.worker(...)` resumes it (`group.worker_resumed`).
 
 Each slot verdict releases the task in the `Ledger` at once (so a breaker
 counts it before the slot takes its next task), then goes to the run.
@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +40,8 @@ from typing import Any
 import anyio
 
 from cadenza._errors import TerminalError
-from cadenza.actors import ActorRef
+from cadenza._json import encode_strict
+from cadenza.actors import ActorRef, RestartWindow
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
     QueuedTask,
@@ -51,8 +50,6 @@ from cadenza.dispatch._messages import (
     WorkerCrashed,
     WorkerDone,
 )
-
-_STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
 
 WORKER_RESTARTS_MAX = 3  # slot crashes tolerated within the period; one more pauses the type
 WORKER_RESTART_PERIOD_S = 60.0
@@ -73,15 +70,14 @@ class LocalWorker:
     running: int = 0
     slots: int = 0  # slot coroutines alive
     inbox: asyncio.Queue[tuple[QueuedTask, Any]] = field(default_factory=asyncio.Queue)
-    crashes: deque[float] = field(default_factory=deque)  # times of recent crashes
+    crashes: RestartWindow = field(
+        default_factory=lambda: RestartWindow(WORKER_RESTARTS_MAX, WORKER_RESTART_PERIOD_S)
+    )
     paused: bool = False
 
     def crashed(self, now: float) -> bool:
         """Count a crash at `now`; True if that is past the restart intensity."""
-        self.crashes.append(now)
-        while self.crashes and self.crashes[0] <= now - WORKER_RESTART_PERIOD_S:
-            self.crashes.popleft()
-        return len(self.crashes) > WORKER_RESTARTS_MAX
+        return self.crashes.record(now)
 
 
 async def slot(
@@ -189,7 +185,7 @@ async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
         )
         return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
     try:
-        _STRICT_JSON.encode(output)
+        encode_strict(output)
     except (TypeError, ValueError) as exc:
         reason = f"worker for {task.type!r} returned output that is not JSON-serialisable: {exc}"
         return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)

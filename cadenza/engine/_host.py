@@ -119,6 +119,7 @@ class Engine:
         self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
         self._env: Environment | None = None
         self._fresh: set[str] = set()
+        self._key_locks: dict[str, anyio.Lock] = {}  # starts in flight, by idempotency key
         self._listeners: list[Callable[[str, str, float], None]] = []
         self._runs: EntityPool[Any]
         self._timers: ActorRef[Any]
@@ -265,22 +266,49 @@ class Engine:
         task_to_group: Mapping[str, str] | None,
         parent_id: str | None,
     ) -> str:
-        """Start a run of `definition` under a fresh id; returns the id once durable."""
+        """Start a run of `definition`; returns its id once durable.
+
+        With an idempotency `key`, a run already started under it (durably)
+        is returned instead; concurrent starts with one key are serialised.
+        """
+        if key is None:
+            return await self._start(
+                definition, digest, run_input, priority, None, correlation_id, task_to_group,
+                parent_id,
+            )  # fmt: skip
+        lock = self._key_locks.setdefault(key, anyio.Lock())
+        try:
+            async with lock:
+                existing = await self.journal.find_key(key)
+                if existing is not None:
+                    return existing
+                return await self._start(
+                    definition, digest, run_input, priority, key, correlation_id, task_to_group,
+                    parent_id,
+                )  # fmt: skip
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                self._key_locks.pop(key, None)
+
+    async def _start(
+        self,
+        definition: WorkflowDef,
+        digest: str,
+        run_input: dict[str, Any],
+        priority: int,
+        key: str | None,
+        correlation_id: str | None,
+        task_to_group: Mapping[str, str] | None,
+        parent_id: str | None,
+    ) -> str:
         run_id = self.new_run_id()
         routes = dict(task_to_group) if task_to_group else None
         result: str = await self._runs.ref(run_id).ask(
             lambda reply: StartRun(
-                definition,
-                digest,
-                run_input,
-                priority,
-                key,
-                correlation_id,
-                routes,
-                parent_id,
+                definition, digest, run_input, priority, key, correlation_id, routes, parent_id,
                 reply,
             )
-        )
+        )  # fmt: skip
         return result
 
     # -- what the actors ask (RunServices, and the groups' needs) ---------------

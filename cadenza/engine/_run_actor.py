@@ -42,10 +42,9 @@ from cadenza.core._events import (
     TaskUpdated,
     WorkflowStarted,
 )
-from cadenza.core._operations import operation_events
+from cadenza.core._operations import operation_events, signal_event
 from cadenza.core._state import (
     IN_PROGRESS_AT_ONCE,
-    SIGNALLABLE,
     TaskState,
     WorkflowState,
     apply,
@@ -248,8 +247,8 @@ class RunActor(Actor[Any]):
             case Wake(when=when):
                 self.deadlines.woken(when)
                 self._expire(state, now, events)
-            case Signal():
-                self._signal(state, message, now, events)
+            case Signal(ref=ref, output=output):
+                self._emit(events, signal_event(state, ref, output, now))
             case AuditTimer(expected=expected):
                 self.deadlines.audit(self.definition, state, expected)
             case TaskStartedMsg():
@@ -364,23 +363,6 @@ class RunActor(Actor[Any]):
         self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short
-
-    def _signal(
-        self, state: WorkflowState, message: Signal, now: float, events: list[Event]
-    ) -> None:
-        for task in reversed(state.tasks):
-            if task.ref == message.ref and task.type in SIGNALLABLE and not task.retried:
-                if task.status is TaskStatus.IN_PROGRESS and not state.status.terminal:
-                    self._emit(
-                        events, TaskCompleted(at=now, task_id=task.id, output=message.output)
-                    )
-                    return
-                break
-        raise InvalidOperation(
-            f"run {state.id} has no WAIT or HUMAN task {message.ref!r} waiting for a signal",
-            run_id=state.id,
-            state=state.status.value,
-        )
 
     def _operate(
         self, state: WorkflowState, message: Operate, now: float, events: list[Event]

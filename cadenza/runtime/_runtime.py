@@ -18,8 +18,6 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, overload
 
-import anyio
-
 from cadenza._errors import InvalidArgument, RuntimeClosed
 from cadenza._json import check_payload
 from cadenza.actors import Clock, Delivery, RealClock
@@ -75,8 +73,9 @@ class Runtime:
         delivery: the simulation's seam for delivering messages (default:
             immediate).
 
-    Raises:
-        InvalidArgument: a parameter of the wrong type or out of range.
+    Every call taking a run id raises `NotFound` for an id no run has, and
+    every call raises `InvalidArgument` (naming the parameter) for an
+    argument of the wrong type or out of range, before anything is queued.
     """
 
     def __init__(
@@ -124,7 +123,6 @@ class Runtime:
         )
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
-        self._key_locks: dict[str, anyio.Lock] = {}
         self._entered = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -285,32 +283,13 @@ class Runtime:
         routes = check.routes("task_to_group", task_to_group)
         run_input = check_payload("workflow input", input)
         definition, digest = self._engine.registry.get(name, version)
-        engine = self._engine
         with calls_translated(f"start of {name!r}"):
-            if key is None:
-                return await engine.start(
-                    definition, digest, run_input, priority, None, correlation_id, routes, parent_id
-                )
-            lock = self._key_locks.setdefault(key, anyio.Lock())
-            try:
-                async with lock:
-                    existing = await engine.journal.find_key(key)
-                    if existing is not None:
-                        return existing
-                    return await engine.start(
-                        definition, digest, run_input, priority, key, correlation_id, routes,
-                        parent_id,
-                    )  # fmt: skip
-            finally:
-                if not lock.locked() and not lock.statistics().tasks_waiting:
-                    self._key_locks.pop(key, None)
+            return await self._engine.start(
+                definition, digest, run_input, priority, key, correlation_id, routes, parent_id
+            )
 
     async def get(self, run_id: str) -> WorkflowRun:
-        """A snapshot of run `run_id` (a copy: changing it changes nothing).
-
-        Raises:
-            NotFound: no such run.
-        """
+        """A snapshot of run `run_id` (a copy: changing it changes nothing)."""
         self._check_open()
         check.text("run_id", run_id)
         with calls_translated(f"get of run {run_id!r}"):
@@ -324,7 +303,6 @@ class Runtime:
 
         Raises:
             TimeoutError: the run was not terminal within `timeout`.
-            NotFound: no such run.
         """
         self._check_open()
         check.text("run_id", run_id)
@@ -442,7 +420,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: the run is not running (or already paused).
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.operate(run_id, "pause")
@@ -452,7 +429,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: the run is not paused.
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.operate(run_id, "resume")
@@ -462,7 +438,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: the run already ended.
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.operate(run_id, "terminate", reason)
@@ -472,7 +447,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: the run is not FAILED or TIMED_OUT.
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.operate(run_id, "retry")
@@ -485,7 +459,6 @@ class Runtime:
         Raises:
             InvalidOperation: the run has not ended (or is COMPLETED and its
                 definition is not restartable).
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.restart(run_id, latest)
@@ -497,7 +470,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: the run has not ended, or has no task `from_ref`.
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.rerun(run_id, from_ref, input)
@@ -507,7 +479,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: the run is not running, or `ref` was already scheduled.
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.skip(run_id, ref)
@@ -517,7 +488,6 @@ class Runtime:
 
         Raises:
             InvalidOperation: no WAIT or HUMAN task `ref` is waiting.
-            NotFound: no such run.
         """
         self._check_open()
         await self._operator.signal(run_id, ref, output)

@@ -215,7 +215,8 @@ async def test_bad_input_gets_typed_errors(rt: cadenza.Runtime) -> None:
     with pytest.raises(cadenza.InvalidArgument) as bad_priority:
         await rt.start("three_steps", {"n": 1}, priority=100)
     assert bad_priority.value.argument == "priority"
-    assert isinstance(bad_priority.value, ValueError) and isinstance(bad_priority.value, TypeError)
+    assert isinstance(bad_priority.value, ValueError)
+    assert isinstance(bad_priority.value, TypeError)
     with pytest.raises(cadenza.NotFound):
         await rt.get("no-such-run")
     assert await rt.runs() == []
