@@ -2,13 +2,13 @@
 
 Design note
 -----------
-A definition is data. `parse_workflow_def` takes a dict in Conductor's
-`WorkflowDef` JSON format, ignores unknown fields, fills missing ones with
-Conductor's defaults (from WorkflowDef.java / WorkflowTask.java /
-TaskDef.java) and returns an immutable `WorkflowDef`; `to_conductor_json`
-gives the normalised dict back. Anything malformed raises `DefinitionError`
-naming the workflow, the task reference and the problem — at registration,
-never mid-run.
+A definition is data. `parse_workflow_def` (`_parse.py`) decodes a dict in
+Conductor's `WorkflowDef` JSON format with msgspec schemas (`_wire.py`):
+it ignores unknown fields, fills missing ones with Conductor's defaults
+(from WorkflowDef.java / WorkflowTask.java / TaskDef.java) and returns an
+immutable `WorkflowDef`; `to_conductor_json` gives the normalised dict
+back. Anything malformed raises `DefinitionError` naming the workflow, the
+task reference and the problem — at registration, never mid-run.
 
 Task types the runtime executes are listed in `SUPPORTED_TYPES`; every
 other type Conductor knows is recognised and rejected with a clear error

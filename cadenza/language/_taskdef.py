@@ -2,22 +2,24 @@
 
 Design note
 -----------
-`parse_task_def` takes a Conductor `TaskDef` dict, ignores unknown fields,
-fills missing ones with Conductor's defaults (TaskDef.java) and returns an
-immutable `TaskDef`; anything malformed raises `DefinitionError` naming the
-task (and the workflow, for an inline `taskDefinition`). `_number` and
-`_enum` are shared with the workflow parser in `_definition.py`.
+`TaskDef` is its own wire schema (see `_wire.py`): Conductor's field
+names, types and defaults from TaskDef.java, plus cadenza's
+`maxRetryDelaySeconds`, `backoffJitterMs` and `circuitBreaker`.
+`parse_task_def` decodes a Conductor `TaskDef` dict into one; anything
+malformed raises `DefinitionError` naming the field (and the workflow and
+the task, for an inline `taskDefinition`: see `_parse.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from cadenza._errors import DefinitionError
-from cadenza.language._breaker_config import BreakerConfig, parse_breaker
+import msgspec
+
+from cadenza.language._breaker_config import BreakerConfig
+from cadenza.language._wire import Count, Float, Name, Positive, decode
 
 
 class RetryLogic(StrEnum):
@@ -32,36 +34,35 @@ class TimeoutPolicy(StrEnum):
     ALERT_ONLY = "ALERT_ONLY"
 
 
-def _input_template(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
-    template = raw.get("inputTemplate") or {}
-    if not isinstance(template, Mapping):
-        raise DefinitionError("inputTemplate must be an object", workflow=where)
-    return dict(template)
+def _named(name: str, default: Any) -> Any:
+    return msgspec.field(default=default, name=name)
 
 
-@dataclass(frozen=True, slots=True)
-class TaskDef:
-    """A task type's policies (Conductor's `TaskDef`), with Conductor's defaults."""
+class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
+    """A task type's policies: Conductor's `TaskDef` (wire names as `name=`), its defaults."""
 
-    name: str
-    retry_count: int = 3
-    retry_logic: RetryLogic = RetryLogic.FIXED
-    retry_delay_s: float = 60.0
-    backoff_scale_factor: float = 1.0
-    max_retry_delay_s: float | None = None
-    backoff_jitter_ms: int = 0
-    timeout_s: float = 0.0
-    response_timeout_s: float = 3600.0
-    poll_timeout_s: float | None = None
-    timeout_policy: TimeoutPolicy = TimeoutPolicy.TIME_OUT_WF
-    concurrent_exec_limit: int | None = None
-    rate_limit_per_frequency: int = 0
-    rate_limit_frequency_s: float = 1.0
-    circuit_breaker: BreakerConfig | None = None  # `circuitBreaker`; see _breaker.py
-    input_template: Mapping[str, Any] = field(
-        default_factory=dict
-    )  # defaults under inputParameters
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    name: Name
+    retry_count: Count = _named("retryCount", 3)
+    retry_logic: RetryLogic = _named("retryLogic", RetryLogic.FIXED)
+    retry_delay_s: Float = _named("retryDelaySeconds", 60.0)
+    backoff_scale_factor: Float = _named("backoffScaleFactor", 1.0)
+    max_retry_delay_s: Float | None = _named("maxRetryDelaySeconds", None)
+    backoff_jitter_ms: Count = _named("backoffJitterMs", 0)
+    timeout_s: Float = _named("timeoutSeconds", 0.0)
+    response_timeout_s: Positive = _named("responseTimeoutSeconds", 3600.0)  # a lease
+    poll_timeout_s: Float | None = _named("pollTimeoutSeconds", None)
+    timeout_policy: TimeoutPolicy = _named("timeoutPolicy", TimeoutPolicy.TIME_OUT_WF)
+    concurrent_exec_limit: Count | None = _named("concurrentExecLimit", None)
+    rate_limit_per_frequency: Count = _named("rateLimitPerFrequency", 0)
+    rate_limit_frequency_s: Float = _named("rateLimitFrequencyInSeconds", 1.0)
+    circuit_breaker: BreakerConfig | None = _named("circuitBreaker", None)  # see _breaker.py
+    input_template: dict[str, Any] = _named("inputTemplate", {})  # defaults under inputParameters
+
+    def __post_init__(self) -> None:
+        if self.rate_limit_per_frequency and self.rate_limit_frequency_s <= 0:
+            raise ValueError(
+                "rateLimitFrequencyInSeconds must be positive with rateLimitPerFrequency"
+            )
 
     def retry_delay_for(self, retry_count: int) -> float:
         """Seconds to wait before attempt `retry_count + 1` (jitter not included)."""
@@ -76,79 +77,8 @@ class TaskDef:
         return max(0.0, delay)
 
 
-def _number(
-    raw: Mapping[str, Any], key: str, default: float, *, where: str, ref: str | None
-) -> float:
-    value = raw.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DefinitionError(f"{key} must be a number, got {value!r}", workflow=where, ref=ref)
-    if value < 0:
-        raise DefinitionError(f"{key} must not be negative, got {value!r}", workflow=where, ref=ref)
-    return float(value)
-
-
-def _enum(enum: type[StrEnum], raw: Mapping[str, Any], key: str, default: Any, **where: Any) -> Any:
-    value = raw.get(key) or default
-    try:
-        return enum(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in enum)
-        raise DefinitionError(f"{key} {value!r} is not one of {allowed}", **where) from None
-
-
 def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> TaskDef:
     """Parse a Conductor `TaskDef` dict; raises `DefinitionError`."""
-    if not isinstance(raw, Mapping):
-        raise DefinitionError(f"a task definition must be an object, got {type(raw).__name__}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise DefinitionError("a task definition needs a non-empty 'name'", workflow=workflow)
-    where = workflow or name
-    retry_count = int(_number(raw, "retryCount", 3, where=where, ref=None))
-    max_delay = raw.get("maxRetryDelaySeconds")
-    poll_timeout = raw.get("pollTimeoutSeconds")
-    concurrent = raw.get("concurrentExecLimit")
-    if concurrent is not None and (not isinstance(concurrent, int) or concurrent < 0):
-        raise DefinitionError(f"concurrentExecLimit must be a non-negative integer, got {concurrent!r}",
-                              workflow=workflow or name)  # fmt: skip
-    frequency = _number(raw, "rateLimitFrequencyInSeconds", 1, where=where, ref=None)
-    per = raw.get("rateLimitPerFrequency")
-    if per is not None and (isinstance(per, bool) or not isinstance(per, int) or per < 0):
-        raise DefinitionError(f"rateLimitPerFrequency must be a non-negative integer, got {per!r}",
-                              workflow=where)  # fmt: skip
-    if _number(raw, "responseTimeoutSeconds", 3600, where=where, ref=None) <= 0:
-        raise DefinitionError("responseTimeoutSeconds must be positive (it is a lease)",
-                              workflow=where)  # fmt: skip
-    if raw.get("rateLimitPerFrequency") and frequency <= 0:
-        raise DefinitionError(
-            "rateLimitFrequencyInSeconds must be positive", workflow=workflow or name
-        )
-    return TaskDef(
-        name=name,
-        retry_count=retry_count,
-        retry_logic=_enum(RetryLogic, raw, "retryLogic", "FIXED", workflow=workflow or name),
-        retry_delay_s=_number(raw, "retryDelaySeconds", 60, where=where, ref=None),
-        backoff_scale_factor=_number(raw, "backoffScaleFactor", 1, where=where, ref=None),
-        max_retry_delay_s=None
-        if max_delay is None
-        else _number(raw, "maxRetryDelaySeconds", 0, where=where, ref=None),
-        backoff_jitter_ms=int(_number(raw, "backoffJitterMs", 0, where=where, ref=None)),
-        timeout_s=_number(raw, "timeoutSeconds", 0, where=where, ref=None),
-        response_timeout_s=_number(raw, "responseTimeoutSeconds", 3600, where=where, ref=None),
-        poll_timeout_s=None
-        if poll_timeout is None
-        else _number(raw, "pollTimeoutSeconds", 0, where=where, ref=None),
-        timeout_policy=_enum(
-            TimeoutPolicy, raw, "timeoutPolicy", "TIME_OUT_WF", workflow=workflow or name
-        ),
-        concurrent_exec_limit=concurrent,
-        rate_limit_per_frequency=int(
-            _number(raw, "rateLimitPerFrequency", 0, where=where, ref=None)
-        ),
-        rate_limit_frequency_s=frequency,
-        circuit_breaker=parse_breaker(raw.get("circuitBreaker"), where=where),
-        input_template=_input_template(raw, where),
-        raw=dict(raw),
-    )
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    where = workflow or (name if isinstance(name, str) and name else None)
+    return decode(raw, TaskDef, workflow=where, what="a task definition")

@@ -2,7 +2,7 @@
 
 Design note
 -----------
-`_definition.py` parses each task on its own; this module checks what only
+`_parse.py` decodes each task on its own; this module checks what only
 the whole definition shows, and raises `DefinitionError` naming the task
 reference and the problem:
 
@@ -123,7 +123,11 @@ def _followed_by_join(tasks: tuple[TaskSpec, ...], fork: TaskSpec) -> bool:
 def validate(definition: WorkflowDef, *, javascript: bool) -> None:
     """Raise `DefinitionError` for the first structural problem; see the module note."""
     name = definition.name
-    refs = {task.ref for task in walk(definition.tasks)}
+    refs: set[str] = set()
+    for task in walk(definition.tasks):
+        if task.ref in refs:
+            raise DefinitionError("duplicate taskReferenceName", workflow=name, ref=task.ref)
+        refs.add(task.ref)
     for task, in_loop in _loops(definition.tasks):
         ref = task.ref
 
@@ -163,7 +167,7 @@ def validate(definition: WorkflowDef, *, javascript: bool) -> None:
                 raise fail(f"SUB_WORKFLOW starts {child!r}, the workflow itself (a cycle)")
         elif task.type == "FORK_JOIN_DYNAMIC":
             for key in ("dynamicForkTasksParam", "dynamicForkTasksInputParamName"):
-                if not isinstance(task.raw.get(key), str) or not task.raw.get(key):
+                if not task.raw.get(key):  # a string when given: see TaskWire
                     raise fail(f"a FORK_JOIN_DYNAMIC needs '{key}' (the name of an input)")
             if not _followed_by_join(definition.tasks, task):
                 raise fail("a FORK_JOIN_DYNAMIC must be followed by a JOIN")

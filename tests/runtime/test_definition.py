@@ -352,7 +352,7 @@ MALFORMED = {
         _set("inputParameters", {"a": 1}),
         "wf",
         None,
-        "list of names",
+        "inputParameters must be a list",
     ),
     "variables not an object": (_set("variables", [1]), "wf", None, "variables"),
     "workflow timeoutPolicy RETRY": (_set("timeoutPolicy", "RETRY"), "wf", None, "timeoutPolicy"),
@@ -392,6 +392,86 @@ def test_the_error_message_names_the_workflow_the_task_and_the_problem() -> None
     assert str(caught.value) == "workflow 'wf', task 'a': unknown task type 'FROBNICATE'"
 
 
+def _nest(kind: str, inner: dict[str, Any]) -> dict[str, Any]:
+    """A workflow whose only task is a `kind` holding `inner` (in a case, a branch, a body)."""
+    outer: dict[str, Any] = {"name": "o", "taskReferenceName": "outer", "type": kind}
+    if kind == "SWITCH":
+        outer.update(expression="x", decisionCases={"yes": [inner]})
+    elif kind == "FORK_JOIN":
+        outer["forkTasks"] = [[{"name": "b", "taskReferenceName": "b"}], [inner]]
+    else:
+        outer.update(loopCondition="false", loopOver=[inner])
+    return {"name": "wf", "tasks": [outer]}
+
+
+@pytest.mark.parametrize(
+    ("kind", "inner", "error"),
+    [
+        (
+            "SWITCH",
+            {"name": "i", "taskReferenceName": "inner", "retryCount": "x"},
+            "workflow 'wf', task 'inner': retryCount must be an integer, got 'x'",
+        ),
+        (
+            "FORK_JOIN",
+            {
+                "name": "i",
+                "taskReferenceName": "inner",
+                "taskDefinition": {"retryDelaySeconds": -2},
+            },
+            "workflow 'wf', task 'inner': taskDefinition.retryDelaySeconds must not be negative, got -2",
+        ),
+        (
+            "DO_WHILE",
+            {
+                "name": "i",
+                "taskReferenceName": "inner",
+                "taskDefinition": {"circuitBreaker": {"windowSize": 0}},
+            },
+            "workflow 'wf', task 'inner': taskDefinition.circuitBreaker.windowSize must be >= 1, got 0",
+        ),
+        (
+            "SWITCH",
+            {"name": "i"},
+            "workflow 'wf', task 'outer': decisionCases['yes'][0] has no 'taskReferenceName'",
+        ),
+        (
+            "FORK_JOIN",
+            "not a task",
+            "workflow 'wf', task 'outer': forkTasks[1][0] must be an object, got 'not a task'",
+        ),
+    ],
+)
+def test_an_error_in_a_nested_task_names_that_task_and_the_field(
+    kind: str, inner: Any, error: str
+) -> None:
+    """A task in a case, a branch or a loop body is named; without a reference, where it sits."""
+    with pytest.raises(DefinitionError) as caught:
+        parse_workflow_def(_nest(kind, inner))
+    assert str(caught.value) == error
+
+
+def test_a_task_field_given_as_null_takes_its_default() -> None:
+    noisy = minimal()
+    noisy["tasks"][0].update(
+        type=None, inputParameters=None, startDelay=None, optional=None, retryCount=None
+    )
+    noisy["tasks"][0]["taskDefinition"] = {"retryCount": None, "timeoutPolicy": None}
+    plain = minimal()
+    plain["tasks"][0]["taskDefinition"] = {}
+    assert parse_workflow_def(noisy) == parse_workflow_def(plain)
+    assert to_conductor_json(parse_workflow_def(noisy))["tasks"][0]["type"] == "SIMPLE"
+
+
+def test_the_normalised_json_keeps_numbers_as_given() -> None:
+    raw = minimal()
+    raw["tasks"][0]["startDelay"] = 5
+    raw["timeoutSeconds"] = 0.5
+    normalised = to_conductor_json(parse_workflow_def(raw))
+    assert (normalised["tasks"][0]["startDelay"], normalised["timeoutSeconds"]) == (5, 0.5)
+    assert type(normalised["tasks"][0]["startDelay"]) is int
+
+
 def test_a_definition_that_is_not_an_object_is_rejected() -> None:
     with pytest.raises(DefinitionError, match="must be an object"):
         parse_workflow_def(["not", "a", "dict"])  # type: ignore[arg-type]
@@ -401,9 +481,12 @@ def test_a_definition_that_is_not_an_object_is_rejected() -> None:
     ("raw", "words"),
     [
         ("not a dict", "must be an object"),
-        ({}, "non-empty 'name'"),
+        ({}, "a task definition has no 'name'"),
         ({"name": "t", "retryDelaySeconds": -1}, "retryDelaySeconds must not be negative"),
-        ({"name": "t", "retryLogic": "SOMETIMES"}, "retryLogic 'SOMETIMES' is not one of"),
+        (
+            {"name": "t", "retryLogic": "SOMETIMES"},
+            "retryLogic must be one of FIXED, LINEAR_BACKOFF, EXPONENTIAL_BACKOFF, got 'SOMETIMES'",
+        ),
         ({"name": "t", "timeoutSeconds": "soon"}, "timeoutSeconds must be a number"),
         ({"name": "t", "timeoutPolicy": "SHRUG"}, "timeoutPolicy"),
         ({"name": "t", "concurrentExecLimit": -1}, "concurrentExecLimit"),
