@@ -24,6 +24,11 @@ class DefinitionError(CadenzaError, ValueError):
     Raised at registration (never mid-run), naming the task reference (`ref`)
     and the problem. Fix the definition and register it again; nothing
     already registered or journaled is touched.
+
+    Attributes:
+        problem: what is wrong, in words.
+        workflow: the workflow's name, when known.
+        ref: the task reference at fault, when one is.
     """
 
     def __init__(self, problem: str, *, workflow: str | None = None, ref: str | None = None):
@@ -39,7 +44,12 @@ class DefinitionError(CadenzaError, ValueError):
 
 
 class NotFound(CadenzaError, LookupError):
-    """An id or name the caller gave does not exist (run, task, definition)."""
+    """An id or name the caller gave does not exist (run, task, definition).
+
+    Attributes:
+        what: the kind of thing looked for ("run", "task", "workflow", ...).
+        ident: the id or name given.
+    """
 
     def __init__(self, what: str, ident: str):
         self.what = what
@@ -52,6 +62,10 @@ class InvalidOperation(CadenzaError):
 
     For example resuming a run that is not paused, or completing a task of a
     run that already ended. `state` says what was found.
+
+    Attributes:
+        run_id: the run concerned, when there is one.
+        state: the status found (e.g. "COMPLETED").
     """
 
     def __init__(self, message: str, *, run_id: str | None = None, state: str | None = None):
@@ -92,6 +106,9 @@ class StaleTask(InvalidOperation):
 
     The attempt was retried, timed out, cancelled or already completed; the
     result was ignored and nothing changed. A worker should drop the task.
+
+    Attributes:
+        task_id: the attempt the result was for.
     """
 
     def __init__(self, task_id: str, why: str):
@@ -103,6 +120,10 @@ class TerminalError(CadenzaError):
     """Raised by a worker to fail its task for good, without retries.
 
     The task ends FAILED_WITH_TERMINAL_ERROR; `output` is kept as its output.
+
+    Attributes:
+        reason: the task's reason.
+        output: the task's output, if any.
     """
 
     def __init__(self, reason: str = "", *, output: dict[str, Any] | None = None):
@@ -129,6 +150,10 @@ class JournalCorrupted(CadenzaError):
 
     The damaged record is named and never applied. The database should be
     restored from a backup or the run inspected with `cadenza show`.
+
+    Attributes:
+        stream_id: the run (or definition) whose record is damaged, when known.
+        record: the damaged record's sequence number, when known.
     """
 
     def __init__(self, message: str, *, stream_id: str | None = None, record: int | None = None):

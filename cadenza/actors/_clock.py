@@ -108,9 +108,11 @@ class VirtualClock:
         self._idle_checks: list[Callable[[], Awaitable[None]]] = []
 
     def now(self) -> float:
+        """The virtual reading, Unix epoch seconds; it moves only by `advance`."""
         return self._now
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
+        """Run `callback()` when `advance` reaches `when`; cancel through the handle."""
         timer = _VirtualTimer(when, next(self._seq), callback)
         heapq.heappush(self._heap, timer)
         return timer
@@ -120,6 +122,7 @@ class VirtualClock:
         self._idle_checks.append(idle)
 
     def detach(self, idle: Callable[[], Awaitable[None]]) -> None:
+        """Forget an idle check registered with `attach` (no error if it was not)."""
         if idle in self._idle_checks:
             self._idle_checks.remove(idle)
 
@@ -133,7 +136,16 @@ class VirtualClock:
         return sum(1 for t in self._heap if not t.cancelled)
 
     async def advance(self, seconds: float) -> None:
-        """Move time forward by `seconds`, firing what falls due in order."""
+        """Move time forward by `seconds`, firing what falls due in order.
+
+        Between firings it waits until every attached system is idle (a
+        runtime settles), so the consequences of one timer happen before
+        the next fires. A local worker that never returns therefore blocks
+        it: test hung workers with `cadenza.testing.Simulation`.
+
+        Raises:
+            ValueError: `seconds` is negative.
+        """
         if seconds < 0:
             raise ValueError(f"cannot move a clock backwards (advance({seconds}))")
         target = self._now + seconds
@@ -150,7 +162,7 @@ class VirtualClock:
         await self._settle()
 
     async def advance_to(self, when: float) -> None:
-        """Move time forward to the epoch reading `when` (no-op if past)."""
+        """Move time forward to the epoch reading `when` (no-op if already past), as `advance`."""
         await self.advance(max(0.0, when - self._now))
 
     def _drop_cancelled(self) -> None:

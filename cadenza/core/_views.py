@@ -15,7 +15,29 @@ from cadenza.core._status import TaskStatus, WorkflowStatus
 
 @dataclass(frozen=True, slots=True)
 class TaskRun:
-    """One attempt of one task, as of the snapshot."""
+    """One attempt of one task, as of the snapshot (a copy: changing it changes nothing).
+
+    Attributes:
+        id: the attempt's id, `<run id>-<n>`; what `complete`/`fail` take.
+        ref: the task's `taskReferenceName` (`ref__<n>` inside a DO_WHILE).
+        type: the task type (the TaskDef name of a SIMPLE task, else
+            SWITCH, WAIT, SUB_WORKFLOW, ...).
+        status: where the attempt is (`TaskStatus`).
+        attempt: 1 for the first attempt, 2 for its first retry, ...
+        input: the resolved `inputParameters`.
+        output: what the worker (or the system task) produced.
+        group: the worker group the attempt was queued in.
+        reason: why it failed, timed out or was cancelled (None otherwise).
+        scheduled_at: when it was scheduled (Unix seconds, the runtime's clock).
+        started_at: when a worker took it (None until then).
+        ended_at: when it ended (None until then).
+        iteration: the DO_WHILE iteration it belongs to (0 outside loops).
+        run_id: the run the attempt belongs to.
+        name: the task's name in the definition.
+        worker_id: the id the polling worker gave (None for local workers).
+        retried: a later attempt superseded this one.
+        sub_workflow_id: a SUB_WORKFLOW task's child run id.
+    """
 
     id: str
     ref: str
@@ -38,6 +60,7 @@ class TaskRun:
 
     @classmethod
     def of(cls, task: TaskState, run_id: str) -> TaskRun:
+        """A copy of the engine's state of `task` (internal: callers get these from `get`)."""
         return cls(
             id=task.id,
             ref=task.ref,
@@ -62,7 +85,26 @@ class TaskRun:
 
 @dataclass(frozen=True, slots=True)
 class WorkflowRun:
-    """A run as of the snapshot; `tasks` in scheduling order."""
+    """A run as of the snapshot (a copy: changing it changes nothing).
+
+    Attributes:
+        id: the run id.
+        name: the workflow's name.
+        version: the definition version the run follows.
+        status: where the run is (`WorkflowStatus`).
+        input: the workflow input (with the definition's `inputTemplate` under it).
+        output: the workflow output (its `outputParameters`, once it ended).
+        variables: the workflow variables SET_VARIABLE tasks wrote.
+        reason: why it failed, timed out or was terminated (None otherwise).
+        priority: 0-99, higher first; its tasks carry it into their queues.
+        correlation_id: the caller's correlation id, if any.
+        parent_id: the parent run of a sub-workflow (None for a top-level run).
+        tasks: every attempt, in scheduling order.
+        created_at: when it started (Unix seconds, the runtime's clock).
+        updated_at: when its last event happened.
+        ended_at: when it ended (None while it runs).
+        key: its idempotency key, if started with one.
+    """
 
     id: str
     name: str
@@ -83,6 +125,7 @@ class WorkflowRun:
 
     @classmethod
     def of(cls, state: WorkflowState) -> WorkflowRun:
+        """A copy of the engine's state of a run (internal: callers get these from `get`)."""
         return cls(
             id=state.id,
             name=state.name,

@@ -37,6 +37,7 @@ class Tasks:
         self._tasks: list[dict[str, Any]] = []
 
     def build_tasks(self) -> list[dict[str, Any]]:
+        """The task list as Conductor JSON (a fresh list each time)."""
         return copy.deepcopy(self._tasks)
 
     def task(self, raw: Mapping[str, Any]) -> Self:
@@ -195,6 +196,7 @@ class Workflow(Tasks):
         return self
 
     def description(self, text: str) -> Self:
+        """The workflow's `description`."""
         return self._set("description", text)
 
     def input(self, *names: str) -> Self:
@@ -206,15 +208,19 @@ class Workflow(Tasks):
         return self._set("outputParameters", parameters)
 
     def variables(self, **values: Any) -> Self:
+        """The workflow variables' initial values (Conductor's `variables`)."""
         return self._set("variables", values)
 
     def failure_workflow(self, name: str) -> Self:
+        """The workflow started when a run of this one fails or times out (`failureWorkflow`)."""
         return self._set("failureWorkflow", name)
 
     def timeout(self, seconds: float, policy: str = "TIME_OUT_WF") -> Self:
+        """The run's `timeoutSeconds` and `timeoutPolicy` (TIME_OUT_WF or ALERT_ONLY)."""
         return self._set("timeoutSeconds", seconds)._set("timeoutPolicy", policy)
 
     def restartable(self, value: bool) -> Self:
+        """Whether a COMPLETED run of it may be restarted (`restartable`, default true)."""
         return self._set("restartable", value)
 
     def build(self) -> dict[str, Any]:
@@ -223,10 +229,18 @@ class Workflow(Tasks):
 
 
 def workflow(name: str, version: int = 1) -> Workflow:
-    """Start a workflow definition in Python (see `cadenza.runtime._builder`)."""
+    """Start a workflow definition in Python; `build()` gives its Conductor JSON.
+
+    The builder checks nothing itself: `Runtime.register` validates the
+    result and raises `DefinitionError` naming the task and the problem,
+    exactly as for the same JSON written by hand.
+    """
     return Workflow(name, version)
 
 
 def tasks() -> Tasks:
-    """Start a nested task list: a SWITCH case, a FORK_JOIN branch, a DO_WHILE body."""
+    """Start a nested task list: a SWITCH case, a FORK_JOIN branch, a DO_WHILE body.
+
+    Like `workflow`, it validates nothing: registration does.
+    """
     return Tasks()
