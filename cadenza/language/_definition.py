@@ -27,12 +27,12 @@ definition is parsed with its parent into `TaskSpec.sub_workflow`.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cadenza._json import copy_json
 from cadenza.language._taskdef import (
     TaskDef,
     TimeoutPolicy,
@@ -145,4 +145,5 @@ walk = _walk
 
 def to_conductor_json(definition: WorkflowDef) -> dict[str, Any]:
     """The definition in Conductor's JSON form, defaults filled in."""
-    return json.loads(json.dumps(definition.raw))  # type: ignore[no-any-return]
+    copied: dict[str, Any] = copy_json(definition.raw)
+    return copied
