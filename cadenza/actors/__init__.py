@@ -17,6 +17,7 @@ from cadenza.actors._errors import (
     AskTimeout,
     MailboxFull,
 )
+from cadenza.actors._intensity import RestartWindow
 from cadenza.actors._supervisor import Strategy, Supervisor
 from cadenza.actors._system import ActorSystem
 
@@ -37,6 +38,7 @@ __all__ = [
     "MailboxFull",
     "RealClock",
     "Reply",
+    "RestartWindow",
     "Strategy",
     "Supervisor",
     "TimerHandle",

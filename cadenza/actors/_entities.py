@@ -10,8 +10,9 @@ pool forgets the cell entirely unless a message arrived meanwhile: a million
 passivated entities cost no task, no instance and no cell. Refs stay valid;
 the next message starts a fresh instance (and `started()` runs again).
 
-Each entity restarts one-for-one with its own intensity (`max_restarts`
-within `within_s` on the system clock). Past it the pool gives up on that
+Each entity restarts one-for-one with its own intensity (at most
+`max_restarts` within `within_s` on the system clock, OTP's rule: see
+`_intensity.py`). Past it the pool gives up on that
 incarnation: its queued messages and waiting senders fail with `ActorCrashed`,
 its restart history is cleared and `on_give_up(key, exc)` is called (by
 default: `system.on_escalation(exc)`). The key still resolves: a message sent
@@ -22,20 +23,18 @@ kept until its restart history expires, so the intensity is not forgotten.
 from __future__ import annotations
 
 import functools
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.actors._actor import Actor, ActorRef, crashed_error
+from cadenza.actors._intensity import RestartWindow
 from cadenza.actors._mailbox import _Cell
-from cadenza.actors._supervisor import _within_intensity
 
 if TYPE_CHECKING:
     from cadenza.actors._system import ActorSystem
 
-log = structlog.get_logger()
+log = get_logger("cadenza.actors")
 
 M = TypeVar("M")
 
@@ -129,13 +128,9 @@ class EntityPool(Generic[M]):
         """Drop an idle cell without instance, unless its restart history is live."""
         if cell._instance is not None or cell._mailbox or cell._in_flight or cell._senders:
             return
-        history = cell._restarts
-        if history:
-            now = self._system.clock.now()
-            while history and history[0] <= now - self._within_s:
-                history.popleft()
-            if history:
-                return
+        restarts = cell._restarts
+        if restarts is not None and restarts.count(self._system.clock.now()):
+            return
         if self._cells.get(cell.key) is cell:
             del self._cells[cell.key]
 
@@ -148,9 +143,8 @@ class EntityPool(Generic[M]):
         if system._stopping:
             return
         if child._restarts is None:
-            child._restarts = deque()
-        now = system.clock.now()
-        if _within_intensity(child._restarts, now, self._max_restarts, self._within_s):
+            child._restarts = RestartWindow(self._max_restarts, self._within_s)
+        if not child._restarts.record(system.clock.now()):
             log.warning("actor.restarted", actor=child.name, pool=self.kind, error=repr(exc))
             return
         log.error(

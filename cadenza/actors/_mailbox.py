@@ -43,8 +43,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.actors._actor import (
     Actor,
     ActorContext,
@@ -59,9 +58,10 @@ from cadenza.actors._errors import ActorStopped, MailboxFull
 
 if TYPE_CHECKING:
     from cadenza.actors._entities import EntityPool
+    from cadenza.actors._intensity import RestartWindow
     from cadenza.actors._system import ActorSystem
 
-log = structlog.get_logger()
+log = get_logger("cadenza.actors")
 
 
 class _Parent(Protocol):
@@ -137,7 +137,7 @@ class _Cell:
         self._closing = False
         self._close_cause: BaseException | None = None
         self._drop_with: ErrorFor | None = None
-        self._restarts: deque[float] | None = None  # per-entity restart times
+        self._restarts: RestartWindow | None = None  # an entity's recent restarts
 
     # -- sending ---------------------------------------------------------
 

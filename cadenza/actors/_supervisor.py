@@ -4,9 +4,9 @@ Design note
 -----------
 A supervisor owns an ordered list of children: actor cells and child
 supervisors, in the order they were added. When a child fails, the supervisor
-first checks its restart intensity on the system's clock: if `max_restarts`
-restarts already happened within the last `within_s` seconds, it gives up;
-otherwise it records a restart and applies its strategy:
+first checks its restart intensity on the system's clock (OTP's rule, see
+`_intensity.py`): if this restart would be more than `max_restarts` within
+the last `within_s` seconds, it gives up; otherwise it applies its strategy:
 
 - ONE_FOR_ONE restarts the failed child only;
 - ONE_FOR_ALL restarts every child;
@@ -27,21 +27,20 @@ with `ActorCrashed`, later tells raise `ActorStopped`, `spawn` on it raises
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import structlog
-
 from cadenza._errors import NotFound
+from cadenza._log import get_logger
 from cadenza.actors._actor import Actor, ActorRef
 from cadenza.actors._errors import ActorStopped
+from cadenza.actors._intensity import RestartWindow
 from cadenza.actors._mailbox import _Cell
 
 if TYPE_CHECKING:
     from cadenza.actors._system import ActorSystem
 
-log = structlog.get_logger()
+log = get_logger("cadenza.actors")
 
 M = TypeVar("M")
 
@@ -52,18 +51,6 @@ class Strategy(enum.Enum):
     ONE_FOR_ONE = "one_for_one"
     ONE_FOR_ALL = "one_for_all"
     REST_FOR_ONE = "rest_for_one"
-
-
-def _within_intensity(
-    history: deque[float], now: float, max_restarts: int, within_s: float
-) -> bool:
-    """Record a restart at `now` if fewer than `max_restarts` happened in `within_s`."""
-    while history and history[0] <= now - within_s:
-        history.popleft()
-    if len(history) >= max_restarts:
-        return False
-    history.append(now)
-    return True
 
 
 class Supervisor:
@@ -90,7 +77,7 @@ class Supervisor:
         self.parent = parent
         self._system = system
         self._children: list[_Cell | Supervisor] = []
-        self._history: deque[float] = deque()
+        self._restarts = RestartWindow(max_restarts, within_s)
         self._gave_up = False
         if parent is not None:
             parent._adopt(self)
@@ -134,9 +121,7 @@ class Supervisor:
         system = self._system
         if system._stopping or self._gave_up:
             return
-        if not _within_intensity(
-            self._history, system.clock.now(), self.max_restarts, self.within_s
-        ):
+        if self._restarts.record(system.clock.now()):
             self._give_up(exc)
             return
         log.warning(
@@ -160,7 +145,7 @@ class Supervisor:
                 target._request_restart()
 
     def _restart_subtree(self) -> None:
-        self._history.clear()
+        self._restarts.clear()
         for child in list(self._children):
             if isinstance(child, Supervisor):
                 child._restart_subtree()

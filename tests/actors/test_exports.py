@@ -25,6 +25,7 @@ def test_public_names_are_exactly_the_supported_ones() -> None:
         "MailboxFull",
         "RealClock",
         "Reply",
+        "RestartWindow",
         "Strategy",
         "Supervisor",
         "TimerHandle",
