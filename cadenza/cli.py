@@ -24,18 +24,31 @@ from cadenza.runtime._inspect import read_run, read_runs
 
 
 def _configure_logging(json_logs: bool, level: str) -> None:
+    """cadenza's events at `level` and above to stderr, rendered by structlog.
+
+    One handler on the `cadenza` logger (replaced, not added, when `main` runs
+    again in one process); the root logger is left alone.
+    """
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
     )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("cadenza.cli")
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.TimeStamper(fmt="iso"),
+                renderer,
+            ],
+            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name],
+        )
     )
+    logger = logging.getLogger("cadenza")
+    for old in [h for h in logger.handlers if h.get_name() == "cadenza.cli"]:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
 
 
 def _existing(db: str) -> str:
@@ -93,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cadenza", description=__doc__)
     parser.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
     parser.add_argument(
-        "--log-level", default="warning", help="debug, info, warning (default), error"
+        "--log-level",
+        default="warning",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="cadenza's log level: debug, info, warning (default), error, critical",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 import cadenza
 
@@ -77,7 +76,5 @@ async def main(db: str, workdir: Path, generation: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(30)
-    )  # warnings and worse
+    # logging is not configured: cadenza's warnings and worse reach stderr, nothing else
     anyio.run(main, sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))

@@ -35,8 +35,8 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
-import structlog
 
+from cadenza._log import get_logger
 from cadenza.actors._actor import Actor, ActorRef
 from cadenza.actors._clock import Clock
 from cadenza.actors._delivery import Delivery, ImmediateDelivery, _current
@@ -45,7 +45,7 @@ from cadenza.actors._errors import ActorNameTaken, ActorSystemStopped
 from cadenza.actors._mailbox import _Cell
 from cadenza.actors._supervisor import Strategy, Supervisor
 
-log = structlog.get_logger()
+log = get_logger("cadenza.actors")
 
 M = TypeVar("M")
 

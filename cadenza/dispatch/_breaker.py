@@ -38,11 +38,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.language._breaker_config import BreakerConfig
 
-log = structlog.get_logger()
+log = get_logger("cadenza.dispatch")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 _EVENTS = {CLOSED: "breaker.closed", OPEN: "breaker.opened", HALF_OPEN: "breaker.half_open"}

@@ -47,8 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.actors import (
     Actor,
     ActorRef,
@@ -78,7 +77,7 @@ from cadenza.dispatch._slots import WORKER_RESTART_PERIOD_S, LocalWorker, Worker
 
 __all__ = ["GroupState", "LocalWorker", "WorkerFn", "WorkerGroup", "_tell_soon"]
 
-log = structlog.get_logger()
+log = get_logger("cadenza.dispatch")
 
 GROUP_IDLE_S = 60.0  # an idle, empty group is retired after this long
 _STUCK = "\x00stuck"  # wake-up keys beside the task types'

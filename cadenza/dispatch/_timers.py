@@ -33,11 +33,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.actors import Actor, ActorRef, Clock, MailboxFull, TimerHandle
 
-log = structlog.get_logger()
+log = get_logger("cadenza.dispatch")
 
 
 @dataclass(slots=True)

@@ -18,8 +18,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import structlog
-
+from cadenza._log import get_logger
 from cadenza.persistence._codec import (
     EncodedAppend,
     canonical,
@@ -42,7 +41,7 @@ from cadenza.persistence._journal import (
 )
 from cadenza.persistence._keys import KeyLedger
 
-log = structlog.get_logger()
+log = get_logger("cadenza.persistence")
 
 
 @dataclass(slots=True)

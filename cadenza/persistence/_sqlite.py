@@ -47,9 +47,9 @@ from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
-import structlog
 
 from cadenza._errors import InternalError, JournalCorrupted
+from cadenza._log import get_logger
 from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import (
     EncodedAppend,
@@ -82,7 +82,7 @@ from cadenza.persistence._schema import (
     prepare,
 )
 
-log = structlog.get_logger()
+log = get_logger("cadenza.persistence")
 
 T = TypeVar("T")
 

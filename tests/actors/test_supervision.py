@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 from cadenza._errors import NotFound
 from cadenza.actors import (
@@ -17,6 +16,7 @@ from cadenza.actors import (
     Supervisor,
     VirtualClock,
 )
+from tests._logs import capture_logs
 from tests.actors._support import Boom, Gate, Req, events, tracked
 
 Journal = list[tuple[Any, ...]]

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from cadenza.cli import main
 
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:
-    """The CLI configures structlog (it is an application); undo that after each test."""
+    """The CLI configures logging (it is an application); undo that after each test."""
+    cadenza_log = logging.getLogger("cadenza")
+    handlers, level = list(cadenza_log.handlers), cadenza_log.level
     yield
-    structlog.reset_defaults()
+    cadenza_log.handlers[:] = handlers
+    cadenza_log.setLevel(level)
 
 
 def _records(db: Path) -> int:

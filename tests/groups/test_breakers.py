@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
 import cadenza
 from cadenza.testing import VirtualClock
+from tests._logs import capture_logs
 from tests.groups._helpers import START, one_task, runtime
 
 BREAKER = {

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from structlog.testing import capture_logs
-
 from cadenza.testing import VirtualClock
+from tests._logs import capture_logs
 from tests.groups._helpers import START, one_task, runtime
 
 

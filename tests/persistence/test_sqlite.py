@@ -9,7 +9,6 @@ from pathlib import Path
 import anyio
 import anyio.lowlevel
 import pytest
-from structlog.testing import capture_logs
 
 from cadenza._errors import JournalCorrupted
 from cadenza.persistence import (
@@ -18,6 +17,7 @@ from cadenza.persistence import (
     SqliteJournal,
     open_journal,
 )
+from tests._logs import capture_logs
 from tests.persistence._helpers import append
 
 

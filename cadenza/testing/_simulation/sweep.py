@@ -18,7 +18,7 @@ the journal after every batch and compares the live runtime with the
 replayed journal at the end. Everything random derives from the seed, so
 `run_seed(seed)` twice gives the same trace hash.
 
-structlog is silenced for the run (and restored after): the simulation is
+cadenza's logs are silenced for the run (and restored after): the simulation is
 an application, and log rendering would dominate its cost.
 """
 
@@ -33,8 +33,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-
-import structlog
 
 from cadenza.actors._simloop import Simulation
 from cadenza.persistence import JournalFaults
@@ -71,12 +69,13 @@ class SeedResult:
 
 @contextlib.contextmanager
 def quiet_logs() -> Iterator[None]:
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    cadenza_log = logging.getLogger("cadenza")
+    saved = cadenza_log.level
+    cadenza_log.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        structlog.configure(**saved)
+        cadenza_log.setLevel(saved)
 
 
 def run_seeds(seeds: range, jobs: int, options: dict[str, Any]) -> Iterator[SeedResult]:
