@@ -14,6 +14,7 @@ rule each handler must remember.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,32 +133,36 @@ Effect = (
 
 def execute(effect: Effect, services: RunServices) -> Reply[str] | None:
     """Do `effect`; only a `StartRun` returns something: its start's reply (None if unknown)."""
-    ledger = services.ledger
-    match effect:
-        case Enqueue(group=group, task=task):
-            services.enqueue(group, task)
-        case Withdraw(group=group, task_id=task_id, delayed=delayed):
-            services.cancel(group, task_id, delayed=delayed)
-        case Release(task_id=task_id, failed=failed):
-            ledger.release(task_id, failed=failed)
-        case Grant(task=task):
-            ledger.grant(task)
-        case Extend(task_id=task_id):
-            ledger.extend(task_id)
-        case Expire(task_id=task_id, token=token):
-            ledger.expire(task_id, token)
-        case ForgetPlace(run_id=run_id, ref=ref):
-            ledger.forget_place(run_id, ref)
-        case ArmWake(run_id=run_id, when=when):
-            services.arm(when, run_id)
-        case StartRun():
-            return services.start_run(
-                effect.run_id, effect.name, effect.version, effect.input, parent=effect.parent
-            )
-        case TellParent(state=state):
-            services.child_ended(state)
-        case TerminateChild(run_id=run_id, reason=reason):
-            services.terminate_child(run_id, reason)
-        case Finished(state=state):
-            services.run_finished(state)
-    return None
+    return _DO[type(effect)](effect, services)
+
+
+def _enqueue(e: Any, s: RunServices) -> None:
+    s.enqueue(e.group, e.task)
+
+
+def _withdraw(e: Any, s: RunServices) -> None:
+    s.cancel(e.group, e.task_id, delayed=e.delayed)
+
+
+def _expire(e: Any, s: RunServices) -> None:
+    s.ledger.expire(e.task_id, e.token)
+
+
+def _start(e: Any, s: RunServices) -> Reply[str] | None:
+    return s.start_run(e.run_id, e.name, e.version, e.input, parent=e.parent)
+
+
+_DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one lookup per effect
+    Enqueue: _enqueue,
+    Withdraw: _withdraw,
+    Release: lambda e, s: s.ledger.release(e.task_id, failed=e.failed),
+    Grant: lambda e, s: s.ledger.grant(e.task),
+    Extend: lambda e, s: s.ledger.extend(e.task_id),
+    Expire: _expire,
+    ForgetPlace: lambda e, s: s.ledger.forget_place(e.run_id, e.ref),
+    ArmWake: lambda e, s: s.arm(e.when, e.run_id),
+    StartRun: _start,
+    TellParent: lambda e, s: s.child_ended(e.state),
+    TerminateChild: lambda e, s: s.terminate_child(e.run_id, e.reason),
+    Finished: lambda e, s: s.run_finished(e.state),
+}

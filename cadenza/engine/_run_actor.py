@@ -109,7 +109,7 @@ class RunActor(Actor[Any]):
         self.definition: WorkflowDef | None = None
         self.waiters: list[Reply[Any]] = []
         self.damaged: JournalCorrupted | None = None
-        self.batches = DurableBatches(run_id, services)
+        self.batches = DurableBatches(run_id, services, self)
         self.deadlines = RunDeadlines(services)
         self.links = RunLinks(services)
         self._effects: list[Effect] = []  # the batch's effects, executed once durable
@@ -144,25 +144,25 @@ class RunActor(Actor[Any]):
             return
         if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):
             messages = [*await self.links.children_that_ended(self.state), *messages]
-        batch = await self.batches.handle_durably(
-            lambda now: self._handle_all(messages, now), self._journal, self._redo
-        )
+        batch = await self.batches.handle_durably(messages)
         state = self.state
         if state is not None:
-            effects = [*batch.effects, *self._acts(state, batch.events, recover=batch.recovering)]
+            effects = batch.effects
+            self._acts(state, batch.events, effects, recover=batch.recovering)
             if (
                 batch.recovering
                 and state.status.terminal
                 and owes_failure_run(self.definition, state)
             ):
                 effects += end_effects(self.definition, state)  # a crash came between end and start
-            self._execute(effects)
-            await self.links.settle(
-                state, lambda: self.deadlines.row(self.definition, state, terminal=True)
-            )
             wake = self.deadlines.arm(self.definition, state) if state.started else None
             if wake is not None:
-                self._execute([wake])
+                effects.append(wake)
+            self._execute(effects)
+            if self.links.unsettled:
+                await self.links.settle(
+                    state, self.deadlines.row(self.definition, state, terminal=True)
+                )
         self._answer(batch, state)
 
     def _answer(self, batch: Batch, state: WorkflowState | None) -> None:
@@ -184,12 +184,12 @@ class RunActor(Actor[Any]):
                 self.waiters.clear()
             self.context.passivate()
 
-    def _handle_all(self, messages: list[Any], now: float) -> Batch:
+    def handle_all(self, messages: list[Any], now: float) -> Batch:
         """Handle each message of the batch in order; refusals are answers, not crashes."""
         self.deadlines.new_batch()
-        self._effects = []
         self._waiters_before = len(self.waiters)
         batch = Batch()
+        self._effects = batch.effects
         for message in messages:
             try:
                 answer = self._handle(message, now, batch.events)
@@ -202,10 +202,9 @@ class RunActor(Actor[Any]):
                 not isinstance(message, WaitRun) or isinstance(answer, BaseException)
             ):  # a waiter is answered when the run ends, unless refused now
                 batch.answers.append((reply, answer))
-        batch.effects = self._effects
         return batch
 
-    async def _journal(self, batch: Batch) -> None:
+    async def journal(self, batch: Batch) -> None:
         state = self.state
         if state is None:
             raise InternalError(f"run {self.run_id}: journaling without a state")
@@ -213,7 +212,7 @@ class RunActor(Actor[Any]):
         row = self.deadlines.row(self.definition, state, terminal=terminal)
         await self.batches.commit(state, batch.events, row)
 
-    async def _redo(self) -> None:
+    async def redo(self) -> None:
         """A commit failed: back to what the journal holds (its waiters included)."""
         del self.waiters[self._waiters_before :]
         self.state = self.definition = None
@@ -443,9 +442,10 @@ class RunActor(Actor[Any]):
         if expired:
             self._decide(events)
 
-    def _acts(self, state: WorkflowState, events: list[Event], *, recover: bool) -> list[Effect]:
-        """What the batch's events mean for the rest of the engine, as effects."""
-        effects: list[Effect] = []
+    def _acts(
+        self, state: WorkflowState, events: list[Event], effects: list[Effect], *, recover: bool
+    ) -> None:
+        """Add what the batch's events mean for the rest of the engine to `effects`."""
         seen: set[str] = set()
         for event in events:
             if isinstance(event, (TaskScheduled, TaskRequeued)):
@@ -478,7 +478,6 @@ class RunActor(Actor[Any]):
             log.info(
                 "run.finished", run_id=state.id, workflow=state.name, status=state.status.value
             )
-        return effects
 
 
 class _Snapshot:

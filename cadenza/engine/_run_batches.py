@@ -19,9 +19,8 @@ A batch's record holds its events, the run's current-state row and, every
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cadenza._errors import InternalError
 from cadenza._log import get_logger
@@ -50,12 +49,29 @@ class Batch:
     recovering: bool = False
 
 
+class BatchHandler(Protocol):
+    """What `DurableBatches` needs from the run's actor that owns it."""
+
+    def handle_all(self, messages: list[Any], now: float) -> Batch:
+        """Handle the batch at `now`, changing only the actor's memory."""
+        ...
+
+    async def journal(self, batch: Batch) -> None:
+        """Append the batch's events as one record (raises `JournalWriteError`)."""
+        ...
+
+    async def redo(self) -> None:
+        """Put the actor back as the journal has it (a commit failed)."""
+        ...
+
+
 class DurableBatches:
     """Commits one run's batches, redoing a batch whose commit failed; see the module note."""
 
-    def __init__(self, run_id: str, services: RunServices):
+    def __init__(self, run_id: str, services: RunServices, handler: BatchHandler):
         self.run_id = run_id
         self.services = services
+        self.handler = handler
         self.since_snapshot = 0
         self.held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
 
@@ -64,24 +80,20 @@ class DurableBatches:
         self.since_snapshot = events_since_snapshot
         self.held_timers = timers  # counted already, by the engine
 
-    async def handle_durably(
-        self,
-        handle: Callable[[float], Batch],
-        journal: Callable[[Batch], Awaitable[None]],
-        redo: Callable[[], Awaitable[None]],
-    ) -> Batch:
-        """`handle(now)` the batch and `journal` it; on a transient commit failure `redo`, again.
+    async def handle_durably(self, messages: list[Any]) -> Batch:
+        """Handle `messages` and journal the batch; on a transient commit failure, redo it.
 
-        `redo` puts the actor back as the journal has it (reload). A failure
-        that is not transient, or persists past `COMMIT_ATTEMPTS`, is raised.
+        A failure that is not transient, or persists past `COMMIT_ATTEMPTS`,
+        is raised (the actor crashes; its callers get the error).
         """
+        handler = self.handler
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             now = self.services.clock.now()
-            batch = handle(now)
+            batch = handler.handle_all(messages, now)
             if not batch.events:
                 return batch
             try:
-                await journal(batch)
+                await handler.journal(batch)
                 return batch
             except JournalWriteError as exc:
                 if not exc.transient or attempt == COMMIT_ATTEMPTS:
@@ -90,7 +102,7 @@ class DurableBatches:
                     "run.commit_retried", run_id=self.run_id, attempt=attempt, error=str(exc)
                 )
                 await sleep_until(self.services.clock, now + COMMIT_BACKOFF_S * 2 ** (attempt - 1))
-                await redo()
+                await handler.redo()
         raise InternalError(f"run {self.run_id}: no commit attempt was made")
 
     async def commit(self, state: WorkflowState, events: list[Event], row: StreamInfo) -> None:

@@ -15,7 +15,6 @@ that ended while their message to it was lost.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 from cadenza._log import get_logger
 from cadenza.actors import Reply
@@ -145,12 +144,17 @@ class RunLinks:
             ended.append(ChildEnded(child.id, child.status.value, dict(child.output), child.reason))
         return ended
 
-    async def settle(self, state: WorkflowState, row: Callable[[], StreamInfo]) -> None:
+    @property
+    def unsettled(self) -> bool:
+        """The run's row waits to be marked terminal (see `settle`)."""
+        return self._failure_start is not None or self._unsettled
+
+    async def settle(self, state: WorkflowState, row: StreamInfo) -> None:
         """Once the failure run's start is durable, mark the row terminal (an event-less record).
 
         Until then the row stays unfinished, so a crash in between makes
         recovery start the failure run again (same derived id: at most once).
-        `row` builds the run's row, terminal.
+        `row` is the run's row, terminal.
         """
         start, self._failure_start = self._failure_start, None
         if start is not None:
@@ -162,4 +166,4 @@ class RunLinks:
         elif not self._unsettled:
             return
         self._unsettled = False
-        await self.services.journal.append(Append(info=row(), events=[]))
+        await self.services.journal.append(Append(info=row, events=[]))

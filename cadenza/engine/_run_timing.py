@@ -84,7 +84,7 @@ class RunDeadlines:
                 due=alert.when,
             )
         self.alerted_until = now
-        return list(expired)
+        return expired
 
     def audit(
         self, definition: WorkflowDef | None, state: WorkflowState, expected: float | None
