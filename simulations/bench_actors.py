@@ -19,14 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from typing import Any
-
-import structlog
 
 from cadenza.actors import Actor, ActorSystem, RealClock, Reply
 
@@ -157,6 +154,4 @@ if __name__ == "__main__":
     parser.add_argument("--actors", type=int, default=10_000)
     parser.add_argument("--asks", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
-    # An application configures logging; here: keep stdout for the JSON.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -73,9 +72,6 @@ def main() -> None:
     parser.add_argument("--appenders", type=int, default=64)
     parser.add_argument("--per-appender", type=int, default=200)
     args = parser.parse_args()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(30)
-    )  # JSON alone on stdout
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         journal = [
             anyio.run(bench_journal, directory, durability, args.appenders, args.per_appender)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -117,9 +116,6 @@ def main() -> None:
         help="the event loop (uvloop if installed)",
     )
     args = parser.parse_args()
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(30)
-    )  # an app logs warnings, not every run
     result = {
         "cadenza": anyio.run(
             bench, args.workflows, args.durability, args.starters, args.concurrency

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -213,5 +212,4 @@ if __name__ == "__main__":
     )
     parser.add_argument("--pending", type=int, default=100_000)
     parser.add_argument("--idle-s", type=float, default=10.0)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     print(json.dumps(anyio.run(main, parser.parse_args()), indent=2))
