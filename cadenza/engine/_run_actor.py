@@ -129,6 +129,7 @@ class RunActor(Actor[Any]):
             return
         self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
         self.batches.loaded(len(loaded.events), dict(loaded.info.timers or {}))
+        self.deadlines.loaded(loaded.info)  # the wake-up its row promised is armed already
         if state.digest:
             self.definition = await self.services.load_definition(state.digest)
 

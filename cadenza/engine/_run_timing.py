@@ -9,6 +9,16 @@ when the run is parked, so recovery can re-arm it without loading the run.
 A wake-up applies `core._deadlines.expire` for the current time; a stale or
 duplicate one changes nothing. The recovery audit compares the deadline the
 row promised with the one the state implies and repairs a difference.
+
+A parked row's `wake_at` is a promise that a wake-up for it is armed: the
+batch that writes such a row arms exactly that deadline (even when an
+earlier wake-up is armed already), and recovery arms every parked row's
+`wake_at` from the row before anything can load the run. So a run loaded
+from a parked row (a read, a signal, a stale wake-up) knows that wake-up
+as armed and does not arm it again: reading a parked run arms nothing.
+The row can lag: an alert-only deadline that passed is reported without a
+record, so the row may still name it. A batch that writes a row therefore
+re-arms unless what is armed is certainly still pending (in the future).
 """
 
 from __future__ import annotations
@@ -54,13 +64,19 @@ class RunDeadlines:
 
     def __init__(self, services: RunServices):
         self.services = services
-        self.armed: float | None = None  # the wake-up this incarnation asked for
+        self.armed: float | None = None  # a wake-up known armed (by this incarnation or the row)
         self.alerted_until = 0.0  # alert-only deadlines up to here were reported
         self._memo: tuple[int, float | None] | None = None  # (events applied, next wake)
+        self._wrote: StreamInfo | None = None  # the row this batch committed, if any
+
+    def loaded(self, row: StreamInfo) -> None:
+        """The run was loaded from `row`: a parked row's wake-up is armed already (module note)."""
+        self.armed = row.wake_at if row.parked else None
 
     def new_batch(self) -> None:
         """Forget the memo: the next wake also depends on the time, which moved."""
         self._memo = None
+        self._wrote = None
 
     def woken(self, when: float) -> None:
         """The wake-up for `when` arrived: it is no longer armed."""
@@ -103,7 +119,7 @@ class RunDeadlines:
         """The run's current-state row: status, and what recovery needs without loading it."""
         is_parked = parked(state)
         wake_at = self.next_wake(definition, state)
-        return StreamInfo(
+        self._wrote = StreamInfo(
             stream_id=state.id,
             kind=state.name,
             version=state.version,
@@ -119,6 +135,7 @@ class RunDeadlines:
             wake_at=wake_at if is_parked else None,
             timers=timers_held(state) or None,
         )
+        return self._wrote
 
     def next_wake(self, definition: WorkflowDef | None, state: WorkflowState) -> float | None:
         """The run's next deadline, computed at most once per state within a batch."""
@@ -131,11 +148,25 @@ class RunDeadlines:
         return wake
 
     def arm(self, definition: WorkflowDef | None, state: WorkflowState) -> ArmWake | None:
-        """The wake-up to arm for the earliest deadline still to act on, if not armed yet."""
+        """The wake-up to arm for the earliest deadline still to act on, if not armed yet.
+
+        Armed already: `armed` is at or before it and will come, which a
+        batch that wrote a row must be sure of — a parked row promises its
+        `wake_at` exactly, and an `armed` in the past may be a row's stale
+        promise (module note).
+        """
         if state.status.terminal:
             return None
         wake = self.next_wake(definition, state)
-        if wake is not None and (self.armed is None or wake < self.armed):
+        if wake is None or wake == self.armed:
+            return None
+        armed = self.armed
+        wrote = self._wrote
+        if (
+            armed is None
+            or wake < armed
+            or (wrote is not None and (wrote.parked or armed <= self.services.clock.now()))
+        ):
             self.armed = wake
             return ArmWake(state.id, wake)
         return None
