@@ -14,8 +14,10 @@ Rules, after Conductor's DeciderService:
   (the task's override, else its TaskDef's), after the TaskDef's retry
   delay plus a jitter drawn deterministically from the attempt's id; a
   FAILED_WITH_TERMINAL_ERROR attempt is never retried; an exhausted task
-  fails the run — TIMED_OUT if the task timed out, else FAILED — after
-  cancelling what is still in flight;
+  ends the run — TERMINATED if the task was CANCELED, TIMED_OUT if it timed
+  out, else FAILED — with its `outputParameters` evaluated and the reason
+  `Task <id> failed with status: <S> and reason: '<r>'`, after cancelling
+  what is still in flight;
 - a task's `startDelay` holds its first attempt back that many seconds;
 - a WAIT task is IN_PROGRESS from the start with its deadline (`wake_at`)
   from `duration` or `until`, or none (it waits for a signal); a WAIT
@@ -46,7 +48,7 @@ from cadenza.core._events import (
     WorkflowFailed,
 )
 from cadenza.core._flow import Walker
-from cadenza.core._schedule import Environment, _current, _schedule
+from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.language._definition import WorkflowDef
@@ -83,15 +85,29 @@ def _retry_or_fail(
         return [
             TaskMarked(at=now, task_id=failed.id, status="COMPLETED_WITH_ERRORS", reason=reason)
         ]
+    # Conductor's DeciderService.retry: CANCELED ends the run TERMINATED, TIMED_OUT
+    # TIMED_OUT, anything else FAILED; the output is evaluated before the run ends
+    status = _RUN_STATUS_OF.get(failed.status, "FAILED")
+    output = workflow_output(definition, state)
     decisions: list[Event] = [
         TaskCanceled(at=now, task_id=task.id, reason=f"run failed at task {failed.ref!r}")
         for task in _current(state)
         if not task.status.terminal
     ]
-    status = "TIMED_OUT" if failed.status is TaskStatus.TIMED_OUT else "FAILED"
-    reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
-    decisions.append(WorkflowFailed(at=now, reason=reason, status=status, task_id=failed.id))
+    reason = failure_reason(failed.id, status, failed.reason)
+    decisions.append(
+        WorkflowFailed(at=now, reason=reason, status=status, task_id=failed.id, output=output)
+    )
     return decisions
+
+
+_RUN_STATUS_OF = {TaskStatus.CANCELED: "TERMINATED", TaskStatus.TIMED_OUT: "TIMED_OUT"}
+
+
+def failure_reason(task_id: str, status: str, reason: str | None) -> str:
+    """Conductor's reason for a run a task ended: `Task <id> failed with status: <S> and
+    reason: '<r>'`, a missing reason printed as Java prints null."""
+    return f"Task {task_id} failed with status: {status} and reason: '{reason or 'null'}'"
 
 
 def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:

@@ -146,7 +146,7 @@ class WorkflowCompleted(Event):
 class WorkflowFailed(Event):
     kind: ClassVar[str] = "failed"
     reason: str
-    status: str = "FAILED"  # FAILED or TIMED_OUT
+    status: str = "FAILED"  # FAILED, TIMED_OUT or TERMINATED (a task CANCELED)
     task_id: str | None = None
     output: dict[str, Any] | None = None
 

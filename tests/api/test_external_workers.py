@@ -85,7 +85,7 @@ async def test_a_terminal_failure_from_outside_fails_the_run(rt: cadenza.Runtime
     await rt.fail(task.id, "no such customer", terminal=True)
     run = await rt.wait(run_id)
     assert run.status == "FAILED"
-    assert run.reason == "no such customer"
+    assert run.reason == f"Task {task.id} failed with status: FAILED and reason: 'no such customer'"
 
 
 async def test_update_with_callback_requeues_after_the_delay(

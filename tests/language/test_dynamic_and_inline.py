@@ -114,7 +114,9 @@ async def test_a_dynamic_fork_with_bad_input_fails_naming_the_task(
     assert run.status == "FAILED"
     fork = next(t for t in run.tasks if t.ref == "dynamicfanouttask")
     assert fork.status == "FAILED_WITH_TERMINAL_ERROR"
-    assert (run.reason or "").startswith("task 'dynamicfanouttask': ")
+    assert f"Task {fork.id} failed with status: FAILED and reason: 'task 'dynamicfanouttask': " in (
+        run.reason or ""
+    )
     assert words in (run.reason or "")
 
 

@@ -371,7 +371,16 @@ def test_a_failed_attempt_with_retries_left_is_rescheduled_after_its_retry_delay
         assert failed.retried
         at += 1000
     made = run.feed(TaskFailed(at=at, task_id="run-3", reason="boom again"))
-    assert made == [WorkflowFailed(at=at, reason="boom again", status="FAILED", task_id="run-3")]
+    reason = "Task run-3 failed with status: FAILED and reason: 'boom again'"
+    assert made == [
+        WorkflowFailed(
+            at=at,
+            reason=reason,
+            status="FAILED",
+            task_id="run-3",
+            output={"stored": None, "url": "http://example"},
+        )
+    ]
     assert run.state.status is WorkflowStatus.FAILED
     assert run.state.failed_task_id == "run-3"
 
@@ -441,9 +450,18 @@ def test_an_exhausted_timed_out_task_times_the_run_out() -> None:
     run = Run(pipeline())
     run.start()
     made = run.feed(TaskFailed(at=5.0, task_id="run-0", reason="late", status="TIMED_OUT"))
-    assert made == [WorkflowFailed(at=5.0, reason="late", status="TIMED_OUT", task_id="run-0")]
+    reason = "Task run-0 failed with status: TIMED_OUT and reason: 'late'"
+    assert made == [
+        WorkflowFailed(
+            at=5.0,
+            reason=reason,
+            status="TIMED_OUT",
+            task_id="run-0",
+            output={"stored": None, "url": "http://example"},
+        )
+    ]
     assert run.state.status is WorkflowStatus.TIMED_OUT
-    assert run.state.reason == "late"
+    assert run.state.reason == reason
 
 
 def test_failing_the_run_first_cancels_tasks_still_in_flight() -> None:
@@ -456,17 +474,24 @@ def test_failing_the_run_first_cancels_tasks_still_in_flight() -> None:
     made = run.feed(TaskFailed(at=2.0, task_id="run-0", reason="boom"))
     assert made == [
         TaskCanceled(at=2.0, task_id="side", reason="run failed at task 't1'"),
-        WorkflowFailed(at=2.0, reason="boom", status="FAILED", task_id="run-0"),
+        WorkflowFailed(
+            at=2.0,
+            reason="Task run-0 failed with status: FAILED and reason: 'boom'",
+            status="FAILED",
+            task_id="run-0",
+            output={"stored": None, "url": "http://example"},
+        ),
     ]
     assert run.state.task("side").status is TaskStatus.CANCELED  # type: ignore[union-attr]
 
 
 def test_a_failure_without_a_reason_names_the_task_in_the_runs_reason() -> None:
+    """Conductor's DeciderService.retry prints a missing reason as Java prints null."""
     run = Run(pipeline())
     run.start()
     (failed,) = run.feed(TaskFailed(at=1.0, task_id="run-0", reason=""))
     assert isinstance(failed, WorkflowFailed)
-    assert failed.reason == "task 't1' ended FAILED"
+    assert failed.reason == "Task run-0 failed with status: FAILED and reason: 'null'"
 
 
 def test_a_terminal_error_is_never_retried() -> None:
@@ -481,7 +506,16 @@ def test_a_terminal_error_is_never_retried() -> None:
             output={"why": "bad"},
         )
     )
-    assert made == [WorkflowFailed(at=1.0, reason="bad input", status="FAILED", task_id="run-0")]
+    reason = "Task run-0 failed with status: FAILED and reason: 'bad input'"
+    assert made == [
+        WorkflowFailed(
+            at=1.0,
+            reason=reason,
+            status="FAILED",
+            task_id="run-0",
+            output={"stored": None, "url": "http://example"},
+        )
+    ]
     assert run.state.task("run-0").output == {"why": "bad"}  # type: ignore[union-attr]
 
 

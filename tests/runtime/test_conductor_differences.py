@@ -1,0 +1,101 @@
+"""Differences from Conductor found by reading its core (issue 12, section 2), each pinned here.
+
+Every test names the Conductor source it follows (conductor-oss/conductor,
+core/src/main/java/com/netflix/conductor/core/execution/...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cadenza
+from cadenza.testing import VirtualClock
+from tests.language._defs import quick, simple, workflow
+
+
+async def echo(data: dict[str, Any]) -> dict[str, Any]:
+    return {"echo": data}
+
+
+def sub(ref: str, name: str, **inputs: Any) -> dict[str, Any]:
+    return {"name": ref, "taskReferenceName": ref, "type": "SUB_WORKFLOW",
+            "subWorkflowParam": {"name": name}, "inputParameters": inputs}  # fmt: skip
+
+
+# -- 1. how a task failure ends the run ------------------------------------------
+
+
+async def test_an_exhausted_task_fails_the_run_with_conductors_reason_and_output(
+    rt: cadenza.Runtime,
+) -> None:
+    """DeciderService.retry: out of retries, `updateWorkflowOutput` runs, then
+    TerminateWorkflowException("Task %s failed with status: %s and reason: '%s'")
+    with the workflow's status (FAILED for a FAILED task); WorkflowExecutorOps.terminateWorkflow
+    evaluates `outputParameters` again before the run ends."""
+    await rt.register(
+        workflow(
+            "fails",
+            simple("a", inputParameters={"x": "${workflow.input.x}"}),
+            simple("b", **quick()),
+            outputParameters={"first": "${a.output.echo.x}", "in": "${workflow.input.x}"},
+        )
+    )
+    rt.worker("a", echo)
+    run_id = await rt.start("fails", {"x": 3})
+    await rt.settle()
+    task = await rt.poll("b")
+    assert task is not None
+    await rt.fail(task.id, "NETWORK ERROR")
+    run = await rt.wait(run_id)
+    assert run.status == "FAILED"
+    assert run.reason == f"Task {task.id} failed with status: FAILED and reason: 'NETWORK ERROR'"
+    assert run.output == {"first": 3, "in": 3}
+
+
+async def test_a_task_failing_without_a_reason_reads_null(rt: cadenza.Runtime) -> None:
+    """DeciderService.retry formats a null reasonForIncompletion as Java does: 'null'
+    (cadenza's `fail` with no reason gives none)."""
+    await rt.register(workflow("fails", simple("b", **quick())))
+    run_id = await rt.start("fails", {})
+    task = await rt.poll("b")
+    assert task is not None
+    await rt.fail(task.id, "", terminal=True)
+    run = await rt.wait(run_id)
+    assert run.status == "FAILED"
+    assert run.reason == f"Task {task.id} failed with status: FAILED and reason: 'null'"
+
+
+async def test_a_canceled_task_ends_the_run_terminated(rt: cadenza.Runtime) -> None:
+    """DeciderService.retry: a CANCELED task (a child run terminated) ends the workflow
+    TERMINATED, and the reason names that status."""
+    await rt.register(workflow("child", simple("c1")))
+    await rt.register(workflow("parent", sub("s", "child"), simple("after")))
+    parent_id = await rt.start("parent", {})
+    await rt.settle()
+    parent = await rt.get(parent_id)
+    child_id = parent.tasks[0].sub_workflow_id
+    assert child_id is not None
+    await rt.terminate(child_id, "operator said so")
+    parent = await rt.wait(parent_id)
+    assert parent.status == "TERMINATED"
+    task = parent.tasks[0]
+    assert task.status == "CANCELED"
+    assert parent.reason is not None
+    assert parent.reason.startswith(f"Task {task.id} failed with status: TERMINATED and reason: '")
+
+
+async def test_a_timed_out_task_times_the_run_out_with_conductors_reason(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """DeciderService.retry: a TIMED_OUT task out of retries gives a TIMED_OUT run."""
+    await rt.register_task({"name": "slow", "retryCount": 0, "responseTimeoutSeconds": 5})
+    await rt.register(workflow("times_out", simple("slow")))
+    run_id = await rt.start("times_out", {})
+    task = await rt.poll("slow")
+    assert task is not None
+    await clock.advance(6)
+    await rt.settle()
+    run = await rt.wait(run_id)
+    assert run.status == "TIMED_OUT"
+    assert run.reason is not None
+    assert run.reason.startswith(f"Task {task.id} failed with status: TIMED_OUT and reason: '")
