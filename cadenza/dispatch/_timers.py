@@ -4,8 +4,8 @@ Design note
 -----------
 Every delayed thing (a retry's backoff, a `callbackAfterSeconds`, later
 WAIT tasks and timeouts) is an entry `(deadline, seq, target, message)` in
-one heap owned by this actor. At most one clock callback is armed: for the
-earliest deadline. When it fires, the actor pops every entry whose deadline
+one heap this actor keeps (in its `TimerState`). At most one clock callback
+is armed: for the earliest deadline. When it fires, the actor pops every entry whose deadline
 has passed — never one that is still in the future — and tells each its
 target, in (deadline, arming order). An idle runtime has nothing armed and
 uses no CPU: there is no polling loop.
@@ -22,6 +22,15 @@ reference); a run arms one entry for its earliest deadline at a time.
 Timers are not journaled here: each is derived from journaled run state
 (a task's `ready_at`, a WAIT's deadline) and re-armed when the run is
 recovered.
+
+Restarts: the heap lives in a `TimerState` that whoever spawns the service
+makes and hands to every incarnation (as a worker group's `GroupState`), so
+a supervised restart loses no pending entry. A batch's arms enter the heap
+before anything is delivered, and due entries leave it one at a time as
+each is told; a crash costs at most the one entry whose delivery failed.
+An incarnation's `stopped()` cancels its wake-up and tells the service a
+`Fire`, so the next incarnation starts at once and arms the earliest again
+(refused, and so nothing, when the system or the service is stopping).
 """
 
 from __future__ import annotations
@@ -30,11 +39,19 @@ import contextlib
 import heapq
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cadenza._log import get_logger
-from cadenza.actors import Actor, ActorRef, Clock, MailboxFull, TimerHandle
+from cadenza.actors import (
+    Actor,
+    ActorRef,
+    ActorStopped,
+    ActorSystemStopped,
+    Clock,
+    MailboxFull,
+    TimerHandle,
+)
 
 log = get_logger("cadenza.dispatch")
 
@@ -58,67 +75,93 @@ class Fire:
     pass
 
 
-class TimerService(Actor[Any]):
-    """See the module note. `pending()` counts armed entries."""
+@dataclass(slots=True)
+class TimerState:
+    """Everything the timer service holds; outlives restarts of its actor."""
 
-    def __init__(self, clock: Clock, *, resolution_s: float = 0.0):
-        if resolution_s < 0:
-            raise ValueError(f"resolution_s must not be negative, got {resolution_s}")
-        self.clock = clock
-        self.resolution_s = resolution_s
-        self.wakeups = 0
-        self.heap: list[tuple[float, int, ActorRef[Any], Any]] = []
-        self.seq = itertools.count()
-        self.armed: tuple[float, TimerHandle] | None = None
-        self.fired = 0
+    heap: list[tuple[float, int, ActorRef[Any], Any]] = field(default_factory=list)
+    seq: itertools.count[int] = field(default_factory=itertools.count)
+    armed: tuple[float, TimerHandle] | None = None  # the wake-up, while an incarnation runs
+    wakeups: int = 0
+    fired: int = 0
 
     def pending(self) -> int:
         return len(self.heap)
 
+
+class TimerService(Actor[Any]):
+    """See the module note. `pending()` counts armed entries; `state` outlives restarts."""
+
+    def __init__(self, clock: Clock, *, resolution_s: float = 0.0, state: TimerState | None = None):
+        if resolution_s < 0:
+            raise ValueError(f"resolution_s must not be negative, got {resolution_s}")
+        self.clock = clock
+        self.resolution_s = resolution_s
+        self.timers = state if state is not None else TimerState()
+
+    @property
+    def heap(self) -> list[tuple[float, int, ActorRef[Any], Any]]:
+        return self.timers.heap
+
+    @property
+    def wakeups(self) -> int:
+        return self.timers.wakeups
+
+    @property
+    def fired(self) -> int:
+        return self.timers.fired
+
+    def pending(self) -> int:
+        return self.timers.pending()
+
     async def receive_batch(self, messages: list[Any]) -> None:
+        timers = self.timers
+        heap = timers.heap
         for message in messages:
             if isinstance(message, Arm):
                 heapq.heappush(
-                    self.heap, (message.when, next(self.seq), message.target, message.message)
+                    heap, (message.when, next(timers.seq), message.target, message.message)
                 )
             elif isinstance(message, ArmMany):
-                self.heap.extend(
-                    (a.when, next(self.seq), a.target, a.message) for a in message.entries
+                heap.extend(
+                    (a.when, next(timers.seq), a.target, a.message) for a in message.entries
                 )
-                heapq.heapify(self.heap)
+                heapq.heapify(heap)
         now = self.clock.now()
-        due: list[tuple[float, int, ActorRef[Any], Any]] = []
-        while self.heap and self.heap[0][0] <= now:
-            due.append(heapq.heappop(self.heap))
-        for _when, _seq, target, message in due:
+        while heap and heap[0][0] <= now:  # (deadline, arming order); each leaves as it is told
+            _when, _seq, target, message = heapq.heappop(heap)
             await target.tell(message)
-        self.fired += len(due)
+            timers.fired += 1
         self._rearm()
 
     async def stopped(self) -> None:
-        if self.armed is not None:
-            self.armed[1].cancel()
-            self.armed = None
+        timers = self.timers
+        if timers.armed is not None:
+            timers.armed[1].cancel()
+            timers.armed = None
+        if timers.heap:  # a restart: the next incarnation arms the earliest again, at once
+            with contextlib.suppress(MailboxFull, ActorStopped, ActorSystemStopped):
+                self.context.self_ref.tell_nowait(Fire())
 
     def _rearm(self) -> None:
-        if not self.heap:
-            if self.armed is not None:
-                self.armed[1].cancel()
-                self.armed = None
+        timers = self.timers
+        if not timers.heap:
+            if timers.armed is not None:
+                timers.armed[1].cancel()
+                timers.armed = None
             return
-        earliest = self.heap[0][0]
+        earliest = timers.heap[0][0]
         if self.resolution_s > 0:
             earliest = math.ceil(earliest / self.resolution_s) * self.resolution_s
-        if self.armed is not None:
-            if self.armed[0] == earliest:
+        if timers.armed is not None:
+            if timers.armed[0] == earliest:
                 return
-            self.armed[1].cancel()
-        self.armed = (earliest, self.clock.call_at(earliest, self._wake))
+            timers.armed[1].cancel()
+        timers.armed = (earliest, self.clock.call_at(earliest, self._wake))
 
     def _wake(self) -> None:
-        self.armed = None
-        self.wakeups += 1
-        with contextlib.suppress(
-            MailboxFull
-        ):  # the actor has work queued; it re-arms after that batch
+        self.timers.armed = None
+        self.timers.wakeups += 1
+        # MailboxFull: the actor has work queued; it re-arms after that batch
+        with contextlib.suppress(MailboxFull, ActorStopped, ActorSystemStopped):
             self.context.self_ref.tell_nowait(Fire())

@@ -47,7 +47,7 @@ from cadenza.core._state import WorkflowState
 from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
-from cadenza.dispatch._timers import Arm, ArmMany, TimerService
+from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import AuditTimer, ChildEnded, Operate, Recover, StartRun, Wake
 from cadenza.engine._registry import Registry
@@ -123,6 +123,7 @@ class Engine:
         self._listeners: list[Callable[[str, str, float], None]] = []
         self._runs: EntityPool[Any]
         self._timers: ActorRef[Any]
+        self._timer_state: TimerState
         self._group_supervisor: Supervisor
         self._loader: RunLoader
 
@@ -137,8 +138,11 @@ class Engine:
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
+            self._timer_state = timers = TimerState()  # outlives restarts of the service
             self._timers = services.spawn(
-                lambda: TimerService(self.clock, resolution_s=self.timer_resolution_s),
+                lambda: TimerService(
+                    self.clock, resolution_s=self.timer_resolution_s, state=timers
+                ),
                 name="timers",
                 mailbox_size=GROUP_MAILBOX,
             )

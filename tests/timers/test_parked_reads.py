@@ -19,10 +19,7 @@ DAY = 86_400.0
 
 def pending_timers(rt: cadenza.Runtime) -> int:
     """Entries the timer service holds (armed WAITs, retry delays, delayed enqueues)."""
-    state = getattr(rt._engine, "_timer_state", None)
-    if state is None:
-        return int(rt._engine._timers._cell._instance.pending())
-    return len(state.heap)
+    return rt._engine._timer_state.pending()
 
 
 def two_waits(**extra: Any) -> dict[str, Any]:

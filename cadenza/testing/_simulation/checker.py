@@ -298,13 +298,11 @@ class Checker:
         queued: set[str] = set()
         for state, _ref in rt._engine._groups.values():
             queued.update(state.tasks)
-        timers = rt._engine._timers._cell._instance
-        if timers is not None:
-            for entry in timers.heap:
-                for part in entry:
-                    task = getattr(part, "task", None)
-                    if task is not None:
-                        queued.add(task.task_id)
+        for entry in rt._engine._timer_state.heap:
+            for part in entry:
+                task = getattr(part, "task", None)
+                if task is not None:
+                    queued.add(task.task_id)
         for live in lives:
             if live.status.terminal:
                 continue
