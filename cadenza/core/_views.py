@@ -23,7 +23,7 @@ class TaskRun:
         type: the task type (the TaskDef name of a SIMPLE task, else
             SWITCH, WAIT, SUB_WORKFLOW, ...).
         status: where the attempt is (`TaskStatus`).
-        attempt: 1 for the first attempt, 2 for its first retry, ...
+        attempt: 0 for the first attempt, 1 for its first retry, ... (Conductor's retryCount).
         input: the resolved `inputParameters`.
         output: what the worker (or the system task) produced.
         group: the worker group the attempt was queued in.
