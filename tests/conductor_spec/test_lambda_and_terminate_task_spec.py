@@ -1,0 +1,157 @@
+"""Conductor's LambdaAndTerminateTaskSpec, ported: LAMBDA tasks and TERMINATE ending a run.
+
+Conductor's `tasks[i].seq == i + 1` is the task's position in the list: the
+ported assertions on `tasks[i]` already pin it.
+"""
+
+from __future__ import annotations
+
+import cadenza
+from tests.conductor_spec._support import harness, status
+from tests.conductor_spec._support_b import (
+    FAILURE_OUTPUT,
+    FORK,
+    FORK_TYPE,
+    JOIN,
+    SUB,
+    T1,
+    TERMINATE_REASON,
+    W1,
+    complete,
+    differs,
+    expect,
+)
+
+SPEC = "LambdaAndTerminateTaskSpec.groovy"
+DEFS = (
+    "failure_workflow_for_terminate_task_workflow.json",
+    "terminate_task_completed_workflow_integration_test.json",
+    "terminate_task_failed_workflow_integration.json",
+    "simple_lambda_workflow_integration_test.json",
+    "terminate_task_parent_workflow.json",
+    "terminate_task_sub_workflow.json",
+    "decision_and_terminate_integration_test.json",
+)
+
+FORK_ORDER = (
+    "Conductor lists this fork's tasks as [FORK, lambdaTask1, lambdaTask2, JOIN, SUB_WORKFLOW, "
+    "WAIT] (seq 1-6: the synchronous LAMBDAs run and the JOIN is scheduled before the "
+    "asynchronous tasks are added, DeciderService.getTasksToBeScheduled / "
+    "WorkflowExecutorOps.scheduleTask); cadenza lists the forked tasks in definition order "
+    "(lambdaTask1, SUB_WORKFLOW, lambdaTask2, WAIT) with the JOIN last"
+)
+
+
+@differs(TERMINATE_REASON)
+async def test_workflow_with_a_terminate_task_when_the_status_is_completed(
+    rt: cadenza.Runtime,
+) -> None:
+    """LambdaAndTerminateTaskSpec.groovy: "Test workflow with a terminate task when the status is completed"."""
+    await harness(rt, *DEFS)
+    run_id = await rt.start("test_terminate_task_wf", {"a": 1}, version=1)
+    run = await status(rt, run_id)
+    expect(run, "COMPLETED", [("LAMBDA", "COMPLETED"), ("TERMINATE", "COMPLETED")], size=2)
+    assert run.reason
+    assert "Workflow is COMPLETED by TERMINATE task" in run.reason
+    assert run.output == {"result": {"testvalue": True}}
+
+
+@differs(FAILURE_OUTPUT)
+async def test_workflow_with_a_terminate_task_when_the_status_is_failed(
+    rt: cadenza.Runtime,
+) -> None:
+    """LambdaAndTerminateTaskSpec.groovy: "Test workflow with a terminate task when the status is failed"."""
+    await harness(rt, *DEFS)
+    run_id = await rt.start("test_terminate_task_failed_wf", {"a": 1}, version=1)
+    run = await status(rt, run_id)
+    expect(run, "FAILED", [("LAMBDA", "COMPLETED"), ("TERMINATE", "COMPLETED")], size=2)
+    assert run.reason == "Early exit in terminate"
+    assert run.output
+    failure = await status(rt, run.output["conductor.failure_workflow"])
+    expect(failure, "COMPLETED", [("LAMBDA", "COMPLETED")], size=1)
+    assert failure.input["workflowId"] == run_id
+
+
+@differs(FORK_TYPE, FORK_ORDER, TERMINATE_REASON)
+async def test_workflow_with_a_terminate_task_when_the_workflow_has_a_subworkflow(
+    rt: cadenza.Runtime,
+) -> None:
+    """LambdaAndTerminateTaskSpec.groovy: "Test workflow with a terminate task when the workflow has a subworkflow"."""
+    await harness(rt, *DEFS)
+    run_id = await rt.start("test_terminate_task_parent_wf", {"a": 1}, version=1)
+    run = await status(rt, run_id)
+    expect(
+        run,
+        "RUNNING",
+        [
+            (FORK, "COMPLETED"),
+            ("LAMBDA", "COMPLETED"),
+            ("LAMBDA", "COMPLETED"),
+            (JOIN, "IN_PROGRESS"),
+            (SUB, "IN_PROGRESS"),
+            ("WAIT", "IN_PROGRESS"),
+        ],
+        size=6,
+    )
+    assert [run.tasks[1].ref, run.tasks[2].ref] == ["lambdaTask1", "lambdaTask2"]
+    sub_id = next(t for t in run.tasks if t.ref == "test_terminate_subworkflow").sub_workflow_id
+    assert sub_id
+    expect(await status(rt, sub_id), "RUNNING", [("integration_task_3", "SCHEDULED")], size=1)
+
+    await rt.signal(run_id, run.tasks[5].ref)  # Conductor: updateTask(wait task COMPLETED)
+    run = await status(rt, run_id)
+    expect(
+        run,
+        "COMPLETED",
+        [
+            (FORK, "COMPLETED"),
+            ("LAMBDA", "COMPLETED"),
+            ("LAMBDA", "COMPLETED"),
+            (JOIN, "CANCELED"),
+            (SUB, "CANCELED"),
+            ("WAIT", "COMPLETED"),
+            ("TERMINATE", "COMPLETED"),
+        ],
+        size=7,
+    )
+    assert run.reason
+    assert "Workflow is COMPLETED by TERMINATE task" in run.reason
+    sub = await status(rt, sub_id)
+    expect(sub, "TERMINATED", [("integration_task_3", "CANCELED")], size=1)
+    assert sub.reason
+    assert (
+        "Parent workflow has been terminated with reason: Workflow is COMPLETED by TERMINATE task"
+        in sub.reason
+    )
+
+
+@differs(TERMINATE_REASON)
+async def test_workflow_with_a_terminate_task_within_a_decision_branch(
+    rt: cadenza.Runtime,
+) -> None:
+    """LambdaAndTerminateTaskSpec.groovy: "Test workflow with a terminate task within a decision branch"."""
+    await harness(rt, *DEFS)
+    inputs = {"param1": "p1", "param2": "p2", "case": "two"}
+    run_id = await rt.start("ConditionalTerminateWorkflow", inputs, version=1)
+    expect(await status(rt, run_id), "RUNNING", [(T1, "SCHEDULED")], size=1)
+    await complete(rt, T1, W1, {"op": "task1 completed"})
+    run = await status(rt, run_id)
+    expect(
+        run,
+        "FAILED",
+        [(T1, "COMPLETED"), ("DECISION", "COMPLETED"), ("TERMINATE", "COMPLETED")],
+        size=3,
+    )
+    assert run.output == {"output": "task1 completed"}
+    assert run.reason
+    assert "Workflow is FAILED by TERMINATE task" in run.reason
+    assert run.tasks[0].output["op"] == "task1 completed"
+
+
+async def test_workflow_with_lambda_task(rt: cadenza.Runtime) -> None:
+    """LambdaAndTerminateTaskSpec.groovy: "Test workflow with lambda task"."""
+    await harness(rt, *DEFS)
+    run_id = await rt.start("test_lambda_wf", {"a": 1}, version=1)
+    run = await status(rt, run_id)
+    expect(run, "COMPLETED", [("LAMBDA", "COMPLETED")], size=1)
+    assert run.tasks[0].output == {"result": {"testvalue": True}}
