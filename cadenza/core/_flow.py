@@ -12,7 +12,8 @@ successful one lets the walk go on to the next task of its enclosing list,
 and when a nested list ends control returns to its parent:
 
 - SWITCH/DECISION completes at once with `evaluationResult` (its chosen
-  case); then its branch is walked, and the task after the switch follows
+  case, the value as Java's `"" + value` prints it: a missing one is
+  "null"); then its branch is walked, and the task after the switch follows
   when the branch is done. A value matching no case and no default takes
   an empty branch: the switch is done and the workflow continues.
 - FORK_JOIN_DYNAMIC plans its branches from its input and completes at
@@ -71,10 +72,11 @@ def iteration_ref(ref: str, iteration: int) -> str:
     return f"{ref}__{iteration}" if iteration else ref
 
 
-def case_text(value: Any) -> str | None:
-    """A case value as Conductor compares it: as text; None selects the default."""
+def case_text(value: Any) -> str:
+    """A case value as Conductor compares it: as text, `"" + value` in Java (a missing
+    value is "null"; SwitchTaskMapper and DecisionTaskMapper.getEvaluatedCaseValue)."""
     if value is None:
-        return None
+        return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -9,7 +9,6 @@ import cadenza
 from tests.conductor_spec import _conditional as c
 from tests.conductor_spec._support import (
     FORK_TYPE,
-    NULL_CASE,
     harness,
     poll_and_complete,
     shape,
@@ -46,7 +45,6 @@ async def test_a_workflow_that_has_a_switch_task_that_leads_to_a_fork_join(
     await c.leads_to_a_fork_join(h, SWITCH)
 
 
-@pytest.mark.xfail(strict=True, reason=NULL_CASE)
 async def test_default_case_condition_execution_of_a_conditional_workflow(
     h: cadenza.Runtime,
 ) -> None:
@@ -55,7 +53,6 @@ async def test_default_case_condition_execution_of_a_conditional_workflow(
     await c.default_case(h, SWITCH)
 
 
-@pytest.mark.xfail(strict=True, reason=NULL_CASE)
 @pytest.mark.parametrize(
     ("case_value", "expected"), [("two", "integration_task_2"), ("one", "integration_task_1")]
 )

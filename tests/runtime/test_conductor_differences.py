@@ -10,7 +10,7 @@ from typing import Any
 
 import cadenza
 from cadenza.testing import VirtualClock
-from tests.language._defs import quick, simple, workflow
+from tests.language._defs import quick, simple, switch, workflow
 
 
 async def echo(data: dict[str, Any]) -> dict[str, Any]:
@@ -99,3 +99,40 @@ async def test_a_timed_out_task_times_the_run_out_with_conductors_reason(
     assert run.status == "TIMED_OUT"
     assert run.reason is not None
     assert run.reason.startswith(f"Task {task.id} failed with status: TIMED_OUT and reason: '")
+
+
+# -- 2. SWITCH / DECISION on a missing value -------------------------------------
+
+
+async def test_a_switch_on_a_missing_value_takes_the_null_case(rt: cadenza.Runtime) -> None:
+    """SwitchTaskMapper.getMappedTasks builds the case key as `"" + evaluator.evaluate(...)`
+    (ValueParamEvaluator returns the input's value, null when missing): the key is "null"."""
+    await rt.register(
+        workflow(
+            "sw_null",
+            switch("s", "${workflow.input.kind}", {"null": [simple("was_null")]},
+                   [simple("fallback")]),
+        )
+    )  # fmt: skip
+    rt.worker("was_null", echo)
+    rt.worker("fallback", echo)
+    run = await rt.wait(await rt.start("sw_null", {}))
+    assert run.status == "COMPLETED"
+    assert [t.ref for t in run.tasks] == ["s", "was_null"]
+    assert run.tasks[0].output["evaluationResult"] == ["null"]
+    assert run.tasks[0].output["selectedCase"] == "null"
+    other = await rt.wait(await rt.start("sw_null", {"kind": "x"}))
+    assert [t.ref for t in other.tasks] == ["s", "fallback"]
+
+
+async def test_a_decision_on_a_missing_param_takes_the_null_case(rt: cadenza.Runtime) -> None:
+    """DecisionTaskMapper.getEvaluatedCaseValue: `"" + taskInput.get(caseValueParam)`."""
+    await rt.register(workflow("dec_null", {
+        "name": "d", "taskReferenceName": "d", "type": "DECISION", "caseValueParam": "c",
+        "inputParameters": {"c": "${workflow.input.flag}"},
+        "decisionCases": {"null": [simple("was_null")], "true": [simple("yes")]},
+    }))  # fmt: skip
+    rt.worker("was_null", echo)
+    rt.worker("yes", echo)
+    run = await rt.wait(await rt.start("dec_null", {}))
+    assert [t.ref for t in run.tasks] == ["d", "was_null"]
