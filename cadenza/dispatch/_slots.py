@@ -40,7 +40,7 @@ from typing import Any
 import anyio
 
 from cadenza._errors import TerminalError
-from cadenza._json import encode_strict
+from cadenza._json import copy_json
 from cadenza.actors import ActorRef, RestartWindow
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
@@ -172,21 +172,28 @@ async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
     try:
         output = await fn(copy.deepcopy(task.input))
     except TerminalError as exc:
-        return TaskResult(
-            task.task_id, exc.output, failed=True, reason=exc.reason or repr(exc), terminal=True
-        )
+        reason, kept = exc.reason or repr(exc), None
+        if exc.output is not None:
+            kept, why = _copied(exc.output)
+            if why is not None:
+                kept, reason = None, f"{reason} (its output was dropped: {why})"
+        return TaskResult(task.task_id, kept, failed=True, reason=reason, terminal=True)
     except Exception as exc:
         return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
     if output is None:
-        output = {}
+        return TaskResult(task.task_id, {})
+    copied, why = _copied(output)
+    if why is not None:
+        reason = f"worker for {task.type!r} returned {why}"
+        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
+    return TaskResult(task.task_id, copied)
+
+
+def _copied(output: Any) -> tuple[dict[str, Any], str | None]:
+    """A copy of a worker's `output` (the function may keep and change its own), or why not."""
     if not isinstance(output, dict):
-        reason = (
-            f"worker for {task.type!r} returned {type(output).__name__}; expected a dict or None"
-        )
-        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
+        return {}, f"{type(output).__name__}; expected a dict or None"
     try:
-        encode_strict(output)
+        return copy_json(output), None
     except (TypeError, ValueError) as exc:
-        reason = f"worker for {task.type!r} returned output that is not JSON-serialisable: {exc}"
-        return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
-    return TaskResult(task.task_id, output)
+        return {}, f"output that is not JSON-serialisable: {exc}"
