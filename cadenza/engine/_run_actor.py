@@ -83,6 +83,7 @@ from cadenza.engine._messages import (
     Wake,
 )
 from cadenza.engine._run_batches import Batch, DurableBatches
+from cadenza.engine._run_failure import failed_inside
 from cadenza.engine._run_links import (
     RunLinks,
     child_ended_events,
@@ -186,7 +187,7 @@ class RunActor(Actor[Any]):
             self.context.passivate()
 
     def handle_all(self, messages: list[Any], now: float) -> Batch:
-        """Handle each message of the batch in order; refusals are answers, not crashes."""
+        """Handle each message of the batch in order; refusals are answers, bugs fail the run."""
         self.deadlines.new_batch()
         self._waiters_before = len(self.waiters)
         batch = Batch()
@@ -196,6 +197,9 @@ class RunActor(Actor[Any]):
                 answer = self._handle(message, now, batch.events)
             except (StaleTask, InvalidOperation, NotFound) as refusal:
                 answer = refusal
+            except Exception as exc:  # a bug, in the pure core most likely: the run fails, named
+                refused = failed_inside(self.run_id, self.state, exc, now, batch.events)
+                answer = refused or (self.run_id if isinstance(message, StartRun) else None)
             if isinstance(message, Recover):
                 batch.recovering = True
             reply = getattr(message, "reply", None)

@@ -8,10 +8,17 @@ names, types and defaults from TaskDef.java, plus cadenza's
 `parse_task_def` decodes a Conductor `TaskDef` dict into one; anything
 malformed raises `DefinitionError` naming the field (and the workflow and
 the task, for an inline `taskDefinition`: see `_parse.py`).
+
+A retry delay is capped before it is computed, never after: `2**n` for the
+1,024th retry is past any float, and it must not raise inside `decide`.
+As Conductor's `DeciderService.retry`, a delay too long to hold is reset to
+`Integer.MAX_VALUE` seconds (`RETRY_DELAY_MAX_S`), then capped by
+`maxRetryDelaySeconds`; EXPONENTIAL_BACKOFF ignores `backoffScaleFactor`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
@@ -20,6 +27,8 @@ import msgspec
 
 from cadenza.language._breaker_config import BreakerConfig
 from cadenza.language._wire import Count, Float, Name, Positive, decode
+
+RETRY_DELAY_MAX_S = float(2**31 - 1)  # Conductor's reset for an overflowing delay
 
 
 class RetryLogic(StrEnum):
@@ -65,16 +74,22 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
             )
 
     def retry_delay_for(self, retry_count: int) -> float:
-        """Seconds to wait before attempt `retry_count + 1` (jitter not included)."""
-        if self.retry_logic is RetryLogic.FIXED:
-            delay = self.retry_delay_s
-        elif self.retry_logic is RetryLogic.LINEAR_BACKOFF:
-            delay = self.retry_delay_s * self.backoff_scale_factor * (retry_count + 1)
-        else:
-            delay = self.retry_delay_s * (2**retry_count)
+        """Seconds to wait before attempt `retry_count + 1` (jitter not included); never raises."""
+        ceiling = RETRY_DELAY_MAX_S
         if self.max_retry_delay_s is not None:
-            delay = min(delay, self.max_retry_delay_s)
-        return max(0.0, delay)
+            ceiling = min(ceiling, self.max_retry_delay_s)
+        base = self.retry_delay_s
+        if self.retry_logic is RetryLogic.FIXED:
+            delay = base
+        elif self.retry_logic is RetryLogic.LINEAR_BACKOFF:
+            delay = base * self.backoff_scale_factor * (retry_count + 1)  # floats: inf at worst
+        elif base <= 0 or ceiling <= 0:
+            delay = 0.0
+        elif retry_count >= math.log2(ceiling) - math.log2(base):
+            delay = ceiling  # base * 2**retry_count reaches the ceiling: the cap, uncomputed
+        else:
+            delay = math.ldexp(base, retry_count)
+        return max(0.0, min(delay, ceiling))
 
 
 def parse_task_def(raw: Mapping[str, Any], *, workflow: str | None = None) -> TaskDef:
