@@ -140,6 +140,7 @@ class TaskCanceled(Event):
 class WorkflowCompleted(Event):
     kind: ClassVar[str] = "completed"
     output: dict[str, Any]
+    reason: str | None = None  # a TERMINATE task's (Conductor keeps it on a COMPLETED run)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,9 @@ and when a nested list ends control returns to its parent:
   FAILED, as Conductor's tasks do) with a reason naming it.
 - SET_VARIABLE completes at once (`apply` merges its input into the
   variables); TERMINATE completes at once and ends the run as its
-  `terminationStatus` says, cancelling what is in flight.
+  `terminationStatus` says, cancelling what is in flight, with its
+  `workflowOutput` and its `terminationReason` (blank: `Workflow is <S> by
+  TERMINATE task: <id>`, a COMPLETED run included, as Conductor does).
 - SIMPLE, WAIT, HUMAN and SUB_WORKFLOW are scheduled and waited for.
 
 When the top-level list is done and nothing is in flight, the run
@@ -57,7 +59,6 @@ from cadenza.core._events import (
     TaskUpdated,
     WorkflowCompleted,
     WorkflowFailed,
-    WorkflowTerminated,
 )
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
@@ -277,7 +278,10 @@ class Walker:
                 at=now, task_id=new_id, reason=reason, status="FAILED_WITH_TERMINAL_ERROR"
             )
             return self._take([*scheduled, failed])
-        reason = str(task_input.get("terminationReason") or "")
+        # WorkflowExecutorOps.decide: a blank reason names the status and the task
+        reason = str(task_input.get("terminationReason") or "").strip() or (
+            f"Workflow is {status} by TERMINATE task: {new_id}"
+        )
         output = task_input.get("workflowOutput")
         output = (
             output if isinstance(output, dict) else ({} if output is None else {"output": output})
@@ -286,20 +290,17 @@ class Walker:
             *scheduled,
             TaskCompleted(at=now, task_id=new_id, output={"output": output}),
         ]
-        cancel = reason or f"terminated by task {spec.ref!r}"
         events.extend(
-            TaskCanceled(at=now, task_id=t.id, reason=cancel)
+            TaskCanceled(at=now, task_id=t.id, reason=reason)
             for t in self.current.values()
             if not t.status.terminal
         )
         if status == "COMPLETED":
-            events.append(WorkflowCompleted(at=now, output=output))
-        elif status == "FAILED":
+            events.append(WorkflowCompleted(at=now, output=output, reason=reason))
+        else:  # WorkflowExecutorOps.terminate: the TERMINATE task is the run's failed task
             events.append(
-                WorkflowFailed(at=now, reason=reason or cancel, task_id=new_id, output=output)
+                WorkflowFailed(at=now, reason=reason, status=status, task_id=new_id, output=output)
             )
-        else:
-            events.append(WorkflowTerminated(at=now, reason=reason or cancel))
         return self._take(events)
 
     def _loop(self, spec: TaskSpec, task: TaskState) -> bool:

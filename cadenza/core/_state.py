@@ -258,6 +258,7 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
         case WorkflowCompleted():
             state.status = WorkflowStatus.COMPLETED
             state.output = event.output
+            state.reason = event.reason
             state.ended_at = event.at
         case WorkflowFailed():
             state.status = WorkflowStatus(event.status)

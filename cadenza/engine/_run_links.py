@@ -90,10 +90,16 @@ def end_effects(definition: WorkflowDef | None, state: WorkflowState) -> list[Ef
     effects: list[Effect] = []
     if state.parent_id:
         effects.append(TellParent(state))
-    for task in state.tasks:  # a parent's end ends its children (as Conductor does)
+    # a parent's end ends its children, as Conductor's SubWorkflow.terminateSubWorkflow does
+    ended = (
+        f"Parent workflow has been terminated with reason: {state.reason}"
+        if state.reason
+        else f"Parent workflow has been terminated with status {state.status.value}"
+    )
+    for task in state.tasks:
         child = task.output.get("subWorkflowId")
         if task.type == "SUB_WORKFLOW" and child and task.status is TaskStatus.CANCELED:
-            effects.append(TerminateChild(child, task.reason or "the parent run ended"))
+            effects.append(TerminateChild(child, ended))
     failure = definition.failure_workflow if definition is not None else None
     if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
         return effects

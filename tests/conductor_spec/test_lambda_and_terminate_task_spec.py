@@ -42,7 +42,6 @@ FORK_ORDER = (
 )
 
 
-@differs(TERMINATE_REASON)
 async def test_workflow_with_a_terminate_task_when_the_status_is_completed(
     rt: cadenza.Runtime,
 ) -> None:
@@ -125,7 +124,6 @@ async def test_workflow_with_a_terminate_task_when_the_workflow_has_a_subworkflo
     )
 
 
-@differs(TERMINATE_REASON)
 async def test_workflow_with_a_terminate_task_within_a_decision_branch(
     rt: cadenza.Runtime,
 ) -> None:

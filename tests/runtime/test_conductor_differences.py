@@ -136,3 +136,42 @@ async def test_a_decision_on_a_missing_param_takes_the_null_case(rt: cadenza.Run
     rt.worker("yes", echo)
     run = await rt.wait(await rt.start("dec_null", {}))
     assert [t.ref for t in run.tasks] == ["d", "was_null"]
+
+
+# -- 3. TERMINATE and reasons ----------------------------------------------------
+
+
+def terminate(status: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "t", "taskReferenceName": "t", "type": "TERMINATE",
+            "inputParameters": {"terminationStatus": status, **extra}}  # fmt: skip
+
+
+async def test_terminate_without_a_reason_names_the_status_and_the_task(
+    rt: cadenza.Runtime,
+) -> None:
+    """WorkflowExecutorOps.decide: a blank terminationReason becomes
+    "Workflow is %s by TERMINATE task: %s" (status, task id), a COMPLETED run included
+    (completeWorkflow keeps the reasonForIncompletion set just before)."""
+    for status in ("COMPLETED", "FAILED", "TERMINATED"):
+        await rt.register(workflow(f"t_{status}", terminate(status, workflowOutput={"o": 1})))
+        run = await rt.wait(await rt.start(f"t_{status}", {}))
+        assert run.status == status
+        (task,) = run.tasks
+        assert run.reason == f"Workflow is {status} by TERMINATE task: {task.id}"
+        assert run.output == {"o": 1}  # DeciderService.updateWorkflowOutput: the TERMINATE's
+
+
+async def test_a_child_ended_by_its_parent_names_the_parents_reason(rt: cadenza.Runtime) -> None:
+    """SubWorkflow.cancel -> terminateSubWorkflow: the child's reason is "Parent workflow has been
+    terminated with reason: <parent's reason>" ("... with status <S>" when it has none)."""
+    await rt.register(workflow("child", simple("c1")))
+    await rt.register(workflow("parent", sub("s", "child")))
+    parent_id = await rt.start("parent", {})
+    await rt.settle()
+    child_id = (await rt.get(parent_id)).tasks[0].sub_workflow_id
+    assert child_id is not None
+    await rt.terminate(parent_id, "operator said so")
+    await rt.settle()
+    child = await rt.wait(child_id)
+    assert child.status == "TERMINATED"
+    assert child.reason == "Parent workflow has been terminated with reason: operator said so"
