@@ -58,8 +58,28 @@ async def test_workflow_with_2_iterations_of_five_tasks(rt: cadenza.Runtime) -> 
     run = await status(rt, run_id)
     expect(run, "RUNNING", [(DO_WHILE, IP), ("LAMBDA", C), ("JSON_JQ_TRANSFORM", C), (T1, S)])
     assert [t.iteration for t in run.tasks[1:]] == [1, 1, 1]
-    # ... two iterations of LAMBDA, JQ, integration_task_1, JQ, integration_task_2, then
-    # integration_task_3 (iteration 0): not transcribed further until JSON_JQ_TRANSFORM is built.
+    jq = ("JSON_JQ_TRANSFORM", C)
+
+    await _complete(rt, T1, 1)
+    expect(await status(rt, run_id), "RUNNING",
+           [(DO_WHILE, IP), ("LAMBDA", C), jq, (T1, C), jq, (T2, S)])  # fmt: skip
+
+    await _complete(rt, T2, 1)
+    first = [("LAMBDA", C), jq, (T1, C), jq, (T2, C)]
+    run = await status(rt, run_id)
+    expect(run, "RUNNING", [(DO_WHILE, IP), *first, ("LAMBDA", C), jq, (T1, S)])
+    assert [t.iteration for t in run.tasks[6:]] == [2, 2, 2]
+
+    await _complete(rt, T1, 2)
+    await _complete(rt, T2, 2)
+    run = await status(rt, run_id)
+    expect(run, "RUNNING", [(DO_WHILE, C), *first, *first, (T3, S)])
+    assert [t.iteration for t in run.tasks[6:]] == [2, 2, 2, 2, 2, 0]  # T3: outside the loop
+
+    verify_polled(await poll_and_complete(rt, T3, W))
+    run = await status(rt, run_id)
+    expect(run, "COMPLETED", [(DO_WHILE, C), *first, *first, (T3, C)])
+    assert run.tasks[11].iteration == 0
 
 
 @NOT_BUILT
