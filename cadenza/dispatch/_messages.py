@@ -63,6 +63,7 @@ class QueuedTask:
     seq: int = 0
     fairness_key: str | None = None  # tasks of equal priority are served round-robin by key
     place_at: float | None = None  # queued as if made then (a retry of a timed-out attempt)
+    iteration: int = 0  # the DO_WHILE iteration the task belongs to (0 outside loops)
 
 
 @dataclass(slots=True)

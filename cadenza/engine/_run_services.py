@@ -83,4 +83,5 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         scheduled_at=task.scheduled_at,
         fairness_key=fairness_key_of(task.input, state.correlation_id),
         place_at=task.place_at,
+        iteration=task.iteration,
     )

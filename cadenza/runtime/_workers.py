@@ -58,6 +58,7 @@ class ExternalWorkers:
             run_id=task.run_id,
             name=task.name,
             worker_id=worker,
+            iteration=task.iteration,
         )
 
     async def report(self, task_id: Any, make: Any, what: str) -> None:
