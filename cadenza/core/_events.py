@@ -170,7 +170,12 @@ class TaskMarked(Event):
 
 @dataclass(frozen=True, slots=True)
 class WorkflowReopened(Event):
-    """retry, restart or rerun: the run is RUNNING again; `superseded` tasks are history."""
+    """retry, restart or rerun: the run is RUNNING again; `superseded` tasks are history.
+
+    `dropped` tasks leave the run's task list (restart, rerun: they stay in
+    the journal only); `resumed` ones go back to IN_PROGRESS in place (a
+    retried JOIN or DO_WHILE, a parent's SUB_WORKFLOW whose child reopened).
+    """
 
     kind: ClassVar[str] = "reopened"
     op: str
@@ -179,6 +184,8 @@ class WorkflowReopened(Event):
     version: int | None = None  # restart with latest=True: the definition it now runs
     digest: str | None = None
     variables: dict[str, Any] | None = None  # restart: the definition's initial variables
+    dropped: list[str] | None = None
+    resumed: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,18 @@ applies them and lets `decide` take it from there):
   tasks are superseded (`WorkflowReopened`), so the walker schedules them
   afresh; the run is RUNNING again.
 - `restart` (any terminal run; a COMPLETED one only if `restartable`):
-  every task is superseded and the variables reset; with `latest=True` the
-  run switches to the newest registered version. Same run id.
-- `rerun` (a terminal run) from `ref`: that task and every task scheduled
-  after it are superseded; `input`, when given, replaces the workflow input.
+  every task is dropped from the run's task list (Conductor's
+  `workflow.getTasks().clear()`) and the variables reset; with
+  `latest=True` the run switches to the newest registered version. Same
+  run id.
+- `rerun` (a terminal run) from `ref`: that task's latest attempt and every
+  task scheduled after it are dropped, so the walker schedules `ref` again
+  in its place (Conductor's `rerunWF` resets it in place and removes the
+  rest); `input`, when given, replaces the workflow input.
+
+Dropped tasks stay in the journal (it is append-only) but leave the state;
+new tasks never reuse their ids (`WorkflowState.dropped` counts them), so a
+late result for a dropped attempt is refused as stale (`dropped_attempt`).
 - `pause`, `resume` and `terminate` (a run not yet ended): terminate
   cancels every task in flight, then ends the run TERMINATED.
 - `skip` (a RUNNING run) of a task not yet scheduled (as Conductor: a task
@@ -95,7 +103,8 @@ def operation_events(
             WorkflowReopened(
                 at=now,
                 op="restart",
-                superseded=[task.id for task in current],
+                superseded=[],
+                dropped=[task.id for task in state.tasks],
                 version=target.version if message.digest else None,
                 digest=message.digest,
                 variables=dict(target.variables),
@@ -106,9 +115,12 @@ def operation_events(
         positions = [i for i, task in enumerate(state.tasks) if task.ref == ref]
         if not positions:
             raise _refuse(state, f"run {state.id} has no task {ref!r} to rerun from")
-        start = positions[-1]
-        superseded = [task.id for task in state.tasks[start:] if not task.retried]
-        return [WorkflowReopened(at=now, op="rerun", superseded=superseded, input=message.input)]
+        dropped = [task.id for task in state.tasks[positions[-1] :]]
+        return [
+            WorkflowReopened(
+                at=now, op="rerun", superseded=[], dropped=dropped, input=message.input
+            )
+        ]
     if message.op == "skip":
         ref = message.ref or ""
         if status is not WorkflowStatus.RUNNING:
@@ -146,6 +158,17 @@ def operation_events(
         ]
         return [*cancels, WorkflowTerminated(at=now, reason=reason)]
     raise _refuse(state, f"unknown operation {message.op!r}")
+
+
+def dropped_attempt(state: WorkflowState, task_id: str) -> bool:
+    """Whether `task_id` names an attempt of this run that a restart or rerun dropped."""
+    run_id, _, number = task_id.rpartition("-")
+    return (
+        run_id == state.id
+        and number.isdigit()
+        and task_id not in state.index
+        and int(number) < len(state.tasks) + state.dropped
+    )
 
 
 def signal_event(state: WorkflowState, ref: str, output: dict[str, Any], now: float) -> Event:

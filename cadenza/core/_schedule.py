@@ -30,8 +30,9 @@ Rules, after Conductor's DeciderService:
   empty).
 
 Decisions are stamped with `state.updated_at`, the time of the event that
-prompted them, and task ids are `<run id>-<n>` with n the position in the
-run's task list, so the same inputs always give the same decisions.
+prompted them, and task ids are `<run id>-<n>` with n the number of tasks
+the run ever scheduled before (those a restart or rerun dropped included,
+so no id is reused), so the same inputs always give the same decisions.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class Environment:
 
 
 def task_id(state: WorkflowState, offset: int = 0) -> str:
-    return f"{state.id}-{len(state.tasks) + offset}"
+    return f"{state.id}-{len(state.tasks) + state.dropped + offset}"
 
 
 def roots_for(state: WorkflowState, new_task_id: str | None = None) -> Any:

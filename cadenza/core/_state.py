@@ -108,6 +108,8 @@ class WorkflowState:
     updated_at: float = 0.0
     ended_at: float | None = None
     failed_task_id: str | None = None
+    retried_at: float | None = None  # Conductor's lastRetriedTime: the workflow timeout's start
+    dropped: int = 0  # tasks a restart or rerun took out of `tasks` (ids are never reused)
     tasks: list[TaskState] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)  # task id -> position in tasks
     events: int = 0  # how many events have been applied
@@ -282,6 +284,18 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             invariant(state.status.terminal, f"run {state.id} reopened while {state.status}")
             for task_id in event.superseded:
                 _task(state, task_id, event).retried = True
+            for task_id in event.resumed or ():  # a JOIN, DO_WHILE or SUB_WORKFLOW, in place
+                task = _task(state, task_id, event)
+                task.status = TaskStatus.IN_PROGRESS
+                task.reason = None
+                task.ended_at = None
+            if event.dropped:  # out of the state; the journal keeps them
+                gone = {_task(state, task_id, event).id for task_id in event.dropped}
+                state.tasks = [task for task in state.tasks if task.id not in gone]
+                state.index = {task.id: position for position, task in enumerate(state.tasks)}
+                state.dropped += len(gone)
+            if event.op != "rerun":  # Conductor's rerun keeps the timeout's start
+                state.retried_at = event.at
             state.status = WorkflowStatus.RUNNING
             state.reason = None
             state.output = {}

@@ -40,9 +40,10 @@ from cadenza.core._events import (
     TaskScheduled,
     TaskStarted,
     TaskUpdated,
+    WorkflowReopened,
     WorkflowStarted,
 )
-from cadenza.core._operations import operation_events, signal_event
+from cadenza.core._operations import dropped_attempt, operation_events, signal_event
 from cadenza.core._state import (
     IN_PROGRESS_AT_ONCE,
     TaskState,
@@ -375,6 +376,15 @@ class RunActor(Actor[Any]):
         if self.definition is None:
             raise InternalError(f"run {state.id}: an operation before its definition loaded")
         for event in operation_events(self.definition, state, operation, now):
+            if isinstance(event, WorkflowReopened):
+                for task_id in event.dropped or ():
+                    task = state.task(task_id)  # a queued one, or one cancelled in this batch
+                    if (
+                        task is not None
+                        and task.type not in IN_PROGRESS_AT_ONCE
+                        and (task.status is TaskStatus.SCHEDULED or task.ended_at == now)
+                    ):
+                        self._effects.append(Withdraw(task.group, task.id, task.ready_at > now))
             self._emit(events, event, decide=False)
         if operation.op == "restart" and operation.definition is not None and operation.digest:
             self.definition = operation.definition
@@ -385,6 +395,8 @@ class RunActor(Actor[Any]):
     ) -> TaskState:
         task = state.task(task_id)
         if task is None:
+            if dropped_attempt(state, task_id):
+                raise StaleTask(task_id, "the attempt was dropped by a restart or rerun")
             raise NotFound("task", task_id)
         if state.status.terminal:
             raise StaleTask(task_id, f"run {state.id} is {state.status.value}")
@@ -455,6 +467,8 @@ class RunActor(Actor[Any]):
         for event in events:
             if isinstance(event, (TaskScheduled, TaskRequeued)):
                 seen.add(event.task_id)
+            elif isinstance(event, WorkflowReopened) and event.dropped:
+                seen.difference_update(event.dropped)  # out of the state: nothing to enqueue
             elif isinstance(event, TaskCanceled):
                 task = state.task(event.task_id)
                 if task is not None:

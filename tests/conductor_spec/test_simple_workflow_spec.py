@@ -22,12 +22,6 @@ from tests.conductor_spec._support import (
 SPEC = "SimpleWorkflowSpec.groovy"
 WF = "integration_test_wf"
 INPUT = {"param1": "p1 value", "param2": "p2 value"}
-RESTART_CLEARS = pytest.mark.xfail(
-    strict=True,
-    reason="Conductor's restart clears the workflow's task list (WorkflowExecutorOps.java:243, "
-    "workflow.getTasks().clear()), so tasks[0] is the new first attempt; cadenza keeps the "
-    "earlier run's attempts ahead of the new ones",
-)
 
 
 @pytest.fixture
@@ -211,7 +205,6 @@ async def _fail_first_task_without_retries(rt: cadenza.Runtime) -> str:
     return run_id
 
 
-@RESTART_CLEARS
 async def test_simple_workflow_restart_without_using_the_latest_definition(
     h: cadenza.Runtime,
 ) -> None:
@@ -233,7 +226,6 @@ async def test_simple_workflow_restart_without_using_the_latest_definition(
     assert (run.tasks[1].status, run.tasks[1].type) == ("COMPLETED", "integration_task_2")
 
 
-@RESTART_CLEARS
 async def test_simple_workflow_restart_with_the_latest_definition(h: cadenza.Runtime) -> None:
     """SimpleWorkflowSpec.groovy: "Test Simple workflow restart with the latest definition"."""
     rt = h
@@ -419,7 +411,6 @@ async def test_simple_workflow_when_the_tasks_call_back_after_seconds_are_reset(
     assert [t.status for t in run.tasks] == ["COMPLETED", "COMPLETED"]
 
 
-@RESTART_CLEARS
 async def test_non_restartable_simple_workflow(h: cadenza.Runtime) -> None:
     """SimpleWorkflowSpec.groovy: "Test non restartable simple workflow"."""
     rt = h

@@ -25,13 +25,6 @@ INPUT = {"param1": "p1 value", "param2": "p2 value"}
 W1 = "task1.integration.worker"
 W2 = "task2.integration.worker"
 
-RESTART_CLEARS = (
-    "Conductor's rerun resets the task list from the rerun task on "
-    "(WorkflowExecutorOps.java rerunWF: later tasks removed, the rerun task set back to "
-    "SCHEDULED; without a task id the task list is cleared, :243), so the rerun run has "
-    "exactly its new tasks; cadenza keeps the earlier attempts"
-)
-
 
 RETRY_RESTARTS_TIMEOUT = pytest.mark.xfail(
     strict=True,
@@ -260,7 +253,6 @@ async def test_retrying_a_timed_out_workflow_due_to_workflow_timeout_without_uns
     assert ("integration_task_2", "SCHEDULED") in shape(run)
 
 
-@pytest.mark.xfail(strict=True, reason=RESTART_CLEARS)
 async def test_re_running_the_simple_workflow_multiple_times_after_completion(
     h: cadenza.Runtime,
 ) -> None:

@@ -1,0 +1,181 @@
+"""retry, restart and rerun as Conductor does them (issue 12, section 2).
+
+Conductor's WorkflowExecutorOps.java (conductor-oss/conductor) is the oracle:
+`restart` clears the task list, `rerunWF` removes the tasks after the one it
+reruns from and resets that one in place, and only `retry` keeps the earlier
+attempts (marked retried). cadenza's journal stays append-only: the dropped
+attempts stay in the event log, only the state forgets them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+import cadenza
+from cadenza.persistence._codec import decode_events
+from cadenza.testing import VirtualClock
+from tests.language._defs import simple, workflow
+
+NO_RETRIES = {"taskDefinition": {"retryCount": 0, "retryDelaySeconds": 0}}
+
+
+def shape(run: cadenza.WorkflowRun) -> list[tuple[str, str]]:
+    return [(t.ref, str(t.status)) for t in run.tasks]
+
+
+def journaled_task_ids(db_path: str, run_id: str) -> list[str]:
+    """Every task id the journal ever scheduled for `run_id`, in order."""
+    with sqlite3.connect(db_path) as db:
+        rows = db.execute(
+            "SELECT seq, payload, crc FROM records WHERE stream_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
+    return [
+        event["task_id"]
+        for seq, payload, crc in rows
+        for event in decode_events(run_id, seq, payload, crc)
+        if event["e"] == "scheduled"
+    ]
+
+
+async def poll_complete(
+    rt: cadenza.Runtime, name: str, output: dict[str, Any] | None = None
+) -> str:
+    task = await rt.poll(name)
+    assert task is not None, name
+    await rt.complete(task.id, output or {})
+    return task.id
+
+
+async def poll_fail(rt: cadenza.Runtime, name: str) -> str:
+    task = await rt.poll(name)
+    assert task is not None, name
+    await rt.fail(task.id, "boom")
+    return task.id
+
+
+async def _failed_at_b(rt: cadenza.Runtime) -> str:
+    """a COMPLETED, b FAILED (no retries): the run FAILED."""
+    await rt.register(
+        workflow("abc", simple("a", **NO_RETRIES), simple("b", **NO_RETRIES), simple("c"))
+    )
+    run_id = await rt.start("abc", {})
+    await poll_complete(rt, "a")
+    await poll_fail(rt, "b")
+    assert (await rt.get(run_id)).status == "FAILED"
+    return run_id
+
+
+async def test_restart_clears_the_task_list_and_keeps_the_attempts_in_the_journal(
+    rt: cadenza.Runtime, db_path: str, clock: VirtualClock
+) -> None:
+    """WorkflowExecutorOps.java `restart` (~243): `workflow.getTasks().clear()`, same id."""
+    run_id = await _failed_at_b(rt)
+    old = [t.id for t in (await rt.get(run_id)).tasks]
+    await rt.restart(run_id)
+    run = await rt.get(run_id)
+    assert (run.id, run.status) == (run_id, "RUNNING")
+    assert shape(run) == [("a", "SCHEDULED")]
+    assert run.tasks[0].id not in old  # a new id: a dropped attempt's result cannot land on it
+    assert not run.tasks[0].retried
+    await poll_complete(rt, "a")
+    await poll_complete(rt, "b")
+    await poll_complete(rt, "c")
+    run = await rt.get(run_id)
+    assert run.status == "COMPLETED"
+    assert shape(run) == [("a", "COMPLETED"), ("b", "COMPLETED"), ("c", "COMPLETED")]
+    journaled = journaled_task_ids(db_path, run_id)
+    assert journaled[:2] == old  # the journal is append-only
+    assert journaled[2:] == [t.id for t in run.tasks]
+    assert len(set(journaled)) == len(journaled)
+
+
+async def test_rerun_drops_the_tasks_after_it_and_reruns_it_in_its_place(
+    rt: cadenza.Runtime,
+) -> None:
+    """WorkflowExecutorOps.java `rerunWF` (~2172): the tasks after the rerun task are removed,
+    the rerun task is reset in place; the ones before it stay as they were."""
+    run_id = await _failed_at_b(rt)
+    before = await rt.get(run_id)
+    await rt.rerun(run_id, "b", input={"new": 1})
+    run = await rt.get(run_id)
+    assert run.status == "RUNNING"
+    assert run.input == {"new": 1}
+    assert shape(run) == [("a", "COMPLETED"), ("b", "SCHEDULED")]
+    assert run.tasks[0].id == before.tasks[0].id
+    assert run.tasks[1].id != before.tasks[1].id  # fenced: the old attempt's id is not reused
+    await poll_complete(rt, "b")
+    await poll_complete(rt, "c")
+    run = await rt.get(run_id)
+    assert run.status == "COMPLETED"
+    assert shape(run) == [("a", "COMPLETED"), ("b", "COMPLETED"), ("c", "COMPLETED")]
+
+
+async def test_rerun_from_the_first_task_starts_over(rt: cadenza.Runtime) -> None:
+    """WorkflowExecutorOps.java `rerunWF` (~2172): rerun from the first task leaves only it,
+    as a rerun with no task id removes every task (~2190)."""
+    run_id = await _failed_at_b(rt)
+    await rt.rerun(run_id, "a")
+    run = await rt.get(run_id)
+    assert shape(run) == [("a", "SCHEDULED")]
+
+
+async def test_retry_keeps_the_earlier_attempts(rt: cadenza.Runtime) -> None:
+    """WorkflowExecutorOps.java `retry` (~448): the failed task is rescheduled as a new attempt,
+    the old one stays in the list, marked retried."""
+    run_id = await _failed_at_b(rt)
+    await rt.retry(run_id)
+    run = await rt.get(run_id)
+    assert shape(run) == [("a", "COMPLETED"), ("b", "FAILED"), ("b", "SCHEDULED")]
+    assert [t.retried for t in run.tasks] == [False, True, False]
+
+
+async def test_a_result_for_a_dropped_attempt_is_stale(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """A worker still holding an attempt that a restart dropped (here: it timed out, which
+    failed the run) is fenced off with StaleTask, as for any superseded attempt
+    (WorkflowExecutorOps.java `restart` ~243 removes the task; its late update is refused)."""
+    await rt.register_task(
+        {"name": "slow", "retryCount": 0, "responseTimeoutSeconds": 5, "timeoutSeconds": 60}
+    )
+    await rt.register(workflow("one", simple("s", name="slow")))
+    run_id = await rt.start("one", {})
+    held = await rt.poll("slow")
+    assert held is not None
+    await clock.advance(6)
+    await rt.settle()
+    assert (await rt.get(run_id)).status == "TIMED_OUT"
+    await rt.restart(run_id)
+    with pytest.raises(cadenza.StaleTask):
+        await rt.complete(held.id, {"late": True})
+    with pytest.raises(cadenza.StaleTask):
+        await rt.heartbeat(held.id)
+    run = await rt.get(run_id)
+    assert shape(run) == [("s", "SCHEDULED")]
+    assert run.tasks[0].output == {}
+
+
+async def test_a_restarted_run_recovers_to_the_same_state(
+    db_path: str, clock: VirtualClock
+) -> None:
+    """Recovery folds the journal: a restarted and rerun run reads back as it was live."""
+    async with cadenza.Runtime(db_path, clock=clock, seed=1) as rt:
+        run_id = await _failed_at_b(rt)
+        await rt.restart(run_id)
+        await poll_complete(rt, "a")
+        await poll_fail(rt, "b")
+        await rt.rerun(run_id, "b")
+        await rt.settle()
+        live = await rt.get(run_id)
+    assert shape(live) == [("a", "COMPLETED"), ("b", "SCHEDULED")]
+    async with cadenza.Runtime(db_path, clock=clock, seed=1) as rt:
+        recovered = await rt.get(run_id)
+        assert [(t.id, t.ref, t.status) for t in recovered.tasks] == [
+            (t.id, t.ref, t.status) for t in live.tasks
+        ]
+        await poll_complete(rt, "b")
+        await poll_complete(rt, "c")
+        assert (await rt.get(run_id)).status == "COMPLETED"
