@@ -9,8 +9,17 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from cadenza.core._schedule import DEFAULT_GROUP, WAIT_GROUP
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
+
+_NO_DOMAIN_GROUPS = frozenset({DEFAULT_GROUP, WAIT_GROUP})
+
+
+def shown_group(group: str) -> str | None:
+    """A task's group as callers see it: None (Conductor's null domain) for the default
+    group and for the tasks no worker polls, else the group's name."""
+    return None if group in _NO_DOMAIN_GROUPS else group
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +35,10 @@ class TaskRun:
         attempt: 0 for the first attempt, 1 for its first retry, ... (Conductor's retryCount).
         input: the resolved `inputParameters`.
         output: what the worker (or the system task) produced.
-        group: the worker group the attempt was queued in.
+        group: the worker group (Conductor's domain) the attempt was queued
+            in; None, as Conductor's null domain, for a task in the default
+            group (no taskToDomain entry, or NO_DOMAIN) and for the tasks no
+            worker polls (WAIT, HUMAN and the other system tasks).
         reason: why it failed, timed out or was cancelled (None otherwise).
         scheduled_at: when it was scheduled (Unix seconds, the runtime's clock).
         started_at: when a worker took it (None until then).
@@ -46,7 +58,7 @@ class TaskRun:
     attempt: int
     input: dict[str, Any]
     output: dict[str, Any]
-    group: str
+    group: str | None
     reason: str | None
     scheduled_at: float
     started_at: float | None
@@ -69,7 +81,7 @@ class TaskRun:
             attempt=task.attempt,
             input=copy.deepcopy(task.input),
             output=copy.deepcopy(task.output),
-            group=task.group,
+            group=shown_group(task.group),
             reason=task.reason,
             scheduled_at=task.scheduled_at,
             started_at=task.started_at,

@@ -16,7 +16,7 @@ from cadenza._errors import InvalidArgument
 from cadenza._json import check_payload
 from cadenza.core._ids import run_id_of
 from cadenza.core._status import TaskStatus
-from cadenza.core._views import TaskRun
+from cadenza.core._views import TaskRun, shown_group
 from cadenza.dispatch._messages import Poll, QueuedTask, TaskResult
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import Heartbeat, TaskProgress
@@ -50,7 +50,7 @@ class ExternalWorkers:
             attempt=task.attempt,
             input=copy.deepcopy(task.input),
             output={},
-            group=group_name,
+            group=shown_group(group_name),
             reason=None,
             scheduled_at=task.scheduled_at,
             started_at=engine.clock.now(),

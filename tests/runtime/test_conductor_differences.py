@@ -175,3 +175,36 @@ async def test_a_child_ended_by_its_parent_names_the_parents_reason(rt: cadenza.
     child = await rt.wait(child_id)
     assert child.status == "TERMINATED"
     assert child.reason == "Parent workflow has been terminated with reason: operator said so"
+
+
+# -- 5. domains ------------------------------------------------------------------
+
+
+async def test_tasks_outside_any_domain_report_no_group(rt: cadenza.Runtime) -> None:
+    """TaskModel.domain is null unless taskToDomain routed the task (WorkflowExecutorOps
+    .scheduleTask -> QueueUtils.getQueueName uses the domain only when set; a NO_DOMAIN entry
+    leaves it null, as do system tasks no worker polls): cadenza's internal names ("-" for
+    WAIT and system tasks, "default" for the default queue) are not shown."""
+    await rt.register(
+        workflow(
+            "domains",
+            {"name": "w", "taskReferenceName": "w", "type": "WAIT"},
+            {"name": "v", "taskReferenceName": "v", "type": "SET_VARIABLE",
+             "inputParameters": {"x": 1}},
+            simple("plain"),
+            simple("routed"),
+            simple("nodomain"),
+        )
+    )  # fmt: skip
+    run_id = await rt.start("domains", {}, task_to_group={"routed": "gpu", "nodomain": "NO_DOMAIN"})
+    await rt.settle()
+    await rt.signal(run_id, "w", {})
+    for name in ("plain", "routed", "nodomain"):
+        await rt.settle()
+        polled = await rt.poll(name, group="gpu" if name == "routed" else None)
+        assert polled is not None, name
+        assert polled.group == ("gpu" if name == "routed" else None)
+        await rt.complete(polled.id, {})
+    run = await rt.wait(run_id)
+    groups = {t.ref: t.group for t in run.tasks}
+    assert groups == {"w": None, "v": None, "plain": None, "routed": "gpu", "nodomain": None}
