@@ -161,7 +161,7 @@ class _AskTimer:
 
 
 class ActorRef(Generic[M]):
-    """The address of an actor: `tell` and `ask` are the only ways in."""
+    """The address of an actor: `tell` (or `tell_soon`, `tell_nowait`) and `ask` are the ways in."""
 
     __slots__ = ("_cell", "name")
 
@@ -186,6 +186,18 @@ class ActorRef(Generic[M]):
         cell = self._resolve()
         if not cell._try_send(message):
             await cell._send_waiting(message, None)
+
+    def tell_soon(self, message: M) -> None:
+        """Enqueue `message` without ever waiting, keeping the sender's order.
+
+        If the mailbox is full (or senders already wait for space), the message
+        waits its turn behind them and is admitted, as this sender's, when
+        space frees: it is never dropped and never overtaken by a later
+        message. For actors and clock callbacks, which must not block. If the
+        actor stops before admitting it, its `reply` (if any) fails. Raises
+        `ActorStopped` or `ActorSystemStopped` as `tell` does.
+        """
+        self._resolve()._send_soon(message)
 
     def tell_nowait(self, message: M) -> None:
         """Enqueue `message` or raise `MailboxFull` (nothing is sent then)."""

@@ -8,6 +8,15 @@ yielding, and the runner takes them from the head. Senders that found the
 mailbox full wait in FIFO order and are admitted, oldest first, as soon as the
 runner takes a batch; a new `tell` never overtakes a waiting one.
 
+Back-pressure without blocking. An actor must not wait on another's full
+mailbox (two actors telling each other would deadlock), so `tell_soon` joins
+the same FIFO of waiting senders without a future: it is admitted in its
+turn, as its sender (the seam sees who sent it), and nothing told later by
+anyone overtakes it. The mailbox bound therefore holds back blocking senders
+only; what non-blocking senders queue beyond it is bounded by what they send,
+one deque entry per message, never dropped: if the actor stops first, a
+message with a `reply` fails as a queued one would.
+
 Activation. A cell owns no task while idle. The first message to arrive
 (`_arrive`) starts one runner task; the runner creates the instance with the
 factory if there is none and awaits `started()`, then repeatedly takes up to
@@ -126,7 +135,8 @@ class _Cell:
         self._mailbox: deque[object] = deque()
         self._occupied = 0  # queued + held by a Delivery; bounded by _size
         self._in_flight = 0  # held by a Delivery
-        self._senders: deque[tuple[asyncio.Future[None], str | None, object]] = deque()
+        # waiting for space, oldest first; a None future: a tell_soon, which nobody awaits
+        self._senders: deque[tuple[asyncio.Future[None] | None, str | None, object]] = deque()
         self._instance: Actor[Any] | None = None
         self._ctx: ActorContext | None = None
         self._per_message = False
@@ -160,6 +170,11 @@ class _Cell:
     def _send_nowait(self, message: object) -> None:
         if not self._try_send(message):
             raise MailboxFull(self.name, self._size)
+
+    def _send_soon(self, message: object) -> None:
+        """Accept at once if there is space, else queue behind the waiting senders."""
+        if not self._try_send(message):
+            self._senders.append((None, _current.get(), message))
 
     async def _send_waiting(self, message: object, timer: _AskTimer | None) -> None:
         """Wait in FIFO order for space; the runner admits the message for us."""
@@ -212,6 +227,9 @@ class _Cell:
         senders = self._senders
         while senders and self._occupied < self._size:
             waiter, sender, message = senders.popleft()
+            if waiter is None:
+                self._accept(sender, message)
+                continue
             if waiter.done():
                 continue
             self._accept(sender, message)
@@ -414,11 +432,16 @@ class _Cell:
         self._fail_senders(make_error)
 
     def _fail_senders(self, make_error: ErrorFor) -> None:
-        """Make every `tell` waiting for space raise `make_error(message)`."""
+        """Make every `tell` waiting for space raise `make_error(message)`.
+
+        A waiting `tell_soon` has nobody to raise to: its reply, if any, fails.
+        """
         senders = self._senders
         while senders:
             waiter, _sender, message = senders.popleft()
-            if not waiter.done():
+            if waiter is None:
+                self._fail([message], make_error)
+            elif not waiter.done():
                 waiter.set_exception(make_error(message))
 
     def _finalize(self) -> None:

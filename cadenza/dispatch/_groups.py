@@ -55,7 +55,6 @@ from cadenza.actors import (
     ActorSystem,
     ActorSystemStopped,
     Clock,
-    MailboxFull,
     Reply,
     TimerHandle,
 )
@@ -430,15 +429,17 @@ class WorkerGroup(Actor[Any]):
 
 
 def _tell_soon(system: ActorSystem, ref: ActorRef[Any], message: Any) -> None:
-    """Tell from a clock callback: without waiting if there is room, else in a task.
+    """Tell from an actor or a clock callback, never waiting: `ActorRef.tell_soon`.
 
+    A full mailbox queues the message in its sender's turn (never a task of
+    its own, which would send it as nobody and let later ones overtake it).
     A wake-up for an actor (or a system) that has stopped has nobody to wake:
     it is dropped, so a clock shared beyond the runtime's life never raises.
+    `system` is kept for the callers' sake.
     """
+    del system
     try:
-        ref.tell_nowait(message)
-    except MailboxFull:
-        system.start_soon(ref.tell, message)
+        ref.tell_soon(message)
     except (ActorStopped, ActorSystemStopped):
         if not isinstance(message, (Tick, PollExpired)):
             raise
