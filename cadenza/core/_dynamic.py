@@ -28,6 +28,7 @@ shadows a workflow registered under the same name.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +37,7 @@ from cadenza.core._state import TaskState, WorkflowState
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._parse import parse_task
 
-_PARSED: dict[tuple[str, tuple[str, ...]], tuple[TaskSpec, ...]] = {}  # (fork id, refs) -> branches
+_PARSED: dict[tuple[str, str], tuple[TaskSpec, ...]] = {}  # (workflow, branch JSON) -> branches
 _PARSED_MAX = 10_000
 
 
@@ -97,10 +98,10 @@ def _nested(spec: TaskSpec) -> Iterator[TaskSpec]:
 
 def dynamic_specs(fork: TaskState, workflow: str) -> tuple[TaskSpec, ...]:
     """The branches a completed FORK_JOIN_DYNAMIC started, from its output."""
-    key = (fork.id, tuple(fork.output.get("forkedTasks") or ()))
+    raws = fork.output.get("forkedTaskDefs") or []
+    key = (workflow, json.dumps(raws, sort_keys=True, separators=(",", ":")))  # by content
     found = _PARSED.get(key)
     if found is None:
-        raws = fork.output.get("forkedTaskDefs") or []
         found = tuple(parse_task(raw, workflow, index) for index, raw in enumerate(raws))
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
