@@ -25,6 +25,8 @@ Rules, after Conductor's DeciderService:
   (`Environment.max_timers_per_run`), fails FAILED_WITH_TERMINAL_ERROR at once;
 - an exhausted `optional` task is marked COMPLETED_WITH_ERRORS and the run
   goes on; only SIMPLE tasks are retried (system tasks fail at once);
+- an exhausted `permissive` (not optional) task stays as it ended and the
+  run goes on; the walker fails the run at its end (DeciderService.decide);
 - otherwise the walker of `_flow.py` finds the next step in the nested
   definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...), one step
   per call; when the whole definition is done and nothing is in flight the
@@ -47,7 +49,7 @@ from cadenza.core._events import (
     TaskMarked,
     WorkflowFailed,
 )
-from cadenza.core._flow import Walker
+from cadenza.core._flow import Walker, failure_reason
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
@@ -56,7 +58,8 @@ from cadenza.language._definition import WorkflowDef
 
 def _retry_or_fail(
     definition: WorkflowDef, state: WorkflowState, failed: TaskState, env: Environment
-) -> list[Event]:
+) -> list[Event] | None:
+    """A retry, the run's end, or None: an exhausted permissive task stays as it ended."""
 
     spec = spec_for(definition, state, failed.ref)
     task_def = env.task_def(spec)
@@ -85,6 +88,8 @@ def _retry_or_fail(
         return [
             TaskMarked(at=now, task_id=failed.id, status="COMPLETED_WITH_ERRORS", reason=reason)
         ]
+    if spec.permissive and not spec.optional:
+        return None  # DeciderService.retry: the run goes on, and fails at its end
     # Conductor's DeciderService.retry: CANCELED ends the run TERMINATED, TIMED_OUT
     # TIMED_OUT, anything else FAILED; the output is evaluated before the run ends
     status = _RUN_STATUS_OF.get(failed.status, "FAILED")
@@ -104,18 +109,14 @@ def _retry_or_fail(
 _RUN_STATUS_OF = {TaskStatus.CANCELED: "TERMINATED", TaskStatus.TIMED_OUT: "TIMED_OUT"}
 
 
-def failure_reason(task_id: str, status: str, reason: str | None) -> str:
-    """Conductor's reason for a run a task ended: `Task <id> failed with status: <S> and
-    reason: '<r>'`, a missing reason printed as Java prints null."""
-    return f"Task {task_id} failed with status: {status} and reason: '{reason or 'null'}'"
-
-
 def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:
     """The decisions that follow from `state`; see the module note."""
     if state.status is not WorkflowStatus.RUNNING or not state.started:
         return []
     for task in _current(state):
         if task.status.terminal and not task.status.successful:
-            return _retry_or_fail(definition, state, task, env)
+            decisions = _retry_or_fail(definition, state, task, env)
+            if decisions is not None:
+                return decisions
 
     return Walker(definition, state, env).next_step()

@@ -23,7 +23,10 @@ and when a nested list ends control returns to its parent:
   does not block the others) and the fork counts as done, so the JOIN
   after it is scheduled; the JOIN (in progress from the start) completes,
   with output `{ref: output}`, once each `joinOn` task is terminal and
-  successful.
+  successful; once each is terminal and one (permissive) is not successful
+  it fails with their reasons (CANCELED if each of those was CANCELED).
+- An exhausted `permissive` task that failed lets the walk go on; when
+  the walk is done the run fails, with each such task's failure named.
 - DO_WHILE is in progress from the start; iteration n (from 1) runs the
   body with references `ref__n`. The loop's own output carries
   `iteration` (and, for the `items` form, `loopItem`/`loopIndex`), raised
@@ -50,7 +53,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cadenza.core._dynamic import dynamic_specs, plan_dynamic_fork
+from cadenza.core._dynamic import dynamic_specs, plan_dynamic_fork, spec_for
 from cadenza.core._events import (
     Event,
     TaskCanceled,
@@ -62,6 +65,7 @@ from cadenza.core._events import (
 )
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._status import TaskStatus
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._expressions import resolve
 from cadenza.language._script import ScriptError, evaluate, lambda_script, truthy
@@ -71,6 +75,12 @@ from cadenza.language._validate import TERMINATION_STATUSES, switch_script
 def iteration_ref(ref: str, iteration: int) -> str:
     """Conductor's name for `ref` in loop iteration `iteration` (0: not in a loop)."""
     return f"{ref}__{iteration}" if iteration else ref
+
+
+def failure_reason(task_id: str, status: str, reason: str | None) -> str:
+    """Conductor's reason for a run a task ended: `Task <id> failed with status: <S> and
+    reason: '<r>'`, a missing reason printed as Java prints null."""
+    return f"Task {task_id} failed with status: {status} and reason: '{reason or 'null'}'"
 
 
 def case_text(value: Any) -> str:
@@ -102,9 +112,20 @@ class Walker:
         if self.step is not None:
             return self.step
         if done and all(task.status.terminal for task in self.current.values()):
+            failed = [t for t in self.current.values() if self._permissive_failure(t)]
+            if failed:  # DeciderService.decide: the permissive tasks' failures end the run
+                reason = ". ".join(failure_reason(t.id, t.status.value, t.reason) for t in failed)
+                return [WorkflowFailed(at=self.state.updated_at, reason=reason)]
             output = workflow_output(self.definition, self.state)
             return [WorkflowCompleted(at=self.state.updated_at, output=output)]
         return []
+
+    def _permissive_failure(self, task: TaskState) -> bool:
+        """An exhausted permissive (not optional) task that did not succeed."""
+        if not task.status.terminal or task.status.successful:
+            return False
+        spec = spec_for(self.definition, self.state, task.ref)
+        return spec.permissive and not spec.optional
 
     # -- the walk ---------------------------------------------------------------
 
@@ -172,8 +193,8 @@ class Walker:
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
-        if task.status.terminal:
-            return task.status.successful
+        if task.status.terminal:  # an exhausted permissive task lets the walk go on
+            return task.status.successful or (spec.permissive and not spec.optional)
         if kind == "JOIN":
             return self._join(spec, task, iteration)
         if kind == "DO_WHILE":
@@ -257,14 +278,21 @@ class Walker:
     def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
         outputs: dict[str, Any] = {}
         dynamic = self.dynamic_join_on.get(iteration_ref(spec.ref, iteration), ())
+        failed: list[TaskState] = []
         for joined in (*spec.join_on, *dynamic):
             found = self.current.get(iteration_ref(joined, iteration)) or self.current.get(joined)
-            if found is None or not found.status.terminal or not found.status.successful:
+            if found is None or not found.status.terminal:
                 return False
             outputs[joined] = found.output
-        return self._take(
-            [TaskCompleted(at=self.state.updated_at, task_id=task.id, output=outputs)]
-        )
+            if not found.status.successful:
+                failed.append(found)
+        now = self.state.updated_at
+        if failed:  # Join.execute: a permissive task's failure, once every task is terminal
+            reason = " ".join(t.reason for t in failed if t.reason)
+            if all(t.status is TaskStatus.CANCELED for t in failed):
+                return self._take([TaskCanceled(at=now, task_id=task.id, reason=reason)])
+            return self._take([TaskFailed(at=now, task_id=task.id, reason=reason, output=outputs)])
+        return self._take([TaskCompleted(at=now, task_id=task.id, output=outputs)])
 
     def _terminate(self, spec: TaskSpec, iteration: int) -> bool:
         now = self.state.updated_at

@@ -63,6 +63,7 @@ class TaskSpec:
     type: str
     input_parameters: Mapping[str, Any]
     optional: bool = False
+    permissive: bool = False  # out of retries it stays failed; the run fails at its end
     start_delay_s: float = 0.0
     task_def: TaskDef | None = None  # an inline `taskDefinition`
     retry_count: int | None = None  # a per-task override of the TaskDef's

@@ -182,6 +182,7 @@ def _task(raw: Any, workflow: str, parent: str | None, at: str) -> TaskSpec:
         type=kind,
         input_parameters=wire.input_parameters,
         optional=wire.optional,
+        permissive=wire.permissive,
         start_delay_s=float(wire.start_delay),
         task_def=task_def,
         retry_count=wire.retry_count,

@@ -86,12 +86,6 @@ async def test_simple_workflow_which_has_an_optional_task(
     assert shape(run)[2] == ("integration_task_2", "COMPLETED")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Conductor lets a permissive task's failure (retries exhausted) pass on to the next "
-    "task and fails the workflow only once the rest completed (DeciderService.java:585, :283); "
-    "cadenza fails the workflow at once",
-)
 async def test_simple_workflow_which_has_a_permissive_task(h: cadenza.Runtime) -> None:
     """WorkflowAndTaskConfigurationSpec.groovy: "Test simple workflow which has a permissive
     task"."""
