@@ -65,9 +65,8 @@ def deadlines(definition: WorkflowDef, state: WorkflowState, env: Environment) -
             found.append(Deadline(task.ready_at + task_def.poll_timeout_s, "poll_timeout", task.id))
     if definition.timeout_s > 0 and state.status is WorkflowStatus.RUNNING:
         alert = definition.timeout_policy is TimeoutPolicy.ALERT_ONLY
-        found.append(
-            Deadline(state.created_at + definition.timeout_s, "workflow_timeout", None, alert)
-        )
+        start = state.created_at if state.retried_at is None else state.retried_at
+        found.append(Deadline(start + definition.timeout_s, "workflow_timeout", None, alert))
     found.sort(key=lambda d: d.when)
     return found
 

@@ -8,9 +8,13 @@ against the state and returns the input events it amounts to, or raises
 `InvalidOperation` saying why it makes no sense now (the run's actor
 applies them and lets `decide` take it from there):
 
-- `retry` (a FAILED or TIMED_OUT run): the failed, timed-out and cancelled
-  tasks are superseded (`WorkflowReopened`), so the walker schedules them
-  afresh; the run is RUNNING again.
+- `retry` (any terminal run, as Conductor's `retry`): the latest attempt of
+  each task that ended FAILED, TIMED_OUT or CANCELED gets a new attempt
+  (`retried_from` it, attempt + 1), in the old attempts' order; the old ones
+  stay in the task list, marked retried. A CANCELED JOIN or DO_WHILE goes
+  back to IN_PROGRESS in place. The workflow timeout runs again from the
+  retry (Conductor's lastRetriedTime). A run with nothing to retry is
+  refused, unless it TIMED_OUT (its next task is scheduled).
 - `restart` (any terminal run; a COMPLETED one only if `restartable`):
   every task is dropped from the run's task list (Conductor's
   `workflow.getTasks().clear()`) and the variables reset; with
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza._errors import InvalidOperation
+from cadenza.core._dynamic import spec_for
 from cadenza.core._events import (
     Event,
     TaskCanceled,
@@ -48,8 +53,8 @@ from cadenza.core._events import (
     WorkflowResumed,
     WorkflowTerminated,
 )
-from cadenza.core._schedule import WAIT_GROUP, task_id
-from cadenza.core._state import SIGNALLABLE, WorkflowState
+from cadenza.core._schedule import WAIT_GROUP, Environment, _schedule, task_id
+from cadenza.core._state import SIGNALLABLE, TaskState, WorkflowState, apply
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.language._definition import WorkflowDef
 
@@ -79,22 +84,18 @@ def _refuse(state: WorkflowState, why: str) -> InvalidOperation:
 
 
 def operation_events(
-    definition: WorkflowDef, state: WorkflowState, message: Operation, now: float
+    definition: WorkflowDef,
+    state: WorkflowState,
+    message: Operation,
+    now: float,
+    env: Environment | None = None,
 ) -> list[Event]:
     """The events operation `message` amounts to; raises `InvalidOperation`. See the note."""
     status = state.status
-    current = [task for task in state.tasks if not task.retried]
     if message.op in REOPENING_OPS and not status.terminal:
         raise _refuse(state, f"cannot {message.op} run {state.id}: it is still {status.value}")
     if message.op == "retry":
-        if status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
-            raise _refuse(state, f"cannot retry run {state.id}: it is {status.value}, not FAILED")
-        failed = [
-            task.id for task in current if task.status.terminal and not task.status.successful
-        ]
-        if not failed:
-            raise _refuse(state, f"run {state.id} has no failed task to retry")
-        return [WorkflowReopened(at=now, op="retry", superseded=failed)]
+        return _retry(definition, state, env or Environment(), now)
     if message.op == "restart":
         target = message.definition or definition
         if status is WorkflowStatus.COMPLETED and not target.restartable:
@@ -158,6 +159,51 @@ def operation_events(
         ]
         return [*cancels, WorkflowTerminated(at=now, reason=reason)]
     raise _refuse(state, f"unknown operation {message.op!r}")
+
+
+_RETRIED = frozenset(
+    {TaskStatus.FAILED, TaskStatus.FAILED_WITH_TERMINAL_ERROR, TaskStatus.TIMED_OUT}
+)
+_RESUMED = frozenset({"JOIN", "DO_WHILE"})
+
+
+def _retry(
+    definition: WorkflowDef, state: WorkflowState, env: Environment, now: float
+) -> list[Event]:
+    """Conductor's WorkflowExecutorOps.retry: the last attempt of each ref that ended FAILED,
+    TIMED_OUT or CANCELED gets a new attempt, in the old ones' order; a CANCELED JOIN or
+    DO_WHILE goes back to IN_PROGRESS in place instead; a later success of a ref clears it."""
+    retriable: dict[str, TaskState] = {}
+    resumed: list[str] = []
+    for task in state.tasks:
+        if task.status in _RETRIED:
+            retriable[task.ref] = task
+        elif task.status is TaskStatus.CANCELED:
+            if task.type in _RESUMED:
+                if not task.retried:
+                    resumed.append(task.id)
+            else:
+                retriable[task.ref] = task
+        else:
+            retriable.pop(task.ref, None)
+    if not retriable and state.status is not WorkflowStatus.TIMED_OUT:
+        raise _refuse(
+            state,
+            f"run {state.id} has no retryable tasks! Use restart if you want to attempt "
+            "entire workflow execution again",
+        )
+    reopened = WorkflowReopened(at=now, op="retry", superseded=[], resumed=resumed)
+    scratch = apply(state.copy(), reopened)  # ids follow from the state: schedule one by one
+    events: list[Event] = [reopened]
+    for old in sorted(retriable.values(), key=lambda task: state.index[task.id]):
+        spec = spec_for(definition, scratch, old.ref)
+        for event in _schedule(
+            definition, spec, scratch, env,
+            attempt=old.attempt + 1, retried_from=old.id, ref=old.ref, iteration=old.iteration,
+        ):  # fmt: skip
+            events.append(event)
+            apply(scratch, event)
+    return events
 
 
 def dropped_attempt(state: WorkflowState, task_id: str) -> bool:

@@ -375,7 +375,8 @@ class RunActor(Actor[Any]):
         operation = message.operation
         if self.definition is None:
             raise InternalError(f"run {state.id}: an operation before its definition loaded")
-        for event in operation_events(self.definition, state, operation, now):
+        env = self.services.environment()
+        for event in operation_events(self.definition, state, operation, now, env):
             if isinstance(event, WorkflowReopened):
                 for task_id in event.dropped or ():
                     task = state.task(task_id)  # a queued one, or one cancelled in this batch

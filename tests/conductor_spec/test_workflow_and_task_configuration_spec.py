@@ -26,14 +26,6 @@ W1 = "task1.integration.worker"
 W2 = "task2.integration.worker"
 
 
-RETRY_RESTARTS_TIMEOUT = pytest.mark.xfail(
-    strict=True,
-    reason="Conductor measures the workflow timeout from lastRetriedTime once a run was retried "
-    "(DeciderService.java:741, checkWorkflowTimeout); cadenza measures it from the start, so "
-    "the retried run times out again at once",
-)
-
-
 @pytest.fixture
 async def h(rt: cadenza.Runtime) -> cadenza.Runtime:
     await harness(
@@ -205,7 +197,6 @@ async def test_workflow_timeout_configurations(h: cadenza.Runtime, clock: Virtua
     assert shape(run) == [("integration_task_1", "CANCELED")]
 
 
-@RETRY_RESTARTS_TIMEOUT
 async def test_retrying_a_timed_out_workflow_due_to_workflow_timeout(
     h: cadenza.Runtime, clock: VirtualClock
 ) -> None:
@@ -225,7 +216,6 @@ async def test_retrying_a_timed_out_workflow_due_to_workflow_timeout(
     assert shape(run) == [("integration_task_1", "CANCELED"), ("integration_task_1", "SCHEDULED")]
 
 
-@RETRY_RESTARTS_TIMEOUT
 async def test_retrying_a_timed_out_workflow_due_to_workflow_timeout_without_unsuccessful_tasks(
     h: cadenza.Runtime, clock: VirtualClock
 ) -> None:

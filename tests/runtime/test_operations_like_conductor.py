@@ -179,3 +179,133 @@ async def test_a_restarted_run_recovers_to_the_same_state(
         await poll_complete(rt, "b")
         await poll_complete(rt, "c")
         assert (await rt.get(run_id)).status == "COMPLETED"
+
+
+# -- retry of a failed fork or loop (issue 12, section 2, item 2) -----------------------------
+
+
+def full(run: cadenza.WorkflowRun) -> list[tuple[str, str, str]]:
+    return [(t.ref, t.type, str(t.status)) for t in run.tasks]
+
+
+FORKED = workflow(
+    "forked",
+    {
+        "name": "fork",
+        "taskReferenceName": "fork",
+        "type": "FORK_JOIN",
+        "forkTasks": [
+            [simple("a1", **NO_RETRIES), simple("a2", **NO_RETRIES)],
+            [simple("b1", **NO_RETRIES)],
+        ],
+    },
+    {"name": "join", "taskReferenceName": "join", "type": "JOIN", "joinOn": ["a2", "b1"]},
+    simple("after", **NO_RETRIES),
+)
+
+
+async def test_retry_of_a_failed_fork_resumes_its_join_in_place(rt: cadenza.Runtime) -> None:
+    """WorkflowExecutorOps.java `retry` (~448, :476-479): a CANCELED JOIN goes back to
+    IN_PROGRESS in place; each FAILED or CANCELED task gets one new attempt, appended in the
+    order of the old ones (:521, sorted by seq); nothing else is added."""
+    await rt.register(FORKED)
+    run_id = await rt.start("forked", {})
+    await poll_complete(rt, "a1")  # a2 scheduled after b1
+    await poll_fail(rt, "b1")
+    run = await rt.get(run_id)
+    assert run.status == "FAILED"
+    join = run.tasks[3]
+    assert [(t.ref, str(t.status)) for t in run.tasks] == [
+        ("fork", "COMPLETED"), ("a1", "COMPLETED"), ("b1", "FAILED"), ("join", "CANCELED"),
+        ("a2", "CANCELED"),
+    ]  # fmt: skip
+    await rt.retry(run_id)
+    run = await rt.get(run_id)
+    assert run.status == "RUNNING"
+    assert [(t.ref, str(t.status), t.retried) for t in run.tasks] == [
+        ("fork", "COMPLETED", False), ("a1", "COMPLETED", False), ("b1", "FAILED", True),
+        ("join", "IN_PROGRESS", False), ("a2", "CANCELED", True), ("b1", "SCHEDULED", False),
+        ("a2", "SCHEDULED", False),
+    ]  # fmt: skip
+    assert run.tasks[3].id == join.id
+    assert run.tasks[5].attempt == 1  # Conductor's retryCount + 1
+    await poll_complete(rt, "a2")
+    await poll_complete(rt, "b1")
+    await poll_complete(rt, "after")
+    run = await rt.get(run_id)
+    assert run.status == "COMPLETED"
+    assert [t.ref for t in run.tasks] == ["fork", "a1", "b1", "join", "a2", "b1", "a2", "after"]
+
+
+async def test_retry_of_a_failed_loop_resumes_the_do_while_in_place(rt: cadenza.Runtime) -> None:
+    """WorkflowExecutorOps.java `retry` (:476-479): a CANCELED DO_WHILE goes back to
+    IN_PROGRESS in place and only the failed task of its iteration gets a new attempt."""
+    loop = {
+        "name": "loop", "taskReferenceName": "loop", "type": "DO_WHILE",
+        "loopCondition": "if ($.loop['iteration'] < 2) { true; } else { false; }",
+        "loopOver": [simple("body", **NO_RETRIES)],
+    }  # fmt: skip
+    await rt.register(workflow("looped", loop))
+    run_id = await rt.start("looped", {})
+    await poll_complete(rt, "body")
+    await poll_fail(rt, "body")
+    run = await rt.get(run_id)
+    assert run.status == "FAILED"
+    assert full(run) == [
+        ("loop", "DO_WHILE", "CANCELED"), ("body__1", "body", "COMPLETED"),
+        ("body__2", "body", "FAILED"),
+    ]  # fmt: skip
+    await rt.retry(run_id)
+    run = await rt.get(run_id)
+    assert full(run) == [
+        ("loop", "DO_WHILE", "IN_PROGRESS"), ("body__1", "body", "COMPLETED"),
+        ("body__2", "body", "FAILED"), ("body__2", "body", "SCHEDULED"),
+    ]  # fmt: skip
+    assert run.tasks[3].iteration == 2
+    await poll_complete(rt, "body")
+    run = await rt.get(run_id)
+    assert run.status == "COMPLETED"
+    assert len(run.tasks) == 4
+
+
+async def test_retry_restarts_the_workflow_timeout(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """DeciderService.java `checkWorkflowTimeout` (~741): once retried, the workflow timeout runs
+    from lastRetriedTime, which `retry` sets (WorkflowExecutorOps.java ~448)."""
+    await rt.register(workflow("timed", simple("a", **NO_RETRIES), timeoutSeconds=10,
+                               timeoutPolicy="TIME_OUT_WF"))  # fmt: skip
+    run_id = await rt.start("timed", {})
+    await clock.advance(11)
+    await rt.settle()
+    assert (await rt.get(run_id)).status == "TIMED_OUT"
+    await clock.advance(100)
+    await rt.retry(run_id)
+    await clock.advance(5)
+    await rt.settle()
+    run = await rt.get(run_id)
+    assert run.status == "RUNNING"
+    assert full(run) == [("a", "a", "CANCELED"), ("a", "a", "SCHEDULED")]
+    await clock.advance(6)
+    await rt.settle()
+    assert (await rt.get(run_id)).status == "TIMED_OUT"
+
+
+async def test_retry_accepts_any_terminal_run_with_a_task_to_retry(rt: cadenza.Runtime) -> None:
+    """WorkflowExecutorOps.java `retry` (~282) checks only isTerminal(): a TERMINATED run is
+    retried (its CANCELED tasks get new attempts); a run with nothing unsuccessful is refused
+    ('There are no retryable tasks!', ~500)."""
+    await rt.register(workflow("two", simple("a"), simple("b")))
+    run_id = await rt.start("two", {})
+    await rt.terminate(run_id, "by hand")
+    await rt.retry(run_id)
+    run = await rt.get(run_id)
+    assert run.status == "RUNNING"
+    assert [(t.ref, str(t.status), t.retried) for t in run.tasks] == [
+        ("a", "CANCELED", True), ("a", "SCHEDULED", False)
+    ]  # fmt: skip
+    await poll_complete(rt, "a")
+    await poll_complete(rt, "b")
+    assert (await rt.get(run_id)).status == "COMPLETED"
+    with pytest.raises(cadenza.InvalidOperation, match="no retryable tasks"):
+        await rt.retry(run_id)
