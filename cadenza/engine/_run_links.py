@@ -26,8 +26,8 @@ from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.engine._effects import Effect, StartRun, TellParent, TerminateChild
 from cadenza.engine._messages import ChildEnded
 from cadenza.engine._run_services import RunServices
-from cadenza.language._definition import WorkflowDef
-from cadenza.language._expressions import lookup
+from cadenza.language._definition import TaskSpec, WorkflowDef
+from cadenza.language._expressions import lookup, resolve
 from cadenza.language._validate import sub_workflow_name, sub_workflow_version
 from cadenza.persistence import Append, StreamInfo
 
@@ -69,11 +69,24 @@ def children_to_start(
         if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
             continue
         spec = spec_for(definition, state, task.ref)  # a forked task is not in the definition
-        name = sub_workflow_name(spec) or ""
-        starts.append(
-            StartRun(child, name, sub_workflow_version(spec), dict(task.input), parent=state)
-        )
+        name, version = _sub_workflow_target(spec, state)
+        starts.append(StartRun(child, name, version, dict(task.input), parent=state))
     return starts
+
+
+def _sub_workflow_target(spec: TaskSpec, state: WorkflowState) -> tuple[str, int | None]:
+    """The child's name and version; `${...}` in them resolved against the run, as
+    Conductor's SubWorkflowTaskMapper.java:63-66 does (a version may come as text)."""
+    param = spec.raw.get("subWorkflowParam")
+    if spec.sub_workflow is not None or not isinstance(param, dict):
+        return sub_workflow_name(spec) or "", sub_workflow_version(spec)
+    found = resolve({"name": param.get("name"), "version": param.get("version")}, roots_for(state))
+    version = found.get("version")
+    if isinstance(version, str) and version.strip().isdigit():
+        version = int(version)
+    if not isinstance(version, int) or isinstance(version, bool):
+        version = None
+    return ("" if found.get("name") is None else str(found["name"])), version
 
 
 def owes_failure_run(definition: WorkflowDef | None, state: WorkflowState) -> bool:

@@ -69,13 +69,11 @@ async def _rerun_leaf(rt: cadenza.Runtime, root: str, mid: str, leaf: str) -> No
     expect(await status(rt, root), "COMPLETED", DONE, size=2)
 
 
-@differs(NAME_EXPR, RESTART_CLEARS)
 async def test_rerun_on_the_root_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRerunSpec.groovy: "Test rerun on the root-level in a 3-level subworkflow"."""
     await _rerun_root(rt, *await three_level_failed(rt, CORRELATION))
 
 
-@differs(NAME_EXPR, RERUN_REPLACES)
 async def test_rerun_on_the_root_level_with_task_id_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:

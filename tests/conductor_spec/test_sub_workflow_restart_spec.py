@@ -24,7 +24,6 @@ CORRELATION = "retry_on_root_in_3level_wf"
 DONE = [(T1, "COMPLETED"), (SUB, "COMPLETED")]
 
 
-@differs(NAME_EXPR, RESTART_CLEARS)
 async def test_restart_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRestartSpec.groovy: "Test restart on the root in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)

@@ -25,7 +25,6 @@ SPEC = "SubWorkflowRetrySpec.groovy"
 CORRELATION = "retry_on_root_in_3level_wf"
 
 
-@differs(NAME_EXPR)
 async def test_retry_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRetrySpec.groovy: "Test retry on the root in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)

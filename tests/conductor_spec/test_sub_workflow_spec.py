@@ -86,7 +86,6 @@ async def test_retrying_a_subworkflow_where_parent_workflow_timed_out_due_to_wor
     assert run.output["op"] == "simple_task_in_sub_wf.done"
 
 
-@differs(NAME_EXPR)
 async def test_terminating_a_subworkflow_terminates_parent_workflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowSpec.groovy: "Test terminating a subworkflow terminates parent workflow"."""
     await _setup(rt)

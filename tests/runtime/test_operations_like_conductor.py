@@ -309,3 +309,25 @@ async def test_retry_accepts_any_terminal_run_with_a_task_to_retry(rt: cadenza.R
     assert (await rt.get(run_id)).status == "COMPLETED"
     with pytest.raises(cadenza.InvalidOperation, match="no retryable tasks"):
         await rt.retry(run_id)
+
+
+# -- sub-workflows (issue 12, section 2, item 3) -------------------------------------------
+
+
+async def test_a_sub_workflow_name_and_version_may_be_expressions(rt: cadenza.Runtime) -> None:
+    """SubWorkflowTaskMapper.java:63-66: subWorkflowParam is resolved against the workflow
+    (parametersUtils.getTaskInputV2) before its name and version are read."""
+    await rt.register({**workflow("child", simple("c")), "version": 1})
+    await rt.register({**workflow("child", simple("c2")), "version": 2})
+    param = {"name": "${workflow.input.subwf}", "version": "${workflow.input.v}"}
+    sub = {"name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
+           "subWorkflowParam": param}  # fmt: skip
+    await rt.register(workflow("parent", sub))
+    run_id = await rt.start("parent", {"subwf": "child", "v": 1})
+    await rt.settle()
+    run = await rt.get(run_id)
+    assert full(run) == [("sub", "SUB_WORKFLOW", "IN_PROGRESS")]
+    child = await rt.get(run.tasks[0].sub_workflow_id or "")
+    assert (child.name, child.version) == ("child", 1)
+    await poll_complete(rt, "c")
+    assert (await rt.get(run_id)).status == "COMPLETED"
