@@ -84,3 +84,56 @@ def test_a_hung_local_worker_that_keeps_its_slot_is_reported() -> None:
     times out, holds its slot (and the runtime's busy count) after every run has ended.
     """
     assert _seeds_to_find("keep_hung_workers") > 0
+
+
+# -- issue 12, section 4: each bug re-injected by turning its fix off, in the
+# random_definitions workload. The budgets (seeds_max in bugs.py) and the first
+# seed that finds each on the default configuration:
+#   parked_reads_arm_again       2 seeds (seed 1, ~2 s)     "timers"
+#   alias_payloads               2 seeds (seed 1, ~2 s)     "inv8"
+#   overflowing_backoff          1 seed  (seed 1, ~15 s)    "conductor"  (opt-in: slow)
+#   core_error_crashes_the_actor 1 seed  (seed 1, ~15 s)    "liveness"   (opt-in: slow)
+#   fresh_timer_heap             2 seeds (seed 1, ~3 s)     "liveness"
+#   reorder_under_back_pressure  4 seeds (seed 3, ~15 s)    "inv2"
+# Reaching the 1,024th retry of one task costs the engine about 2,000 run batches
+# (~15 s of wall time here), so the two bug-3 checks are behind the slow marker.
+
+
+def test_a_parked_run_armed_again_by_each_read_is_reported() -> None:
+    """Issue 12 §4.1 (17437b1 undone): a read of a parked run arms its wake-up again; a
+    sweeper reading a few runs often piles wake-ups for one instant in the timer heap."""
+    assert _seeds_to_find("parked_reads_arm_again") > 0
+
+
+def test_payloads_aliasing_the_callers_objects_are_reported() -> None:
+    """Issue 12 §4.2 (3653391 undone): what a worker changes in the output it returned,
+    or a caller in the input it passed, shows up in the journal (inv 8)."""
+    assert _seeds_to_find("alias_payloads") > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_an_exponential_backoff_overflowing_before_its_cap_is_reported() -> None:
+    """Issue 12 §4.3 (6531b24's cap undone): past the 1,024th retry `2**n` overflows in
+    `decide`; the run fails on a core error, which Conductor's semantics never do."""
+    assert _seeds_to_find("overflowing_backoff") > 0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_core_error_that_leaves_its_run_running_is_reported() -> None:
+    """Issue 12 §4.3 (6531b24 undone): the overflow raised out of the run's actor crashes
+    it, its restart replays the journal, and the run never ends (liveness)."""
+    assert _seeds_to_find("core_error_crashes_the_actor") > 0
+
+
+def test_a_timer_heap_lost_on_a_supervised_restart_is_reported() -> None:
+    """Issue 12 §4.4 (7f67207 undone): the timer service crashed and restarted by its
+    supervisor forgets its pending WAITs and retry delays: runs never end."""
+    assert _seeds_to_find("fresh_timer_heap") > 0
+
+
+def test_a_send_that_loses_its_senders_place_under_back_pressure_is_reported() -> None:
+    """Issue 12 §4.5 (eddc472 undone): at a full group mailbox a run's Enqueue, sent by a
+    task of its own, reaches the group after the run's Cancel: the ended attempt is queued."""
+    assert _seeds_to_find("reorder_under_back_pressure") > 0

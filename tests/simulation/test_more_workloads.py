@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import cadenza
+from cadenza.language._parse import parse_workflow_def
+from cadenza.language._validate import validate
+from cadenza.persistence import MemoryJournal
+from cadenza.testing import VirtualClock
+from cadenza.testing._simulation.random_defs import TASK_TYPES, random_definitions
 from cadenza.testing._simulation.sweep import run_seed
 
 
@@ -67,3 +77,51 @@ def test_a_wait_storm_of_a_hundred_thousand_timers_fires_each_on_time() -> None:
     result = run_seed(7, workload="wait_storm", duration_s=5.0, storm=100_000)
     assert result.load_stats["started"] == 100_000
     assert result.violations == []
+
+
+def test_random_definitions_under_operators_and_restarts_break_no_invariant() -> None:
+    """Seeded nested definitions with optional and permissive tasks, operators retrying,
+    rerunning, restarting, skipping, signalling, pausing and terminating at random, workers
+    changing what they returned, timer and group restarts, process crashes: no violation,
+    and every kind of fault happened across the seeds."""
+    results = [
+        run_seed(seed, workload="random_definitions", duration_s=4.0, rate_per_s=20.0)
+        for seed in range(1, 4)
+    ]
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
+    for stat in (
+        "reopened_runs",
+        "signals",
+        "skips",
+        "mutations",
+        "timer_restarts",
+        "group_restarts",
+    ):
+        assert sum(r.load_stats[stat] for r in results) > 0, stat
+    assert sum(r.crashes for r in results) > 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(rng=st.randoms(use_true_random=False))
+def test_random_definitions_are_valid_by_construction(rng: random.Random) -> None:
+    """The workload's generator, wrapped as a hypothesis strategy: every definition it
+    draws parses and passes registration's structural checks."""
+    for definition in random_definitions(rng):
+        validate(parse_workflow_def(definition), javascript=False)
+
+
+def test_the_random_definitions_of_twenty_seeds_register() -> None:
+    """Registered in a runtime (children before their parents), they are all accepted."""
+
+    async def register(seed: int) -> int:
+        definitions = random_definitions(random.Random(seed))
+        async with cadenza.Runtime(
+            clock=VirtualClock(start=1e9), journal=MemoryJournal(), seed=1
+        ) as rt:
+            for task_type in TASK_TYPES:
+                await rt.register_task({"name": task_type})
+            for definition in definitions:
+                await rt.register(definition)
+        return len(definitions)
+
+    assert sum(asyncio.run(register(seed)) for seed in range(20)) == 20 * 6

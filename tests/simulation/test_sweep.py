@@ -69,3 +69,13 @@ def test_strict_priority_order_holds_even_within_the_timer_resolution() -> None:
     """Seed 5 (1.08 simulated s), which once caught 1 ms timer rounding breaking invariant 3, holds with no slack."""
     result = run_seed(5, duration_s=1.08, timer_slack_s=0.0)
     assert [v for v in result.violations if v.invariant == "inv3"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 5 minutes on 2 cores
+def test_a_long_sweep_of_random_definitions_finds_no_violation() -> None:
+    """The opt-in sweep of seeded nested definitions under operators, mutating workers,
+    timer and group restarts and crashes: two hundred seeds of 3.6 simulated seconds."""
+    options = {"workload": "random_definitions", "duration_s": 3.6, "rate_per_s": 20.0}
+    results = run_seeds(range(400_000, 400_200), os.cpu_count() or 1, options)
+    assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []

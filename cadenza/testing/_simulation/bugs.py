@@ -13,20 +13,34 @@ terminal one) runs with `stop_at_first`: the checker's end-of-run
 comparison replays the journal with the runtime's own `fold`, which
 refuses such a journal, so the first violation must be taken as it is
 found (`run_seed` raises it as an `AssertionError` reading "[inv] ...").
+
+The last entries re-inject the five bugs of issue 12, section 4, each by
+turning its fix off, into the `random_definitions` workload (whose checks,
+`conductor_checks.py`, were written for them): a read of a parked run that
+arms its wake-up again (17437b1), payloads that alias the caller's objects
+(3653391), an EXPONENTIAL_BACKOFF delay computed before its cap, alone or
+with a core error that crashes the run's actor instead of failing the run
+(6531b24), a timer service whose heap is lost on a supervised restart
+(7f67207), and a send under back-pressure that loses its sender's place
+(eddc472).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cadenza import _json
 from cadenza._errors import NotFound
-from cadenza.actors import _mailbox
+from cadenza.actors import ActorStopped, ActorSystemStopped, MailboxFull, _mailbox
 from cadenza.core._events import TaskCompleted, TaskFailed
-from cadenza.dispatch import _groups, _ledger, _timers
-from cadenza.dispatch._messages import TaskResult
-from cadenza.engine import _host, _run_actor
+from cadenza.dispatch import _groups, _ledger, _slots, _timers
+from cadenza.dispatch._messages import PollExpired, TaskResult, Tick
+from cadenza.engine import _host, _run_actor, _run_timing
+from cadenza.language._taskdef import RetryLogic, TaskDef
+from cadenza.runtime import _operator, _runtime, _workers
 
 
 class Patcher(Protocol):
@@ -203,6 +217,118 @@ def _keep_hung_workers(mp: Patcher) -> None:
     mp.setattr(_ledger.Ledger, "executing", executing)
 
 
+# -- issue 12, section 4: each fix turned off ---------------------------------------------
+
+
+def _parked_reads_arm_again(mp: Patcher) -> None:
+    """1 (17437b1 undone): a run loaded from a parked row forgets the wake-up the row
+    promised, so each read of a parked run arms it once more."""
+
+    def loaded(self: Any, row: Any) -> None:
+        self.armed = None
+
+    mp.setattr(_run_timing.RunDeadlines, "loaded", loaded)
+
+
+def _alias_payloads(mp: Patcher) -> None:
+    """2 (3653391 undone): `check_payload` hands back the caller's own object, and a local
+    worker's output is kept as returned: what either changes later changes the run."""
+    check = _json.check_payload
+    copied = _slots._copied
+
+    def aliasing_check(what: str, value: Any) -> dict[str, Any]:
+        check(what, value)  # the same refusals
+        return value if isinstance(value, Mapping) else {}  # type: ignore[return-value]
+
+    def aliasing_copy(output: Any) -> tuple[dict[str, Any], str | None]:
+        kept, why = copied(output)
+        return (output, None) if why is None else (kept, why)
+
+    for module in (_runtime, _workers, _operator):
+        mp.setattr(module, "check_payload", aliasing_check)
+    mp.setattr(_slots, "_copied", aliasing_copy)
+
+
+def _uncapped_delay(self: TaskDef, retry_count: int) -> float:
+    """`retry_delay_for` before 6531b24: `2**n` first, the cap after (OverflowError at 1,024)."""
+    if self.retry_logic is RetryLogic.FIXED:
+        delay = self.retry_delay_s
+    elif self.retry_logic is RetryLogic.LINEAR_BACKOFF:
+        delay = self.retry_delay_s * self.backoff_scale_factor * (retry_count + 1)
+    else:
+        delay = self.retry_delay_s * (2**retry_count)
+    if self.max_retry_delay_s is not None:
+        delay = min(delay, self.max_retry_delay_s)
+    return max(0.0, delay)
+
+
+def _overflowing_backoff(mp: Patcher) -> None:
+    """3a (6531b24's cap undone): EXPONENTIAL_BACKOFF's delay overflows past the 1,024th
+    retry, inside `decide`; the run actor still fails the run, naming an internal error."""
+    mp.setattr(TaskDef, "retry_delay_for", _uncapped_delay)
+
+
+def _core_error_crashes_the_actor(mp: Patcher) -> None:
+    """3b (6531b24 undone): the overflow, and a core error raised out of the run's actor:
+    it crashes, its restart replays the journal, and the run stays RUNNING."""
+    _overflowing_backoff(mp)
+
+    def reraise(run_id: str, state: Any, exc: Exception, now: float, events: Any) -> Any:
+        raise exc
+
+    mp.setattr(_run_actor, "failed_inside", reraise)
+
+
+def _fresh_timer_heap(mp: Patcher) -> None:
+    """4 (7f67207 undone): every incarnation of the timer service after the first starts
+    with an empty heap, as when the heap lived on the actor instance."""
+    original = _timers.TimerService.__init__
+    used: set[int] = set()
+
+    def init(self: Any, clock: Any, *args: Any, state: Any = None, **kwargs: Any) -> None:
+        if state is not None and id(state) in used:
+            state.heap.clear()  # the restart lost what the last incarnation held
+        elif state is not None:
+            used.add(id(state))
+        original(self, clock, *args, state=state, **kwargs)
+
+    mp.setattr(_timers.TimerService, "__init__", init)
+
+
+def _anonymous_tell_soon(system: Any, ref: Any, message: Any) -> None:
+    """`_tell_soon` before eddc472: a full mailbox hands the message to a task of its own."""
+    try:
+        ref.tell_nowait(message)
+    except MailboxFull:
+        system.start_soon(_tell_later, ref, message)  # sent as nobody, a loop step later
+    except (ActorStopped, ActorSystemStopped):
+        if not isinstance(message, (Tick, PollExpired)):
+            raise
+
+
+async def _tell_later(ref: Any, message: Any) -> None:
+    with contextlib.suppress(ActorStopped, ActorSystemStopped):  # the runtime closed meanwhile
+        await ref.tell(message)
+
+
+def _reorder_under_back_pressure(mp: Patcher) -> None:
+    """5 (eddc472 undone): a message that meets a full group mailbox loses its sender's
+    place; a run's Cancel can overtake its Enqueue, and the ended attempt stays queued."""
+    mp.setattr(_groups, "_tell_soon", _anonymous_tell_soon)
+    mp.setattr(_host, "_tell_soon", _anonymous_tell_soon)
+
+
+_RANDOM: dict[str, Any] = {"workload": "random_definitions"}
+_DEEP_FAILURES: dict[str, Any] = {  # every run's flaky task fails past the 1,024th retry
+    **_RANDOM,
+    "duration_s": 0.5,
+    "rate_per_s": 4.0,
+    "crashes_max": 0,
+    "journal_faults": False,
+    "liveness_bound_s": 45.0,
+    "load_options": {"deep_fail_p": 1.0, "flaky_weight": 40, "chaos": False, "ops_per_s": 0.0},
+}
+
 BUGS: dict[str, Bug] = {
     "skip_fencing": Bug("skip_fencing", "inv2", 3, _skip_fencing, {"duration_s": 3.0}),
     "early_timer": Bug("early_timer", "inv4", 3, _early_timer, {"duration_s": 3.0}),
@@ -237,5 +363,62 @@ BUGS: dict[str, Bug] = {
         3,
         _keep_hung_workers,
         {"duration_s": 3.0, "workload": "local_workers"},
+    ),
+    # issue 12, section 4 (the random_definitions workload):
+    "parked_reads_arm_again": Bug(
+        "parked_reads_arm_again",
+        "timers",
+        2,
+        _parked_reads_arm_again,
+        {
+            **_RANDOM,
+            "duration_s": 0.5,
+            "liveness_bound_s": 20.0,
+            "load_options": {"sweep_window": 3, "sweeps_per_s": 40.0},
+        },
+    ),
+    "alias_payloads": Bug(
+        "alias_payloads", "inv8", 2, _alias_payloads, {**_RANDOM, "duration_s": 0.5}
+    ),
+    "overflowing_backoff": Bug(
+        "overflowing_backoff", "conductor", 1, _overflowing_backoff, _DEEP_FAILURES
+    ),
+    "core_error_crashes_the_actor": Bug(
+        "core_error_crashes_the_actor",
+        "liveness",
+        1,
+        _core_error_crashes_the_actor,
+        _DEEP_FAILURES,
+    ),
+    "fresh_timer_heap": Bug(
+        "fresh_timer_heap",
+        "liveness",
+        2,
+        _fresh_timer_heap,
+        {  # timer restarts only, as often as the restart intensity allows; nothing repairs
+            **_RANDOM,
+            "duration_s": 2.5,
+            "crashes_max": 0,
+            "load_options": {
+                "chaos_gap_s": (1.7, 2.0),
+                "timer_restart_p": 1.0,
+                "sweeps_per_s": 0.0,
+            },
+        },
+    ),
+    "reorder_under_back_pressure": Bug(
+        "reorder_under_back_pressure",
+        "inv2",
+        4,
+        _reorder_under_back_pressure,
+        {  # groups' mailboxes of 2, delays across senders, runs terminated as they start
+            **_RANDOM,
+            "duration_s": 1.0,
+            "rate_per_s": 60.0,
+            "group_mailbox": 2,
+            "delay_max_s": 0.01,
+            "liveness_bound_s": 20.0,
+            "load_options": {"terminate_fresh_p": 0.6},
+        },
     ),
 }

@@ -42,6 +42,7 @@ heap): it is a test harness, and those are what it must check.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,7 @@ from cadenza.core._events import (
     TaskRequeued,
     TaskScheduled,
     TaskStarted,
+    WorkflowReopened,
     WorkflowStarted,
     event_from_json,
 )
@@ -104,6 +106,10 @@ class Checker:
         self._reported: set[tuple[str, str, str]] = set()
         self.scans = 0
         self.in_doubt = 0  # inv 3 verdicts a crash made undecidable
+        self.signalled: set[str] = set()  # WAIT attempts an operator may complete early
+        # more checks a workload adds: per journal record, and at the quiescent comparison
+        self.on_record: list[Callable[[str, list[Event]], None]] = []
+        self.on_live: list[Callable[[Any, list[WorkflowRun]], None]] = []
         self._reset(harness.journal)
         harness.sim.loop.on_batch.append(self.scan)
 
@@ -114,7 +120,7 @@ class Checker:
         self._terminal: set[str] = set()
         self._ended: set[str] = set()
         self._ready_at: dict[str, float] = {}
-        self._wake_at: dict[str, float] = {}  # WAIT task -> deadline (no signals in the workloads)
+        self._wake_at: dict[str, float] = {}  # WAIT task -> deadline (signalled ones aside)
         self._priority: dict[str, int] = {}  # run id -> priority
         self._queue_of: dict[str, tuple[str, str]] = {}  # task id -> (group, type)
         self._waiting: dict[tuple[str, str], _Waiting] = {}  # (group, type) -> its waiting tasks
@@ -151,6 +157,8 @@ class Checker:
             self._judge_deferred(self.h.sim.clock.now())
 
     def _record(self, run_id: str, events: list[Event]) -> None:
+        if run_id in self._terminal and events and isinstance(events[0], WorkflowReopened):
+            self._terminal.discard(run_id)  # retry, restart or rerun: RUNNING again
         if run_id in self._terminal:
             kinds = ", ".join(type(e).__name__ for e in events)
             self.report("inv1", run_id, f"record appended after the terminal event: {kinds}")
@@ -158,9 +166,14 @@ class Checker:
         for index, event in enumerate(events):
             if isinstance(event, TERMINAL_EVENTS):
                 self._terminal.add(run_id)
-                if index + 1 < len(events):
+                following = events[index + 1] if index + 1 < len(events) else None
+                if following is not None and not isinstance(following, WorkflowReopened):
                     self.report("inv1", run_id, f"events follow {type(event).__name__}")
                 self._forget_waiting(run_id)
+            elif isinstance(event, WorkflowReopened):
+                self._terminal.discard(run_id)
+                for task_id in event.resumed or ():  # a JOIN or DO_WHILE back in progress
+                    self._ended.discard(task_id)
             elif isinstance(event, WorkflowStarted):
                 self._priority[run_id] = event.priority
             elif isinstance(event, TaskScheduled):
@@ -189,6 +202,7 @@ class Checker:
                     isinstance(event, TaskCompleted)
                     and wake_at is not None
                     and event.at < wake_at - EARLY_EPS_S
+                    and event.task_id not in self.signalled
                 ):
                     early_ms = (wake_at - event.at) * 1000
                     self.report(
@@ -202,6 +216,8 @@ class Checker:
                         f"attempt {event.task_id} ended twice ({type(event).__name__})",
                     )
                 self._ended.add(event.task_id)
+        for hook in self.on_record:
+            hook(run_id, events)
 
     def _wait(
         self, run_id: str, task_id: str, ready_at: float, place_at: float | None = None
@@ -293,6 +309,8 @@ class Checker:
             if run_id not in self._terminal:
                 self.report("inv1", run_id, f"announced {status} but not terminal in the journal")
         self._check_nothing_lost(rt, lives)
+        for hook in self.on_live:
+            hook(rt, lives)
 
     def _check_nothing_lost(self, rt: Any, lives: list[WorkflowRun]) -> None:
         queued: set[str] = set()

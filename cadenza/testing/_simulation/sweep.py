@@ -35,15 +35,18 @@ from functools import partial
 from typing import Any
 
 from cadenza.actors._simloop import Simulation
+from cadenza.engine import _host
 from cadenza.persistence import JournalFaults
 from cadenza.testing._simulation.checker import TIMER_SLACK_S, Checker, Violation
+from cadenza.testing._simulation.conductor_checks import ConductorChecks
 from cadenza.testing._simulation.harness import SimRuntime
 from cadenza.testing._simulation.local_workload import LocalWorkerLoad
 from cadenza.testing._simulation.more_workloads import GroupOutageLoad, WaitStorm
+from cadenza.testing._simulation.random_workload import RandomDefinitions
 from cadenza.testing._simulation.trace import TraceDelivery
 from cadenza.testing._simulation.workloads import ConductorLoad
 
-WORKLOADS = ("conductor", "group_outage", "wait_storm", "local_workers")
+WORKLOADS = ("conductor", "group_outage", "wait_storm", "local_workers", "random_definitions")
 LIVELOCK_BATCHES = 200_000  # batches without time moving: something spins
 
 
@@ -78,6 +81,20 @@ def quiet_logs() -> Iterator[None]:
         cadenza_log.setLevel(saved)
 
 
+@contextlib.contextmanager
+def _group_mailbox(size: int | None) -> Iterator[None]:
+    """Worker groups' (and the timer service's) mailboxes hold `size` (None: as built)."""
+    if size is None:
+        yield
+        return
+    saved = _host.GROUP_MAILBOX
+    _host.GROUP_MAILBOX = size
+    try:
+        yield
+    finally:
+        _host.GROUP_MAILBOX = saved
+
+
 def run_seeds(seeds: range, jobs: int, options: dict[str, Any]) -> Iterator[SeedResult]:
     """`run_seed(seed, **options)` for each seed, in seed order; `jobs` processes share them."""
     if jobs <= 1:
@@ -89,9 +106,19 @@ def run_seeds(seeds: range, jobs: int, options: dict[str, Any]) -> Iterator[Seed
 
 
 def make_load(
-    workload: str, harness: SimRuntime, rng: random.Random, *, rate_per_s: float, storm: int = 2000
+    workload: str,
+    harness: SimRuntime,
+    rng: random.Random,
+    *,
+    rate_per_s: float,
+    storm: int = 2000,
+    options: dict[str, Any] | None = None,
 ) -> ConductorLoad:
-    """The driver of workload `workload` (see workloads.py and more_workloads.py)."""
+    """The driver of workload `workload` (see workloads.py, more_workloads.py and
+    random_workload.py); `options` go to its constructor."""
+    options = options or {}
+    if workload == "random_definitions":
+        return RandomDefinitions(harness, rng, rate_per_s=rate_per_s, **options)
     if workload == "group_outage":
         return GroupOutageLoad(harness, rng, rate_per_s=rate_per_s)
     if workload == "wait_storm":  # enough workers to drain the storm within the liveness bound
@@ -99,7 +126,7 @@ def make_load(
         return WaitStorm(harness, rng, rate_per_s=rate_per_s, storm=storm, workers_per_type=workers)
     if workload == "local_workers":
         return LocalWorkerLoad(harness, rng, rate_per_s=rate_per_s)
-    return ConductorLoad(harness, rng, rate_per_s=rate_per_s)
+    return ConductorLoad(harness, rng, rate_per_s=rate_per_s, **options)
 
 
 def run_seed(
@@ -115,12 +142,14 @@ def run_seed(
     timer_slack_s: float = TIMER_SLACK_S,
     journal_faults: bool = True,
     storm: int = 2000,
+    load_options: dict[str, Any] | None = None,
+    group_mailbox: int | None = None,
 ) -> SeedResult:
     """Simulate one seed; see the module note."""
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     wall = time.perf_counter()
-    with quiet_logs():
+    with quiet_logs(), _group_mailbox(group_mailbox):
         sim = Simulation(seed)
         rng = random.Random(seed)
         delivery = TraceDelivery(rng=random.Random(seed + 1), delay_max_s=delay_max_s)
@@ -133,7 +162,11 @@ def run_seed(
         )
         try:
             harness.open()
-            load = make_load(workload, harness, rng, rate_per_s=rate_per_s, storm=storm)
+            load = make_load(
+                workload, harness, rng, rate_per_s=rate_per_s, storm=storm, options=load_options
+            )
+            if isinstance(load, RandomDefinitions):
+                load.attach(ConductorChecks(checker))
             load.install()
             load.start()
             crashes = sorted(rng.uniform(0, duration_s) for _ in range(rng.randint(0, crashes_max)))
@@ -203,6 +236,12 @@ def run_seed(
                     "sweeps",
                     "crashed_calls",
                     "flowed_during_outage",
+                    "mutations",
+                    "timer_restarts",
+                    "group_restarts",
+                    "reopened_runs",
+                    "signals",
+                    "skips",
                     "local_runs",
                     "hung",
                     "overran",

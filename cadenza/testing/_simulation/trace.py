@@ -40,6 +40,8 @@ class TraceDelivery:
         self._hash = hashlib.sha256()
         self._held: dict[str | None, deque[tuple[float, Callable[[], None]]]] = {}
         self._last: dict[str | None, float] = {}
+        # watchers of every message as it enters its mailbox (after any delay)
+        self.on_deliver: list[Callable[[str, object], None]] = []
 
     def digest(self) -> str:
         """The sha256 of every delivery so far, as hex."""
@@ -53,6 +55,8 @@ class TraceDelivery:
         self.lines.append(line)
         self._hash.update(line.encode())
         self._hash.update(b"\n")
+        if self.on_deliver:
+            enqueue = self._watched(target, message, enqueue)
         if self.delay_max_s <= 0:
             enqueue()
             return
@@ -63,6 +67,16 @@ class TraceDelivery:
         self._last[sender] = release
         self._held.setdefault(sender, deque()).append((release, enqueue))
         loop.call_at(release, self._release, sender)
+
+    def _watched(
+        self, target: str, message: object, enqueue: Callable[[], None]
+    ) -> Callable[[], None]:
+        def watched() -> None:
+            for watch in self.on_deliver:
+                watch(target, message)
+            enqueue()
+
+        return watched
 
     def _release(self, sender: str | None) -> None:
         held = self._held.get(sender)
