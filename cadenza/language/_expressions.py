@@ -44,12 +44,23 @@ _RESERVED_KEY = re.compile(r"(?<=\.)(where|wherenot)(?=$|[.\[])")
 
 @lru_cache(maxsize=4096)
 def _compiled(path: str) -> Any:
-    return _parse_jsonpath(_RESERVED_KEY.sub(r'"\1"', "$." + path))
+    path = path if path.startswith("[") else "." + path
+    return _parse_jsonpath(_RESERVED_KEY.sub(r'"\1"', "$" + path))
+
+
+_ROOT = re.compile(r"^([^.\[]*)\.?(.*)$", re.DOTALL)
+
+
+def _split(path: str) -> tuple[str, str]:
+    """`root.a.b` -> (`root`, `a.b`); `root['a']` -> (`root`, `['a']`), as Jayway reads it."""
+    match = _ROOT.match(path.strip())
+    assert match is not None  # the pattern matches any text
+    return match.group(1), match.group(2)
 
 
 def check_path(path: str) -> None:
     """Raise `DefinitionError` if a placeholder path cannot be parsed."""
-    _root, _, rest = path.strip().partition(".")
+    _root, rest = _split(path)
     if rest:
         try:
             _compiled(rest)
@@ -88,7 +99,7 @@ def _walk_dotted(root: Any, rest: str) -> Any:
 
 def lookup(path: str, roots: Roots) -> Any:
     """The value at `path` (`root.json.path`), or None when anything is missing."""
-    root_name, _, rest = path.strip().partition(".")
+    root_name, rest = _split(path)
     root = roots(root_name)
     if root is None or not rest:
         return root

@@ -25,20 +25,10 @@ POLLED_ITERATION = (
     f"it ({OPS}:2505 t.setIteration(loopTask.getIteration()); DeciderService.java:329); the "
     "TaskRun cadenza's rt.poll returns has iteration 0 (the run's view has the right one)"
 )
-LOOP_ITERATION = (
-    "Conductor's DO_WHILE task carries its current iteration count (DoWhile.java:109 "
-    "setIteration(1), :171 getIteration() + 1); cadenza's DO_WHILE TaskRun has iteration 0 "
-    "(the count is only in its output)"
-)
 LOOP_REOPENED = (
     "Conductor's retry puts a CANCELED DO_WHILE back to IN_PROGRESS in place "
     f"({OPS}:476-479) and appends only the retried task; cadenza supersedes the DO_WHILE too "
     "and appends a new one ahead of the retried task"
-)
-ITERATION_PARAM = (
-    "Conductor's input expressions see each task's iteration, so ${loopTask['iteration']} is "
-    'the loop\'s count (ParametersUtils.java:156 taskParams.put("iteration", ...)); '
-    "cadenza resolves it to null"
 )
 JAVA_LIST = (
     "Conductor binds a script's $ to the Java objects with host access "

@@ -18,11 +18,9 @@ from tests.conductor_spec._support_fork_loop import (
     DO_WHILE,
     FORK,
     FORK_TYPE,
-    ITERATION_PARAM,
     JAVA_LIST,
     JOIN,
     LOOP_BODY_LAST,
-    LOOP_ITERATION,
     LOOP_REOPENED,
     POLLED_ITERATION,
     SUB,
@@ -267,7 +265,6 @@ async def test_workflow_with_a_iteration_do_while_task_as_subtask_of_a_forkjoin_
            [(FORK, C), (DO_WHILE, C), (T2, C), (JOIN, C), (T0, C), (T1, C)])  # fmt: skip
 
 
-@differs(ITERATION_PARAM)
 async def test_workflow_with_do_while_task_contains_loop_over_task_that_use_iteration_in_script_expression(
     rt: cadenza.Runtime,
 ) -> None:
@@ -292,7 +289,7 @@ async def test_workflow_with_do_while_task_contains_set_variable_task(
     assert run.tasks[1].input.get("value") == "0"
 
 
-@differs(JAVA_LIST, LOOP_ITERATION)
+@differs(JAVA_LIST)
 async def test_workflow_with_do_while_task_contains_decision_task(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with Do While task contains decision task"."""
     await harness(rt, "do_while_with_decision_task.json")
@@ -316,7 +313,6 @@ async def test_workflow_with_do_while_task_contains_decision_task(rt: cadenza.Ru
 
 
 @pytest.mark.slow  # 500 JavaScript evaluations: about a second
-@differs(LOOP_ITERATION)
 async def test_do_while_with_500_lambda_iterations_completes_without_stackoverflowerror(
     rt: cadenza.Runtime,
 ) -> None:
@@ -337,7 +333,6 @@ async def test_do_while_with_500_lambda_iterations_completes_without_stackoverfl
 
 
 @pytest.mark.slow  # 500 JavaScript evaluations: about a second
-@differs(LOOP_ITERATION, ITERATION_PARAM)
 async def test_do_while_iteration_counter_is_correct_at_500_iterations_issue_799(
     rt: cadenza.Runtime,
 ) -> None:

@@ -119,3 +119,67 @@ async def test_a_join_over_a_failed_permissive_branch_waits_for_every_branch_the
     assert join_task.reason == "Failed..."
     assert run.status == "FAILED"
     assert run.reason == (f"Task {join_task.id} failed with status: FAILED and reason: 'Failed...'")
+
+
+# -- 2. a DO_WHILE carries its iteration ---------------------------------------------
+
+
+def loop(ref: str, condition: str, *body: dict[str, Any]) -> dict[str, Any]:
+    return {"name": ref, "taskReferenceName": ref, "type": "DO_WHILE",
+            "loopCondition": condition, "loopOver": list(body)}  # fmt: skip
+
+
+async def test_a_do_while_task_carries_its_current_iteration(rt: cadenza.Runtime) -> None:
+    """DoWhile.execute: the first run sets `doWhileTaskModel.setIteration(1)` (DoWhile.java
+    ~:109) and each further iteration `setIteration(getIteration() + 1)` (~:171), with
+    `iteration` in the output too; the loop task keeps its count once done."""
+    await rt.register(
+        workflow(
+            "looping",
+            loop(
+                "lp",
+                "if ($.lp['iteration'] < 2) { true; } else { false; }",
+                simple("body", **quick()),
+            ),
+        )
+    )
+    run_id = await rt.start("looping", {})
+    await rt.settle()
+    run = await rt.get(run_id)
+    assert (run.tasks[0].ref, run.tasks[0].iteration) == ("lp", 1)
+    await complete(rt, "body")
+    run = await rt.get(run_id)
+    assert [(t.ref, t.iteration) for t in run.tasks] == [("lp", 2), ("body__1", 1),
+                                                         ("body__2", 2)]  # fmt: skip
+    await complete(rt, "body")
+    run = await rt.wait(run_id)
+    assert run.status == "COMPLETED"
+    assert (run.tasks[0].status, run.tasks[0].iteration) == ("COMPLETED", 2)
+
+
+async def test_a_body_task_input_reads_the_loops_iteration(rt: cadenza.Runtime) -> None:
+    """ParametersUtils.getTaskInputV2 puts each task's `iteration` among its parameters
+    (`taskParams.put("iteration", task.getIteration())`, ParametersUtils.java ~:156), and the
+    path is Jayway JsonPath, so `${lp['iteration']}` and `${lp.iteration}` are the loop
+    task's current iteration."""
+    await rt.register(
+        workflow(
+            "looping",
+            loop(
+                "lp",
+                "if ($.lp['iteration'] < 2) { true; } else { false; }",
+                simple(
+                    "body",
+                    inputParameters={"i": "${lp['iteration']}", "j": "${lp.iteration}"},
+                    **quick(),
+                ),
+            ),
+        )
+    )
+    run_id = await rt.start("looping", {})
+    await rt.settle()
+    await complete(rt, "body")
+    await complete(rt, "body")
+    run = await rt.wait(run_id)
+    assert run.status == "COMPLETED"
+    assert [t.input for t in run.tasks[1:]] == [{"i": 1, "j": 1}, {"i": 2, "j": 2}]
