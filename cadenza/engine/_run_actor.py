@@ -7,13 +7,10 @@ checks the message against the state (fencing: a result for an attempt that
 is not current, or for a run that ended, is answered `StaleTask` and changes
 nothing), turns it into input events, applies them, and asks `decide` until
 it has nothing more to say. The batch's events go to the journal as ONE
-record; only once that record is durable does the actor act: hand tasks to
-their worker groups (or the timer service, if not yet due), cancel queued
-tasks, answer the callers and release waiters.
-
-Handling changes nothing outside the actor: what the batch means for the
-rest of the engine is collected as effects (`_effects`), executed in one
-place, `_execute`, once the record is durable. So a commit that fails is
+record. Handling changes nothing outside the actor: what the batch means
+for the rest of the engine (tasks to enqueue or withdraw, leases, wake-ups,
+children) is collected as effects (`_effects`), executed in one place,
+`_execute`, once the record is durable; then callers are answered. So a commit that fails is
 redone or, failing that, crashes the actor with memory and disk still in
 agreement (`_run_batches`). The actor owns three small parts: its durable
 batches, its deadlines (`_run_timing`) and its links to other runs
@@ -500,8 +497,4 @@ class RunActor(Actor[Any]):
             )
 
 
-class _Snapshot:
-    """Marker: answer with a snapshot taken after the batch is journaled."""
-
-
-_SNAPSHOT = _Snapshot()
+_SNAPSHOT = object()  # marker: answer with a snapshot taken after the batch is journaled
