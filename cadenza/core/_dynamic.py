@@ -1,4 +1,4 @@
-"""Tasks a definition does not spell out: dynamic forks and inline sub-workflow definitions.
+"""Tasks a definition does not spell out: the branches of a dynamic fork.
 
 Design note
 -----------
@@ -19,11 +19,7 @@ reference already used) is a problem string, which fails the fork naming it.
 `spec_for` finds a task's spec in the definition or, for a forked task,
 in its fork's output.
 
-Inline SUB_WORKFLOW definitions (`subWorkflowParam.workflowDefinition`)
-are parsed with their parent and registered alongside it under
-`inline_key(definition)` (the name and a digest of its JSON), so the
-child starts, and recovers, like any registered workflow, and never
-shadows a workflow registered under the same name.
+Inline sub-workflow definitions are named in `cadenza.language._inline`.
 """
 
 from __future__ import annotations

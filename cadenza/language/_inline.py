@@ -1,29 +1,10 @@
-"""Tasks a definition does not spell out: dynamic forks and inline sub-workflow definitions.
+"""Inline SUB_WORKFLOW definitions: the names they are registered under.
 
-Design note
------------
-FORK_JOIN_DYNAMIC (Conductor's legacy form): the task's resolved input
-holds, under `dynamicForkTasksParam`, a list of `WorkflowTask` objects and,
-under `dynamicForkTasksInputParamName`, a map from each one's reference to
-its input. `plan_dynamic_fork` checks and parses them once, when the fork
-is scheduled; the fork completes at once with output `forkedTasks` (the
-references) and `forkedTaskDefs` (the tasks, their inputs merged into
-`inputParameters` with `${` escaped, so values are taken literally, as
-Conductor adds them to the forked tasks' input). From then on the state
-carries the branches: `dynamic_specs` parses them back from that output,
-so the walker (and recovery, which only folds events) never re-reads the
-fork's input. The JOIN that follows the fork joins on `forkedTasks`.
-Anything malformed (not a list of tasks, an input that is not a map, a
-reference already used) is a problem string, which fails the fork naming it.
-
-`spec_for` finds a task's spec in the definition or, for a forked task,
-in its fork's output.
-
-Inline SUB_WORKFLOW definitions (`subWorkflowParam.workflowDefinition`)
-are parsed with their parent and registered alongside it under
-`inline_key(definition)` (the name and a digest of its JSON), so the
-child starts, and recovers, like any registered workflow, and never
-shadows a workflow registered under the same name.
+An inline definition (`subWorkflowParam.workflowDefinition`) is parsed with
+its parent and registered alongside it under `inline_key(definition)` (the
+name and a digest of its JSON), so the child starts, and recovers, like any
+registered workflow, and never shadows a workflow registered under the same
+name. Dynamic forks live in `cadenza.core._dynamic`.
 """
 
 from __future__ import annotations
