@@ -87,6 +87,7 @@ from cadenza.engine._run_links import (
     child_ended_events,
     children_to_start,
     end_effects,
+    owed_after_crash,
     owes_failure_run,
 )
 from cadenza.engine._run_services import RunServices, queued
@@ -149,20 +150,14 @@ class RunActor(Actor[Any]):
         if state is not None:
             effects = batch.effects
             self._acts(state, batch.events, effects, recover=batch.recovering)
-            if (
-                batch.recovering
-                and state.status.terminal
-                and owes_failure_run(self.definition, state)
-            ):
-                effects += end_effects(self.definition, state)  # a crash came between end and start
+            if batch.recovering:  # a crash may have come between the end and what it owes
+                effects += owed_after_crash(self.definition, state)
             wake = self.deadlines.arm(self.definition, state) if state.started else None
             if wake is not None:
                 effects.append(wake)
             self._execute(effects)
             if self.links.unsettled:
-                await self.links.settle(
-                    state, self.deadlines.row(self.definition, state, terminal=True)
-                )
+                await self.links.settle(state, self.deadlines, self.definition)
         self._answer(batch, state)
 
     def _answer(self, batch: Batch, state: WorkflowState | None) -> None:
@@ -213,6 +208,7 @@ class RunActor(Actor[Any]):
             raise InternalError(f"run {self.run_id}: journaling without a state")
         terminal = state.status.terminal and not owes_failure_run(self.definition, state)
         row = self.deadlines.row(self.definition, state, terminal=terminal)
+        row = self.links.row(row, batch.events, recovering=batch.recovering)
         await self.batches.commit(state, batch.events, row)
 
     async def redo(self) -> None:
@@ -227,6 +223,8 @@ class RunActor(Actor[Any]):
             reply = execute(effect, self.services)
             if isinstance(effect, StartRunEffect) and effect.owed:
                 self.links.failure_run_started(reply)
+            elif isinstance(effect, StartRunEffect) and effect.parent is not None:
+                self.links.child_start_sent(reply)
 
     def _handle(self, message: Any, now: float, events: list[Event]) -> Any:
         state = self.state

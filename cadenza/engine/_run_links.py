@@ -9,23 +9,30 @@ parent's record is durable, so a repeat finds them started. What a run owes
 at its end survives a crash: a run that owes a failure workflow keeps its
 stream row unfinished until that run's start is durable (then an event-less
 record settles it), and a recovering parent reads the journal for children
-that ended while their message to it was lost.
+that ended while their message to it was lost. Likewise a run whose batch
+starts children writes its row unparked until every child's start is
+durable, then parks it with an event-less record: a crash between the
+parent's record and a child's start leaves the parent to recovery, which
+starts the child again (Conductor's decider starts a SUB_WORKFLOW's
+missing child the same way).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._dynamic import spec_for
-from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed
+from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, TaskScheduled
 from cadenza.core._schedule import roots_for
 from cadenza.core._state import WorkflowState, restore
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.engine._effects import Effect, StartRun, TellParent, TerminateChild
 from cadenza.engine._messages import ChildEnded
 from cadenza.engine._run_services import RunServices
+from cadenza.engine._run_timing import RunDeadlines
 from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._expressions import lookup, resolve
 from cadenza.language._validate import sub_workflow_name, sub_workflow_version
@@ -98,6 +105,13 @@ def owes_failure_run(definition: WorkflowDef | None, state: WorkflowState) -> bo
     )
 
 
+def owed_after_crash(definition: WorkflowDef | None, state: WorkflowState) -> list[Effect]:
+    """A recovering run that ended owing a failure run: its end's effects, again."""
+    if state.status.terminal and owes_failure_run(definition, state):
+        return end_effects(definition, state)
+    return []
+
+
 def end_effects(definition: WorkflowDef | None, state: WorkflowState) -> list[Effect]:
     """A run just ended: tell its parent, end its children, start its failureWorkflow."""
     effects: list[Effect] = []
@@ -140,6 +154,23 @@ class RunLinks:
         self.services = services
         self._failure_start: Reply[str] | None = None  # a failure run's start, owed by this run
         self._unsettled = False  # the row says "not terminal" until what the end owes is done
+        self._owes_children = False  # the row says "not parked" until the children's starts land
+        self._child_starts: list[Reply[str]] = []
+
+    def row(self, row: StreamInfo, events: list[Event], *, recovering: bool) -> StreamInfo:
+        """The row to commit: unparked while a child this batch starts is not durable yet."""
+        self._owes_children = row.parked and (
+            recovering
+            or any(isinstance(e, TaskScheduled) and e.type == "SUB_WORKFLOW" for e in events)
+        )
+        if self._owes_children:
+            return dataclasses.replace(row, parked=False, wake_at=None)
+        return row
+
+    def child_start_sent(self, reply: Reply[str] | None) -> None:
+        """A child's start was sent (None: its workflow is unknown, the task fails)."""
+        if reply is not None:
+            self._child_starts.append(reply)
 
     def failure_run_started(self, reply: Reply[str] | None) -> None:
         """The owed failure run's start was sent (None: its workflow is unknown)."""
@@ -165,16 +196,25 @@ class RunLinks:
 
     @property
     def unsettled(self) -> bool:
-        """The run's row waits to be marked terminal (see `settle`)."""
-        return self._failure_start is not None or self._unsettled
+        """The run's row waits to be marked terminal or parked (see `settle`)."""
+        return (
+            self._failure_start is not None
+            or self._unsettled
+            or self._owes_children
+            or bool(self._child_starts)
+        )
 
-    async def settle(self, state: WorkflowState, row: StreamInfo) -> None:
-        """Once the failure run's start is durable, mark the row terminal (an event-less record).
+    async def settle(
+        self, state: WorkflowState, deadlines: RunDeadlines, definition: WorkflowDef | None
+    ) -> None:
+        """Once what the row waits for is durable, write the row as it is (an event-less record).
 
-        Until then the row stays unfinished, so a crash in between makes
-        recovery start the failure run again (same derived id: at most once).
-        `row` is the run's row, terminal.
+        Until then the row stays unfinished (or unparked), so a crash in
+        between makes recovery start the failure run or the children again
+        (same derived ids: at most once).
         """
+        if self._owes_children or self._child_starts:
+            await self._settle_children(state, deadlines.row(definition, state, terminal=False))
         start, self._failure_start = self._failure_start, None
         if start is not None:
             try:
@@ -185,4 +225,18 @@ class RunLinks:
         elif not self._unsettled:
             return
         self._unsettled = False
-        await self.services.journal.append(Append(info=row, events=[]))
+        await self.services.journal.append(
+            Append(info=deadlines.row(definition, state, terminal=True), events=[])
+        )
+
+    async def _settle_children(self, state: WorkflowState, row: StreamInfo) -> None:
+        starts, self._child_starts = self._child_starts, []
+        self._owes_children = False
+        for start in starts:
+            try:
+                await start
+            except Exception as exc:  # left unparked: the next recovery starts it again
+                log.error("run.child_not_started", run_id=state.id, error=repr(exc))
+                return
+        if row.parked:
+            await self.services.journal.append(Append(info=row, events=[]))

@@ -1,11 +1,13 @@
-"""What the random_definitions sweep found in the engine, kept as strict xfails until fixed.
+"""What the random_definitions sweep found in the engine, kept as regressions once fixed.
 
 A SUB_WORKFLOW task journaled at the instant of a crash, whose child's start had not
-become durable yet, is never started again after recovery: the parent waits for a child
-that does not exist and never ends (found by `cadenza simulate --workload
+become durable yet, was never started again after recovery: the parent waited for a
+child that did not exist and never ended (found by `cadenza simulate --workload
 random_definitions --hours 0.001 --rate 20 --seeds 200`: seeds 131, 134 and 177).
 Conductor's decider starts a SUB_WORKFLOW's child whenever the task is scheduled without
-one (SubWorkflow.start, re-run by the sweeper's decide), so a lost start is redone.
+one (SubWorkflow.start, re-run by the sweeper's decide), so a lost start is redone; the
+parent's row now stays unparked until its children's starts are durable, so recovery
+loads it and starts them again (engine/_run_links.py).
 """
 
 from __future__ import annotations
@@ -15,11 +17,8 @@ import pytest
 from cadenza.testing._simulation.sweep import run_seed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recovery does not restart a SUB_WORKFLOW child whose start was lost in a crash",
-)
-def test_a_sub_workflow_whose_child_start_was_lost_in_a_crash_still_ends() -> None:
+@pytest.mark.parametrize("seed", [134, 131, 177])
+def test_a_sub_workflow_whose_child_start_was_lost_in_a_crash_still_ends(seed: int) -> None:
     """Seed 134: the crash at 0.29 s keeps the parent's TaskScheduled(c7) but not the child."""
-    result = run_seed(134, workload="random_definitions", duration_s=3.6, rate_per_s=20.0)
+    result = run_seed(seed, workload="random_definitions", duration_s=3.6, rate_per_s=20.0)
     assert [str(v) for v in result.violations if v.invariant == "liveness"] == []
