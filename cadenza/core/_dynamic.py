@@ -24,6 +24,7 @@ Inline sub-workflow definitions are named in `cadenza.language._inline`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -108,9 +109,15 @@ def dynamic_specs(fork: TaskState, workflow: str) -> tuple[TaskSpec, ...]:
 def spec_for(definition: WorkflowDef, state: WorkflowState, ref: str) -> TaskSpec:
     """The spec of task `ref`: from the definition, else a dynamic fork's branches; KeyError."""
     try:
-        return definition.spec(ref)
+        spec = definition.spec(ref)
     except KeyError:
         pass
+    else:
+        if spec.type != "DYNAMIC":
+            return spec
+        # a DYNAMIC task is the worker task its input named (DynamicTaskMapper.java:74-93)
+        named = next((t.name for t in reversed(state.tasks) if t.ref == ref), None)
+        return spec if named is None else dataclasses.replace(spec, name=named, type="SIMPLE")
     for task in state.tasks:
         if task.type == "FORK_JOIN_DYNAMIC" and task.status.successful:
             for spec in dynamic_specs(task, definition.name):

@@ -66,6 +66,13 @@ from cadenza.core._events import (
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus
+from cadenza.core._system_tasks import (
+    AT_ONCE,
+    exclusive_join,
+    exclusive_join_input,
+    run_at_once,
+    schedule_dynamic,
+)
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._expressions import resolve
 from cadenza.language._script import ScriptError, evaluate, lambda_script, truthy
@@ -192,16 +199,49 @@ class Walker:
                 return self._at_once(spec, iteration, {})
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
+            if kind in AT_ONCE or kind in ("DYNAMIC", "EXCLUSIVE_JOIN"):
+                return self._system_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:  # an exhausted permissive task lets the walk go on
             return task.status.successful or (spec.permissive and not spec.optional)
         if kind == "JOIN":
             return self._join(spec, task, iteration)
+        if kind == "EXCLUSIVE_JOIN":
+            ended = exclusive_join(
+                task, spec, self.current, iteration, self._spec_of, self.state.updated_at
+            )
+            return self._take(ended) if ended else False
         if kind == "DO_WHILE":
             return self._loop(spec, task)
         return False
 
     # -- the control-flow tasks --------------------------------------------------
+
+    def _system_task(self, spec: TaskSpec, iteration: int) -> bool:
+        """NOOP, JSON_JQ_TRANSFORM, DYNAMIC and EXCLUSIVE_JOIN: see `_system_tasks.py`."""
+        if spec.type == "DYNAMIC":
+            in_flight = [t for t in self.current.values() if not t.status.terminal]
+            return self._take(
+                schedule_dynamic(
+                    self.definition,
+                    spec,
+                    self.state,
+                    self.env,
+                    ref=iteration_ref(spec.ref, iteration),
+                    iteration=iteration,
+                    in_flight=in_flight,
+                )
+            )
+        scheduled = self._schedule(spec, iteration)
+        if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
+            return self._take(exclusive_join_input(scheduled, spec))
+        return self._take(run_at_once(spec.type, scheduled, self.state.updated_at))
+
+    def _spec_of(self, ref: str) -> TaskSpec | None:
+        try:
+            return spec_for(self.definition, self.state, ref)
+        except KeyError:
+            return None
 
     def _switch(self, spec: TaskSpec, iteration: int) -> bool:
         scheduled = self._schedule(spec, iteration)

@@ -150,7 +150,9 @@ class WorkflowState:
         return state
 
 
-IN_PROGRESS_AT_ONCE = frozenset({"WAIT", "HUMAN", "JOIN", "DO_WHILE", "SUB_WORKFLOW"})
+IN_PROGRESS_AT_ONCE = frozenset(
+    {"WAIT", "HUMAN", "JOIN", "EXCLUSIVE_JOIN", "DO_WHILE", "SUB_WORKFLOW"}
+)
 """System tasks no worker polls: in progress from the start until the engine or a signal ends them."""
 SIGNALLABLE = frozenset({"WAIT", "HUMAN"})  # what `signal` may complete
 

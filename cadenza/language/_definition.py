@@ -42,6 +42,7 @@ SUPPORTED_TYPES = frozenset(
     {
         "SIMPLE", "WAIT", "HUMAN", "SWITCH", "DECISION", "FORK_JOIN", "JOIN", "DO_WHILE",
         "SET_VARIABLE", "TERMINATE", "SUB_WORKFLOW", "INLINE", "LAMBDA", "FORK_JOIN_DYNAMIC",
+        "NOOP", "JSON_JQ_TRANSFORM", "EXCLUSIVE_JOIN", "DYNAMIC",
     }
 )  # fmt: skip
 CONDUCTOR_TYPES = frozenset(
@@ -72,7 +73,7 @@ class TaskSpec:
     default_case: tuple[TaskSpec, ...] = ()
     fork_tasks: tuple[tuple[TaskSpec, ...], ...] = ()  # FORK_JOIN
     loop_over: tuple[TaskSpec, ...] = ()  # DO_WHILE
-    join_on: tuple[str, ...] = ()  # JOIN
+    join_on: tuple[str, ...] = ()  # JOIN, EXCLUSIVE_JOIN
     sub_workflow: WorkflowDef | None = None  # SUB_WORKFLOW: `subWorkflowParam.workflowDefinition`
 
     def children(self) -> Iterator[tuple[TaskSpec, ...]]:

@@ -62,6 +62,8 @@ class TaskWire(msgspec.Struct, kw_only=True, rename="camel"):
     sink: str | None = None
     dynamic_fork_tasks_param: str | None = None
     dynamic_fork_tasks_input_param_name: str | None = None
+    dynamic_task_name_param: str | None = None  # DYNAMIC
+    default_exclusive_join_task: list[str] | None = None  # EXCLUSIVE_JOIN
     # nested task lists: normalised only where the type has them
     decision_cases: dict[str, list[RawTask]] = {}
     default_case: list[RawTask] = []
@@ -129,7 +131,7 @@ def _nested(wire: TaskWire, workflow: str) -> tuple[dict[str, Any], dict[str, An
     if kind == "DO_WHILE":
         body = parse(wire.loop_over, "loopOver")
         return {"loop_over": body}, {"loopOver": _raws(body)}
-    if kind == "JOIN":
+    if kind in ("JOIN", "EXCLUSIVE_JOIN"):
         return {"join_on": tuple(wire.join_on)}, {"joinOn": wire.join_on}
     inline = (wire.sub_workflow_param or {}).get("workflowDefinition")
     if kind == "SUB_WORKFLOW" and inline is not None:

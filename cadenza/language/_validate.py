@@ -23,6 +23,11 @@ reference and the problem:
 - a SWITCH `evaluatorType` other than value-param, javascript or graaljs;
   an INLINE without `evaluatorType`/`expression` inputs, a LAMBDA without
   `scriptExpression`;
+- an EXCLUSIVE_JOIN on (or defaulting to) a reference the definition does
+  not have; a DYNAMIC without `dynamicTaskNameParam`, an HTTP without
+  `http_request` (or a top-level `uri`/`method`), a JSON_JQ_TRANSFORM
+  without `queryExpression` (WorkflowTaskTypeConstraint.java; an inline
+  `taskDefinition.inputTemplate` may give either);
 - JavaScript (SWITCH `javascript`, DECISION `caseExpression`, DO_WHILE
   `loopCondition`, INLINE, LAMBDA) when no engine is installed (`pip install
   cadenza[js]`).
@@ -84,6 +89,35 @@ def _check_script_task(task: TaskSpec) -> str | None:
         return f"an INLINE needs inputParameters.evaluatorType, one of {sorted(EVALUATORS)}, got {evaluator!r}"
     if not isinstance(inputs.get("expression"), str):
         return "an INLINE needs inputParameters.expression (a string)"
+    return None
+
+
+def _template_has(task: TaskSpec, key: str) -> bool:
+    """An inline TaskDef's inputTemplate gives `key` (Conductor also looks in a registered one)."""
+    return task.task_def is not None and key in task.task_def.input_template
+
+
+def _check_system_task(task: TaskSpec, refs: set[str]) -> str | None:
+    """What is wrong with an EXCLUSIVE_JOIN, DYNAMIC, HTTP or JSON_JQ_TRANSFORM, or None
+    (after WorkflowTaskTypeConstraint.java's isDynamicTaskValid, isHttpTaskValid and
+    isJSONJQTransformTaskValid)."""
+    inputs = task.input_parameters
+    if task.type == "EXCLUSIVE_JOIN":
+        defaults = task.raw.get("defaultExclusiveJoinTask") or []
+        for joined in (*task.join_on, *defaults):
+            if joined not in refs:
+                return f"an EXCLUSIVE_JOIN names {joined!r}, which is not a task of this workflow"
+    elif task.type == "DYNAMIC" and not task.raw.get("dynamicTaskNameParam"):
+        return "dynamicTaskNameParam field is required for taskType: DYNAMIC"
+    elif task.type == "HTTP" and not (
+        "http_request" in inputs or "uri" in inputs or "method" in inputs
+        or _template_has(task, "http_request")
+    ):  # fmt: skip
+        return "inputParameters.http_request or inputParameters.uri field is required for taskType: HTTP"
+    elif task.type == "JSON_JQ_TRANSFORM" and not (
+        "queryExpression" in inputs or _template_has(task, "queryExpression")
+    ):
+        return "inputParameters.queryExpression field is required for taskType: JSON_JQ_TRANSFORM"
     return None
 
 
@@ -171,6 +205,10 @@ def validate(definition: WorkflowDef, *, javascript: bool) -> None:
                     raise fail(f"a FORK_JOIN_DYNAMIC needs '{key}' (the name of an input)")
             if not _followed_by_join(definition.tasks, task):
                 raise fail("a FORK_JOIN_DYNAMIC must be followed by a JOIN")
+        elif task.type in ("EXCLUSIVE_JOIN", "DYNAMIC", "HTTP", "JSON_JQ_TRANSFORM"):
+            problem = _check_system_task(task, refs)
+            if problem is not None:
+                raise fail(problem)
         elif task.type in ("INLINE", "LAMBDA"):
             problem = _check_script_task(task)
             if problem is not None:

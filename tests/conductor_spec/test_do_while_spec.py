@@ -32,11 +32,6 @@ from tests.conductor_spec._support_fork_loop import (
 W = "integration.test.worker"
 T0, T1, T2, T3 = (f"integration_task_{i}" for i in range(4))
 C, S, IP, CA, F = "COMPLETED", "SCHEDULED", "IN_PROGRESS", "CANCELED", "FAILED"
-NOT_BUILT = pytest.mark.xfail(
-    strict=True,
-    raises=cadenza.DefinitionError,
-    reason="not built: JSON_JQ_TRANSFORM (json-jq-task/.../JsonJqTransform.java)",
-)
 # The fork inside Do_While_Workflow's (and Do_While_Sub_Workflow's) loop, as it stands once
 # integration_task_0 completed: FORK, its two branches and the JOIN.
 FORKED = [(FORK, C), (T1, S), (T2, S), (JOIN, IP)]
@@ -48,7 +43,6 @@ async def _complete(rt: cadenza.Runtime, task_type: str, iteration: int) -> None
     verify_task_iteration(polled, iteration)
 
 
-@NOT_BUILT
 async def test_workflow_with_2_iterations_of_five_tasks(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with 2 iterations of five tasks"."""
     await harness(rt, "do_while_five_loop_over_integration_test.json")
@@ -80,7 +74,6 @@ async def test_workflow_with_2_iterations_of_five_tasks(rt: cadenza.Runtime) -> 
     assert run.tasks[11].iteration == 0
 
 
-@NOT_BUILT
 async def test_workflow_with_2_iterations_of_3_system_tasks(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with 2 iterations of 3 system tasks"."""
     await harness(rt, "do_while_system_tasks.json")

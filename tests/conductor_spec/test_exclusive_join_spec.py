@@ -7,16 +7,9 @@ branch's last task.
 
 from __future__ import annotations
 
-import pytest
-
 import cadenza
 from tests.conductor_spec._support import harness, poll_and_complete, shape, status, verify_polled
 
-NOT_BUILT = pytest.mark.xfail(
-    strict=True,
-    raises=cadenza.DefinitionError,
-    reason="not built: EXCLUSIVE_JOIN (ExclusiveJoin.java, ExclusiveJoinTaskMapper.java)",
-)
 T1, D, EJ = "integration_task_1", "DECISION", "EXCLUSIVE_JOIN"
 C, S = "COMPLETED", "SCHEDULED"
 
@@ -48,13 +41,11 @@ async def _run(
     assert run.tasks[-1].output["taskReferenceName"] == steps[-1][1]
 
 
-@NOT_BUILT
 async def test_that_the_default_decision_is_run(rt: cadenza.Runtime) -> None:
     """ExclusiveJoinSpec.groovy: "Test that the default decision is run"."""
     await _run(rt, {"decision_1": "null"}, [(1, "task1", [(T1, C), (D, C), (EJ, C)])])
 
 
-@NOT_BUILT
 async def test_when_the_one_decision_is_true_and_the_other_is_decision_null(
     rt: cadenza.Runtime,
 ) -> None:
@@ -70,7 +61,6 @@ async def test_when_the_one_decision_is_true_and_the_other_is_decision_null(
     )
 
 
-@NOT_BUILT
 async def test_when_both_the_decisions_decision_1_and_decision_2_are_true(
     rt: cadenza.Runtime,
 ) -> None:
@@ -88,7 +78,6 @@ async def test_when_both_the_decisions_decision_1_and_decision_2_are_true(
     )
 
 
-@NOT_BUILT
 async def test_when_decision_1_is_false_and_decision_3_is_default(rt: cadenza.Runtime) -> None:
     """ExclusiveJoinSpec.groovy: "Test when decision_1 is false and  decision_3 is default"."""
     t4 = "integration_task_4"
@@ -102,7 +91,6 @@ async def test_when_decision_1_is_false_and_decision_3_is_default(rt: cadenza.Ru
     )
 
 
-@NOT_BUILT
 async def test_when_decision_1_is_false_and_decision_3_is_true(rt: cadenza.Runtime) -> None:
     """ExclusiveJoinSpec.groovy: "Test when decision_1 is false and  decision_3 is true"."""
     t4, t5 = "integration_task_4", "integration_task_5"
