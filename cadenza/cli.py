@@ -102,6 +102,22 @@ async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from cadenza.http import serve
+    except ImportError as exc:
+        print(f"cadenza serve needs the server extra: pip install 'cadenza[server]' ({exc})")
+        return 2
+    announce = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    anyio.run(
+        lambda: serve(
+            args.db, host=args.host, port=args.port, token=args.token, setup=args.setup,
+            log_level=args.log_level, announce=announce,
+        )
+    )  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cadenza", description=__doc__)
     parser.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
@@ -147,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--storm", type=int, default=2000, help="WAIT runs of the wait_storm load")
     sim.add_argument("--jobs", type=int, default=1, help="processes sharing the seeds")
 
+    serve = commands.add_parser("serve", help="serve Conductor's REST API on a journal")
+    serve.add_argument("--db", required=True, help="the journal (a SQLite file)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    serve.add_argument("--token", help="require Authorization: Bearer TOKEN on every request")
+    serve.add_argument("--setup", help="MODULE:FUNCTION, async def setup(rt), run after recovery")
+
     args = parser.parse_args(argv)
     _configure_logging(args.log_json, args.log_level)
     console = Console()
@@ -159,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             return anyio.run(_runs, args.db, args.status, args.name, args.limit, console)
         if args.command == "show":
             return anyio.run(_show, args.db, args.run_id, args.json, console)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "simulate":
             from cadenza.testing._simulation.cli import run as simulate
 
