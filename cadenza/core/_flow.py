@@ -68,8 +68,10 @@ from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus
 from cadenza.core._system_tasks import (
     AT_ONCE,
+    BY_SYSTEM_WORKER,
     exclusive_join,
     exclusive_join_input,
+    for_system_worker,
     run_at_once,
     schedule_dynamic,
 )
@@ -199,7 +201,7 @@ class Walker:
                 return self._at_once(spec, iteration, {})
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
-            if kind in AT_ONCE or kind in ("DYNAMIC", "EXCLUSIVE_JOIN"):
+            if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in ("DYNAMIC", "EXCLUSIVE_JOIN"):
                 return self._system_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:  # an exhausted permissive task lets the walk go on
@@ -235,6 +237,8 @@ class Walker:
         scheduled = self._schedule(spec, iteration)
         if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
             return self._take(exclusive_join_input(scheduled, spec))
+        if spec.type in BY_SYSTEM_WORKER:
+            return self._take(for_system_worker(scheduled, spec))
         return self._take(run_at_once(spec.type, scheduled, self.state.updated_at))
 
     def _spec_of(self, ref: str) -> TaskSpec | None:

@@ -28,9 +28,9 @@ events that schedule the task and the run's state:
   registered). No name, or no TaskDef, ends the run FAILED with Conductor's
   reason (a TerminateWorkflowException), cancelling what is in flight.
 
-HTTP and START_WORKFLOW do I/O or start runs: they are scheduled into
-`SYSTEM_GROUP` and run by the engine's system workers
-(`cadenza.engine._system_workers`).
+HTTP does I/O: it is scheduled into `SYSTEM_GROUP` with its input plus
+`asyncComplete` (HTTPTaskMapper.java:75-89), and run there by the engine's
+system worker (`cadenza.engine._http_task`), as Conductor runs it async.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._expressions import resolve
 
 AT_ONCE = frozenset({"NOOP", "JSON_JQ_TRANSFORM"})  # scheduled and ended in one step
+SYSTEM_GROUP = "cadenza.system"  # the group of the engine's own system workers (HTTP)
+BY_SYSTEM_WORKER = frozenset({"HTTP"})
 QUERY = "queryExpression"
 
 
@@ -102,6 +104,15 @@ def jq_message(message: str) -> str:
     if found:  # jq 1.7: `... with string ("x")`; jackson-jq: `... with string "x"`
         return f"Cannot index {found.group(1)} with {found.group(2)} {found.group(3)}"
     return message
+
+
+def for_system_worker(scheduled: list[Event], spec: TaskSpec) -> list[Event]:
+    """An HTTP task, queued for the engine's system worker."""
+    first = scheduled[0]
+    assert isinstance(first, TaskScheduled)
+    task_input = {**first.input, "asyncComplete": bool(spec.raw.get("asyncComplete"))}
+    routed = dataclasses.replace(first, input=task_input, group=SYSTEM_GROUP)
+    return [routed, *scheduled[1:]]
 
 
 def exclusive_join_input(scheduled: list[Event], spec: TaskSpec) -> list[Event]:

@@ -12,8 +12,9 @@ from typing import Any
 from cadenza.core._schedule import DEFAULT_GROUP, WAIT_GROUP
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.core._system_tasks import SYSTEM_GROUP
 
-_NO_DOMAIN_GROUPS = frozenset({DEFAULT_GROUP, WAIT_GROUP})
+_NO_DOMAIN_GROUPS = frozenset({DEFAULT_GROUP, WAIT_GROUP, SYSTEM_GROUP})
 
 
 def shown_group(group: str) -> str | None:

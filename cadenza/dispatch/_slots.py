@@ -57,6 +57,16 @@ WORKER_RESTART_PERIOD_S = 60.0
 WorkerFn = Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
 
+class SystemTaskFailed(Exception):
+    """Raised by a system worker the engine owns: the attempt FAILED (retried per its
+    policy) with this reason and output, as Conductor's system task words them."""
+
+    def __init__(self, reason: str, output: dict[str, Any] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.output = output
+
+
 @dataclass(slots=True)
 class LocalWorker:
     """A bounded pool of long-lived slots running `fn`; `running` counts busy slots.
@@ -178,6 +188,8 @@ async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
             if why is not None:
                 kept, reason = None, f"{reason} (its output was dropped: {why})"
         return TaskResult(task.task_id, kept, failed=True, reason=reason, terminal=True)
+    except SystemTaskFailed as exc:  # a system task's failure, worded as Conductor's
+        return TaskResult(task.task_id, exc.output, failed=True, reason=exc.reason)
     except Exception as exc:
         return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
     if output is None:

@@ -44,10 +44,12 @@ from cadenza.actors import (
 from cadenza.core._operations import Operation
 from cadenza.core._schedule import DEFAULT_GROUP, Environment
 from cadenza.core._state import WorkflowState
+from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
+from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import AuditTimer, ChildEnded, Operate, Recover, StartRun, Wake
 from cadenza.engine._registry import Registry
@@ -61,6 +63,7 @@ GROUP_MAILBOX = 1 << 16  # the groups' and the timer service's mailboxes
 AUDIT_CONCURRENCY = 512  # runs the recovery audit holds in memory at once
 RUN_MAILBOX = 1024
 RECOVERY_CONCURRENCY = 64
+SYSTEM_CONCURRENCY = 64  # HTTP tasks in flight at once
 
 
 class Engine:
@@ -126,6 +129,7 @@ class Engine:
         self._timer_state: TimerState
         self._group_supervisor: Supervisor
         self._loader: RunLoader
+        self._system_workers = False  # the HTTP worker, registered with the first HTTP task
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -381,6 +385,9 @@ class Engine:
             log.info("group.retired", group=name)
 
     def enqueue(self, group: str, task: QueuedTask) -> None:
+        if group == SYSTEM_GROUP and not self._system_workers:  # see cadenza/engine/_http_task.py
+            self._system_workers = True
+            self._register_worker("HTTP", http_task, SYSTEM_GROUP, SYSTEM_CONCURRENCY)
         ref = self.group_ref(group)
         if task.ready_at > self.clock.now():
             self.ledger.delay(group)  # the group must not retire while the timer holds this
