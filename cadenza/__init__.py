@@ -22,6 +22,7 @@ from cadenza._errors import (
     InternalError,
     InvalidArgument,
     InvalidOperation,
+    JournalBusy,
     JournalCorrupted,
     NotFound,
     PayloadError,
@@ -40,6 +41,7 @@ from cadenza.runtime import (
     tasks,
     workflow,
 )
+from cadenza.runtime._inspect import inspect
 
 __all__ = [
     "CadenzaError",
@@ -47,6 +49,7 @@ __all__ = [
     "InternalError",
     "InvalidArgument",
     "InvalidOperation",
+    "JournalBusy",
     "JournalCorrupted",
     "NotFound",
     "PayloadError",
@@ -60,6 +63,7 @@ __all__ = [
     "Workflow",
     "WorkflowRun",
     "WorkflowStatus",
+    "inspect",
     "tasks",
     "workflow",
 ]

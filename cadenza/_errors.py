@@ -162,6 +162,34 @@ class JournalCorrupted(CadenzaError):
         super().__init__(message)
 
 
+class JournalBusy(CadenzaError):
+    """Another live owner holds the SQLite journal; nothing was written.
+
+    A SQLite journal has exactly one owning process (one `Runtime`): a
+    second `Runtime` on the same file, in another process or in this one,
+    is refused until the owner closes or dies (the lock goes with it, even
+    on SIGKILL). Read-only inspection (`cadenza runs`, `cadenza show`,
+    `cadenza.inspect(path)`) works beside the owner. Several processes share
+    work through PostgreSQL, never through one SQLite file.
+
+    Attributes:
+        path: the journal file.
+        pid: the owner's process id, when it could be read.
+        host: the owner's host name, when it could be read.
+    """
+
+    def __init__(self, path: str, *, pid: int | None = None, host: str | None = None):
+        self.path = path
+        self.pid = pid
+        self.host = host
+        owner = f"process {pid if pid is not None else '?'} on host {host or '?'}"
+        super().__init__(
+            f"the journal {path!r} is owned by {owner}; nothing was written. One Runtime "
+            "owns a SQLite journal: close it (or stop that process) first; `cadenza runs` "
+            "and `cadenza.inspect(path)` read it beside its owner"
+        )
+
+
 class InternalError(CadenzaError):
     """An invariant of cadenza itself was broken: a bug, never the caller's fault.
 

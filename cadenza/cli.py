@@ -58,22 +58,29 @@ def _existing(db: str) -> str:
 
 
 async def _runs(db: str, status: str | None, name: str | None, limit: int, console: Console) -> int:
-    async with SqliteJournal(_existing(db)) as journal:
+    async with SqliteJournal(_existing(db), readonly=True) as journal:
         runs = await read_runs(journal, status=status, name=name, limit=limit)
+    header = ("id", "workflow", "status", "priority", "correlation", "tasks")
+    rows = [
+        (run.id, f"{run.name} v{run.version}", run.status.value, str(run.priority),
+         run.correlation_id or "", str(len(run.tasks)))
+        for run in runs
+    ]  # fmt: skip
+    if not console.is_terminal:  # piped: whole values, one tab-separated line per run
+        for row in (header, *rows):
+            console.print("\t".join(row), markup=False, highlight=False, soft_wrap=True)
+        return 0
     table = Table(title=f"runs in {db}")
-    for column in ("id", "workflow", "status", "priority", "correlation", "tasks"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
-            run.id, f"{run.name} v{run.version}", run.status.value, str(run.priority),
-            run.correlation_id or "", str(len(run.tasks)),
-        )  # fmt: skip
+    for column in header:
+        table.add_column(column, no_wrap=column == "id")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     return 0
 
 
 async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
-    async with SqliteJournal(_existing(db)) as journal:
+    async with SqliteJournal(_existing(db), readonly=True) as journal:
         run = await read_run(journal, run_id)
     if as_json:
         from dataclasses import asdict

@@ -8,12 +8,14 @@
   (`+02:00`); without one, UTC (Conductor uses its server's zone — an
   embedded engine has no better default than UTC, so say the zone).
 - neither: the task waits for `Runtime.signal`;
-- both, or a value that does not parse: the task fails
-  FAILED_WITH_TERMINAL_ERROR with a reason naming the value.
+- both, or a value that does not parse, or a deadline beyond float range
+  ("9999…9 days"): the task fails FAILED_WITH_TERMINAL_ERROR with a reason
+  naming the value (never the run's actor).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -90,8 +92,15 @@ def wait_deadline(task_input: dict[str, Any], now: float) -> float | None:
     if duration is not None:
         if isinstance(duration, bool) or not isinstance(duration, (str, int, float)):
             raise WaitInputError(f"duration {duration!r} is not a string")
-        seconds = float(duration) if not isinstance(duration, str) else parse_duration(duration)
-        return now + seconds
+        try:
+            seconds = float(duration) if not isinstance(duration, str) else parse_duration(duration)
+        except OverflowError:  # an int past float range
+            seconds = math.inf
+        deadline = now + seconds
+        if not math.isfinite(deadline):
+            shown = repr(duration) if len(repr(duration)) <= 60 else repr(duration)[:57] + "..."
+            raise WaitInputError(f"duration {shown} is beyond the range of a deadline")
+        return deadline
     if until is not None:
         if not isinstance(until, str):
             raise WaitInputError(f"until {until!r} is not a string")

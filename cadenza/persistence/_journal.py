@@ -53,6 +53,23 @@ class JournalClosed(CadenzaError):
     """The journal was used after `close()` (or before `open()`)."""
 
 
+class JournalUnavailable(CadenzaError):
+    """The journal's path cannot hold a journal: nothing was written.
+
+    A missing directory, a directory, a read-only file, directory or mount,
+    a full disk, an I/O error. `path` names the file; the storage error, if
+    any, is `__cause__`. Fix the cause (or pick another path) and open again.
+    """
+
+    def __init__(self, path: str, why: str, cause: BaseException | None = None):
+        self.path = path
+        self.why = why
+        detail = f" ({cause})" if cause is not None else ""
+        super().__init__(f"cannot open the journal {path!r}: {why}{detail}; nothing was written")
+        if cause is not None:
+            self.__cause__ = cause
+
+
 class JournalWriteError(CadenzaError):
     """A write transaction failed to commit; what it carried was not written.
 

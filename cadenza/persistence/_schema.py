@@ -237,8 +237,46 @@ async def fetchall(
     return [tuple(row) for row in await conn.execute_fetchall(sql, params)]
 
 
+def corrupted(path: str, exc: sqlite3.Error) -> JournalCorrupted | sqlite3.Error:
+    """`JournalCorrupted` for SQLite's "damaged file" errors; others are returned as they are."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in str(exc):
+        return JournalCorrupted(
+            f"the journal {path!r} is damaged ({exc}); restore it from a backup "
+            "(`sqlite3 FILE .recover` may save what is readable)"
+        )
+    return exc
+
+
+async def inspect_only(conn: aiosqlite.Connection, path: str) -> None:
+    """For read-only inspection: check the file is a cadenza journal; write nothing."""
+    await fetchall(conn, "PRAGMA query_only = ON")
+    await fetchall(conn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not await _check_ours(conn, path):
+        raise _not_ours(path, "is empty: no journal was ever written to it")
+
+
 async def prepare(conn: aiosqlite.Connection, path: str, durability: str) -> None:
     """Check the file is a cadenza journal we can read, then set pragmas and create tables."""
+    await _check_ours(conn, path)
+    for pragma in (
+        "journal_mode = WAL",
+        f"synchronous = {SYNCHRONOUS[durability]}",
+        f"busy_timeout = {BUSY_TIMEOUT_MS}",
+        "foreign_keys = ON",
+    ):
+        await fetchall(conn, f"PRAGMA {pragma}")
+    await conn.executescript(DDL)
+    # Columns added since the first files were written: add them where missing.
+    present = {row[1] for row in await fetchall(conn, "PRAGMA table_info(streams)")}
+    for column, declaration in _ADDED_STREAM_COLUMNS:
+        if column not in present:
+            await conn.execute(f"ALTER TABLE streams ADD COLUMN {column} {declaration}")
+            await conn.commit()
+
+
+async def _check_ours(conn: aiosqlite.Connection, path: str) -> bool:
+    """Whether the file holds a journal (False: empty); raises if it is not ours."""
     try:
         tables = {row[0] for row in await fetchall(conn, "SELECT name FROM sqlite_master")}
     except sqlite3.DatabaseError as exc:
@@ -256,17 +294,4 @@ async def prepare(conn: aiosqlite.Connection, path: str, durability: str) -> Non
                 f"has journal schema version {found!r}, this cadenza reads only "
                 f"{SCHEMA_VERSION!r} (a newer cadenza wrote it, or it is damaged)",
             )
-    for pragma in (
-        "journal_mode = WAL",
-        f"synchronous = {SYNCHRONOUS[durability]}",
-        f"busy_timeout = {BUSY_TIMEOUT_MS}",
-        "foreign_keys = ON",
-    ):
-        await fetchall(conn, f"PRAGMA {pragma}")
-    await conn.executescript(DDL)
-    # Columns added since the first files were written: add them where missing.
-    present = {row[1] for row in await fetchall(conn, "PRAGMA table_info(streams)")}
-    for column, declaration in _ADDED_STREAM_COLUMNS:
-        if column not in present:
-            await conn.execute(f"ALTER TABLE streams ADD COLUMN {column} {declaration}")
-            await conn.commit()
+    return bool(tables)

@@ -40,9 +40,11 @@ This journal assumes it is the only writer of its file.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -50,6 +52,7 @@ import anyio
 
 from cadenza._errors import InternalError, JournalCorrupted
 from cadenza._log import get_logger
+from cadenza.persistence import _owner as owner
 from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import (
     EncodedAppend,
@@ -76,9 +79,11 @@ from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._schema import (
     BUSY_TIMEOUT_MS,
     SYNCHRONOUS,
+    corrupted,
     fetchall,
     info_from_row,
     info_params,
+    inspect_only,
     prepare,
 )
 
@@ -102,6 +107,7 @@ class SqliteJournal(Journal):
         durability: str = "full",
         batch_max: int = 4096,
         clock: Callable[[], float] = time.time,
+        readonly: bool = False,
     ):
         if durability not in SYNCHRONOUS:
             raise ValueError(
@@ -115,7 +121,9 @@ class SqliteJournal(Journal):
         self.stats = JournalStats()
         self.faults: JournalFaults | None = None  # off: see `_faults`
         self._clock = clock
+        self.readonly = readonly  # inspection: no owner's lock, no writes
         self._single = path in (":memory:", "")  # a private DB: one connection
+        self._owner_fd: int | None = None  # the owner's lock (see `_owner`)
         self._state = "new"  # new → open → closing → closed (→ open again)
         self._wconn: aiosqlite.Connection | None = None
         self._rconn: aiosqlite.Connection | None = None
@@ -136,21 +144,40 @@ class SqliteJournal(Journal):
             return
         if self._state == "closing":
             raise JournalClosed(f"{self!r} is closing; open it again once close() returns")
-        wconn = await aiosqlite.connect(self.path, isolation_level=None)
+        if self.readonly and not self._single:
+            owner.check_existing(self.path)
+        elif not self._single:
+            self._owner_fd = owner.acquire(self.path)  # JournalBusy before anything is written
+        wconn: aiosqlite.Connection | None = None
         rconn: aiosqlite.Connection | None = None
         try:
-            await prepare(wconn, self.path, self.durability)
-            self._last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
-            self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
-            if not self._single:
-                rconn = await aiosqlite.connect(self.path, isolation_level=None)
-                await fetchall(rconn, "PRAGMA query_only = ON")
-                await fetchall(rconn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            try:
+                wconn = await aiosqlite.connect(
+                    self._target(), isolation_level=None, uri=self.readonly
+                )
+                if self.readonly:
+                    await inspect_only(wconn, self.path)
+                else:
+                    await prepare(wconn, self.path, self.durability)
+                self._last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
+                self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
+                if not self._single:
+                    rconn = await aiosqlite.connect(
+                        self._target(), isolation_level=None, uri=self.readonly
+                    )
+                    await fetchall(rconn, "PRAGMA query_only = ON")
+                    await fetchall(rconn, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            except sqlite3.Error as exc:
+                mapped = owner.unavailable(self.path, exc) or corrupted(self.path, exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
         except BaseException:
             with anyio.CancelScope(shield=True):
                 for conn in (rconn, wconn):
                     if conn is not None:
                         await conn.close()
+            self._release_owner()
             raise
         self._wconn, self._rconn = wconn, rconn
         self._write_lock = anyio.Lock()
@@ -174,6 +201,7 @@ class SqliteJournal(Journal):
                 await self._committer.flush()
             finally:
                 await self._close_connections()
+                self._release_owner()
                 self._state = "closed"
                 closed.set()
         log.info(
@@ -195,6 +223,17 @@ class SqliteJournal(Journal):
                 await self._rconn.close()
                 self._rconn = None
 
+    def _target(self) -> str:
+        """What to connect to: the path, or (read-only) a URI SQLite opens read-only."""
+        if self.readonly and not self._single:
+            return Path(self.path).absolute().as_uri() + "?mode=ro"
+        return self.path
+
+    def _release_owner(self) -> None:
+        if self._owner_fd is not None:
+            owner.release(self.path, self._owner_fd)
+            self._owner_fd = None
+
     def _closed_error(self) -> JournalClosed:
         if self._state == "new":
             return JournalClosed(f"{self!r} is not open; call open() or use `async with`")
@@ -203,6 +242,8 @@ class SqliteJournal(Journal):
     # -- appends -----------------------------------------------------------
 
     async def append(self, append: Append) -> int:
+        if self.readonly:
+            raise JournalClosed(f"{self!r} was opened read-only, for inspection")
         if self._state != "open":
             raise self._closed_error()
         return await self._committer.submit(encode_append(append))
@@ -397,6 +438,8 @@ class SqliteJournal(Journal):
     # -- definitions -------------------------------------------------------
 
     async def put_definition(self, name: str, version: int, body: JSONObject) -> DefinitionRecord:
+        if self.readonly:
+            raise JournalClosed(f"{self!r} was opened read-only, for inspection")
         if self._state != "open" or self._write_lock is None:
             raise self._closed_error()
         digest, data = canonical(body, f"definition {name!r} version {version}")

@@ -10,10 +10,29 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from cadenza._errors import InvalidArgument
+from cadenza._errors import DefinitionError, InvalidArgument
+from cadenza._json import check_limits, encode_strict
 
 PRIORITY_MAX = 99
 ID_MAX = 1024  # characters in an id, name, key or reference
+SECONDS_MAX = 100 * 366 * 86400.0  # a delay, wait or timeout: at most a century
+DEFINITION_DEPTH_MAX = 200  # containers nested in a definition (nested forks go deep)
+
+
+class BadDefinition(InvalidArgument, DefinitionError):
+    """A definition that is no JSON object, or past the payload limits: both errors at once.
+
+    `register` has always raised `DefinitionError` for a malformed
+    definition; one that is not even a dict of JSON is also an argument of
+    the wrong type, so either `except` catches it.
+    """
+
+    def __init__(self, argument: str, problem: str):
+        InvalidArgument.__init__(self, argument, problem)  # DefinitionError's init follows in MRO
+        self.argument = argument
+        self.problem = problem
+        self.workflow = None
+        self.ref = None
 
 
 def _shown(value: Any) -> str:
@@ -61,9 +80,34 @@ def seconds(argument: str, value: Any, *, optional: bool = True) -> float | None
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgument(argument, f"expected seconds as a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
+    try:
+        number = float(value)
+    except OverflowError:
+        raise InvalidArgument(argument, "expected at most a century of seconds, got more") from None
+    if not math.isfinite(number) or number < 0:
         raise InvalidArgument(argument, f"expected finite, non-negative seconds, got {value!r}")
-    return float(value)
+    if number > SECONDS_MAX:
+        raise InvalidArgument(argument, f"expected at most {SECONDS_MAX:.0f} s, got {value!r}")
+    return number
+
+
+def flag(argument: str, value: Any) -> bool:
+    """A bool (True or False, nothing merely truthy)."""
+    if not isinstance(value, bool):
+        raise InvalidArgument(argument, f"expected True or False, got {type(value).__name__}")
+    return value
+
+
+def definition(argument: str, value: Any) -> Mapping[str, Any]:
+    """A definition: a dict JSON can hold, within the payload limits (`BadDefinition` if not)."""
+    if not isinstance(value, Mapping):
+        raise BadDefinition(argument, f"expected a dict, got {type(value).__name__}")
+    try:
+        check_limits(dict(value), max_depth=DEFINITION_DEPTH_MAX)
+        encode_strict(dict(value))
+    except (TypeError, ValueError) as exc:
+        raise BadDefinition(argument, str(exc)) from None
+    return value
 
 
 def routes(argument: str, value: Any) -> dict[str, str] | None:
