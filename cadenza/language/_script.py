@@ -30,6 +30,16 @@ A time limit depends on the machine, so an evaluation near it could go
 either way; that is safe because decisions are journaled and recovery
 never evaluates again (see `_events.py`).
 
+Off the event loop: a run's actor gives `decide` an `Evaluations` book
+(`Environment.scripts`). With it, decide never runs V8 itself: an
+evaluation the book does not hold is recorded as wanted (`ScriptPending`
+stops the walk, which decides nothing); the actor then makes the wanted
+evaluations in a worker thread (`Evaluations.make`), awaiting them, and
+decides again, now reading the results. Other runs' timers, leases and
+workers go on meanwhile. Without a book (the pure tests) decide evaluates
+in place, as before. Either way the same (script, input) gives the same
+decision, and the decision is what is journaled.
+
 One V8 context serves the process (created on first use, guarded by a
 lock, closed at exit): a fresh isolate per evaluation costs ~10 ms.
 """
@@ -114,6 +124,14 @@ class ScriptError(Exception):
 
     Never escapes `decide`: the walker turns it into the task's failure, with
     Conductor's outcome and a reason naming the task.
+    """
+
+
+class ScriptPending(Exception):
+    """`decide` needs an evaluation its `Evaluations` book does not hold yet.
+
+    Never escapes `decide`: the walker stops and decides nothing; the run's
+    actor makes the evaluation off the event loop and decides again.
     """
 
 
@@ -215,21 +233,71 @@ def evaluate(
     max_memory_bytes: int | None = None,
 ) -> Any:
     """The JSON value of `script` with `$` bound to `bindings`; raises `ScriptError`."""
-    if not engine_available():
-        raise ScriptError("no JavaScript engine is installed (pip install 'cadenza[js]')")
+    return _value(_json_text(script, _input_json(bindings), timeout_s, max_memory_bytes))
+
+
+def _input_json(bindings: Any) -> str:
     try:
-        input_json = json.dumps(bindings, allow_nan=False)
+        return json.dumps(bindings, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ScriptError(f"its input is not JSON: {exc}") from None
+
+
+def _json_text(
+    script: str, input_json: str, timeout_s: float | None, max_memory_bytes: int | None
+) -> str | None:
+    """The result's JSON text (None: undefined or a function); raises `ScriptError`."""
+    if not engine_available():
+        raise ScriptError("no JavaScript engine is installed (pip install 'cadenza[js]')")
     result = _ENGINE.run(
         script,
         input_json,
         TIMEOUT_S if timeout_s is None else timeout_s,
         MAX_MEMORY_BYTES if max_memory_bytes is None else max_memory_bytes,
     )
-    if not isinstance(result, str):  # undefined (or a function) gives no JSON text
-        return None
-    return json.loads(result)
+    return result if isinstance(result, str) else None
+
+
+def _value(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class Evaluations:
+    """One run's evaluations, made by its actor off the event loop; see the module note.
+
+    `value` is what `decide` calls; `make` (blocking: call it in a worker
+    thread) makes what was wanted. Results are kept as JSON text, so each
+    read is a fresh value, until the next `make` (by then the decisions that
+    read them are journaled).
+    """
+
+    def __init__(self) -> None:
+        self.wanted: dict[tuple[str, str], None] = {}  # (script, input JSON), in order
+        self.made: dict[tuple[str, str], tuple[bool, str | None]] = {}
+
+    def value(self, script: str, bindings: Any) -> Any:
+        """The value of `script` with `$` = `bindings`; raises `ScriptError` or `ScriptPending`."""
+        key = (script, _input_json(bindings))
+        made = self.made.get(key)
+        if made is None:
+            self.wanted[key] = None
+            raise ScriptPending(script)
+        ok, text = made
+        if not ok:
+            raise ScriptError(text)
+        return _value(text)
+
+    def make(self) -> None:
+        """Make every wanted evaluation (blocking, up to its time limit each)."""
+        wanted, self.wanted = list(self.wanted), {}
+        self.made = {}
+        for script, input_json in wanted:
+            try:
+                self.made[(script, input_json)] = (
+                    True, _json_text(script, input_json, None, None)
+                )  # fmt: skip
+            except ScriptError as exc:
+                self.made[(script, input_json)] = (False, str(exc))
 
 
 def truthy(value: Any) -> bool:
