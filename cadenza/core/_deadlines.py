@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, WorkflowFailed
+from cadenza.core._failure_run import naming_failure_run
 from cadenza.core._schedule import Environment
 from cadenza.core._state import WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
@@ -111,11 +112,11 @@ def expire(
             events.append(TaskFailed(at=now, task_id=task.id, reason=reason, status="TIMED_OUT"))
             if deadline.kind == "timeout" and task_def.timeout_policy is TimeoutPolicy.TIME_OUT_WF:
                 events.extend(_time_out_run(state, now, reason, task.id, skip=task.id))
-                return events, alerts
+                return naming_failure_run(definition, state, events), alerts
         elif deadline.kind == "workflow_timeout":
             reason = f"workflow {definition.name!r} timed out: timeoutSeconds={definition.timeout_s:g} passed"
             events.extend(_time_out_run(state, now, reason, None))
-            return events, alerts
+            return naming_failure_run(definition, state, events), alerts
     return events, alerts
 
 

@@ -31,7 +31,10 @@ Rules, after Conductor's DeciderService:
   definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...), one step
   per call; when the whole definition is done and nothing is in flight the
   run completes with its `outputParameters` (the last task's output when
-  empty).
+  empty);
+- a run ending FAILED, TIMED_OUT or TERMINATED (by a task) whose definition
+  names a `failureWorkflow` gets `conductor.failure_workflow: <id>` in its
+  output (`_failure_run.py`).
 
 Decisions are stamped with `state.updated_at`, the time of the event that
 prompted them, and task ids are `<run id>-<n>` with n the position in the
@@ -49,11 +52,17 @@ from cadenza.core._events import (
     TaskMarked,
     WorkflowFailed,
 )
+from cadenza.core._failure_run import naming_failure_run
 from cadenza.core._flow import Walker, failure_reason
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.core._system_tasks import BY_SYSTEM_WORKER, for_system_worker
 from cadenza.language._definition import WorkflowDef
+
+# system tasks Conductor retries as a worker's task when their TaskDef is registered;
+# a SUB_WORKFLOW's retry is a new child
+_RETRIED_WITH_TASK_DEF = frozenset({"SUB_WORKFLOW", "HTTP"})
 
 
 def _retry_or_fail(
@@ -64,8 +73,11 @@ def _retry_or_fail(
     spec = spec_for(definition, state, failed.ref)
     task_def = env.task_def(spec)
     retries = spec.retry_count if spec.retry_count is not None else task_def.retry_count
-    if spec.type != "SIMPLE":
-        retries = 0  # Conductor does not retry its system tasks
+    if spec.type in _RETRIED_WITH_TASK_DEF:  # DeciderService.retry: no TaskDef, no retry
+        if spec.task_def is None and spec.name not in env.task_defs:
+            retries = 0
+    elif spec.type != "SIMPLE":
+        retries = 0  # Conductor does not retry its other system tasks
     if failed.status.retriable and failed.attempt < retries:
         delay = task_def.retry_delay_for(failed.attempt)
         if task_def.backoff_jitter_ms:
@@ -81,7 +93,7 @@ def _retry_or_fail(
             attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
             ref=failed.ref, iteration=failed.iteration, place_at=place_at,
         )  # fmt: skip
-        return retry
+        return for_system_worker(retry, spec) if spec.type in BY_SYSTEM_WORKER else retry
     now = state.updated_at
     if spec.optional and failed.status is not TaskStatus.CANCELED:
         reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
@@ -117,6 +129,6 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
         if task.status.terminal and not task.status.successful:
             decisions = _retry_or_fail(definition, state, task, env)
             if decisions is not None:
-                return decisions
+                return naming_failure_run(definition, state, decisions)
 
-    return Walker(definition, state, env).next_step()
+    return naming_failure_run(definition, state, Walker(definition, state, env).next_step())

@@ -37,7 +37,10 @@ and when a nested list ends control returns to its parent:
 - SWITCH `javascript`, DECISION `caseExpression`, DO_WHILE `loopCondition`,
   INLINE and LAMBDA evaluate JavaScript (`_script.py`); an error or a limit
   reached fails the task (FAILED_WITH_TERMINAL_ERROR; INLINE and LAMBDA
-  FAILED, as Conductor's tasks do) with a reason naming it.
+  FAILED, as Conductor's tasks do) with a reason naming it. With an
+  `Evaluations` book in the environment (a run's actor gives one) the walk
+  reads results from it; one it lacks is recorded as wanted and the walk
+  decides nothing, so the actor can evaluate off the event loop and ask again.
 - SET_VARIABLE completes at once (`apply` merges its input into the
   variables); TERMINATE completes at once and ends the run as its
   `terminationStatus` says, cancelling what is in flight, with its
@@ -77,7 +80,13 @@ from cadenza.core._system_tasks import (
 )
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._expressions import resolve
-from cadenza.language._script import ScriptError, evaluate, lambda_script, truthy
+from cadenza.language._script import (
+    ScriptError,
+    ScriptPending,
+    evaluate,
+    lambda_script,
+    truthy,
+)
 from cadenza.language._validate import TERMINATION_STATUSES, switch_script
 
 
@@ -117,7 +126,10 @@ class Walker:
         self.dynamic_join_on: dict[str, tuple[str, ...]] = {}  # a JOIN after a dynamic fork
 
     def next_step(self) -> list[Event]:
-        done = self._list(self.definition.tasks, 0)
+        try:
+            done = self._list(self.definition.tasks, 0)
+        except ScriptPending:  # the run's actor evaluates off the loop, then asks again
+            return []
         if self.step is not None:
             return self.step
         if done and all(task.status.terminal for task in self.current.values()):
@@ -253,7 +265,7 @@ class Walker:
         script = switch_script(spec)
         if script is not None:
             try:
-                value = evaluate(script, task_input)
+                value = self._evaluate(script, task_input)
             except ScriptError as exc:
                 return self._fail_at_once(
                     spec, scheduled, f"evaluating its expression failed: {exc}"
@@ -283,7 +295,7 @@ class Walker:
                 spec, scheduled, f"its script is not a string (got {script!r})"
             )
         try:
-            result = evaluate(
+            result = self._evaluate(
                 script if spec.type == "INLINE" else lambda_script(script), task_input
             )
         except ScriptError as exc:
@@ -360,7 +372,7 @@ class Walker:
         )
         events: list[Event] = [
             *scheduled,
-            TaskCompleted(at=now, task_id=new_id, output={"output": output}),
+            TaskCompleted(at=now, task_id=new_id, output=dict(output)),  # Terminate.java
         ]
         events.extend(
             TaskCanceled(at=now, task_id=t.id, reason=reason)
@@ -438,7 +450,12 @@ class Walker:
             found = self.current.get(iteration_ref(body.ref, iteration))
             if found is not None:
                 bindings[body.ref] = found.output
-        return truthy(evaluate(str(spec.raw.get("loopCondition")), bindings))
+        return truthy(self._evaluate(str(spec.raw.get("loopCondition")), bindings))
+
+    def _evaluate(self, script: str, bindings: Any) -> Any:
+        """From the environment's `Evaluations` book if it has one (module note), else here."""
+        book = self.env.scripts
+        return evaluate(script, bindings) if book is None else book.value(script, bindings)
 
 
 def _id(scheduled: list[Event]) -> str:

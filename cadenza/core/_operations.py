@@ -37,10 +37,11 @@ late result for a dropped attempt is refused as stale (`dropped_attempt`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cadenza._errors import InvalidOperation
+from cadenza._errors import InvalidOperation, NotFound, StaleTask
 from cadenza.core._dynamic import spec_for
 from cadenza.core._events import (
     Event,
@@ -192,10 +193,52 @@ def _retry(
             f"run {state.id} has no retryable tasks! Use restart if you want to attempt "
             "entire workflow execution again",
         )
+    return _reopened(definition, state, env, now, resumed, list(retriable.values()))
+
+
+def child_reopened_events(
+    definition: WorkflowDef, state: WorkflowState, child_id: str, now: float, env: Environment
+) -> list[Event]:
+    """Child run `child_id` was retried, restarted or rerun: Conductor's updateAndPushParents
+    (WorkflowExecutorOps.java:306), one level up. A finished run whose current SUB_WORKFLOW
+    task ran that child reopens: the task goes back to IN_PROGRESS in place, so do its
+    CANCELED JOINs and DO_WHILEs, and every other CANCELED task gets a new attempt. Nothing
+    if the task was retried (a newer attempt runs another child), is optional, or the run
+    has not ended; the reopened run tells its own parent in turn."""
+    task = next(
+        (t for t in reversed(state.tasks) if t.output.get("subWorkflowId") == child_id), None
+    )
+    if task is None or task.retried or not task.status.terminal or not state.status.terminal:
+        return []
+    if task.type != "SUB_WORKFLOW" or spec_for(definition, state, task.ref).optional:
+        return []
+    resumed = [task.id]
+    retriable: dict[str, TaskState] = {}
+    for other in state.tasks:
+        if other.retried or other.id == task.id:
+            continue
+        if other.status is TaskStatus.CANCELED and other.type in _RESUMED:
+            resumed.append(other.id)
+        elif other.status is TaskStatus.CANCELED:
+            retriable[other.ref] = other
+        else:
+            retriable.pop(other.ref, None)
+    return _reopened(definition, state, env, now, resumed, list(retriable.values()))
+
+
+def _reopened(
+    definition: WorkflowDef,
+    state: WorkflowState,
+    env: Environment,
+    now: float,
+    resumed: list[str],
+    retried: list[TaskState],
+) -> list[Event]:
+    """The run reopens: `resumed` tasks in place, each of `retried` with a new attempt."""
     reopened = WorkflowReopened(at=now, op="retry", superseded=[], resumed=resumed)
     scratch = apply(state.copy(), reopened)  # ids follow from the state: schedule one by one
     events: list[Event] = [reopened]
-    for old in sorted(retriable.values(), key=lambda task: state.index[task.id]):
+    for old in sorted(retried, key=lambda task: state.index[task.id]):
         spec = spec_for(definition, scratch, old.ref)
         for event in _schedule(
             definition, spec, scratch, env,
@@ -215,6 +258,30 @@ def dropped_attempt(state: WorkflowState, task_id: str) -> bool:
         and task_id not in state.index
         and int(number) < len(state.tasks) + state.dropped
     )
+
+
+def current_task(
+    state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()
+) -> TaskState:
+    """The live attempt `task_id` names, in one of the `allow`ed statuses (any if empty).
+
+    Raises `NotFound` for an id this run never had, `StaleTask` for an attempt
+    that a restart/rerun dropped, a retry superseded, or that already ended.
+    """
+    task = state.task(task_id)
+    if task is None:
+        if dropped_attempt(state, task_id):
+            raise StaleTask(task_id, "the attempt was dropped by a restart or rerun")
+        raise NotFound("task", task_id)
+    if state.status.terminal:
+        raise StaleTask(task_id, f"run {state.id} is {state.status.value}")
+    if task.retried:
+        raise StaleTask(task_id, f"attempt {task.attempt} was superseded by a retry")
+    if task.status.terminal:
+        raise StaleTask(task_id, f"the attempt already ended {task.status.value}")
+    if allow and task.status not in allow:
+        raise StaleTask(task_id, f"the attempt is {task.status.value}")
+    return task
 
 
 def signal_event(state: WorkflowState, ref: str, output: dict[str, Any], now: float) -> Event:

@@ -50,6 +50,7 @@ from cadenza.core._events import (
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.language._definition import TaskSpec, WorkflowDef, base_ref
 from cadenza.language._expressions import resolve
+from cadenza.language._script import Evaluations
 from cadenza.language._taskdef import TaskDef
 from cadenza.language._waits import WaitInputError, wait_deadline
 
@@ -75,6 +76,7 @@ class Environment:
     max_timers_per_run: int = 10_000  # pending WAIT deadlines one run may hold
     timers_by_type: Mapping[str, int] = field(default_factory=dict)  # pending WAITs, all runs
     max_timers_per_type: int = 1_000_000  # pending WAIT deadlines one task type may hold
+    scripts: Evaluations | None = None  # a run's JavaScript results, made off the loop
 
     def task_def(self, spec: TaskSpec) -> TaskDef:
         if spec.task_def is not None:

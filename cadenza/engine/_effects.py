@@ -92,7 +92,9 @@ class StartRun:
     """Start run `run_id` of workflow `name` (idempotent: the id is derived).
 
     `parent` is set for a SUB_WORKFLOW's child; `owed` for the failure
-    workflow a run owes at its end (its start's reply settles the run).
+    workflow a run owes at its end (its start's reply settles the run), and
+    `failed` is then the run that failed (its correlation id and taskToDomain
+    carry over, as WorkflowExecutorOps.terminateWorkflow starts it).
     """
 
     run_id: str
@@ -101,6 +103,7 @@ class StartRun:
     input: dict[str, Any]
     parent: WorkflowState | None = None
     owed: bool = False
+    failed: WorkflowState | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +152,7 @@ def _expire(e: Any, s: RunServices) -> None:
 
 
 def _start(e: Any, s: RunServices) -> Reply[str] | None:
-    return s.start_run(e.run_id, e.name, e.version, e.input, parent=e.parent)
+    return s.start_run(e.run_id, e.name, e.version, e.input, parent=e.parent, failed=e.failed)
 
 
 _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one lookup per effect

@@ -438,8 +438,12 @@ class Engine:
         input: dict[str, Any],
         *,
         parent: WorkflowState | None = None,
+        failed: WorkflowState | None = None,
     ) -> Reply[str] | None:
         """Start a child or failure-workflow run with a derived id (a repeat finds it started).
+
+        A failure workflow takes the `failed` run's correlation id and taskToDomain
+        (WorkflowExecutorOps.terminateWorkflow).
 
         Returns the start's reply (set once the start is durable), or None if
         the workflow is not registered.
@@ -453,14 +457,15 @@ class Engine:
                 _tell_soon(self.system, self._runs.ref(parent.id), ended)
             return None
         reply: Reply[str] = Reply()
+        like = parent if parent is not None else failed
         start = StartRun(
             definition,
             digest,
             input,
             parent.priority if parent is not None else 0,
             None,
-            parent.correlation_id if parent is not None else None,
-            dict(parent.task_to_group) or None if parent is not None else None,
+            like.correlation_id if like is not None else None,
+            dict(like.task_to_group) or None if like is not None else None,
             parent.id if parent is not None else None,
             reply,
         )

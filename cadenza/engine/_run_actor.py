@@ -10,17 +10,15 @@ it has nothing more to say. The batch's events go to the journal as ONE
 record. Handling changes nothing outside the actor: what the batch means
 for the rest of the engine (tasks to enqueue or withdraw, leases, wake-ups,
 children) is collected as effects (`_effects`), executed in one place,
-`_execute`, once the record is durable; then callers are answered. So a commit that fails is
-redone or, failing that, crashes the actor with memory and disk still in
-agreement (`_run_batches`). The actor owns three small parts: its durable
-batches, its deadlines (`_run_timing`) and its links to other runs
-(`_run_links`). A finished run passivates: it costs nothing until asked
-about.
+`_execute`, once the record is durable; then callers are answered. So a failed commit is
+redone or crashes the actor, memory and disk agreeing (`_run_batches`). Its
+parts: durable batches, deadlines (`_run_timing`), links to other runs
+(`_run_links`), JavaScript evaluated off the loop (`_run_scripts`). A
+finished run passivates: it costs nothing until asked about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
@@ -40,14 +38,8 @@ from cadenza.core._events import (
     WorkflowReopened,
     WorkflowStarted,
 )
-from cadenza.core._operations import dropped_attempt, operation_events, signal_event
-from cadenza.core._state import (
-    IN_PROGRESS_AT_ONCE,
-    TaskState,
-    WorkflowState,
-    apply,
-    restore,
-)
+from cadenza.core._operations import current_task, operation_events, signal_event
+from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, TaskResult, TaskStartedMsg
@@ -64,9 +56,7 @@ from cadenza.engine._effects import (
     Withdraw,
     execute,
 )
-from cadenza.engine._effects import (
-    StartRun as StartRunEffect,
-)
+from cadenza.engine._effects import StartRun as StartRunEffect
 from cadenza.engine._messages import (
     AuditTimer,
     ChildEnded,
@@ -90,6 +80,7 @@ from cadenza.engine._run_links import (
     owed_after_crash,
     owes_failure_run,
 )
+from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
 from cadenza.engine._run_services import RunServices, queued
 from cadenza.engine._run_timing import RunDeadlines, parked
 from cadenza.language._definition import WorkflowDef
@@ -112,6 +103,7 @@ class RunActor(Actor[Any]):
         self.batches = DurableBatches(run_id, services, self)
         self.deadlines = RunDeadlines(services)
         self.links = RunLinks(services)
+        self.scripts = RunScripts()
         self._effects: list[Effect] = []  # the batch's effects, executed once durable
 
     async def started(self) -> None:
@@ -136,13 +128,25 @@ class RunActor(Actor[Any]):
     # -- the batch ------------------------------------------------------------
 
     async def receive_batch(self, messages: list[Any]) -> None:
+        """Callers are answered once the decisions their messages led to are durable,
+        JavaScript evaluated off the loop included (Conductor decides within updateTask)."""
+        batches: list[Batch] = []
+        try:
+            batches.append(await self._receive(messages))
+            while await self.scripts.made():  # JavaScript decide wanted, evaluated off the loop
+                batches.append(await self._receive([DECIDE]))
+        finally:
+            for batch in batches:
+                self._answer(batch, self.state)
+
+    async def _receive(self, messages: list[Any]) -> Batch:
         if self.damaged is not None:
             for message in messages:
                 reply = getattr(message, "reply", None)
                 if reply is not None:
                     reply.fail(self.damaged)
             self.context.passivate()
-            return
+            return Batch()
         if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):
             messages = [*await self.links.children_that_ended(self.state), *messages]
         batch = await self.batches.handle_durably(messages)
@@ -158,7 +162,7 @@ class RunActor(Actor[Any]):
             self._execute(effects)
             if self.links.unsettled:
                 await self.links.settle(state, self.deadlines, self.definition)
-        self._answer(batch, state)
+        return batch
 
     def _answer(self, batch: Batch, state: WorkflowState | None) -> None:
         """Answer the batch's callers and waiters; passivate a run that only waits or ended."""
@@ -262,7 +266,7 @@ class RunActor(Actor[Any]):
                 if leased is not None and not state.status.terminal:
                     self._lease_expired(leased, message.token, now, events)
             case TaskResult():
-                task = self._held(self._current_task(state, message.task_id), now, events)
+                task = self._held(current_task(state, message.task_id), now, events)
                 self._effects.append(Release(task.id, failed=message.failed))
                 if not message.failed:
                     self._emit(
@@ -280,7 +284,7 @@ class RunActor(Actor[Any]):
                     )
                     self._emit(events, failed)
             case TaskProgress():
-                task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+                task = current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
                 self._effects.append(Extend(self._held(task, now, events).id))
                 if message.output:
                     self._emit(events, TaskUpdated(at=now, task_id=task.id, output=message.output))
@@ -288,13 +292,17 @@ class RunActor(Actor[Any]):
                     ready_at = now + max(0.0, message.callback_after_s)
                     self._emit(events, TaskRequeued(at=now, task_id=task.id, ready_at=ready_at))
             case Heartbeat():
-                task = self._current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
+                task = current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
                 self._effects.append(Extend(self._held(task, now, events).id))
             case ChildEnded():
-                for event in child_ended_events(state, message, now):
-                    self._emit(events, event)
+                ended = child_ended_events(state, message, now, self.definition, self.services)
+                for event in ended:
+                    self._emit(events, event, decide=False)
+                self._decide(events)
             case Operate():
                 self._operate(state, message, now, events)
+            case Decide():
+                self._decide(events)
             case _:
                 raise InternalError(f"run actor got an unknown message {message!r}")
         return None
@@ -386,30 +394,12 @@ class RunActor(Actor[Any]):
             self.definition = operation.definition
         self._decide(events)
 
-    def _current_task(
-        self, state: WorkflowState, task_id: str, *, allow: Sequence[TaskStatus] = ()
-    ) -> TaskState:
-        task = state.task(task_id)
-        if task is None:
-            if dropped_attempt(state, task_id):
-                raise StaleTask(task_id, "the attempt was dropped by a restart or rerun")
-            raise NotFound("task", task_id)
-        if state.status.terminal:
-            raise StaleTask(task_id, f"run {state.id} is {state.status.value}")
-        if task.retried:
-            raise StaleTask(task_id, f"attempt {task.attempt} was superseded by a retry")
-        if task.status.terminal:
-            raise StaleTask(task_id, f"the attempt already ended {task.status.value}")
-        if allow and task.status not in allow:
-            raise StaleTask(task_id, f"the attempt is {task.status.value}")
-        return task
-
     # -- events, decisions, journal, effects ---------------------------------
 
     def _hand_out_accepted(self, state: WorkflowState, message: TaskStartedMsg) -> TaskState:
         """The task a hand-out starts; a refused poll's hand-out gives back what it took."""
         try:
-            return self._current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
+            return current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
         except (StaleTask, NotFound):
             task = state.task(message.task_id)
             if message.leased is not None and (task is None or task.status.terminal):
@@ -437,7 +427,7 @@ class RunActor(Actor[Any]):
         state = self.state
         if state is None or self.definition is None:
             return
-        env = self.services.environment()
+        env = self.scripts.env(self.services.environment())
         for _ in range(DECIDE_ROUNDS_MAX):
             decisions = decide(self.definition, state, env)
             if not decisions:
@@ -482,7 +472,7 @@ class RunActor(Actor[Any]):
         if recover:
             seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
             seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)
-        effects.extend(children_to_start(self.definition, state, seen))
+        effects.extend(children_to_start(self.definition, state, seen, events))
         for task_id in sorted(seen, key=lambda tid: state.index[tid]):
             task = state.tasks[state.index[task_id]]
             if task.status is TaskStatus.SCHEDULED:

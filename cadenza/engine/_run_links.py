@@ -20,12 +20,25 @@ missing child the same way).
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._dynamic import spec_for
-from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, TaskScheduled
+from cadenza.core._events import (
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskScheduled,
+    WorkflowReopened,
+)
+from cadenza.core._failure_run import (
+    failure_run_id,
+    failure_run_input,
+    failure_workflow_name,
+)
+from cadenza.core._failure_run import owes_failure_run as _owes
+from cadenza.core._operations import child_reopened_events
 from cadenza.core._schedule import roots_for
 from cadenza.core._state import WorkflowState, restore
 from cadenza.core._status import TaskStatus, WorkflowStatus
@@ -34,15 +47,29 @@ from cadenza.engine._messages import ChildEnded
 from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines
 from cadenza.language._definition import TaskSpec, WorkflowDef
-from cadenza.language._expressions import lookup, resolve
+from cadenza.language._expressions import resolve
 from cadenza.language._validate import sub_workflow_name, sub_workflow_version
 from cadenza.persistence import Append, StreamInfo
 
 log = get_logger("cadenza.engine")
 
 
-def child_ended_events(state: WorkflowState, message: ChildEnded, now: float) -> list[Event]:
-    """A SUB_WORKFLOW's child ended: its task mirrors the outcome (terminated: CANCELED)."""
+def child_ended_events(
+    state: WorkflowState,
+    message: ChildEnded,
+    now: float,
+    definition: WorkflowDef | None,
+    services: RunServices,
+) -> list[Event]:
+    """A SUB_WORKFLOW's child ended: its task mirrors the outcome (terminated: CANCELED).
+
+    A child RUNNING again (retried, restarted, rerun) reopens a finished parent.
+    """
+    if message.status == WorkflowStatus.RUNNING.value:
+        if definition is None:
+            return []
+        env = services.environment()
+        return child_reopened_events(definition, state, message.child_id, now, env)
     if state.status.terminal:
         return []
     for task in state.tasks:
@@ -63,13 +90,21 @@ def child_ended_events(state: WorkflowState, message: ChildEnded, now: float) ->
     return []
 
 
+def parent_to_tell(state: WorkflowState, events: list[Event]) -> list[Effect]:
+    """A child run reopened in this batch tells its parent (which reopens in turn)."""
+    if state.parent_id and any(isinstance(e, WorkflowReopened) for e in events):
+        return [] if state.status.terminal else [TellParent(state)]
+    return []
+
+
 def children_to_start(
-    definition: WorkflowDef | None, state: WorkflowState, task_ids: set[str]
-) -> list[StartRun]:
-    """The child run of each SUB_WORKFLOW task named (idempotent: ids are derived)."""
+    definition: WorkflowDef | None, state: WorkflowState, task_ids: set[str], events: list[Event]
+) -> list[Effect]:
+    """The child run of each SUB_WORKFLOW task named (idempotent: ids are derived); and
+    the parent's news, if this run reopened (`parent_to_tell`)."""
     if definition is None:
         return []
-    starts: list[StartRun] = []
+    starts: list[Effect] = parent_to_tell(state, events)
     for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
         task = state.tasks[state.index[task_id]]
         child = task.output.get("subWorkflowId")
@@ -96,20 +131,16 @@ def _sub_workflow_target(spec: TaskSpec, state: WorkflowState) -> tuple[str, int
     return ("" if found.get("name") is None else str(found["name"])), version
 
 
-def owes_failure_run(definition: WorkflowDef | None, state: WorkflowState) -> bool:
-    """A FAILED or TIMED_OUT run whose definition names a failureWorkflow."""
-    return (
-        state.status in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT)
-        and definition is not None
-        and bool(definition.failure_workflow)
-    )
-
-
 def owed_after_crash(definition: WorkflowDef | None, state: WorkflowState) -> list[Effect]:
     """A recovering run that ended owing a failure run: its end's effects, again."""
     if state.status.terminal and owes_failure_run(definition, state):
         return end_effects(definition, state)
     return []
+
+
+def owes_failure_run(definition: WorkflowDef | None, state: WorkflowState) -> bool:
+    """The run ended FAILED, TIMED_OUT or TERMINATED by a task, and names a failureWorkflow."""
+    return _owes(definition, state)
 
 
 def end_effects(definition: WorkflowDef | None, state: WorkflowState) -> list[Effect]:
@@ -127,23 +158,12 @@ def end_effects(definition: WorkflowDef | None, state: WorkflowState) -> list[Ef
         child = task.output.get("subWorkflowId")
         if task.type == "SUB_WORKFLOW" and child and task.status is TaskStatus.CANCELED:
             effects.append(TerminateChild(child, ended))
-    failure = definition.failure_workflow if definition is not None else None
-    if not failure or state.status not in (WorkflowStatus.FAILED, WorkflowStatus.TIMED_OUT):
+    if not owes_failure_run(definition, state):
         return effects
-    if failure.startswith("$"):  # `$workflow.input.x` or `${workflow.input.x}`
-        failure = str(lookup(failure.strip("${}"), roots_for(state)) or "")
-    if not failure:
-        return effects
-    failed = state.task(state.failed_task_id or "")
-    run_input = {
-        **state.input,
-        "workflowId": state.id,
-        "reason": state.reason,
-        "failureStatus": state.status.value,
-        "failureTaskId": failed.id if failed is not None else None,
-    }
-    run_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cadenza:failure:{state.id}:{state.events}"))
-    effects.append(StartRun(run_id, failure, None, run_input, owed=True))
+    failure = failure_workflow_name(definition, state)
+    run_input = failure_run_input(state)
+    start = StartRun(failure_run_id(state), failure, None, run_input, owed=True, failed=state)
+    effects.append(start)
     return effects
 
 

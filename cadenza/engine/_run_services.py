@@ -53,8 +53,11 @@ class RunServices(Protocol):
         input: dict[str, Any],
         *,
         parent: WorkflowState | None = None,
+        failed: WorkflowState | None = None,
     ) -> Reply[str] | None:
         """Start run `run_id` (idempotent); called once the caller's record is durable.
+
+        `failed`: the run a failure workflow starts for (its correlation id and taskToDomain).
 
         Returns the start's reply (set once durable), or None if `name` is unknown.
         """

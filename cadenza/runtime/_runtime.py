@@ -26,6 +26,7 @@ from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._groups import WorkerFn
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, WaitRun
+from cadenza.engine._resume import failed_deepest
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal, SqliteJournal
 from cadenza.runtime import _arguments as check
@@ -172,7 +173,7 @@ class Runtime:
                 reference and the problem); nothing is registered.
         """
         self._check_open()
-        await self._engine.registry.register(definition)
+        await self._engine.registry.register(check.definition("definition", definition))
 
     async def register_task(self, taskdef: Mapping[str, Any]) -> None:
         """Register a Conductor TaskDef (retries, timeouts, limits) for a task type.
@@ -183,7 +184,7 @@ class Runtime:
             DefinitionError: the TaskDef is malformed; nothing is registered.
         """
         self._check_open()
-        await self._engine.registry.register_task(taskdef)
+        await self._engine.registry.register_task(check.definition("taskdef", taskdef))
         self._engine.definitions_changed()
 
     async def definition(self, name: str, version: int | None = None) -> dict[str, Any]:
@@ -442,13 +443,19 @@ class Runtime:
         self._check_open()
         await self._operator.operate(run_id, "terminate", reason)
 
-    async def retry(self, run_id: str) -> None:
+    async def retry(self, run_id: str, *, resume_subworkflow_tasks: bool = False) -> None:
         """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again.
+
+        `resume_subworkflow_tasks=True` (Conductor's flag): the deepest failed
+        child is retried instead of a new child, its parents resume in place.
 
         Raises:
             InvalidOperation: the run is not FAILED or TIMED_OUT.
         """
         self._check_open()
+        if resume_subworkflow_tasks:
+            with calls_translated(f"retry of run {run_id!r}"):
+                run_id = await failed_deepest(self._engine.run, check.text("run_id", run_id))
         await self._operator.operate(run_id, "retry")
 
     async def restart(self, run_id: str, *, latest: bool = False) -> None:
@@ -461,7 +468,7 @@ class Runtime:
                 definition is not restartable).
         """
         self._check_open()
-        await self._operator.restart(run_id, latest)
+        await self._operator.restart(run_id, check.flag("latest", latest))
 
     async def rerun(
         self, run_id: str, from_ref: str, *, input: Mapping[str, Any] | None = None

@@ -70,15 +70,6 @@ JOIN_REOPENED = (
     f"({OPS}:476-479) and appends only the retried task, so the list grows by one; cadenza "
     "supersedes the JOIN too and schedules a new one after the retried task"
 )
-TERMINATE_REASON = (
-    "Conductor's reasonForIncompletion of a run ended by a TERMINATE task without "
-    "terminationReason is 'Workflow is <status> by TERMINATE task: <taskId>' "
-    f"({OPS}:655); cadenza's is \"terminated by task '<ref>'\""
-)
-FAILURE_OUTPUT = (
-    "Conductor records the failure workflow's id in the failed run's output as "
-    f"'conductor.failure_workflow' ({OPS}:889); cadenza's output has no such key"
-)
 RETRY_TERMINATED = (
     "Conductor retries any terminal workflow, a TERMINATED one included (retry checks only "
     f"isTerminal(), {OPS}:282); cadenza's rt.retry refuses a TERMINATED run "

@@ -5,9 +5,6 @@ from __future__ import annotations
 import cadenza
 from tests.conductor_spec._support_b import (
     FORK_TYPE,
-    NAME_EXPR,
-    RESTART_CLEARS,
-    RETRY_NO_PARENTS,
     differs,
     hier_leaf_again,
     hier_mid_again,
@@ -19,7 +16,7 @@ SPEC = "HierarchicalForkJoinSubworkflowRerunSpec.groovy"
 CORRELATION = "rerun_on_root_in_3level_wf"
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS)
+@differs(FORK_TYPE)
 async def test_rerun_on_the_root_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRerunSpec.groovy: "Test rerun on the root-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -27,7 +24,7 @@ async def test_rerun_on_the_root_level_in_a_3_level_subworkflow(rt: cadenza.Runt
     await hier_new_chain(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_rerun_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRerunSpec.groovy: "Test rerun on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -35,7 +32,7 @@ async def test_rerun_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runti
     await hier_mid_again(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_rerun_on_the_leaf_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRerunSpec.groovy: "Test rerun on the leaf-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import cadenza
 from tests.conductor_spec._support_b import (
     FORK_TYPE,
-    NAME_EXPR,
-    RESTART_CLEARS,
-    RETRY_NO_PARENTS,
     differs,
     hier_leaf_again,
     hier_mid_again,
@@ -19,7 +16,7 @@ SPEC = "HierarchicalForkJoinSubworkflowRestartSpec.groovy"
 CORRELATION = "retry_on_root_in_3level_wf"
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS)
+@differs(FORK_TYPE)
 async def test_restart_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRestartSpec.groovy: "Test restart on the root in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -27,7 +24,7 @@ async def test_restart_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime)
     await hier_new_chain(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_restart_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRestartSpec.groovy: "Test restart on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -35,7 +32,7 @@ async def test_restart_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Run
     await hier_mid_again(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_restart_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRestartSpec.groovy: "Test restart on the leaf in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)

@@ -10,10 +10,6 @@ from tests.conductor_spec._support_b import (
     FORK_TYPE,
     FORKED,
     JOIN,
-    JOIN_REOPENED,
-    NAME_EXPR,
-    NO_RESUME_FLAG,
-    RETRY_NO_PARENTS,
     SUB,
     T1,
     T2,
@@ -64,7 +60,7 @@ async def _leaf_resumed(rt: cadenza.Runtime, root: str, mid: str, leaf: str) -> 
     expect(await status(rt, root), "COMPLETED", FORK_DONE, size=4)
 
 
-@differs(NAME_EXPR, FORK_TYPE, JOIN_REOPENED)
+@differs(FORK_TYPE)
 async def test_retry_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the root in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -88,7 +84,7 @@ async def test_retry_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -
     await _retried_and_completed(rt, root)
 
 
-@differs(NAME_EXPR, FORK_TYPE, JOIN_REOPENED, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_retry_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -104,7 +100,7 @@ async def test_retry_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runti
     expect(await status(rt, root), "COMPLETED", FORK_DONE, size=4)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_retry_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the leaf in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -112,31 +108,31 @@ async def test_retry_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -
     await _leaf_resumed(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, NO_RESUME_FLAG)
+@differs(FORK_TYPE)
 async def test_retry_on_the_root_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the root with resume flag in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
-    await rt.retry(root)  # Conductor: workflowExecutor.retry(rootWorkflowId, true)
+    await rt.retry(root, resume_subworkflow_tasks=True)  # retry(rootWorkflowId, true)
     await _leaf_resumed(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, NO_RESUME_FLAG)
+@differs(FORK_TYPE)
 async def test_retry_on_the_mid_level_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the mid-level with resume flag in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
-    await rt.retry(mid)  # Conductor: workflowExecutor.retry(midLevelWorkflowId, true)
+    await rt.retry(mid, resume_subworkflow_tasks=True)  # retry(midLevelWorkflowId, true)
     await _leaf_resumed(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RETRY_NO_PARENTS)
+@differs(FORK_TYPE)
 async def test_retry_on_the_leaf_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the leaf with resume flag in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
-    await rt.retry(leaf)  # the leaf has no SUB_WORKFLOW task: the resume flag changes nothing
+    await rt.retry(leaf, resume_subworkflow_tasks=True)  # the leaf has no SUB_WORKFLOW task
     await _leaf_resumed(rt, root, mid, leaf)

@@ -11,16 +11,11 @@ from __future__ import annotations
 import cadenza
 from tests.conductor_spec._support import status
 from tests.conductor_spec._support_b import (
-    NAME_EXPR,
-    RERUN_REPLACES,
-    RESTART_CLEARS,
-    RETRY_NO_PARENTS,
     SUB,
     T1,
     W1,
     child,
     complete,
-    differs,
     expect,
     leaf_completes,
     three_level_failed,
@@ -81,13 +76,11 @@ async def test_rerun_on_the_root_level_with_task_id_in_a_3_level_subworkflow(
     await _rerun_root(rt, *await three_level_failed(rt, CORRELATION))
 
 
-@differs(NAME_EXPR, RESTART_CLEARS, RETRY_NO_PARENTS)
 async def test_rerun_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRerunSpec.groovy: "Test rerun on the mid-level in a 3-level subworkflow"."""
     await _rerun_mid(rt, *await three_level_failed(rt, CORRELATION))
 
 
-@differs(NAME_EXPR, RERUN_REPLACES, RETRY_NO_PARENTS)
 async def test_rerun_on_the_mid_level_with_task_id_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -95,13 +88,11 @@ async def test_rerun_on_the_mid_level_with_task_id_in_a_3_level_subworkflow(
     await _rerun_mid(rt, *await three_level_failed(rt, CORRELATION))
 
 
-@differs(NAME_EXPR, RESTART_CLEARS, RETRY_NO_PARENTS)
 async def test_rerun_on_the_leaf_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRerunSpec.groovy: "Test rerun on the leaf-level in a 3-level subworkflow"."""
     await _rerun_leaf(rt, *await three_level_failed(rt, CORRELATION))
 
 
-@differs(NAME_EXPR, RERUN_REPLACES, RETRY_NO_PARENTS)
 async def test_rerun_on_the_leaf_level_with_task_id_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:

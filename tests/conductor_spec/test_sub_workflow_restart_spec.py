@@ -5,15 +5,11 @@ from __future__ import annotations
 import cadenza
 from tests.conductor_spec._support import status
 from tests.conductor_spec._support_b import (
-    NAME_EXPR,
-    RESTART_CLEARS,
-    RETRY_NO_PARENTS,
     SUB,
     T1,
     W1,
     child,
     complete,
-    differs,
     expect,
     leaf_completes,
     three_level_failed,
@@ -42,7 +38,6 @@ async def test_restart_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime)
     expect(await status(rt, root), "COMPLETED", DONE, size=2)
 
 
-@differs(NAME_EXPR, RESTART_CLEARS, RETRY_NO_PARENTS)
 async def test_restart_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRestartSpec.groovy: "Test restart on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)
@@ -57,7 +52,6 @@ async def test_restart_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Run
     expect(await status(rt, root), "COMPLETED", DONE, size=2)
 
 
-@differs(NAME_EXPR, RESTART_CLEARS, RETRY_NO_PARENTS)
 async def test_restart_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRestartSpec.groovy: "Test restart on the leaf in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)

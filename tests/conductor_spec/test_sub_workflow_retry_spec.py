@@ -5,16 +5,12 @@ from __future__ import annotations
 import cadenza
 from tests.conductor_spec._support import status
 from tests.conductor_spec._support_b import (
-    NAME_EXPR,
-    NO_RESUME_FLAG,
-    RETRY_NO_PARENTS,
     SUB,
     T1,
     T2,
     W1,
     child,
     complete,
-    differs,
     expect,
     leaf_completes,
     retried_pair,
@@ -67,17 +63,15 @@ async def _resumed_chain(rt: cadenza.Runtime, root: str, mid: str, leaf: str) ->
     expect(await status(rt, root), "COMPLETED", [(T1, "COMPLETED"), (SUB, "COMPLETED")], size=2)
 
 
-@differs(NAME_EXPR, NO_RESUME_FLAG)
 async def test_retry_on_the_root_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
     """SubWorkflowRetrySpec.groovy: "Test retry on the root with resume flag in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)
-    await rt.retry(root)  # Conductor: workflowExecutor.retry(rootWorkflowId, true)
+    await rt.retry(root, resume_subworkflow_tasks=True)  # retry(rootWorkflowId, true)
     await _resumed_chain(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, RETRY_NO_PARENTS)
 async def test_retry_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRetrySpec.groovy: "Test retry on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)
@@ -95,17 +89,15 @@ async def test_retry_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runti
     expect(await status(rt, root), "COMPLETED", [(T1, "COMPLETED"), (SUB, "COMPLETED")], size=2)
 
 
-@differs(NAME_EXPR, NO_RESUME_FLAG)
 async def test_retry_on_the_mid_level_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
     """SubWorkflowRetrySpec.groovy: "Test retry on the mid-level with resume flag in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)
-    await rt.retry(mid)  # Conductor: workflowExecutor.retry(midLevelWorkflowId, true)
+    await rt.retry(mid, resume_subworkflow_tasks=True)  # retry(midLevelWorkflowId, true)
     await _resumed_chain(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, RETRY_NO_PARENTS)
 async def test_retry_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """SubWorkflowRetrySpec.groovy: "Test retry on the leaf in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)
@@ -113,11 +105,10 @@ async def test_retry_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -
     await _resumed_chain(rt, root, mid, leaf)
 
 
-@differs(NAME_EXPR, RETRY_NO_PARENTS)
 async def test_retry_on_the_leaf_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
     """SubWorkflowRetrySpec.groovy: "Test retry on the leaf with resume flag in a 3-level subworkflow"."""
     root, mid, leaf = await three_level_failed(rt, CORRELATION)
-    await rt.retry(leaf)  # the leaf has no SUB_WORKFLOW task: the resume flag changes nothing
+    await rt.retry(leaf, resume_subworkflow_tasks=True)  # the leaf has no SUB_WORKFLOW task
     await _resumed_chain(rt, root, mid, leaf)

@@ -6,10 +6,6 @@ import cadenza
 from cadenza.testing import VirtualClock
 from tests.conductor_spec._support import modified_def, status
 from tests.conductor_spec._support_b import (
-    NAME_EXPR,
-    NO_RESUME_FLAG,
-    RETRY_NO_PARENTS,
-    RETRY_TERMINATED,
     SIMPLE,
     SUB,
     T1,
@@ -19,7 +15,6 @@ from tests.conductor_spec._support_b import (
     WITH_SUB,
     child,
     complete,
-    differs,
     expect,
     fail,
     harness_with,
@@ -49,7 +44,6 @@ async def _started(rt: cadenza.Runtime, correlation_id: str, subwf: str) -> tupl
     return run_id, child(run, 1)
 
 
-@differs(NAME_EXPR, RETRY_TERMINATED, RETRY_NO_PARENTS)
 async def test_retrying_a_subworkflow_where_parent_workflow_timed_out_due_to_workflow_timeout(
     rt: cadenza.Runtime, clock: VirtualClock
 ) -> None:
@@ -105,7 +99,6 @@ async def test_terminating_a_subworkflow_terminates_parent_workflow(rt: cadenza.
     assert reason in run.reason
 
 
-@differs(NAME_EXPR, NO_RESUME_FLAG)
 async def test_retrying_a_workflow_with_subworkflow_resume(rt: cadenza.Runtime) -> None:
     """SubWorkflowSpec.groovy: "Test retrying a workflow with subworkflow resume"."""
     await _setup(rt, task2_retries=0)
@@ -117,7 +110,7 @@ async def test_retrying_a_workflow_with_subworkflow_resume(rt: cadenza.Runtime) 
     expect(await status(rt, sub_id), "FAILED", [(T1, "COMPLETED"), (T2, "FAILED")], size=2)
     expect(await status(rt, run_id), "FAILED", [(T1, "COMPLETED"), (SUB, "FAILED")], size=2)
 
-    await rt.retry(run_id)  # Conductor: workflowExecutor.retry(workflowInstanceId, true)
+    await rt.retry(run_id, resume_subworkflow_tasks=True)  # retry(workflowInstanceId, true)
     expect(
         await status(rt, sub_id),
         "RUNNING",

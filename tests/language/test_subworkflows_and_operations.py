@@ -79,6 +79,8 @@ async def test_a_failed_run_starts_its_failure_workflow(rt: cadenza.Runtime) -> 
     await rt.settle()
     (cleanup,) = await rt.runs(name="cleanup")
     cleanup = await rt.wait(cleanup.id)
+    assert run.output == {"conductor.failure_workflow": cleanup.id}
+    assert cleanup.input.pop("failedWorkflow")["workflowId"] == run.id
     assert cleanup.input == {"k": 1, "workflowId": run.id, "reason": run.reason,
                              "failureStatus": "FAILED", "failureTaskId": run.tasks[0].id}  # fmt: skip
 

@@ -86,7 +86,7 @@ async def _run(rt: cadenza.Runtime, request: dict[str, Any], **extra: Any) -> ca
         if run.status != "RUNNING":
             return run
         await asyncio.sleep(0.01)
-    raise AssertionError("the HTTP task did not end")
+    raise AssertionError(f"the HTTP task did not end: {run}")
 
 
 async def test_a_2xx_completes_with_the_response_as_conductor_shapes_it(
@@ -161,7 +161,17 @@ async def test_a_failed_http_task_is_retried_per_its_task_def(
 ) -> None:
     await rt.register_task({"name": "call", "retryCount": 1, "retryDelaySeconds": 0})
     run = await _run(rt, {"uri": f"{base}/fail", "method": "GET"})
-    assert [t.status for t in run.tasks] in (["FAILED"], ["FAILED", "FAILED"])
+    """DeciderService.retry: a system task with a registered TaskDef is retried by it."""
+    assert [t.status for t in run.tasks] == ["FAILED", "FAILED"]
+    assert run.status == "FAILED"
+
+
+async def test_an_http_task_without_a_task_def_is_not_retried(
+    rt: cadenza.Runtime, base: str
+) -> None:
+    """DeciderService.retry: no TaskDef, expectedRetryCount 0."""
+    run = await _run(rt, {"uri": f"{base}/fail", "method": "GET"})
+    assert [t.status for t in run.tasks] == ["FAILED"]
 
 
 async def test_no_uri_or_no_method_fails_the_task(rt: cadenza.Runtime, base: str) -> None:

@@ -59,13 +59,13 @@ class Bug:
 def _skip_fencing(mp: Patcher) -> None:
     """Accept a result for any known task: no stale-attempt or already-ended check."""
 
-    def current_task(self: Any, state: Any, task_id: str, *, allow: Any = ()) -> Any:
+    def current_task(state: Any, task_id: str, *, allow: Any = ()) -> Any:
         task = state.task(task_id)
         if task is None:
             raise NotFound("task", task_id)
         return task
 
-    mp.setattr(_run_actor.RunActor, "_current_task", current_task)
+    mp.setattr(_run_actor, "current_task", current_task)
 
 
 class _EarlyClock:
