@@ -56,7 +56,11 @@ async def _write(db: str) -> dict[str, list[str]]:
             ids[kind].append(await rt.start(name, {"n": 1}, correlation_id=f"corr-{kind}"))
             if kind in ("completed", "failed"):
                 for _ in range(3):
-                    task = await rt.poll("step_a") or await rt.poll("step_b") or await rt.poll("step_c")
+                    task = (
+                        await rt.poll("step_a")
+                        or await rt.poll("step_b")
+                        or await rt.poll("step_c")
+                    )
                     assert task is not None
                     if kind == "failed":
                         await rt.fail(task.id, "boom")
