@@ -132,6 +132,7 @@ def runtime_options(
     dispatch_warning_s: Any,
     max_timers_per_run: Any,
     max_timers_per_type: Any,
+    unserved_warning_s: Any,
 ) -> None:
     """The `Runtime(...)` options: `InvalidArgument` naming the first bad one."""
     text("path", path)
@@ -145,6 +146,15 @@ def runtime_options(
     seconds("dispatch_warning_s", dispatch_warning_s)
     integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
+    seconds("unserved_warning_s", unserved_warning_s)
+
+
+def run_filters(name: Any, status: Any, correlation_id: Any, limit: Any, limit_max: int) -> None:
+    """`rt.runs(...)`'s filters: `InvalidArgument` naming the first bad one."""
+    optional_text("name", name)
+    optional_text("status", status)
+    optional_text("correlation_id", correlation_id)
+    integer("limit", limit, 1, limit_max)
 
 
 def worker(fn: Any) -> Any:

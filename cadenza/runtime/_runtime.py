@@ -72,6 +72,7 @@ class Runtime:
             across all runs.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
+        unserved_warning_s: warn once when a task type waits this long unserved (None: never).
         delivery: the simulation's seam for delivering messages (default:
             immediate).
         metrics: a `prometheus_client.CollectorRegistry` to hold the metrics
@@ -99,10 +100,11 @@ class Runtime:
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         metrics: Any = None,
+        unserved_warning_s: float | None = 60.0,
     ) -> None:
         check.runtime_options(
             path, durability, seed, default_group, shutdown_grace_s, timer_resolution_s,
-            dispatch_warning_s, max_timers_per_run, max_timers_per_type,
+            dispatch_warning_s, max_timers_per_run, max_timers_per_type, unserved_warning_s,
         )  # fmt: skip
         self.path = path
         self._observing = Observing(metrics)
@@ -120,6 +122,7 @@ class Runtime:
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
             observer=self._observing.metrics,
+            unserved_warning_s=unserved_warning_s,
         )
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
@@ -330,10 +333,7 @@ class Runtime:
                 1 to 100,000.
         """
         self._check_open()
-        check.optional_text("name", name)
-        check.optional_text("status", status)
-        check.optional_text("correlation_id", correlation_id)
-        check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
+        check.run_filters(name, status, correlation_id, limit, RUNS_LIMIT_MAX)
         infos = await self._engine.journal.streams(
             kind=name, status=status, correlation_id=correlation_id, limit=limit
         )
