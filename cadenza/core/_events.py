@@ -68,6 +68,7 @@ class WorkflowStarted(Event):
     parent_id: str | None = None
     task_to_group: dict[str, str] | None = None
     variables: dict[str, Any] | None = None
+    trace: dict[str, str] | None = None  # the W3C trace context it was started in
 
 
 @dataclass(frozen=True, slots=True)

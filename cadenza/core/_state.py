@@ -114,6 +114,7 @@ class WorkflowState:
     tasks: list[TaskState] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)  # task id -> position in tasks
     events: int = 0  # how many events have been applied
+    trace: dict[str, str] | None = None  # the W3C trace context the run was started in
 
     @property
     def started(self) -> bool:
@@ -190,6 +191,7 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             state.variables = dict(event.variables or {})
             state.created_at = event.at
             state.status = WorkflowStatus.RUNNING
+            state.trace = event.trace
         case TaskScheduled():
             invariant(event.task_id not in state.index, f"task {event.task_id} scheduled twice")
             if event.retried_from is not None:

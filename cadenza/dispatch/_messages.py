@@ -67,6 +67,7 @@ class QueuedTask:
     iteration: int = 0  # the DO_WHILE iteration the task belongs to (0 outside loops)
     workflow: str = ""  # the run's workflow name (a local worker's TaskContext)
     correlation_id: str | None = None  # the run's correlation id (likewise)
+    trace: dict[str, str] | None = None  # the trace context the run started in (RunTask spans)
 
 
 @dataclass(slots=True)

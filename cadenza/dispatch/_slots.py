@@ -46,6 +46,7 @@ from typing import Any
 
 import anyio
 
+from cadenza import _trace
 from cadenza._errors import TerminalError
 from cadenza._json import copy_json
 from cadenza._log import get_logger
@@ -120,7 +121,7 @@ async def slot(
                 run = runs(task.run_id)
                 await run.tell(TaskStartedMsg(task.task_id, worker_id, at=ledger.clock.now()))
                 context = _context(worker, task, group, run)
-                result = await _execute_unless_ended(task, worker.fn, ledger, context)
+                result = await _execute_unless_ended(task, worker.fn, ledger, context, group)
                 if result is not None:
                     ledger.release(task.task_id, failed=result.failed)
                     await run.tell(result)
@@ -191,7 +192,7 @@ async def _crashed(
 
 
 async def _execute_unless_ended(
-    task: QueuedTask, fn: WorkerFn, ledger: Ledger, context: TaskContext | None
+    task: QueuedTask, fn: WorkerFn, ledger: Ledger, context: TaskContext | None, group: str
 ) -> TaskResult | None:
     """The verdict of running `fn` on `task`; None if the attempt ended without it.
 
@@ -212,7 +213,7 @@ async def _execute_unless_ended(
     if not ledger.executing(task.task_id, abandon):
         return None  # it ended between the hand-out and now
     try:
-        result = await _execute(task, fn, context)
+        result = await _execute(task, fn, context, group)
     except asyncio.CancelledError:
         # ours alone (`uncancel` leaves no other request): the attempt ended; else shutdown
         if not abandoned or slot_task.uncancel() > 0:
@@ -226,11 +227,17 @@ async def _execute_unless_ended(
     return result
 
 
-async def _execute(task: QueuedTask, fn: WorkerFn, context: TaskContext | None) -> TaskResult:
-    """Run a local worker function and turn what happened into a verdict."""
+async def _execute(
+    task: QueuedTask, fn: WorkerFn, context: TaskContext | None, group: str
+) -> TaskResult:
+    """Run a local worker function (in its `RunTask` span) and turn what happened into a verdict."""
     try:
         data = copy.deepcopy(task.input)
-        output = await (fn(data) if context is None else fn(data, context))  # type: ignore[call-arg]
+        with _trace.task_span(
+            task.trace, run_id=task.run_id, workflow=task.workflow, task_id=task.task_id,
+            task_type=task.type, attempt=task.attempt, group=group,
+        ):  # fmt: skip
+            output = await (fn(data) if context is None else fn(data, context))  # type: ignore[call-arg]
     except TerminalError as exc:
         reason, kept = exc.reason or repr(exc), None
         if exc.output is not None:

@@ -6,9 +6,10 @@ the kernel fails it with `ActorCrashed` if its handler crashes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from cadenza._trace import carrier
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
 from cadenza.dispatch._messages import Heartbeat as Heartbeat  # a worker's, sent from dispatch too
@@ -28,6 +29,7 @@ class StartRun:
     task_to_group: dict[str, str] | None
     parent_id: str | None
     reply: Reply[str]
+    trace: dict[str, str] | None = field(default_factory=carrier)  # the starter's, when made
 
 
 @dataclass(slots=True)

@@ -353,6 +353,7 @@ class RunActor(Actor[Any]):
             parent_id=message.parent_id,
             task_to_group=message.task_to_group,
             variables=dict(definition.variables) or None,
+            trace=message.trace,
         )
         self._emit(events, started)
         return self.run_id

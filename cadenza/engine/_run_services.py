@@ -91,4 +91,5 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         iteration=task.iteration,
         workflow=state.name,
         correlation_id=state.correlation_id,
+        trace=state.trace,
     )

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cadenza._errors import DefinitionError, InvalidArgument
-from cadenza._json import check_limits, encode_strict
+from cadenza._json import check_limits, check_payload, encode_strict
 
 PRIORITY_MAX = 99
 ID_MAX = 1024  # characters in an id, name, key or reference
@@ -174,3 +174,29 @@ def worker(fn: Any) -> Any:
         f"a local worker must be an async function (async def fn(input) -> dict | None), "
         f"got {_shown(fn)}",
     )
+
+
+def start_args(
+    name: Any,
+    input: Any,
+    version: Any,
+    priority_value: Any,
+    key: Any,
+    correlation_id: Any,
+    task_to_group: Any,
+    parent_id: Any,
+) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """`rt.start(...)`'s arguments checked; returns the routes and the run's input.
+
+    Raises:
+        InvalidArgument: naming the first bad one.
+        PayloadError: `input` is not a JSON object.
+    """
+    text("name", name)
+    if version is not None:
+        integer("version", version, 0, 2**31)
+    priority(priority_value)
+    optional_text("key", key)
+    optional_text("correlation_id", correlation_id)
+    optional_text("parent_id", parent_id)
+    return routes("task_to_group", task_to_group), check_payload("workflow input", input)

@@ -20,8 +20,8 @@ from typing import Any, Self, overload
 
 from prometheus_client import CollectorRegistry
 
+from cadenza import _trace
 from cadenza._errors import RuntimeClosed
-from cadenza._json import check_payload
 from cadenza.actors import Clock, Delivery, RealClock
 from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
@@ -280,20 +280,17 @@ class Runtime:
             PayloadError: `input` is not a JSON object.
         """
         self._check_open()
-        check.text("name", name)
-        if version is not None:
-            check.integer("version", version, 0, 2**31)
-        check.priority(priority)
-        check.optional_text("key", key)
-        check.optional_text("correlation_id", correlation_id)
-        check.optional_text("parent_id", parent_id)
-        routes = check.routes("task_to_group", task_to_group)
-        run_input = check_payload("workflow input", input)
+        routes, run_input = check.start_args(
+            name, input, version, priority, key, correlation_id, task_to_group, parent_id
+        )
         definition, digest = self._engine.registry.get(name, version)
-        with calls_translated(f"start of {name!r}"):
-            return await self._engine.start(
+        with calls_translated(f"start of {name!r}"), _trace.start_span(name) as span:
+            run_id = await self._engine.start(
                 definition, digest, run_input, priority, key, correlation_id, routes, parent_id
             )
+            if span is not None:  # with an OpenTelemetry SDK: the StartWorkflow span
+                span.set_attribute("cadenza.workflow.id", run_id)
+            return run_id
 
     async def get(self, run_id: str) -> WorkflowRun:
         """A snapshot of run `run_id` (a copy: changing it changes nothing)."""

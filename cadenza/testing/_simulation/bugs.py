@@ -40,7 +40,7 @@ from cadenza.dispatch import _groups, _ledger, _slots, _timers
 from cadenza.dispatch._messages import PollExpired, TaskResult, Tick
 from cadenza.engine import _host, _run_actor, _run_timing
 from cadenza.language._taskdef import RetryLogic, TaskDef
-from cadenza.runtime import _operator, _runtime, _workers
+from cadenza.runtime import _arguments, _operator, _workers
 
 
 class Patcher(Protocol):
@@ -244,7 +244,7 @@ def _alias_payloads(mp: Patcher) -> None:
         kept, why = copied(output)
         return (output, None) if why is None else (kept, why)
 
-    for module in (_runtime, _workers, _operator):
+    for module in (_arguments, _workers, _operator):  # rt.start checks in _arguments
         mp.setattr(module, "check_payload", aliasing_check)
     mp.setattr(_slots, "_copied", aliasing_copy)
 
