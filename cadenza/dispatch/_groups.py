@@ -58,6 +58,7 @@ from cadenza.actors import (
     Reply,
     TimerHandle,
 )
+from cadenza.dispatch._autoscale import Pool, grow, resize, shrink
 from cadenza.dispatch._fairness import FairQueue
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
@@ -73,9 +74,9 @@ from cadenza.dispatch._messages import (
     WorkerDone,
 )
 from cadenza.dispatch._slots import WORKER_RESTART_PERIOD_S, LocalWorker, WorkerFn, slot
-from cadenza.dispatch._unserved import Unserved, newly_unserved
+from cadenza.dispatch._unserved import Unserved, watch_unserved
 
-__all__ = ["GroupState", "LocalWorker", "WorkerFn", "WorkerGroup", "_tell_soon"]
+__all__ = ["GroupState", "LocalWorker", "Pool", "WorkerFn", "WorkerGroup", "_tell_soon"]
 
 log = get_logger("cadenza.dispatch")
 
@@ -83,6 +84,7 @@ GROUP_IDLE_S = 60.0  # an idle, empty group is retired after this long
 _STUCK = "\x00stuck"  # wake-up keys beside the task types'
 _IDLE = "\x00idle"
 _UNSERVED = "\x00unserved"
+_SCALE = "\x00scale:"
 
 
 @dataclass(slots=True)
@@ -187,6 +189,7 @@ class WorkerGroup(Actor[Any]):
         now = self.clock.now()
         self._warn_stuck(now)
         self._warn_unserved(now)
+        self._autoscale(now)
         self.ledger.set_live(group.name, group.live())
         self._maybe_retire(now)
 
@@ -196,10 +199,10 @@ class WorkerGroup(Actor[Any]):
         group = self.group
         worker = group.workers.get(message.task_type)
         if worker is None:
-            worker = group.workers[message.task_type] = LocalWorker(message.fn, message.concurrency)
+            worker = group.workers[message.task_type] = LocalWorker(message.fn, 0)
         worker.fn = message.fn
         worker.with_context = None  # read again from the new function's signature
-        worker.concurrency = message.concurrency
+        resize(worker, message.concurrency, self.clock.now())
         if worker.paused:
             worker.paused = False
             worker.crashes.clear()
@@ -207,12 +210,17 @@ class WorkerGroup(Actor[Any]):
         self._spawn_slots(worker)
 
     def _spawn_slots(self, worker: LocalWorker) -> None:
-        while worker.slots < worker.concurrency:
+        """Start, or tell to leave, slots until `concurrency` of them stay."""
+        while worker.slots - worker.leaving > worker.concurrency:
+            worker.leaving += 1
+            worker.inbox.put_nowait(None)
+        while worker.slots - worker.leaving < worker.concurrency:
             worker.slots += 1
+            worker.next_index += 1
             self.system.start_soon(
                 slot,
                 worker,
-                worker.slots - 1,
+                worker.next_index - 1,
                 self.group.name,
                 self.runs,
                 self.context.self_ref,
@@ -326,7 +334,11 @@ class WorkerGroup(Actor[Any]):
                 continue  # crashed in a loop: nothing of this type until registered again
             while True:
                 if not waiting and (worker is None or worker.running >= worker.concurrency):
-                    break
+                    if worker is None or worker.concurrency >= worker.max_size:
+                        break  # a fixed pool (or one at its max) is full
+                    if queue.head(tasks) is None or not grow(worker, now):
+                        break
+                    self._spawn_slots(worker)  # autoscaled: saturated while tasks wait
                 head_id = queue.head(tasks)
                 if head_id is None:
                     break
@@ -364,6 +376,7 @@ class WorkerGroup(Actor[Any]):
     def _to_worker(self, worker: LocalWorker, task: QueuedTask, now: float) -> None:
         self._handed(task, now)
         worker.running += 1
+        worker.peak = max(worker.peak, worker.running)
         token = self.system.busy()
         token.__enter__()
         worker.inbox.put_nowait((task, token))
@@ -416,40 +429,18 @@ class WorkerGroup(Actor[Any]):
 
     def _warn_unserved(self, now: float) -> None:
         """Warn once of each task type queued with no worker or poller past the limit."""
-        group, rule = self.group, self.unserved
-        if rule.limit_s is None:
-            return
-        for task_type in list(group.queued_since):  # emptied: watched afresh when queued again
-            queue = group.queues.get(task_type)
-            if queue is None or queue.head(group.tasks) is None:
-                del group.queued_since[task_type]
-        if not group.queued_since:
-            group.unserved.clear()
-            return
-
-        def served(task_type: str) -> bool:
-            worker = group.workers.get(task_type)
-            live = worker is not None and worker.slots > 0 and not worker.paused
-            return live or bool(group.pollers.get(task_type))
-
-        found, earliest = newly_unserved(
-            rule.limit_s, group.queued_since, group.polled_at, served, group.unserved, now
-        )
-        for task_type in found:
-            since = max(group.queued_since[task_type], group.polled_at.get(task_type, 0.0))
-            log.warning(
-                "dispatch.unserved",
-                group=group.name,
-                task_type=task_type,
-                queued=sum(1 for task in group.tasks.values() if task.type == task_type),
-                waited_s=now - since,
-                remedy=f"register a local worker for {task_type!r} in group {group.name!r} "
-                "(rt.worker) or poll it (rt.poll, or Conductor's /api/tasks/poll)",
-            )
-            if rule.counted is not None:
-                rule.counted(task_type, group.name)
+        earliest = watch_unserved(self.group, self.unserved, now)
         if earliest is not None:
             self._wake_at(_UNSERVED, earliest)
+
+    def _autoscale(self, now: float) -> None:
+        """Shrink autoscaled pools that were not all busy for a while (`_autoscale.py`)."""
+        for task_type, worker in self.group.workers.items():
+            if worker.max_size > worker.min_size:
+                again = shrink(worker, now)
+                self._spawn_slots(worker)
+                if again is not None:
+                    self._wake_at(_SCALE + task_type, again)
 
     def _maybe_retire(self, now: float) -> None:
         group = self.group

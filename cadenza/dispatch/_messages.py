@@ -93,7 +93,7 @@ class Cancel:
 class RegisterWorker:
     task_type: str
     fn: Any
-    concurrency: int
+    concurrency: int | tuple[int, int]  # fixed, or (min, max): autoscaled
 
 
 @dataclass(slots=True)

@@ -84,14 +84,23 @@ class LocalWorker:
     """A bounded pool of long-lived slots running `fn`; `running` counts busy slots.
 
     The group hands a slot a task only while `running < concurrency` and the
-    worker is not `paused`, so the inbox never holds more than `concurrency`.
+    worker is not `paused`, so the inbox never holds more than `concurrency`
+    tasks. `concurrency` is the pool's size: fixed, or between `min_size` and
+    `max_size` when autoscaled (`_autoscale.py`). A slot told to leave takes a
+    `None` from the inbox (`leaving` counts those not yet taken).
     """
 
     fn: WorkerFn
     concurrency: int
     running: int = 0
     slots: int = 0  # slot coroutines alive
-    inbox: asyncio.Queue[tuple[QueuedTask, Any]] = field(default_factory=asyncio.Queue)
+    inbox: asyncio.Queue[tuple[QueuedTask, Any] | None] = field(default_factory=asyncio.Queue)
+    min_size: int = 1
+    max_size: int = 1
+    leaving: int = 0  # slots told to leave that have not left yet
+    peak: int = 0  # the most running at once since the pool's size was last looked at
+    scaled_at: float = 0.0  # when it was
+    next_index: int = 0  # slot names: local:<group>:<index>
     crashes: RestartWindow = field(
         default_factory=lambda: RestartWindow(WORKER_RESTARTS_MAX, WORKER_RESTART_PERIOD_S)
     )
@@ -115,8 +124,12 @@ async def slot(
     worker_id = f"local:{group}:{index}"
     task: QueuedTask | None = None
     try:
-        while index < worker.concurrency:
-            task, token = await worker.inbox.get()
+        while True:
+            item = await worker.inbox.get()
+            if item is None:  # the pool shrank: this slot leaves
+                worker.leaving -= 1
+                return
+            task, token = item
             try:
                 run = runs(task.run_id)
                 await run.tell(TaskStartedMsg(task.task_id, worker_id, at=ledger.clock.now()))

@@ -17,6 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cadenza._log import get_logger
+
+if TYPE_CHECKING:
+    from cadenza.dispatch._groups import GroupState
+
+log = get_logger("cadenza.dispatch")
 
 UNSERVED_WARNING_S = 60.0  # Runtime(unserved_warning_s=...) default
 
@@ -57,3 +65,40 @@ def newly_unserved(
     if warned:
         warned.intersection_update(queued_since)
     return found, earliest
+
+
+def watch_unserved(group: GroupState, rule: Unserved, now: float) -> float | None:
+    """Warn of (and count) the group's task types newly unserved past the limit; returns
+    the earliest deadline still ahead (None: none, or the rule is off)."""
+    if rule.limit_s is None:
+        return None
+    for task_type in list(group.queued_since):  # emptied: watched afresh when queued again
+        queue = group.queues.get(task_type)
+        if queue is None or queue.head(group.tasks) is None:
+            del group.queued_since[task_type]
+    if not group.queued_since:
+        group.unserved.clear()
+        return None
+
+    def served(task_type: str) -> bool:
+        worker = group.workers.get(task_type)
+        live = worker is not None and worker.slots > 0 and not worker.paused
+        return live or bool(group.pollers.get(task_type))
+
+    found, earliest = newly_unserved(
+        rule.limit_s, group.queued_since, group.polled_at, served, group.unserved, now
+    )
+    for task_type in found:
+        since = max(group.queued_since[task_type], group.polled_at.get(task_type, 0.0))
+        log.warning(
+            "dispatch.unserved",
+            group=group.name,
+            task_type=task_type,
+            queued=sum(1 for task in group.tasks.values() if task.type == task_type),
+            waited_s=now - since,
+            remedy=f"register a local worker for {task_type!r} in group {group.name!r} "
+            "(rt.worker) or poll it (rt.poll, or Conductor's /api/tasks/poll)",
+        )
+        if rule.counted is not None:
+            rule.counted(task_type, group.name)
+    return earliest

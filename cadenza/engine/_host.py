@@ -45,7 +45,7 @@ from cadenza.core._operations import Operation
 from cadenza.core._schedule import DEFAULT_GROUP, Environment
 from cadenza.core._state import WorkflowState
 from cadenza.core._system_tasks import SYSTEM_GROUP
-from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
+from cadenza.dispatch._groups import GroupState, Pool, WorkerFn, WorkerGroup, _tell_soon
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
@@ -125,7 +125,7 @@ class Engine:
         self.finished = 0
         self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
         self._worker_groups: dict[str, str] = {}  # task type -> the group its local worker is in
-        self._pending_workers: list[tuple[str, WorkerFn, str, int]] = []
+        self._pending_workers: list[tuple[str, WorkerFn, str, Pool]] = []
         self._env: Environment | None = None
         self._fresh: set[str] = set()
         self._key_locks: dict[str, anyio.Lock] = {}  # starts in flight, by idempotency key
@@ -252,7 +252,7 @@ class Engine:
         self._env = None
         self.ledger.limits_changed(list(self._groups))
 
-    def add_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: int) -> None:
+    def add_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: Pool) -> None:
         """Serve `task_type` with local worker `fn` in `group` (now, or once open)."""
         if self.is_open:
             self._register_worker(task_type, fn, group, concurrency)
@@ -261,7 +261,7 @@ class Engine:
         self._worker_groups[task_type] = group
         self._env = None
 
-    def _register_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: int) -> None:
+    def _register_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: Pool) -> None:
         _tell_soon(self.system, self.group_ref(group), RegisterWorker(task_type, fn, concurrency))
 
     def new_run_id(self) -> str:

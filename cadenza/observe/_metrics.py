@@ -83,6 +83,9 @@ _go_string = cast(Callable[[float], str], _untyped_go_string)  # `le` as Prometh
 Queues = Callable[[], Iterable[tuple[str, str, int, float]]]
 """(task type, group, tasks ready, the oldest one's ready time) per queue, at scrape time."""
 
+Pools = Callable[[], Iterable[tuple[str, str, int, int]]]
+"""(task type, group, slots, slots busy) per local worker pool, at scrape time."""
+
 
 class _Histogram:
     """A labelled histogram counted in plain lists; exposed as prometheus-client's family.
@@ -181,6 +184,7 @@ class Metrics:
         self._collector = _Collector(self)
         self._registered = False
         self.queues: Queues = lambda: ()
+        self.pools: Pools = lambda: ()
         self.timers_pending: Callable[[], int] = lambda: 0
         self.journal_records: Callable[[], int] = lambda: 0
         self.now: Callable[[], float] = lambda: 0.0
@@ -189,12 +193,14 @@ class Metrics:
         self,
         *,
         queues: Queues,
+        pools: Pools,
         timers_pending: Callable[[], int],
         journal_records: Callable[[], int],
         now: Callable[[], float],
     ) -> None:
         """The scrape-time readers of the engine's own state."""
         self.queues = queues
+        self.pools = pools
         self.timers_pending = timers_pending
         self.journal_records = journal_records
         self.now = now
@@ -315,11 +321,19 @@ class _Collector(Collector):
             "How long the oldest ready task of a type has waited in its group's queue.",
             labels=["task_type", "group"],
         )
+        pool = GaugeMetricFamily(
+            "cadenza_worker_pool_size", "Slots of a local worker pool (autoscaled or fixed).",
+            labels=["task_type", "group"],
+        )  # fmt: skip
+        busy = GaugeMetricFamily(
+            "cadenza_worker_pool_busy", "Slots of a local worker pool running a task.",
+            labels=["task_type", "group"],
+        )  # fmt: skip
         timers = GaugeMetricFamily("cadenza_timers_pending", "Durable timers armed.")
         records = CounterMetricFamily("cadenza_journal_records", "Records appended to the journal.")
         families: list[Metric] = [
             started, finished, running, scheduled, task_finished, unserved, depth, oldest,
-            timers, records,
+            pool, busy, timers, records,
         ]  # fmt: skip
         if described:
             return iter([*families, *(h.family() for h in m.histograms)])
@@ -342,6 +356,9 @@ class _Collector(Collector):
         for task_type, group in sorted(idle):
             depth.add_metric([task_type, group], 0)
             oldest.add_metric([task_type, group], 0.0)
+        for task_type, group, size, running_now in m.pools():
+            pool.add_metric([task_type, group], size)
+            busy.add_metric([task_type, group], running_now)
         timers.add_metric([], m.timers_pending())
         records.add_metric([], m.journal_records())
         return iter([*families, *(h.family() for h in m.histograms)])

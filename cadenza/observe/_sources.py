@@ -21,10 +21,16 @@ def attach(metrics: Metrics, engine: Engine) -> None:
             for task_type, (count, oldest) in found.items():
                 yield task_type, group, count, oldest
 
+    def pools() -> Iterator[tuple[str, str, int, int]]:
+        for group, (state, _ref) in list(engine._groups.items()):
+            for task_type, worker in list(state.workers.items()):
+                yield task_type, group, worker.concurrency, worker.running
+
     engine._timer_state.late = metrics.timer_late
     engine.unserved.counted = metrics.unserved_type
     metrics.attach(
         queues=queues,
+        pools=pools,
         timers_pending=engine._timer_state.pending,
         journal_records=lambda: engine.journal.stats.records,
         now=engine.clock.now,

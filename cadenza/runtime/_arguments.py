@@ -200,3 +200,16 @@ def start_args(
     optional_text("correlation_id", correlation_id)
     optional_text("parent_id", parent_id)
     return routes("task_to_group", task_to_group), check_payload("workflow input", input)
+
+
+def concurrency(value: Any, limit: int) -> None:
+    """A local worker's `concurrency`: 1 to `limit`, or `(min, max)` of those with min <= max."""
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise InvalidArgument("concurrency", f"expected n or (min, max), got {_shown(value)}")
+        integer("concurrency", value[0], 1, limit)
+        integer("concurrency", value[1], 1, limit)
+        if value[0] > value[1]:
+            raise InvalidArgument("concurrency", f"(min, max) needs min <= max, got {value!r}")
+        return
+    integer("concurrency", value, 1, limit)

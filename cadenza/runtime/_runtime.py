@@ -25,6 +25,7 @@ from cadenza._errors import RuntimeClosed
 from cadenza.actors import Clock, Delivery, RealClock
 from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
+from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, WaitRun
@@ -211,12 +212,12 @@ class Runtime:
 
     @overload
     def worker(
-        self, task_type: str, fn: WorkerFn, *, group: str | None = None, concurrency: int = 1
+        self, task_type: str, fn: WorkerFn, *, group: str | None = None, concurrency: Pool = 1
     ) -> None: ...
 
     @overload
     def worker(
-        self, task_type: str, fn: None = None, *, group: str | None = None, concurrency: int = 1
+        self, task_type: str, fn: None = None, *, group: str | None = None, concurrency: Pool = 1
     ) -> Callable[[WorkerFn], WorkerFn]: ...
 
     def worker(
@@ -225,24 +226,26 @@ class Runtime:
         fn: WorkerFn | None = None,
         *,
         group: str | None = None,
-        concurrency: int = 1,
+        concurrency: Pool = 1,
     ) -> Callable[[WorkerFn], WorkerFn] | None:
         """Serve tasks of `task_type` with `async def fn(input) -> dict | None`; also a decorator.
 
         `fn` runs in worker group `group` (default: the runtime's default
-        group) with at most `concurrency` tasks at once. Raising an exception
-        fails the attempt (retried per the task's policy); raising
-        `TerminalError` fails it for good. A restarted process registers its
-        workers again; tasks wait in their queues until it does.
+        group) with at most `concurrency` tasks at once; `concurrency=(min, max)`
+        autoscales the pool: it grows while tasks wait and every slot is busy,
+        and shrinks when idle. Raising an exception fails the attempt (retried
+        per the task's policy); raising `TerminalError` fails it for good. A
+        restarted process registers its workers again; tasks wait in their
+        queues until it does.
 
         Raises:
             InvalidArgument: an empty task type or group, or a concurrency
-                outside 1 to 10,000.
+                outside 1 to 10,000 (or a `(min, max)` with min > max).
             DefinitionError: `fn` is not an async function.
         """
         check.text("task_type", task_type)
         group_name = check.optional_text("group", group) or self._engine.default_group
-        check.integer("concurrency", concurrency, 1, CONCURRENCY_MAX)
+        check.concurrency(concurrency, CONCURRENCY_MAX)
 
         def register(function: WorkerFn) -> WorkerFn:
             self._engine.add_worker(task_type, check.worker(function), group_name, concurrency)
