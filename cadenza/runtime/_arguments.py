@@ -12,6 +12,7 @@ from typing import Any
 
 from cadenza._errors import DefinitionError, InvalidArgument
 from cadenza._json import check_limits, encode_strict
+from cadenza.core._status import WorkflowStatus
 
 PRIORITY_MAX = 99
 ID_MAX = 1024  # characters in an id, name, key or reference
@@ -58,6 +59,17 @@ def text(argument: str, value: Any) -> str:
 def optional_text(argument: str, value: Any) -> str | None:
     """`text`, or None."""
     return None if value is None else text(argument, value)
+
+
+def optional_status(argument: str, value: Any) -> WorkflowStatus | None:
+    """A run status by name, any case (`"failed"` is FAILED), or None."""
+    if value is None:
+        return None
+    try:
+        return WorkflowStatus(text(argument, value).upper())
+    except ValueError:
+        known = ", ".join(status.value for status in WorkflowStatus)
+        raise InvalidArgument(argument, f"expected one of {known}, got {_shown(value)}") from None
 
 
 def integer(argument: str, value: Any, low: int, high: int) -> int:

@@ -323,16 +323,16 @@ class Runtime:
         """Runs matching every filter given, newest first, at most `limit`.
 
         Raises:
-            InvalidArgument: a filter of the wrong type, or `limit` outside
-                1 to 100,000.
+            InvalidArgument: a filter of the wrong type, a status that is not a
+                `WorkflowStatus` name (any case), or `limit` outside 1 to 100,000.
         """
         self._check_open()
         check.optional_text("name", name)
-        check.optional_text("status", status)
+        wanted = check.optional_status("status", status)
         check.optional_text("correlation_id", correlation_id)
         check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
         infos = await self._engine.journal.streams(
-            kind=name, status=status, correlation_id=correlation_id, limit=limit
+            kind=name, status=wanted, correlation_id=correlation_id, limit=limit
         )
         return [await self.get(info.stream_id) for info in infos]
 
