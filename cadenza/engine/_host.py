@@ -92,6 +92,7 @@ class Engine:
         self.journal = journal
         self.clock = clock
         self.rng = random.Random(seed)
+        self.jitter = random.Random(f"jitter:{seed}") if seed is not None else random.Random()
         self.default_group = default_group
         self.shutdown_grace_s = shutdown_grace_s
         self.audit_timers = audit_timers

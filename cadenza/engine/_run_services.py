@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any, Protocol
 
 from cadenza.actors import Clock, Reply
@@ -20,6 +21,7 @@ class RunServices(Protocol):
     journal: Journal
     clock: Clock
     ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
+    jitter: random.Random  # spreads retries (seeded from the runtime's seed)
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 
