@@ -39,6 +39,7 @@ import contextlib
 import heapq
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,7 @@ class TimerState:
     armed: tuple[float, TimerHandle] | None = None  # the wake-up, while an incarnation runs
     wakeups: int = 0
     fired: int = 0
+    late: Callable[[float], None] | None = None  # told how late each timer fired (metrics)
 
     def pending(self) -> int:
         return len(self.heap)
@@ -129,9 +131,11 @@ class TimerService(Actor[Any]):
                 heapq.heapify(heap)
         now = self.clock.now()
         while heap and heap[0][0] <= now:  # (deadline, arming order); each leaves as it is told
-            _when, _seq, target, message = heapq.heappop(heap)
+            when, _seq, target, message = heapq.heappop(heap)
             await target.tell(message)
             timers.fired += 1
+            if timers.late is not None:
+                timers.late(now - when)
         self._rearm()
 
     async def stopped(self) -> None:
