@@ -28,7 +28,7 @@ from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, WaitRun
 from cadenza.engine._resume import failed_deepest
 from cadenza.language._definition import to_conductor_json
-from cadenza.persistence import Journal, SqliteJournal
+from cadenza.persistence import Journal, open_journal, redact_url
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
 from cadenza.runtime._operator import Operator
@@ -49,12 +49,14 @@ class Runtime:
 
     Args:
         path: the SQLite file of the journal, created if missing; `":memory:"`
-            keeps everything in memory (nothing survives the process).
+            keeps everything in memory (nothing survives the process); a
+            `postgresql://user:pw@host:5432/db` URL puts the journal in that
+            PostgreSQL database (extra `cadenza[postgres]`).
         clock: where time comes from: `cadenza.testing.VirtualClock` in tests;
             default the real clock (Unix epoch seconds).
-        durability: `"full"` (SQLite `synchronous=FULL`: an acknowledged
-            event survives a power loss) or `"normal"` (survives a process
-            crash, not a power loss).
+        durability: `"full"` (SQLite `synchronous=FULL`, PostgreSQL
+            `synchronous_commit=on`: an acknowledged event survives a power
+            loss) or `"normal"` (survives a process crash, not a power loss).
         seed: seeds the run ids and jitter, for reproducible tests.
         journal: a journal to use instead of the SQLite file at `path` (the
             in-memory journal of the simulation).
@@ -109,9 +111,9 @@ class Runtime:
         check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
         self.path = path
         self._engine = Engine(
-            journal if journal is not None else SqliteJournal(path, durability=durability),
+            journal if journal is not None else open_journal(path, durability=durability),
             clock if clock is not None else RealClock(),
-            path=path,
+            path=redact_url(path),  # the engine logs it: never a password
             seed=seed,
             default_group=default_group,
             shutdown_grace_s=shutdown_grace_s,
