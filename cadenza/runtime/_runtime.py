@@ -29,7 +29,7 @@ from cadenza.dispatch._groups import WorkerFn
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, WaitRun
 from cadenza.language._definition import to_conductor_json
-from cadenza.persistence import Journal, SqliteJournal
+from cadenza.persistence import Journal, open_journal, redact_url
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
 from cadenza.runtime._observing import Observing
@@ -50,12 +50,14 @@ class Runtime:
 
     Args:
         path: the SQLite file of the journal, created if missing; `":memory:"`
-            keeps everything in memory (nothing survives the process).
+            keeps everything in memory (nothing survives the process); a
+            `postgresql://user:pw@host:5432/db` URL puts the journal in that
+            PostgreSQL database (extra `cadenza[postgres]`).
         clock: where time comes from: `cadenza.testing.VirtualClock` in tests;
             default the real clock (Unix epoch seconds).
-        durability: `"full"` (SQLite `synchronous=FULL`: an acknowledged
-            event survives a power loss) or `"normal"` (survives a process
-            crash, not a power loss).
+        durability: `"full"` (SQLite `synchronous=FULL`, PostgreSQL
+            `synchronous_commit=on`: an acknowledged event survives a power
+            loss) or `"normal"` (survives a process crash, not a power loss).
         seed: seeds the run ids and jitter, for reproducible tests.
         journal: a journal to use instead of the SQLite file at `path` (the
             in-memory journal of the simulation).
@@ -107,9 +109,9 @@ class Runtime:
         self.path = path
         self._observing = Observing(metrics)
         self._engine = Engine(
-            journal if journal is not None else SqliteJournal(path, durability=durability),
+            journal if journal is not None else open_journal(path, durability=durability),
             clock if clock is not None else RealClock(),
-            path=path,
+            path=redact_url(path),  # the engine logs it: never a password
             seed=seed,
             default_group=default_group,
             shutdown_grace_s=shutdown_grace_s,

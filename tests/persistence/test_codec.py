@@ -85,9 +85,11 @@ def test_the_public_names_are_pinned() -> None:
         "JournalWriteError",
         "Loaded",
         "MemoryJournal",
+        "PostgresJournal",
         "SqliteJournal",
         "StreamInfo",
         "open_journal",
+        "redact_url",
     ]
     for name in cadenza.persistence.__all__:
         assert getattr(cadenza.persistence, name) is not None
