@@ -23,6 +23,7 @@ from cadenza.persistence._journal import (
     StreamInfo,
 )
 from cadenza.persistence._memory import MemoryJournal
+from cadenza.persistence._search import StreamQuery, count_streams, search_streams
 from cadenza.persistence._sqlite import SqliteJournal
 
 __all__ = [
@@ -39,7 +40,10 @@ __all__ = [
     "MemoryJournal",
     "SqliteJournal",
     "StreamInfo",
+    "StreamQuery",
+    "count_streams",
     "open_journal",
+    "search_streams",
 ]
 
 
