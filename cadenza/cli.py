@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         "--orders", type=int, default=600, help="how many orders (default: %(default)s)"
     )
     demo.add_argument("--seed", type=int, default=7, help="seed for the orders and failures")
+    demo.add_argument("--ui", action="store_true", help="serve the dashboard while the orders flow")
+    demo.add_argument("--port", type=int, default=8080, help="the dashboard's port (with --ui)")
 
     runs = commands.add_parser("runs", help="list the runs in a journal")
     runs.add_argument("--db", required=True)
@@ -184,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             from cadenza._demo import run_demo
 
-            return anyio.run(run_demo, args.db, args.orders, args.seed, console)
+            ui_port = args.port if args.ui else None
+            return anyio.run(run_demo, args.db, args.orders, args.seed, console, ui_port)
         if args.command == "runs":
             return anyio.run(_runs, args.db, args.status, args.name, args.limit, console)
         if args.command == "show":
