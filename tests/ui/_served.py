@@ -88,7 +88,12 @@ async def _register(rt: cadenza.Runtime) -> None:
 
 
 @contextmanager
-def serve(db: str, *, token: str | None = None) -> Iterator[Served]:
+def serve(
+    db: str,
+    *,
+    token: str | None = None,
+    setup: Callable[[cadenza.Runtime], Awaitable[Any]] = _register,
+) -> Iterator[Served]:
     """Serve the dashboard on a free port of 127.0.0.1 until the block ends.
 
     The socket is bound and listening before uvicorn starts, so the browser's
@@ -102,7 +107,7 @@ def serve(db: str, *, token: str | None = None) -> Iterator[Served]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         port = sock.getsockname()[1]
-        portal.call(_register, rt)
+        portal.call(setup, rt)
         config = uvicorn.Config(create_app(rt, token=token), log_level="warning", lifespan="off")
         server = uvicorn.Server(config)
         done = portal.start_task_soon(server.serve, [sock])

@@ -184,3 +184,25 @@ def test_a_script_in_a_workflow_input_renders_as_text(served: Served, page: Page
     page.goto(served.url + "?correlation_id=" + payload.replace("#", "%23"))
     expect(page.locator("tr[data-run-id]")).to_have_count(1)
     assert page.evaluate("window.__xss === undefined")
+
+
+def test_with_a_token_the_browser_is_asked_once(tmp_path: Path, browser: Browser) -> None:
+    with serve(str(tmp_path / "journal.db"), token="open-sesame") as guarded:
+        context = browser.new_context()
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(guarded.url + "groups")
+        expect(page.locator("h1")).to_have_text("Log in")
+        page.fill("input[name='token']", "wrong")
+        page.click("form.login button")
+        expect(page.locator(".flash.error")).to_have_text("wrong token")
+        page.fill("input[name='token']", "open-sesame")
+        page.click("form.login button")
+        expect(page.locator("h1")).to_have_text("Worker groups & timers")  # back where it was going
+        page.goto(guarded.url + "definitions")
+        expect(page.locator("h1")).to_have_text("Definitions")  # not asked again
+        (session,) = [c for c in context.cookies() if c["name"] == "cadenza_session"]
+        assert session["httpOnly"] is True
+        assert session["sameSite"] == "Strict"
+        assert "cadenza_session" not in page.evaluate("document.cookie")  # no script can read it
+        context.close()

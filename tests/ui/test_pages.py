@@ -8,6 +8,7 @@ import httpx
 
 import cadenza
 from cadenza.testing import VirtualClock
+from tests.ui._flows import TWO_STEPS
 from tests.ui.conftest import csrf_of, finish
 
 
@@ -197,3 +198,25 @@ async def test_groups_timers_and_definitions_pages(
     graph = (await ui.get("/ui/definitions/two_steps/1/graph.json")).json()
     assert [n["id"] for n in graph["nodes"]] == ["__start", "a", "b", "__final"]
     assert (await ui.get("/ui/definitions/two_steps/9")).status_code == 404
+
+
+async def test_a_runs_graph_is_the_definition_it_started_with(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime
+) -> None:
+    """Registering the same version again later does not redraw an older run's graph."""
+    run_id = await flows.start("two_steps", {"n": 1})
+    await flows.settle()
+    changed = {
+        **TWO_STEPS,
+        "tasks": [
+            *TWO_STEPS["tasks"],
+            {"name": "ui_c", "taskReferenceName": "c", "type": "SIMPLE"},
+        ],
+    }
+    await flows.register(changed)
+    graph = (await ui.get(f"/ui/runs/{run_id}/graph.json")).json()
+    assert [n["id"] for n in graph["nodes"]] == ["__start", "a", "b", "__final"]
+    newer = await flows.start("two_steps", {"n": 1})
+    await flows.settle()
+    graph = (await ui.get(f"/ui/runs/{newer}/graph.json")).json()
+    assert [n["id"] for n in graph["nodes"]] == ["__start", "a", "b", "c", "__final"]

@@ -139,7 +139,7 @@ class RunPages:
 
     async def run_graph(self, request: Request) -> Response:
         run = await self.rt.get(request.path_params["run_id"])
-        definition = await self.rt.definition(run.name, run.version)
+        definition = await _reads.run_definition(self.rt, run.id, run.name, run.version)
         graph = _graph.build(
             definition,
             statuses=_graph.last_statuses(run.tasks, str(run.status)),

@@ -15,8 +15,10 @@ from typing import Any
 
 import msgspec
 
+from cadenza._errors import NotFound
+from cadenza.core._state import restore
 from cadenza.persistence import StreamInfo, StreamQuery, count_streams, search_streams
-from cadenza.runtime import Runtime, WorkflowStatus
+from cadenza.runtime import Runtime, WorkflowStatus, to_conductor_json
 
 PAGE_SIZE_MAX = 200
 STATUSES = tuple(status.value for status in WorkflowStatus)
@@ -51,6 +53,20 @@ async def runs_page(rt: Runtime, query: StreamQuery, *, page: int, size: int) ->
     rows = await search_streams(journal, query, offset=(page - 1) * size, limit=size)
     counts = await count_streams(journal, query)
     return RunsPage(rows=rows, counts=counts, page=page, size=size)
+
+
+async def run_definition(rt: Runtime, run_id: str, name: str, version: int) -> dict[str, Any]:
+    """The definition the run follows (by the digest it journaled: an inline sub-workflow's,
+    or the one it started with even if that version was registered again since),
+    in Conductor's JSON; the registered `name`/`version` when the run names none."""
+    loaded = await rt._engine.journal.load(run_id)
+    digest = restore(run_id, loaded.snapshot, loaded.events).digest if loaded else ""
+    if digest:
+        try:
+            return to_conductor_json(await rt._engine.registry.by_digest(digest))
+        except NotFound:
+            pass
+    return await rt.definition(name, version)
 
 
 async def children_of(rt: Runtime, run_id: str, tasks: list[Any]) -> list[str]:

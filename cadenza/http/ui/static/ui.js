@@ -49,7 +49,7 @@
     var rules = [
       { selector: "node", style: {
         "label": "data(label)", "text-wrap": "wrap", "text-valign": "center", "text-halign": "center",
-        "font-size": 10, "shape": "round-rectangle", "width": 130, "height": 38,
+        "font-size": 11, "shape": "round-rectangle", "width": 140, "height": 40,
         "background-color": "#ffffff", "border-width": 1, "border-color": "#9aa0a6", "color": "#1d2330" } },
       { selector: "node[type = 'TERMINAL']", style: { "shape": "ellipse", "width": 60, "height": 30 } },
       { selector: "node[type = 'SWITCH'], node[type = 'DECISION']", style: { "shape": "diamond", "width": 110, "height": 60 } },
@@ -86,7 +86,13 @@
       if (cy === null) {
         cy = cytoscape({ container: el, elements: elements(graph), style: style(),
           layout: { name: "dagre", rankDir: "TB", nodeSep: 30, rankSep: 40 },
-          wheelSensitivity: 0.2, boxSelectionEnabled: false, autoungrabify: true });
+          wheelSensitivity: 0.2, boxSelectionEnabled: false, autoungrabify: true, maxZoom: 2 });
+        // the box grows with the graph (up to 1000 px), so labels stay legible at zoom 1
+        var box = cy.elements().boundingBox();
+        el.style.height = Math.min(Math.max(box.h + 40, 160), 1000) + "px";
+        cy.resize();
+        cy.fit(undefined, 20);
+        if (cy.zoom() > 1) { cy.zoom(1); cy.center(); }
         cy.on("tap", "node[child]", function (evt) {
           if (runBase) window.location.href = runBase + encodeURIComponent(evt.target.data("child"));
         });
