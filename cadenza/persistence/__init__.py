@@ -28,6 +28,7 @@ from cadenza.persistence._journal import (
 from cadenza.persistence._memory import MemoryJournal
 from cadenza.persistence._postgres import PostgresJournal
 from cadenza.persistence._postgres_connect import is_postgres_url, redact_url
+from cadenza.persistence._search import StreamQuery, count_streams, search_streams
 from cadenza.persistence._sqlite import SqliteJournal
 
 __all__ = [
@@ -45,8 +46,11 @@ __all__ = [
     "PostgresJournal",
     "SqliteJournal",
     "StreamInfo",
+    "StreamQuery",
+    "count_streams",
     "open_journal",
     "redact_url",
+    "search_streams",
 ]
 
 

@@ -1,0 +1,148 @@
+"""A workflow definition as a graph of nodes and edges, coloured by a run's task statuses.
+
+The shape follows Conductor's UI (`ui/src/components/diagram/WorkflowDAG.js`
+in conductor-oss/conductor): a `__start` and a `__final` node around the
+task list; a SWITCH/DECISION fans out to its cases (and, with no default
+case, is itself one of the ends); FORK_JOIN fans out to its branches, which
+meet at the JOIN after it; a DO_WHILE is a top node, its `loopOver` tasks
+and a bottom `<ref>-END` node, with a loop edge from top to bottom; a
+TERMINATE ends its branch (no edge to `__final`). `__final` is dropped when
+every branch terminates.
+
+The result is plain data (`{"nodes": [...], "edges": [...]}` in the shape
+cytoscape.js takes as `elements`), so it is served as JSON and drawn in the
+browser; every label is text, never HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+START, FINAL = "__start", "__final"
+_SWITCHES = frozenset({"SWITCH", "DECISION"})
+_LOOPS = frozenset({"DO_WHILE", "WHILE"})
+_TERMINAL_RUN = frozenset({"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"})
+
+
+@dataclass
+class _Builder:
+    statuses: Mapping[str, str]
+    children: Mapping[str, str]
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: list[dict[str, Any]] = field(default_factory=list)
+
+    def vertex(self, task: Mapping[str, Any], before: Sequence[str], *, kind: str = "") -> str:
+        ref = str(task.get("taskReferenceName") or task.get("name") or "?")
+        task_type = kind or str(task.get("type") or "SIMPLE")
+        if ref not in self.nodes:
+            status = self.statuses.get(str(task.get("aliasForRef") or ref))
+            node: dict[str, Any] = {
+                "id": ref,
+                "label": ref if ref in (START, FINAL) else f"{ref}\n{task_type}",
+                "type": task_type,
+                "status": status or "NOT_STARTED",
+            }
+            child = self.children.get(ref)
+            if child:
+                node["child"] = child
+            self.nodes[ref] = node
+        for source in before:
+            self.edge(source, ref)
+        return ref
+
+    def edge(self, source: str, target: str, *, kind: str = "") -> None:
+        edge_id = f"{source}->{target}"
+        if any(e["id"] == edge_id for e in self.edges):
+            return
+        executed = self.nodes.get(target, {}).get("status", "NOT_STARTED") != "NOT_STARTED"
+        self.edges.append(
+            {"id": edge_id, "source": source, "target": target, "executed": executed, "kind": kind}
+        )
+
+    def tasks(self, tasks: Sequence[Mapping[str, Any]], before: list[str]) -> list[str]:
+        ends = before
+        for task in tasks:
+            ends = self.task(task, ends)
+        return ends
+
+    def task(self, task: Mapping[str, Any], before: list[str]) -> list[str]:
+        task_type = str(task.get("type") or "SIMPLE")
+        if task_type in _SWITCHES:
+            ref = self.vertex(task, before)
+            default = list(task.get("defaultCase") or [])
+            ends = self.tasks(default, [ref]) if default else [ref]
+            for branch in (task.get("decisionCases") or {}).values():
+                ends = ends + self.tasks(list(branch or []), [ref])
+            return ends
+        if task_type == "FORK_JOIN":
+            ref = self.vertex(task, before)
+            ends = []
+            for branch in task.get("forkTasks") or []:
+                ends += self.tasks(list(branch or []), [ref])
+            return ends or [ref]
+        if task_type in _LOOPS:
+            ref = self.vertex(task, before)
+            inner = self.tasks(list(task.get("loopOver") or []), [ref])
+            end = {"taskReferenceName": f"{ref}-END", "aliasForRef": ref, "name": ref}
+            end_ref = self.vertex(end, inner, kind=f"{task_type}_END")
+            self.edge(ref, end_ref, kind="loop")
+            return [end_ref]
+        if task_type == "TERMINATE":
+            self.vertex(task, before)
+            return []
+        return [self.vertex(task, before)]
+
+
+def last_statuses(tasks: Sequence[Any], run_status: str | None) -> dict[str, str]:
+    """The status of each task reference's latest attempt (a DO_WHILE iteration's
+    `ref__n` counts as `ref`), plus `__start` / `__final` as Conductor's UI marks them."""
+    statuses: dict[str, str] = {}
+    for task in tasks:
+        ref = str(task.ref)
+        base, sep, tail = ref.rpartition("__")
+        statuses[ref] = str(task.status)
+        if sep and tail.isdigit():
+            statuses[base] = str(task.status)
+    if run_status is not None:
+        statuses[START] = "COMPLETED"
+        terminated = any(str(task.type) == "TERMINATE" for task in tasks)
+        if run_status == "COMPLETED" and not terminated:
+            statuses[FINAL] = "COMPLETED"
+    return statuses
+
+
+def sub_workflow_children(tasks: Sequence[Any]) -> dict[str, str]:
+    """SUB_WORKFLOW task reference -> the child run id of its latest attempt."""
+    found: dict[str, str] = {}
+    for task in tasks:
+        child = getattr(task, "sub_workflow_id", None)
+        if child:
+            found[str(task.ref)] = str(child)
+    return found
+
+
+def build(
+    definition: Mapping[str, Any],
+    *,
+    statuses: Mapping[str, str] | None = None,
+    children: Mapping[str, str] | None = None,
+    run_status: str | None = None,
+) -> dict[str, Any]:
+    """The graph of `definition` (Conductor's JSON), each node carrying its run status.
+
+    Returns `{"nodes": [{"id", "label", "type", "status", "child"?}], "edges":
+    [{"id", "source", "target", "executed", "kind"}], "terminal": bool}`;
+    `terminal` says the run is over (the browser stops refreshing).
+    """
+    builder = _Builder(statuses=statuses or {}, children=children or {})
+    start = builder.vertex({"taskReferenceName": START}, [], kind="TERMINAL")
+    ends = builder.tasks(list(definition.get("tasks") or []), [start])
+    if ends:
+        builder.vertex({"taskReferenceName": FINAL}, ends, kind="TERMINAL")
+    return {
+        "nodes": list(builder.nodes.values()),
+        "edges": builder.edges,
+        "terminal": run_status in _TERMINAL_RUN,
+    }
