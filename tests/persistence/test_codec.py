@@ -88,8 +88,11 @@ def test_the_public_names_are_pinned() -> None:
         "PostgresJournal",
         "SqliteJournal",
         "StreamInfo",
+        "StreamQuery",
+        "count_streams",
         "open_journal",
         "redact_url",
+        "search_streams",
     ]
     for name in cadenza.persistence.__all__:
         assert getattr(cadenza.persistence, name) is not None
