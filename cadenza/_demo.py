@@ -6,7 +6,8 @@ Orders flow through five task types in three worker groups (`default`,
 declines some cards for good (the order fails). Every order is started
 with an idempotency key, so running the demo again after an interruption —
 Ctrl-C or `kill -9` — recovers the unfinished orders from the journal,
-starts only the orders never started, and says so.
+starts only the orders never started, and says so. Ctrl-C closes the
+runtime quietly (no traceback) and says how many orders are left.
 """
 
 from __future__ import annotations
@@ -142,6 +143,30 @@ async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
     rng = random.Random(seed)
     stats = {"gateway_errors": 0}
     started_at = time.monotonic()
+    progress = {"finished": 0}
+    try:
+        runs = await _run_orders(db, orders, rng, stats, console, resumed_file, progress)
+    except anyio.get_cancelled_exc_class():  # Ctrl-C: the runtime closed quietly; say what is left
+        left = orders - progress["finished"]
+        console.print(
+            f"[bold yellow]interrupted:[/] {left} of {orders} orders unfinished, kept in {db}; "
+            "run the same command again to resume them"
+        )
+        raise
+    _summary(console, runs, stats, time.monotonic() - started_at)
+    return 0
+
+
+async def _run_orders(
+    db: str,
+    orders: int,
+    rng: random.Random,
+    stats: dict[str, int],
+    console: Console,
+    resumed_file: bool,
+    counted: dict[str, int],
+) -> list[WorkflowRun]:
+    """Place (or resume) every order and wait for all; `counted["finished"]` follows them."""
     async with Runtime(db, seed=None) as rt:
         if rt._engine.recovered:
             console.print(
@@ -189,6 +214,7 @@ async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
                 progress.advance(arriving)
                 await rt.wait(run_id)
                 finished += 1
+                counted["finished"] = finished
                 progress.update(finishing, completed=finished)
 
             async with anyio.create_task_group() as tg:
@@ -198,9 +224,7 @@ async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
                     await anyio.sleep(
                         WAVE_EVERY_S
                     )  # traffic arrives in waves, faster than payments clear
-        runs = [await rt.get(run_id) for run_id in run_ids]
-    _summary(console, runs, stats, time.monotonic() - started_at)
-    return 0
+        return [await rt.get(run_id) for run_id in run_ids]
 
 
 def _summary(

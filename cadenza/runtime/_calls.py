@@ -2,7 +2,8 @@
 
 `calls_translated()` wraps every public call: a reply that did not come in
 time is the built-in `TimeoutError`, a stopped actor system is
-`RuntimeClosed`, and an actor that crashed while handling the call is
+`RuntimeClosed` (also when an actor crashed because the system was
+stopping under it), and an actor that crashed while handling the call is
 `InternalError` (the crash is chained as its cause; the run's journal is
 untouched and its actor restarts).
 """
@@ -35,6 +36,8 @@ class calls_translated:
         if isinstance(exc, AskTimeout):
             raise TimeoutError(f"{what} did not finish within {exc.timeout_s:g} s") from None
         if isinstance(exc, ActorSystemStopped):
+            raise RuntimeClosed(f"{what}: the runtime closed before it finished") from None
+        if isinstance(exc, ActorCrashed) and isinstance(exc.__cause__, ActorSystemStopped):
             raise RuntimeClosed(f"{what}: the runtime closed before it finished") from None
         if isinstance(exc, ActorCrashed):
             cause = exc.__cause__
