@@ -116,7 +116,7 @@ class Engine:
         self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
         self.timers_audited = 0
         self.timers_repaired = 0
-        self.damaged: list[str] = []  # runs whose journal records failed their checksum
+        self.damaged: list[str] = []  # quarantined runs and "definition NAME vN" (damaged)
         self.finished = 0
         self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
         self._worker_groups: dict[str, str] = {}  # task type -> the group its local worker is in
@@ -140,6 +140,8 @@ class Engine:
         try:
             await self.system.__aenter__()
             await self.registry.load()
+            for exc in self.journal.damaged_definitions():
+                self.quarantine(f"definition {exc.stream_id}")
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
@@ -209,7 +211,7 @@ class Engine:
                 try:
                     await self._runs.ref(run_id).ask(lambda reply: Recover(reply))
                 except JournalCorrupted as exc:
-                    self.damaged.append(run_id)
+                    self.quarantine(run_id)
                     log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
 
         async with anyio.create_task_group() as tg:
@@ -218,6 +220,11 @@ class Engine:
         self.recovered = len(rows)
         if unfinished:
             log.info("runtime.recovered", runs=len(unfinished))
+
+    def quarantine(self, what: str) -> None:
+        """Name a damaged run (or "definition NAME vN") in `damaged`, once."""
+        if what not in self.damaged:
+            self.damaged.append(what)
 
     def _run_gave_up(self, run_id: str, error: BaseException) -> None:
         """A run's actor crashed past its restart intensity: isolate it, keep the engine up.

@@ -127,7 +127,14 @@ class RunActor(Actor[Any]):
         loaded = await self.services.load_run(self.run_id)
         if loaded is None:
             return
-        self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        try:
+            self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        except Exception as exc:  # records that verify but do not fold: damage all the same
+            raise JournalCorrupted(
+                f"run {self.run_id!r} does not replay from its records ({exc!r}); it is "
+                "quarantined, the other runs are served. Restore the journal from a backup",
+                stream_id=self.run_id,
+            ) from exc
         self.batches.loaded(len(loaded.events), dict(loaded.info.timers or {}))
         self.deadlines.loaded(loaded.info)  # the wake-up its row promised is armed already
         if state.digest:

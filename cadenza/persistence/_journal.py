@@ -257,7 +257,18 @@ class Journal(ABC):
 
     @abstractmethod
     async def definitions(self) -> list[DefinitionRecord]:
-        """Every (name, version)'s latest registered body, in registration order."""
+        """Every (name, version)'s latest registered body, in registration order.
+
+        A body that fails its check is left out (see `damaged_definitions`).
+        """
+
+    def damaged_definitions(self) -> list[JournalCorrupted]:
+        """The definitions the last `definitions()` left out: they failed their check.
+
+        Each error names the definition (`stream_id` is "NAME vVERSION"); the
+        journal serves the others. Default: none.
+        """
+        return []
 
     @abstractmethod
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:

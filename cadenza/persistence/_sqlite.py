@@ -59,6 +59,7 @@ from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import (
     EncodedAppend,
     canonical,
+    checked_definitions,
     decode_definition,
     decode_events,
     decode_snapshot,
@@ -134,6 +135,7 @@ class SqliteJournal(Journal):
         self._committer = GroupCommitter(self._commit_round, batch_max=batch_max)
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
+        self._damaged_definitions: list[JournalCorrupted] = []
 
     def __repr__(self) -> str:
         return f"SqliteJournal({self.path!r}, durability={self.durability!r}) [{self._state}]"
@@ -406,10 +408,13 @@ class SqliteJournal(Journal):
     async def definitions(self) -> list[DefinitionRecord]:
         async with self._reading() as conn:
             rows = await fetchall(conn, sql.DEFINITIONS)
-        return [
-            DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
-            for name, version, digest, body, at in rows
-        ]
+        records, self._damaged_definitions = checked_definitions(rows)
+        for exc in self._damaged_definitions:
+            log.error("journal.definition_damaged", path=self.path, definition=exc.stream_id)
+        return records
+
+    def damaged_definitions(self) -> list[JournalCorrupted]:
+        return list(self._damaged_definitions)
 
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
         async with self._reading() as conn:

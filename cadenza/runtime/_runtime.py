@@ -18,23 +18,22 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, overload
 
-from cadenza._errors import InvalidArgument, RuntimeClosed
+from cadenza._errors import InvalidArgument, JournalCorrupted, RuntimeClosed
 from cadenza._json import check_payload
-from cadenza.actors import Clock, Delivery, RealClock
+from cadenza.actors import Clock, Delivery
 from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._groups import WorkerFn
-from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, WaitRun
 from cadenza.engine._resume import failed_deepest
 from cadenza.language._definition import to_conductor_json
-from cadenza.persistence import Journal, SqliteJournal
+from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
 from cadenza.runtime._operator import Operator
+from cadenza.runtime._options import build_engine
 from cadenza.runtime._workers import ExternalWorkers
 
-DURABILITIES = ("full", "normal")
 CONCURRENCY_MAX = 10_000
 RUNS_LIMIT_MAX = 100_000
 
@@ -96,23 +95,12 @@ class Runtime:
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
     ) -> None:
-        check.text("path", path)
-        if durability not in DURABILITIES:
-            raise InvalidArgument("durability", f"expected 'full' or 'normal', got {durability!r}")
-        if seed is not None:
-            check.integer("seed", seed, -(2**63), 2**63 - 1)
-        check.text("default_group", default_group)
-        check.seconds("shutdown_grace_s", shutdown_grace_s, optional=False)
-        check.seconds("timer_resolution_s", timer_resolution_s, optional=False)
-        check.seconds("dispatch_warning_s", dispatch_warning_s)
-        check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
-        check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
-        self.path = path
-        self._engine = Engine(
-            journal if journal is not None else SqliteJournal(path, durability=durability),
-            clock if clock is not None else RealClock(),
-            path=path,
+        self._engine = build_engine(
+            path,
+            clock=clock,
+            durability=durability,
             seed=seed,
+            journal=journal,
             default_group=default_group,
             shutdown_grace_s=shutdown_grace_s,
             audit_timers=audit_timers,
@@ -122,6 +110,7 @@ class Runtime:
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
         )
+        self.path = path
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
         self._entered = False
@@ -147,7 +136,9 @@ class Runtime:
 
     @property
     def damaged(self) -> list[str]:
-        """Ids of runs whose journal records failed their checksum at recovery (not loaded)."""
+        """What is quarantined: ids of runs whose journal records are damaged (failed their
+        checksum, or do not replay), found at recovery or when read, and damaged
+        definitions as "definition NAME vVERSION". The other runs are served."""
         return list(self._engine.damaged)
 
     async def settle(self) -> None:
@@ -322,6 +313,8 @@ class Runtime:
     ) -> list[WorkflowRun]:
         """Runs matching every filter given, newest first, at most `limit`.
 
+        A damaged run is left out (and named in `damaged`).
+
         Raises:
             InvalidArgument: a filter of the wrong type, or `limit` outside
                 1 to 100,000.
@@ -334,7 +327,13 @@ class Runtime:
         infos = await self._engine.journal.streams(
             kind=name, status=status, correlation_id=correlation_id, limit=limit
         )
-        return [await self.get(info.stream_id) for info in infos]
+        runs = []
+        for info in infos:
+            try:
+                runs.append(await self.get(info.stream_id))
+            except JournalCorrupted:  # quarantined: named in `damaged`, never hides the others
+                self._engine.quarantine(info.stream_id)
+        return runs
 
     # -- external workers (Conductor's poll model) ----------------------------------
 
