@@ -93,9 +93,14 @@ class JournalWriteError(CadenzaError):
         self.stream_id = stream_id
         self.batch_size = batch_size
         self.transient = transient
+        remedy = (
+            "retry once the cause is fixed"
+            if transient
+            else "this journal takes no more writes: restart the process on a journal it can use"
+        )
         super().__init__(
             f"{what} was not written: its transaction failed to commit ({cause!r}); "
-            "nothing of that transaction was applied, retry once the cause is fixed"
+            f"nothing of that transaction was applied, {remedy}"
         )
         self.__cause__ = cause
 

@@ -42,6 +42,7 @@ This journal assumes it is the only writer of its file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -186,7 +187,7 @@ class SqliteJournal(Journal):
         self._write_lock = anyio.Lock()
         self._read_lock = self._write_lock if self._single else anyio.Lock()
         self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
-        self._rounds = RoundWriter(self.path, self.stats, last_seq)
+        self._rounds = RoundWriter(self.path, self.stats, last_seq, self._identity())
         self._state = "open"
         log.info("journal.opened", path=self.path, durability=self.durability, last_seq=last_seq)
 
@@ -230,6 +231,13 @@ class SqliteJournal(Journal):
         if self.readonly and not self._single:
             return Path(self.path).absolute().as_uri() + "?mode=ro"
         return self.path
+
+    def _identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file just opened, which every round checks; None in memory."""
+        if self._single or self.readonly:
+            return None
+        found = os.stat(self.path)
+        return found.st_dev, found.st_ino
 
     def _release_owner(self) -> None:
         if self._owner_fd is not None:

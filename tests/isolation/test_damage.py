@@ -18,6 +18,7 @@ import pytest
 
 import cadenza
 from cadenza.cli import main
+from cadenza.persistence import JournalWriteError
 from cadenza.testing import VirtualClock
 from tests.conftest import three_steps
 from tests.isolation._support import serve
@@ -161,3 +162,26 @@ def test_cadenza_runs_lists_the_healthy_runs_beside_a_damaged_one(
     for run_id in run_ids:
         if run_id != run_ids[1]:
             assert run_id[:8] in out
+
+
+@pytest.mark.parametrize("how", ["unlinked", "replaced"])
+async def test_a_journal_file_unlinked_or_replaced_under_a_live_runtime_stops_acknowledging(
+    tmp_path: Path, how: str
+) -> None:
+    """Before: starts kept being acknowledged into a file nobody would read again."""
+    db = tmp_path / "j.db"
+    async with _open(db, seed=1) as rt:
+        await rt.register(three_steps())
+        await rt.start("three_steps", {"n": 1})
+        if how == "unlinked":
+            db.unlink()
+        else:
+            other = tmp_path / "other.db"
+            sqlite3.connect(other).close()
+            other.replace(db)
+        for n in (2, 3):  # and it stays refused
+            with pytest.raises(JournalWriteError) as refused:
+                await rt.start("three_steps", {"n": n})
+            assert not refused.value.transient
+            assert str(db) in str(refused.value.__cause__)
+            assert how in str(refused.value.__cause__)
