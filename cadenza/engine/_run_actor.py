@@ -194,6 +194,7 @@ class RunActor(Actor[Any]):
                 reply.set(answer)
         if state is not None and not state.status.terminal and not self.waiters and parked(state):
             self.context.passivate()  # waiting on a timer or a signal costs no memory
+            self.services.run_parked(self.run_id)
         if state is None or state.status.terminal:
             if state is not None and self.waiters:
                 run = WorkflowRun.of(state)

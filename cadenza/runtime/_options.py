@@ -26,6 +26,7 @@ def build_engine(
     max_timers_per_type: int,
     dispatch_warning_s: float | None,
     delivery: Delivery | None,
+    max_runs_in_flight: int,
 ) -> Engine:
     """The engine for a `Runtime` with these options (see `Runtime` for each).
 
@@ -43,6 +44,7 @@ def build_engine(
     check.seconds("dispatch_warning_s", dispatch_warning_s)
     check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
+    check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
     return Engine(
         journal if journal is not None else SqliteJournal(path, durability=durability),
         clock if clock is not None else RealClock(),
@@ -56,4 +58,5 @@ def build_engine(
         max_timers_per_type=max_timers_per_type,
         dispatch_warning_s=dispatch_warning_s,
         delivery=delivery,
+        max_runs_in_flight=max_runs_in_flight,
     )

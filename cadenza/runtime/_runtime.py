@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, overload
 
-from cadenza._errors import InvalidArgument, JournalCorrupted, RuntimeClosed
+from cadenza._errors import InvalidArgument, RuntimeClosed
 from cadenza._json import check_payload
 from cadenza.actors import Clock, Delivery
 from cadenza.core._schedule import DEFAULT_GROUP
@@ -30,12 +30,12 @@ from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._listing import list_runs
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
 from cadenza.runtime._workers import ExternalWorkers
 
 CONCURRENCY_MAX = 10_000
-RUNS_LIMIT_MAX = 100_000
 
 
 class Runtime:
@@ -72,6 +72,10 @@ class Runtime:
             longer than this for a worker (None: never).
         delivery: the simulation's seam for delivering messages (default:
             immediate).
+        max_runs_in_flight: back-pressure: past this many runs in flight
+            (started by a caller, or found unfinished at recovery, and not yet
+            ended nor only waiting on a timer or signal), `start` waits for
+            one to end instead of memory growing without bound.
 
     Every call taking a run id raises `NotFound` for an id no run has, and
     every call raises `InvalidArgument` (naming the parameter) for an
@@ -94,6 +98,7 @@ class Runtime:
         max_timers_per_type: int = 1_000_000,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
+        max_runs_in_flight: int = 10_000,
     ) -> None:
         self._engine = build_engine(
             path,
@@ -109,6 +114,7 @@ class Runtime:
             max_timers_per_type=max_timers_per_type,
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
+            max_runs_in_flight=max_runs_in_flight,
         )
         self.path = path
         self._workers = ExternalWorkers(self._engine)
@@ -257,7 +263,8 @@ class Runtime:
         `priority` (0-99, higher first) carries into the run's tasks' queues.
         `key` is an idempotency key: starting again with the same key returns
         the first run's id and starts nothing. `task_to_group` maps task type
-        to worker group (Conductor's taskToDomain).
+        to worker group (Conductor's taskToDomain). Past `max_runs_in_flight`
+        runs in flight, it waits until one ends (back-pressure).
 
         Raises:
             NotFound: no workflow `name` (or version) is registered.
@@ -320,20 +327,7 @@ class Runtime:
                 1 to 100,000.
         """
         self._check_open()
-        check.optional_text("name", name)
-        check.optional_text("status", status)
-        check.optional_text("correlation_id", correlation_id)
-        check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
-        infos = await self._engine.journal.streams(
-            kind=name, status=status, correlation_id=correlation_id, limit=limit
-        )
-        runs = []
-        for info in infos:
-            try:
-                runs.append(await self.get(info.stream_id))
-            except JournalCorrupted:  # quarantined: named in `damaged`, never hides the others
-                self._engine.quarantine(info.stream_id)
-        return runs
+        return await list_runs(self._engine, self.get, name, status, correlation_id, limit)
 
     # -- external workers (Conductor's poll model) ----------------------------------
 
