@@ -47,7 +47,7 @@ from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_so
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
-from cadenza.engine._audit import ParkedAudit
+from cadenza.engine._audit import ParkedAudit, rows_marked_ended
 from cadenza.engine._gate import RunGate
 from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
@@ -186,7 +186,7 @@ class Engine:
         log.info("runtime.closed", path=self.path)
 
     async def _recover(self) -> None:
-        rows = await self.journal.unfinished_rows()
+        rows = [*await self.journal.unfinished_rows(), *await rows_marked_ended(self.journal)]
         unfinished = [row.stream_id for row in rows if not row.parked]
         for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
             self.count_timers({}, dict(row.timers or {}))

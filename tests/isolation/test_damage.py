@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import cadenza
@@ -150,7 +151,6 @@ def test_cadenza_runs_lists_the_healthy_runs_beside_a_damaged_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Before: one run failing its checksum made `cadenza runs` fail for every run."""
-    import anyio
 
     db = tmp_path / "j.db"
     run_ids = anyio.run(_journal_with_runs, db)
@@ -185,3 +185,20 @@ async def test_a_journal_file_unlinked_or_replaced_under_a_live_runtime_stops_ac
             assert not refused.value.transient
             assert str(db) in str(refused.value.__cause__)
             assert how in str(refused.value.__cause__)
+
+
+async def test_a_running_run_whose_row_says_ended_is_still_recovered(tmp_path: Path) -> None:
+    """Before: flipping the unchecksummed `terminal` column dropped it from recovery for good."""
+    db = tmp_path / "j.db"
+    run_ids = await _journal_with_runs(db)
+    flipped = run_ids[4]  # RUNNING, its step_b queued
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE streams SET terminal = 1 WHERE stream_id = ?", (flipped,))
+    async with _open(db, seed=3) as rt:
+        serve(rt)
+        with anyio.fail_after(10):
+            assert (await rt.wait(flipped)).output == {"result": 14}
+    with sqlite3.connect(db) as conn:  # its row agrees with its records again
+        assert conn.execute(
+            "SELECT status, terminal FROM streams WHERE stream_id = ?", (flipped,)
+        ).fetchone() == ("COMPLETED", 1)
