@@ -182,6 +182,17 @@ class WorkerGroup(Actor[Any]):
         self.ledger.set_live(group.name, group.live())
         self._maybe_retire(now)
 
+    async def stopped(self) -> None:
+        """At shutdown, answer every parked poll: the runtime closed (no poll waits for ever)."""
+        if not self.system.stopping:
+            return  # a restart: the parked polls live on in the group's state
+        for waiting in self.group.pollers.values():
+            while waiting:
+                parked = waiting.popleft()
+                if parked.timer is not None:
+                    parked.timer.cancel()
+                parked.reply.fail(ActorSystemStopped(self.system.name, "closed before a task came"))
+
     # -- local workers --------------------------------------------------------------
 
     def _register(self, message: RegisterWorker) -> None:

@@ -27,6 +27,11 @@ An attempt that ends without the slot's verdict — it timed out
 execution cancelled through the ledger: a hung or overrunning function
 gives its slot back (and lets `rt.settle()` return) instead of holding it
 for ever; it sends no verdict, since one would be refused.
+
+A verdict reached while the runtime closes has nobody left to take it
+(`ActorSystemStopped`): the slot ends quietly, its task's result never
+became durable, and the next start of the runtime puts the task back in
+its queue (recovery) — shutdown raises nothing for it (issue 13).
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ import anyio
 
 from cadenza._errors import TerminalError
 from cadenza._json import copy_json
-from cadenza.actors import ActorRef, RestartWindow
+from cadenza._log import get_logger
+from cadenza.actors import ActorRef, ActorSystemStopped, RestartWindow
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
     QueuedTask,
@@ -50,6 +56,8 @@ from cadenza.dispatch._messages import (
     WorkerCrashed,
     WorkerDone,
 )
+
+log = get_logger("cadenza.dispatch")
 
 WORKER_RESTARTS_MAX = 3  # slot crashes tolerated within the period; one more pauses the type
 WORKER_RESTART_PERIOD_S = 60.0
@@ -117,6 +125,9 @@ async def slot(
                 token.__exit__(None, None, None)
     except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
         raise
+    except ActorSystemStopped:  # the runtime is closing: see the module note
+        if task is not None:
+            log.info("worker.result_unsent", task_id=task.task_id, task_type=task.type)
     except BaseException as exc:  # a crash, not a task failure: see the module note
         if task is None:
             raise  # nothing in hand: the slot's own machinery broke — let it surface
@@ -135,10 +146,15 @@ async def _crashed(
     error = f"{type(exc).__name__}: {exc}"
     ledger.keep_place(task.task_id)
     ledger.release(task.task_id, failed=True)
-    await runs(task.run_id).tell(
-        TaskResult(task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True)
-    )
-    await group_ref.tell(WorkerCrashed(task.type, error))
+    try:
+        await runs(task.run_id).tell(
+            TaskResult(
+                task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True
+            )
+        )
+        await group_ref.tell(WorkerCrashed(task.type, error))
+    except ActorSystemStopped:  # closing: recovery re-queues the task at its place
+        log.info("worker.crash_unsent", task_id=task.task_id, error=error)
 
 
 async def _execute_unless_ended(

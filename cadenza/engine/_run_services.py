@@ -49,6 +49,10 @@ class RunServices(Protocol):
 
     def run_finished(self, state: WorkflowState) -> None: ...
 
+    def run_parked(self, run_id: str) -> None:
+        """The run only waits on timers or signals now: it leaves memory (and the start gate)."""
+        ...
+
     def start_run(
         self,
         run_id: str,

@@ -93,9 +93,14 @@ class JournalWriteError(CadenzaError):
         self.stream_id = stream_id
         self.batch_size = batch_size
         self.transient = transient
+        remedy = (
+            "retry once the cause is fixed"
+            if transient
+            else "this journal takes no more writes: restart the process on a journal it can use"
+        )
         super().__init__(
             f"{what} was not written: its transaction failed to commit ({cause!r}); "
-            "nothing of that transaction was applied, retry once the cause is fixed"
+            f"nothing of that transaction was applied, {remedy}"
         )
         self.__cause__ = cause
 
@@ -257,7 +262,18 @@ class Journal(ABC):
 
     @abstractmethod
     async def definitions(self) -> list[DefinitionRecord]:
-        """Every (name, version)'s latest registered body, in registration order."""
+        """Every (name, version)'s latest registered body, in registration order.
+
+        A body that fails its check is left out (see `damaged_definitions`).
+        """
+
+    def damaged_definitions(self) -> list[JournalCorrupted]:
+        """The definitions the last `definitions()` left out: they failed their check.
+
+        Each error names the definition (`stream_id` is "NAME vVERSION"); the
+        journal serves the others. Default: none.
+        """
+        return []
 
     @abstractmethod
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
