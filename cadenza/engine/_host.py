@@ -47,6 +47,7 @@ from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_so
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
+from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
 from cadenza.engine._audit import ParkedAudit, rows_marked_ended
 from cadenza.engine._gate import RunGate
 from cadenza.engine._http_task import http_task
@@ -89,9 +90,11 @@ class Engine:
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
         observer: Observer | None = None,
+        unserved_warning_s: float | None = UNSERVED_WARNING_S,
     ) -> None:
         self.path = path
         self.observer = observer
+        self.unserved = Unserved(unserved_warning_s)  # its `counted`: see cadenza.observe
         self.journal = journal
         self.clock = clock
         self.rng = random.Random(seed)
@@ -131,7 +134,7 @@ class Engine:
         self._listeners: list[Callable[[str, str, float], None]] = []
         self._runs: EntityPool[Any]
         self._timers: ActorRef[Any]
-        self._timer_state: TimerState
+        self._timer_state = TimerState()  # its `late`: see cadenza.observe
         self._group_supervisor: Supervisor
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
@@ -149,11 +152,9 @@ class Engine:
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
-            late = self.observer.timer_late if self.observer is not None else None
-            self._timer_state = timers = TimerState(late=late)  # outlives the service's restarts
             self._timers = services.spawn(
-                lambda: TimerService(
-                    self.clock, resolution_s=self.timer_resolution_s, state=timers
+                lambda: TimerService(  # its state outlives restarts of the service
+                    self.clock, resolution_s=self.timer_resolution_s, state=self._timer_state
                 ),
                 name="timers",
                 mailbox_size=GROUP_MAILBOX,
@@ -397,6 +398,7 @@ class Engine:
                     ledger=self.ledger,
                     dispatch_warning_s=self.dispatch_warning_s,
                     retire=self._retire_group,
+                    unserved=self.unserved,
                 ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,

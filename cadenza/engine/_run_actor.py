@@ -301,6 +301,7 @@ class RunActor(Actor[Any]):
                         status=status,
                         output=message.output,
                         lost=message.lost,
+                        error=message.error,
                     )
                     self._emit(events, failed)
             case TaskProgress():

@@ -95,4 +95,6 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         fairness_key=fairness_key_of(task.input, state.correlation_id),
         place_at=task.place_at,
         iteration=task.iteration,
+        workflow=state.name,
+        correlation_id=state.correlation_id,
     )

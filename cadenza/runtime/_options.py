@@ -29,6 +29,7 @@ def build_engine(
     delivery: Delivery | None,
     max_runs_in_flight: int,
     observer: Observer | None,
+    unserved_warning_s: float | None,
 ) -> Engine:
     """The engine for a `Runtime` with these options (see `Runtime` for each).
 
@@ -47,6 +48,7 @@ def build_engine(
     check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
     check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
+    check.seconds("unserved_warning_s", unserved_warning_s)
     return Engine(
         journal if journal is not None else open_journal(path, durability=durability),
         clock if clock is not None else RealClock(),
@@ -62,4 +64,5 @@ def build_engine(
         delivery=delivery,
         max_runs_in_flight=max_runs_in_flight,
         observer=observer,
+        unserved_warning_s=unserved_warning_s,
     )

@@ -74,6 +74,7 @@ class Runtime:
             across all runs.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
+        unserved_warning_s: warn once when a task type waits this long unserved (None: never).
         delivery: the simulation's seam for delivering messages (default:
             immediate).
         metrics: a `prometheus_client.CollectorRegistry` to hold the metrics
@@ -106,6 +107,7 @@ class Runtime:
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
         metrics: Any = None,
+        unserved_warning_s: float | None = 60.0,
     ) -> None:
         self._observing = Observing(metrics)
         self._engine = build_engine(
@@ -124,6 +126,7 @@ class Runtime:
             delivery=delivery,
             max_runs_in_flight=max_runs_in_flight,
             observer=self._observing.metrics,
+            unserved_warning_s=unserved_warning_s,
         )
         self.path = path
         self._workers = ExternalWorkers(self._engine)
