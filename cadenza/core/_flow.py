@@ -57,6 +57,7 @@ completes. Everything here is a pure function of (definition, state, env).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cadenza.core._dynamic import dynamic_specs, plan_dynamic_fork, spec_for
@@ -65,6 +66,7 @@ from cadenza.core._events import (
     TaskCanceled,
     TaskCompleted,
     TaskFailed,
+    TaskScheduled,
     TaskUpdated,
     WorkflowCompleted,
     WorkflowFailed,
@@ -112,6 +114,18 @@ def case_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def chosen_branch(spec: TaskSpec, task: TaskState) -> tuple[TaskSpec, ...]:
+    """The branch a completed SWITCH or DECISION took: a SWITCH's `selectedCase` (an empty
+    case list is taken as it is), a DECISION's `caseOutput[0]` (an empty case list falls to
+    the default case, DecisionTaskMapper.java:94-96)."""
+    if "selectedCase" in task.output:  # a SWITCH, or a DECISION journaled before issue 12
+        case = task.output["selectedCase"]
+    else:
+        case = (task.output.get("caseOutput") or [None])[0]
+    branch = spec.branch_for(case)
+    return branch or spec.default_case if spec.type == "DECISION" else branch
 
 
 class Walker:
@@ -194,7 +208,7 @@ class Walker:
                 return self._switch(spec, iteration)
             if not task.status.successful:
                 return False
-            return self._list(spec.branch_for(task.output.get("selectedCase")), iteration)
+            return self._list(chosen_branch(spec, task), iteration)
         if kind in ("FORK_JOIN", "FORK_JOIN_DYNAMIC"):
             if task is None:
                 if kind == "FORK_JOIN_DYNAMIC":
@@ -282,7 +296,17 @@ class Walker:
             )
             value = task_input.get(key) if isinstance(key, str) else None
         case = case_text(value)
-        output = {"evaluationResult": [case], "selectedCase": case}
+        output: dict[str, Any]
+        if spec.type == "DECISION":  # DecisionTaskMapper.java:84-88, :107
+            has_children = bool(spec.branch_for(case) or spec.default_case)
+            task_input = {"case": case, **({"hasChildren": "true"} if has_children else {})}
+            output = {"caseOutput": [case]}
+        else:  # SwitchTaskMapper.java:104-107
+            task_input = {**task_input, "case": case}
+            output = {"evaluationResult": [case], "selectedCase": case}
+        first = scheduled[0]
+        if isinstance(first, TaskScheduled):
+            scheduled[0] = dataclasses.replace(first, input=task_input)
         done = TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output)
         return self._take([*scheduled, done])
 
