@@ -17,7 +17,8 @@ and when a nested list ends control returns to its parent:
   when the branch is done. A value matching no case and no default takes
   an empty branch: the switch is done and the workflow continues.
 - FORK_JOIN_DYNAMIC plans its branches from its input and completes at
-  once (or fails, naming the bad input; see `_dynamic.py`); each forked
+  once (bad input fails the run, naming it, with no fork task added, as
+  Conductor's TerminateWorkflowException does; see `_dynamic.py`); each forked
   task is a branch, and the JOIN right after it also joins on them.
 - FORK_JOIN completes at once; every branch is walked (a blocked branch
   does not block the others) and the fork counts as done, so the JOIN
@@ -351,12 +352,26 @@ class Walker:
         return self._take([*scheduled, failed])
 
     def _dynamic_fork(self, spec: TaskSpec, iteration: int) -> bool:
-        """Plan the branches from the fork's input (see `_dynamic.py`); bad input fails it."""
+        """Plan the branches from the fork's input (see `_dynamic.py`).
+
+        Bad input fails the run and adds no task: ForkJoinDynamicTaskMapper throws
+        TerminateWorkflowException (:208-213 and the checks before it), which
+        WorkflowExecutorOps.decide (:1412) turns into terminate(): what is in flight
+        is cancelled, the output evaluated, the run FAILED with the message as reason.
+        """
         scheduled = self._schedule(spec, iteration)
         task_input = scheduled[0].input  # type: ignore[attr-defined]
         plan = plan_dynamic_fork(self.definition, self.state, spec, task_input)
         if isinstance(plan, str):
-            return self._fail_at_once(spec, scheduled, plan)
+            now = self.state.updated_at
+            reason = f"task {spec.ref!r}: {plan}"
+            events: list[Event] = [
+                TaskCanceled(at=now, task_id=t.id, reason=reason)
+                for t in self.current.values()
+                if not t.status.terminal
+            ]
+            output = workflow_output(self.definition, self.state)
+            return self._take([*events, WorkflowFailed(at=now, reason=reason, output=output)])
         return self._at_once_scheduled(scheduled, plan)
 
     def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
