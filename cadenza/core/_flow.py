@@ -74,6 +74,7 @@ from cadenza.core._events import (
 )
 from cadenza.core._join import join_events, spec_join_on
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
+from cadenza.core._start_workflow import START_WORKFLOW, start_request
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._system_tasks import (
     AT_ONCE,
@@ -127,6 +128,9 @@ def chosen_branch(spec: TaskSpec, task: TaskState) -> tuple[TaskSpec, ...]:
         case = (task.output.get("caseOutput") or [None])[0]
     branch = spec.branch_for(case)
     return branch or spec.default_case if spec.type == "DECISION" else branch
+
+
+_SYSTEM = frozenset({"DYNAMIC", "EXCLUSIVE_JOIN", START_WORKFLOW})
 
 
 class Walker:
@@ -232,7 +236,7 @@ class Walker:
                 return self._at_once(spec, iteration, {})
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
-            if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in ("DYNAMIC", "EXCLUSIVE_JOIN"):
+            if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in _SYSTEM:
                 return self._system_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:  # an exhausted permissive task lets the walk go on
@@ -251,7 +255,7 @@ class Walker:
     # -- the control-flow tasks --------------------------------------------------
 
     def _system_task(self, spec: TaskSpec, iteration: int) -> bool:
-        """NOOP, JSON_JQ_TRANSFORM, DYNAMIC and EXCLUSIVE_JOIN: see `_system_tasks.py`."""
+        """NOOP, JSON_JQ_TRANSFORM, DYNAMIC, EXCLUSIVE_JOIN (`_system_tasks.py`), START_WORKFLOW."""
         if spec.type == "DYNAMIC":
             in_flight = [t for t in self.current.values() if not t.status.terminal]
             return self._take(
@@ -266,6 +270,13 @@ class Walker:
                 )
             )
         scheduled = self._schedule(spec, iteration)
+        if spec.type == START_WORKFLOW:  # in progress until its run started (_start_workflow.py)
+            request = start_request(scheduled[0].input, self.state)  # type: ignore[attr-defined]
+            if isinstance(request, str):
+                failed = TaskFailed(at=self.state.updated_at, task_id=_id(scheduled),
+                                    reason=request, status="FAILED")  # fmt: skip
+                return self._take([*scheduled, failed])
+            return self._take(scheduled)
         if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
             return self._take(exclusive_join_input(scheduled, spec))
         if spec.type in BY_SYSTEM_WORKER:

@@ -151,7 +151,7 @@ class WorkflowState:
 
 
 IN_PROGRESS_AT_ONCE = frozenset(
-    {"WAIT", "HUMAN", "JOIN", "EXCLUSIVE_JOIN", "DO_WHILE", "SUB_WORKFLOW"}
+    {"WAIT", "HUMAN", "JOIN", "EXCLUSIVE_JOIN", "DO_WHILE", "SUB_WORKFLOW", "START_WORKFLOW"}
 )
 """System tasks no worker polls: in progress from the start until the engine or a signal ends them."""
 SIGNALLABLE = frozenset({"WAIT", "HUMAN"})  # what `signal` may complete

@@ -39,6 +39,7 @@ from cadenza.core._events import (
     WorkflowStarted,
 )
 from cadenza.core._operations import current_task, operation_events, signal_event
+from cadenza.core._start_workflow import started_events
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import WorkflowRun
@@ -53,6 +54,7 @@ from cadenza.engine._effects import (
     Grant,
     Release,
     TellParent,
+    TellStarter,
     Withdraw,
     execute,
 )
@@ -63,6 +65,7 @@ from cadenza.engine._messages import (
     GetRun,
     Heartbeat,
     Operate,
+    OtherStarted,
     Recover,
     Signal,
     StartRun,
@@ -73,6 +76,7 @@ from cadenza.engine._messages import (
 from cadenza.engine._run_batches import Batch, DurableBatches
 from cadenza.engine._run_failure import failed_inside
 from cadenza.engine._run_links import (
+    STARTS_RUNS,
     RunLinks,
     child_ended_events,
     children_to_start,
@@ -253,6 +257,9 @@ class RunActor(Actor[Any]):
                 self._expire(state, now, events)
             case Signal(ref=ref, output=output):
                 self._emit(events, signal_event(state, ref, output, now))
+            case OtherStarted(task_id=task_id, run_id=started, reason=reason):
+                for event in started_events(state, task_id, started, reason, now):
+                    self._emit(events, event)
             case AuditTimer(expected=expected):
                 self.deadlines.audit(self.definition, state, expected)
             case TaskStartedMsg():
@@ -333,6 +340,8 @@ class RunActor(Actor[Any]):
         return task
 
     def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
+        if message.started_by is not None:  # a START_WORKFLOW's run: its starter hears, again
+            self._effects.append(TellStarter(*message.started_by, self.run_id))
         if self.state is not None and self.state.started:
             if self.state.status.terminal and self.state.parent_id:
                 self._effects.append(TellParent(self.state))  # the parent may have missed the news
@@ -471,7 +480,7 @@ class RunActor(Actor[Any]):
                 effects.append(Release(event.task_id, failed))
         if recover:
             seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
-            seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)
+            seen.update(t.id for t in state.tasks if t.type in STARTS_RUNS and not t.retried)
         effects.extend(children_to_start(self.definition, state, seen, events))
         for task_id in sorted(seen, key=lambda tid: state.index[tid]):
             task = state.tasks[state.index[task_id]]
