@@ -112,11 +112,13 @@ class StartRun:
 
 @dataclass(frozen=True, slots=True)
 class TellStarter:
-    """Tell run `starter_id` that its START_WORKFLOW task `task_id` started run `run_id`."""
+    """Tell run `starter_id` that its START_WORKFLOW task `task_id` started run `run_id`
+    (None: it could not, for `reason`)."""
 
     starter_id: str
     task_id: str
-    run_id: str
+    run_id: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +174,7 @@ def _start(e: Any, s: RunServices) -> Reply[str] | None:
 
 
 def _tell_starter(e: Any, s: RunServices) -> None:
-    s.tell_run(e.starter_id, OtherStarted(e.task_id, e.run_id))
+    s.tell_run(e.starter_id, OtherStarted(e.task_id, e.run_id, e.reason))
 
 
 _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one lookup per effect

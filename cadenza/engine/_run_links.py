@@ -43,7 +43,7 @@ from cadenza.core._schedule import roots_for
 from cadenza.core._start_workflow import START_WORKFLOW, StartRequest, start_request, started_id
 from cadenza.core._state import WorkflowState, restore
 from cadenza.core._status import TaskStatus, WorkflowStatus
-from cadenza.engine._effects import Effect, StartRun, TellParent, TerminateChild
+from cadenza.engine._effects import Effect, StartRun, TellParent, TellStarter, TerminateChild
 from cadenza.engine._messages import ChildEnded
 from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines
@@ -117,6 +117,8 @@ def children_to_start(
             if isinstance(request, StartRequest):
                 starts.append(StartRun(started_id(task.id), request.name, request.version,
                                        request.input, request=request, starter=(state.id, task.id)))  # fmt: skip
+            else:  # a retried attempt whose request is still bad: it fails again
+                starts.append(TellStarter(state.id, task.id, None, request))
             continue
         child = task.output.get("subWorkflowId")
         if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:

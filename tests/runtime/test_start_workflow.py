@@ -105,3 +105,35 @@ def test_a_crash_anywhere_starts_the_other_run_exactly_once(seed: int) -> None:
             assert [r.id for r in runs] == [started_id(task.id)] == [task.output["workflowId"]]
             assert sc.finish() == []
     assert crash_points >= 5  # the loop did crash the start at several points
+
+
+async def test_a_retried_start_workflow_task_starts_its_run_or_fails_again(
+    rt: cadenza.Runtime,
+) -> None:
+    """retry of a run whose START_WORKFLOW failed: the new attempt is read again, so an
+    unknown workflow fails it again, and once registered the retry starts it."""
+    run = await _run(rt, {"name": "later"})
+    assert (run.status, run.tasks[0].reason) == (
+        "FAILED", "No such workflow defined. name=later, version=null"
+    )  # fmt: skip
+    await rt.retry(run.id)
+    await rt.settle()
+    run = await rt.get(run.id)
+    assert (run.status, [t.status for t in run.tasks]) == ("FAILED", ["FAILED", "FAILED"])
+    await rt.register(workflow("later", simple("t")))
+    await rt.retry(run.id)
+    await rt.settle()
+    run = await rt.get(run.id)
+    assert (run.status, run.tasks[-1].status) == ("COMPLETED", "COMPLETED")
+    assert (await rt.get(run.tasks[-1].output["workflowId"])).name == "later"
+
+
+async def test_a_retried_task_with_a_bad_request_fails_again(rt: cadenza.Runtime) -> None:
+    """The request is an expression over the run's input: retried unchanged, still bad, the
+    new attempt fails with the same reason instead of waiting for ever."""
+    run = await _run(rt, {"input": {}})
+    await rt.retry(run.id)
+    await rt.settle()
+    run = await rt.get(run.id)
+    assert (run.status, [t.status for t in run.tasks]) == ("FAILED", ["FAILED", "FAILED"])
+    assert run.tasks[1].reason == run.tasks[0].reason
