@@ -17,7 +17,6 @@ from tests.conductor_spec._support import (
 from tests.conductor_spec._support_fork_loop import (
     DO_WHILE,
     FORK,
-    JAVA_LIST,
     JOIN,
     LOOP_BODY_LAST,
     SUB,
@@ -274,7 +273,6 @@ async def test_workflow_with_do_while_task_contains_set_variable_task(
     assert run.tasks[1].input.get("value") == "0"
 
 
-@differs(JAVA_LIST)
 async def test_workflow_with_do_while_task_contains_decision_task(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with Do While task contains decision task"."""
     await harness(rt, "do_while_with_decision_task.json")
