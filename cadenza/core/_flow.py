@@ -34,7 +34,11 @@ and when a nested list ends control returns to its parent:
 - DO_WHILE is in progress from the start; iteration n (from 1) runs the
   body with references `ref__n`. The loop's own output carries
   `iteration` (and, for the `items` form, `loopItem`/`loopIndex`), raised
-  by a `TaskUpdated` before the iteration's first task; when a body is done
+  by a `TaskUpdated` before the iteration's first task, and only once the
+  walk finds nothing else to do: Conductor's DoWhile runs as a system task
+  after the tasks its decide scheduled are added (DoWhile.java:115,
+  WorkflowExecutorOps.java:2508), so a loop in a fork starts its body after
+  the fork's other branches and the JOIN; when a body is done
   the loop goes on while there are items left (the `items` form) or the
   `loopCondition` holds, else it completes with `iteration` and each
   iteration's outputs under `"1"`, `"2"`...
@@ -146,6 +150,7 @@ class Walker:
                 self.current[task.ref] = task
         self.step: list[Event] | None = None
         self.dynamic_join_on: dict[str, tuple[str, ...]] = {}  # a JOIN after a dynamic fork
+        self.deferred: list[Event] | None = None  # a loop's next iteration (module note)
 
     def next_step(self) -> list[Event]:
         try:
@@ -154,6 +159,8 @@ class Walker:
             return []
         if self.step is not None:
             return self.step
+        if self.deferred is not None:  # a loop's next iteration, after what the walk scheduled
+            return self.deferred
         if done and all(task.status.terminal for task in self.current.values()):
             failed = [t for t in self.current.values() if self._permissive_failure(t)]
             if failed:  # DeciderService.decide: the permissive tasks' failures end the run
@@ -474,7 +481,9 @@ class Walker:
             output: dict[str, Any] = {"iteration": iteration + 1}
             if items is not None:
                 output.update(loopItem=items[iteration], loopIndex=iteration)
-            return self._take([TaskUpdated(at=now, task_id=task.id, output=output)])
+            if self.deferred is None:  # once every other step of this walk is taken
+                self.deferred = [TaskUpdated(at=now, task_id=task.id, output=output)]
+            return False
         result: dict[str, Any] = {"iteration": iteration}
         body = [t.ref for t in walk(spec.loop_over)]
         for n in range(1, iteration + 1):

@@ -20,13 +20,6 @@ SUB = "SUB_WORKFLOW"
 DO_WHILE = "DO_WHILE"
 OPS = "WorkflowExecutorOps.java"
 
-LOOP_BODY_LAST = (
-    "Conductor schedules a DO_WHILE's first iteration when the DO_WHILE task runs, after the "
-    "tasks scheduled with it, and appends it to the task list (DoWhile.java:115 "
-    f"scheduleNextIteration, {OPS}:2508 workflow.getTasks().addAll); so inside a fork the loop's "
-    "tasks come after the fork's other branches and the JOIN; cadenza lists them right after "
-    "their DO_WHILE"
-)
 __all__ = ["differs", "expect", "verify_task_iteration"]
 
 

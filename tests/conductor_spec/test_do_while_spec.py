@@ -18,9 +18,7 @@ from tests.conductor_spec._support_fork_loop import (
     DO_WHILE,
     FORK,
     JOIN,
-    LOOP_BODY_LAST,
     SUB,
-    differs,
     expect,
     verify_task_iteration,
 )
@@ -225,7 +223,6 @@ async def test_auto_retrying_a_failed_do_while_workflow(rt: cadenza.Runtime) -> 
            [(DO_WHILE, C), (T0, F), (T0, C), (FORK, C), (T1, C), (T2, C), (JOIN, C)])  # fmt: skip
 
 
-@differs(LOOP_BODY_LAST)
 async def test_workflow_with_a_iteration_do_while_task_as_subtask_of_a_forkjoin_task(
     rt: cadenza.Runtime,
 ) -> None:
