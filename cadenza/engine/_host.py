@@ -41,6 +41,7 @@ from cadenza.actors import (
 )
 from cadenza.core._operations import Operation
 from cadenza.core._schedule import DEFAULT_GROUP, Environment
+from cadenza.core._start_workflow import StartRequest
 from cadenza.core._state import WorkflowState
 from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
@@ -56,6 +57,7 @@ from cadenza.engine._messages import ChildEnded, Operate, Recover, StartRun, Wak
 from cadenza.engine._observer import Observer
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
+from cadenza.engine._run_starts import not_started, start_message
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -450,11 +452,14 @@ class Engine:
         *,
         parent: WorkflowState | None = None,
         failed: WorkflowState | None = None,
+        request: StartRequest | None = None,
+        starter: tuple[str, str] | None = None,
     ) -> Reply[str] | None:
-        """Start a child or failure-workflow run with a derived id (a repeat finds it started).
+        """Start a child, failure-workflow or START_WORKFLOW run with a derived id (a repeat
+        finds it started).
 
         A failure workflow takes the `failed` run's correlation id and taskToDomain
-        (WorkflowExecutorOps.terminateWorkflow).
+        (WorkflowExecutorOps.terminateWorkflow); a START_WORKFLOW run its `request`'s.
 
         Returns the start's reply (set once the start is durable), or None if
         the workflow is not registered.
@@ -463,28 +468,24 @@ class Engine:
             definition, digest = self.registry.get(name, version)
         except NotFound as exc:
             log.warning("run.start_failed", run_id=run_id, workflow=name, error=str(exc))
-            if parent is not None:
-                ended = ChildEnded(run_id, "FAILED", {}, f"cannot start {name!r}: {exc}")
-                _tell_soon(self.system, self._runs.ref(parent.id), ended)
+            for told, message in not_started(
+                run_id, name, version, str(exc), parent=parent, starter=starter
+            ):
+                self.tell_run(told, message)
             return None
         reply: Reply[str] = Reply()
-        like = parent if parent is not None else failed
-        start = StartRun(
-            definition,
-            digest,
-            input,
-            parent.priority if parent is not None else 0,
-            None,
-            like.correlation_id if like is not None else None,
-            dict(like.task_to_group) or None if like is not None else None,
-            parent.id if parent is not None else None,
-            reply,
-        )
+        start = start_message(
+            definition, digest, input, reply,
+            parent=parent, failed=failed, request=request, starter=starter,
+        )  # fmt: skip
         _tell_soon(self.system, self._runs.ref(run_id), start)
         return reply
 
     def run_parked(self, run_id: str) -> None:
         self.gate.finished(run_id)  # waiting on a timer or a signal costs no memory
+
+    def tell_run(self, run_id: str, message: Any) -> None:
+        _tell_soon(self.system, self._runs.ref(run_id), message)
 
     def child_ended(self, state: WorkflowState) -> None:
         if state.parent_id:
