@@ -42,10 +42,10 @@ journal is async only and wraps the untyped calls in a few typed methods.
 The driver is imported when a journal opens, so `cadenza` imports without
 the `postgres` extra.
 
-Several processes may open the same database; rounds of different
-processes are serialised by the counter row's lock (so seqs follow commit
-order). This journal alone does not keep two processes from writing one
-stream: ownership of runs across processes is the runtime's business.
+A journal is by default the database's one owner (`JournalBusy` for a
+second, as on SQLite). Non-exclusive journals may share a database; their
+rounds are serialised by the counter row's lock (so seqs follow commit
+order), and keeping two of them off one stream is the caller's business.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ from typing import Any
 
 import anyio
 
-from cadenza._errors import JournalCorrupted
+from cadenza._errors import InternalError, JournalCorrupted
 from cadenza._log import get_logger
 from cadenza.persistence import _postgres_schema as sql
 from cadenza.persistence._codec import (
@@ -84,6 +84,7 @@ from cadenza.persistence._journal import (
 from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._postgres_connect import (
     SYNCHRONOUS_COMMIT,
+    Writer,
     connect,
     is_postgres_url,
     redact_url,
@@ -99,11 +100,16 @@ class PostgresJournal(Journal):
     `durability` is "full" (`synchronous_commit = on`) or "normal" (`off`);
     `batch_max` bounds the appends of one transaction; `read_connections`
     bounds the read pool; `clock` stamps definition registrations.
+    `exclusive` (the default) makes this journal the database's one owner
+    (see `_postgres_connect`); `exclusive=False` lets several journals write
+    one database (their seqs stay distinct and gapless) and leaves keeping
+    two of them off one stream to the caller.
 
     Raises (from `open`): `JournalUnavailable` when the server cannot be
     reached, refuses the login or has no such database, or when the
     `postgres` extra (asyncpg) is not installed; `JournalCorrupted` when the
-    database holds a journal schema this cadenza cannot read.
+    database holds a journal schema this cadenza cannot read; `JournalBusy`
+    when it is exclusive and another live journal owns the database.
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class PostgresJournal(Journal):
         batch_max: int = 4096,
         read_connections: int = 4,
         clock: Callable[[], float] = time.time,
+        exclusive: bool = True,
     ):
         if not is_postgres_url(url):
             raise ValueError(f"expected a postgresql:// URL, got {redact_url(url)!r}")
@@ -130,11 +137,12 @@ class PostgresJournal(Journal):
         self.durability = durability
         self.batch_max = batch_max
         self.read_connections = read_connections
+        self.exclusive = exclusive
         self.stats = JournalStats()
         self.faults: JournalFaults | None = None  # off: see `_faults`
         self._clock = clock
         self._state = "new"  # new → open → closing → closed (→ open again)
-        self._wpool: Any = None  # asyncpg.Pool (one connection): the writer
+        self._writer: Writer | None = None  # the one write connection
         self._rpool: Any = None  # asyncpg.Pool: the readers
         self._write_lock = anyio.Lock()
         self._closed: anyio.Event | None = None
@@ -150,8 +158,11 @@ class PostgresJournal(Journal):
             return
         if self._state == "closing":
             raise JournalClosed(f"{self!r} is closing; open it again once close() returns")
-        self._wpool, self._rpool = await connect(
-            self.url, self.durability, read_connections=self.read_connections
+        self._writer, self._rpool = await connect(
+            self.url,
+            self.durability,
+            read_connections=self.read_connections,
+            exclusive=self.exclusive,
         )
         self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
         self._state = "open"
@@ -169,13 +180,14 @@ class PostgresJournal(Journal):
             try:
                 await self._committer.flush()
             finally:
-                for pool in (self._wpool, self._rpool):
-                    try:
-                        await pool.close()
-                    except Exception as exc:  # a broken connection: drop it all
-                        log.warning("journal.close_failed", error=repr(exc))
-                        pool.terminate()
-                self._wpool = self._rpool = None
+                if self._writer is not None:
+                    await self._writer.close()
+                try:
+                    await self._rpool.close()
+                except Exception as exc:  # a broken connection: drop them all
+                    log.warning("journal.close_failed", error=repr(exc))
+                    self._rpool.terminate()
+                self._writer = self._rpool = None
                 self._state = "closed"
                 closed.set()
         log.info(
@@ -208,7 +220,8 @@ class PostgresJournal(Journal):
             try:
                 if self.faults is not None:
                     self.faults.before_commit(batch[0].item.stream_id)
-                async with self._wpool.acquire() as conn, conn.transaction():
+                conn = await _present(self._writer).connection()
+                async with conn.transaction():
                     accepted = await _claim_keys(conn, batch)
                     if accepted:
                         last: int = await conn.fetchval(sql.NEXT_SEQS, len(accepted))
@@ -354,11 +367,12 @@ class PostgresJournal(Journal):
         digest, data = canonical(body, f"definition {name!r} version {version}")
         now = self._clock()
         async with self._write_lock:
-            if self._wpool is None:
+            if self._writer is None:
                 raise self._closed_error()
             with anyio.CancelScope(shield=True):
                 try:
-                    async with self._wpool.acquire() as conn, conn.transaction():
+                    conn = await self._writer.connection()
+                    async with conn.transaction():
                         await conn.execute(sql.PUT_BODY, digest, name, version, data, now)
                         current = await conn.fetchval(sql.CURRENT_DIGEST, name, version)
                         if current != digest:
@@ -386,6 +400,13 @@ class PostgresJournal(Journal):
             return None
         name, version, body, at = row
         return DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
+
+
+def _present(writer: Writer | None) -> Writer:
+    """The writer, which is always there while the journal is open or closing."""
+    if writer is None:
+        raise InternalError("the write connection is missing while the journal is in use")
+    return writer
 
 
 async def _claim_keys(conn: Any, batch: list[Ticket[EncodedAppend]]) -> list[Ticket[EncodedAppend]]:

@@ -97,6 +97,13 @@ INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSIO
 INSERT INTO {SCHEMA}.counters (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;
 """
 
+OWNER_LOCK_KEY = DDL_LOCK + 1  # held by an exclusive journal's writer for its life
+OWNER_LOCK = f"SELECT pg_advisory_lock({OWNER_LOCK_KEY})"
+CLAIM_OWNER = (
+    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('owner_pid', $1), ('owner_host', $2) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+OWNER = f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('owner_pid', 'owner_host')"
 FOUND_SCHEMA_VERSION = f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'"
 HAS_SCHEMA = f"SELECT to_regclass('{SCHEMA}.meta') IS NOT NULL"
 
