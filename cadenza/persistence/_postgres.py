@@ -14,9 +14,10 @@ first open (`_postgres_connect`); a round's rows are built by
 
 Group commit: appends go through the same `GroupCommitter` (`_group`) as on
 SQLite; one round is one transaction on the single write connection —
-the key check (only when the round carries keys), the seqs taken from the
-counter row, one `unnest` upsert for the streams and one `unnest` insert for
-the records, `COMMIT` — and no appender of the round resumes before the
+the fence (with an owner), the key check (only when the round carries
+keys), the seqs taken from the counter row, one `unnest` upsert for the
+streams and one `unnest` insert for the records (`_postgres_round`),
+`COMMIT` — and no appender of the round resumes before the
 commit returns. With durability "full" the commit waits for the server's
 WAL flush (`synchronous_commit = on`); with "normal" it does not
 (`synchronous_commit = off`): a crash of this process loses nothing, a crash
@@ -43,17 +44,20 @@ The driver is imported when a journal opens, so `cadenza` imports without
 the `postgres` extra.
 
 A journal is by default the database's one owner (`JournalBusy` for a
-second, as on SQLite). Non-exclusive journals may share a database; their
-rounds are serialised by the counter row's lock (so seqs follow commit
-order), and keeping two of them off one stream is the caller's business.
+second, as on SQLite). A journal given an `owner` name shares the database
+instead: it writes only the streams of the partitions whose leases it
+holds, each write checked against the lease's epoch in its own transaction
+(`acquire`, `renew`, `release`; `_postgres_leases`), and its recovery lists
+(`unfinished`) only those partitions' streams. Rounds of several writers
+are serialised by the counter row's lock, so seqs follow commit order.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -81,7 +85,6 @@ from cadenza.persistence._journal import (
     Loaded,
     StreamInfo,
 )
-from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._postgres_connect import (
     SYNCHRONOUS_COMMIT,
     Writer,
@@ -89,9 +92,14 @@ from cadenza.persistence._postgres_connect import (
     is_postgres_url,
     redact_url,
 )
-from cadenza.persistence._postgres_rows import info_from_row, round_arrays
+from cadenza.persistence._postgres_leases import Leases, check_lease_s
+from cadenza.persistence._postgres_round import write_round
+from cadenza.persistence._postgres_rows import info_from_row
+from cadenza.persistence._postgres_schema import PARTITIONS
 
 log = get_logger("cadenza.persistence")
+
+T = TypeVar("T")
 
 
 class PostgresJournal(Journal):
@@ -100,10 +108,12 @@ class PostgresJournal(Journal):
     `durability` is "full" (`synchronous_commit = on`) or "normal" (`off`);
     `batch_max` bounds the appends of one transaction; `read_connections`
     bounds the read pool; `clock` stamps definition registrations.
-    `exclusive` (the default) makes this journal the database's one owner
+    Without an `owner` the journal is by default the database's one owner
     (see `_postgres_connect`); `exclusive=False` lets several journals write
     one database (their seqs stay distinct and gapless) and leaves keeping
-    two of them off one stream to the caller.
+    two of them off one stream to the caller. With `owner` (a name unique
+    among the processes sharing the database) it is fenced: it appends only
+    to streams of partitions it holds (`acquire`), else `OwnershipLost`.
 
     Raises (from `open`): `JournalUnavailable` when the server cannot be
     reached, refuses the login or has no such database, or when the
@@ -120,7 +130,8 @@ class PostgresJournal(Journal):
         batch_max: int = 4096,
         read_connections: int = 4,
         clock: Callable[[], float] = time.time,
-        exclusive: bool = True,
+        exclusive: bool | None = None,
+        owner: str | None = None,
     ):
         if not is_postgres_url(url):
             raise ValueError(f"expected a postgresql:// URL, got {redact_url(url)!r}")
@@ -137,7 +148,10 @@ class PostgresJournal(Journal):
         self.durability = durability
         self.batch_max = batch_max
         self.read_connections = read_connections
-        self.exclusive = exclusive
+        if owner is not None and exclusive:
+            raise ValueError("a journal with an owner shares its database: exclusive must be False")
+        self.exclusive = owner is None if exclusive is None else exclusive
+        self.leases = None if owner is None else Leases(owner)
         self.stats = JournalStats()
         self.faults: JournalFaults | None = None  # off: see `_faults`
         self._clock = clock
@@ -179,6 +193,12 @@ class PostgresJournal(Journal):
         with anyio.CancelScope(shield=True):
             try:
                 await self._committer.flush()
+                if self.leases is not None and self.leases.held:  # a graceful leave
+                    async with self._write_lock:
+                        conn = await _present(self._writer).connection()
+                        await self.leases.release(conn, None)
+            except Exception as exc:  # the leases then run out on their own
+                log.warning("journal.release_failed", error=repr(exc))
             finally:
                 if self._writer is not None:
                     await self._writer.close()
@@ -207,28 +227,24 @@ class PostgresJournal(Journal):
     async def append(self, append: Append) -> int:
         if self._state != "open":
             raise self._closed_error()
-        return await self._committer.submit(encode_append(append))
+        encoded = encode_append(append)
+        if self.leases is not None:
+            self.leases.refuse_unheld(encoded.stream_id)  # OwnershipLost, nothing queued
+        return await self._committer.submit(encoded)
 
     async def flush(self) -> None:
         if self._state in ("open", "closing"):
             await self._committer.flush()
 
     async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
-        """One transaction for a round of appends; resolves every ticket."""
-        first = 0
+        """One transaction for a round of appends (`write_round`); resolves every ticket."""
         async with self._write_lock:
             try:
                 if self.faults is not None:
                     self.faults.before_commit(batch[0].item.stream_id)
                 conn = await _present(self._writer).connection()
                 async with conn.transaction():
-                    accepted = await _claim_keys(conn, batch)
-                    if accepted:
-                        last: int = await conn.fetchval(sql.NEXT_SEQS, len(accepted))
-                        first = last - len(accepted) + 1
-                        streams, records = round_arrays([t.item for t in accepted], first)
-                        await conn.execute(sql.UPSERT_STREAMS, *streams)
-                        await conn.execute(sql.INSERT_RECORDS, *records)
+                    accepted, first = await write_round(conn, batch, self.leases)
             except Exception as exc:
                 failed = [t for t in batch if not t.done]
                 for ticket in failed:
@@ -350,14 +366,55 @@ class PostgresJournal(Journal):
         return [info_from_row(row) for row in rows]
 
     async def unfinished_rows(self) -> list[StreamInfo]:
+        """The unfinished streams' rows; a fenced journal's: only its held partitions'."""
         async with self._reading() as conn:
-            rows = await conn.fetch(sql.UNFINISHED_ROWS)
+            if self.leases is None:
+                rows = await conn.fetch(sql.UNFINISHED_ROWS)
+            else:
+                rows = await conn.fetch(sql.UNFINISHED_ROWS_IN, sorted(self.leases.held))
         return [info_from_row(row) for row in rows]
 
     async def unfinished(self) -> list[str]:
+        """The unfinished streams' ids; a fenced journal's: only its held partitions'."""
         async with self._reading() as conn:
-            rows = await conn.fetch(sql.UNFINISHED)
+            if self.leases is None:
+                rows = await conn.fetch(sql.UNFINISHED)
+            else:
+                rows = await conn.fetch(sql.UNFINISHED_IN, sorted(self.leases.held))
         return [row[0] for row in rows]
+
+    # -- partition leases (a journal with an owner; see `_postgres_leases`) --
+
+    async def acquire(
+        self, lease_s: float, partitions: Iterable[int] | None = None, *, limit: int = PARTITIONS
+    ) -> dict[int, int]:
+        """Take up to `limit` free or expired partitions; {partition: epoch} of those taken."""
+        lease_s = check_lease_s(lease_s)
+        return await self._leasing(
+            lambda leases, conn: leases.acquire(conn, lease_s, partitions, limit)
+        )
+
+    async def renew(self, lease_s: float) -> set[int]:
+        """Extend the held leases on the database's clock; the partitions found taken over."""
+        lease_s = check_lease_s(lease_s)
+        return await self._leasing(lambda leases, conn: leases.renew(conn, lease_s))
+
+    async def release(self, partitions: Iterable[int] | None = None) -> list[int]:
+        """Flush, then give held partitions (default: all) back at once; those released."""
+        await self.flush()
+        return await self._leasing(lambda leases, conn: leases.release(conn, partitions))
+
+    async def _leasing(self, act: Callable[[Leases, Any], Awaitable[T]]) -> T:
+        if self.leases is None:
+            raise ValueError(f"{self!r} has no owner: open it with owner=... to hold partitions")
+        leases = self.leases
+        if self._state != "open":
+            raise self._closed_error()
+        async with self._write_lock:
+            with anyio.CancelScope(shield=True):
+                conn = await _present(self._writer).connection()
+                return await act(leases, conn)
+        raise InternalError("a shielded scope cannot be cancelled")  # pragma: no cover
 
     # -- definitions -------------------------------------------------------
 
@@ -407,24 +464,3 @@ def _present(writer: Writer | None) -> Writer:
     if writer is None:
         raise InternalError("the write connection is missing while the journal is in use")
     return writer
-
-
-async def _claim_keys(conn: Any, batch: list[Ticket[EncodedAppend]]) -> list[Ticket[EncodedAppend]]:
-    """Fail (alone) each append whose key another stream holds; the rest, in order."""
-    keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
-    if not keys:
-        return list(batch)
-    sids = sorted({t.item.stream_id for t in batch})
-    rows = await conn.fetch(sql.KEY_ROWS, keys, sids)
-    wanted_keys, wanted_sids = set(keys), set(sids)
-    holders = {key: sid for sid, key in rows if key in wanted_keys}
-    keys_of: dict[str, str | None] = {sid: key for sid, key in rows if sid in wanted_sids}
-    ledger = KeyLedger(holders, keys_of)
-    accepted = []
-    for ticket in batch:
-        duplicate = ledger.claim(ticket.item.stream_id, ticket.item.append.info.key)
-        if duplicate is None:
-            accepted.append(ticket)
-        else:
-            ticket.fail(duplicate)
-    return accepted
