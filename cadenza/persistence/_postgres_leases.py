@@ -9,8 +9,9 @@ a process's (as Temporal's shard `range_id`):
 
 - *acquire*: a conditional update takes partitions that are free or whose
   lease ran out (`owner IS NULL OR expires_at < now()`), bumping the epoch;
-  rows locked by a writer's fence or another acquirer are skipped
-  (`SKIP LOCKED`), never waited for.
+  a partition whose fence a writer holds, or that another acquirer has
+  locked, is skipped (`pg_try_advisory_xact_lock`, `SKIP LOCKED`), never
+  waited for.
 - *renew*: extends the rows still ours; a held partition the update does not
   return, or returns at another epoch, was taken over: it is lost.
 - *release*: gives partitions back at once (a graceful leave), keeping the
@@ -18,13 +19,19 @@ a process's (as Temporal's shard `range_id`):
 
 The fence: a fenced journal (one with an `owner`) writes a stream only
 while it holds the stream's partition. In every commit round, before
-anything else, it reads the lease rows of the round's partitions
-`FOR SHARE` and refuses (`OwnershipLost`, alone) each append whose
-partition's row no longer names this owner at the epoch it was taken with.
-The share lock holds until the round commits, so a takeover's update waits
-for (or skips) the round in flight: a write is either committed under the
-old epoch before the takeover, or refused after it, never interleaved. Each
-record carries the owner and epoch it was written under.
+anything else, it takes a transaction-scoped advisory lock *shared* on each
+of the round's partitions, then (in the next statement, so its snapshot
+follows the locks) reads their lease rows, and refuses (`OwnershipLost`,
+alone) each append whose partition's row no longer names this owner at the
+epoch it was taken with. An acquisition needs that lock *exclusively*: it
+skips a partition while a round holds it, and a round that asks while an
+acquisition holds it waits for it to commit and then reads the new epoch.
+So a write is either committed under the old epoch before the takeover, or
+refused after it, never interleaved. (Advisory locks, not `FOR SHARE` on
+the rows: a row lock is a heap write, WAL-logged. In 7 interleaved runs of
+64 appenders on the shared 2-core machine the medians were 5,011 records/s
+unfenced, 4,538 with advisory fences, 4,210 with row locks; noisy, but the
+order held.) Each record carries the owner and epoch it was written under.
 
 A lost partition is dropped from `held` and reported once through
 `on_lost(partition)`, so the holder can drop what it keeps in memory for it.
@@ -77,10 +84,11 @@ class Leases:
         """Inside the round's transaction: fail (alone) each append whose lease moved.
 
         Returns the appends that may be written, in order; their partitions'
-        lease rows stay share-locked until the transaction ends.
+        fences stay held (shared) until the transaction ends.
         """
         partitions = sorted({partition_of(t.item.stream_id) for t in batch})
-        rows = await conn.fetch(sql.LEASES_FOR_SHARE, partitions)
+        await conn.fetchval(sql.LOCK_LEASES_SHARED, partitions)
+        rows = await conn.fetch(sql.READ_LEASES, partitions)
         current = {partition: (owner, epoch) for partition, owner, epoch in rows}
         moved = {
             p

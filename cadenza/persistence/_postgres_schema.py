@@ -195,9 +195,14 @@ UNFINISHED_IN = (
 )
 
 # Leases (see `_postgres_leases`): all on the database's clock.
-LEASES_FOR_SHARE = (
-    f"SELECT partition, owner, epoch FROM {SCHEMA}.leases "
-    "WHERE partition = ANY($1::integer[]) FOR SHARE"
+# A writer's round holds this lock shared on each of its partitions until it commits; an
+# acquisition takes it exclusively, without waiting (two int4 keys: apart from OWNER_LOCK).
+LEASE_LOCK = 0x6364  # "cd"
+LOCK_LEASES_SHARED = (
+    f"SELECT count(pg_advisory_xact_lock_shared({LEASE_LOCK}, p)) FROM unnest($1::integer[]) AS p"
+)
+READ_LEASES = (
+    f"SELECT partition, owner, epoch FROM {SCHEMA}.leases WHERE partition = ANY($1::integer[])"
 )
 ACQUIRE = f"""
 UPDATE {SCHEMA}.leases SET owner = $1, epoch = epoch + 1,
@@ -205,6 +210,7 @@ UPDATE {SCHEMA}.leases SET owner = $1, epoch = epoch + 1,
 WHERE partition IN (
     SELECT partition FROM {SCHEMA}.leases
     WHERE partition = ANY($3::integer[]) AND (owner IS NULL OR expires_at < now())
+        AND pg_try_advisory_xact_lock({LEASE_LOCK}, partition)
     ORDER BY partition LIMIT $4 FOR UPDATE SKIP LOCKED)
 RETURNING partition, epoch
 """
