@@ -47,7 +47,8 @@ A journal is by default the database's one owner (`JournalBusy` for a
 second, as on SQLite). A journal given an `owner` name shares the database
 instead: it writes only the streams of the partitions whose leases it
 holds, each write checked against the lease's epoch in its own transaction
-(`acquire`, `renew`, `release`; `_postgres_leases`), and its recovery lists
+(`acquire`, `renew`, `release`; `_postgres_leases`; `balance` spreads the
+partitions evenly over the live members, `_postgres_members`), and its recovery lists
 (`unfinished`) only those partitions' streams. Rounds of several writers
 are serialised by the counter row's lock, so seqs follow commit order.
 """
@@ -93,6 +94,7 @@ from cadenza.persistence._postgres_connect import (
     redact_url,
 )
 from cadenza.persistence._postgres_leases import Leases, check_lease_s
+from cadenza.persistence._postgres_members import Balance, balance, leave
 from cadenza.persistence._postgres_round import write_round
 from cadenza.persistence._postgres_rows import info_from_row
 from cadenza.persistence._postgres_schema import PARTITIONS
@@ -193,10 +195,10 @@ class PostgresJournal(Journal):
         with anyio.CancelScope(shield=True):
             try:
                 await self._committer.flush()
-                if self.leases is not None and self.leases.held:  # a graceful leave
+                if self.leases is not None:  # a graceful leave
                     async with self._write_lock:
                         conn = await _present(self._writer).connection()
-                        await self.leases.release(conn, None)
+                        await leave(conn, self.leases)
             except Exception as exc:  # the leases then run out on their own
                 log.warning("journal.release_failed", error=repr(exc))
             finally:
@@ -403,6 +405,17 @@ class PostgresJournal(Journal):
         """Flush, then give held partitions (default: all) back at once; those released."""
         await self.flush()
         return await self._leasing(lambda leases, conn: leases.release(conn, partitions))
+
+    async def balance(self, lease_s: float) -> Balance:
+        """One membership tick: heartbeat, renew, then release or take up to an even share.
+
+        Run it every `lease_s / 3` (see `_postgres_members`). It flushes
+        first, so appends already accepted for partitions it gives up are
+        written before they go.
+        """
+        lease_s = check_lease_s(lease_s)
+        await self.flush()
+        return await self._leasing(lambda leases, conn: balance(conn, leases, lease_s))
 
     async def _leasing(self, act: Callable[[Leases, Any], Awaitable[T]]) -> T:
         if self.leases is None:

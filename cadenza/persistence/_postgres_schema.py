@@ -87,6 +87,10 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.leases (
 );
 INSERT INTO {SCHEMA}.leases (partition)
     SELECT generate_series(0, {PARTITIONS} - 1) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.members (
+    owner      text PRIMARY KEY,
+    expires_at timestamptz NOT NULL
+);
 CREATE INDEX IF NOT EXISTS records_by_stream ON {SCHEMA}.records (stream_id, seq);
 CREATE INDEX IF NOT EXISTS streams_by_age ON {SCHEMA}.streams (created_at, created_order);
 CREATE INDEX IF NOT EXISTS streams_by_kind ON {SCHEMA}.streams (kind, created_at, created_order);
@@ -218,6 +222,13 @@ RENEW = (
     f"UPDATE {SCHEMA}.leases SET expires_at = now() + make_interval(secs => $2) "
     "WHERE owner = $1 AND partition = ANY($3::integer[]) RETURNING partition, epoch"
 )
+HEARTBEAT = (
+    f"INSERT INTO {SCHEMA}.members (owner, expires_at) "
+    "VALUES ($1, now() + make_interval(secs => $2)) "
+    "ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at"
+)
+LIVE_MEMBERS = f"SELECT owner FROM {SCHEMA}.members WHERE expires_at > now() ORDER BY owner"
+LEAVE = f"DELETE FROM {SCHEMA}.members WHERE owner = $1"
 RELEASE = (
     f"UPDATE {SCHEMA}.leases SET owner = NULL, expires_at = '-infinity' "
     "WHERE owner = $1 AND partition = ANY($2::integer[])"
