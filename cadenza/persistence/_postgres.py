@@ -115,7 +115,10 @@ class PostgresJournal(Journal):
     one database (their seqs stay distinct and gapless) and leaves keeping
     two of them off one stream to the caller. With `owner` (a name unique
     among the processes sharing the database) it is fenced: it appends only
-    to streams of partitions it holds (`acquire`), else `OwnershipLost`.
+    to streams of partitions it holds (`acquire`), else `OwnershipLost`;
+    the server ends its write session if it sits `stalled_s` inside a
+    transaction (paused mid-round), so the fences it held cannot block a
+    takeover for longer.
 
     Raises (from `open`): `JournalUnavailable` when the server cannot be
     reached, refuses the login or has no such database, or when the
@@ -134,6 +137,7 @@ class PostgresJournal(Journal):
         clock: Callable[[], float] = time.time,
         exclusive: bool | None = None,
         owner: str | None = None,
+        stalled_s: float = 5.0,
     ):
         if not is_postgres_url(url):
             raise ValueError(f"expected a postgresql:// URL, got {redact_url(url)!r}")
@@ -154,6 +158,7 @@ class PostgresJournal(Journal):
             raise ValueError("a journal with an owner shares its database: exclusive must be False")
         self.exclusive = owner is None if exclusive is None else exclusive
         self.leases = None if owner is None else Leases(owner)
+        self.stalled_s = check_lease_s(stalled_s, "stalled_s")
         self.stats = JournalStats()
         self.faults: JournalFaults | None = None  # off: see `_faults`
         self._clock = clock
@@ -179,6 +184,7 @@ class PostgresJournal(Journal):
             self.durability,
             read_connections=self.read_connections,
             exclusive=self.exclusive,
+            stalled_s=None if self.leases is None else self.stalled_s,
         )
         self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
         self._state = "open"

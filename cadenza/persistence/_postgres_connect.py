@@ -106,9 +106,18 @@ class Writer:
 
 
 async def connect(
-    url: str, durability: str, *, read_connections: int, exclusive: bool = True
+    url: str,
+    durability: str,
+    *,
+    read_connections: int,
+    exclusive: bool = True,
+    stalled_s: float | None = None,
 ) -> tuple[Writer, Any]:
     """(the writer, the readers' pool), the schema checked and created.
+
+    With `stalled_s`, the server ends the writer's session once it has sat
+    that long inside a transaction without a word (the process paused or
+    stuck mid-round), rolling it back and freeing the fences it held.
 
     Raises `JournalUnavailable` (server unreachable, login refused, no such
     database, driver missing), `JournalCorrupted` (a schema of another
@@ -126,7 +135,10 @@ async def connect(
         "synchronous_commit": SYNCHRONOUS_COMMIT[durability],
         "application_name": "cadenza",
     }
-    writer = Writer(asyncpg, url, settings, exclusive=exclusive)
+    writer_settings = dict(settings)
+    if stalled_s is not None:
+        writer_settings["idle_in_transaction_session_timeout"] = str(int(stalled_s * 1000))
+    writer = Writer(asyncpg, url, writer_settings, exclusive=exclusive)
     rpool: Any = None
     try:
         try:

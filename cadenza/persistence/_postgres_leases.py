@@ -53,12 +53,12 @@ from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
 log = get_logger("cadenza.persistence")
 
 
-def check_lease_s(lease_s: float) -> float:
-    """`lease_s` as a float; ValueError unless it is a finite number of seconds above 0."""
+def check_lease_s(lease_s: float, name: str = "lease_s") -> float:
+    """`lease_s` as a float; ValueError (naming `name`) unless finite seconds above 0."""
     if isinstance(lease_s, bool) or not isinstance(lease_s, (int, float)):
-        raise ValueError(f"lease_s must be a number of seconds, got {lease_s!r}")
+        raise ValueError(f"{name} must be a number of seconds, got {lease_s!r}")
     if not math.isfinite(lease_s) or lease_s <= 0:
-        raise ValueError(f"lease_s must be finite and above 0, got {lease_s!r}")
+        raise ValueError(f"{name} must be finite and above 0, got {lease_s!r}")
     return float(lease_s)
 
 

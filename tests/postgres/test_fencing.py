@@ -17,8 +17,8 @@ import anyio
 import asyncpg
 import pytest
 
-from cadenza.persistence import OwnershipLost, PostgresJournal
-from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
+from cadenza.persistence import JournalWriteError, OwnershipLost, PostgresJournal
+from cadenza.persistence._postgres_schema import LEASE_LOCK, PARTITIONS, partition_of
 from tests.persistence._helpers import append
 
 LEASE_S = 60.0
@@ -245,3 +245,39 @@ def test_an_owner_and_exclusive_do_not_mix() -> None:
         PostgresJournal("postgresql://u@h/db", owner="A", exclusive=True)
     with pytest.raises(ValueError, match="owner must be a non-empty string"):
         PostgresJournal("postgresql://u@h/db", owner="")
+
+
+async def test_an_owner_stalled_inside_a_round_is_cut_off_by_the_server(pg_url: str) -> None:
+    """A round left open (its process paused mid-round) holds the fence only `stalled_s`:
+    the server then ends A's write session, B takes the partition over, and A's next write
+    (on a new connection) is refused."""
+    a = PostgresJournal(pg_url, owner="A", stalled_s=0.5)
+    async with a, PostgresJournal(pg_url, owner="B") as b:
+        await a.acquire(LEASE_S, [40])
+        assert a._writer is not None
+        conn = await a._writer.connection()
+        assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "500ms"
+        await conn.execute("BEGIN")  # a round that stops right after taking its fence
+        await conn.fetchval(f"SELECT pg_advisory_xact_lock_shared({LEASE_LOCK}, 40)")
+        await expire(pg_url, 40)
+        assert await b.acquire(LEASE_S, [40]) == {}
+
+        async def taken_over() -> bool:
+            return bool(await b.acquire(LEASE_S, [40]))
+
+        await _until(taken_over, "the server ended A's stalled session")
+        late = append(stream_in(40), [{"late": True}])
+        with pytest.raises(OwnershipLost):
+            await _append_past_a_dead_session(a, late)
+
+
+async def _append_past_a_dead_session(j: PostgresJournal, item: Any) -> int:
+    """Append; if the first try went down with a session the server ended, once more."""
+    try:
+        return await j.append(item)
+    except OwnershipLost:
+        raise
+    except JournalWriteError as exc:
+        if not exc.transient:
+            raise
+        return await j.append(item)  # on a new connection
