@@ -5,6 +5,7 @@ tests/persistence/test_contract.py, run against every journal)."""
 from __future__ import annotations
 
 import os
+import random
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ import asyncpg
 import pytest
 
 from cadenza._errors import JournalBusy, JournalCorrupted
-from cadenza.persistence import JournalClosed, JournalWriteError, PostgresJournal
+from cadenza.persistence import JournalClosed, JournalFaults, JournalWriteError, PostgresJournal
 from tests.persistence._helpers import append
 
 
@@ -219,3 +220,19 @@ async def test_a_second_owner_is_refused_and_named_until_the_first_closes(pg_url
         assert loaded is not None
         assert loaded.events == [{"i": 1}, {"i": 2}]
         assert await next_owner.load("b") is None
+
+
+async def test_an_injected_commit_failure_writes_nothing_of_its_round(pg_url: str) -> None:
+    """The fault plan's failing commit (as the simulation injects it) is a transient
+    JournalWriteError on PostgreSQL too; the next append takes the same seq."""
+    journal = PostgresJournal(pg_url)
+    journal.faults = JournalFaults(random.Random(0), fail_p=0.999, fail_burst_max=1)
+    async with journal:
+        with pytest.raises(JournalWriteError) as failed:
+            await journal.append(append("a", [{"n": 1}]))
+        assert failed.value.transient
+        assert await journal.load("a") is None
+        assert await journal.append(append("a", [{"n": 2}])) == 1
+        loaded = await journal.load("a")
+        assert loaded is not None
+        assert loaded.events == [{"n": 2}]
