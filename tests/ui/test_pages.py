@@ -220,3 +220,29 @@ async def test_a_runs_graph_is_the_definition_it_started_with(
     await flows.settle()
     graph = (await ui.get(f"/ui/runs/{newer}/graph.json")).json()
     assert [n["id"] for n in graph["nodes"]] == ["__start", "a", "b", "c", "__final"]
+
+
+async def test_an_inline_sub_workflows_graph_and_its_parent_link(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime
+) -> None:
+    """The child of an inline workflowDefinition (registered under no name) still draws,
+    links back to its parent, and the parent's SUB_WORKFLOW node links to it."""
+    inline = {
+        "name": "inline_child",
+        "version": 1,
+        "tasks": [{"name": "ui_c", "taskReferenceName": "c1", "type": "SIMPLE"}],
+    }
+    await flows.register({
+        "name": "parent", "version": 1,
+        "tasks": [{"name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
+                   "subWorkflowParam": {"name": "inline_child", "workflowDefinition": inline}}],
+    })  # fmt: skip
+    parent = await flows.start("parent", {})
+    await flows.settle()
+    child = (await flows.get(parent)).tasks[0].sub_workflow_id
+    assert child is not None
+    graph = (await ui.get(f"/ui/runs/{child}/graph.json")).json()
+    assert [n["id"] for n in graph["nodes"]] == ["__start", "c1", "__final"]
+    assert f'id="parent-link">{parent}<' in (await ui.get(f"/ui/runs/{child}")).text
+    parent_graph = (await ui.get(f"/ui/runs/{parent}/graph.json")).json()
+    assert {n["id"]: n.get("child") for n in parent_graph["nodes"]}["sub"] == child
