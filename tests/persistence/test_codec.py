@@ -87,7 +87,10 @@ def test_the_public_names_are_pinned() -> None:
         "MemoryJournal",
         "SqliteJournal",
         "StreamInfo",
+        "StreamQuery",
+        "count_streams",
         "open_journal",
+        "search_streams",
     ]
     for name in cadenza.persistence.__all__:
         assert getattr(cadenza.persistence, name) is not None

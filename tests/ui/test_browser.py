@@ -206,3 +206,17 @@ def test_with_a_token_the_browser_is_asked_once(tmp_path: Path, browser: Browser
         assert session["sameSite"] == "Strict"
         assert "cadenza_session" not in page.evaluate("document.cookie")  # no script can read it
         context.close()
+
+
+def test_an_opened_payload_stays_open_across_live_updates(served: Served, page: Page) -> None:
+    run_id = served.call(served.rt.start, "two_steps", {"n": 1})
+    page.goto(served.url + f"runs/{run_id}")
+    page.evaluate(
+        "document.addEventListener('htmx:afterSwap', () => { window.__swaps = (window.__swaps || 0) + 1 })"
+    )
+    page.click("details[data-key='run-input'] summary")
+    served.finish("ui_a", {"n": 2}, run_id=run_id)
+    expect(page.locator("tr[data-ref='a'] .task-status")).to_have_text("COMPLETED")  # swapped in
+    assert page.evaluate("window.__swaps") >= 1
+    expect(page.locator("details[data-key='run-input']")).to_have_attribute("open", "")
+    expect(page.locator("details[data-key='run-output']")).not_to_have_attribute("open", "")

@@ -38,6 +38,11 @@ def test_switch_fans_out_to_its_cases_and_without_default_is_an_end_itself() -> 
         ("y1", "after"),
         ("after", "__final"),
     }
+    labels = {(e["source"], e["target"]): e.get("label") for e in graph["edges"]}
+    assert labels[("sw", "x1")] == "x"
+    assert labels[("sw", "y1")] == "y"
+    assert labels[("x1", "x2")] is None
+    assert labels[("sw", "after")] is None
 
 
 def test_fork_branches_meet_at_the_join() -> None:

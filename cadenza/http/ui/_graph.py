@@ -33,7 +33,9 @@ class _Builder:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
 
-    def vertex(self, task: Mapping[str, Any], before: Sequence[str], *, kind: str = "") -> str:
+    def vertex(
+        self, task: Mapping[str, Any], before: Sequence[str], *, kind: str = "", label: str = ""
+    ) -> str:
         ref = str(task.get("taskReferenceName") or task.get("name") or "?")
         task_type = kind or str(task.get("type") or "SIMPLE")
         if ref not in self.nodes:
@@ -49,50 +51,60 @@ class _Builder:
                 node["child"] = child
             self.nodes[ref] = node
         for source in before:
-            self.edge(source, ref)
+            self.edge(source, ref, label=label)
         return ref
 
-    def edge(self, source: str, target: str, *, kind: str = "") -> None:
+    def edge(self, source: str, target: str, *, kind: str = "", label: str = "") -> None:
         edge_id = f"{source}->{target}"
         if any(e["id"] == edge_id for e in self.edges):
             return
         executed = self.nodes.get(target, {}).get("status", "NOT_STARTED") != "NOT_STARTED"
-        self.edges.append(
-            {"id": edge_id, "source": source, "target": target, "executed": executed, "kind": kind}
-        )
+        edge = {
+            "id": edge_id,
+            "source": source,
+            "target": target,
+            "executed": executed,
+            "kind": kind,
+        }
+        if label:
+            edge["label"] = label
+        self.edges.append(edge)
 
-    def tasks(self, tasks: Sequence[Mapping[str, Any]], before: list[str]) -> list[str]:
+    def tasks(
+        self, tasks: Sequence[Mapping[str, Any]], before: list[str], *, label: str = ""
+    ) -> list[str]:
+        """The tasks in sequence after `before`; `label` names the first edge (a case)."""
         ends = before
-        for task in tasks:
-            ends = self.task(task, ends)
+        for index, task in enumerate(tasks):
+            ends = self.task(task, ends, label=label if index == 0 else "")
         return ends
 
-    def task(self, task: Mapping[str, Any], before: list[str]) -> list[str]:
+    def task(self, task: Mapping[str, Any], before: list[str], *, label: str = "") -> list[str]:
         task_type = str(task.get("type") or "SIMPLE")
         if task_type in _SWITCHES:
-            ref = self.vertex(task, before)
+            ref = self.vertex(task, before, label=label)
             default = list(task.get("defaultCase") or [])
-            ends = self.tasks(default, [ref]) if default else [ref]
-            for branch in (task.get("decisionCases") or {}).values():
-                ends = ends + self.tasks(list(branch or []), [ref])
+            ends = self.tasks(default, [ref], label="default") if default else [ref]
+            for case, branch in (task.get("decisionCases") or {}).items():
+                ends = ends + self.tasks(list(branch or []), [ref], label=str(case))
             return ends
         if task_type == "FORK_JOIN":
-            ref = self.vertex(task, before)
+            ref = self.vertex(task, before, label=label)
             ends = []
             for branch in task.get("forkTasks") or []:
                 ends += self.tasks(list(branch or []), [ref])
             return ends or [ref]
         if task_type in _LOOPS:
-            ref = self.vertex(task, before)
+            ref = self.vertex(task, before, label=label)
             inner = self.tasks(list(task.get("loopOver") or []), [ref])
             end = {"taskReferenceName": f"{ref}-END", "aliasForRef": ref, "name": ref}
             end_ref = self.vertex(end, inner, kind=f"{task_type}_END")
             self.edge(ref, end_ref, kind="loop")
             return [end_ref]
         if task_type == "TERMINATE":
-            self.vertex(task, before)
+            self.vertex(task, before, label=label)
             return []
-        return [self.vertex(task, before)]
+        return [self.vertex(task, before, label=label)]
 
 
 def last_statuses(tasks: Sequence[Any], run_status: str | None) -> dict[str, str]:
@@ -133,7 +145,8 @@ def build(
     """The graph of `definition` (Conductor's JSON), each node carrying its run status.
 
     Returns `{"nodes": [{"id", "label", "type", "status", "child"?}], "edges":
-    [{"id", "source", "target", "executed", "kind"}], "terminal": bool}`;
+    [{"id", "source", "target", "executed", "kind", "label"?}], "terminal": bool}`
+    (`label`: a SWITCH case's value on the edge into its branch);
     `terminal` says the run is over (the browser stops refreshing).
     """
     builder = _Builder(statuses=statuses or {}, children=children or {})

@@ -10,6 +10,7 @@ themselves), like `cadenza.http._engine`'s reads for the REST API.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -181,6 +182,15 @@ class TimersView:
     wakeups: int
     fired: int
     now: float
+    lateness_s: list[float]  # the last firings' lateness, newest last
+
+    @property
+    def lateness_max_s(self) -> float | None:
+        return max(self.lateness_s) if self.lateness_s else None
+
+    @property
+    def lateness_median_s(self) -> float | None:
+        return statistics.median(self.lateness_s) if self.lateness_s else None
 
 
 def timers(rt: Runtime) -> TimersView:
@@ -195,6 +205,7 @@ def timers(rt: Runtime) -> TimersView:
         wakeups=state.wakeups,
         fired=state.fired,
         now=engine.clock.now(),
+        lateness_s=list(state.lateness),
     )
 
 
