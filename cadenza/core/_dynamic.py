@@ -36,6 +36,7 @@ from cadenza.language._parse import parse_task
 
 _PARSED: dict[tuple[str, str], tuple[TaskSpec, ...]] = {}  # (workflow, branch JSON) -> branches
 _PARSED_MAX = 10_000
+_FORKS = frozenset({"FORK", "FORK_JOIN_DYNAMIC"})
 
 
 def _literal(value: Any) -> Any:
@@ -119,7 +120,8 @@ def spec_for(definition: WorkflowDef, state: WorkflowState, ref: str) -> TaskSpe
         named = next((t.name for t in reversed(state.tasks) if t.ref == ref), None)
         return spec if named is None else dataclasses.replace(spec, name=named, type="SIMPLE")
     for task in state.tasks:
-        if task.type == "FORK_JOIN_DYNAMIC" and task.status.successful:
+        # a dynamic fork runs as FORK (journals before issue 12 say FORK_JOIN_DYNAMIC)
+        if task.type in _FORKS and task.status.successful and "forkedTaskDefs" in task.output:
             for spec in dynamic_specs(task, definition.name):
                 if spec.ref == ref or ref.startswith(spec.ref + "__"):
                     return spec

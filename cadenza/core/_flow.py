@@ -21,10 +21,13 @@ and when a nested list ends control returns to its parent:
   task is a branch, and the JOIN right after it also joins on them.
 - FORK_JOIN completes at once; every branch is walked (a blocked branch
   does not block the others) and the fork counts as done, so the JOIN
-  after it is scheduled; the JOIN (in progress from the start) completes,
-  with output `{ref: output}`, once each `joinOn` task is terminal and
-  successful; once each is terminal and one (permissive) is not successful
-  it fails with their reasons (CANCELED if each of those was CANCELED).
+  after it is scheduled. Both forks run as type FORK, and a JOIN's input
+  is its `joinOn` (see `_schedule`). The JOIN (in progress from the
+  start) completes, with output `{ref: output}` (non-empty outputs only),
+  once each `joinOn` task is terminal and successful (COMPLETED_WITH_ERRORS
+  if an optional one ended so); once each is terminal and one (permissive)
+  is not successful it fails with their reasons (CANCELED if each of those
+  was CANCELED).
 - An exhausted `permissive` task that failed lets the walk go on; when
   the walk is done the run fails, with each such task's failure named.
 - DO_WHILE is in progress from the start; iteration n (from 1) runs the
@@ -66,9 +69,9 @@ from cadenza.core._events import (
     WorkflowCompleted,
     WorkflowFailed,
 )
+from cadenza.core._join import join_events, spec_join_on
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
 from cadenza.core._state import TaskState, WorkflowState
-from cadenza.core._status import TaskStatus
 from cadenza.core._system_tasks import (
     AT_ONCE,
     BY_SYSTEM_WORKER,
@@ -172,10 +175,11 @@ class Walker:
         return False
 
     def _schedule(self, spec: TaskSpec, iteration: int) -> list[Event]:
+        ref = iteration_ref(spec.ref, iteration)
         return _schedule(
             self.definition, spec, self.state, self.env,
-            delay_s=spec.start_delay_s, ref=iteration_ref(spec.ref, iteration),
-            iteration=iteration,
+            delay_s=spec.start_delay_s, ref=ref, iteration=iteration,
+            join_on=self.dynamic_join_on.get(ref) if spec.type == "JOIN" else None,
         )  # fmt: skip
 
     def _at_once(self, spec: TaskSpec, iteration: int, output: dict[str, Any]) -> bool:
@@ -332,23 +336,17 @@ class Walker:
         return self._at_once_scheduled(scheduled, plan)
 
     def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
-        outputs: dict[str, Any] = {}
+        """See `_join.py`."""
         dynamic = self.dynamic_join_on.get(iteration_ref(spec.ref, iteration), ())
-        failed: list[TaskState] = []
-        for joined in (*spec.join_on, *dynamic):
-            found = self.current.get(iteration_ref(joined, iteration)) or self.current.get(joined)
-            if found is None or not found.status.terminal:
-                return False
-            outputs[joined] = found.output
-            if not found.status.successful:
-                failed.append(found)
-        now = self.state.updated_at
-        if failed:  # Join.execute: a permissive task's failure, once every task is terminal
-            reason = " ".join(t.reason for t in failed if t.reason)
-            if all(t.status is TaskStatus.CANCELED for t in failed):
-                return self._take([TaskCanceled(at=now, task_id=task.id, reason=reason)])
-            return self._take([TaskFailed(at=now, task_id=task.id, reason=reason, output=outputs)])
-        return self._take([TaskCompleted(at=now, task_id=task.id, output=outputs)])
+        ended = join_events(
+            task, spec_join_on(spec, dynamic), self.current, iteration, self._optional,
+            self.state.updated_at,
+        )  # fmt: skip
+        return self._take(ended) if ended else False
+
+    def _optional(self, task: TaskState) -> bool:
+        spec = self._spec_of(task.ref)
+        return spec is not None and spec.optional
 
     def _terminate(self, spec: TaskSpec, iteration: int) -> bool:
         now = self.state.updated_at

@@ -40,6 +40,7 @@ import heapq
 import itertools
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +90,8 @@ class TimerState:
     fired: int = 0
     lateness: deque[float] = field(
         default_factory=lambda: deque(maxlen=LATENESS_KEPT)
-    )  # s, newest last
+    )  # s, newest last (the dashboard)
+    late: Callable[[float], None] | None = None  # told how late each timer fired (metrics)
 
     def pending(self) -> int:
         return len(self.heap)
@@ -139,6 +141,8 @@ class TimerService(Actor[Any]):
             await target.tell(message)
             timers.fired += 1
             timers.lateness.append(now - when)
+            if timers.late is not None:
+                timers.late(now - when)
         self._rearm()
 
     async def stopped(self) -> None:

@@ -52,6 +52,7 @@ from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
 from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import AuditTimer, ChildEnded, Operate, Recover, StartRun, Wake
+from cadenza.engine._observer import Observer
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
 from cadenza.language._definition import WorkflowDef
@@ -87,11 +88,14 @@ class Engine:
         max_timers_per_type: int = 1_000_000,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
+        observer: Observer | None = None,
     ) -> None:
         self.path = path
+        self.observer = observer
         self.journal = journal
         self.clock = clock
         self.rng = random.Random(seed)
+        self.jitter = random.Random(f"jitter:{seed}") if seed is not None else random.Random()
         self.default_group = default_group
         self.shutdown_grace_s = shutdown_grace_s
         self.audit_timers = audit_timers
@@ -142,7 +146,8 @@ class Engine:
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
-            self._timer_state = timers = TimerState()  # outlives restarts of the service
+            late = self.observer.timer_late if self.observer is not None else None
+            self._timer_state = timers = TimerState(late=late)  # outlives the service's restarts
             self._timers = services.spawn(
                 lambda: TimerService(
                     self.clock, resolution_s=self.timer_resolution_s, state=timers
@@ -183,6 +188,8 @@ class Engine:
     async def _recover(self) -> None:
         rows = await self.journal.unfinished_rows()
         unfinished = [row.stream_id for row in rows if not row.parked]
+        if self.observer is not None:
+            self.observer.recovered(rows)
         for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
             self.count_timers({}, dict(row.timers or {}))
         arms = [

@@ -83,6 +83,7 @@ from cadenza.engine._run_links import (
 from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
 from cadenza.engine._run_services import RunServices, queued
 from cadenza.engine._run_timing import RunDeadlines, parked
+from cadenza.engine._run_unread import put_off
 from cadenza.language._definition import WorkflowDef
 
 log = get_logger("cadenza.engine")
@@ -100,6 +101,7 @@ class RunActor(Actor[Any]):
         self.definition: WorkflowDef | None = None
         self.waiters: list[Reply[Any]] = []
         self.damaged: JournalCorrupted | None = None
+        self.unread: Exception | None = None  # the read of its state failed: see `_run_unread`
         self.batches = DurableBatches(run_id, services, self)
         self.deadlines = RunDeadlines(services)
         self.links = RunLinks(services)
@@ -114,6 +116,8 @@ class RunActor(Actor[Any]):
         except JournalCorrupted as exc:
             self.damaged = exc
             log.error("run.damaged", run_id=self.run_id, error=str(exc))
+        except Exception as exc:  # not damage: put its messages off, never drop them
+            self.unread = exc
 
     async def _load(self) -> None:
         loaded = await self.services.load_run(self.run_id)
@@ -145,6 +149,10 @@ class RunActor(Actor[Any]):
                 reply = getattr(message, "reply", None)
                 if reply is not None:
                     reply.fail(self.damaged)
+            self.context.passivate()
+            return Batch()
+        if self.unread is not None:
+            put_off(self.run_id, messages, self.unread, self.services, self.context.self_ref)
             self.context.passivate()
             return Batch()
         if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):

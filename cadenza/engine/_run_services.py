@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any, Protocol
 
 from cadenza.actors import Clock, Reply
@@ -10,6 +11,7 @@ from cadenza.core._state import TaskState, WorkflowState
 from cadenza.dispatch._fairness import fairness_key_of
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import QueuedTask
+from cadenza.engine._observer import Observer
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -20,6 +22,8 @@ class RunServices(Protocol):
     journal: Journal
     clock: Clock
     ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
+    jitter: random.Random  # spreads retries (seeded from the runtime's seed)
+    observer: Observer | None  # metrics: told of each durable batch
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 

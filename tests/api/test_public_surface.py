@@ -25,7 +25,7 @@ CONTRACT = (Path(__file__).resolve().parents[2] / "docs" / "contract.md").read_t
 RUNTIME_CALLS = {  # API.md, first section, and the second section's that landed
     "register", "register_task", "definition", "worker", "start", "get", "wait", "runs",
     "poll", "complete", "fail", "heartbeat", "update", "pause", "resume", "terminate",
-    "retry", "restart", "rerun", "skip", "signal", "settle",
+    "retry", "restart", "rerun", "skip", "signal", "settle", "metrics",
 }  # fmt: skip
 RUNTIME_EXTRAS = {  # public beyond API.md, each documented on the class
     "damaged": "runs quarantined at recovery (issue 13 makes it the contract's)",
@@ -33,7 +33,6 @@ RUNTIME_EXTRAS = {  # public beyond API.md, each documented on the class
 }
 RUNTIME_PENDING = {  # API.md, second section: not built yet, by issue
     "start_many": 14,
-    "metrics": 15,
     "schedule": 18,
     "unschedule": 18,
     "pause_schedule": 18,

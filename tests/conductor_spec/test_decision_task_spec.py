@@ -7,7 +7,7 @@ import pytest
 
 import cadenza
 from tests.conductor_spec import _conditional as c
-from tests.conductor_spec._support import CASE_OUTPUT, FORK_TYPE, harness
+from tests.conductor_spec._support import CASE_OUTPUT, harness
 
 DECISION = c.Kind("DECISION", "caseOutput", "DecisionWorkflow")
 
@@ -28,7 +28,6 @@ async def test_simple_decision_workflow(h: cadenza.Runtime) -> None:
     await c.simple_workflow(h, DECISION)
 
 
-@pytest.mark.xfail(strict=True, reason=FORK_TYPE)
 async def test_a_workflow_that_has_a_decision_task_that_leads_to_a_fork_join(
     h: cadenza.Runtime,
 ) -> None:

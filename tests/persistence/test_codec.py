@@ -85,11 +85,13 @@ def test_the_public_names_are_pinned() -> None:
         "JournalWriteError",
         "Loaded",
         "MemoryJournal",
+        "PostgresJournal",
         "SqliteJournal",
         "StreamInfo",
         "StreamQuery",
         "count_streams",
         "open_journal",
+        "redact_url",
         "search_streams",
     ]
     for name in cadenza.persistence.__all__:
