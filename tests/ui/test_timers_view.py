@@ -53,3 +53,35 @@ async def test_the_groups_page_shows_pending_timers_and_the_lateness_of_firings(
     assert '<dd id="timers-pending">0</dd>' in after
     assert "Lateness, last 1 firings" in after
     assert "last 0 ms · median 0 ms · worst 0 ms" in after  # the virtual clock fires on the dot
+
+
+async def test_the_groups_page_says_when_each_worker_last_polled(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    await flows.poll("ui_a", worker_id="worker-early")
+    await clock.advance(3.0)
+    await flows.poll("ui_a", worker_id="worker-late")
+    await flows.poll("ui_b", group="blue", worker_id="worker-blue")
+    await flows.settle()
+    page = (await ui.get("/ui/groups")).text
+    assert 'data-worker="worker-early">worker-early: 3.0 s ago<' in page
+    assert 'data-worker="worker-late">worker-late: 0 ms ago<' in page
+    assert page.index("worker-late:") < page.index("worker-early:")  # the latest first
+    assert 'data-group="blue"' in page
+    assert 'data-worker="worker-blue"' in page
+
+
+async def test_a_group_remembers_a_bounded_number_of_pollers(
+    flows: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """Many short-lived worker ids cannot grow a group's memory: the oldest are forgotten."""
+    from cadenza.dispatch._groups import POLLERS_KEPT
+
+    for n in range(POLLERS_KEPT + 10):
+        await flows.poll("ui_a", worker_id=f"w{n}")
+        await clock.advance(0.001)
+    await flows.settle()
+    (state, _ref) = flows._engine._groups[flows._engine.default_group]
+    assert len(state.polled) == POLLERS_KEPT
+    assert ("ui_a", "w0") not in state.polled
+    assert ("ui_a", f"w{POLLERS_KEPT + 9}") in state.polled

@@ -94,6 +94,7 @@ class TypeRow:
     in_flight: int = 0
     pollers: int = 0
     poller_ids: list[str] = field(default_factory=list)
+    polled: list[tuple[str, float]] = field(default_factory=list)  # (worker id, seconds ago)
     local_pool: int | None = None
     local_busy: int = 0
     rate_limit: str | None = None
@@ -142,6 +143,8 @@ def groups(rt: Runtime) -> list[GroupRow]:
                 entry = row(task_type)
                 entry.pollers = len(parked)
                 entry.poller_ids = sorted({p.worker_id or "?" for p in parked})
+        for (task_type, worker_id), at in sorted(state.polled.items(), key=lambda kv: -kv[1]):
+            row(task_type).polled.append((worker_id or "(no id)", max(0.0, now - at)))
         for task_type, worker in list(state.workers.items()):
             entry = row(task_type)
             entry.local_pool = worker.concurrency
