@@ -39,11 +39,23 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A page in Tokyo's zone; a script error or a CSP refusal on it fails the test."""
     context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    broken: list[str] = []
+    page.on("pageerror", lambda error: broken.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            broken.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not broken, broken
 
 
 def accept(page: Page) -> list[str]:
