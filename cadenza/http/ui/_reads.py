@@ -38,11 +38,6 @@ class RunsPage:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    @property
-    def matching(self) -> int:
-        """Rows the page is cut from (the status filter applied, when there is one)."""
-        return self.total
-
     def pages(self, status: str | None) -> int:
         count = self.counts.get(status, 0) if status else self.total
         return max(1, -(-count // self.size))
@@ -70,9 +65,8 @@ async def run_definition(rt: Runtime, run_id: str, name: str, version: int) -> d
     return await rt.definition(name, version)
 
 
-async def children_of(rt: Runtime, run_id: str, tasks: list[Any]) -> list[str]:
+def children_of(tasks: list[Any]) -> list[str]:
     """The child runs a run's SUB_WORKFLOW tasks started, in scheduling order."""
-    del rt, run_id
     seen: list[str] = []
     for task in tasks:
         child = getattr(task, "sub_workflow_id", None)
