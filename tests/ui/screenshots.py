@@ -129,6 +129,7 @@ def main(out: Path) -> None:
                 clip={"x": 0, "y": 0, "width": 1360, "height": 420},
             )
             print(out / "ui-refused.png")
+            shoot(page, run.url + "definitions", out, "definitions")
             shoot(
                 page,
                 run.url + "definitions/fulfilment/1",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
@@ -79,9 +80,18 @@ def node_status(page: Page, ref: str) -> str:
 
 
 def test_the_runs_list_updates_without_a_reload(served: Served, page: Page) -> None:
+    """A run started through the REST API appears, then completes, on an open page."""
     page.goto(served.url + "?correlation_id=live-list")
     page.evaluate("window.__same_page = true")
-    run_id = served.call(served.rt.start, "two_steps", {"n": 1}, correlation_id="live-list")
+    api = served.url.removesuffix("/ui/") + "/api"
+    started = httpx.post(
+        f"{api}/workflow/two_steps",
+        params={"correlationId": "live-list"},
+        json={"n": 1},
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    run_id = started.text
     row = page.locator(f"tr[data-run-id='{run_id}']")
     expect(row.locator(".run-status")).to_have_text("RUNNING")
     expect(page.locator("b[data-count='RUNNING']")).to_have_text("1")
