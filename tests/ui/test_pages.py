@@ -246,3 +246,31 @@ async def test_an_inline_sub_workflows_graph_and_its_parent_link(
     assert f'id="parent-link">{parent}<' in (await ui.get(f"/ui/runs/{child}")).text
     parent_graph = (await ui.get(f"/ui/runs/{parent}/graph.json")).json()
     assert {n["id"]: n.get("child") for n in parent_graph["nodes"]}["sub"] == child
+
+
+async def test_mounted_inside_a_service_every_link_keeps_the_services_prefix(
+    flows: cadenza.Runtime,
+) -> None:
+    """`create_app(rt)` mounted at /ops in a service's own Starlette app: pages, links,
+    static files and actions all live under /ops/ui/."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from cadenza.http import create_app
+
+    service = Starlette(routes=[Mount("/ops", app=create_app(flows))])
+    run_id = await flows.start("two_steps", {"n": 1})
+    await flows.settle()
+    transport = httpx.ASGITransport(app=service)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        listing = (await client.get("/ops/ui/")).text
+        assert f'href="/ops/ui/runs/{run_id}"' in listing
+        assert 'src="/ops/ui/static/vendor/htmx-2.0.11.min.js"' in listing
+        assert (await client.get("/ops/ui/static/ui.css")).status_code == 200
+        page = (await client.get(f"/ops/ui/runs/{run_id}")).text
+        assert f'hx-post="/ops/ui/runs/{run_id}/actions/pause"' in page
+        token = csrf_of(page)
+        paused = await client.post(f"/ops/ui/runs/{run_id}/actions/pause", data={"csrf": token})
+        assert paused.status_code == 303
+        assert paused.headers["location"] == f"/ops/ui/runs/{run_id}"  # no script: back to the run
+    assert (await flows.get(run_id)).status == "PAUSED"
