@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -10,6 +13,8 @@ import cadenza
 from cadenza.testing import VirtualClock
 from tests.ui._flows import TWO_STEPS
 from tests.ui.conftest import csrf_of, finish
+
+CONDUCTOR_DEFS = Path(__file__).parents[1] / "conductor_defs"
 
 
 def run_ids(page: str) -> list[str]:
@@ -274,3 +279,33 @@ async def test_mounted_inside_a_service_every_link_keeps_the_services_prefix(
         assert paused.status_code == 303
         assert paused.headers["location"] == f"/ops/ui/runs/{run_id}"  # no script: back to the run
     assert (await flows.get(run_id)).status == "PAUSED"
+
+
+async def test_a_dynamic_forks_graph_shows_the_tasks_it_forked(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime
+) -> None:
+    """Conductor's dynamic_fork_join_integration_test: dt1 plans two tasks; the graph draws them."""
+    definition = json.loads(
+        (CONDUCTOR_DEFS / "dynamic_fork_join_integration_test.json").read_text()
+    )
+    await flows.register(definition)
+
+    async def plan(data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "dynamicTasks": [
+                {"name": "integration_task_2", "taskReferenceName": "xdt1"},
+                {"name": "integration_task_3", "taskReferenceName": "xdt2"},
+            ],
+            "dynamicTasksInput": {"xdt1": {}, "xdt2": {}},
+        }
+
+    flows.worker("integration_task_1", plan)
+    run_id = await flows.start(definition["name"], {})
+    await flows.settle()
+    graph = (await ui.get(f"/ui/runs/{run_id}/graph.json")).json()
+    edges = {(e["source"], e["target"]) for e in graph["edges"]}
+    assert ("dynamicfanouttask", "xdt1") in edges
+    assert ("xdt2", "dynamicfanouttask_join") in edges
+    statuses = {n["id"]: n["status"] for n in graph["nodes"]}
+    assert statuses["xdt1"] == "SCHEDULED"
+    assert statuses["dynamicfanouttask_join"] == "IN_PROGRESS"

@@ -6,7 +6,9 @@ task list; a SWITCH/DECISION fans out to its cases (and, with no default
 case, is itself one of the ends); FORK_JOIN fans out to its branches, which
 meet at the JOIN after it; a DO_WHILE is a top node, its `loopOver` tasks
 and a bottom `<ref>-END` node, with a loop edge from top to bottom; a
-TERMINATE ends its branch (no edge to `__final`). `__final` is dropped when
+FORK_JOIN_DYNAMIC fans out to the tasks it forked (`forkedTaskDefs` of the
+run's fork task; a placeholder before it forked); a TERMINATE ends its
+branch (no edge to `__final`). `__final` is dropped when
 every branch terminates.
 
 The result is plain data (`{"nodes": [...], "edges": [...]}` in the shape
@@ -30,6 +32,7 @@ _TERMINAL_RUN = frozenset({"COMPLETED", "FAILED", "TIMED_OUT", "TERMINATED"})
 class _Builder:
     statuses: Mapping[str, str]
     children: Mapping[str, str]
+    spawned: Mapping[str, Sequence[Mapping[str, Any]]]
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
 
@@ -94,6 +97,13 @@ class _Builder:
             for branch in task.get("forkTasks") or []:
                 ends += self.tasks(list(branch or []), [ref])
             return ends or [ref]
+        if task_type == "FORK_JOIN_DYNAMIC":
+            ref = self.vertex(task, before, label=label)
+            forked = self.spawned.get(ref)
+            if not forked:  # nothing forked yet: a placeholder, as Conductor's UI draws
+                empty = {"taskReferenceName": f"{ref}_DF_EMPTY_PLACEHOLDER", "aliasForRef": ref}
+                return [self.vertex(empty, [ref], kind="DF_EMPTY_PLACEHOLDER")]
+            return [self.vertex(spawn, [ref]) for spawn in forked]
         if task_type in _LOOPS:
             ref = self.vertex(task, before, label=label)
             inner = self.tasks(list(task.get("loopOver") or []), [ref])
@@ -125,6 +135,16 @@ def last_statuses(tasks: Sequence[Any], run_status: str | None) -> dict[str, str
     return statuses
 
 
+def dynamic_forks(tasks: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
+    """FORK_JOIN_DYNAMIC reference -> the tasks its latest attempt forked (`forkedTaskDefs`)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks:
+        defs = task.output.get("forkedTaskDefs") if isinstance(task.output, dict) else None
+        if isinstance(defs, list):
+            found[str(task.ref)] = [d for d in defs if isinstance(d, dict)]
+    return found
+
+
 def sub_workflow_children(tasks: Sequence[Any]) -> dict[str, str]:
     """SUB_WORKFLOW task reference -> the child run id of its latest attempt."""
     found: dict[str, str] = {}
@@ -140,6 +160,7 @@ def build(
     *,
     statuses: Mapping[str, str] | None = None,
     children: Mapping[str, str] | None = None,
+    spawned: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     run_status: str | None = None,
 ) -> dict[str, Any]:
     """The graph of `definition` (Conductor's JSON), each node carrying its run status.
@@ -149,7 +170,7 @@ def build(
     (`label`: a SWITCH case's value on the edge into its branch);
     `terminal` says the run is over (the browser stops refreshing).
     """
-    builder = _Builder(statuses=statuses or {}, children=children or {})
+    builder = _Builder(statuses=statuses or {}, children=children or {}, spawned=spawned or {})
     start = builder.vertex({"taskReferenceName": START}, [], kind="TERMINAL")
     ends = builder.tasks(list(definition.get("tasks") or []), [start])
     if ends:
