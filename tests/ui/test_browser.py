@@ -242,3 +242,18 @@ def test_an_opened_payload_stays_open_across_live_updates(served: Served, page: 
     assert page.evaluate("window.__swaps") >= 1
     expect(page.locator("details[data-key='run-input']")).to_have_attribute("open", "")
     expect(page.locator("details[data-key='run-output']")).not_to_have_attribute("open", "")
+
+
+def test_a_cross_site_form_cannot_act_on_a_run(served: Served, page: Page) -> None:
+    """Another site's page posting to an action (the browser holds a dashboard session):
+    the SameSite=Strict cookie stays home and no token comes along, so it is refused."""
+    run_id = served.call(served.rt.start, "two_steps", {"n": 1})
+    page.goto(served.url + f"runs/{run_id}")  # the browser now has the dashboard's cookie
+    action = served.url + f"runs/{run_id}/actions/terminate"
+    page.set_content(
+        f"<form method='post' action='{action}'><input name='reason' value='pwned'></form>"
+    )
+    with page.expect_navigation():
+        page.evaluate("document.forms[0].submit()")
+    assert "CSRF check failed" in page.content()
+    assert served.call(served.rt.get, run_id).status == "RUNNING"
