@@ -168,12 +168,14 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
 
 def create_app(rt: Runtime, *, token: str | None = None) -> ASGIApp:
-    """The ASGI app serving Conductor's REST API (under `/api`), `/health` and `/metrics` on `rt`.
+    """The ASGI app serving Conductor's REST API (under `/api`), `/health` and `/metrics` on `rt`,
+    and the dashboard at `/ui/` (`cadenza.http.ui`).
 
     Mount it inside a Starlette or FastAPI application, or serve it with any
     ASGI server; the runtime must be open (entered) while it serves. With
-    `token`, every request must carry `Authorization: Bearer TOKEN` or
-    `X-Authorization: TOKEN` (else 401).
+    `token`, every API request must carry `Authorization: Bearer TOKEN` or
+    `X-Authorization: TOKEN` (else 401); the dashboard asks a browser for the
+    token once and keeps a session cookie.
     """
     if token is not None and (not isinstance(token, str) or not token):
         raise InvalidArgument("token", "expected a non-empty string or None")

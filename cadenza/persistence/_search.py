@@ -6,9 +6,9 @@ table (one row per run, kept current by every commit), never by reading
 the event log, so a page costs the same with ten runs or a million.
 
 `search_streams(journal, query, offset=, limit=)` and
-`count_streams(journal, query)` use SQL on a `SqliteJournal` and fall back
-to filtering `journal.streams()` in Python on any other journal (the
-in-memory one, for tests). Every value travels as an SQL parameter; only
+`count_streams(journal, query)` use SQL on a `SqliteJournal` or a
+`PostgresJournal` and fall back to filtering `journal.streams()` in Python
+on any other journal (the in-memory one, for tests). Every value travels as an SQL parameter; only
 column names from this module are ever spliced into a statement.
 """
 
@@ -17,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cadenza.persistence import _postgres_schema as pg
 from cadenza.persistence._journal import Journal, StreamInfo
+from cadenza.persistence._postgres import PostgresJournal
+from cadenza.persistence._postgres_rows import info_from_row as pg_info_from_row
 from cadenza.persistence._schema import STREAM_COLUMNS, fetchall, info_from_row
 from cadenza.persistence._sqlite import SqliteJournal
 
@@ -51,9 +54,17 @@ class StreamQuery:
         )
 
 
-def _where(query: StreamQuery, *, status: bool = True) -> tuple[str, list[Any]]:
+def _where(
+    query: StreamQuery, *, status: bool = True, dollar: bool = False
+) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters; `dollar`: PostgreSQL's `$n` placeholders."""
     clauses: list[str] = []
     params: list[Any] = []
+
+    def bind(value: Any) -> str:
+        params.append(value)
+        return f"${len(params)}" if dollar else "?"
+
     for column, value in (
         ("kind", query.kind),
         ("version", query.version),
@@ -62,18 +73,15 @@ def _where(query: StreamQuery, *, status: bool = True) -> tuple[str, list[Any]]:
         ("key", query.key),
     ):
         if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
+            clauses.append(f"{column} = {bind(value)}")
     if query.created_from is not None:
-        clauses.append("created_at >= ?")
-        params.append(query.created_from)
+        clauses.append(f"created_at >= {bind(query.created_from)}")
     if query.created_to is not None:
-        clauses.append("created_at <= ?")
-        params.append(query.created_to)
+        clauses.append(f"created_at <= {bind(query.created_to)}")
     if query.id_text is not None:
-        # instr, not LIKE: '%' and '_' in the text are matched as themselves
-        clauses.append("instr(stream_id, ?) > 0")
-        params.append(query.id_text)
+        # instr/strpos, not LIKE: '%' and '_' in the text are matched as themselves
+        position = "strpos" if dollar else "instr"
+        clauses.append(f"{position}(stream_id, {bind(query.id_text)}) > 0")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -87,6 +95,16 @@ async def search_streams(
 ) -> list[StreamInfo]:
     """One page of matching rows, newest first (by creation time, then creation order)."""
     _check_page(offset, limit)
+    if isinstance(journal, PostgresJournal):
+        where, params = _where(query, dollar=True)
+        n = len(params)
+        sql = (
+            f"SELECT {STREAM_COLUMNS} FROM {pg.SCHEMA}.streams{where} "
+            f"ORDER BY created_at DESC, created_order DESC LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        async with journal._reading() as conn:
+            found = await conn.fetch(sql, *params, limit, offset)
+        return [pg_info_from_row(row) for row in found]
     if isinstance(journal, SqliteJournal):
         where, params = _where(query)
         sql = (
@@ -102,6 +120,12 @@ async def search_streams(
 
 async def count_streams(journal: Journal, query: StreamQuery) -> dict[str, int]:
     """How many rows match, by status, with the query's status filter left out."""
+    if isinstance(journal, PostgresJournal):
+        where, params = _where(query, status=False, dollar=True)
+        sql = f"SELECT status, count(*) FROM {pg.SCHEMA}.streams{where} GROUP BY status"
+        async with journal._reading() as conn:
+            found = await conn.fetch(sql, *params)
+        return {str(row[0]): int(row[1]) for row in found}
     if isinstance(journal, SqliteJournal):
         where, params = _where(query, status=False)
         sql = f"SELECT status, count(*) FROM streams{where} GROUP BY status"

@@ -50,32 +50,30 @@ class Served:
         self, task_type: str, output: dict[str, Any] | None = None, *, run_id: str | None = None
     ) -> None:
         """Take the next `task_type` task (of `run_id`, if given) and complete it."""
-
-        async def run() -> None:
-            with anyio.fail_after(10):
-                while True:
-                    task = await self.rt.poll(task_type, wait=1.0)
-                    if task is None:
-                        continue
-                    if run_id is None or task.run_id == run_id:
-                        await self.rt.complete(task.id, output or {})
-                        return
-                    await self.rt.update(
-                        task.id, callback_after_s=0.0
-                    )  # someone else's: give it back
-
-        self.portal.call(run)
+        self._take(task_type, run_id, lambda task_id: self.rt.complete(task_id, output or {}))
 
     def fail(self, task_type: str, reason: str, *, run_id: str) -> None:
+        """Take the next `task_type` task of `run_id` and fail it."""
+        self._take(task_type, run_id, lambda task_id: self.rt.fail(task_id, reason))
+
+    def _take(
+        self, task_type: str, run_id: str | None, act: Callable[[str], Awaitable[None]]
+    ) -> None:
         async def run() -> None:
-            with anyio.fail_after(10):
-                while True:
-                    task = await self.rt.poll(task_type, wait=1.0)
-                    if task is not None and task.run_id == run_id:
-                        await self.rt.fail(task.id, reason)
-                        return
-                    if task is not None:
-                        await self.rt.update(task.id, callback_after_s=0.0)
+            held: list[str] = []  # other runs' tasks, held until ours is found, then given back
+            try:
+                with anyio.fail_after(10):
+                    while True:
+                        task = await self.rt.poll(task_type, wait=1.0)
+                        if task is None:
+                            continue
+                        if run_id is None or task.run_id == run_id:
+                            await act(task.id)
+                            return
+                        held.append(task.id)
+            finally:
+                for task_id in held:
+                    await self.rt.update(task_id, callback_after_s=0.0)
 
         self.portal.call(run)
 

@@ -101,6 +101,9 @@ def main(out: Path) -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
             page = browser.new_page(viewport={"width": 1360, "height": 900})
             ids = run.call(_orders, run.rt, 240)
+            # external workers (Conductor's poll model) show when they last polled
+            run.call(run.rt.poll, "refund_payment", group="payments", worker_id="refund-svc-7")
+            run.call(run.rt.poll, "fraud_check", worker_id="fraud-svc-1")
             shoot(page, run.url + "groups", out, "groups")
             fulfil = run.call(
                 run.rt.start, "fulfilment", {"kind": "express", "order_id": "order-x"}
@@ -126,6 +129,7 @@ def main(out: Path) -> None:
                 clip={"x": 0, "y": 0, "width": 1360, "height": 420},
             )
             print(out / "ui-refused.png")
+            shoot(page, run.url + "definitions", out, "definitions")
             shoot(
                 page,
                 run.url + "definitions/fulfilment/1",

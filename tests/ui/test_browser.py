@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
@@ -39,11 +40,23 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A page in Tokyo's zone; a script error or a CSP refusal on it fails the test."""
     context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US")
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    broken: list[str] = []
+    page.on("pageerror", lambda error: broken.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            broken.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert not broken, broken
 
 
 def accept(page: Page) -> list[str]:
@@ -67,9 +80,18 @@ def node_status(page: Page, ref: str) -> str:
 
 
 def test_the_runs_list_updates_without_a_reload(served: Served, page: Page) -> None:
+    """A run started through the REST API appears, then completes, on an open page."""
     page.goto(served.url + "?correlation_id=live-list")
     page.evaluate("window.__same_page = true")
-    run_id = served.call(served.rt.start, "two_steps", {"n": 1}, correlation_id="live-list")
+    api = served.url.removesuffix("/ui/") + "/api"
+    started = httpx.post(
+        f"{api}/workflow/two_steps",
+        params={"correlationId": "live-list"},
+        json={"n": 1},
+        timeout=10,
+    )
+    assert started.status_code == 200, started.text
+    run_id = started.text
     row = page.locator(f"tr[data-run-id='{run_id}']")
     expect(row.locator(".run-status")).to_have_text("RUNNING")
     expect(page.locator("b[data-count='RUNNING']")).to_have_text("1")
@@ -206,3 +228,32 @@ def test_with_a_token_the_browser_is_asked_once(tmp_path: Path, browser: Browser
         assert session["sameSite"] == "Strict"
         assert "cadenza_session" not in page.evaluate("document.cookie")  # no script can read it
         context.close()
+
+
+def test_an_opened_payload_stays_open_across_live_updates(served: Served, page: Page) -> None:
+    run_id = served.call(served.rt.start, "two_steps", {"n": 1})
+    page.goto(served.url + f"runs/{run_id}")
+    page.evaluate(
+        "document.addEventListener('htmx:afterSwap', () => { window.__swaps = (window.__swaps || 0) + 1 })"
+    )
+    page.click("details[data-key='run-input'] summary")
+    served.finish("ui_a", {"n": 2}, run_id=run_id)
+    expect(page.locator("tr[data-ref='a'] .task-status")).to_have_text("COMPLETED")  # swapped in
+    assert page.evaluate("window.__swaps") >= 1
+    expect(page.locator("details[data-key='run-input']")).to_have_attribute("open", "")
+    expect(page.locator("details[data-key='run-output']")).not_to_have_attribute("open", "")
+
+
+def test_a_cross_site_form_cannot_act_on_a_run(served: Served, page: Page) -> None:
+    """Another site's page posting to an action (the browser holds a dashboard session):
+    the SameSite=Strict cookie stays home and no token comes along, so it is refused."""
+    run_id = served.call(served.rt.start, "two_steps", {"n": 1})
+    page.goto(served.url + f"runs/{run_id}")  # the browser now has the dashboard's cookie
+    action = served.url + f"runs/{run_id}/actions/terminate"
+    page.set_content(
+        f"<form method='post' action='{action}'><input name='reason' value='pwned'></form>"
+    )
+    with page.expect_navigation():
+        page.evaluate("document.forms[0].submit()")
+    assert "CSRF check failed" in page.content()
+    assert served.call(served.rt.get, run_id).status == "RUNNING"

@@ -38,6 +38,11 @@ def test_switch_fans_out_to_its_cases_and_without_default_is_an_end_itself() -> 
         ("y1", "after"),
         ("after", "__final"),
     }
+    labels = {(e["source"], e["target"]): e.get("label") for e in graph["edges"]}
+    assert labels[("sw", "x1")] == "x"
+    assert labels[("sw", "y1")] == "y"
+    assert labels[("x1", "x2")] is None
+    assert labels[("sw", "after")] is None
 
 
 def test_fork_branches_meet_at_the_join() -> None:
@@ -128,3 +133,31 @@ def test_a_sub_workflow_node_links_to_its_child() -> None:
     )
     (sub,) = [n for n in graph["nodes"] if n["id"] == "sub"]
     assert sub["child"] == "child-run-1"
+
+
+def test_a_dynamic_fork_fans_out_to_what_it_forked_or_to_a_placeholder() -> None:
+    """As Conductor's processForkJoinDynamic: the forked tasks lead to the JOIN."""
+    definition = {
+        "tasks": [
+            {"name": "df", "taskReferenceName": "df", "type": "FORK_JOIN_DYNAMIC"},
+            {"name": "join", "taskReferenceName": "join", "type": "JOIN"},
+        ]
+    }
+    before = build(definition)
+    assert edges(before) == {
+        ("__start", "df"),
+        ("df", "df_DF_EMPTY_PLACEHOLDER"),
+        ("df_DF_EMPTY_PLACEHOLDER", "join"),
+        ("join", "__final"),
+    }
+    spawned = {"df": [simple("x1"), simple("x2")]}
+    after = build(definition, spawned=spawned, statuses={"x1": "COMPLETED"})
+    assert edges(after) == {
+        ("__start", "df"),
+        ("df", "x1"),
+        ("df", "x2"),
+        ("x1", "join"),
+        ("x2", "join"),
+        ("join", "__final"),
+    }
+    assert {n["id"]: n["status"] for n in after["nodes"]}["x1"] == "COMPLETED"

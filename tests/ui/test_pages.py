@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -10,6 +13,8 @@ import cadenza
 from cadenza.testing import VirtualClock
 from tests.ui._flows import TWO_STEPS
 from tests.ui.conftest import csrf_of, finish
+
+CONDUCTOR_DEFS = Path(__file__).parents[1] / "conductor_defs"
 
 
 def run_ids(page: str) -> list[str]:
@@ -220,3 +225,87 @@ async def test_a_runs_graph_is_the_definition_it_started_with(
     await flows.settle()
     graph = (await ui.get(f"/ui/runs/{newer}/graph.json")).json()
     assert [n["id"] for n in graph["nodes"]] == ["__start", "a", "b", "c", "__final"]
+
+
+async def test_an_inline_sub_workflows_graph_and_its_parent_link(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime
+) -> None:
+    """The child of an inline workflowDefinition (registered under no name) still draws,
+    links back to its parent, and the parent's SUB_WORKFLOW node links to it."""
+    inline = {
+        "name": "inline_child",
+        "version": 1,
+        "tasks": [{"name": "ui_c", "taskReferenceName": "c1", "type": "SIMPLE"}],
+    }
+    await flows.register({
+        "name": "parent", "version": 1,
+        "tasks": [{"name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
+                   "subWorkflowParam": {"name": "inline_child", "workflowDefinition": inline}}],
+    })  # fmt: skip
+    parent = await flows.start("parent", {})
+    await flows.settle()
+    child = (await flows.get(parent)).tasks[0].sub_workflow_id
+    assert child is not None
+    graph = (await ui.get(f"/ui/runs/{child}/graph.json")).json()
+    assert [n["id"] for n in graph["nodes"]] == ["__start", "c1", "__final"]
+    assert f'id="parent-link">{parent}<' in (await ui.get(f"/ui/runs/{child}")).text
+    parent_graph = (await ui.get(f"/ui/runs/{parent}/graph.json")).json()
+    assert {n["id"]: n.get("child") for n in parent_graph["nodes"]}["sub"] == child
+
+
+async def test_mounted_inside_a_service_every_link_keeps_the_services_prefix(
+    flows: cadenza.Runtime,
+) -> None:
+    """`create_app(rt)` mounted at /ops in a service's own Starlette app: pages, links,
+    static files and actions all live under /ops/ui/."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from cadenza.http import create_app
+
+    service = Starlette(routes=[Mount("/ops", app=create_app(flows))])
+    run_id = await flows.start("two_steps", {"n": 1})
+    await flows.settle()
+    transport = httpx.ASGITransport(app=service)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+        listing = (await client.get("/ops/ui/")).text
+        assert f'href="/ops/ui/runs/{run_id}"' in listing
+        assert 'src="/ops/ui/static/vendor/htmx-2.0.11.min.js"' in listing
+        assert (await client.get("/ops/ui/static/ui.css")).status_code == 200
+        page = (await client.get(f"/ops/ui/runs/{run_id}")).text
+        assert f'hx-post="/ops/ui/runs/{run_id}/actions/pause"' in page
+        token = csrf_of(page)
+        paused = await client.post(f"/ops/ui/runs/{run_id}/actions/pause", data={"csrf": token})
+        assert paused.status_code == 303
+        assert paused.headers["location"] == f"/ops/ui/runs/{run_id}"  # no script: back to the run
+    assert (await flows.get(run_id)).status == "PAUSED"
+
+
+async def test_a_dynamic_forks_graph_shows_the_tasks_it_forked(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime
+) -> None:
+    """Conductor's dynamic_fork_join_integration_test: dt1 plans two tasks; the graph draws them."""
+    definition = json.loads(
+        (CONDUCTOR_DEFS / "dynamic_fork_join_integration_test.json").read_text()
+    )
+    await flows.register(definition)
+
+    async def plan(data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "dynamicTasks": [
+                {"name": "integration_task_2", "taskReferenceName": "xdt1"},
+                {"name": "integration_task_3", "taskReferenceName": "xdt2"},
+            ],
+            "dynamicTasksInput": {"xdt1": {}, "xdt2": {}},
+        }
+
+    flows.worker("integration_task_1", plan)
+    run_id = await flows.start(definition["name"], {})
+    await flows.settle()
+    graph = (await ui.get(f"/ui/runs/{run_id}/graph.json")).json()
+    edges = {(e["source"], e["target"]) for e in graph["edges"]}
+    assert ("dynamicfanouttask", "xdt1") in edges
+    assert ("xdt2", "dynamicfanouttask_join") in edges
+    statuses = {n["id"]: n["status"] for n in graph["nodes"]}
+    assert statuses["xdt1"] == "SCHEDULED"
+    assert statuses["dynamicfanouttask_join"] == "IN_PROGRESS"

@@ -13,6 +13,7 @@ from tests.persistence._helpers import KINDS, append, make_journal
 
 @pytest.fixture(params=KINDS)
 async def journal(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Journal]:
+    """Ten runs in a journal of each kind (PostgreSQL: a fresh database of the session's server)."""
     url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
     async with make_journal(request.param, tmp_path, url) as j:
         for n in range(10):

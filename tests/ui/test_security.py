@@ -132,3 +132,14 @@ async def test_the_api_bearer_token_also_opens_the_dashboard(guarded: httpx.Asyn
         answer = await client.get("/ui/", headers={"Authorization": "Bearer s3cret"})
         assert answer.status_code == 200
         assert "Runs" in answer.text
+
+
+async def test_every_dashboard_response_carries_the_security_headers(ui: httpx.AsyncClient) -> None:
+    """No inline script runs, no other origin frames the buttons, nothing is sniffed."""
+    for path in ("/ui/", "/ui/runs/nope", "/ui/static/ui.js", "/ui/login"):
+        headers = (await ui.get(path)).headers
+        policy = headers["content-security-policy"]
+        assert "script-src 'self' 'unsafe-eval';" in policy, path
+        assert "frame-ancestors 'none'" in policy, path
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path

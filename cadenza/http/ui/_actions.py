@@ -27,6 +27,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup
 from starlette.datastructures import FormData
@@ -190,4 +191,4 @@ class Actions:
             response.headers["HX-Refresh"] = "true"
             return response
         base = request.scope.get("root_path", "").rstrip("/")
-        return RedirectResponse(f"{base}/runs/{run_id}", status_code=303)
+        return RedirectResponse(f"{base}/runs/{quote(run_id, safe='')}", status_code=303)

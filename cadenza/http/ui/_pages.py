@@ -117,7 +117,7 @@ class RunPages:
         return {
             "run": run,
             "terminal": str(run.status) in _TERMINAL,
-            "children": await _reads.children_of(self.rt, run.id, tasks),
+            "children": _reads.children_of(tasks),
             "timeline": timeline(tasks, run_start=run.created_at, run_end=run.ended_at, now=now),
             "refs": sorted({t.ref for t in tasks}),
             "waiting_refs": sorted(
@@ -144,6 +144,7 @@ class RunPages:
             definition,
             statuses=_graph.last_statuses(run.tasks, str(run.status)),
             children=_graph.sub_workflow_children(run.tasks),
+            spawned=_graph.dynamic_forks(run.tasks),
             run_status=str(run.status),
         )
         graph["status"] = str(run.status)

@@ -10,6 +10,7 @@ themselves), like `cadenza.http._engine`'s reads for the REST API.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +37,6 @@ class RunsPage:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-    @property
-    def matching(self) -> int:
-        """Rows the page is cut from (the status filter applied, when there is one)."""
-        return self.total
 
     def pages(self, status: str | None) -> int:
         count = self.counts.get(status, 0) if status else self.total
@@ -69,9 +65,8 @@ async def run_definition(rt: Runtime, run_id: str, name: str, version: int) -> d
     return await rt.definition(name, version)
 
 
-async def children_of(rt: Runtime, run_id: str, tasks: list[Any]) -> list[str]:
+def children_of(tasks: list[Any]) -> list[str]:
     """The child runs a run's SUB_WORKFLOW tasks started, in scheduling order."""
-    del rt, run_id
     seen: list[str] = []
     for task in tasks:
         child = getattr(task, "sub_workflow_id", None)
@@ -93,6 +88,7 @@ class TypeRow:
     in_flight: int = 0
     pollers: int = 0
     poller_ids: list[str] = field(default_factory=list)
+    polled: list[tuple[str, float]] = field(default_factory=list)  # (worker id, seconds ago)
     local_pool: int | None = None
     local_busy: int = 0
     rate_limit: str | None = None
@@ -141,6 +137,8 @@ def groups(rt: Runtime) -> list[GroupRow]:
                 entry = row(task_type)
                 entry.pollers = len(parked)
                 entry.poller_ids = sorted({p.worker_id or "?" for p in parked})
+        for (task_type, worker_id), at in sorted(state.polled.items(), key=lambda kv: -kv[1]):
+            row(task_type).polled.append((worker_id or "(no id)", max(0.0, now - at)))
         for task_type, worker in list(state.workers.items()):
             entry = row(task_type)
             entry.local_pool = worker.concurrency
@@ -181,6 +179,15 @@ class TimersView:
     wakeups: int
     fired: int
     now: float
+    lateness_s: list[float]  # the last firings' lateness, newest last
+
+    @property
+    def lateness_max_s(self) -> float | None:
+        return max(self.lateness_s) if self.lateness_s else None
+
+    @property
+    def lateness_median_s(self) -> float | None:
+        return statistics.median(self.lateness_s) if self.lateness_s else None
 
 
 def timers(rt: Runtime) -> TimersView:
@@ -195,6 +202,7 @@ def timers(rt: Runtime) -> TimersView:
         wakeups=state.wakeups,
         fired=state.fired,
         now=engine.clock.now(),
+        lateness_s=list(state.lateness),
     )
 
 

@@ -59,7 +59,9 @@
       { selector: "edge", style: { "width": 1.5, "line-color": "#c3c7cf", "target-arrow-shape": "triangle",
         "target-arrow-color": "#c3c7cf", "curve-style": "bezier" } },
       { selector: "edge[?executed]", style: { "line-color": "#5f6368", "target-arrow-color": "#5f6368" } },
-      { selector: "edge[kind = 'loop']", style: { "line-style": "dashed" } }
+      { selector: "edge[kind = 'loop']", style: { "line-style": "dashed" } },
+      { selector: "edge[label]", style: { "label": "data(label)", "font-size": 10, "color": "#5f6368",
+        "text-background-color": "#ffffff", "text-background-opacity": 1, "text-background-padding": 2 } }
     ];
     Object.keys(COLOURS).forEach(function (status) {
       var light = status === "NOT_STARTED";
@@ -127,6 +129,19 @@
     wireFilters();
     var graph = document.getElementById("graph");
     if (graph) drawGraph(graph);
+  });
+  // A poll re-renders a fragment: keep the <details> the reader opened open.
+  var opened = [];
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    opened = Array.prototype.map.call(
+      evt.detail.target.querySelectorAll("details[data-key][open]"), function (d) { return d.dataset.key; });
+  });
+  document.addEventListener("htmx:afterSwap", function (evt) {
+    opened.forEach(function (key) {
+      evt.detail.target.querySelectorAll("details[data-key]").forEach(function (d) {
+        if (d.dataset.key === key) d.open = true;
+      });
+    });
   });
   if (window.htmx) htmx.onLoad(function (elt) { localize(elt); });
 })();
