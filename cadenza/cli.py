@@ -113,6 +113,8 @@ def _add_others(commands: Any) -> None:
     demo.add_argument("--db", default="cadenza-demo.db", help="the journal (default: %(default)s)")
     demo.add_argument("--orders", type=int, default=600, help="how many (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=7, help="seed for the orders and failures")
+    demo.add_argument("--ui", action="store_true", help="serve the dashboard while the orders flow")
+    demo.add_argument("--port", type=int, default=8080, help="the dashboard's port (with --ui)")
 
     sim = commands.add_parser("simulate", help="deterministic simulation of the runtime")
     sim.add_argument("--workload", default="conductor", help="the load (default: %(default)s)")
@@ -182,7 +184,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
     if args.command == "demo":
         from cadenza._demo import run_demo
 
-        return anyio.run(run_demo, args.db, args.orders, args.seed, console)
+        ui_port = args.port if args.ui else None
+        return anyio.run(run_demo, args.db, args.orders, args.seed, console, ui_port)
     if args.command == "runs":
         return anyio.run(
             lambda: _inspect.runs(

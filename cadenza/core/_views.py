@@ -31,7 +31,8 @@ class TaskRun:
         id: the attempt's id, `<run id>-<n>`; what `complete`/`fail` take.
         ref: the task's `taskReferenceName` (`ref__<n>` inside a DO_WHILE).
         type: the task type (the TaskDef name of a SIMPLE task, else
-            SWITCH, WAIT, SUB_WORKFLOW, ...).
+            SWITCH, WAIT, SUB_WORKFLOW, ...; a FORK_JOIN or FORK_JOIN_DYNAMIC
+            runs as FORK, as in Conductor).
         status: where the attempt is (`TaskStatus`).
         attempt: 0 for the first attempt, 1 for its first retry, ... (Conductor's retryCount).
         input: the resolved `inputParameters`.

@@ -81,6 +81,7 @@ __all__ = ["GroupState", "LocalWorker", "Pool", "WorkerFn", "WorkerGroup", "_tel
 log = get_logger("cadenza.dispatch")
 
 GROUP_IDLE_S = 60.0  # an idle, empty group is retired after this long
+POLLERS_KEPT = 256  # (task type, worker id) pairs whose last poll a group remembers
 _STUCK = "\x00stuck"  # wake-up keys beside the task types'
 _IDLE = "\x00idle"
 _UNSERVED = "\x00unserved"
@@ -104,6 +105,9 @@ class GroupState:
     tasks: dict[str, QueuedTask] = field(default_factory=dict)
     workers: dict[str, LocalWorker] = field(default_factory=dict)
     pollers: dict[str, deque[ParkedPoll]] = field(default_factory=dict)
+    polled: dict[tuple[str, str], float] = field(
+        default_factory=dict
+    )  # (type, worker id) -> last poll
     seq: itertools.count[int] = field(default_factory=itertools.count)
     tokens: itertools.count[int] = field(default_factory=itertools.count)
     wakes: dict[str, tuple[float, TimerHandle]] = field(default_factory=dict)
@@ -176,6 +180,7 @@ class WorkerGroup(Actor[Any]):
                 case WorkerCrashed():
                     self._crashed(message)
                 case Poll():
+                    self._note_poll(message)
                     self._park(message)
                 case PollExpired(token=token):
                     self._expire(token)
@@ -192,6 +197,17 @@ class WorkerGroup(Actor[Any]):
         self._autoscale(now)
         self.ledger.set_live(group.name, group.live())
         self._maybe_retire(now)
+
+    async def stopped(self) -> None:
+        """At shutdown, answer every parked poll: the runtime closed (no poll waits for ever)."""
+        if not self.system.stopping:
+            return  # a restart: the parked polls live on in the group's state
+        for waiting in self.group.pollers.values():
+            while waiting:
+                parked = waiting.popleft()
+                if parked.timer is not None:
+                    parked.timer.cancel()
+                parked.reply.fail(ActorSystemStopped(self.system.name, "closed before a task came"))
 
     # -- local workers --------------------------------------------------------------
 
@@ -287,6 +303,14 @@ class WorkerGroup(Actor[Any]):
         if self.dispatch_warning_s is not None and task.task_id not in group.warned:
             due = task.ready_at + self.dispatch_warning_s
             heapq.heappush(group.watch, (due, task.seq, task.task_id))
+
+    def _note_poll(self, poll: Poll) -> None:
+        """When each worker last polled (the dashboard shows it); the oldest beyond
+        `POLLERS_KEPT` are forgotten, so many short-lived worker ids cannot grow it."""
+        polled = self.group.polled
+        polled[(poll.task_type, poll.worker_id or "")] = self.clock.now()
+        if len(polled) > POLLERS_KEPT:
+            del polled[min(polled, key=polled.__getitem__)]
 
     def _park(self, poll: Poll) -> None:
         """Queue a poll; `_dispatch` answers it (a poll with no wait, at once)."""

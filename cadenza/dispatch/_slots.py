@@ -33,6 +33,11 @@ An attempt that ends without the slot's verdict — it timed out
 execution cancelled through the ledger: a hung or overrunning function
 gives its slot back (and lets `rt.settle()` return) instead of holding it
 for ever; it sends no verdict, since one would be refused.
+
+A verdict reached while the runtime closes has nobody left to take it
+(`ActorSystemStopped`): the slot ends quietly, its task's result never
+became durable, and the next start of the runtime puts the task back in
+its queue (recovery) — shutdown raises nothing for it (issue 13).
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from cadenza import _trace
 from cadenza._errors import TerminalError
 from cadenza._json import copy_json
 from cadenza._log import get_logger
-from cadenza.actors import ActorRef, RestartWindow
+from cadenza.actors import ActorRef, ActorSystemStopped, RestartWindow
 from cadenza.dispatch._context import TaskContext, takes_context
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
@@ -144,6 +149,9 @@ async def slot(
                 token.__exit__(None, None, None)
     except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
         raise
+    except ActorSystemStopped:  # the runtime is closing: see the module note
+        if task is not None:
+            log.info("worker.result_unsent", task_id=task.task_id, task_type=task.type)
     except BaseException as exc:  # a crash, not a task failure: see the module note
         if task is None:
             raise  # nothing in hand: the slot's own machinery broke — let it surface
@@ -200,8 +208,11 @@ async def _crashed(
         task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True,
         error=_logged(task, exc, "task.worker_crashed"),
     )  # fmt: skip
-    await runs(task.run_id).tell(failed)
-    await group_ref.tell(WorkerCrashed(task.type, error))
+    try:
+        await runs(task.run_id).tell(failed)
+        await group_ref.tell(WorkerCrashed(task.type, error))
+    except ActorSystemStopped:  # closing: recovery re-queues the task at its place
+        log.info("worker.crash_unsent", task_id=task.task_id, error=error)
 
 
 async def _execute_unless_ended(

@@ -39,6 +39,7 @@ import contextlib
 import heapq
 import itertools
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,8 @@ from cadenza.actors import (
 )
 
 log = get_logger("cadenza.dispatch")
+
+LATENESS_KEPT = 64  # the last firings' lateness the dashboard shows
 
 
 @dataclass(slots=True)
@@ -85,6 +88,9 @@ class TimerState:
     armed: tuple[float, TimerHandle] | None = None  # the wake-up, while an incarnation runs
     wakeups: int = 0
     fired: int = 0
+    lateness: deque[float] = field(
+        default_factory=lambda: deque(maxlen=LATENESS_KEPT)
+    )  # s, newest last (the dashboard)
     late: Callable[[float], None] | None = None  # told how late each timer fired (metrics)
 
     def pending(self) -> int:
@@ -134,6 +140,7 @@ class TimerService(Actor[Any]):
             when, _seq, target, message = heapq.heappop(heap)
             await target.tell(message)
             timers.fired += 1
+            timers.lateness.append(now - when)
             if timers.late is not None:
                 timers.late(now - when)
         self._rearm()

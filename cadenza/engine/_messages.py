@@ -29,7 +29,17 @@ class StartRun:
     task_to_group: dict[str, str] | None
     parent_id: str | None
     reply: Reply[str]
+    started_by: tuple[str, str] | None = None  # a START_WORKFLOW's (run id, task id)
     trace: dict[str, str] | None = field(default_factory=carrier)  # the starter's, when made
+
+
+@dataclass(slots=True)
+class OtherStarted:
+    """A START_WORKFLOW task's run started (`run_id`), or could not (`reason`)."""
+
+    task_id: str
+    run_id: str | None
+    reason: str | None = None
 
 
 @dataclass(slots=True)

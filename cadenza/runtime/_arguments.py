@@ -13,6 +13,7 @@ from typing import Any
 
 from cadenza._errors import DefinitionError, InvalidArgument
 from cadenza._json import check_limits, check_payload, encode_strict
+from cadenza.core._status import WorkflowStatus
 
 PRIORITY_MAX = 99
 ID_MAX = 1024  # characters in an id, name, key or reference
@@ -59,6 +60,17 @@ def text(argument: str, value: Any) -> str:
 def optional_text(argument: str, value: Any) -> str | None:
     """`text`, or None."""
     return None if value is None else text(argument, value)
+
+
+def optional_status(argument: str, value: Any) -> WorkflowStatus | None:
+    """A run status by name, any case (`"failed"` is FAILED), or None."""
+    if value is None:
+        return None
+    try:
+        return WorkflowStatus(text(argument, value).upper())
+    except ValueError:
+        known = ", ".join(status.value for status in WorkflowStatus)
+        raise InvalidArgument(argument, f"expected one of {known}, got {_shown(value)}") from None
 
 
 def integer(argument: str, value: Any, low: int, high: int) -> int:
@@ -120,41 +132,6 @@ def routes(argument: str, value: Any) -> dict[str, str] | None:
             argument, f"expected a dict of str to str, got {type(value).__name__}"
         )
     return {text(f"{argument} key", k): text(f"{argument}[{k!r}]", v) for k, v in value.items()}
-
-
-def runtime_options(
-    path: Any,
-    durability: Any,
-    seed: Any,
-    default_group: Any,
-    shutdown_grace_s: Any,
-    timer_resolution_s: Any,
-    dispatch_warning_s: Any,
-    max_timers_per_run: Any,
-    max_timers_per_type: Any,
-    unserved_warning_s: Any,
-) -> None:
-    """The `Runtime(...)` options: `InvalidArgument` naming the first bad one."""
-    text("path", path)
-    if durability not in ("full", "normal"):
-        raise InvalidArgument("durability", f"expected 'full' or 'normal', got {durability!r}")
-    if seed is not None:
-        integer("seed", seed, -(2**63), 2**63 - 1)
-    text("default_group", default_group)
-    seconds("shutdown_grace_s", shutdown_grace_s, optional=False)
-    seconds("timer_resolution_s", timer_resolution_s, optional=False)
-    seconds("dispatch_warning_s", dispatch_warning_s)
-    integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
-    integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
-    seconds("unserved_warning_s", unserved_warning_s)
-
-
-def run_filters(name: Any, status: Any, correlation_id: Any, limit: Any, limit_max: int) -> None:
-    """`rt.runs(...)`'s filters: `InvalidArgument` naming the first bad one."""
-    optional_text("name", name)
-    optional_text("status", status)
-    optional_text("correlation_id", correlation_id)
-    integer("limit", limit, 1, limit_max)
 
 
 def worker(fn: Any) -> Any:
