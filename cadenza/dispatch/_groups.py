@@ -74,6 +74,7 @@ from cadenza.dispatch._messages import (
     WorkerDone,
 )
 from cadenza.dispatch._slots import WORKER_RESTART_PERIOD_S, LocalWorker, WorkerFn, slot
+from cadenza.dispatch._slow import watch_slow
 from cadenza.dispatch._unserved import Unserved, watch_unserved
 
 __all__ = ["GroupState", "LocalWorker", "Pool", "WorkerFn", "WorkerGroup", "_tell_soon"]
@@ -428,28 +429,11 @@ class WorkerGroup(Actor[Any]):
 
     def _warn_stuck(self, now: float) -> None:
         """Report each task still queued past `dispatch_warning_s`, once; arm for the next."""
-        group = self.group
-        watch = group.watch
-        while watch and (watch[0][2] not in group.tasks or watch[0][0] <= now):
-            _due, _seq, task_id = heapq.heappop(watch)
-            task = group.tasks.get(task_id)
-            if task is None or task_id in group.warned:
-                continue
-            group.warned.add(task_id)
-            log.warning(
-                "dispatch.slow",
-                group=group.name,
-                task_type=task.type,
-                task_id=task_id,
-                run_id=task.run_id,
-                waited_s=now - task.ready_at,
-                still_queued=True,
-                live_workers=group.live(),
-            )
-        if watch:
-            self._wake_at(_STUCK, watch[0][0])
-        elif _STUCK in group.wakes:
-            group.wakes.pop(_STUCK)[1].cancel()
+        due = watch_slow(self.group, now)  # `_slow.py`
+        if due is not None:
+            self._wake_at(_STUCK, due)
+        elif _STUCK in self.group.wakes:
+            self.group.wakes.pop(_STUCK)[1].cancel()
 
     def _warn_unserved(self, now: float) -> None:
         """Warn once of each task type queued with no worker or poller past the limit."""

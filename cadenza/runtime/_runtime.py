@@ -238,12 +238,11 @@ class Runtime:
         """Serve tasks of `task_type` with `async def fn(input) -> dict | None`; also a decorator.
 
         `fn` runs in worker group `group` (default: the runtime's default
-        group) with at most `concurrency` tasks at once; `concurrency=(min, max)`
-        autoscales the pool: it grows while tasks wait and every slot is busy,
-        and shrinks when idle. Raising an exception fails the attempt (retried
-        per the task's policy); raising `TerminalError` fails it for good. A
-        restarted process registers its workers again; tasks wait in their
-        queues until it does.
+        group) with at most `concurrency` tasks at once; `(min, max)` autoscales
+        the pool (grows while tasks wait, shrinks when idle). Raising an exception
+        fails the attempt (retried per the task's policy); raising
+        `TerminalError` fails it for good. A restarted process registers its
+        workers again; tasks wait in their queues until it does.
 
         Raises:
             InvalidArgument: an empty task type or group, or a concurrency
