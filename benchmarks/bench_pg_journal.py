@@ -9,6 +9,8 @@ another, gathered by the journal's group committer (`_group`). Lines:
   streams and insert the records over arrays, commit) written with each
   driver; psycopg sends the two inserts and the commit in one pipeline.
 - `postgres_journal`: `PostgresJournal` itself (the chosen driver).
+- `postgres_journal_fenced`: the same with an owner holding every
+  partition's lease: each round also share-locks and checks the leases.
 - `sqlite_journal`: `SqliteJournal` on a file in a temporary folder.
 
 Each line runs `--rounds` times, interleaved; `summary` gives the medians
@@ -165,6 +167,8 @@ async def bench_psycopg(url: str, appenders: int, per: int) -> dict[str, Any]:
 
 async def bench_journal(name: str, journal: Journal, appenders: int, per: int) -> dict[str, Any]:
     async with journal:
+        if isinstance(journal, PostgresJournal) and journal.leases is not None:
+            await journal.acquire(60.0)
 
         async def submit(enc: EncodedAppend) -> int:
             return await journal.append(enc.append)
@@ -203,6 +207,8 @@ async def run(base_url: str, appenders: int, per: int, rounds: int) -> list[dict
         lines.append(await bench_psycopg(await fresh(), appenders, per))
         journal = PostgresJournal(await fresh())
         lines.append(await bench_journal("postgres_journal", journal, appenders, per))
+        fenced = PostgresJournal(await fresh(), owner="bench")
+        lines.append(await bench_journal("postgres_journal_fenced", fenced, appenders, per))
         with tempfile.TemporaryDirectory() as folder:
             sqlite = SqliteJournal(f"{folder}/journal.db")
             lines.append(await bench_journal("sqlite_journal", sqlite, appenders, per))

@@ -34,6 +34,7 @@ from cadenza._errors import (
 )
 from cadenza.runtime import (
     Runtime,
+    TaskContext,
     TaskRun,
     Tasks,
     TaskStatus,
@@ -58,6 +59,7 @@ __all__ = [
     "Runtime",
     "RuntimeClosed",
     "StaleTask",
+    "TaskContext",
     "TaskRun",
     "TaskStatus",
     "Tasks",

@@ -6,7 +6,8 @@ Orders flow through five task types in three worker groups (`default`,
 declines some cards for good (the order fails). Every order is started
 with an idempotency key, so running the demo again after an interruption —
 Ctrl-C or `kill -9` — recovers the unfinished orders from the journal,
-starts only the orders never started, and says so.
+starts only the orders never started, and says so. Ctrl-C closes the
+runtime quietly (no traceback) and says how many orders are left.
 """
 
 from __future__ import annotations
@@ -167,7 +168,33 @@ async def _run_demo(
     dashboard: Callable[[Runtime], AbstractAsyncContextManager[str]] | None,
 ) -> int:
     resumed_file = await anyio.Path(db).exists()
-    rng = random.Random(seed)
+    counted = {"finished": 0}
+    try:
+        await _run_orders(
+            db, orders, random.Random(seed), console, resumed_file, counted, dashboard
+        )
+    except anyio.get_cancelled_exc_class():  # Ctrl-C: the runtime closed quietly; say what is left
+        left = orders - counted["finished"]
+        if left:
+            console.print(
+                f"[bold yellow]interrupted:[/] {left} of {orders} orders unfinished, kept in {db}; "
+                "run the same command again to resume them"
+            )
+        raise
+    return 0
+
+
+async def _run_orders(
+    db: str,
+    orders: int,
+    rng: random.Random,
+    console: Console,
+    resumed_file: bool,
+    counted: dict[str, int],
+    dashboard: Callable[[Runtime], AbstractAsyncContextManager[str]] | None,
+) -> None:
+    """Place (or resume) every order, wait for all, and sum up; `counted["finished"]`
+    follows them. With a dashboard, it stays up afterwards until cancelled."""
     stats = {"gateway_errors": 0}
     started_at = time.monotonic()
     async with Runtime(db, seed=None) as rt, AsyncExitStack() as stack:
@@ -222,6 +249,7 @@ async def _run_demo(
                 progress.advance(arriving)
                 await rt.wait(run_id)
                 finished += 1
+                counted["finished"] = finished
                 progress.update(finishing, completed=finished)
 
             async with anyio.create_task_group() as tg:
@@ -236,7 +264,6 @@ async def _run_demo(
         if dashboard is not None:
             console.print(f"The dashboard stays up at {url} — Ctrl-C to stop")
             await anyio.sleep_forever()
-    return 0
 
 
 def _summary(

@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from cadenza._errors import InvalidArgument, NotFound
+from cadenza._errors import InvalidArgument, JournalCorrupted, NotFound
 from cadenza.core._views import WorkflowRun
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 from cadenza.runtime._inspect import read_run
@@ -60,6 +60,19 @@ async def _matching(
     return rows
 
 
+async def _readable(
+    journal: Journal, rows: list[StreamInfo]
+) -> tuple[list[WorkflowRun], list[tuple[str, JournalCorrupted]]]:
+    """The runs of `rows` that read back, and (id, error) for each damaged one."""
+    shown, damaged = [], []
+    for row in rows:
+        try:
+            shown.append(await read_run(journal, row.stream_id))
+        except JournalCorrupted as exc:
+            damaged.append((row.stream_id, exc))
+    return shown, damaged
+
+
 async def runs(
     db: str,
     *,
@@ -74,8 +87,13 @@ async def runs(
     """List the newest `limit` runs matching every filter; returns the exit code."""
     async with SqliteJournal(existing(db), readonly=True) as journal:
         rows = await _matching(journal, status, name, correlation_id, since)
-        shown = [await read_run(journal, row.stream_id) for row in rows[:limit]]
+        shown, damaged = await _readable(journal, rows[:limit])
     footer = f"{len(shown)} of {len(rows)} runs"
+    for run_id, error in damaged:  # one damaged run never hides the others: named, left out
+        print(
+            f"cadenza: damaged run {run_id} left out: {' '.join(str(error).split())}",
+            file=sys.stderr,
+        )
     if json_out:
         print(json.dumps([as_json(run) for run in shown], indent=2))
         print(footer, file=sys.stderr)

@@ -14,7 +14,8 @@ carries the branches: `dynamic_specs` parses them back from that output,
 so the walker (and recovery, which only folds events) never re-reads the
 fork's input. The JOIN that follows the fork joins on `forkedTasks`.
 Anything malformed (not a list of tasks, an input that is not a map, a
-reference already used) is a problem string, which fails the fork naming it.
+reference already used) is a problem string, which fails the run naming it
+(Conductor's mapper throws TerminateWorkflowException: no fork task is added).
 
 `spec_for` finds a task's spec in the definition or, for a forked task,
 in its fork's output.
@@ -71,10 +72,12 @@ def plan_dynamic_fork(
     defs: list[dict[str, Any]] = []
     for index, raw in enumerate(tasks):
         own = inputs.get(raw.get("taskReferenceName"))
-        merged = {
-            **(raw.get("inputParameters") or {}),
-            **_literal(own if isinstance(own, dict) else {}),
-        }
+        if own is not None and not isinstance(own, dict):  # ForkJoinDynamicTaskMapper.java:208
+            return (
+                "Tasks could not be dynamically forked due to invalid input: the input of "
+                f"{raw.get('taskReferenceName')!r} is not a map (got {own!r})"
+            )
+        merged = {**(raw.get("inputParameters") or {}), **_literal(own or {})}
         try:
             parsed = parse_task({**raw, "inputParameters": merged}, definition.name, index)
         except DefinitionError as exc:

@@ -208,7 +208,7 @@ def _schedule(
     wake_at = None
     if spec.type == "WAIT":
         try:
-            wake_at = wait_deadline(task_input, now)
+            wake_at = wait_deadline(task_input, now + delay_s)  # from when it starts
             waiting = sum(1 for t in state.tasks if t.wake_at is not None and not t.status.terminal)
             if wake_at is not None and waiting >= env.max_timers_per_run:
                 raise WaitInputError(

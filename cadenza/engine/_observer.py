@@ -2,7 +2,8 @@
 
 The engine knows only this protocol; `cadenza.observe.Metrics` implements
 it. Each call is made on the event loop, from an actor: it must be quick
-and must not raise.
+and must not raise. (The timer service's `TimerState.late` and the groups'
+`Unserved.counted` are plain callbacks the observer sets itself.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from cadenza.persistence import StreamInfo
 
 
 class Observer(Protocol):
-    """Told of durable batches, fired timers, recovery and unserved task types."""
+    """Told of recovery and of each run's durable batches."""
 
     def recovered(self, rows: Iterable[StreamInfo]) -> None:
         """Recovery found these runs' rows unfinished."""
@@ -24,12 +25,4 @@ class Observer(Protocol):
 
     def committed(self, state: WorkflowState, events: Sequence[Event], append_s: float) -> None:
         """A run's batch of `events` is durable, after `append_s` of wall time; `state` is after it."""
-        ...
-
-    def timer_late(self, late_s: float) -> None:
-        """A timer fired `late_s` after its deadline (on the runtime's clock)."""
-        ...
-
-    def unserved_type(self, task_type: str, group: str) -> None:
-        """Tasks of `task_type` waited in `group` with no worker or poller past the limit."""
         ...

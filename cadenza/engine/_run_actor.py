@@ -23,36 +23,33 @@ from typing import Any
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza._log import get_logger
-from cadenza.actors import Actor, Reply
+from cadenza.actors import Actor, ActorSystemStopped, Reply
 from cadenza.core._decide import decide
 from cadenza.core._events import (
-    TERMINAL_EVENTS,
     Event,
-    TaskCanceled,
     TaskCompleted,
     TaskFailed,
     TaskRequeued,
-    TaskScheduled,
     TaskStarted,
     TaskUpdated,
     WorkflowReopened,
     WorkflowStarted,
 )
 from cadenza.core._operations import current_task, operation_events, signal_event
+from cadenza.core._start_workflow import started_events
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, TaskResult, TaskStartedMsg
 from cadenza.engine._effects import (
     Effect,
-    Enqueue,
     Expire,
     Extend,
-    Finished,
     ForgetPlace,
     Grant,
     Release,
     TellParent,
+    TellStarter,
     Withdraw,
     execute,
 )
@@ -63,6 +60,7 @@ from cadenza.engine._messages import (
     GetRun,
     Heartbeat,
     Operate,
+    OtherStarted,
     Recover,
     Signal,
     StartRun,
@@ -70,18 +68,17 @@ from cadenza.engine._messages import (
     WaitRun,
     Wake,
 )
+from cadenza.engine._run_acts import acts
 from cadenza.engine._run_batches import Batch, DurableBatches
 from cadenza.engine._run_failure import failed_inside
 from cadenza.engine._run_links import (
     RunLinks,
     child_ended_events,
-    children_to_start,
-    end_effects,
     owed_after_crash,
     owes_failure_run,
 )
 from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
-from cadenza.engine._run_services import RunServices, queued
+from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines, parked
 from cadenza.engine._run_unread import put_off
 from cadenza.language._definition import WorkflowDef
@@ -119,11 +116,28 @@ class RunActor(Actor[Any]):
         except Exception as exc:  # not damage: put its messages off, never drop them
             self.unread = exc
 
+    async def stopped(self) -> None:
+        """Callers waiting for the run's end are answered: the runtime closed, or the actor
+        restarted (it forgets them), rather than left waiting for ever."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if self.context.system.stopping:
+                waiter.fail(ActorSystemStopped(self.context.system.name, "closed first"))
+            else:
+                waiter.fail(InternalError(f"run {self.run_id}'s actor restarted: wait again"))
+
     async def _load(self) -> None:
         loaded = await self.services.load_run(self.run_id)
         if loaded is None:
             return
-        self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        try:
+            self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        except Exception as exc:  # records that verify but do not fold: damage all the same
+            raise JournalCorrupted(
+                f"run {self.run_id!r} does not replay from its records ({exc!r}); it is "
+                "quarantined, the other runs are served. Restore the journal from a backup",
+                stream_id=self.run_id,
+            ) from exc
         self.batches.loaded(len(loaded.events), dict(loaded.info.timers or {}))
         self.deadlines.loaded(loaded.info)  # the wake-up its row promised is armed already
         if state.digest:
@@ -161,7 +175,7 @@ class RunActor(Actor[Any]):
         state = self.state
         if state is not None:
             effects = batch.effects
-            self._acts(state, batch.events, effects, recover=batch.recovering)
+            effects += acts(self.definition, state, batch.events, recover=batch.recovering)
             if batch.recovering:  # a crash may have come between the end and what it owes
                 effects += owed_after_crash(self.definition, state)
             wake = self.deadlines.arm(self.definition, state) if state.started else None
@@ -183,6 +197,7 @@ class RunActor(Actor[Any]):
                 reply.set(answer)
         if state is not None and not state.status.terminal and not self.waiters and parked(state):
             self.context.passivate()  # waiting on a timer or a signal costs no memory
+            self.services.run_parked(self.run_id)
         if state is None or state.status.terminal:
             if state is not None and self.waiters:
                 run = WorkflowRun.of(state)
@@ -261,6 +276,9 @@ class RunActor(Actor[Any]):
                 self._expire(state, now, events)
             case Signal(ref=ref, output=output):
                 self._emit(events, signal_event(state, ref, output, now))
+            case OtherStarted(task_id=task_id, run_id=started, reason=reason):
+                for event in started_events(state, task_id, started, reason, now):
+                    self._emit(events, event)
             case AuditTimer(expected=expected):
                 self.deadlines.audit(self.definition, state, expected)
             case TaskStartedMsg():
@@ -289,6 +307,7 @@ class RunActor(Actor[Any]):
                         status=status,
                         output=message.output,
                         lost=message.lost,
+                        error=message.error,
                     )
                     self._emit(events, failed)
             case TaskProgress():
@@ -341,6 +360,8 @@ class RunActor(Actor[Any]):
         return task
 
     def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
+        if message.started_by is not None:  # a START_WORKFLOW's run: its starter hears, again
+            self._effects.append(TellStarter(*message.started_by, self.run_id))
         if self.state is not None and self.state.started:
             if self.state.status.terminal and self.state.parent_id:
                 self._effects.append(TellParent(self.state))  # the parent may have missed the news
@@ -452,45 +473,6 @@ class RunActor(Actor[Any]):
             self._emit(events, event, decide=False)
         if expired:
             self._decide(events)
-
-    def _acts(
-        self, state: WorkflowState, events: list[Event], effects: list[Effect], *, recover: bool
-    ) -> None:
-        """Add what the batch's events mean for the rest of the engine to `effects`."""
-        seen: set[str] = set()
-        for event in events:
-            if isinstance(event, (TaskScheduled, TaskRequeued)):
-                seen.add(event.task_id)
-            elif isinstance(event, WorkflowReopened) and event.dropped:
-                seen.difference_update(event.dropped)  # out of the state: nothing to enqueue
-            elif isinstance(event, TaskCanceled):
-                task = state.task(event.task_id)
-                if task is not None:
-                    delayed = task.type not in IN_PROGRESS_AT_ONCE and task.ready_at > event.at
-                    effects.append(Withdraw(task.group, task.id, delayed))
-            if isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled, TaskRequeued)):
-                # every way an attempt ends or goes back frees what it held (slot, lease,
-                # breaker verdict) — timeouts and cancellations included; release is idempotent
-                failed = (
-                    None
-                    if isinstance(event, (TaskCanceled, TaskRequeued))
-                    else isinstance(event, TaskFailed)
-                )
-                effects.append(Release(event.task_id, failed))
-        if recover:
-            seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
-            seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)
-        effects.extend(children_to_start(self.definition, state, seen, events))
-        for task_id in sorted(seen, key=lambda tid: state.index[tid]):
-            task = state.tasks[state.index[task_id]]
-            if task.status is TaskStatus.SCHEDULED:
-                effects.append(Enqueue(task.group, queued(state, task)))
-        if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
-            effects.append(Finished(state))
-            effects.extend(end_effects(self.definition, state))
-            log.info(
-                "run.finished", run_id=state.id, workflow=state.name, status=state.status.value
-            )
 
 
 _SNAPSHOT = object()  # marker: answer with a snapshot taken after the batch is journaled

@@ -11,9 +11,9 @@ run (not per event), and `timer_late(s)` as the timer service fires; the
 counters are plain `dict`s that the collector turns into metric families
 when Prometheus scrapes. What the engine already keeps — the queues, the
 timers pending, the journal's record count — is read only at scrape time.
-Histograms need an observation at the event: they are prometheus-client
-`Histogram`s whose labelled children are cached, so an observation is a
-dictionary lookup and the library's own `observe()`.
+Histograms need an observation at the event: each is a list of bucket
+counts per label set (`_Histogram`), a `bisect` and two additions, turned
+into prometheus-client's `HistogramMetricFamily` at scrape time.
 
 Durations are on the runtime's clock (virtual in tests), except the
 journal append, which is the wall time the run waited for its record to
@@ -27,13 +27,20 @@ fails on a dictionary changing size.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import cast
 
-from prometheus_client import CollectorRegistry, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString as _untyped_go_string
 
 from cadenza._errors import InvalidArgument
 from cadenza.core._events import (
@@ -71,26 +78,46 @@ APPEND_BUCKETS = (
 _TASK_ENDS = (TaskCompleted, TaskFailed, TaskCanceled, TaskMarked)
 _RUN_ENDS = (WorkflowCompleted, WorkflowFailed, WorkflowTerminated)
 
+_go_string = cast(Callable[[float], str], _untyped_go_string)  # `le` as Prometheus writes it
+
 Queues = Callable[[], Iterable[tuple[str, str, int, float]]]
 """(task type, group, tasks ready, the oldest one's ready time) per queue, at scrape time."""
 
 
 class _Histogram:
-    """A labelled prometheus-client histogram whose children are cached by label values."""
+    """A labelled histogram counted in plain lists; exposed as prometheus-client's family.
+
+    `observe` is a `bisect` and two list updates (a tenth of a prometheus-client
+    `Histogram.observe`, which takes three locks): this is on the engine's hot
+    path. `family()` builds the cumulative buckets only when Prometheus scrapes.
+    """
+
+    __slots__ = ("bounds", "doc", "labels", "name", "series")
 
     def __init__(self, name: str, doc: str, labels: Sequence[str], buckets: Sequence[float]):
-        self.metric = Histogram(name, doc, labels, registry=None, buckets=buckets)
-        self.children: dict[tuple[str, ...], Any] = {}
-        self.plain = not labels
+        self.name = name
+        self.doc = doc
+        self.labels = list(labels)
+        self.bounds = tuple(b for b in buckets if b != float("inf"))
+        self.series: dict[tuple[str, ...], list[float]] = {}  # counts per bucket, +Inf, sum
 
     def observe(self, value: float, *labels: str) -> None:
-        if self.plain:
-            self.metric.observe(value)
-            return
-        child = self.children.get(labels)
-        if child is None:
-            child = self.children[labels] = self.metric.labels(*labels)
-        child.observe(value)
+        counts = self.series.get(labels)
+        if counts is None:
+            counts = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+        counts[bisect_left(self.bounds, value)] += 1
+        counts[-1] += value
+
+    def family(self) -> HistogramMetricFamily:
+        family = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        edges = [*(_go_string(bound) for bound in self.bounds), "+Inf"]
+        for labels, counts in list(self.series.items()):
+            cumulative, buckets = 0.0, []
+            for edge, count in zip(edges, counts[:-1], strict=True):
+                cumulative += count
+                buckets.append((edge, cumulative))
+            family.add_metric(list(labels), buckets, counts[-1])
+        return family
 
 
 class Metrics:
@@ -144,8 +171,15 @@ class Metrics:
             [],
             APPEND_BUCKETS,
         )
+        self.histograms = (
+            self.duration,
+            self.queue_wait,
+            self.execution,
+            self.lateness,
+            self.append,
+        )
         self._collector = _Collector(self)
-        self._registered: list[Collector] = []
+        self._registered = False
         self.queues: Queues = lambda: ()
         self.timers_pending: Callable[[], int] = lambda: 0
         self.journal_records: Callable[[], int] = lambda: 0
@@ -167,27 +201,21 @@ class Metrics:
 
     def register(self) -> None:
         """Register every cadenza metric in the registry (`InvalidArgument` if one is there)."""
-        parts: list[Collector] = [
-            self._collector,
-            *(h.metric for h in (self.duration, self.queue_wait, self.execution)),
-            *(h.metric for h in (self.lateness, self.append)),
-        ]
         try:
-            for part in parts:
-                self.registry.register(part)
-                self._registered.append(part)
+            self.registry.register(self._collector)
         except ValueError as exc:
-            self.unregister()
             raise InvalidArgument(
                 "metrics",
                 f"the registry already holds cadenza's metrics ({exc}): give each open "
                 "Runtime a registry of its own",
             ) from None
+        self._registered = True
 
     def unregister(self) -> None:
         """Take every cadenza metric out of the registry (the runtime closed)."""
-        while self._registered:
-            self.registry.unregister(self._registered.pop())
+        if self._registered:
+            self._registered = False
+            self.registry.unregister(self._collector)
 
     # -- the Observer protocol (cadenza.engine._observer) ----------------------------
 
@@ -294,7 +322,7 @@ class _Collector(Collector):
             timers, records,
         ]  # fmt: skip
         if described:
-            return iter(families)
+            return iter([*families, *(h.family() for h in m.histograms)])
         for counts, family in (
             (m.started, started),
             (m.finished, finished),
@@ -316,4 +344,4 @@ class _Collector(Collector):
             oldest.add_metric([task_type, group], 0.0)
         timers.add_metric([], m.timers_pending())
         records.add_metric([], m.journal_records())
-        return iter(families)
+        return iter([*families, *(h.family() for h in m.histograms)])

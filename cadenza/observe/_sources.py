@@ -1,4 +1,5 @@
-"""The engine's own state, read when Prometheus scrapes: queues, timers, journal records."""
+"""The engine's own state, read when Prometheus scrapes (queues, timers, journal records),
+and the callbacks of its timer service and worker groups, set to count into the metrics."""
 
 from __future__ import annotations
 
@@ -20,13 +21,11 @@ def attach(metrics: Metrics, engine: Engine) -> None:
             for task_type, (count, oldest) in found.items():
                 yield task_type, group, count, oldest
 
-    def timers_pending() -> int:
-        timers = getattr(engine, "_timer_state", None)  # set once the engine opened
-        return 0 if timers is None else timers.pending()
-
+    engine._timer_state.late = metrics.timer_late
+    engine.unserved.counted = metrics.unserved_type
     metrics.attach(
         queues=queues,
-        timers_pending=timers_pending,
+        timers_pending=engine._timer_state.pending,
         journal_records=lambda: engine.journal.stats.records,
         now=engine.clock.now,
     )

@@ -23,6 +23,7 @@ from cadenza.persistence._journal import (
     JournalStats,
     JournalWriteError,
     Loaded,
+    OwnershipLost,
     StreamInfo,
 )
 from cadenza.persistence._memory import MemoryJournal
@@ -43,6 +44,7 @@ __all__ = [
     "JournalWriteError",
     "Loaded",
     "MemoryJournal",
+    "OwnershipLost",
     "PostgresJournal",
     "SqliteJournal",
     "StreamInfo",

@@ -14,9 +14,10 @@ first open (`_postgres_connect`); a round's rows are built by
 
 Group commit: appends go through the same `GroupCommitter` (`_group`) as on
 SQLite; one round is one transaction on the single write connection —
-the key check (only when the round carries keys), the seqs taken from the
-counter row, one `unnest` upsert for the streams and one `unnest` insert for
-the records, `COMMIT` — and no appender of the round resumes before the
+the fence (with an owner), the key check (only when the round carries
+keys), the seqs taken from the counter row, one `unnest` upsert for the
+streams and one `unnest` insert for the records (`_postgres_round`),
+`COMMIT` — and no appender of the round resumes before the
 commit returns. With durability "full" the commit waits for the server's
 WAL flush (`synchronous_commit = on`); with "normal" it does not
 (`synchronous_commit = off`): a crash of this process loses nothing, a crash
@@ -42,22 +43,26 @@ journal is async only and wraps the untyped calls in a few typed methods.
 The driver is imported when a journal opens, so `cadenza` imports without
 the `postgres` extra.
 
-Several processes may open the same database; rounds of different
-processes are serialised by the counter row's lock (so seqs follow commit
-order). This journal alone does not keep two processes from writing one
-stream: ownership of runs across processes is the runtime's business.
+A journal is by default the database's one owner (`JournalBusy` for a
+second, as on SQLite). A journal given an `owner` name shares the database
+instead: it writes only the streams of the partitions whose leases it
+holds, each write checked against the lease's epoch in its own transaction
+(`acquire`, `renew`, `release`; `_postgres_leases`; `balance` spreads the
+partitions evenly over the live members, `_postgres_members`), and its recovery lists
+(`unfinished`) only those partitions' streams. Rounds of several writers
+are serialised by the counter row's lock, so seqs follow commit order.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
-from cadenza._errors import JournalCorrupted
+from cadenza._errors import InternalError, JournalCorrupted
 from cadenza._log import get_logger
 from cadenza.persistence import _postgres_schema as sql
 from cadenza.persistence._codec import (
@@ -81,16 +86,22 @@ from cadenza.persistence._journal import (
     Loaded,
     StreamInfo,
 )
-from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._postgres_connect import (
     SYNCHRONOUS_COMMIT,
+    Writer,
     connect,
     is_postgres_url,
     redact_url,
 )
-from cadenza.persistence._postgres_rows import info_from_row, round_arrays
+from cadenza.persistence._postgres_leases import Leases, check_lease_s
+from cadenza.persistence._postgres_members import Balance, balance, leave
+from cadenza.persistence._postgres_round import write_round
+from cadenza.persistence._postgres_rows import info_from_row
+from cadenza.persistence._postgres_schema import PARTITIONS
 
 log = get_logger("cadenza.persistence")
+
+T = TypeVar("T")
 
 
 class PostgresJournal(Journal):
@@ -99,11 +110,21 @@ class PostgresJournal(Journal):
     `durability` is "full" (`synchronous_commit = on`) or "normal" (`off`);
     `batch_max` bounds the appends of one transaction; `read_connections`
     bounds the read pool; `clock` stamps definition registrations.
+    Without an `owner` the journal is by default the database's one owner
+    (see `_postgres_connect`); `exclusive=False` lets several journals write
+    one database (their seqs stay distinct and gapless) and leaves keeping
+    two of them off one stream to the caller. With `owner` (a name unique
+    among the processes sharing the database) it is fenced: it appends only
+    to streams of partitions it holds (`acquire`), else `OwnershipLost`;
+    the server ends its write session if it sits `stalled_s` inside a
+    transaction (paused mid-round), so the fences it held cannot block a
+    takeover for longer.
 
     Raises (from `open`): `JournalUnavailable` when the server cannot be
     reached, refuses the login or has no such database, or when the
     `postgres` extra (asyncpg) is not installed; `JournalCorrupted` when the
-    database holds a journal schema this cadenza cannot read.
+    database holds a journal schema this cadenza cannot read; `JournalBusy`
+    when it is exclusive and another live journal owns the database.
     """
 
     def __init__(
@@ -114,6 +135,9 @@ class PostgresJournal(Journal):
         batch_max: int = 4096,
         read_connections: int = 4,
         clock: Callable[[], float] = time.time,
+        exclusive: bool | None = None,
+        owner: str | None = None,
+        stalled_s: float = 5.0,
     ):
         if not is_postgres_url(url):
             raise ValueError(f"expected a postgresql:// URL, got {redact_url(url)!r}")
@@ -130,11 +154,16 @@ class PostgresJournal(Journal):
         self.durability = durability
         self.batch_max = batch_max
         self.read_connections = read_connections
+        if owner is not None and exclusive:
+            raise ValueError("a journal with an owner shares its database: exclusive must be False")
+        self.exclusive = owner is None if exclusive is None else exclusive
+        self.leases = None if owner is None else Leases(owner)
+        self.stalled_s = check_lease_s(stalled_s, "stalled_s")
         self.stats = JournalStats()
         self.faults: JournalFaults | None = None  # off: see `_faults`
         self._clock = clock
         self._state = "new"  # new → open → closing → closed (→ open again)
-        self._wpool: Any = None  # asyncpg.Pool (one connection): the writer
+        self._writer: Writer | None = None  # the one write connection
         self._rpool: Any = None  # asyncpg.Pool: the readers
         self._write_lock = anyio.Lock()
         self._closed: anyio.Event | None = None
@@ -150,8 +179,12 @@ class PostgresJournal(Journal):
             return
         if self._state == "closing":
             raise JournalClosed(f"{self!r} is closing; open it again once close() returns")
-        self._wpool, self._rpool = await connect(
-            self.url, self.durability, read_connections=self.read_connections
+        self._writer, self._rpool = await connect(
+            self.url,
+            self.durability,
+            read_connections=self.read_connections,
+            exclusive=self.exclusive,
+            stalled_s=None if self.leases is None else self.stalled_s,
         )
         self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
         self._state = "open"
@@ -168,14 +201,21 @@ class PostgresJournal(Journal):
         with anyio.CancelScope(shield=True):
             try:
                 await self._committer.flush()
+                if self.leases is not None:  # a graceful leave
+                    async with self._write_lock:
+                        conn = await _present(self._writer).connection()
+                        await leave(conn, self.leases)
+            except Exception as exc:  # the leases then run out on their own
+                log.warning("journal.release_failed", error=repr(exc))
             finally:
-                for pool in (self._wpool, self._rpool):
-                    try:
-                        await pool.close()
-                    except Exception as exc:  # a broken connection: drop it all
-                        log.warning("journal.close_failed", error=repr(exc))
-                        pool.terminate()
-                self._wpool = self._rpool = None
+                if self._writer is not None:
+                    await self._writer.close()
+                try:
+                    await self._rpool.close()
+                except Exception as exc:  # a broken connection: drop them all
+                    log.warning("journal.close_failed", error=repr(exc))
+                    self._rpool.terminate()
+                self._writer = self._rpool = None
                 self._state = "closed"
                 closed.set()
         log.info(
@@ -195,27 +235,24 @@ class PostgresJournal(Journal):
     async def append(self, append: Append) -> int:
         if self._state != "open":
             raise self._closed_error()
-        return await self._committer.submit(encode_append(append))
+        encoded = encode_append(append)
+        if self.leases is not None:
+            self.leases.refuse_unheld(encoded.stream_id)  # OwnershipLost, nothing queued
+        return await self._committer.submit(encoded)
 
     async def flush(self) -> None:
         if self._state in ("open", "closing"):
             await self._committer.flush()
 
     async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
-        """One transaction for a round of appends; resolves every ticket."""
-        first = 0
+        """One transaction for a round of appends (`write_round`); resolves every ticket."""
         async with self._write_lock:
             try:
                 if self.faults is not None:
                     self.faults.before_commit(batch[0].item.stream_id)
-                async with self._wpool.acquire() as conn, conn.transaction():
-                    accepted = await _claim_keys(conn, batch)
-                    if accepted:
-                        last: int = await conn.fetchval(sql.NEXT_SEQS, len(accepted))
-                        first = last - len(accepted) + 1
-                        streams, records = round_arrays([t.item for t in accepted], first)
-                        await conn.execute(sql.UPSERT_STREAMS, *streams)
-                        await conn.execute(sql.INSERT_RECORDS, *records)
+                conn = await _present(self._writer).connection()
+                async with conn.transaction():
+                    accepted, first = await write_round(conn, batch, self.leases)
             except Exception as exc:
                 failed = [t for t in batch if not t.done]
                 for ticket in failed:
@@ -337,14 +374,66 @@ class PostgresJournal(Journal):
         return [info_from_row(row) for row in rows]
 
     async def unfinished_rows(self) -> list[StreamInfo]:
+        """The unfinished streams' rows; a fenced journal's: only its held partitions'."""
         async with self._reading() as conn:
-            rows = await conn.fetch(sql.UNFINISHED_ROWS)
+            if self.leases is None:
+                rows = await conn.fetch(sql.UNFINISHED_ROWS)
+            else:
+                rows = await conn.fetch(sql.UNFINISHED_ROWS_IN, sorted(self.leases.held))
         return [info_from_row(row) for row in rows]
 
     async def unfinished(self) -> list[str]:
+        """The unfinished streams' ids; a fenced journal's: only its held partitions'."""
         async with self._reading() as conn:
-            rows = await conn.fetch(sql.UNFINISHED)
+            if self.leases is None:
+                rows = await conn.fetch(sql.UNFINISHED)
+            else:
+                rows = await conn.fetch(sql.UNFINISHED_IN, sorted(self.leases.held))
         return [row[0] for row in rows]
+
+    # -- partition leases (a journal with an owner; see `_postgres_leases`) --
+
+    async def acquire(
+        self, lease_s: float, partitions: Iterable[int] | None = None, *, limit: int = PARTITIONS
+    ) -> dict[int, int]:
+        """Take up to `limit` free or expired partitions; {partition: epoch} of those taken."""
+        lease_s = check_lease_s(lease_s)
+        return await self._leasing(
+            lambda leases, conn: leases.acquire(conn, lease_s, partitions, limit)
+        )
+
+    async def renew(self, lease_s: float) -> set[int]:
+        """Extend the held leases on the database's clock; the partitions found taken over."""
+        lease_s = check_lease_s(lease_s)
+        return await self._leasing(lambda leases, conn: leases.renew(conn, lease_s))
+
+    async def release(self, partitions: Iterable[int] | None = None) -> list[int]:
+        """Flush, then give held partitions (default: all) back at once; those released."""
+        await self.flush()
+        return await self._leasing(lambda leases, conn: leases.release(conn, partitions))
+
+    async def balance(self, lease_s: float) -> Balance:
+        """One membership tick: heartbeat, renew, then release or take up to an even share.
+
+        Run it every `lease_s / 3` (see `_postgres_members`). It flushes
+        first, so appends already accepted for partitions it gives up are
+        written before they go.
+        """
+        lease_s = check_lease_s(lease_s)
+        await self.flush()
+        return await self._leasing(lambda leases, conn: balance(conn, leases, lease_s))
+
+    async def _leasing(self, act: Callable[[Leases, Any], Awaitable[T]]) -> T:
+        if self.leases is None:
+            raise ValueError(f"{self!r} has no owner: open it with owner=... to hold partitions")
+        leases = self.leases
+        if self._state != "open":
+            raise self._closed_error()
+        async with self._write_lock:
+            with anyio.CancelScope(shield=True):
+                conn = await _present(self._writer).connection()
+                return await act(leases, conn)
+        raise InternalError("a shielded scope cannot be cancelled")  # pragma: no cover
 
     # -- definitions -------------------------------------------------------
 
@@ -354,11 +443,12 @@ class PostgresJournal(Journal):
         digest, data = canonical(body, f"definition {name!r} version {version}")
         now = self._clock()
         async with self._write_lock:
-            if self._wpool is None:
+            if self._writer is None:
                 raise self._closed_error()
             with anyio.CancelScope(shield=True):
                 try:
-                    async with self._wpool.acquire() as conn, conn.transaction():
+                    conn = await self._writer.connection()
+                    async with conn.transaction():
                         await conn.execute(sql.PUT_BODY, digest, name, version, data, now)
                         current = await conn.fetchval(sql.CURRENT_DIGEST, name, version)
                         if current != digest:
@@ -388,22 +478,8 @@ class PostgresJournal(Journal):
         return DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
 
 
-async def _claim_keys(conn: Any, batch: list[Ticket[EncodedAppend]]) -> list[Ticket[EncodedAppend]]:
-    """Fail (alone) each append whose key another stream holds; the rest, in order."""
-    keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
-    if not keys:
-        return list(batch)
-    sids = sorted({t.item.stream_id for t in batch})
-    rows = await conn.fetch(sql.KEY_ROWS, keys, sids)
-    wanted_keys, wanted_sids = set(keys), set(sids)
-    holders = {key: sid for sid, key in rows if key in wanted_keys}
-    keys_of: dict[str, str | None] = {sid: key for sid, key in rows if sid in wanted_sids}
-    ledger = KeyLedger(holders, keys_of)
-    accepted = []
-    for ticket in batch:
-        duplicate = ledger.claim(ticket.item.stream_id, ticket.item.append.info.key)
-        if duplicate is None:
-            accepted.append(ticket)
-        else:
-            ticket.fail(duplicate)
-    return accepted
+def _present(writer: Writer | None) -> Writer:
+    """The writer, which is always there while the journal is open or closing."""
+    if writer is None:
+        raise InternalError("the write connection is missing while the journal is in use")
+    return writer

@@ -1,26 +1,42 @@
 """Reaching the PostgreSQL journal's database: URLs, the connections, the schema check.
 
-`connect(url, durability)` opens the journal's two asyncpg pools — the
-writer (one connection) and the readers — with `synchronous_commit` set
+`connect(url, durability)` opens the journal's connections — the writer
+(one connection, opened again if it breaks) and a pool of readers — with `synchronous_commit` set
 from the durability, after checking that the database holds no journal
 schema this cadenza cannot read and creating what is missing
 (`_postgres_schema`). Every failure to reach or log in to the server is
 turned into `JournalUnavailable` naming the URL without its password;
 nothing half-open is left behind.
+
+One owner
+---------
+An *exclusive* journal (the default, and what a `Runtime` opens until runs
+are shared between processes through partition leases) has one owning
+process, as a SQLite journal has: its writer connection holds a
+session-level advisory lock on the database for as long as it lives, and
+writes its pid and host into `meta`. A second opener waits up to
+`OWNER_WAIT_S` for the lock (long enough for the server to notice that a
+SIGKILLed owner's connection is gone, which releases it), then gets
+`JournalBusy` naming the owner. The lock is taken again by every new writer
+connection (`Writer`), so a writer that lost its connection and
+finds another owner in its place fails its writes instead of sharing.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from cadenza._errors import JournalCorrupted
+from cadenza._errors import JournalBusy, JournalCorrupted
 from cadenza.persistence import _postgres_schema as sql
 from cadenza.persistence._journal import JournalUnavailable
 
 SCHEMES = ("postgresql://", "postgres://")
 SYNCHRONOUS_COMMIT = {"full": "on", "normal": "off"}
 CONNECT_TIMEOUT_S = 10.0
+OWNER_WAIT_S = 2.0
 
 
 def is_postgres_url(path: str) -> bool:
@@ -43,12 +59,69 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-async def connect(url: str, durability: str, *, read_connections: int) -> tuple[Any, Any]:
-    """(the writer's pool, the readers' pool), the schema checked and created.
+class Writer:
+    """The journal's one write connection, opened again when it broke.
+
+    Each new connection of an exclusive journal takes the owner's lock first
+    (`JournalBusy` if another live journal holds it; the connection is then
+    closed at once). Use `connection()` under the journal's write lock.
+    """
+
+    def __init__(self, asyncpg: Any, url: str, settings: dict[str, str], *, exclusive: bool):
+        self._asyncpg = asyncpg
+        self._url = url
+        self._settings = settings
+        self.exclusive = exclusive
+        self._conn: Any = None
+
+    async def connection(self) -> Any:
+        """The open write connection, connecting (and locking) again if it was lost."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = None
+            conn = await self._asyncpg.connect(
+                self._url, timeout=CONNECT_TIMEOUT_S, server_settings=self._settings
+            )
+            try:
+                if self.exclusive:
+                    await _take_owner_lock(self._asyncpg, conn, redact_url(self._url))
+            except BaseException:
+                conn.terminate()
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def close(self) -> None:
+        """Close the connection (the owner's lock goes with it)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close(timeout=CONNECT_TIMEOUT_S)
+            except Exception:  # a broken connection: drop it
+                conn.terminate()
+
+    def terminate(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+
+async def connect(
+    url: str,
+    durability: str,
+    *,
+    read_connections: int,
+    exclusive: bool = True,
+    stalled_s: float | None = None,
+) -> tuple[Writer, Any]:
+    """(the writer, the readers' pool), the schema checked and created.
+
+    With `stalled_s`, the server ends the writer's session once it has sat
+    that long inside a transaction without a word (the process paused or
+    stuck mid-round), rolling it back and freeing the fences it held.
 
     Raises `JournalUnavailable` (server unreachable, login refused, no such
-    database, driver missing) or `JournalCorrupted` (a schema of another
-    version).
+    database, driver missing), `JournalCorrupted` (a schema of another
+    version) or, when `exclusive`, `JournalBusy` (another live owner).
     """
     try:
         import asyncpg
@@ -62,15 +135,17 @@ async def connect(url: str, durability: str, *, read_connections: int) -> tuple[
         "synchronous_commit": SYNCHRONOUS_COMMIT[durability],
         "application_name": "cadenza",
     }
-    wpool: Any = None
+    writer_settings = dict(settings)
+    if stalled_s is not None:
+        writer_settings["idle_in_transaction_session_timeout"] = str(int(stalled_s * 1000))
+    writer = Writer(asyncpg, url, writer_settings, exclusive=exclusive)
     rpool: Any = None
     try:
         try:
-            wpool = await asyncpg.create_pool(
-                url, min_size=1, max_size=1, timeout=CONNECT_TIMEOUT_S, server_settings=settings
-            )
-            async with wpool.acquire() as conn:
-                await _prepare(conn, redact_url(url))
+            conn = await writer.connection()
+            await _prepare(conn, redact_url(url))
+            if exclusive:
+                await conn.execute(sql.CLAIM_OWNER, str(os.getpid()), socket.gethostname())
             rpool = await asyncpg.create_pool(
                 url,
                 min_size=1,
@@ -81,11 +156,38 @@ async def connect(url: str, durability: str, *, read_connections: int) -> tuple[
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise JournalUnavailable(redact_url(url), _why(exc), exc) from exc
     except BaseException:
-        for pool in (rpool, wpool):
-            if pool is not None:
-                pool.terminate()  # synchronous: nothing half-open stays behind
+        if rpool is not None:
+            rpool.terminate()  # synchronous: nothing half-open stays behind
+        writer.terminate()
         raise
-    return wpool, rpool
+    return writer, rpool
+
+
+async def _take_owner_lock(asyncpg: Any, conn: Any, where: str) -> None:
+    """Take the owner's lock on `conn`, or raise `JournalBusy` naming the owner."""
+    try:
+        await conn.execute(f"SET lock_timeout = '{int(OWNER_WAIT_S * 1000)}ms'")
+        await conn.execute(sql.OWNER_LOCK)
+        await conn.execute("RESET lock_timeout")
+    except asyncpg.LockNotAvailableError:
+        pid, host = await _owner_of(conn)
+        busy = JournalBusy(where, pid=pid, host=host)
+        busy.args = (
+            f"the journal {where!r} is owned by process {pid if pid is not None else '?'} "
+            f"on host {host or '?'}; nothing was written. One Runtime owns a PostgreSQL "
+            "journal until runs are shared between processes: close it (or stop that "
+            "process) first",
+        )
+        raise busy from None
+
+
+async def _owner_of(conn: Any) -> tuple[int | None, str | None]:
+    """The pid and host the owner wrote into `meta`, as far as they can be read."""
+    if not await conn.fetchval(sql.HAS_SCHEMA):
+        return None, None
+    found = dict(await conn.fetch(sql.OWNER))
+    pid = found.get("owner_pid")
+    return (int(pid) if pid and pid.isdigit() else None), found.get("owner_host")
 
 
 async def _prepare(conn: Any, where: str) -> None:

@@ -25,11 +25,19 @@ and its snapshot when a later row carries none, as on SQLite.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 SCHEMA_VERSION = 1
 SCHEMA = "cadenza"
 DDL_LOCK = 0x63_61_64_65_6E_7A_61  # "cadenza": the advisory lock serialising schema creation
+PARTITIONS = 64  # runs hash to this many partitions, each with its lease row (fixed)
+
+
+def partition_of(stream_id: str) -> int:
+    """The partition of a stream: CRC32 of its id modulo `PARTITIONS`, the same everywhere."""
+    return zlib.crc32(stream_id.encode()) % PARTITIONS
+
 
 DDL = f"""
 SELECT pg_advisory_xact_lock({DDL_LOCK});
@@ -60,13 +68,28 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.streams (
     snapshot       bytea,
     snapshot_crc   bigint,
     snapshot_seq   bigint,
-    created_order  bigint NOT NULL
+    created_order  bigint NOT NULL,
+    partition      integer NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {SCHEMA}.records (
     seq       bigint PRIMARY KEY,
     stream_id text NOT NULL REFERENCES {SCHEMA}.streams (stream_id),
     payload   bytea NOT NULL,
-    crc       bigint NOT NULL
+    crc       bigint NOT NULL,
+    owner     text,
+    epoch     bigint
+);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.leases (
+    partition  integer PRIMARY KEY,
+    owner      text,
+    epoch      bigint NOT NULL DEFAULT 0,
+    expires_at timestamptz NOT NULL DEFAULT '-infinity'
+);
+INSERT INTO {SCHEMA}.leases (partition)
+    SELECT generate_series(0, {PARTITIONS} - 1) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.members (
+    owner      text PRIMARY KEY,
+    expires_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON {SCHEMA}.records (stream_id, seq);
 CREATE INDEX IF NOT EXISTS streams_by_age ON {SCHEMA}.streams (created_at, created_order);
@@ -75,8 +98,8 @@ CREATE INDEX IF NOT EXISTS streams_by_status
     ON {SCHEMA}.streams (status, created_at, created_order);
 CREATE INDEX IF NOT EXISTS streams_by_correlation ON {SCHEMA}.streams (correlation_id)
     WHERE correlation_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS streams_unfinished ON {SCHEMA}.streams (created_at, created_order)
-    WHERE NOT terminal;
+CREATE INDEX IF NOT EXISTS streams_unfinished
+    ON {SCHEMA}.streams (partition, created_at, created_order) WHERE NOT terminal;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.definitions (
     digest        text PRIMARY KEY,
     name          text NOT NULL,
@@ -97,6 +120,13 @@ INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSIO
 INSERT INTO {SCHEMA}.counters (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;
 """
 
+OWNER_LOCK_KEY = DDL_LOCK + 1  # held by an exclusive journal's writer for its life
+OWNER_LOCK = f"SELECT pg_advisory_lock({OWNER_LOCK_KEY})"
+CLAIM_OWNER = (
+    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('owner_pid', $1), ('owner_host', $2) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
+OWNER = f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('owner_pid', 'owner_host')"
 FOUND_SCHEMA_VERSION = f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'"
 HAS_SCHEMA = f"SELECT to_regclass('{SCHEMA}.meta') IS NOT NULL"
 
@@ -108,7 +138,7 @@ STREAM_COLUMNS = (
 STREAM_ARRAY_TYPES = (
     "text[]", "text[]", "integer[]", "text[]", "boolean[]", "float8[]", "float8[]", "text[]",
     "text[]", "text[]", "integer[]", "boolean[]", "float8[]", "text[]",
-    "bytea[]", "bigint[]", "bigint[]", "bigint[]",
+    "bytea[]", "bigint[]", "bigint[]", "bigint[]", "integer[]",
 )  # fmt: skip
 
 NEXT_SEQS = f"UPDATE {SCHEMA}.counters SET value = value + $1 WHERE name = 'seq' RETURNING value"
@@ -120,7 +150,7 @@ KEY_ROWS = (
 _UNNEST_STREAMS = ", ".join(f"${i}::{t}" for i, t in enumerate(STREAM_ARRAY_TYPES, start=1))
 UPSERT_STREAMS = f"""
 INSERT INTO {SCHEMA}.streams AS s
-    ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order)
+    ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order, partition)
 SELECT * FROM unnest({_UNNEST_STREAMS})
 ON CONFLICT (stream_id) DO UPDATE SET
     kind = excluded.kind, version = excluded.version, status = excluded.status,
@@ -134,8 +164,9 @@ ON CONFLICT (stream_id) DO UPDATE SET
     snapshot_seq = coalesce(excluded.snapshot_seq, s.snapshot_seq)
 """
 INSERT_RECORDS = (
-    f"INSERT INTO {SCHEMA}.records (seq, stream_id, payload, crc) "
-    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[])"
+    f"INSERT INTO {SCHEMA}.records (seq, stream_id, payload, crc, owner, epoch) "
+    "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], "
+    "$5::text[], $6::bigint[])"
 )
 
 _ROW = f"{STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq"
@@ -157,6 +188,50 @@ UNFINISHED_ROWS = (
 )
 UNFINISHED = (
     f"SELECT stream_id FROM {SCHEMA}.streams WHERE NOT terminal ORDER BY created_at, created_order"
+)
+_IN_PARTITIONS = "WHERE NOT terminal AND partition = ANY($1::integer[])"
+UNFINISHED_ROWS_IN = (
+    f"SELECT {STREAM_COLUMNS} FROM {SCHEMA}.streams {_IN_PARTITIONS} "
+    "ORDER BY created_at, created_order"
+)
+UNFINISHED_IN = (
+    f"SELECT stream_id FROM {SCHEMA}.streams {_IN_PARTITIONS} ORDER BY created_at, created_order"
+)
+
+# Leases (see `_postgres_leases`): all on the database's clock.
+# A writer's round holds this lock shared on each of its partitions until it commits; an
+# acquisition takes it exclusively, without waiting (two int4 keys: apart from OWNER_LOCK).
+LEASE_LOCK = 0x6364  # "cd"
+LOCK_LEASES_SHARED = (
+    f"SELECT count(pg_advisory_xact_lock_shared({LEASE_LOCK}, p)) FROM unnest($1::integer[]) AS p"
+)
+READ_LEASES = (
+    f"SELECT partition, owner, epoch FROM {SCHEMA}.leases WHERE partition = ANY($1::integer[])"
+)
+ACQUIRE = f"""
+UPDATE {SCHEMA}.leases SET owner = $1, epoch = epoch + 1,
+    expires_at = now() + make_interval(secs => $2)
+WHERE partition IN (
+    SELECT partition FROM {SCHEMA}.leases
+    WHERE partition = ANY($3::integer[]) AND (owner IS NULL OR expires_at < now())
+        AND pg_try_advisory_xact_lock({LEASE_LOCK}, partition)
+    ORDER BY partition LIMIT $4 FOR UPDATE SKIP LOCKED)
+RETURNING partition, epoch
+"""
+RENEW = (
+    f"UPDATE {SCHEMA}.leases SET expires_at = now() + make_interval(secs => $2) "
+    "WHERE owner = $1 AND partition = ANY($3::integer[]) RETURNING partition, epoch"
+)
+HEARTBEAT = (
+    f"INSERT INTO {SCHEMA}.members (owner, expires_at) "
+    "VALUES ($1, now() + make_interval(secs => $2)) "
+    "ON CONFLICT (owner) DO UPDATE SET expires_at = excluded.expires_at"
+)
+LIVE_MEMBERS = f"SELECT owner FROM {SCHEMA}.members WHERE expires_at > now() ORDER BY owner"
+LEAVE = f"DELETE FROM {SCHEMA}.members WHERE owner = $1"
+RELEASE = (
+    f"UPDATE {SCHEMA}.leases SET owner = NULL, expires_at = '-infinity' "
+    "WHERE owner = $1 AND partition = ANY($2::integer[])"
 )
 
 PUT_BODY = (

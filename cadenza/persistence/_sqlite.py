@@ -42,6 +42,7 @@ This journal assumes it is the only writer of its file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -59,6 +60,7 @@ from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import (
     EncodedAppend,
     canonical,
+    checked_definitions,
     decode_definition,
     decode_events,
     decode_snapshot,
@@ -134,6 +136,7 @@ class SqliteJournal(Journal):
         self._committer = GroupCommitter(self._commit_round, batch_max=batch_max)
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
+        self._damaged_definitions: list[JournalCorrupted] = []
 
     def __repr__(self) -> str:
         return f"SqliteJournal({self.path!r}, durability={self.durability!r}) [{self._state}]"
@@ -184,7 +187,7 @@ class SqliteJournal(Journal):
         self._write_lock = anyio.Lock()
         self._read_lock = self._write_lock if self._single else anyio.Lock()
         self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
-        self._rounds = RoundWriter(self.path, self.stats, last_seq)
+        self._rounds = RoundWriter(self.path, self.stats, last_seq, self._identity())
         self._state = "open"
         log.info("journal.opened", path=self.path, durability=self.durability, last_seq=last_seq)
 
@@ -228,6 +231,13 @@ class SqliteJournal(Journal):
         if self.readonly and not self._single:
             return Path(self.path).absolute().as_uri() + "?mode=ro"
         return self.path
+
+    def _identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file just opened, which every round checks; None in memory."""
+        if self._single or self.readonly:
+            return None
+        found = os.stat(self.path)
+        return found.st_dev, found.st_ino
 
     def _release_owner(self) -> None:
         if self._owner_fd is not None:
@@ -406,10 +416,13 @@ class SqliteJournal(Journal):
     async def definitions(self) -> list[DefinitionRecord]:
         async with self._reading() as conn:
             rows = await fetchall(conn, sql.DEFINITIONS)
-        return [
-            DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
-            for name, version, digest, body, at in rows
-        ]
+        records, self._damaged_definitions = checked_definitions(rows)
+        for exc in self._damaged_definitions:
+            log.error("journal.definition_damaged", path=self.path, definition=exc.stream_id)
+        return records
+
+    def damaged_definitions(self) -> list[JournalCorrupted]:
+        return list(self._damaged_definitions)
 
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
         async with self._reading() as conn:

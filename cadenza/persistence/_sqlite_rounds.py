@@ -13,6 +13,13 @@ order. An append that fails alone gets its own `JournalWriteError` (its
 full disk, an I/O error), every single fails as well, which costs one
 quick failing transaction per member: rounds are bounded by `batch_max`.
 
+Before each round the writer checks that the path still names the file it
+opened (device and inode, one `stat`): a journal unlinked or replaced under
+a live runtime would take commits into a file nobody will ever read again,
+so from then on every append fails with a `JournalWriteError` that is not
+transient — the runtime stops acknowledging instead of losing what it
+acknowledges (issue 13).
+
 A ticket refused for a key another stream holds (`DuplicateKey`) is
 resolved only once its transaction commits: if the transaction fails, the
 verdict is made again when the ticket is committed alone.
@@ -21,6 +28,7 @@ verdict is made again when the ticket is committed alone.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import aiosqlite
@@ -42,16 +50,28 @@ Batch = list[Ticket[EncodedAppend]]
 class RoundWriter:
     """Writes rounds of appends into one connection; `last_seq` is the journal's last seq."""
 
-    def __init__(self, path: str, stats: JournalStats, last_seq: int = 0):
+    def __init__(
+        self,
+        path: str,
+        stats: JournalStats,
+        last_seq: int = 0,
+        identity: tuple[int, int] | None = None,
+    ):
         self.path = path
         self.stats = stats
         self.last_seq = last_seq
+        self.identity = identity  # (st_dev, st_ino) of the file opened; None: no file
         self.splits = 0  # rounds whose transaction failed and were split
+        self.gone: OSError | None = None  # the file was unlinked or replaced: see the note
 
     async def write(
         self, conn: aiosqlite.Connection, batch: Batch, faults: JournalFaults | None
     ) -> None:
         """Commit `batch` in one transaction, or (if that fails) one transaction per append."""
+        gone = self._moved()
+        if gone is not None:
+            self._fail(batch, gone, transient=False)
+            return
         error = await self._transaction(conn, batch, faults)
         if error is None:
             return
@@ -68,7 +88,24 @@ class RoundWriter:
         elif pending:
             self._fail(pending, error)
 
-    def _fail(self, tickets: Batch, error: BaseException) -> None:
+    def _moved(self) -> OSError | None:
+        """Why the path no longer names the file opened, or None (it does, or there is none)."""
+        if self.gone is not None or self.identity is None:
+            return self.gone
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError as exc:
+            self.gone = FileNotFoundError(f"the journal file {self.path!r} was unlinked ({exc})")
+        else:
+            if (found.st_dev, found.st_ino) == self.identity:
+                return None
+            self.gone = FileExistsError(
+                f"the journal file {self.path!r} was replaced by another file"
+            )
+        log.error("journal.file_gone", path=self.path, error=str(self.gone))
+        return self.gone
+
+    def _fail(self, tickets: Batch, error: BaseException, *, transient: bool = True) -> None:
         for ticket in tickets:
             ticket.fail(
                 JournalWriteError(
@@ -76,6 +113,7 @@ class RoundWriter:
                     error,
                     stream_id=ticket.item.stream_id,
                     batch_size=len(tickets),
+                    transient=transient,
                 )
             )
         log.error("journal.commit_failed", path=self.path, batch=len(tickets), error=repr(error))

@@ -134,31 +134,6 @@ def routes(argument: str, value: Any) -> dict[str, str] | None:
     return {text(f"{argument} key", k): text(f"{argument}[{k!r}]", v) for k, v in value.items()}
 
 
-def runtime_options(
-    path: Any,
-    durability: Any,
-    seed: Any,
-    default_group: Any,
-    shutdown_grace_s: Any,
-    timer_resolution_s: Any,
-    dispatch_warning_s: Any,
-    max_timers_per_run: Any,
-    max_timers_per_type: Any,
-) -> None:
-    """The `Runtime(...)` options: `InvalidArgument` naming the first bad one."""
-    text("path", path)
-    if durability not in ("full", "normal"):
-        raise InvalidArgument("durability", f"expected 'full' or 'normal', got {durability!r}")
-    if seed is not None:
-        integer("seed", seed, -(2**63), 2**63 - 1)
-    text("default_group", default_group)
-    seconds("shutdown_grace_s", shutdown_grace_s, optional=False)
-    seconds("timer_resolution_s", timer_resolution_s, optional=False)
-    seconds("dispatch_warning_s", dispatch_warning_s)
-    integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
-    integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
-
-
 def worker(fn: Any) -> Any:
     """`fn` if it is an async function (or an object whose `__call__` is one).
 

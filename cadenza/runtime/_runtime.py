@@ -22,22 +22,22 @@ from prometheus_client import CollectorRegistry
 
 from cadenza._errors import RuntimeClosed
 from cadenza._json import check_payload
-from cadenza.actors import Clock, Delivery, RealClock
+from cadenza.actors import Clock, Delivery
 from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._groups import WorkerFn
-from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, WaitRun
 from cadenza.language._definition import to_conductor_json
-from cadenza.persistence import Journal, open_journal, redact_url
+from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._listing import list_runs
 from cadenza.runtime._observing import Observing
 from cadenza.runtime._operator import Operator
+from cadenza.runtime._options import build_engine
 from cadenza.runtime._workers import ExternalWorkers
 
 CONCURRENCY_MAX = 10_000
-RUNS_LIMIT_MAX = 100_000
 
 
 class Runtime:
@@ -74,10 +74,15 @@ class Runtime:
             across all runs.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
+        unserved_warning_s: warn once when a task type waits this long unserved (None: never).
         delivery: the simulation's seam for delivering messages (default:
             immediate).
         metrics: a `prometheus_client.CollectorRegistry` to hold the metrics
             while open (default: one of its own, `rt.metrics`; `False`: none).
+        max_runs_in_flight: back-pressure: past this many runs in flight
+            (started by a caller, or found unfinished at recovery, and not yet
+            ended nor only waiting on a timer or signal), `start` waits for
+            one to end instead of memory growing without bound.
 
     Every call taking a run id raises `NotFound` for an id no run has, and
     every call raises `InvalidArgument` (naming the parameter) for an
@@ -100,19 +105,17 @@ class Runtime:
         max_timers_per_type: int = 1_000_000,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
+        max_runs_in_flight: int = 10_000,
         metrics: Any = None,
+        unserved_warning_s: float | None = 60.0,
     ) -> None:
-        check.runtime_options(
-            path, durability, seed, default_group, shutdown_grace_s, timer_resolution_s,
-            dispatch_warning_s, max_timers_per_run, max_timers_per_type,
-        )  # fmt: skip
-        self.path = path
         self._observing = Observing(metrics)
-        self._engine = Engine(
-            journal if journal is not None else open_journal(path, durability=durability),
-            clock if clock is not None else RealClock(),
-            path=redact_url(path),  # the engine logs it: never a password
+        self._engine = build_engine(
+            path,
+            clock=clock,
+            durability=durability,
             seed=seed,
+            journal=journal,
             default_group=default_group,
             shutdown_grace_s=shutdown_grace_s,
             audit_timers=audit_timers,
@@ -121,8 +124,11 @@ class Runtime:
             max_timers_per_type=max_timers_per_type,
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
+            max_runs_in_flight=max_runs_in_flight,
             observer=self._observing.metrics,
+            unserved_warning_s=unserved_warning_s,
         )
+        self.path = path
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
         self._entered = False
@@ -148,7 +154,9 @@ class Runtime:
 
     @property
     def damaged(self) -> list[str]:
-        """Ids of runs whose journal records failed their checksum at recovery (not loaded)."""
+        """What is quarantined: ids of runs whose journal records are damaged (failed their
+        checksum, or do not replay), found at recovery or when read, and damaged
+        definitions as "definition NAME vVERSION". The other runs are served."""
         return list(self._engine.damaged)
 
     @property
@@ -271,7 +279,8 @@ class Runtime:
         `priority` (0-99, higher first) carries into the run's tasks' queues.
         `key` is an idempotency key: starting again with the same key returns
         the first run's id and starts nothing. `task_to_group` maps task type
-        to worker group (Conductor's taskToDomain).
+        to worker group (Conductor's taskToDomain). Past `max_runs_in_flight`
+        runs in flight, it waits until one ends (back-pressure).
 
         Raises:
             NotFound: no workflow `name` (or version) is registered.
@@ -327,19 +336,14 @@ class Runtime:
     ) -> list[WorkflowRun]:
         """Runs matching every filter given, newest first, at most `limit`.
 
+        A damaged run is left out (and named in `damaged`).
+
         Raises:
             InvalidArgument: a filter of the wrong type, a status that is not a
                 `WorkflowStatus` name (any case), or `limit` outside 1 to 100,000.
         """
         self._check_open()
-        check.optional_text("name", name)
-        wanted = check.optional_status("status", status)
-        check.optional_text("correlation_id", correlation_id)
-        check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
-        infos = await self._engine.journal.streams(
-            kind=name, status=wanted, correlation_id=correlation_id, limit=limit
-        )
-        return [await self.get(info.stream_id) for info in infos]
+        return await list_runs(self._engine, self.get, name, status, correlation_id, limit)
 
     # -- external workers (Conductor's poll model) ----------------------------------
 

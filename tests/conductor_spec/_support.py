@@ -175,10 +175,3 @@ def retry_count(task: TaskRun) -> int:
     retryCount does; this is the one place that mapping lives.
     """
     return task.attempt
-
-
-# Differences several specs meet, in Conductor's terms with the line of Conductor's core.
-CASE_OUTPUT = (
-    "Conductor's DECISION task outputs caseOutput: [caseValue] (DecisionTaskMapper.java:88); "
-    "cadenza's DECISION output has no caseOutput"
-)

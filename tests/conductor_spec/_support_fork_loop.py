@@ -20,19 +20,6 @@ SUB = "SUB_WORKFLOW"
 DO_WHILE = "DO_WHILE"
 OPS = "WorkflowExecutorOps.java"
 
-JAVA_LIST = (
-    "Conductor binds a script's $ to the Java objects with host access "
-    '(ScriptEvaluator.java:169 HostAccess.ALL, :470 putMember("$", input)), so a list '
-    "input has List.get(i); cadenza's JavaScript sees a plain array: '$.list.get is not a "
-    "function' fails the INLINE task"
-)
-LOOP_BODY_LAST = (
-    "Conductor schedules a DO_WHILE's first iteration when the DO_WHILE task runs, after the "
-    "tasks scheduled with it, and appends it to the task list (DoWhile.java:115 "
-    f"scheduleNextIteration, {OPS}:2508 workflow.getTasks().addAll); so inside a fork the loop's "
-    "tasks come after the fork's other branches and the JOIN; cadenza lists them right after "
-    "their DO_WHILE"
-)
 __all__ = ["differs", "expect", "verify_task_iteration"]
 
 

@@ -17,11 +17,8 @@ from tests.conductor_spec._support import (
 from tests.conductor_spec._support_fork_loop import (
     DO_WHILE,
     FORK,
-    JAVA_LIST,
     JOIN,
-    LOOP_BODY_LAST,
     SUB,
-    differs,
     expect,
     verify_task_iteration,
 )
@@ -226,7 +223,6 @@ async def test_auto_retrying_a_failed_do_while_workflow(rt: cadenza.Runtime) -> 
            [(DO_WHILE, C), (T0, F), (T0, C), (FORK, C), (T1, C), (T2, C), (JOIN, C)])  # fmt: skip
 
 
-@differs(LOOP_BODY_LAST)
 async def test_workflow_with_a_iteration_do_while_task_as_subtask_of_a_forkjoin_task(
     rt: cadenza.Runtime,
 ) -> None:
@@ -274,7 +270,6 @@ async def test_workflow_with_do_while_task_contains_set_variable_task(
     assert run.tasks[1].input.get("value") == "0"
 
 
-@differs(JAVA_LIST)
 async def test_workflow_with_do_while_task_contains_decision_task(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with Do While task contains decision task"."""
     await harness(rt, "do_while_with_decision_task.json")

@@ -101,23 +101,12 @@ async def test_dynamic_fork_join_failure_of_dynamic_forked_task_flow(rt: cadenza
     assert run.tasks[4].ref == "dynamicfanouttask_join"
 
 
-INVALID_INPUT = (
-    "Conductor fails the workflow when a dynamic fork's task input is not a map: the mapper "
-    "throws TerminateWorkflowException ('Tasks could not be dynamically forked due to invalid "
-    "input', ForkJoinDynamicTaskMapper.java:208-213) before any fork task is added; cadenza "
-    "forks the tasks with an empty input and runs on"
-)
 INLINE_UNVALIDATED = (
     "Conductor starts a definition passed inline to startWorkflow unvalidated, so a "
     "FORK_JOIN_DYNAMIC with no JOIN after it starts and the run fails on the invalid fork input "
     "(ForkJoinDynamicTaskMapper.java:208-213, no task added); cadenza has no inline start and "
     "refuses that definition: 'a FORK_JOIN_DYNAMIC must be followed by a JOIN'"
 )
-
-
-def _differs(*reasons: str) -> pytest.MarkDecorator:
-    """A strict xfail naming each difference this feature meets, in order."""
-    return pytest.mark.xfail(strict=True, reason="; and ".join(reasons))
 
 
 async def test_retry_a_failed_dynamic_fork_join_workflow(rt: cadenza.Runtime) -> None:
@@ -324,7 +313,6 @@ INVALID_TASKS = {
 }
 
 
-@_differs(INVALID_INPUT)
 async def test_dynamic_fork_join_fail_when_task_input_is_invalid(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Test dynamic fork join fail when task input is invalid"."""
     await harness(

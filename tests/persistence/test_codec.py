@@ -85,6 +85,7 @@ def test_the_public_names_are_pinned() -> None:
         "JournalWriteError",
         "Loaded",
         "MemoryJournal",
+        "OwnershipLost",
         "PostgresJournal",
         "SqliteJournal",
         "StreamInfo",

@@ -4,14 +4,18 @@ tests/persistence/test_contract.py, run against every journal)."""
 
 from __future__ import annotations
 
+import os
+import random
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import asyncpg
 import pytest
 
-from cadenza._errors import JournalCorrupted
-from cadenza.persistence import JournalWriteError, PostgresJournal
+from cadenza._errors import JournalBusy, JournalCorrupted
+from cadenza.persistence import JournalClosed, JournalFaults, JournalWriteError, PostgresJournal
 from tests.persistence._helpers import append
 
 
@@ -47,10 +51,8 @@ async def test_appends_survive_close_and_reopen(pg_url: str) -> None:
 async def test_durability_sets_the_commit_wait(pg_url: str) -> None:
     """ "full" waits for the server's WAL flush at each commit; "normal" does not."""
     for durability, expected in (("full", "on"), ("normal", "off")):
-        async with (
-            PostgresJournal(pg_url, durability=durability) as j,
-            j._wpool.acquire() as conn,
-        ):
+        async with PostgresJournal(pg_url, durability=durability) as j:
+            conn = await j._writer.connection()  # type: ignore[union-attr]
             assert await conn.fetchval("SHOW synchronous_commit") == expected
     with pytest.raises(ValueError, match="durability"):
         PostgresJournal(pg_url, durability="sometimes")
@@ -101,19 +103,53 @@ async def test_a_damaged_record_is_named_and_never_returned(pg_url: str) -> None
         assert good.events == [{"i": 1}, {"i": 2}]
 
 
-async def test_a_broken_write_connection_fails_its_round_and_the_next_one_reconnects(
+async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait (a bounded number of short looks) until the server shows `check`."""
+    for _ in range(500):
+        if await check():
+            return
+        await anyio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_a_connection_broken_mid_round_fails_that_round_and_the_next_one_reconnects(
     pg_url: str,
 ) -> None:
-    """The server drops the writer: that append fails, nothing of it is written, and the
-    next append succeeds on a new connection with the next seq (no gap)."""
+    """The server drops the writer while a round waits inside its transaction: that append
+    fails with JournalWriteError and nothing of it is written; the next append succeeds on a
+    new connection with the next seq (the failed round's seq was given back)."""
     async with PostgresJournal(pg_url) as j:
         assert await j.append(append("a", [{"i": 1}])) == 1
-        async with j._wpool.acquire() as conn:
-            writer = conn.get_server_pid()
-        await _sql(pg_url, "SELECT pg_terminate_backend($1)", writer)
-        with pytest.raises(JournalWriteError) as caught:
-            await j.append(append("a", [{"i": 2}]))
-        assert caught.value.stream_id == "a"
+        writer = (await j._writer.connection()).get_server_pid()  # type: ignore[union-attr]
+        blocker = await asyncpg.connect(pg_url)
+        outcome: dict[str, object] = {}
+
+        async def doomed() -> None:
+            try:
+                outcome["seq"] = await j.append(append("a", [{"i": 2}]))
+            except JournalWriteError as exc:
+                outcome["error"] = exc
+
+        try:
+            async with blocker.transaction():
+                await blocker.execute("SELECT value FROM cadenza.counters FOR UPDATE")
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(doomed)
+
+                    async def writer_waits() -> bool:
+                        waiting = await blocker.fetchval(
+                            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                            writer,
+                        )
+                        return bool(waiting)
+
+                    await _until(writer_waits, "the writer waits on the counter row")
+                    await blocker.execute("SELECT pg_terminate_backend($1)", writer)
+        finally:
+            await blocker.close()
+        error = outcome.get("error")
+        assert isinstance(error, JournalWriteError), outcome
+        assert error.stream_id == "a"
         assert await j.append(append("a", [{"i": 3}])) == 2
         loaded = await j.load("a")
         assert loaded is not None
@@ -121,8 +157,12 @@ async def test_a_broken_write_connection_fails_its_round_and_the_next_one_reconn
 
 
 async def test_two_journals_on_one_database_share_one_gapless_seq(pg_url: str) -> None:
-    """Two writers (as two processes would be) get distinct seqs, gapless, in commit order."""
-    async with PostgresJournal(pg_url) as one, PostgresJournal(pg_url) as two:
+    """Two writers that share the database (not exclusive, as processes sharing runs will
+    be) get distinct seqs, gapless, in commit order."""
+    async with (
+        PostgresJournal(pg_url, exclusive=False) as one,
+        PostgresJournal(pg_url, exclusive=False) as two,
+    ):
         seqs: list[int] = []
 
         async def appender(j: PostgresJournal, name: str) -> None:
@@ -158,3 +198,41 @@ def test_only_postgresql_urls_are_accepted() -> None:
         PostgresJournal("mysql://u:pw@h/db")
     assert "pw" not in str(caught.value)
     assert "pw" not in repr(PostgresJournal("postgresql://u:pw@h/db"))
+
+
+async def test_a_second_owner_is_refused_and_named_until_the_first_closes(pg_url: str) -> None:
+    """An exclusive journal owns the database: another one gets JournalBusy naming the
+    owner's pid and host, writes nothing, and opens once the owner has closed."""
+    async with PostgresJournal(pg_url) as owner:
+        await owner.append(append("a", [{"i": 1}]))
+        second = PostgresJournal(pg_url)
+        with pytest.raises(JournalBusy) as caught:
+            await second.open()
+        assert caught.value.pid == os.getpid()
+        assert caught.value.host == socket.gethostname()
+        assert f"process {os.getpid()}" in str(caught.value)
+        assert "PostgreSQL" in str(caught.value)
+        with pytest.raises(JournalClosed):
+            await second.append(append("b"))
+        assert await owner.append(append("a", [{"i": 2}])) == 2
+    async with PostgresJournal(pg_url) as next_owner:
+        loaded = await next_owner.load("a")
+        assert loaded is not None
+        assert loaded.events == [{"i": 1}, {"i": 2}]
+        assert await next_owner.load("b") is None
+
+
+async def test_an_injected_commit_failure_writes_nothing_of_its_round(pg_url: str) -> None:
+    """The fault plan's failing commit (as the simulation injects it) is a transient
+    JournalWriteError on PostgreSQL too; the next append takes the same seq."""
+    journal = PostgresJournal(pg_url)
+    journal.faults = JournalFaults(random.Random(0), fail_p=0.999, fail_burst_max=1)
+    async with journal:
+        with pytest.raises(JournalWriteError) as failed:
+            await journal.append(append("a", [{"n": 1}]))
+        assert failed.value.transient
+        assert await journal.load("a") is None
+        assert await journal.append(append("a", [{"n": 2}])) == 1
+        loaded = await journal.load("a")
+        assert loaded is not None
+        assert loaded.events == [{"n": 2}]

@@ -109,3 +109,20 @@ async def test_an_unreachable_database_is_named_without_its_password(
     assert "does not exist" in str(caught.value)
     assert "s3cret" not in str(caught.value)
     assert "cadenza:***@127.0.0.1" in str(caught.value)
+
+
+async def test_a_second_runtime_on_the_same_database_is_refused(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """Until runs are shared between processes, one Runtime owns a PostgreSQL journal:
+    a second gets JournalBusy and writes nothing; the owner goes on unharmed."""
+    async with cadenza.Runtime(pg_url, clock=clock) as rt:
+        await rt.register(three_steps())
+        rt.worker("step_a", add_one)
+        with pytest.raises(cadenza.JournalBusy, match="PostgreSQL"):
+            async with cadenza.Runtime(pg_url, clock=clock) as second:
+                await second.start("three_steps", {"n": 1})
+        assert await rt.runs() == []
+        run_id = await rt.start("three_steps", {"n": 1})
+        await rt.settle()
+        assert (await rt.get(run_id)).tasks[0].status == "COMPLETED"
