@@ -167,6 +167,7 @@ class WorkerGroup(Actor[Any]):
                 case WorkerCrashed():
                     self._crashed(message)
                 case Poll():
+                    self.ledger.polled(message.task_type, group.name, self.clock.now())
                     self._park(message)
                 case PollExpired(token=token):
                     self._expire(token)
