@@ -378,6 +378,11 @@ class ActorSystem:
                 event = self._idle = asyncio.Event()
             await event.wait()
 
+    @property
+    def stopping(self) -> bool:
+        """`stop()` has begun (True from then on): actors being discarded are shutting down."""
+        return self._stopping
+
     def pending(self) -> int:
         """Messages queued or in hand, plus busy tokens held (for diagnostics)."""
         return self._messages + self._tokens

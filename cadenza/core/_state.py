@@ -74,6 +74,7 @@ class TaskState:
     wake_at: float | None = None  # a WAIT task's deadline
     place_at: float | None = None  # its place in the queue, inherited from a timed-out attempt
     lost: bool = False  # ended because its worker died holding it
+    error: str | None = None  # a local worker's exception, its traceback formatted
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
@@ -255,6 +256,7 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             task.status = TaskStatus(event.status)
             task.reason = event.reason
             task.lost = event.lost
+            task.error = event.error
             if event.output is not None:
                 task.output = event.output
             task.ended_at = event.at

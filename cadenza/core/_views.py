@@ -51,6 +51,8 @@ class TaskRun:
         worker_id: the id the polling worker gave (None for local workers).
         retried: a later attempt superseded this one.
         sub_workflow_id: a SUB_WORKFLOW task's child run id.
+        error: the traceback of the exception a local worker raised, formatted
+            (None otherwise); `reason` holds its one-line summary.
     """
 
     id: str
@@ -71,6 +73,7 @@ class TaskRun:
     worker_id: str | None = None
     retried: bool = False
     sub_workflow_id: str | None = None
+    error: str | None = None
 
     @classmethod
     def of(cls, task: TaskState, run_id: str) -> TaskRun:
@@ -94,6 +97,7 @@ class TaskRun:
             worker_id=task.worker_id,
             retried=task.retried,
             sub_workflow_id=task.output.get("subWorkflowId"),
+            error=task.error,
         )
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 import anyio
@@ -32,7 +31,6 @@ from cadenza._log import get_logger
 from cadenza.actors import (
     ActorRef,
     ActorSystem,
-    ActorSystemStopped,
     Clock,
     Delivery,
     EntityPool,
@@ -50,19 +48,22 @@ from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_so
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
+from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
+from cadenza.engine._audit import ParkedAudit, rows_marked_ended
+from cadenza.engine._gate import RunGate
 from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
-from cadenza.engine._messages import AuditTimer, ChildEnded, Operate, Recover, StartRun, Wake
+from cadenza.engine._messages import ChildEnded, Operate, Recover, StartRun, Wake
+from cadenza.engine._observer import Observer
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
 from cadenza.language._definition import WorkflowDef
-from cadenza.persistence import Journal, Loaded, StreamInfo
+from cadenza.persistence import Journal, Loaded
 
 log = get_logger("cadenza.engine")
 
 GROUP_MAILBOX = 1 << 16  # the groups' and the timer service's mailboxes
-AUDIT_CONCURRENCY = 512  # runs the recovery audit holds in memory at once
 RUN_MAILBOX = 1024
 RECOVERY_CONCURRENCY = 64
 SYSTEM_CONCURRENCY = 64  # HTTP tasks in flight at once
@@ -89,11 +90,17 @@ class Engine:
         max_timers_per_type: int = 1_000_000,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
+        max_runs_in_flight: int = 10_000,
+        observer: Observer | None = None,
+        unserved_warning_s: float | None = UNSERVED_WARNING_S,
     ) -> None:
         self.path = path
+        self.observer = observer
+        self.unserved = Unserved(unserved_warning_s)  # its `counted`: see cadenza.observe
         self.journal = journal
         self.clock = clock
         self.rng = random.Random(seed)
+        self.jitter = random.Random(f"jitter:{seed}") if seed is not None else random.Random()
         self.default_group = default_group
         self.shutdown_grace_s = shutdown_grace_s
         self.audit_timers = audit_timers
@@ -102,7 +109,9 @@ class Engine:
         self.max_timers_per_type = max_timers_per_type
         self.dispatch_warning_s = dispatch_warning_s
         self.registry = Registry(journal)
+        self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
         self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
+        self._audit = ParkedAudit(self.system, self.run)
         self.ledger = Ledger(
             clock,
             task_def=self.registry.task_defs.get,
@@ -115,9 +124,8 @@ class Engine:
         self.recovered = 0
         self.parked_at_open = 0  # recovered by arming their timers, without loading them
         self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
-        self.timers_audited = 0
         self.timers_repaired = 0
-        self.damaged: list[str] = []  # runs whose journal records failed their checksum
+        self.damaged: list[str] = []  # quarantined runs and "definition NAME vN" (damaged)
         self.finished = 0
         self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
         self._worker_groups: dict[str, str] = {}  # task type -> the group its local worker is in
@@ -128,7 +136,7 @@ class Engine:
         self._listeners: list[Callable[[str, str, float], None]] = []
         self._runs: EntityPool[Any]
         self._timers: ActorRef[Any]
-        self._timer_state: TimerState
+        self._timer_state = TimerState()  # its `late`: see cadenza.observe
         self._group_supervisor: Supervisor
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
@@ -141,13 +149,14 @@ class Engine:
         try:
             await self.system.__aenter__()
             await self.registry.load()
+            for exc in self.journal.damaged_definitions():
+                self.quarantine(f"definition {exc.stream_id}")
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
-            self._timer_state = timers = TimerState()  # outlives restarts of the service
             self._timers = services.spawn(
-                lambda: TimerService(
-                    self.clock, resolution_s=self.timer_resolution_s, state=timers
+                lambda: TimerService(  # its state outlives restarts of the service
+                    self.clock, resolution_s=self.timer_resolution_s, state=self._timer_state
                 ),
                 name="timers",
                 mailbox_size=GROUP_MAILBOX,
@@ -176,6 +185,7 @@ class Engine:
         if isinstance(self.clock, VirtualClock):
             self.clock.detach(self.settle)
         self.is_open = False
+        self.gate.close()  # starts waiting for room: RuntimeClosed
         try:
             await self.system.stop(grace_s=self.shutdown_grace_s)  # graceful; raises escalations
         finally:
@@ -183,8 +193,10 @@ class Engine:
         log.info("runtime.closed", path=self.path)
 
     async def _recover(self) -> None:
-        rows = await self.journal.unfinished_rows()
+        rows = [*await self.journal.unfinished_rows(), *await rows_marked_ended(self.journal)]
         unfinished = [row.stream_id for row in rows if not row.parked]
+        if self.observer is not None:
+            self.observer.recovered(rows)
         for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
             self.count_timers({}, dict(row.timers or {}))
         arms = [
@@ -202,7 +214,7 @@ class Engine:
             to_audit = [
                 row for row in rows if row.parked and (row.wake_at is None or row.wake_at > now)
             ]
-            self.system.start_soon(self._audit_parked, to_audit, name="timer-audit")
+            self.system.start_soon(self._audit.audit, to_audit, name="timer-audit")
         limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
 
         async def recover(run_id: str) -> None:
@@ -210,15 +222,26 @@ class Engine:
                 try:
                     await self._runs.ref(run_id).ask(lambda reply: Recover(reply))
                 except JournalCorrupted as exc:
-                    self.damaged.append(run_id)
+                    self.quarantine(run_id)
                     log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
 
         async with anyio.create_task_group() as tg:
             for run_id in unfinished:
                 tg.start_soon(recover, run_id)
         self.recovered = len(rows)
+        self.gate.recovered(unfinished)
         if unfinished:
             log.info("runtime.recovered", runs=len(unfinished))
+
+    @property
+    def timers_audited(self) -> int:
+        """Parked runs whose armed wake-up the recovery audit has checked."""
+        return self._audit.audited
+
+    def quarantine(self, what: str) -> None:
+        """Name a damaged run (or "definition NAME vN") in `damaged`, once."""
+        if what not in self.damaged:
+            self.damaged.append(what)
 
     def _run_gave_up(self, run_id: str, error: BaseException) -> None:
         """A run's actor crashed past its restart intensity: isolate it, keep the engine up.
@@ -280,6 +303,8 @@ class Engine:
 
         With an idempotency `key`, a run already started under it (durably)
         is returned instead; concurrent starts with one key are serialised.
+        Past `max_runs_in_flight` runs in flight, the start waits for room
+        (`_gate`); `RuntimeClosed` if the runtime closes meanwhile.
         """
         if key is None:
             return await self._start(
@@ -311,14 +336,20 @@ class Engine:
         task_to_group: Mapping[str, str] | None,
         parent_id: str | None,
     ) -> str:
+        await self.gate.admit()
         run_id = self.new_run_id()
-        routes = dict(task_to_group) if task_to_group else None
-        result: str = await self._runs.ref(run_id).ask(
-            lambda reply: StartRun(
-                definition, digest, run_input, priority, key, correlation_id, routes, parent_id,
-                reply,
-            )
-        )  # fmt: skip
+        self.gate.started(run_id)  # before it can end (or park) and leave the count
+        try:
+            routes = dict(task_to_group) if task_to_group else None
+            result: str = await self._runs.ref(run_id).ask(
+                lambda reply: StartRun(
+                    definition, digest, run_input, priority, key, correlation_id, routes,
+                    parent_id, reply,
+                )
+            )  # fmt: skip
+        except BaseException:
+            self.gate.finished(run_id)  # no run was made
+            raise
         return result
 
     # -- what the actors ask (RunServices, and the groups' needs) ---------------
@@ -337,11 +368,7 @@ class Engine:
 
     def environment(self) -> Environment:
         polled = self.ledger.active_polls(self.clock.now(), ACTIVE_POLL_S)
-        if (
-            self._env is None
-            or self._env.live is not self.ledger.live
-            or self._env.polled != polled
-        ):
+        if self._env is None or (self._env.live, self._env.polled) != (self.ledger.live, polled):
             self._env = Environment(
                 live=self.ledger.live,  # routing's fallback list skips groups nobody serves
                 polled=polled,
@@ -375,6 +402,7 @@ class Engine:
                     ledger=self.ledger,
                     dispatch_warning_s=self.dispatch_warning_s,
                     retire=self._retire_group,
+                    unserved=self.unserved,
                 ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,
@@ -410,27 +438,6 @@ class Engine:
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
         self.timers_repaired += 1
         log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
-
-    async def _audit_parked(self, rows: list[StreamInfo]) -> None:
-        """Load each parked run (in batches) and check the timer recovery armed for it.
-
-        A bounded pool of auditors asks one run at a time each, so a million
-        parked runs are never all in memory at once.
-        """
-        pending = iter(rows)
-
-        async def auditor() -> None:
-            for row in pending:
-                await self._runs.ref(row.stream_id).ask(partial(AuditTimer, row.wake_at))
-                self.timers_audited += 1
-
-        try:
-            with self.system.busy():  # settle() waits for the audit
-                async with anyio.create_task_group() as tg:
-                    for _ in range(AUDIT_CONCURRENCY):
-                        tg.start_soon(auditor)
-        except* ActorSystemStopped:
-            log.info("timer.audit_interrupted", audited=self.timers_audited, parked=len(rows))
 
     def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
         """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""
@@ -476,6 +483,9 @@ class Engine:
         _tell_soon(self.system, self._runs.ref(run_id), start)
         return reply
 
+    def run_parked(self, run_id: str) -> None:
+        self.gate.finished(run_id)  # waiting on a timer or a signal costs no memory
+
     def tell_run(self, run_id: str, message: Any) -> None:
         _tell_soon(self.system, self._runs.ref(run_id), message)
 
@@ -491,6 +501,7 @@ class Engine:
 
     def run_finished(self, state: WorkflowState) -> None:
         self.finished += 1
+        self.gate.finished(state.id)
         for listener in self._listeners:
             listener(state.id, state.status.value, state.updated_at)
 

@@ -7,7 +7,9 @@ its state before it can act. Loaded one by one, their journal writes
 would trickle into many small commits. `RunLoader` gathers every load
 requested while the previous read was in flight (and in the same moment)
 into one `Journal.load_many` call, so the woken runs act — and append —
-together, and their records share commits.
+together, and their records share commits. A batched read that fails is
+split into one read per run, so one run that cannot be read never fails
+the loads it shared a batch with (issue 13).
 
 It is one background task in the actor system's task group; it owns no
 state beyond the requests waiting for it.
@@ -20,9 +22,11 @@ import asyncio
 import anyio
 import anyio.lowlevel
 
-from cadenza._errors import JournalCorrupted
+from cadenza._log import get_logger
 from cadenza.actors import ActorSystemStopped
 from cadenza.persistence import Journal, Loaded
+
+log = get_logger("cadenza.engine")
 
 LOAD_BATCH_MAX = 512
 
@@ -37,6 +41,7 @@ class RunLoader:
         self.batches = 0
         self.in_flight: list[list[asyncio.Future[Loaded | None]]] = []  # waiters of the read
         self.stopped = False
+        self.splits = 0  # batched reads that failed and were split
 
     async def load(self, run_id: str) -> Loaded | None:
         if self.stopped:
@@ -74,23 +79,36 @@ class RunLoader:
                 ids = list(self.waiting)[:LOAD_BATCH_MAX]
                 futures = {run_id: self.waiting.pop(run_id) for run_id in ids}
                 self.in_flight = list(futures.values())
-                try:
-                    results = await self.journal.load_many(ids)
-                except Exception as exc:  # the read failed: every waiter gets the error
-                    self.in_flight = []
-                    for waiters in futures.values():
-                        for future in waiters:
-                            if not future.done():
-                                future.set_exception(exc)
-                    continue
+                results = await self._read(ids)
                 self.in_flight = []  # (if cancelled above, `serve` fails them)
                 self.batches += 1
                 for run_id, waiters in futures.items():
-                    result = results.get(run_id)
+                    result = results[run_id]
                     for future in waiters:
                         if future.done():
                             continue
-                        if isinstance(result, JournalCorrupted):
+                        if isinstance(result, BaseException):
                             future.set_exception(result)
                         else:
                             future.set_result(result)
+
+    async def _read(self, ids: list[str]) -> dict[str, Loaded | BaseException | None]:
+        """Each run's load, or its error; a read that fails is split, run by run.
+
+        One run the journal cannot read (a damaged row, a value the query
+        refuses) fails only its own waiters, never the batch it shared.
+        """
+        try:
+            return dict(await self.journal.load_many(ids))
+        except Exception as exc:
+            if len(ids) == 1:
+                return {ids[0]: exc}
+            self.splits += 1
+            log.warning("loader.read_split", runs=len(ids), error=repr(exc))
+        results: dict[str, Loaded | BaseException | None] = {}
+        for run_id in ids:
+            try:
+                results.update(await self.journal.load_many([run_id]))
+            except Exception as exc:
+                results[run_id] = exc
+        return results

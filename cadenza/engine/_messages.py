@@ -11,6 +11,7 @@ from typing import Any
 
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
+from cadenza.dispatch._messages import Heartbeat as Heartbeat  # a worker's, sent from dispatch too
 from cadenza.language._definition import WorkflowDef
 
 # -- to a run's actor -------------------------------------------------------
@@ -53,12 +54,6 @@ class TaskProgress:
     task_id: str
     output: dict[str, Any] | None
     callback_after_s: float | None
-    reply: Reply[None]
-
-
-@dataclass(slots=True)
-class Heartbeat:
-    task_id: str
     reply: Reply[None]
 
 

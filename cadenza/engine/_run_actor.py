@@ -23,16 +23,13 @@ from typing import Any
 
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza._log import get_logger
-from cadenza.actors import Actor, Reply
+from cadenza.actors import Actor, ActorSystemStopped, Reply
 from cadenza.core._decide import decide
 from cadenza.core._events import (
-    TERMINAL_EVENTS,
     Event,
-    TaskCanceled,
     TaskCompleted,
     TaskFailed,
     TaskRequeued,
-    TaskScheduled,
     TaskStarted,
     TaskUpdated,
     WorkflowReopened,
@@ -46,10 +43,8 @@ from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, TaskResult, TaskStartedMsg
 from cadenza.engine._effects import (
     Effect,
-    Enqueue,
     Expire,
     Extend,
-    Finished,
     ForgetPlace,
     Grant,
     Release,
@@ -73,20 +68,19 @@ from cadenza.engine._messages import (
     WaitRun,
     Wake,
 )
+from cadenza.engine._run_acts import acts
 from cadenza.engine._run_batches import Batch, DurableBatches
 from cadenza.engine._run_failure import failed_inside
 from cadenza.engine._run_links import (
-    STARTS_RUNS,
     RunLinks,
     child_ended_events,
-    children_to_start,
-    end_effects,
     owed_after_crash,
     owes_failure_run,
 )
 from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
-from cadenza.engine._run_services import RunServices, queued
+from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines, parked
+from cadenza.engine._run_unread import put_off
 from cadenza.language._definition import WorkflowDef
 
 log = get_logger("cadenza.engine")
@@ -104,6 +98,7 @@ class RunActor(Actor[Any]):
         self.definition: WorkflowDef | None = None
         self.waiters: list[Reply[Any]] = []
         self.damaged: JournalCorrupted | None = None
+        self.unread: Exception | None = None  # the read of its state failed: see `_run_unread`
         self.batches = DurableBatches(run_id, services, self)
         self.deadlines = RunDeadlines(services)
         self.links = RunLinks(services)
@@ -118,12 +113,31 @@ class RunActor(Actor[Any]):
         except JournalCorrupted as exc:
             self.damaged = exc
             log.error("run.damaged", run_id=self.run_id, error=str(exc))
+        except Exception as exc:  # not damage: put its messages off, never drop them
+            self.unread = exc
+
+    async def stopped(self) -> None:
+        """Callers waiting for the run's end are answered: the runtime closed, or the actor
+        restarted (it forgets them), rather than left waiting for ever."""
+        waiters, self.waiters = self.waiters, []
+        for waiter in waiters:
+            if self.context.system.stopping:
+                waiter.fail(ActorSystemStopped(self.context.system.name, "closed first"))
+            else:
+                waiter.fail(InternalError(f"run {self.run_id}'s actor restarted: wait again"))
 
     async def _load(self) -> None:
         loaded = await self.services.load_run(self.run_id)
         if loaded is None:
             return
-        self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        try:
+            self.state = state = restore(self.run_id, loaded.snapshot, loaded.events)
+        except Exception as exc:  # records that verify but do not fold: damage all the same
+            raise JournalCorrupted(
+                f"run {self.run_id!r} does not replay from its records ({exc!r}); it is "
+                "quarantined, the other runs are served. Restore the journal from a backup",
+                stream_id=self.run_id,
+            ) from exc
         self.batches.loaded(len(loaded.events), dict(loaded.info.timers or {}))
         self.deadlines.loaded(loaded.info)  # the wake-up its row promised is armed already
         if state.digest:
@@ -151,13 +165,17 @@ class RunActor(Actor[Any]):
                     reply.fail(self.damaged)
             self.context.passivate()
             return Batch()
+        if self.unread is not None:
+            put_off(self.run_id, messages, self.unread, self.services, self.context.self_ref)
+            self.context.passivate()
+            return Batch()
         if self.state is not None and any(isinstance(m, (Recover, AuditTimer)) for m in messages):
             messages = [*await self.links.children_that_ended(self.state), *messages]
         batch = await self.batches.handle_durably(messages)
         state = self.state
         if state is not None:
             effects = batch.effects
-            self._acts(state, batch.events, effects, recover=batch.recovering)
+            effects += acts(self.definition, state, batch.events, recover=batch.recovering)
             if batch.recovering:  # a crash may have come between the end and what it owes
                 effects += owed_after_crash(self.definition, state)
             wake = self.deadlines.arm(self.definition, state) if state.started else None
@@ -179,6 +197,7 @@ class RunActor(Actor[Any]):
                 reply.set(answer)
         if state is not None and not state.status.terminal and not self.waiters and parked(state):
             self.context.passivate()  # waiting on a timer or a signal costs no memory
+            self.services.run_parked(self.run_id)
         if state is None or state.status.terminal:
             if state is not None and self.waiters:
                 run = WorkflowRun.of(state)
@@ -288,6 +307,7 @@ class RunActor(Actor[Any]):
                         status=status,
                         output=message.output,
                         lost=message.lost,
+                        error=message.error,
                     )
                     self._emit(events, failed)
             case TaskProgress():
@@ -453,45 +473,6 @@ class RunActor(Actor[Any]):
             self._emit(events, event, decide=False)
         if expired:
             self._decide(events)
-
-    def _acts(
-        self, state: WorkflowState, events: list[Event], effects: list[Effect], *, recover: bool
-    ) -> None:
-        """Add what the batch's events mean for the rest of the engine to `effects`."""
-        seen: set[str] = set()
-        for event in events:
-            if isinstance(event, (TaskScheduled, TaskRequeued)):
-                seen.add(event.task_id)
-            elif isinstance(event, WorkflowReopened) and event.dropped:
-                seen.difference_update(event.dropped)  # out of the state: nothing to enqueue
-            elif isinstance(event, TaskCanceled):
-                task = state.task(event.task_id)
-                if task is not None:
-                    delayed = task.type not in IN_PROGRESS_AT_ONCE and task.ready_at > event.at
-                    effects.append(Withdraw(task.group, task.id, delayed))
-            if isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled, TaskRequeued)):
-                # every way an attempt ends or goes back frees what it held (slot, lease,
-                # breaker verdict) — timeouts and cancellations included; release is idempotent
-                failed = (
-                    None
-                    if isinstance(event, (TaskCanceled, TaskRequeued))
-                    else isinstance(event, TaskFailed)
-                )
-                effects.append(Release(event.task_id, failed))
-        if recover:
-            seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
-            seen.update(t.id for t in state.tasks if t.type in STARTS_RUNS and not t.retried)
-        effects.extend(children_to_start(self.definition, state, seen, events))
-        for task_id in sorted(seen, key=lambda tid: state.index[tid]):
-            task = state.tasks[state.index[task_id]]
-            if task.status is TaskStatus.SCHEDULED and task.type not in IN_PROGRESS_AT_ONCE:
-                effects.append(Enqueue(task.group, queued(state, task)))  # not a delayed WAIT
-        if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
-            effects.append(Finished(state))
-            effects.extend(end_effects(self.definition, state))
-            log.info(
-                "run.finished", run_id=state.id, workflow=state.name, status=state.status.value
-            )
 
 
 _SNAPSHOT = object()  # marker: answer with a snapshot taken after the batch is journaled

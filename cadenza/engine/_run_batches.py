@@ -8,10 +8,21 @@ effects (`_effects`) wait until the batch's one record is durable. So a
 commit that fails transiently (`JournalWriteError.transient`) is simply
 redone: the state is reloaded from the journal, which never saw the batch,
 and the same messages are handled again after a backoff — nothing is lost
-and nothing is told twice. A failure that is not transient (the journal's
-process is gone), or that outlasts `COMMIT_ATTEMPTS`, crashes the actor:
-its callers get the error, the kernel restarts it, and the fresh
-incarnation reloads from the journal. Memory and disk cannot diverge.
+and nothing is told twice. Memory and disk cannot diverge.
+
+The backoff doubles from `COMMIT_BACKOFF_S` up to `COMMIT_BACKOFF_MAX_S`,
+each delay scaled by a random factor in [0.5, 1.5) (jitter, from the
+runtime's seed), so runs that failed together do not retry together.
+
+A result is kept until it is durable (issue 13): a message nobody waits on
+— a local worker's result, a wake-up, a child's end — is redone for as long
+as the failure is transient, however long the disk stays full. A caller
+who waits (a start, an external worker's `complete`, an operation) gets
+the `JournalWriteError` after `COMMIT_ATTEMPTS` failed commits and can
+retry; its message is dropped and the rest of the batch carries on. A
+waiter for the run's end stays. A failure that is not transient (the
+journal's process is gone) crashes the actor: its callers get the error,
+the kernel restarts it, and the fresh incarnation reloads from the journal.
 
 A batch's record holds its events, the run's current-state row and, every
 `SNAPSHOT_EVERY` events or at the end, a snapshot of the state.
@@ -20,22 +31,24 @@ A batch's record holds its events, the run's current-state row and, every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Protocol
 
-from cadenza._errors import InternalError
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.actors._clock import sleep_until
 from cadenza.core._events import Event
 from cadenza.core._state import WorkflowState
 from cadenza.engine._effects import Effect
+from cadenza.engine._messages import WaitRun
 from cadenza.engine._run_services import RunServices
 from cadenza.persistence import Append, JournalWriteError, StreamInfo
 
 log = get_logger("cadenza.engine")
 
-COMMIT_ATTEMPTS = 8  # a batch whose commit fails transiently is redone this often
-COMMIT_BACKOFF_S = 0.01  # then 0.02, 0.04, ... (about 1.3 s in all)
+COMMIT_ATTEMPTS = 8  # failed commits before the callers of a batch get the error
+COMMIT_BACKOFF_S = 0.01  # then 0.02, 0.04, ... (about 1.3 s in COMMIT_ATTEMPTS)
+COMMIT_BACKOFF_MAX_S = 5.0  # the longest pause between two commits of a kept batch
 SNAPSHOT_EVERY = 64  # events between snapshots of a long-running run
 
 
@@ -83,11 +96,14 @@ class DurableBatches:
     async def handle_durably(self, messages: list[Any]) -> Batch:
         """Handle `messages` and journal the batch; on a transient commit failure, redo it.
 
-        A failure that is not transient, or persists past `COMMIT_ATTEMPTS`,
-        is raised (the actor crashes; its callers get the error).
+        Past `COMMIT_ATTEMPTS`, the messages a caller waits on are failed with
+        the error and the rest is redone until it is durable (module note). A
+        failure that is not transient is raised (the actor crashes).
         """
         handler = self.handler
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             now = self.services.clock.now()
             batch = handler.handle_all(messages, now)
             if not batch.events:
@@ -96,14 +112,21 @@ class DurableBatches:
                 await handler.journal(batch)
                 return batch
             except JournalWriteError as exc:
-                if not exc.transient or attempt == COMMIT_ATTEMPTS:
+                if not exc.transient:
                     raise
                 log.warning(
                     "run.commit_retried", run_id=self.run_id, attempt=attempt, error=str(exc)
                 )
-                await sleep_until(self.services.clock, now + COMMIT_BACKOFF_S * 2 ** (attempt - 1))
+                if attempt >= COMMIT_ATTEMPTS:
+                    messages = _kept(messages, exc)
+                await sleep_until(self.services.clock, now + self._backoff_s(attempt))
                 await handler.redo()
-        raise InternalError(f"run {self.run_id}: no commit attempt was made")
+                if not messages:
+                    return Batch()
+
+    def _backoff_s(self, attempt: int) -> float:
+        base = min(COMMIT_BACKOFF_MAX_S, COMMIT_BACKOFF_S * 2.0 ** min(attempt - 1, 30))
+        return base * (0.5 + self.services.jitter.random())
 
     async def commit(self, state: WorkflowState, events: list[Event], row: StreamInfo) -> None:
         """Append `events` with the run's `row` (and a snapshot when due) as one record."""
@@ -112,10 +135,25 @@ class DurableBatches:
         if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
             snapshot = state.to_json()
             self.since_snapshot = 0
+        began = perf_counter()
         await self.services.journal.append(
             Append(info=row, events=[event.to_json() for event in events], snapshot=snapshot)
         )
+        if (observer := self.services.observer) is not None:
+            observer.committed(state, events, perf_counter() - began)
         held = dict(row.timers or {})
         if held != self.held_timers:  # the per-type timer counts follow what is durable
             self.services.count_timers(self.held_timers, held)
             self.held_timers = held
+
+
+def _kept(messages: list[Any], error: JournalWriteError) -> list[Any]:
+    """Fail the messages a caller waits on with `error`; the others, to redo until durable."""
+    kept = []
+    for message in messages:
+        reply = getattr(message, "reply", None)
+        if isinstance(reply, Reply) and not isinstance(message, WaitRun):
+            reply.fail(error)
+        else:
+            kept.append(message)
+    return kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any, Protocol
 
 from cadenza.actors import Clock, Reply
@@ -11,6 +12,7 @@ from cadenza.core._state import TaskState, WorkflowState
 from cadenza.dispatch._fairness import fairness_key_of
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import QueuedTask
+from cadenza.engine._observer import Observer
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -21,6 +23,8 @@ class RunServices(Protocol):
     journal: Journal
     clock: Clock
     ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
+    jitter: random.Random  # spreads retries (seeded from the runtime's seed)
+    observer: Observer | None  # metrics: told of each durable batch
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 
@@ -45,6 +49,10 @@ class RunServices(Protocol):
     def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None: ...
 
     def run_finished(self, state: WorkflowState) -> None: ...
+
+    def run_parked(self, run_id: str) -> None:
+        """The run only waits on timers or signals now: it leaves memory (and the start gate)."""
+        ...
 
     def start_run(
         self,
@@ -97,4 +105,6 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         fairness_key=fairness_key_of(task.input, state.correlation_id),
         place_at=task.place_at,
         iteration=task.iteration,
+        workflow=state.name,
+        correlation_id=state.correlation_id,
     )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza._errors import JournalCorrupted, PayloadError
-from cadenza.persistence._journal import Append, JSONObject
+from cadenza.persistence._journal import Append, DefinitionRecord, JSONObject
 
 
 def checksum(stream_id: str, payload: bytes) -> int:
@@ -160,3 +160,25 @@ def decode_definition(digest: str, data: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise JournalCorrupted(f"definition body {digest[:12]}… is not a JSON object")
     return body
+
+
+def checked_definitions(
+    rows: Sequence[tuple[Any, ...]],
+) -> tuple[list[DefinitionRecord], list[JournalCorrupted]]:
+    """Decode `(name, version, digest, body, registered_at)` rows; damaged ones apart, named."""
+    records: list[DefinitionRecord] = []
+    damaged: list[JournalCorrupted] = []
+    for name, version, digest, body, at in rows:
+        try:
+            records.append(
+                DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
+            )
+        except (JournalCorrupted, ValueError) as exc:
+            damaged.append(
+                JournalCorrupted(
+                    f"definition {name!r} version {version} is damaged ({exc}); the others "
+                    "are served. Register it again, or restore the journal from a backup",
+                    stream_id=f"{name} v{version}",
+                )
+            )
+    return records, damaged

@@ -18,6 +18,14 @@ it at two points of every append:
   a dead process's disk, nothing more of that incarnation becomes durable,
   and nobody is told it did.
 
+Two more points fail chosen *members* only, as a journal refuses one
+bad value (issue 13): `refuse_append(append)` is asked for every append
+of a commit, and a transaction holding one it refuses fails as a whole —
+the journal must then split it so its neighbours still land;
+`refuse_load(stream_id)` is asked for every stream of a read, and a read
+holding one it refuses fails as a whole, as a query with one malformed
+parameter would. Both are None (off) by default.
+
 Failing commits come in bursts of at most `fail_burst_max` in a row, so a
 writer that retries with backoff gets through: the faults model transient
 trouble (a busy disk, a locked file), not a journal that is gone.
@@ -27,7 +35,7 @@ Everything random comes from the `random.Random` given, so a seed replays.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -46,6 +54,8 @@ class JournalFaults:
         fail_burst_max: int = 3,
         crash_at: int | None = None,
         on_crash: Callable[[Any], None] | None = None,
+        refuse_append: Callable[[Any], bool] | None = None,
+        refuse_load: Callable[[str], bool] | None = None,
     ):
         if not 0.0 <= fail_p < 1.0:
             raise ValueError(f"fail_p must be in [0, 1), got {fail_p}")
@@ -56,6 +66,9 @@ class JournalFaults:
         self.fail_burst_max = fail_burst_max
         self.crash_at = crash_at
         self.on_crash = on_crash
+        self.refuse_append = refuse_append
+        self.refuse_load = refuse_load
+        self.refused = 0  # transactions or reads failed because of a refused member
         self.appends = 0
         self.failed = 0
         self.crashed = False
@@ -63,7 +76,34 @@ class JournalFaults:
 
     @property
     def active(self) -> bool:
-        return self.fail_p > 0.0 or (self.crash_at is not None and not self.crashed)
+        return (
+            self.fail_p > 0.0
+            or (self.crash_at is not None and not self.crashed)
+            or self.refuse_append is not None
+            or self.refuse_load is not None
+        )
+
+    def check_members(self, appends: Iterable[Any]) -> None:
+        """Raise `InjectedFault` if `refuse_append` refuses one of a commit's appends."""
+        refuse = self.refuse_append
+        if refuse is None:
+            return
+        for append in appends:
+            if refuse(append):
+                self.refused += 1
+                raise InjectedFault(
+                    f"injected: the journal refused the append to {append.info.stream_id!r}"
+                )
+
+    def check_loads(self, stream_ids: Iterable[str]) -> None:
+        """Raise `InjectedFault` if `refuse_load` refuses one of a read's streams."""
+        refuse = self.refuse_load
+        if refuse is None:
+            return
+        for stream_id in stream_ids:
+            if refuse(stream_id):
+                self.refused += 1
+                raise InjectedFault(f"injected: the read of stream {stream_id!r} failed")
 
     def before_commit(self, stream_id: str) -> None:
         """Raise `InjectedFault` if this commit is to fail (or the process is dead)."""

@@ -93,11 +93,43 @@ class JournalWriteError(CadenzaError):
         self.stream_id = stream_id
         self.batch_size = batch_size
         self.transient = transient
+        remedy = (
+            "retry once the cause is fixed"
+            if transient
+            else "this journal takes no more writes: restart the process on a journal it can use"
+        )
         super().__init__(
             f"{what} was not written: its transaction failed to commit ({cause!r}); "
-            "nothing of that transaction was applied, retry once the cause is fixed"
+            f"nothing of that transaction was applied, {remedy}"
         )
         self.__cause__ = cause
+
+
+class OwnershipLost(JournalWriteError):
+    """The append's stream belongs to a partition this journal no longer owns.
+
+    A journal shared by several processes (PostgreSQL) writes a stream only
+    while it holds the lease of the stream's partition at the epoch it took
+    it with; the check runs in the append's own transaction. Once another
+    process took the partition over (this one paused, was partitioned, or
+    let the lease run out), the append is refused: nothing was written, and
+    retrying cannot help (`transient` is False). Drop what is held in memory
+    for that partition's streams; its new owner carries on from the journal.
+    """
+
+    def __init__(self, stream_id: str, partition: int, epoch: int | None):
+        self.partition = partition
+        self.epoch = epoch
+        held = "not held" if epoch is None else f"held at epoch {epoch}"
+        super().__init__(
+            f"append to stream {stream_id!r}",
+            PermissionError(
+                f"partition {partition} is {held} and now belongs to another owner "
+                "(its lease was taken over)"
+            ),
+            stream_id=stream_id,
+            transient=False,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +289,18 @@ class Journal(ABC):
 
     @abstractmethod
     async def definitions(self) -> list[DefinitionRecord]:
-        """Every (name, version)'s latest registered body, in registration order."""
+        """Every (name, version)'s latest registered body, in registration order.
+
+        A body that fails its check is left out (see `damaged_definitions`).
+        """
+
+    def damaged_definitions(self) -> list[JournalCorrupted]:
+        """The definitions the last `definitions()` left out: they failed their check.
+
+        Each error names the definition (`stream_id` is "NAME vVERSION"); the
+        journal serves the others. Default: none.
+        """
+        return []
 
     @abstractmethod
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:

@@ -122,6 +122,7 @@ class MemoryJournal(Journal):
         sid = encoded.stream_id
         try:
             faults.before_commit(sid)
+            faults.check_members([append])
         except InjectedFault as exc:
             raise JournalWriteError(
                 f"append to stream {sid!r}", exc, stream_id=sid, transient=not faults.crashed
@@ -163,6 +164,8 @@ class MemoryJournal(Journal):
 
     async def load(self, stream_id: str) -> Loaded | None:
         self._check_open()
+        if self.faults is not None:
+            self.faults.check_loads([stream_id])
         row = self._store.streams.get(stream_id)
         if row is None:
             return None

@@ -26,7 +26,9 @@ no appender of the round is resumed before it returns. With "normal"
 loses nothing, a power cut may lose the last rounds (never corrupting
 older ones). Either way the WAL is fsynced again, and the database file too,
 at each checkpoint (automatic, every ~1000 pages). If a commit fails, the
-round is rolled back and each of its appenders gets a `JournalWriteError`.
+round is rolled back and split: each append is committed again alone, so
+only an append that fails by itself gets a `JournalWriteError`, and its
+neighbours land (`_sqlite_rounds`).
 
 Reads (`load`, `info`, `streams`, ...) use a second, query-only connection so
 they are not queued behind a commit's fsync; `load` reads the stream row and
@@ -40,6 +42,7 @@ This journal assumes it is the only writer of its file.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -57,6 +60,7 @@ from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import (
     EncodedAppend,
     canonical,
+    checked_definitions,
     decode_definition,
     decode_events,
     decode_snapshot,
@@ -75,17 +79,16 @@ from cadenza.persistence._journal import (
     Loaded,
     StreamInfo,
 )
-from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._schema import (
     BUSY_TIMEOUT_MS,
     SYNCHRONOUS,
     corrupted,
     fetchall,
     info_from_row,
-    info_params,
     inspect_only,
     prepare,
 )
+from cadenza.persistence._sqlite_rounds import RoundWriter, rollback
 
 log = get_logger("cadenza.persistence")
 
@@ -131,8 +134,9 @@ class SqliteJournal(Journal):
         self._read_lock: anyio.Lock | None = None
         self._closed: anyio.Event | None = None
         self._committer = GroupCommitter(self._commit_round, batch_max=batch_max)
-        self._last_seq = 0
+        self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
+        self._damaged_definitions: list[JournalCorrupted] = []
 
     def __repr__(self) -> str:
         return f"SqliteJournal({self.path!r}, durability={self.durability!r}) [{self._state}]"
@@ -159,7 +163,7 @@ class SqliteJournal(Journal):
                     await inspect_only(wconn, self.path)
                 else:
                     await prepare(wconn, self.path, self.durability)
-                self._last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
+                last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
                 self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
                 if not self._single:
                     rconn = await aiosqlite.connect(
@@ -183,10 +187,9 @@ class SqliteJournal(Journal):
         self._write_lock = anyio.Lock()
         self._read_lock = self._write_lock if self._single else anyio.Lock()
         self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
+        self._rounds = RoundWriter(self.path, self.stats, last_seq, self._identity())
         self._state = "open"
-        log.info(
-            "journal.opened", path=self.path, durability=self.durability, last_seq=self._last_seq
-        )
+        log.info("journal.opened", path=self.path, durability=self.durability, last_seq=last_seq)
 
     async def close(self) -> None:
         if self._state == "closing" and self._closed is not None:
@@ -229,6 +232,13 @@ class SqliteJournal(Journal):
             return Path(self.path).absolute().as_uri() + "?mode=ro"
         return self.path
 
+    def _identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the file just opened, which every round checks; None in memory."""
+        if self._single or self.readonly:
+            return None
+        found = os.stat(self.path)
+        return found.st_dev, found.st_ino
+
     def _release_owner(self) -> None:
         if self._owner_fd is not None:
             owner.release(self.path, self._owner_fd)
@@ -253,77 +263,10 @@ class SqliteJournal(Journal):
             await self._committer.flush()
 
     async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
-        """One transaction for a round of appends; resolves every ticket."""
+        """One round of appends (see `_sqlite_rounds`); resolves every ticket."""
         async with _present(self._write_lock, "the write lock"):
             conn = _present(self._wconn, "the write connection")
-            try:
-                if self.faults is not None:
-                    self.faults.before_commit(batch[0].item.stream_id)
-                await conn.execute("BEGIN IMMEDIATE")
-                accepted = await self._claim_keys(conn, batch)
-                streams, records = self._round_rows(accepted)
-                await conn.executemany(sql.UPSERT_STREAM, streams)
-                await conn.executemany(sql.INSERT_RECORD, records)
-                await conn.commit()
-            except Exception as exc:
-                await _rollback(conn)
-                failed = [t for t in batch if not t.done]
-                for ticket in failed:
-                    ticket.fail(
-                        JournalWriteError(
-                            f"append to stream {ticket.item.stream_id!r}",
-                            exc,
-                            stream_id=ticket.item.stream_id,
-                            batch_size=len(failed),
-                        )
-                    )
-                log.error(
-                    "journal.commit_failed", path=self.path, batch=len(failed), error=repr(exc)
-                )
-                return
-        first = self._last_seq + 1
-        for offset, ticket in enumerate(accepted):
-            ticket.succeed(first + offset)
-        self._last_seq += len(accepted)
-        if accepted:
-            self.stats.records += len(accepted)
-            self.stats.events += sum(t.item.event_count for t in accepted)
-            self.stats.commits += 1
-            self.stats.largest_batch = max(self.stats.largest_batch, len(accepted))
-
-    async def _claim_keys(
-        self, conn: aiosqlite.Connection, batch: list[Ticket[EncodedAppend]]
-    ) -> list[Ticket[EncodedAppend]]:
-        """Fail (alone) each append whose key another stream holds; the rest, in order."""
-        keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
-        if not keys:
-            return list(batch)
-        sids = sorted({t.item.stream_id for t in batch})
-        holders = await fetchall(conn, sql.KEY_HOLDERS, (json.dumps(keys),))
-        keys_of = await fetchall(conn, sql.KEYS_OF, (json.dumps(sids),))
-        ledger = KeyLedger(dict(holders), dict(keys_of))
-        accepted = []
-        for ticket in batch:
-            duplicate = ledger.claim(ticket.item.stream_id, ticket.item.append.info.key)
-            if duplicate is None:
-                accepted.append(ticket)
-            else:
-                ticket.fail(duplicate)
-        return accepted
-
-    def _round_rows(
-        self, accepted: list[Ticket[EncodedAppend]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        streams: list[tuple[Any, ...]] = []
-        records: list[tuple[Any, ...]] = []
-        for seq, ticket in enumerate(accepted, start=self._last_seq + 1):
-            enc = ticket.item
-            snapshot_seq = seq if enc.snapshot is not None else None
-            streams.append(
-                (*info_params(enc.append.info), enc.snapshot, enc.snapshot_crc, snapshot_seq, seq)
-            )
-            records.append((seq, enc.stream_id, enc.payload, enc.crc))
-        return streams, records
+            await self._rounds.write(conn, batch, self.faults)
 
     # -- reads -------------------------------------------------------------
 
@@ -339,6 +282,8 @@ class SqliteJournal(Journal):
             yield conn
 
     async def load(self, stream_id: str) -> Loaded | None:
+        if self.faults is not None:
+            self.faults.check_loads([stream_id])
         async with self._reading() as conn:
             with anyio.CancelScope(shield=True):  # never leave the read transaction open
                 await conn.execute("BEGIN")
@@ -370,6 +315,8 @@ class SqliteJournal(Journal):
         self, stream_ids: Sequence[str]
     ) -> dict[str, Loaded | JournalCorrupted | None]:
         """Many streams in one read transaction (see `Journal.load_many`)."""
+        if self.faults is not None:
+            self.faults.check_loads(stream_ids)
         wanted = json.dumps(list(dict.fromkeys(stream_ids)))
         async with self._reading() as conn:
             with anyio.CancelScope(shield=True):  # never leave the read transaction open
@@ -460,7 +407,7 @@ class SqliteJournal(Journal):
                     stored = await fetchall(conn, sql.REGISTERED_AT, (digest,))
                     await conn.commit()
                 except Exception as exc:
-                    await _rollback(conn)
+                    await rollback(conn)
                     raise JournalWriteError(f"definition {name!r} version {version}", exc) from exc
         self._def_order = order
         log.info("journal.definition_put", name=name, version=version, digest=digest)
@@ -469,10 +416,13 @@ class SqliteJournal(Journal):
     async def definitions(self) -> list[DefinitionRecord]:
         async with self._reading() as conn:
             rows = await fetchall(conn, sql.DEFINITIONS)
-        return [
-            DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
-            for name, version, digest, body, at in rows
-        ]
+        records, self._damaged_definitions = checked_definitions(rows)
+        for exc in self._damaged_definitions:
+            log.error("journal.definition_damaged", path=self.path, definition=exc.stream_id)
+        return records
+
+    def damaged_definitions(self) -> list[JournalCorrupted]:
+        return list(self._damaged_definitions)
 
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
         async with self._reading() as conn:
@@ -488,11 +438,3 @@ def _present(value: T | None, what: str) -> T:
     if value is None:
         raise InternalError(f"{what} is missing while the journal is in use")
     return value
-
-
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    """Roll back whatever is open; a failed rollback leaves SQLite's own undo to act."""
-    try:
-        await conn.rollback()
-    except Exception as exc:  # the connection is broken; the next BEGIN will say so
-        log.error("journal.rollback_failed", error=repr(exc))

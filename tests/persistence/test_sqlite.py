@@ -191,24 +191,26 @@ async def test_a_file_that_is_not_our_journal_is_refused_untouched(
     assert [p.name async for p in anyio.Path(tmp_path).iterdir()] == ["j.db"]
 
 
-async def test_a_failed_commit_fails_its_batch_and_later_appends_succeed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("failing", ["once", "until-fixed"])
+async def test_a_failed_commit_is_split_and_only_what_fails_alone_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
-    """Every appender of the failed transaction gets JournalWriteError; nothing of it is kept."""
+    """A failed round is retried append by append (issue 13, item 3): a one-off failure
+    loses nothing; a failure that lasts fails each appender alone; nothing of it is kept."""
     async with SqliteJournal(str(tmp_path / "j.db")) as j:
         conn = j._wconn
         assert conn is not None
         real_commit: Callable[[], Awaitable[None]] = conn.commit
         calls = 0
 
-        async def commit_failing_once() -> None:
+        async def commit_failing() -> None:
             nonlocal calls
             calls += 1
-            if calls == 2:
+            if calls == 2 or (failing == "until-fixed" and calls > 2 and calls <= 12):
                 raise sqlite3.OperationalError("disk I/O error (injected)")
             await real_commit()
 
-        monkeypatch.setattr(conn, "commit", commit_failing_once)
+        monkeypatch.setattr(conn, "commit", commit_failing)
         assert await j.append(append("before", [{"kept": True}])) == 1
         outcomes: dict[int, int | JournalWriteError] = {}
 
@@ -222,11 +224,18 @@ async def test_a_failed_commit_fails_its_batch_and_later_appends_succeed(
             async with anyio.create_task_group() as tg:
                 for i in range(10):
                     tg.start_soon(appender, i)
+        assert calls == 12  # the round of ten, then each of them alone
         failed = {i: e for i, e in outcomes.items() if isinstance(e, JournalWriteError)}
-        assert len(failed) == 10  # all ten shared the transaction that failed
+        assert any(entry["event"] == "journal.round_split" for entry in logs)
+        if failing == "once":
+            assert failed == {}
+            assert sorted(outcomes.values()) == list(range(2, 12))  # type: ignore[type-var]
+            assert j.stats.records == 11
+            return
+        assert len(failed) == 10
         for i, exc in failed.items():
             assert exc.stream_id == f"run-{i}"
-            assert exc.batch_size == len(failed)
+            assert exc.batch_size == 1
             assert isinstance(exc.__cause__, sqlite3.OperationalError)
             assert f"'run-{i}'" in str(exc)
             assert await j.load(f"run-{i}") is None

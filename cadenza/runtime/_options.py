@@ -1,0 +1,68 @@
+"""The `Runtime`'s options: each checked (`InvalidArgument` naming it), then the engine built."""
+
+from __future__ import annotations
+
+from cadenza._errors import InvalidArgument
+from cadenza.actors import Clock, Delivery, RealClock
+from cadenza.engine._host import Engine
+from cadenza.engine._observer import Observer
+from cadenza.persistence import Journal, open_journal, redact_url
+from cadenza.runtime import _arguments as check
+
+DURABILITIES = ("full", "normal")
+
+
+def build_engine(
+    path: str,
+    *,
+    clock: Clock | None,
+    durability: str,
+    seed: int | None,
+    journal: Journal | None,
+    default_group: str,
+    shutdown_grace_s: float,
+    audit_timers: bool,
+    timer_resolution_s: float,
+    max_timers_per_run: int,
+    max_timers_per_type: int,
+    dispatch_warning_s: float | None,
+    delivery: Delivery | None,
+    max_runs_in_flight: int,
+    observer: Observer | None,
+    unserved_warning_s: float | None,
+) -> Engine:
+    """The engine for a `Runtime` with these options (see `Runtime` for each).
+
+    Raises:
+        InvalidArgument: an option of the wrong type or out of range, named.
+    """
+    check.text("path", path)
+    if durability not in DURABILITIES:
+        raise InvalidArgument("durability", f"expected 'full' or 'normal', got {durability!r}")
+    if seed is not None:
+        check.integer("seed", seed, -(2**63), 2**63 - 1)
+    check.text("default_group", default_group)
+    check.seconds("shutdown_grace_s", shutdown_grace_s, optional=False)
+    check.seconds("timer_resolution_s", timer_resolution_s, optional=False)
+    check.seconds("dispatch_warning_s", dispatch_warning_s)
+    check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
+    check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
+    check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
+    check.seconds("unserved_warning_s", unserved_warning_s)
+    return Engine(
+        journal if journal is not None else open_journal(path, durability=durability),
+        clock if clock is not None else RealClock(),
+        path=redact_url(path),  # the engine logs it: never a password
+        seed=seed,
+        default_group=default_group,
+        shutdown_grace_s=shutdown_grace_s,
+        audit_timers=audit_timers,
+        timer_resolution_s=timer_resolution_s,
+        max_timers_per_run=max_timers_per_run,
+        max_timers_per_type=max_timers_per_type,
+        dispatch_warning_s=dispatch_warning_s,
+        delivery=delivery,
+        max_runs_in_flight=max_runs_in_flight,
+        observer=observer,
+        unserved_warning_s=unserved_warning_s,
+    )
