@@ -58,6 +58,7 @@ from cadenza.language._waits import WaitInputError, wait_deadline
 DEFAULT_GROUP = "default"
 NO_DOMAIN = "NO_DOMAIN"  # in a task_to_group fallback list: the default group
 WAIT_GROUP = "-"  # WAIT tasks are not queued in any worker group
+ACTIVE_POLL_S = 10.0  # a poll this recent makes its group active (activeWorkerLastPollTimeout)
 FORK = "FORK"  # the task type a FORK_JOIN or FORK_JOIN_DYNAMIC runs as
 _RUN_AS = {"FORK_JOIN": FORK, "FORK_JOIN_DYNAMIC": FORK}
 
@@ -80,6 +81,8 @@ class Environment:
     timers_by_type: Mapping[str, int] = field(default_factory=dict)  # pending WAITs, all runs
     max_timers_per_type: int = 1_000_000  # pending WAIT deadlines one task type may hold
     scripts: Evaluations | None = None  # a run's JavaScript results, made off the loop
+    # task name -> groups a worker polled for it within ACTIVE_POLL_S (Conductor's poll data)
+    polled: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def task_def(self, spec: TaskSpec) -> TaskDef:
         if spec.task_def is not None:
@@ -89,10 +92,12 @@ class Environment:
     def group_for(self, task_name: str, task_to_group: Mapping[str, str]) -> str:
         """Conductor's taskToDomain: the task's own entry, then `*`, then the worker's group.
 
-        An entry may be a fallback list, `"gpu,cpu,NO_DOMAIN"`: the first group
-        in `live`, where reaching `NO_DOMAIN` means the default group; when
-        none is live, the last one named. A single name is used as it is (an
-        unknown group is created).
+        An entry may be a fallback list, `"gpu,cpu,NO_DOMAIN"`: as
+        WorkflowExecutorOps.getActiveDomain (:1950) picks, the first group,
+        NO_DOMAIN left out, that is active — in `live`, or polled for this task
+        within the last ACTIVE_POLL_S seconds (even emptily); when none is, the
+        last one named (NO_DOMAIN: the default group). A single name is used as
+        it is (an unknown group is created).
         """
         routed = task_to_group.get(task_name) or task_to_group.get("*")
         if not routed:
@@ -100,10 +105,9 @@ class Environment:
         names = [name.strip() for name in routed.split(",") if name.strip()]
         if not names:
             return self.default_group
+        polled = self.polled.get(task_name, frozenset())
         for name in names:
-            if name == NO_DOMAIN:
-                return self.default_group
-            if name in self.live:
+            if name != NO_DOMAIN and (name in self.live or name in polled):
                 return name
         return self.default_group if names[-1] == NO_DOMAIN else names[-1]
 

@@ -182,6 +182,7 @@ class WorkerGroup(Actor[Any]):
                     self._crashed(message)
                 case Poll():
                     self._note_poll(message)
+                    self.ledger.polled(message.task_type, group.name, self.clock.now())
                     self._park(message)
                 case PollExpired(token=token):
                     self._expire(token)

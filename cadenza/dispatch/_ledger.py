@@ -99,6 +99,7 @@ class Ledger:
         self.expired = 0
         self.breakers: dict[tuple[str, str], Breaker] = {}  # (group, task name) -> breaker
         self.live: frozenset[str] = frozenset()  # groups with a live local worker or parked poll
+        self.polled_at: dict[tuple[str, str], float] = {}  # (task type, group) -> last poll
         self.delayed: dict[str, int] = {}  # group -> enqueues held by the timer service
         self.cancelled_delayed: set[str] = set()  # task ids cancelled while the timer held them
         self.executions: dict[str, Callable[[], None]] = {}  # task id -> cancels its local run
@@ -109,6 +110,20 @@ class Ledger:
         """A group gained or lost its last live worker (routing reads `live`)."""
         if (group in self.live) != live:
             self.live = self.live | {group} if live else self.live - {group}
+
+    def polled(self, task_type: str, group: str, now: float) -> None:
+        """A worker polled `group` for `task_type` (even finding nothing): routing's poll data."""
+        self.polled_at[(task_type, group)] = now
+
+    def active_polls(self, now: float, within_s: float) -> dict[str, frozenset[str]]:
+        """Task type -> the groups polled for it within the last `within_s` seconds."""
+        active: dict[str, set[str]] = {}
+        for (task_type, group), at in list(self.polled_at.items()):
+            if now - at <= within_s:
+                active.setdefault(task_type, set()).add(group)
+            else:
+                del self.polled_at[(task_type, group)]  # stale: forgotten
+        return {task_type: frozenset(groups) for task_type, groups in active.items()}
 
     def delay(self, group: str) -> None:
         """An enqueue for `group` waits in the timer service: the group must not retire."""

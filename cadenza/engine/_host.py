@@ -40,7 +40,7 @@ from cadenza.actors import (
     VirtualClock,
 )
 from cadenza.core._operations import Operation
-from cadenza.core._schedule import DEFAULT_GROUP, Environment
+from cadenza.core._schedule import ACTIVE_POLL_S, DEFAULT_GROUP, Environment
 from cadenza.core._start_workflow import StartRequest
 from cadenza.core._state import WorkflowState
 from cadenza.core._system_tasks import SYSTEM_GROUP
@@ -367,9 +367,11 @@ class Engine:
         return await self.registry.by_digest(digest)
 
     def environment(self) -> Environment:
-        if self._env is None or self._env.live is not self.ledger.live:
+        polled = self.ledger.active_polls(self.clock.now(), ACTIVE_POLL_S)
+        if self._env is None or (self._env.live, self._env.polled) != (self.ledger.live, polled):
             self._env = Environment(
                 live=self.ledger.live,  # routing's fallback list skips groups nobody serves
+                polled=polled,
                 task_defs=dict(self.registry.task_defs),
                 groups=dict(self._worker_groups),
                 default_group=self.default_group,

@@ -60,8 +60,8 @@ def acts(
     effects.extend(children_to_start(definition, state, seen, events))
     for task_id in sorted(seen, key=lambda tid: state.index[tid]):
         task = state.tasks[state.index[task_id]]
-        if task.status is TaskStatus.SCHEDULED:
-            effects.append(Enqueue(task.group, queued(state, task)))
+        if task.status is TaskStatus.SCHEDULED and task.type not in IN_PROGRESS_AT_ONCE:
+            effects.append(Enqueue(task.group, queued(state, task)))  # not a delayed WAIT
     if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
         effects.append(Finished(state))
         effects.extend(end_effects(definition, state))

@@ -24,6 +24,7 @@ import anyio
 
 from cadenza._errors import InvalidArgument
 from cadenza.http._app import create_app
+from cadenza.persistence import redact_url
 from cadenza.runtime import Runtime
 
 Setup = Callable[[Runtime], Awaitable[Any]]
@@ -105,7 +106,7 @@ async def serve(
         if announce is not None:
             announce(
                 f"cadenza serving http://{host}:{port}/api, dashboard http://{host}:{port}/ui/ "
-                f"(journal {db})"
+                f"(journal {redact_url(db)})"
             )
         await server.serve()
 

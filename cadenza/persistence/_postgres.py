@@ -23,8 +23,8 @@ WAL flush (`synchronous_commit = on`); with "normal" it does not
 (`synchronous_commit = off`): a crash of this process loses nothing, a crash
 of the server may lose the last rounds, never corrupting older ones. A
 round that fails is rolled back and each of its appenders gets a
-`JournalWriteError`; the next round takes a fresh connection if that one
-broke. A connection lost *during* `COMMIT` leaves the outcome unknown to
+`JournalWriteError`; its connection is dropped, and the next round opens a
+fresh one. A connection lost *during* `COMMIT` leaves the outcome unknown to
 the client: the appenders are told it failed, and a retry of the same
 events may then find them written.
 
@@ -254,6 +254,7 @@ class PostgresJournal(Journal):
                 async with conn.transaction():
                     accepted, first = await write_round(conn, batch, self.leases)
             except Exception as exc:
+                _present(self._writer).failed(exc)
                 failed = [t for t in batch if not t.done]
                 for ticket in failed:
                     ticket.fail(
@@ -455,6 +456,7 @@ class PostgresJournal(Journal):
                             await conn.execute(sql.PUT_VERSION, name, version, digest)
                         registered_at: float = await conn.fetchval(sql.REGISTERED_AT, digest)
                 except Exception as exc:
+                    self._writer.failed(exc)
                     raise JournalWriteError(f"definition {name!r} version {version}", exc) from exc
         log.info("journal.definition_put", name=name, version=version, digest=digest)
         return DefinitionRecord(

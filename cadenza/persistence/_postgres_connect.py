@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cadenza._errors import JournalBusy, JournalCorrupted
 from cadenza.persistence import _postgres_schema as sql
+from cadenza.persistence._faults import InjectedFault
 from cadenza.persistence._journal import JournalUnavailable
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -100,9 +101,19 @@ class Writer:
                 conn.terminate()
 
     def terminate(self) -> None:
+        """Drop the connection at once; the next `connection()` opens a new one."""
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.terminate()
+
+    def failed(self, exc: BaseException) -> None:
+        """A write on the connection failed: drop it, unless nothing reached the server.
+
+        Whatever broke (a session the server ended, a protocol state the
+        driver cannot leave) stays behind with it; the next write reconnects.
+        """
+        if not isinstance(exc, InjectedFault):
+            self.terminate()
 
 
 async def connect(

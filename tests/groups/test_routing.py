@@ -20,7 +20,10 @@ from tests.groups._helpers import START, one_task, runtime
         ("gpu,cpu,NO_DOMAIN", {"cpu"}, "cpu"),
         ("gpu,cpu,NO_DOMAIN", set(), "default"),
         ("gpu, cpu", set(), "cpu"),  # none live: the last one named
-        ("gpu,NO_DOMAIN,cpu", {"cpu"}, "default"),  # NO_DOMAIN stops the search
+        # getActiveDomain (WorkflowExecutorOps.java:1956) leaves NO_DOMAIN out of the search
+        ("gpu,NO_DOMAIN,cpu", {"cpu"}, "cpu"),
+        ("gpu,NO_DOMAIN,cpu", set(), "cpu"),
+        ("NO_DOMAIN", {"gpu"}, "default"),
         ("solo", set(), "solo"),
         (" , ", set(), "default"),
     ],
@@ -28,7 +31,8 @@ from tests.groups._helpers import START, one_task, runtime
 def test_a_fallback_list_routes_to_the_first_group_someone_serves(
     routes: str, live: set[str], expected: str
 ) -> None:
-    """Conductor's taskToDomain fallbacks: first live group, NO_DOMAIN the default, else last."""
+    """Conductor's taskToDomain fallbacks: first live group, else the last (NO_DOMAIN: the
+    default)."""
     env = Environment(live=frozenset(live))
     assert env.group_for("work", {"work": routes}) == expected
 
@@ -63,6 +67,37 @@ async def test_a_run_is_routed_to_the_group_with_a_live_worker_or_a_parked_poll(
             await rt.settle()
         assert got[0] is not None
         assert ran == ["cpu"]
+
+
+def test_a_group_polled_for_the_task_recently_counts_as_active() -> None:
+    """getActiveDomain reads the task type's poll data per domain: a poll for this task
+    within activeWorkerLastPollTimeout makes the group active; one for another task not."""
+    env = Environment(polled={"work": frozenset({"cpu"}), "other": frozenset({"gpu"})})
+    assert env.group_for("work", {"work": "gpu,cpu"}) == "cpu"
+    assert env.group_for("work", {"work": "gpu,tpu"}) == "tpu"
+
+
+async def test_an_empty_poll_within_ten_seconds_makes_its_group_active() -> None:
+    """A worker that polled gpu and found nothing keeps gpu active for 10 s (Conductor's
+    activeWorkerLastPollTimeout): a task is routed there, not to the live local worker's
+    cpu; 10 s after the last poll, cpu again."""
+    clock = VirtualClock(start=START)
+    async with runtime(clock) as rt:
+        await rt.register(one_task())
+        rt.worker("work", _noop, group="cpu")
+        routes = {"work": "gpu,cpu,NO_DOMAIN"}
+        assert await rt.poll("work", group="gpu", wait=0) is None  # an empty poll
+        first = await rt.start("one", task_to_group=routes)
+        await rt.settle()
+        assert [t.group for t in (await rt.get(first)).tasks] == ["gpu"]
+        await clock.advance(10.001)
+        second = await rt.start("one", task_to_group=routes)
+        await rt.settle()
+        assert [t.group for t in (await rt.get(second)).tasks] == ["cpu"]
+
+
+async def _noop(_input: dict[str, Any]) -> dict[str, Any]:
+    return {}
 
 
 async def test_a_task_stuck_in_a_group_nobody_serves_is_reported_once_when_its_wait_passes() -> (

@@ -236,3 +236,17 @@ async def test_an_injected_commit_failure_writes_nothing_of_its_round(pg_url: st
         loaded = await journal.load("a")
         assert loaded is not None
         assert loaded.events == [{"n": 2}]
+
+
+async def test_a_writer_left_in_an_unusable_state_is_replaced(pg_url: str) -> None:
+    """A round that fails on its connection (here: left inside a transaction the driver will
+    not nest) drops that connection; the next append reconnects and succeeds."""
+    async with PostgresJournal(pg_url) as j:
+        conn = await j._writer.connection()  # type: ignore[union-attr]
+        await conn.execute("BEGIN")
+        with pytest.raises(JournalWriteError):
+            await j.append(append("a", [{"i": 1}]))
+        assert await j.append(append("a", [{"i": 2}])) == 1
+        loaded = await j.load("a")
+        assert loaded is not None
+        assert loaded.events == [{"i": 2}]

@@ -63,3 +63,24 @@ async def test_a_polled_task_is_completed_after_the_server_restarts(
         assert run["output"] == {"result": 3}
         found = (await api.get("/api/workflow/search", params={"query": ""})).json()
         assert [r["workflowId"] for r in found["results"]] == [run_id]
+
+
+async def test_serve_never_prints_the_databases_password(pg_url: str) -> None:
+    """`cadenza serve --db postgresql://user:PASSWORD@...` announced the URL whole."""
+    import anyio
+
+    from cadenza.http import serve
+
+    with_password = pg_url.replace("://cadenza@", "://cadenza:s3cret-pw@", 1)
+    assert "s3cret-pw" in with_password
+    said: list[str] = []
+    async with anyio.create_task_group() as tg:
+
+        def announce(line: str) -> None:
+            said.append(line)
+            tg.cancel_scope.cancel()  # announced: enough
+
+        tg.start_soon(lambda: serve(with_password, port=0, announce=announce))
+    assert said
+    assert "s3cret-pw" not in said[0]
+    assert "127.0.0.1" in said[0]

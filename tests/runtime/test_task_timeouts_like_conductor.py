@@ -114,6 +114,8 @@ async def test_a_retried_wait_waits_out_its_delay_scheduled_then_starts(
     await clock.advance(2)
     await rt.settle()
     assert [t.status for t in (await rt.get(run_id)).tasks] == ["TIMED_OUT", "SCHEDULED"]
+    assert rt._engine._timer_state.pending() == 1  # its start, and no queued copy of it
+    assert set(rt._engine._groups) <= {"default"}  # no worker group holds a WAIT
     with pytest.raises(cadenza.InvalidOperation):
         await rt.signal(run_id, "w", {})  # not waiting yet
     await clock.advance(10)

@@ -257,3 +257,24 @@ def test_a_cross_site_form_cannot_act_on_a_run(served: Served, page: Page) -> No
         page.evaluate("document.forms[0].submit()")
     assert "CSRF check failed" in page.content()
     assert served.call(served.rt.get, run_id).status == "RUNNING"
+
+
+def test_the_start_time_range_is_typed_in_the_browsers_zone(served: Served, page: Page) -> None:
+    """The page turns a Tokyo wall-clock time into epoch milliseconds for the filter."""
+    run_id = served.call(served.rt.start, "two_steps", {"n": 1}, correlation_id="range-me")
+    created = served.call(served.rt.get, run_id).created_at
+    tokyo = ZoneInfo("Asia/Tokyo")
+
+    def local(epoch_s: float) -> str:
+        return dt.datetime.fromtimestamp(int(epoch_s), tokyo).strftime("%Y-%m-%dT%H:%M:%S")
+
+    page.goto(served.url + "?correlation_id=range-me")
+    expect(page.locator("tr[data-run-id]")).to_have_count(1)
+    page.fill("input[data-epoch-field='since']", local(created + 3600))
+    page.click("form.filters button[type='submit']")
+    expect(page.locator("tr[data-run-id]")).to_have_count(0)
+    assert f"since={(int(created) + 3600) * 1000}" in page.url  # Tokyo's 9 hours undone
+    page.fill("input[data-epoch-field='since']", local(created - 3600))
+    page.click("form.filters button[type='submit']")
+    expect(page.locator(f"tr[data-run-id='{run_id}']")).to_be_visible()
+    expect(page.locator("input[data-epoch-field='since']")).to_have_value(local(created - 3600))

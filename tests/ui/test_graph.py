@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cadenza.http.ui._graph import build, last_statuses
+from cadenza.http.ui._graph import build, last_statuses, loop_iterations
 from cadenza.runtime import TaskRun, TaskStatus
 
 
@@ -161,3 +161,29 @@ def test_a_dynamic_fork_fans_out_to_what_it_forked_or_to_a_placeholder() -> None
         ("join", "__final"),
     }
     assert {n["id"]: n["status"] for n in after["nodes"]}["x1"] == "COMPLETED"
+
+
+def test_a_loop_body_node_says_how_many_iterations_it_ran() -> None:
+    tasks = [
+        _task("loop", TaskStatus.IN_PROGRESS, type_="DO_WHILE"),
+        _task("body__1", TaskStatus.COMPLETED),
+        _task("body__2", TaskStatus.COMPLETED),
+        _task("body__3", TaskStatus.IN_PROGRESS),
+    ]
+    assert loop_iterations(tasks) == {"body": 3}
+    definition = {
+        "tasks": [
+            {
+                "name": "loop",
+                "taskReferenceName": "loop",
+                "type": "DO_WHILE",
+                "loopOver": [simple("body")],
+            }
+        ]
+    }
+    graph = build(
+        definition, statuses=last_statuses(tasks, "RUNNING"), iterations=loop_iterations(tasks)
+    )
+    labels = {n["id"]: n["label"] for n in graph["nodes"]}
+    assert labels["body"] == "body\nSIMPLE\n3 iterations"
+    assert labels["loop"] == "loop\nDO_WHILE"

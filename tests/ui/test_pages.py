@@ -309,3 +309,21 @@ async def test_a_dynamic_forks_graph_shows_the_tasks_it_forked(
     statuses = {n["id"]: n["status"] for n in graph["nodes"]}
     assert statuses["xdt1"] == "SCHEDULED"
     assert statuses["dynamicfanouttask_join"] == "IN_PROGRESS"
+
+
+async def test_a_local_workers_traceback_is_shown_folded_and_escaped(
+    ui: httpx.AsyncClient, flows: cadenza.Runtime
+) -> None:
+    async def broken(data: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("bad <value>")
+
+    flows.worker("ui_a", broken)
+    run_id = await flows.start("two_steps", {"n": 1})
+    await flows.settle()
+    run = await flows.get(run_id)
+    assert run.status == "FAILED"
+    page = (await ui.get(f"/ui/runs/{run_id}")).text
+    assert f'<details data-key="{run.tasks[0].id}:trace"><summary>traceback</summary>' in page
+    assert "Traceback (most recent call last)" in page
+    assert "ValueError: bad &lt;value&gt;" in page
+    assert "bad <value>" not in page

@@ -33,6 +33,7 @@ class _Builder:
     statuses: Mapping[str, str]
     children: Mapping[str, str]
     spawned: Mapping[str, Sequence[Mapping[str, Any]]]
+    iterations: Mapping[str, int]
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
 
@@ -52,6 +53,9 @@ class _Builder:
             child = self.children.get(ref)
             if child:
                 node["child"] = child
+            runs = self.iterations.get(ref, 0)
+            if runs > 1:
+                node["label"] += f"\n{runs} iterations"  # it ran in that many DO_WHILE iterations
             self.nodes[ref] = node
         for source in before:
             self.edge(source, ref, label=label)
@@ -135,6 +139,16 @@ def last_statuses(tasks: Sequence[Any], run_status: str | None) -> dict[str, str
     return statuses
 
 
+def loop_iterations(tasks: Sequence[Any]) -> dict[str, int]:
+    """A DO_WHILE body task's reference -> how many iterations it ran in (`ref__n`)."""
+    found: dict[str, int] = {}
+    for task in tasks:
+        base, sep, tail = str(task.ref).rpartition("__")
+        if sep and tail.isdigit():
+            found[base] = max(found.get(base, 0), int(tail))
+    return found
+
+
 def dynamic_forks(tasks: Sequence[Any]) -> dict[str, list[dict[str, Any]]]:
     """FORK_JOIN_DYNAMIC reference -> the tasks its latest attempt forked (`forkedTaskDefs`)."""
     found: dict[str, list[dict[str, Any]]] = {}
@@ -161,6 +175,7 @@ def build(
     statuses: Mapping[str, str] | None = None,
     children: Mapping[str, str] | None = None,
     spawned: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    iterations: Mapping[str, int] | None = None,
     run_status: str | None = None,
 ) -> dict[str, Any]:
     """The graph of `definition` (Conductor's JSON), each node carrying its run status.
@@ -170,7 +185,12 @@ def build(
     (`label`: a SWITCH case's value on the edge into its branch);
     `terminal` says the run is over (the browser stops refreshing).
     """
-    builder = _Builder(statuses=statuses or {}, children=children or {}, spawned=spawned or {})
+    builder = _Builder(
+        statuses=statuses or {},
+        children=children or {},
+        spawned=spawned or {},
+        iterations=iterations or {},
+    )
     start = builder.vertex({"taskReferenceName": START}, [], kind="TERMINAL")
     ends = builder.tasks(list(definition.get("tasks") or []), [start])
     if ends:

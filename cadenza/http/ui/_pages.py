@@ -145,6 +145,7 @@ class RunPages:
             statuses=_graph.last_statuses(run.tasks, str(run.status)),
             children=_graph.sub_workflow_children(run.tasks),
             spawned=_graph.dynamic_forks(run.tasks),
+            iterations=_graph.loop_iterations(run.tasks),
             run_status=str(run.status),
         )
         graph["status"] = str(run.status)

@@ -49,7 +49,7 @@
     var rules = [
       { selector: "node", style: {
         "label": "data(label)", "text-wrap": "wrap", "text-valign": "center", "text-halign": "center",
-        "font-size": 11, "shape": "round-rectangle", "width": 140, "height": 40,
+        "font-size": 11, "shape": "round-rectangle", "width": 140, "height": 44,
         "background-color": "#ffffff", "border-width": 1, "border-color": "#9aa0a6", "color": "#1d2330" } },
       { selector: "node[type = 'TERMINAL']", style: { "shape": "ellipse", "width": 60, "height": 30 } },
       { selector: "node[type = 'SWITCH'], node[type = 'DECISION']", style: { "shape": "diamond", "width": 110, "height": 60 } },
