@@ -108,8 +108,10 @@ def encode_append(append: Append) -> EncodedAppend:
 def _damaged(stream_id: str, seq: int, what: str, why: str) -> JournalCorrupted:
     return JournalCorrupted(
         f"{what} of stream {stream_id!r} at record {seq} is damaged ({why}); "
-        "nothing of the stream was applied. Restore the journal from a backup or "
-        f"inspect the run with `cadenza show {stream_id}`",
+        "nothing of the stream was applied. The run is quarantined (named in "
+        "`Runtime.damaged`, left out of listings) and the other runs are served; "
+        "to recover it, restore the journal from a backup "
+        "(`sqlite3 FILE .recover` may save what is readable)",
         stream_id=stream_id,
         record=seq,
     )
