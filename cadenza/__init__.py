@@ -12,6 +12,8 @@ General layout — dependencies point down only (import-linter holds it in CI):
   local workers, the timer service. Actors.
 - `cadenza.engine`: the run actor and its helpers, the loader, the
   registry, the host the actors talk to.
+- `cadenza.observe`: Prometheus metrics; the engine knows only the
+  `Observer` protocol it calls, and is read at scrape time.
 - `cadenza.runtime`: the `Runtime` facade over the engine.
 - `cadenza.testing` and `cadenza.cli` sit on top; this module only re-exports.
 """
@@ -32,6 +34,7 @@ from cadenza._errors import (
 )
 from cadenza.runtime import (
     Runtime,
+    TaskContext,
     TaskRun,
     Tasks,
     TaskStatus,
@@ -56,6 +59,7 @@ __all__ = [
     "Runtime",
     "RuntimeClosed",
     "StaleTask",
+    "TaskContext",
     "TaskRun",
     "TaskStatus",
     "Tasks",

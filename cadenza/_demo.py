@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 import anyio
@@ -137,23 +139,48 @@ def _register_workers(rt: Runtime, rng: random.Random, stats: dict[str, int]) ->
         await work(1, 3)
 
 
-async def run_demo(db: str, orders: int, seed: int, console: Console) -> int:
-    """Run (or resume) the demo; returns a process exit code."""
-    resumed_file = await anyio.Path(db).exists()
-    rng = random.Random(seed)
-    stats = {"gateway_errors": 0}
-    started_at = time.monotonic()
-    progress = {"finished": 0}
+async def run_demo(
+    db: str, orders: int, seed: int, console: Console, ui_port: int | None = None
+) -> int:
+    """Run (or resume) the demo; returns a process exit code.
+
+    With `ui_port`, the dashboard is served on 127.0.0.1 at that port while
+    the orders flow (its address printed first), and stays up afterwards
+    until Ctrl-C.
+    """
+    if ui_port is None:
+        return await _run_demo(db, orders, seed, console, None)
     try:
-        runs = await _run_orders(db, orders, rng, stats, console, resumed_file, progress)
-    except anyio.get_cancelled_exc_class():  # Ctrl-C: the runtime closed quietly; say what is left
-        left = orders - progress["finished"]
+        from cadenza.http import serving
+    except ImportError as exc:
         console.print(
-            f"[bold yellow]interrupted:[/] {left} of {orders} orders unfinished, kept in {db}; "
-            "run the same command again to resume them"
+            f"cadenza demo --ui needs the server extra: pip install 'cadenza[server]' ({exc})"
         )
+        return 2
+    return await _run_demo(db, orders, seed, console, lambda rt: serving(rt, port=ui_port))
+
+
+async def _run_demo(
+    db: str,
+    orders: int,
+    seed: int,
+    console: Console,
+    dashboard: Callable[[Runtime], AbstractAsyncContextManager[str]] | None,
+) -> int:
+    resumed_file = await anyio.Path(db).exists()
+    counted = {"finished": 0}
+    try:
+        await _run_orders(
+            db, orders, random.Random(seed), console, resumed_file, counted, dashboard
+        )
+    except anyio.get_cancelled_exc_class():  # Ctrl-C: the runtime closed quietly; say what is left
+        left = orders - counted["finished"]
+        if left:
+            console.print(
+                f"[bold yellow]interrupted:[/] {left} of {orders} orders unfinished, kept in {db}; "
+                "run the same command again to resume them"
+            )
         raise
-    _summary(console, runs, stats, time.monotonic() - started_at)
     return 0
 
 
@@ -161,13 +188,21 @@ async def _run_orders(
     db: str,
     orders: int,
     rng: random.Random,
-    stats: dict[str, int],
     console: Console,
     resumed_file: bool,
     counted: dict[str, int],
-) -> list[WorkflowRun]:
-    """Place (or resume) every order and wait for all; `counted["finished"]` follows them."""
-    async with Runtime(db, seed=None) as rt:
+    dashboard: Callable[[Runtime], AbstractAsyncContextManager[str]] | None,
+) -> None:
+    """Place (or resume) every order, wait for all, and sum up; `counted["finished"]`
+    follows them. With a dashboard, it stays up afterwards until cancelled."""
+    stats = {"gateway_errors": 0}
+    started_at = time.monotonic()
+    async with Runtime(db, seed=None) as rt, AsyncExitStack() as stack:
+        if dashboard is not None:
+            url = await stack.enter_async_context(dashboard(rt))
+            console.print(
+                f"[bold green]Dashboard:[/] {url}  (the orders, their graphs and retries, live)"
+            )
         if rt._engine.recovered:
             console.print(
                 f"[bold yellow]Resuming:[/] recovered {rt._engine.recovered} unfinished orders from {db}"
@@ -224,7 +259,11 @@ async def _run_orders(
                     await anyio.sleep(
                         WAVE_EVERY_S
                     )  # traffic arrives in waves, faster than payments clear
-        return [await rt.get(run_id) for run_id in run_ids]
+        runs = [await rt.get(run_id) for run_id in run_ids]
+        _summary(console, runs, stats, time.monotonic() - started_at)
+        if dashboard is not None:
+            console.print(f"The dashboard stays up at {url} — Ctrl-C to stop")
+            await anyio.sleep_forever()
 
 
 def _summary(

@@ -1,112 +1,36 @@
-"""The `cadenza` command: demo, and read-only inspection of a journal.
+"""The `cadenza` command: demo, serve, simulate, inspect a journal, and operate on runs.
 
 The CLI is an application, so it (and only it) configures logging:
-key-value lines on a terminal, JSON with `--log-json`.
+key-value lines on a terminal, JSON with `--log-json`. Every bad argument
+(an unknown status, `--limit -1`, `--log-level verbose`, an unknown run id,
+a journal a live process owns) is one line on stderr and exit code 2, never
+a traceback; an unexpected failure is one line and exit code 1 (its
+traceback with `--log-level debug`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
+import os
 import sys
-from pathlib import Path
+import traceback
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import anyio
-import structlog
 from rich.console import Console
-from rich.table import Table
 
-from cadenza._errors import CadenzaError, NotFound
-from cadenza.persistence import SqliteJournal
-from cadenza.runtime._inspect import read_run, read_runs
-
-
-def _configure_logging(json_logs: bool, level: str) -> None:
-    """cadenza's events at `level` and above to stderr, rendered by structlog.
-
-    One handler on the `cadenza` logger (replaced, not added, when `main` runs
-    again in one process); the root logger is left alone.
-    """
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.set_name("cadenza.cli")
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                structlog.processors.TimeStamper(fmt="iso"),
-                renderer,
-            ],
-            foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name],
-        )
-    )
-    logger = logging.getLogger("cadenza")
-    for old in [h for h in logger.handlers if h.get_name() == "cadenza.cli"]:
-        logger.removeHandler(old)
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
+from cadenza._cli import _args, _inspect, _operate
+from cadenza._cli._args import Parser, UsageError
+from cadenza._cli._logs import configure as _configure_logging
+from cadenza._errors import CadenzaError
 
 
-def _existing(db: str) -> str:
-    if db != ":memory:" and not Path(db).is_file():
-        raise NotFound("journal file", db)
-    return db
-
-
-async def _runs(db: str, status: str | None, name: str | None, limit: int, console: Console) -> int:
-    async with SqliteJournal(_existing(db), readonly=True) as journal:
-        runs = await read_runs(journal, status=status, name=name, limit=limit)
-    header = ("id", "workflow", "status", "priority", "correlation", "tasks")
-    rows = [
-        (run.id, f"{run.name} v{run.version}", run.status.value, str(run.priority),
-         run.correlation_id or "", str(len(run.tasks)))
-        for run in runs
-    ]  # fmt: skip
-    if not console.is_terminal:  # piped: whole values, one tab-separated line per run
-        for row in (header, *rows):
-            console.print("\t".join(row), markup=False, highlight=False, soft_wrap=True)
-        return 0
-    table = Table(title=f"runs in {db}")
-    for column in header:
-        table.add_column(column, no_wrap=column == "id")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    return 0
-
-
-async def _show(db: str, run_id: str, as_json: bool, console: Console) -> int:
-    async with SqliteJournal(_existing(db), readonly=True) as journal:
-        run = await read_run(journal, run_id)
-    if as_json:
-        from dataclasses import asdict
-
-        print(json.dumps(asdict(run), indent=2, default=str))
-        return 0
-    console.print(f"[bold]{run.id}[/]  {run.name} v{run.version}  [bold]{run.status.value}[/]")
-    if run.reason:
-        console.print(f"reason: {run.reason}")
-    console.print(f"input: {json.dumps(run.input)}")
-    console.print(f"output: {json.dumps(run.output)}")
-    table = Table()
-    for column in ("task id", "ref", "type", "status", "attempt", "group", "reason"):
-        table.add_column(column)
-    for task in run.tasks:
-        table.add_row(
-            task.id,
-            task.ref,
-            task.type,
-            task.status.value,
-            str(task.attempt),
-            task.group,
-            task.reason or "",
-        )
-    console.print(table)
-    return 0
+def _version() -> str:
+    try:
+        return f"cadenza {version('cadenza')}"
+    except PackageNotFoundError:  # a source tree without its metadata
+        return "cadenza (version unknown: not installed)"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -125,37 +49,72 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="cadenza", description=__doc__)
-    parser.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
-    parser.add_argument(
-        "--log-level",
-        default="warning",
-        type=str.lower,
-        choices=["debug", "info", "warning", "error", "critical"],
-        help="cadenza's log level: debug, info, warning (default), error, critical",
+def _add_inspection(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="list the runs in a journal, newest first")
+    runs.add_argument("--db", required=True, help="the SQLite journal (read, never written)")
+    runs.add_argument("--status", type=_args.status, help=f"one of {_args.STATUSES}")
+    runs.add_argument("--name", help="the workflow's name")
+    runs.add_argument("--correlation-id", help="the runs' correlation id")
+    runs.add_argument(
+        "--since", type=_args.since, help="started since: 15m, 2h, 7d, or an ISO 8601 time"
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    demo = commands.add_parser("demo", help="run (or resume) an embedded order pipeline")
-    demo.add_argument(
-        "--db", default="cadenza-demo.db", help="the SQLite journal (default: %(default)s)"
-    )
-    demo.add_argument(
-        "--orders", type=int, default=600, help="how many orders (default: %(default)s)"
-    )
-    demo.add_argument("--seed", type=int, default=7, help="seed for the orders and failures")
-
-    runs = commands.add_parser("runs", help="list the runs in a journal")
-    runs.add_argument("--db", required=True)
-    runs.add_argument("--status")
-    runs.add_argument("--name")
-    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--limit", type=_args.limit, default=50, help="at most (default: 50)")
+    runs.add_argument("--json", action="store_true", help="print the runs as a JSON array")
 
     show = commands.add_parser("show", help="show one run and its tasks")
-    show.add_argument("run_id")
-    show.add_argument("--db", required=True)
+    show.add_argument("run_id", help="a run id, or the start of one that names a single run")
+    show.add_argument("--db", required=True, help="the SQLite journal (read, never written)")
     show.add_argument("--json", action="store_true", help="print the run as JSON")
+
+
+_CONTROL_HELP = {
+    "pause": "pause a running run",
+    "resume": "resume a paused run",
+    "terminate": "end a run now (TERMINATED)",
+    "retry": "retry the failed task(s) of a FAILED or TIMED_OUT run",
+    "restart": "run an ended run again from the start, same id",
+    "rerun": "run an ended run again from one task",
+    "skip": "skip a task of a running run before it is scheduled",
+    "signal": "complete a WAIT or HUMAN task from outside",
+}
+
+
+def _add_controls(commands: Any) -> None:
+    for op in _operate.OPERATIONS:
+        control = commands.add_parser(op, help=_CONTROL_HELP[op])
+        control.add_argument("run_id", help="the run's id")
+        if op in ("skip", "signal"):
+            control.add_argument("ref", help="the task's reference name")
+        target = control.add_mutually_exclusive_group(required=True)
+        target.add_argument("--server", help="the URL `cadenza serve` answers on")
+        target.add_argument("--db", help="a journal no live process owns")
+        control.add_argument(
+            "--token", default=os.environ.get("CADENZA_TOKEN"), help="the server's token"
+        )
+        if op == "terminate":
+            control.add_argument("--reason", default="", help="why (kept on the run)")
+        if op == "retry":
+            control.add_argument(
+                "--resume-subworkflow-tasks", action="store_true", help="retry the failed child"
+            )
+        if op == "restart":
+            control.add_argument("--latest", action="store_true", help="the newest definition")
+        if op == "rerun":
+            control.add_argument("--from", dest="ref", required=True, help="the task ref")
+            control.add_argument("--input", type=_args.json_object, help="new workflow input")
+        if op == "signal":
+            control.add_argument(
+                "--output", type=_args.json_object, default={}, help="the task's output (JSON)"
+            )
+
+
+def _add_others(commands: Any) -> None:
+    demo = commands.add_parser("demo", help="run (or resume) an embedded order pipeline")
+    demo.add_argument("--db", default="cadenza-demo.db", help="the journal (default: %(default)s)")
+    demo.add_argument("--orders", type=int, default=600, help="how many (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=7, help="seed for the orders and failures")
+    demo.add_argument("--ui", action="store_true", help="serve the dashboard while the orders flow")
+    demo.add_argument("--port", type=int, default=8080, help="the dashboard's port (with --ui)")
 
     sim = commands.add_parser("simulate", help="deterministic simulation of the runtime")
     sim.add_argument("--workload", default="conductor", help="the load (default: %(default)s)")
@@ -177,31 +136,105 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--token", help="require Authorization: Bearer TOKEN on every request")
     serve.add_argument("--setup", help="MODULE:FUNCTION, async def setup(rt), run after recovery")
 
-    args = parser.parse_args(argv)
-    _configure_logging(args.log_json, args.log_level)
-    console = Console()
+
+def parser() -> Parser:
+    """The command line's parser (its errors raise `UsageError`)."""
+    top = Parser(prog="cadenza", description=__doc__.splitlines()[0])
+    top.add_argument("--version", action="version", version=_version())
+    top.add_argument("--log-json", action="store_true", help="log JSON lines (for production)")
+    top.add_argument(
+        "--log-level",
+        default="warning",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error", "critical"],
+        help="cadenza's log level: debug, info, warning (default), error, critical",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_others(commands)
+    _add_inspection(commands)
+    _add_controls(commands)
+    return top
+
+
+def _control(args: argparse.Namespace) -> int:
+    control = _operate.Control(
+        op=args.command,
+        run_id=args.run_id,
+        reason=getattr(args, "reason", ""),
+        latest=getattr(args, "latest", False),
+        resume_subworkflow_tasks=getattr(args, "resume_subworkflow_tasks", False),
+        ref=getattr(args, "ref", None),
+        input=getattr(args, "input", None),
+        output=getattr(args, "output", None) or {},
+    )
+    if args.server is not None:
+
+        async def remote() -> str:
+            async with _operate.client(args.server, args.token) as client:
+                return await _operate.on_server(client, control)
+
+        status = anyio.run(remote)
+    else:
+        status = anyio.run(_operate.on_db, args.db, control)
+    print(f"{args.command} {args.run_id}: {status}")
+    return 0
+
+
+def _run(args: argparse.Namespace, console: Console) -> int:
+    if args.command == "demo":
+        from cadenza._demo import run_demo
+
+        ui_port = args.port if args.ui else None
+        return anyio.run(run_demo, args.db, args.orders, args.seed, console, ui_port)
+    if args.command == "runs":
+        return anyio.run(
+            lambda: _inspect.runs(
+                args.db, status=args.status, name=args.name, correlation_id=args.correlation_id,
+                since=args.since, limit=args.limit, json_out=args.json, console=console,
+            )
+        )  # fmt: skip
+    if args.command == "show":
+        return anyio.run(_inspect.show, args.db, args.run_id, args.json, console)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "simulate":
+        from cadenza.testing._simulation.cli import run as simulate
+
+        return simulate(args, console)
+    return _control(args)
+
+
+def _fail(message: str, prefix: str = "cadenza: ") -> None:
+    """One line on stderr, whatever line breaks the message held."""
+    print(prefix + " ".join(message.split()), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line `argv` (default: the process's); returns the exit code."""
     try:
-        if args.command == "demo":
-            from cadenza._demo import run_demo
-
-            return anyio.run(run_demo, args.db, args.orders, args.seed, console)
-        if args.command == "runs":
-            return anyio.run(_runs, args.db, args.status, args.name, args.limit, console)
-        if args.command == "show":
-            return anyio.run(_show, args.db, args.run_id, args.json, console)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "simulate":
-            from cadenza.testing._simulation.cli import run as simulate
-
-            return simulate(args, console)
-    except CadenzaError as exc:
-        console.print(f"[bold red]{type(exc).__name__}:[/] {exc}")
+        args = parser().parse_args(argv)
+    except UsageError as exc:
+        _fail(str(exc), prefix="")
         return 2
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
+    _configure_logging(args.log_json, args.log_level)
+    try:
+        return _run(args, Console())
+    except CadenzaError as exc:
+        _fail(f"{type(exc).__name__}: {exc}")
+        return 2
+    except _operate.Refused as exc:
+        _fail(str(exc))
+        return exc.exit_code
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted: run the same command again to resume[/]")
+        print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
-    return 1
+    except Exception as exc:
+        if args.log_level == "debug":
+            traceback.print_exc()
+        _fail(f"unexpected {type(exc).__name__}: {exc} (--log-level debug shows the traceback)")
+        return 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ are held against (raw sqlite3 batch inserts and single commits per second,
 an asyncio.Queue's message rate).
 
 usage: python simulations/bench_throughput.py [--workflows N] [--durability full|normal]
+       [--metrics on|off]
 """
 
 from __future__ import annotations
@@ -50,10 +51,12 @@ async def noop(data: dict[str, Any]) -> dict[str, Any]:
     return {"n": data.get("n")}
 
 
-async def bench(workflows: int, durability: str, starters: int, concurrency: int) -> dict[str, Any]:
+async def bench(
+    workflows: int, durability: str, starters: int, concurrency: int, metrics: bool = True
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
         async with cadenza.Runtime(
-            os.path.join(tmp, "bench.db"), durability=durability, seed=1
+            os.path.join(tmp, "bench.db"), durability=durability, seed=1, metrics=metrics
         ) as rt:
             await rt.register(DEFINITION)
             for name in ("noop_a", "noop_b", "noop_c"):
@@ -109,6 +112,7 @@ def main() -> None:
     parser.add_argument("--durability", default="full", choices=["full", "normal"])
     parser.add_argument("--starters", type=int, default=1000, help="concurrent rt.start callers")
     parser.add_argument("--concurrency", type=int, default=64, help="local workers per task type")
+    parser.add_argument("--metrics", default="on", choices=["on", "off"], help="rt.metrics kept")
     parser.add_argument(
         "--loop",
         default="asyncio",
@@ -118,7 +122,12 @@ def main() -> None:
     args = parser.parse_args()
     result = {
         "cadenza": anyio.run(
-            bench, args.workflows, args.durability, args.starters, args.concurrency
+            bench,
+            args.workflows,
+            args.durability,
+            args.starters,
+            args.concurrency,
+            args.metrics == "on",
         )
     }
     synchronous = "FULL" if args.durability == "full" else "NORMAL"

@@ -1,8 +1,10 @@
-"""Shared fixtures: a runtime on a virtual clock, over a real SQLite file."""
+"""Shared fixtures: a runtime on a virtual clock, over a real SQLite file; a private PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import itertools
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 
 import cadenza
 from cadenza.testing import VirtualClock
+from tests._postgres import PostgresServer
+from tests._postgres import missing as postgres_missing
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,3 +64,44 @@ def db_path(tmp_path: Path) -> str:
 async def rt(db_path: str, clock: VirtualClock) -> AsyncIterator[cadenza.Runtime]:
     async with cadenza.Runtime(db_path, clock=clock, seed=1) as runtime:
         yield runtime
+
+
+def _postgres_unavailable() -> str | None:
+    why = postgres_missing()
+    try:
+        import asyncpg  # noqa: F401
+    except ImportError:
+        why = why or "asyncpg is not installed: pip install -e '.[test]'"
+    return why
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the whole session (see tests/_postgres.py).
+
+    Skips, with the reason, only when its binaries or driver cannot be had;
+    under CI (`CI` set) that fails instead: .ci/run installs them.
+    """
+    why = _postgres_unavailable()
+    if why is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL tests cannot run in CI: {why}")
+        pytest.skip(why)
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the private server, dropped after the test."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    postgres_server.sql(f"CREATE DATABASE {name} TEMPLATE template0")
+    yield postgres_server.url(name)
+    postgres_server.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -5,11 +5,17 @@ Design note
 Every time-based rule of a run is a *deadline* derived from its state:
 
 - a WAIT task's `wake_at` — it completes;
-- a task's `timeoutSeconds`, counted from its start — per the TaskDef's
-  `timeoutPolicy`: RETRY times the attempt out (retried like a failure),
-  TIME_OUT_WF times out the task and the run, ALERT_ONLY only reports;
-- a task's `pollTimeoutSeconds`, counted from when it became ready, while
-  no worker has taken it — the attempt times out (and is retried);
+- a task's `timeoutSeconds`, counted from its start (a WAIT or HUMAN task
+  with a TaskDef included, as DeciderService checks every pending task that
+  has one), its `pollTimeoutSeconds`, counted from when it became ready
+  while no worker has taken it, and its `totalTimeoutSeconds`, counted from
+  when its first attempt was scheduled (a budget over all attempts and
+  their retry delays) — each per the TaskDef's `timeoutPolicy`
+  (DeciderService.timeoutTaskWithTimeoutPolicy): RETRY times the attempt out
+  (retried like a failure, unless the total budget is spent), TIME_OUT_WF
+  times out the task and the run, ALERT_ONLY only reports;
+- a retried WAIT or HUMAN task waiting out its retry delay (SCHEDULED) —
+  it starts (IN_PROGRESS), as Conductor's system task executor starts it;
 - the workflow's `timeoutSeconds`, counted from its start — TIME_OUT_WF
   times the run out, ALERT_ONLY (Conductor's default) only reports.
 
@@ -24,19 +30,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cadenza.core._events import Event, TaskCanceled, TaskCompleted, TaskFailed, WorkflowFailed
+from cadenza._errors import invariant
+from cadenza.core._dynamic import spec_for
+from cadenza.core._events import (
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    TaskStarted,
+    WorkflowFailed,
+)
 from cadenza.core._failure_run import naming_failure_run
 from cadenza.core._schedule import Environment
-from cadenza.core._state import WorkflowState
+from cadenza.core._state import SIGNALLABLE, TaskState, WorkflowState, first_scheduled_at
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.language._definition import WorkflowDef
-from cadenza.language._taskdef import TimeoutPolicy
+from cadenza.language._taskdef import TaskDef, TimeoutPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
     when: float
-    kind: str  # "wait", "timeout", "poll_timeout", "workflow_timeout"
+    kind: str  # "wait", "start", "timeout", "poll_timeout", "total_timeout", "workflow_timeout"
     task_id: str | None
     alert_only: bool = False
 
@@ -49,21 +64,29 @@ def deadlines(definition: WorkflowDef, state: WorkflowState, env: Environment) -
     for task in state.tasks:
         if task.retried or task.status.terminal:
             continue
-        if task.type == "WAIT":
-            if task.wake_at is not None and task.status is TaskStatus.IN_PROGRESS:
-                found.append(Deadline(task.wake_at, "wait", task.id))
-            continue
+        if task.type in SIGNALLABLE and task.status is TaskStatus.SCHEDULED:
+            found.append(Deadline(task.ready_at, "start", task.id))
+        wakes = task.type == "WAIT" and task.wake_at is not None
+        if wakes and task.wake_at is not None and task.status is TaskStatus.IN_PROGRESS:
+            found.append(Deadline(task.wake_at, "wait", task.id))
         try:
-            spec = definition.spec(task.ref)
+            spec = spec_for(definition, state, task.ref)
         except KeyError:
             continue
         task_def = env.task_def(spec)
+        alert = task_def.timeout_policy is TimeoutPolicy.ALERT_ONLY
+        if task_def.total_timeout_s > 0:
+            first = first_scheduled_at(state, task)
+            found.append(
+                Deadline(first + task_def.total_timeout_s, "total_timeout", task.id, alert)
+            )
         if task_def.timeout_s > 0 and task.started_at is not None:
             # from the first start, through requeues after crashes (Conductor's rule)
-            alert = task_def.timeout_policy is TimeoutPolicy.ALERT_ONLY
             found.append(Deadline(task.started_at + task_def.timeout_s, "timeout", task.id, alert))
         if task_def.poll_timeout_s and task.status is TaskStatus.SCHEDULED:
-            found.append(Deadline(task.ready_at + task_def.poll_timeout_s, "poll_timeout", task.id))
+            found.append(
+                Deadline(task.ready_at + task_def.poll_timeout_s, "poll_timeout", task.id, alert)
+            )
     if definition.timeout_s > 0 and state.status is WorkflowStatus.RUNNING:
         alert = definition.timeout_policy is TimeoutPolicy.ALERT_ONLY
         start = state.created_at if state.retried_at is None else state.retried_at
@@ -101,16 +124,16 @@ def expire(
             continue
         if deadline.kind == "wait" and deadline.task_id is not None:
             events.append(TaskCompleted(at=now, task_id=deadline.task_id, output={}))
-        elif deadline.kind in ("timeout", "poll_timeout") and deadline.task_id is not None:
+        elif deadline.kind == "start" and deadline.task_id is not None:
+            events.append(TaskStarted(at=now, task_id=deadline.task_id))
+        elif deadline.kind in _TASK_TIMEOUTS and deadline.task_id is not None:
             task = state.task(deadline.task_id)
-            assert task is not None
-            spec = definition.spec(task.ref)
-            task_def = env.task_def(spec)
-            limit = task_def.timeout_s if deadline.kind == "timeout" else task_def.poll_timeout_s
-            what = "timeoutSeconds" if deadline.kind == "timeout" else "pollTimeoutSeconds"
-            reason = f"task {task.ref!r} timed out: {what}={limit:g} passed"
+            invariant(task is not None, f"run {state.id}: a deadline of unknown task")
+            assert task is not None  # for the type checker; invariant() already raised
+            task_def = env.task_def(spec_for(definition, state, task.ref))
+            reason = _timeout_reason(deadline.kind, task, task_def, now, state)
             events.append(TaskFailed(at=now, task_id=task.id, reason=reason, status="TIMED_OUT"))
-            if deadline.kind == "timeout" and task_def.timeout_policy is TimeoutPolicy.TIME_OUT_WF:
+            if task_def.timeout_policy is TimeoutPolicy.TIME_OUT_WF:
                 events.extend(_time_out_run(state, now, reason, task.id, skip=task.id))
                 return naming_failure_run(definition, state, events), alerts
         elif deadline.kind == "workflow_timeout":
@@ -118,6 +141,34 @@ def expire(
             events.extend(_time_out_run(state, now, reason, None))
             return naming_failure_run(definition, state, events), alerts
     return events, alerts
+
+
+_TASK_TIMEOUTS = frozenset({"timeout", "poll_timeout", "total_timeout"})
+
+
+def _timeout_reason(
+    kind: str, task: TaskState, task_def: TaskDef, now: float, state: WorkflowState
+) -> str:
+    """Why a task timed out, worded as DeciderService's checks word it."""
+    policy = task_def.timeout_policy.value
+    if kind == "total_timeout":  # checkTotalTimeout
+        elapsed = now - first_scheduled_at(state, task)
+        return (
+            f"Task {task.name}/{task.id} exceeded total timeout of {task_def.total_timeout_s:g} "
+            f"seconds (elapsed {elapsed:g} seconds across all attempts including retry "
+            f"delays). Timeout policy: {policy}"
+        )
+    if kind == "poll_timeout":  # checkTaskPollTimeout
+        elapsed = now - task.ready_at
+        return (
+            f"Task poll timed out after {elapsed:g} seconds. Poll timeout configured as "
+            f"{task_def.poll_timeout_s:g} seconds. Timeout policy configured to {policy}"
+        )
+    elapsed = now - (task.started_at or now)  # checkTaskTimeout
+    return (
+        f"Task timed out after {elapsed:g} seconds. Timeout configured as "
+        f"{task_def.timeout_s:g} seconds. Timeout policy configured to {policy}"
+    )
 
 
 def _time_out_run(

@@ -55,14 +55,16 @@ from cadenza.core._events import (
 from cadenza.core._failure_run import naming_failure_run
 from cadenza.core._flow import Walker, failure_reason
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
-from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._state import TaskState, WorkflowState, first_scheduled_at
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.core._system_tasks import BY_SYSTEM_WORKER, for_system_worker
 from cadenza.language._definition import WorkflowDef
+from cadenza.language._taskdef import TaskDef
 
-# system tasks Conductor retries as a worker's task when their TaskDef is registered;
-# a SUB_WORKFLOW's retry is a new child
-_RETRIED_WITH_TASK_DEF = frozenset({"SUB_WORKFLOW", "HTTP"})
+# system tasks Conductor retries as a worker's task when their TaskDef is registered
+# (DeciderService.retry; TaskType.BUILT_IN_TASKS are never retried); a SUB_WORKFLOW's retry
+# is a new child, a WAIT's or HUMAN's waits out its retry delay SCHEDULED
+_RETRIED_WITH_TASK_DEF = frozenset({"SUB_WORKFLOW", "HTTP", "WAIT", "HUMAN"})
 
 
 def _retry_or_fail(
@@ -78,6 +80,10 @@ def _retry_or_fail(
             retries = 0
     elif spec.type != "SIMPLE":
         retries = 0  # Conductor does not retry its other system tasks
+    now = state.updated_at
+    spent = _total_timeout_spent(state, failed, task_def, now)
+    if spent is not None and failed.status.retriable and failed.attempt < retries:
+        return _run_ends(definition, state, failed, spent)
     if failed.status.retriable and failed.attempt < retries:
         delay = task_def.retry_delay_for(failed.attempt)
         if task_def.backoff_jitter_ms:
@@ -94,7 +100,6 @@ def _retry_or_fail(
             ref=failed.ref, iteration=failed.iteration, place_at=place_at,
         )  # fmt: skip
         return for_system_worker(retry, spec) if spec.type in BY_SYSTEM_WORKER else retry
-    now = state.updated_at
     if spec.optional and failed.status is not TaskStatus.CANCELED:
         reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
         return [
@@ -102,6 +107,31 @@ def _retry_or_fail(
         ]
     if spec.permissive and not spec.optional:
         return None  # DeciderService.retry: the run goes on, and fails at its end
+    return _run_ends(definition, state, failed, None)
+
+
+def _total_timeout_spent(
+    state: WorkflowState, failed: TaskState, task_def: TaskDef, now: float
+) -> str | None:
+    """DeciderService.retry's guard (:609-629): the reason no retry follows once the task's
+    `totalTimeoutSeconds` budget, from its first attempt's scheduling, is spent; else None."""
+    if task_def.total_timeout_s <= 0:
+        return None
+    elapsed = now - first_scheduled_at(state, failed)
+    if elapsed < task_def.total_timeout_s:
+        return None
+    return (
+        f"Task {failed.id}/{failed.name} exceeded total timeout of {task_def.total_timeout_s:g} "
+        f"seconds (elapsed {elapsed:g} seconds across all attempts). No further retries will "
+        "be attempted."
+    )
+
+
+def _run_ends(
+    definition: WorkflowDef, state: WorkflowState, failed: TaskState, reason: str | None
+) -> list[Event]:
+    """The run ends at `failed`, with `reason` or Conductor's `Task <id> failed with ...`."""
+    now = state.updated_at
     # Conductor's DeciderService.retry: CANCELED ends the run TERMINATED, TIMED_OUT
     # TIMED_OUT, anything else FAILED; the output is evaluated before the run ends
     status = _RUN_STATUS_OF.get(failed.status, "FAILED")
@@ -111,7 +141,7 @@ def _retry_or_fail(
         for task in _current(state)
         if not task.status.terminal
     ]
-    reason = failure_reason(failed.id, status, failed.reason)
+    reason = reason or failure_reason(failed.id, status, failed.reason)
     decisions.append(
         WorkflowFailed(at=now, reason=reason, status=status, task_id=failed.id, output=output)
     )

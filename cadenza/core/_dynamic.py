@@ -14,7 +14,8 @@ carries the branches: `dynamic_specs` parses them back from that output,
 so the walker (and recovery, which only folds events) never re-reads the
 fork's input. The JOIN that follows the fork joins on `forkedTasks`.
 Anything malformed (not a list of tasks, an input that is not a map, a
-reference already used) is a problem string, which fails the fork naming it.
+reference already used) is a problem string, which fails the run naming it
+(Conductor's mapper throws TerminateWorkflowException: no fork task is added).
 
 `spec_for` finds a task's spec in the definition or, for a forked task,
 in its fork's output.
@@ -36,6 +37,7 @@ from cadenza.language._parse import parse_task
 
 _PARSED: dict[tuple[str, str], tuple[TaskSpec, ...]] = {}  # (workflow, branch JSON) -> branches
 _PARSED_MAX = 10_000
+_FORKS = frozenset({"FORK", "FORK_JOIN_DYNAMIC"})
 
 
 def _literal(value: Any) -> Any:
@@ -70,10 +72,12 @@ def plan_dynamic_fork(
     defs: list[dict[str, Any]] = []
     for index, raw in enumerate(tasks):
         own = inputs.get(raw.get("taskReferenceName"))
-        merged = {
-            **(raw.get("inputParameters") or {}),
-            **_literal(own if isinstance(own, dict) else {}),
-        }
+        if own is not None and not isinstance(own, dict):  # ForkJoinDynamicTaskMapper.java:208
+            return (
+                "Tasks could not be dynamically forked due to invalid input: the input of "
+                f"{raw.get('taskReferenceName')!r} is not a map (got {own!r})"
+            )
+        merged = {**(raw.get("inputParameters") or {}), **_literal(own or {})}
         try:
             parsed = parse_task({**raw, "inputParameters": merged}, definition.name, index)
         except DefinitionError as exc:
@@ -119,7 +123,8 @@ def spec_for(definition: WorkflowDef, state: WorkflowState, ref: str) -> TaskSpe
         named = next((t.name for t in reversed(state.tasks) if t.ref == ref), None)
         return spec if named is None else dataclasses.replace(spec, name=named, type="SIMPLE")
     for task in state.tasks:
-        if task.type == "FORK_JOIN_DYNAMIC" and task.status.successful:
+        # a dynamic fork runs as FORK (journals before issue 12 say FORK_JOIN_DYNAMIC)
+        if task.type in _FORKS and task.status.successful and "forkedTaskDefs" in task.output:
             for spec in dynamic_specs(task, definition.name):
                 if spec.ref == ref or ref.startswith(spec.ref + "__"):
                     return spec

@@ -110,6 +110,7 @@ class TaskFailed(Event):
     status: str = "FAILED"  # FAILED, FAILED_WITH_TERMINAL_ERROR or TIMED_OUT
     output: dict[str, Any] | None = None
     lost: bool = False  # its worker died holding it (a crashed slot): the retry keeps its place
+    error: str | None = None  # a local worker's exception, its traceback formatted
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,20 +17,28 @@ and when a nested list ends control returns to its parent:
   when the branch is done. A value matching no case and no default takes
   an empty branch: the switch is done and the workflow continues.
 - FORK_JOIN_DYNAMIC plans its branches from its input and completes at
-  once (or fails, naming the bad input; see `_dynamic.py`); each forked
+  once (bad input fails the run, naming it, with no fork task added, as
+  Conductor's TerminateWorkflowException does; see `_dynamic.py`); each forked
   task is a branch, and the JOIN right after it also joins on them.
 - FORK_JOIN completes at once; every branch is walked (a blocked branch
   does not block the others) and the fork counts as done, so the JOIN
-  after it is scheduled; the JOIN (in progress from the start) completes,
-  with output `{ref: output}`, once each `joinOn` task is terminal and
-  successful; once each is terminal and one (permissive) is not successful
-  it fails with their reasons (CANCELED if each of those was CANCELED).
+  after it is scheduled. Both forks run as type FORK, and a JOIN's input
+  is its `joinOn` (see `_schedule`). The JOIN (in progress from the
+  start) completes, with output `{ref: output}` (non-empty outputs only),
+  once each `joinOn` task is terminal and successful (COMPLETED_WITH_ERRORS
+  if an optional one ended so); once each is terminal and one (permissive)
+  is not successful it fails with their reasons (CANCELED if each of those
+  was CANCELED).
 - An exhausted `permissive` task that failed lets the walk go on; when
   the walk is done the run fails, with each such task's failure named.
 - DO_WHILE is in progress from the start; iteration n (from 1) runs the
   body with references `ref__n`. The loop's own output carries
   `iteration` (and, for the `items` form, `loopItem`/`loopIndex`), raised
-  by a `TaskUpdated` before the iteration's first task; when a body is done
+  by a `TaskUpdated` before the iteration's first task, and only once the
+  walk finds nothing else to do: Conductor's DoWhile runs as a system task
+  after the tasks its decide scheduled are added (DoWhile.java:115,
+  WorkflowExecutorOps.java:2508), so a loop in a fork starts its body after
+  the fork's other branches and the JOIN; when a body is done
   the loop goes on while there are items left (the `items` form) or the
   `loopCondition` holds, else it completes with `iteration` and each
   iteration's outputs under `"1"`, `"2"`...
@@ -54,6 +62,7 @@ completes. Everything here is a pure function of (definition, state, env).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cadenza.core._dynamic import dynamic_specs, plan_dynamic_fork, spec_for
@@ -62,13 +71,15 @@ from cadenza.core._events import (
     TaskCanceled,
     TaskCompleted,
     TaskFailed,
+    TaskScheduled,
     TaskUpdated,
     WorkflowCompleted,
     WorkflowFailed,
 )
+from cadenza.core._join import join_events, spec_join_on
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
+from cadenza.core._start_workflow import START_WORKFLOW, start_request
 from cadenza.core._state import TaskState, WorkflowState
-from cadenza.core._status import TaskStatus
 from cadenza.core._system_tasks import (
     AT_ONCE,
     BY_SYSTEM_WORKER,
@@ -111,6 +122,21 @@ def case_text(value: Any) -> str:
     return str(value)
 
 
+def chosen_branch(spec: TaskSpec, task: TaskState) -> tuple[TaskSpec, ...]:
+    """The branch a completed SWITCH or DECISION took: a SWITCH's `selectedCase` (an empty
+    case list is taken as it is), a DECISION's `caseOutput[0]` (an empty case list falls to
+    the default case, DecisionTaskMapper.java:94-96)."""
+    if "selectedCase" in task.output:  # a SWITCH, or a DECISION journaled before issue 12
+        case = task.output["selectedCase"]
+    else:
+        case = (task.output.get("caseOutput") or [None])[0]
+    branch = spec.branch_for(case)
+    return branch or spec.default_case if spec.type == "DECISION" else branch
+
+
+_SYSTEM = frozenset({"DYNAMIC", "EXCLUSIVE_JOIN", START_WORKFLOW})
+
+
 class Walker:
     """One walk of the definition against a state; see the module note."""
 
@@ -124,6 +150,7 @@ class Walker:
                 self.current[task.ref] = task
         self.step: list[Event] | None = None
         self.dynamic_join_on: dict[str, tuple[str, ...]] = {}  # a JOIN after a dynamic fork
+        self.deferred: list[Event] | None = None  # a loop's next iteration (module note)
 
     def next_step(self) -> list[Event]:
         try:
@@ -132,6 +159,8 @@ class Walker:
             return []
         if self.step is not None:
             return self.step
+        if self.deferred is not None:  # a loop's next iteration, after what the walk scheduled
+            return self.deferred
         if done and all(task.status.terminal for task in self.current.values()):
             failed = [t for t in self.current.values() if self._permissive_failure(t)]
             if failed:  # DeciderService.decide: the permissive tasks' failures end the run
@@ -172,10 +201,11 @@ class Walker:
         return False
 
     def _schedule(self, spec: TaskSpec, iteration: int) -> list[Event]:
+        ref = iteration_ref(spec.ref, iteration)
         return _schedule(
             self.definition, spec, self.state, self.env,
-            delay_s=spec.start_delay_s, ref=iteration_ref(spec.ref, iteration),
-            iteration=iteration,
+            delay_s=spec.start_delay_s, ref=ref, iteration=iteration,
+            join_on=self.dynamic_join_on.get(ref) if spec.type == "JOIN" else None,
         )  # fmt: skip
 
     def _at_once(self, spec: TaskSpec, iteration: int, output: dict[str, Any]) -> bool:
@@ -190,7 +220,7 @@ class Walker:
                 return self._switch(spec, iteration)
             if not task.status.successful:
                 return False
-            return self._list(spec.branch_for(task.output.get("selectedCase")), iteration)
+            return self._list(chosen_branch(spec, task), iteration)
         if kind in ("FORK_JOIN", "FORK_JOIN_DYNAMIC"):
             if task is None:
                 if kind == "FORK_JOIN_DYNAMIC":
@@ -213,7 +243,7 @@ class Walker:
                 return self._at_once(spec, iteration, {})
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
-            if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in ("DYNAMIC", "EXCLUSIVE_JOIN"):
+            if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in _SYSTEM:
                 return self._system_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:  # an exhausted permissive task lets the walk go on
@@ -232,7 +262,7 @@ class Walker:
     # -- the control-flow tasks --------------------------------------------------
 
     def _system_task(self, spec: TaskSpec, iteration: int) -> bool:
-        """NOOP, JSON_JQ_TRANSFORM, DYNAMIC and EXCLUSIVE_JOIN: see `_system_tasks.py`."""
+        """NOOP, JSON_JQ_TRANSFORM, DYNAMIC, EXCLUSIVE_JOIN (`_system_tasks.py`), START_WORKFLOW."""
         if spec.type == "DYNAMIC":
             in_flight = [t for t in self.current.values() if not t.status.terminal]
             return self._take(
@@ -247,6 +277,13 @@ class Walker:
                 )
             )
         scheduled = self._schedule(spec, iteration)
+        if spec.type == START_WORKFLOW:  # in progress until its run started (_start_workflow.py)
+            request = start_request(scheduled[0].input, self.state)  # type: ignore[attr-defined]
+            if isinstance(request, str):
+                failed = TaskFailed(at=self.state.updated_at, task_id=_id(scheduled),
+                                    reason=request, status="FAILED")  # fmt: skip
+                return self._take([*scheduled, failed])
+            return self._take(scheduled)
         if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
             return self._take(exclusive_join_input(scheduled, spec))
         if spec.type in BY_SYSTEM_WORKER:
@@ -278,7 +315,17 @@ class Walker:
             )
             value = task_input.get(key) if isinstance(key, str) else None
         case = case_text(value)
-        output = {"evaluationResult": [case], "selectedCase": case}
+        output: dict[str, Any]
+        if spec.type == "DECISION":  # DecisionTaskMapper.java:84-88, :107
+            has_children = bool(spec.branch_for(case) or spec.default_case)
+            task_input = {"case": case, **({"hasChildren": "true"} if has_children else {})}
+            output = {"caseOutput": [case]}
+        else:  # SwitchTaskMapper.java:104-107
+            task_input = {**task_input, "case": case}
+            output = {"evaluationResult": [case], "selectedCase": case}
+        first = scheduled[0]
+        if isinstance(first, TaskScheduled):
+            scheduled[0] = dataclasses.replace(first, input=task_input)
         done = TaskCompleted(at=self.state.updated_at, task_id=_id(scheduled), output=output)
         return self._take([*scheduled, done])
 
@@ -323,32 +370,40 @@ class Walker:
         return self._take([*scheduled, failed])
 
     def _dynamic_fork(self, spec: TaskSpec, iteration: int) -> bool:
-        """Plan the branches from the fork's input (see `_dynamic.py`); bad input fails it."""
+        """Plan the branches from the fork's input (see `_dynamic.py`).
+
+        Bad input fails the run and adds no task: ForkJoinDynamicTaskMapper throws
+        TerminateWorkflowException (:208-213 and the checks before it), which
+        WorkflowExecutorOps.decide (:1412) turns into terminate(): what is in flight
+        is cancelled, the output evaluated, the run FAILED with the message as reason.
+        """
         scheduled = self._schedule(spec, iteration)
         task_input = scheduled[0].input  # type: ignore[attr-defined]
         plan = plan_dynamic_fork(self.definition, self.state, spec, task_input)
         if isinstance(plan, str):
-            return self._fail_at_once(spec, scheduled, plan)
+            now = self.state.updated_at
+            reason = f"task {spec.ref!r}: {plan}"
+            events: list[Event] = [
+                TaskCanceled(at=now, task_id=t.id, reason=reason)
+                for t in self.current.values()
+                if not t.status.terminal
+            ]
+            output = workflow_output(self.definition, self.state)
+            return self._take([*events, WorkflowFailed(at=now, reason=reason, output=output)])
         return self._at_once_scheduled(scheduled, plan)
 
     def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
-        outputs: dict[str, Any] = {}
+        """See `_join.py`."""
         dynamic = self.dynamic_join_on.get(iteration_ref(spec.ref, iteration), ())
-        failed: list[TaskState] = []
-        for joined in (*spec.join_on, *dynamic):
-            found = self.current.get(iteration_ref(joined, iteration)) or self.current.get(joined)
-            if found is None or not found.status.terminal:
-                return False
-            outputs[joined] = found.output
-            if not found.status.successful:
-                failed.append(found)
-        now = self.state.updated_at
-        if failed:  # Join.execute: a permissive task's failure, once every task is terminal
-            reason = " ".join(t.reason for t in failed if t.reason)
-            if all(t.status is TaskStatus.CANCELED for t in failed):
-                return self._take([TaskCanceled(at=now, task_id=task.id, reason=reason)])
-            return self._take([TaskFailed(at=now, task_id=task.id, reason=reason, output=outputs)])
-        return self._take([TaskCompleted(at=now, task_id=task.id, output=outputs)])
+        ended = join_events(
+            task, spec_join_on(spec, dynamic), self.current, iteration, self._optional,
+            self.state.updated_at,
+        )  # fmt: skip
+        return self._take(ended) if ended else False
+
+    def _optional(self, task: TaskState) -> bool:
+        spec = self._spec_of(task.ref)
+        return spec is not None and spec.optional
 
     def _terminate(self, spec: TaskSpec, iteration: int) -> bool:
         now = self.state.updated_at
@@ -426,7 +481,9 @@ class Walker:
             output: dict[str, Any] = {"iteration": iteration + 1}
             if items is not None:
                 output.update(loopItem=items[iteration], loopIndex=iteration)
-            return self._take([TaskUpdated(at=now, task_id=task.id, output=output)])
+            if self.deferred is None:  # once every other step of this walk is taken
+                self.deferred = [TaskUpdated(at=now, task_id=task.id, output=output)]
+            return False
         result: dict[str, Any] = {"iteration": iteration}
         body = [t.ref for t in walk(spec.loop_over)]
         for n in range(1, iteration + 1):

@@ -11,8 +11,8 @@ applies them and lets `decide` take it from there):
 - `retry` (any terminal run, as Conductor's `retry`): the latest attempt of
   each task that ended FAILED, TIMED_OUT or CANCELED gets a new attempt
   (`retried_from` it, attempt + 1), in the old attempts' order; the old ones
-  stay in the task list, marked retried. A CANCELED JOIN or DO_WHILE goes
-  back to IN_PROGRESS in place. The workflow timeout runs again from the
+  stay in the task list, marked retried. A CANCELED JOIN or DO_WHILE, and a
+  FAILED JOIN over a FAILED permissive task, go back to IN_PROGRESS in place. The workflow timeout runs again from the
   retry (Conductor's lastRetriedTime). A run with nothing to retry is
   refused, unless it TIMED_OUT (its next task is scheduled).
 - `restart` (any terminal run; a COMPLETED one only if `restartable`):
@@ -177,7 +177,10 @@ def _retry(
     retriable: dict[str, TaskState] = {}
     resumed: list[str] = []
     for task in state.tasks:
-        if task.status in _RETRIED:
+        if _joins_failed_permissive(definition, state, task):
+            if not task.retried:  # WorkflowExecutorOps.java:461-470: back in place
+                resumed.append(task.id)
+        elif task.status in _RETRIED:
             retriable[task.ref] = task
         elif task.status is TaskStatus.CANCELED:
             if task.type in _RESUMED:
@@ -194,6 +197,30 @@ def _retry(
             "entire workflow execution again",
         )
     return _reopened(definition, state, env, now, resumed, list(retriable.values()))
+
+
+def _joins_failed_permissive(
+    definition: WorkflowDef, state: WorkflowState, task: TaskState
+) -> bool:
+    """A FAILED JOIN or EXCLUSIVE_JOIN over a permissive (not optional) task that FAILED:
+    Conductor's retry puts it back to IN_PROGRESS in place (isJoinOnFailedPermissive,
+    WorkflowExecutorOps.java:2588) instead of scheduling a new one."""
+    if task.status is not TaskStatus.FAILED or task.type not in ("JOIN", "EXCLUSIVE_JOIN"):
+        return False
+    join_on = task.input.get("joinOn")
+    if not isinstance(join_on, list):  # journaled before JOINs carried joinOn
+        join_on = list(spec_for(definition, state, task.ref).join_on)
+    for ref in join_on:
+        joined = state.latest(str(ref))
+        if joined is None or joined.status is not TaskStatus.FAILED:
+            continue
+        try:
+            spec = spec_for(definition, state, joined.ref)
+        except KeyError:
+            continue
+        if spec.permissive and not spec.optional:
+            return True
+    return False
 
 
 def child_reopened_events(

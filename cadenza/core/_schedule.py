@@ -37,6 +37,7 @@ so no id is reused), so the same inputs always give the same decisions.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ from cadenza.language._waits import WaitInputError, wait_deadline
 DEFAULT_GROUP = "default"
 NO_DOMAIN = "NO_DOMAIN"  # in a task_to_group fallback list: the default group
 WAIT_GROUP = "-"  # WAIT tasks are not queued in any worker group
+FORK = "FORK"  # the task type a FORK_JOIN or FORK_JOIN_DYNAMIC runs as
+_RUN_AS = {"FORK_JOIN": FORK, "FORK_JOIN_DYNAMIC": FORK}
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,16 @@ def _schedule(
     ref: str | None = None,
     iteration: int = 0,
     place_at: float | None = None,
+    join_on: tuple[str, ...] | None = None,
 ) -> list[Event]:
+    """`spec`'s next attempt, as Conductor's task mapper for its type makes it.
+
+    A FORK_JOIN or FORK_JOIN_DYNAMIC runs as type `FORK` (ForkJoinTaskMapper.java:75,
+    ForkJoinDynamicTaskMapper.java:295); a JOIN's input is `{"joinOn": [...]}`
+    (JoinTaskMapper.java:60-61), and after a dynamic fork (`join_on` given: the forked
+    references) its own `inputParameters`, unresolved, plus `joinOn`
+    (ForkJoinDynamicTaskMapper.java:273-274).
+    """
     now = state.updated_at
     new_id = task_id(state)
     roots = roots_for(state, new_id)
@@ -185,12 +197,18 @@ def _schedule(
     template = env.task_def(spec).input_template if spec.type == "SIMPLE" else {}
     if template:  # Conductor: the TaskDef's inputTemplate gives defaults under inputParameters
         task_input = {**resolve(template, roots), **task_input}
-    task_type = spec.name if spec.type == "SIMPLE" else spec.type
+    if spec.type == "JOIN":
+        task_input = (
+            {"joinOn": list(spec.join_on)}
+            if join_on is None
+            else {**copy.deepcopy(dict(spec.input_parameters)), "joinOn": list(join_on)}
+        )
+    task_type = spec.name if spec.type == "SIMPLE" else _RUN_AS.get(spec.type, spec.type)
     ref = ref or spec.ref
     wake_at = None
     if spec.type == "WAIT":
         try:
-            wake_at = wait_deadline(task_input, now)
+            wake_at = wait_deadline(task_input, now + delay_s)  # from when it starts
             waiting = sum(1 for t in state.tasks if t.wake_at is not None and not t.status.terminal)
             if wake_at is not None and waiting >= env.max_timers_per_run:
                 raise WaitInputError(

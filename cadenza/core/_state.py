@@ -74,6 +74,7 @@ class TaskState:
     wake_at: float | None = None  # a WAIT task's deadline
     place_at: float | None = None  # its place in the queue, inherited from a timed-out attempt
     lost: bool = False  # ended because its worker died holding it
+    error: str | None = None  # a local worker's exception, its traceback formatted
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
@@ -151,12 +152,26 @@ class WorkflowState:
 
 
 IN_PROGRESS_AT_ONCE = frozenset(
-    {"WAIT", "HUMAN", "JOIN", "EXCLUSIVE_JOIN", "DO_WHILE", "SUB_WORKFLOW"}
+    {"WAIT", "HUMAN", "JOIN", "EXCLUSIVE_JOIN", "DO_WHILE", "SUB_WORKFLOW", "START_WORKFLOW"}
 )
 """System tasks no worker polls: in progress from the start until the engine or a signal ends them."""
 SIGNALLABLE = frozenset({"WAIT", "HUMAN"})  # what `signal` may complete
+"""A retried WAIT or HUMAN waiting out its retry delay is SCHEDULED until then (then a
+`TaskStarted` from `_deadlines` starts it), as Conductor's system task executor starts it."""
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskState))
+
+
+def first_scheduled_at(state: WorkflowState, task: TaskState) -> float:
+    """When the first attempt of `task` was scheduled (Conductor's firstScheduledTime,
+    carried from attempt to attempt): the start of its `totalTimeoutSeconds` budget."""
+    first = task
+    while first.retried_from is not None:
+        earlier = state.task(first.retried_from)
+        if earlier is None:
+            break
+        first = earlier
+    return first.scheduled_at
 
 
 def _task(state: WorkflowState, task_id: str, event: Event) -> TaskState:
@@ -214,7 +229,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             )
             if event.sub_workflow_id is not None:
                 state.tasks[-1].output = {"subWorkflowId": event.sub_workflow_id}
-            if event.type in IN_PROGRESS_AT_ONCE:  # a WAIT is in progress from the start
+            delayed = event.type in SIGNALLABLE and event.ready_at > event.at
+            if event.type in IN_PROGRESS_AT_ONCE and not delayed:  # a WAIT is in progress at once
                 task = state.tasks[-1]
                 task.status = TaskStatus.IN_PROGRESS
                 task.started_at = event.at
@@ -240,6 +256,7 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             task.status = TaskStatus(event.status)
             task.reason = event.reason
             task.lost = event.lost
+            task.error = event.error
             if event.output is not None:
                 task.output = event.output
             task.ended_at = event.at

@@ -31,7 +31,8 @@ class TaskRun:
         id: the attempt's id, `<run id>-<n>`; what `complete`/`fail` take.
         ref: the task's `taskReferenceName` (`ref__<n>` inside a DO_WHILE).
         type: the task type (the TaskDef name of a SIMPLE task, else
-            SWITCH, WAIT, SUB_WORKFLOW, ...).
+            SWITCH, WAIT, SUB_WORKFLOW, ...; a FORK_JOIN or FORK_JOIN_DYNAMIC
+            runs as FORK, as in Conductor).
         status: where the attempt is (`TaskStatus`).
         attempt: 0 for the first attempt, 1 for its first retry, ... (Conductor's retryCount).
         input: the resolved `inputParameters`.
@@ -50,6 +51,8 @@ class TaskRun:
         worker_id: the id the polling worker gave (None for local workers).
         retried: a later attempt superseded this one.
         sub_workflow_id: a SUB_WORKFLOW task's child run id.
+        error: the traceback of the exception a local worker raised, formatted
+            (None otherwise); `reason` holds its one-line summary.
     """
 
     id: str
@@ -70,6 +73,7 @@ class TaskRun:
     worker_id: str | None = None
     retried: bool = False
     sub_workflow_id: str | None = None
+    error: str | None = None
 
     @classmethod
     def of(cls, task: TaskState, run_id: str) -> TaskRun:
@@ -93,6 +97,7 @@ class TaskRun:
             worker_id=task.worker_id,
             retried=task.retried,
             sub_workflow_id=task.output.get("subWorkflowId"),
+            error=task.error,
         )
 
 

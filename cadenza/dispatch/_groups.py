@@ -73,14 +73,17 @@ from cadenza.dispatch._messages import (
     WorkerDone,
 )
 from cadenza.dispatch._slots import WORKER_RESTART_PERIOD_S, LocalWorker, WorkerFn, slot
+from cadenza.dispatch._unserved import Unserved, newly_unserved
 
 __all__ = ["GroupState", "LocalWorker", "WorkerFn", "WorkerGroup", "_tell_soon"]
 
 log = get_logger("cadenza.dispatch")
 
 GROUP_IDLE_S = 60.0  # an idle, empty group is retired after this long
+POLLERS_KEPT = 256  # (task type, worker id) pairs whose last poll a group remembers
 _STUCK = "\x00stuck"  # wake-up keys beside the task types'
 _IDLE = "\x00idle"
+_UNSERVED = "\x00unserved"
 
 
 @dataclass(slots=True)
@@ -100,11 +103,17 @@ class GroupState:
     tasks: dict[str, QueuedTask] = field(default_factory=dict)
     workers: dict[str, LocalWorker] = field(default_factory=dict)
     pollers: dict[str, deque[ParkedPoll]] = field(default_factory=dict)
+    polled: dict[tuple[str, str], float] = field(
+        default_factory=dict
+    )  # (type, worker id) -> last poll
     seq: itertools.count[int] = field(default_factory=itertools.count)
     tokens: itertools.count[int] = field(default_factory=itertools.count)
     wakes: dict[str, tuple[float, TimerHandle]] = field(default_factory=dict)
     watch: list[tuple[float, int, str]] = field(default_factory=list)  # dispatch.slow due
     warned: set[str] = field(default_factory=set)
+    queued_since: dict[str, float] = field(default_factory=dict)  # by task type (`_unserved.py`)
+    polled_at: dict[str, float] = field(default_factory=dict)  # the last poll, by task type
+    unserved: set[str] = field(default_factory=set)  # task types warned of as unserved
     idle_since: float | None = None
     retired: bool = False
     dispatched: int = 0
@@ -133,6 +142,7 @@ class WorkerGroup(Actor[Any]):
         dispatch_warning_s: float | None = None,
         retire: Callable[[str, ActorRef[Any]], None] | None = None,
         idle_s: float = GROUP_IDLE_S,
+        unserved: Unserved | None = None,
     ):
         self.group = state
         self.system = system
@@ -142,6 +152,7 @@ class WorkerGroup(Actor[Any]):
         self.dispatch_warning_s = dispatch_warning_s
         self.retire = retire
         self.idle_s = idle_s
+        self.unserved = unserved if unserved is not None else Unserved(None)
 
     async def receive_batch(self, messages: list[Any]) -> None:
         group = self.group
@@ -167,6 +178,7 @@ class WorkerGroup(Actor[Any]):
                 case WorkerCrashed():
                     self._crashed(message)
                 case Poll():
+                    self._note_poll(message)
                     self._park(message)
                 case PollExpired(token=token):
                     self._expire(token)
@@ -179,6 +191,7 @@ class WorkerGroup(Actor[Any]):
         await self._dispatch()
         now = self.clock.now()
         self._warn_stuck(now)
+        self._warn_unserved(now)
         self.ledger.set_live(group.name, group.live())
         self._maybe_retire(now)
 
@@ -201,6 +214,7 @@ class WorkerGroup(Actor[Any]):
         if worker is None:
             worker = group.workers[message.task_type] = LocalWorker(message.fn, message.concurrency)
         worker.fn = message.fn
+        worker.with_context = None  # read again from the new function's signature
         worker.concurrency = message.concurrency
         if worker.paused:
             worker.paused = False
@@ -268,6 +282,8 @@ class WorkerGroup(Actor[Any]):
         queue = group.queues.get(task.type)
         if queue is None:
             queue = group.queues[task.type] = FairQueue()
+        if task.type not in group.queued_since:
+            group.queued_since[task.type] = self.clock.now()
         queue.push(
             task.task_id,
             task.priority,
@@ -280,6 +296,14 @@ class WorkerGroup(Actor[Any]):
             due = task.ready_at + self.dispatch_warning_s
             heapq.heappush(group.watch, (due, task.seq, task.task_id))
 
+    def _note_poll(self, poll: Poll) -> None:
+        """When each worker last polled (the dashboard shows it); the oldest beyond
+        `POLLERS_KEPT` are forgotten, so many short-lived worker ids cannot grow it."""
+        polled = self.group.polled
+        polled[(poll.task_type, poll.worker_id or "")] = self.clock.now()
+        if len(polled) > POLLERS_KEPT:
+            del polled[min(polled, key=polled.__getitem__)]
+
     def _park(self, poll: Poll) -> None:
         """Queue a poll; `_dispatch` answers it (a poll with no wait, at once)."""
         token = next(self.group.tokens)
@@ -290,6 +314,7 @@ class WorkerGroup(Actor[Any]):
             timer = self.clock.call_at(
                 when, lambda: _tell_soon(self.system, me, PollExpired(token))
             )
+        self.group.polled_at[poll.task_type] = self.clock.now()
         parked = ParkedPoll(token, poll.worker_id, poll.reply, timer)
         self.group.pollers.setdefault(poll.task_type, deque()).append(parked)
 
@@ -412,6 +437,43 @@ class WorkerGroup(Actor[Any]):
             self._wake_at(_STUCK, watch[0][0])
         elif _STUCK in group.wakes:
             group.wakes.pop(_STUCK)[1].cancel()
+
+    def _warn_unserved(self, now: float) -> None:
+        """Warn once of each task type queued with no worker or poller past the limit."""
+        group, rule = self.group, self.unserved
+        if rule.limit_s is None:
+            return
+        for task_type in list(group.queued_since):  # emptied: watched afresh when queued again
+            queue = group.queues.get(task_type)
+            if queue is None or queue.head(group.tasks) is None:
+                del group.queued_since[task_type]
+        if not group.queued_since:
+            group.unserved.clear()
+            return
+
+        def served(task_type: str) -> bool:
+            worker = group.workers.get(task_type)
+            live = worker is not None and worker.slots > 0 and not worker.paused
+            return live or bool(group.pollers.get(task_type))
+
+        found, earliest = newly_unserved(
+            rule.limit_s, group.queued_since, group.polled_at, served, group.unserved, now
+        )
+        for task_type in found:
+            since = max(group.queued_since[task_type], group.polled_at.get(task_type, 0.0))
+            log.warning(
+                "dispatch.unserved",
+                group=group.name,
+                task_type=task_type,
+                queued=sum(1 for task in group.tasks.values() if task.type == task_type),
+                waited_s=now - since,
+                remedy=f"register a local worker for {task_type!r} in group {group.name!r} "
+                "(rt.worker) or poll it (rt.poll, or Conductor's /api/tasks/poll)",
+            )
+            if rule.counted is not None:
+                rule.counted(task_type, group.name)
+        if earliest is not None:
+            self._wake_at(_UNSERVED, earliest)
 
     def _maybe_retire(self, now: float) -> None:
         group = self.group

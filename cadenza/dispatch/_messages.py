@@ -41,6 +41,7 @@ class TaskResult:
     terminal: bool = False
     reply: Reply[None] | None = None
     lost: bool = False  # the worker died holding the task (a crashed local slot)
+    error: str | None = None  # a local worker's exception, its traceback formatted
 
 
 # -- to a worker group ------------------------------------------------------
@@ -64,6 +65,16 @@ class QueuedTask:
     fairness_key: str | None = None  # tasks of equal priority are served round-robin by key
     place_at: float | None = None  # queued as if made then (a retry of a timed-out attempt)
     iteration: int = 0  # the DO_WHILE iteration the task belongs to (0 outside loops)
+    workflow: str = ""  # the run's workflow name (a local worker's TaskContext)
+    correlation_id: str | None = None  # the run's correlation id (likewise)
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """A worker holding `task_id` is alive (to the task's run): its lease is extended."""
+
+    task_id: str
+    reply: Reply[None]
 
 
 @dataclass(slots=True)

@@ -22,6 +22,12 @@ worker again with `rt.worker(...)` resumes it (`group.worker_resumed`).
 Each slot verdict releases the task in the `Ledger` at once (so a breaker
 counts it before the slot takes its next task), then goes to the run.
 
+Failures are visible: the exception a worker raised is logged
+(`task.worker_failed`, WARNING, with its traceback) and kept on the
+attempt — `TaskRun.reason` its one-line summary, `TaskRun.error` the
+formatted traceback. A worker taking a second parameter is handed a
+`TaskContext` (`_context.py`).
+
 An attempt that ends without the slot's verdict — it timed out
 (`timeoutSeconds`), its run was terminated, its start was refused — has its
 execution cancelled through the ledger: a hung or overrunning function
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +55,7 @@ from cadenza._errors import TerminalError
 from cadenza._json import copy_json
 from cadenza._log import get_logger
 from cadenza.actors import ActorRef, ActorSystemStopped, RestartWindow
+from cadenza.dispatch._context import TaskContext, takes_context
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
     QueuedTask,
@@ -92,6 +100,7 @@ class LocalWorker:
         default_factory=lambda: RestartWindow(WORKER_RESTARTS_MAX, WORKER_RESTART_PERIOD_S)
     )
     paused: bool = False
+    with_context: bool | None = None  # fn takes a TaskContext (read from its signature)
 
     def crashed(self, now: float) -> bool:
         """Count a crash at `now`; True if that is past the restart intensity."""
@@ -115,7 +124,8 @@ async def slot(
             try:
                 run = runs(task.run_id)
                 await run.tell(TaskStartedMsg(task.task_id, worker_id, at=ledger.clock.now()))
-                result = await _execute_unless_ended(task, worker.fn, ledger)
+                context = _context(worker, task, group, run)
+                result = await _execute_unless_ended(task, worker.fn, ledger, context)
                 if result is not None:
                     ledger.release(task.task_id, failed=result.failed)
                     await run.tell(result)
@@ -136,6 +146,40 @@ async def slot(
         worker.slots -= 1
 
 
+def _context(
+    worker: LocalWorker, task: QueuedTask, group: str, run: ActorRef[Any]
+) -> TaskContext | None:
+    """The `TaskContext` for `task` if the worker's function takes one."""
+    if worker.with_context is None:
+        worker.with_context = takes_context(worker.fn)
+    if not worker.with_context:
+        return None
+    return TaskContext(
+        task.run_id, task.task_id, task.ref, task.type, task.attempt, task.workflow, group,
+        task.correlation_id, run,
+    )  # fmt: skip
+
+
+def _summary(exc: BaseException) -> str:
+    """`Type: message` on one line (a message's line breaks become spaces)."""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _logged(task: QueuedTask, exc: BaseException, event: str = "task.worker_failed") -> str:
+    """Log a worker's exception with its traceback (WARNING); returns the traceback."""
+    log.warning(
+        event,
+        task_type=task.type,
+        task_id=task.task_id,
+        run_id=task.run_id,
+        attempt=task.attempt,
+        error=_summary(exc),
+        exc_info=exc,
+    )
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
 async def _crashed(
     task: QueuedTask,
     exc: BaseException,
@@ -143,22 +187,22 @@ async def _crashed(
     group_ref: ActorRef[Any],
     ledger: Ledger,
 ) -> None:
-    error = f"{type(exc).__name__}: {exc}"
+    error = _summary(exc)
     ledger.keep_place(task.task_id)
     ledger.release(task.task_id, failed=True)
+    failed = TaskResult(
+        task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True,
+        error=_logged(task, exc, "task.worker_crashed"),
+    )  # fmt: skip
     try:
-        await runs(task.run_id).tell(
-            TaskResult(
-                task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True
-            )
-        )
+        await runs(task.run_id).tell(failed)
         await group_ref.tell(WorkerCrashed(task.type, error))
     except ActorSystemStopped:  # closing: recovery re-queues the task at its place
         log.info("worker.crash_unsent", task_id=task.task_id, error=error)
 
 
 async def _execute_unless_ended(
-    task: QueuedTask, fn: WorkerFn, ledger: Ledger
+    task: QueuedTask, fn: WorkerFn, ledger: Ledger, context: TaskContext | None
 ) -> TaskResult | None:
     """The verdict of running `fn` on `task`; None if the attempt ended without it.
 
@@ -179,7 +223,7 @@ async def _execute_unless_ended(
     if not ledger.executing(task.task_id, abandon):
         return None  # it ended between the hand-out and now
     try:
-        result = await _execute(task, fn)
+        result = await _execute(task, fn, context)
     except asyncio.CancelledError:
         # ours alone (`uncancel` leaves no other request): the attempt ended; else shutdown
         if not abandoned or slot_task.uncancel() > 0:
@@ -193,21 +237,26 @@ async def _execute_unless_ended(
     return result
 
 
-async def _execute(task: QueuedTask, fn: WorkerFn) -> TaskResult:
+async def _execute(task: QueuedTask, fn: WorkerFn, context: TaskContext | None) -> TaskResult:
     """Run a local worker function and turn what happened into a verdict."""
     try:
-        output = await fn(copy.deepcopy(task.input))
+        data = copy.deepcopy(task.input)
+        output = await (fn(data) if context is None else fn(data, context))  # type: ignore[call-arg]
     except TerminalError as exc:
         reason, kept = exc.reason or repr(exc), None
         if exc.output is not None:
             kept, why = _copied(exc.output)
             if why is not None:
                 kept, reason = None, f"{reason} (its output was dropped: {why})"
-        return TaskResult(task.task_id, kept, failed=True, reason=reason, terminal=True)
+        error = _logged(task, exc)
+        return TaskResult(
+            task.task_id, kept, failed=True, reason=reason, terminal=True, error=error
+        )
     except SystemTaskFailed as exc:  # a system task's failure, worded as Conductor's
         return TaskResult(task.task_id, exc.output, failed=True, reason=exc.reason)
     except Exception as exc:
-        return TaskResult(task.task_id, None, failed=True, reason=f"{type(exc).__name__}: {exc}")
+        reason, error = _summary(exc), _logged(task, exc)
+        return TaskResult(task.task_id, None, failed=True, reason=reason, error=error)
     if output is None:
         return TaskResult(task.task_id, {})
     copied, why = _copied(output)

@@ -39,6 +39,8 @@ import contextlib
 import heapq
 import itertools
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +56,8 @@ from cadenza.actors import (
 )
 
 log = get_logger("cadenza.dispatch")
+
+LATENESS_KEPT = 64  # the last firings' lateness the dashboard shows
 
 
 @dataclass(slots=True)
@@ -84,6 +88,10 @@ class TimerState:
     armed: tuple[float, TimerHandle] | None = None  # the wake-up, while an incarnation runs
     wakeups: int = 0
     fired: int = 0
+    lateness: deque[float] = field(
+        default_factory=lambda: deque(maxlen=LATENESS_KEPT)
+    )  # s, newest last (the dashboard)
+    late: Callable[[float], None] | None = None  # told how late each timer fired (metrics)
 
     def pending(self) -> int:
         return len(self.heap)
@@ -129,9 +137,12 @@ class TimerService(Actor[Any]):
                 heapq.heapify(heap)
         now = self.clock.now()
         while heap and heap[0][0] <= now:  # (deadline, arming order); each leaves as it is told
-            _when, _seq, target, message = heapq.heappop(heap)
+            when, _seq, target, message = heapq.heappop(heap)
             await target.tell(message)
             timers.fired += 1
+            timers.lateness.append(now - when)
+            if timers.late is not None:
+                timers.late(now - when)
         self._rearm()
 
     async def stopped(self) -> None:

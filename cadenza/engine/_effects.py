@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza.actors import Reply
+from cadenza.core._start_workflow import StartRequest
 from cadenza.core._state import WorkflowState
 from cadenza.dispatch._messages import QueuedTask
+from cadenza.engine._messages import OtherStarted
 from cadenza.engine._run_services import RunServices
 
 
@@ -104,6 +106,19 @@ class StartRun:
     parent: WorkflowState | None = None
     owed: bool = False
     failed: WorkflowState | None = None
+    request: StartRequest | None = None  # a START_WORKFLOW task's request
+    starter: tuple[str, str] | None = None  # and its (run id, task id), told once started
+
+
+@dataclass(frozen=True, slots=True)
+class TellStarter:
+    """Tell run `starter_id` that its START_WORKFLOW task `task_id` started run `run_id`
+    (None: it could not, for `reason`)."""
+
+    starter_id: str
+    task_id: str
+    run_id: str | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +145,7 @@ class Finished:
 
 Effect = (
     Enqueue | Withdraw | Release | Grant | Extend | Expire | ForgetPlace | ArmWake | StartRun
-    | TellParent | TerminateChild | Finished
+    | TellParent | TellStarter | TerminateChild | Finished
 )  # fmt: skip
 
 
@@ -152,7 +167,14 @@ def _expire(e: Any, s: RunServices) -> None:
 
 
 def _start(e: Any, s: RunServices) -> Reply[str] | None:
-    return s.start_run(e.run_id, e.name, e.version, e.input, parent=e.parent, failed=e.failed)
+    return s.start_run(
+        e.run_id, e.name, e.version, e.input, parent=e.parent, failed=e.failed,
+        request=e.request, starter=e.starter,
+    )  # fmt: skip
+
+
+def _tell_starter(e: Any, s: RunServices) -> None:
+    s.tell_run(e.starter_id, OtherStarted(e.task_id, e.run_id, e.reason))
 
 
 _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one lookup per effect
@@ -166,6 +188,7 @@ _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one
     ArmWake: lambda e, s: s.arm(e.when, e.run_id),
     StartRun: _start,
     TellParent: lambda e, s: s.child_ended(e.state),
+    TellStarter: _tell_starter,
     TerminateChild: lambda e, s: s.terminate_child(e.run_id, e.reason),
     Finished: lambda e, s: s.run_finished(e.state),
 }

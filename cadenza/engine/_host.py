@@ -41,19 +41,23 @@ from cadenza.actors import (
 )
 from cadenza.core._operations import Operation
 from cadenza.core._schedule import DEFAULT_GROUP, Environment
+from cadenza.core._start_workflow import StartRequest
 from cadenza.core._state import WorkflowState
 from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._groups import GroupState, WorkerFn, WorkerGroup, _tell_soon
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
+from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
 from cadenza.engine._audit import ParkedAudit, rows_marked_ended
 from cadenza.engine._gate import RunGate
 from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Recover, StartRun, Wake
+from cadenza.engine._observer import Observer
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
+from cadenza.engine._run_starts import not_started, start_message
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -87,8 +91,12 @@ class Engine:
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
+        observer: Observer | None = None,
+        unserved_warning_s: float | None = UNSERVED_WARNING_S,
     ) -> None:
         self.path = path
+        self.observer = observer
+        self.unserved = Unserved(unserved_warning_s)  # its `counted`: see cadenza.observe
         self.journal = journal
         self.clock = clock
         self.rng = random.Random(seed)
@@ -128,7 +136,7 @@ class Engine:
         self._listeners: list[Callable[[str, str, float], None]] = []
         self._runs: EntityPool[Any]
         self._timers: ActorRef[Any]
-        self._timer_state: TimerState
+        self._timer_state = TimerState()  # its `late`: see cadenza.observe
         self._group_supervisor: Supervisor
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
@@ -146,10 +154,9 @@ class Engine:
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
-            self._timer_state = timers = TimerState()  # outlives restarts of the service
             self._timers = services.spawn(
-                lambda: TimerService(
-                    self.clock, resolution_s=self.timer_resolution_s, state=timers
+                lambda: TimerService(  # its state outlives restarts of the service
+                    self.clock, resolution_s=self.timer_resolution_s, state=self._timer_state
                 ),
                 name="timers",
                 mailbox_size=GROUP_MAILBOX,
@@ -188,6 +195,8 @@ class Engine:
     async def _recover(self) -> None:
         rows = [*await self.journal.unfinished_rows(), *await rows_marked_ended(self.journal)]
         unfinished = [row.stream_id for row in rows if not row.parked]
+        if self.observer is not None:
+            self.observer.recovered(rows)
         for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
             self.count_timers({}, dict(row.timers or {}))
         arms = [
@@ -391,6 +400,7 @@ class Engine:
                     ledger=self.ledger,
                     dispatch_warning_s=self.dispatch_warning_s,
                     retire=self._retire_group,
+                    unserved=self.unserved,
                 ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,
@@ -442,11 +452,14 @@ class Engine:
         *,
         parent: WorkflowState | None = None,
         failed: WorkflowState | None = None,
+        request: StartRequest | None = None,
+        starter: tuple[str, str] | None = None,
     ) -> Reply[str] | None:
-        """Start a child or failure-workflow run with a derived id (a repeat finds it started).
+        """Start a child, failure-workflow or START_WORKFLOW run with a derived id (a repeat
+        finds it started).
 
         A failure workflow takes the `failed` run's correlation id and taskToDomain
-        (WorkflowExecutorOps.terminateWorkflow).
+        (WorkflowExecutorOps.terminateWorkflow); a START_WORKFLOW run its `request`'s.
 
         Returns the start's reply (set once the start is durable), or None if
         the workflow is not registered.
@@ -455,28 +468,24 @@ class Engine:
             definition, digest = self.registry.get(name, version)
         except NotFound as exc:
             log.warning("run.start_failed", run_id=run_id, workflow=name, error=str(exc))
-            if parent is not None:
-                ended = ChildEnded(run_id, "FAILED", {}, f"cannot start {name!r}: {exc}")
-                _tell_soon(self.system, self._runs.ref(parent.id), ended)
+            for told, message in not_started(
+                run_id, name, version, str(exc), parent=parent, starter=starter
+            ):
+                self.tell_run(told, message)
             return None
         reply: Reply[str] = Reply()
-        like = parent if parent is not None else failed
-        start = StartRun(
-            definition,
-            digest,
-            input,
-            parent.priority if parent is not None else 0,
-            None,
-            like.correlation_id if like is not None else None,
-            dict(like.task_to_group) or None if like is not None else None,
-            parent.id if parent is not None else None,
-            reply,
-        )
+        start = start_message(
+            definition, digest, input, reply,
+            parent=parent, failed=failed, request=request, starter=starter,
+        )  # fmt: skip
         _tell_soon(self.system, self._runs.ref(run_id), start)
         return reply
 
     def run_parked(self, run_id: str) -> None:
         self.gate.finished(run_id)  # waiting on a timer or a signal costs no memory
+
+    def tell_run(self, run_id: str, message: Any) -> None:
+        _tell_soon(self.system, self._runs.ref(run_id), message)
 
     def child_ended(self, state: WorkflowState) -> None:
         if state.parent_id:

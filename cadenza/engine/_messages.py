@@ -11,6 +11,7 @@ from typing import Any
 
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
+from cadenza.dispatch._messages import Heartbeat as Heartbeat  # a worker's, sent from dispatch too
 from cadenza.language._definition import WorkflowDef
 
 # -- to a run's actor -------------------------------------------------------
@@ -27,6 +28,16 @@ class StartRun:
     task_to_group: dict[str, str] | None
     parent_id: str | None
     reply: Reply[str]
+    started_by: tuple[str, str] | None = None  # a START_WORKFLOW's (run id, task id)
+
+
+@dataclass(slots=True)
+class OtherStarted:
+    """A START_WORKFLOW task's run started (`run_id`), or could not (`reason`)."""
+
+    task_id: str
+    run_id: str | None
+    reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -43,12 +54,6 @@ class TaskProgress:
     task_id: str
     output: dict[str, Any] | None
     callback_after_s: float | None
-    reply: Reply[None]
-
-
-@dataclass(slots=True)
-class Heartbeat:
-    task_id: str
     reply: Reply[None]
 
 

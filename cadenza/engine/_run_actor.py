@@ -36,6 +36,7 @@ from cadenza.core._events import (
     WorkflowStarted,
 )
 from cadenza.core._operations import current_task, operation_events, signal_event
+from cadenza.core._start_workflow import started_events
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import WorkflowRun
@@ -48,6 +49,7 @@ from cadenza.engine._effects import (
     Grant,
     Release,
     TellParent,
+    TellStarter,
     Withdraw,
     execute,
 )
@@ -58,6 +60,7 @@ from cadenza.engine._messages import (
     GetRun,
     Heartbeat,
     Operate,
+    OtherStarted,
     Recover,
     Signal,
     StartRun,
@@ -273,6 +276,9 @@ class RunActor(Actor[Any]):
                 self._expire(state, now, events)
             case Signal(ref=ref, output=output):
                 self._emit(events, signal_event(state, ref, output, now))
+            case OtherStarted(task_id=task_id, run_id=started, reason=reason):
+                for event in started_events(state, task_id, started, reason, now):
+                    self._emit(events, event)
             case AuditTimer(expected=expected):
                 self.deadlines.audit(self.definition, state, expected)
             case TaskStartedMsg():
@@ -301,6 +307,7 @@ class RunActor(Actor[Any]):
                         status=status,
                         output=message.output,
                         lost=message.lost,
+                        error=message.error,
                     )
                     self._emit(events, failed)
             case TaskProgress():
@@ -353,6 +360,8 @@ class RunActor(Actor[Any]):
         return task
 
     def _start(self, message: StartRun, now: float, events: list[Event]) -> str:
+        if message.started_by is not None:  # a START_WORKFLOW's run: its starter hears, again
+            self._effects.append(TellStarter(*message.started_by, self.run_id))
         if self.state is not None and self.state.started:
             if self.state.status.terminal and self.state.parent_id:
                 self._effects.append(TellParent(self.state))  # the parent may have missed the news

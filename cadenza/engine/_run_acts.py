@@ -22,7 +22,7 @@ from cadenza.core._events import (
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
 from cadenza.core._status import TaskStatus
 from cadenza.engine._effects import Effect, Enqueue, Finished, Release, Withdraw
-from cadenza.engine._run_links import children_to_start, end_effects
+from cadenza.engine._run_links import STARTS_RUNS, children_to_start, end_effects
 from cadenza.engine._run_services import queued
 from cadenza.language._definition import WorkflowDef
 
@@ -56,7 +56,7 @@ def acts(
             effects.append(Release(event.task_id, failed))
     if recover:
         seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
-        seen.update(t.id for t in state.tasks if t.type == "SUB_WORKFLOW" and not t.retried)
+        seen.update(t.id for t in state.tasks if t.type in STARTS_RUNS and not t.retried)
     effects.extend(children_to_start(definition, state, seen, events))
     for task_id in sorted(seen, key=lambda tid: state.index[tid]):
         task = state.tasks[state.index[task_id]]

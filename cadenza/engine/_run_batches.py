@@ -31,6 +31,7 @@ A batch's record holds its events, the run's current-state row and, every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Protocol
 
 from cadenza._log import get_logger
@@ -134,9 +135,12 @@ class DurableBatches:
         if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
             snapshot = state.to_json()
             self.since_snapshot = 0
+        began = perf_counter()
         await self.services.journal.append(
             Append(info=row, events=[event.to_json() for event in events], snapshot=snapshot)
         )
+        if (observer := self.services.observer) is not None:
+            observer.committed(state, events, perf_counter() - began)
         held = dict(row.timers or {})
         if held != self.held_timers:  # the per-type timer counts follow what is durable
             self.services.count_timers(self.held_timers, held)

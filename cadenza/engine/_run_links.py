@@ -40,9 +40,10 @@ from cadenza.core._failure_run import (
 from cadenza.core._failure_run import owes_failure_run as _owes
 from cadenza.core._operations import child_reopened_events
 from cadenza.core._schedule import roots_for
+from cadenza.core._start_workflow import START_WORKFLOW, StartRequest, start_request, started_id
 from cadenza.core._state import WorkflowState, restore
 from cadenza.core._status import TaskStatus, WorkflowStatus
-from cadenza.engine._effects import Effect, StartRun, TellParent, TerminateChild
+from cadenza.engine._effects import Effect, StartRun, TellParent, TellStarter, TerminateChild
 from cadenza.engine._messages import ChildEnded
 from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines
@@ -97,16 +98,28 @@ def parent_to_tell(state: WorkflowState, events: list[Event]) -> list[Effect]:
     return []
 
 
+STARTS_RUNS = frozenset({"SUB_WORKFLOW", START_WORKFLOW})  # tasks whose run recovery starts again
+
+
 def children_to_start(
     definition: WorkflowDef | None, state: WorkflowState, task_ids: set[str], events: list[Event]
 ) -> list[Effect]:
-    """The child run of each SUB_WORKFLOW task named (idempotent: ids are derived); and
-    the parent's news, if this run reopened (`parent_to_tell`)."""
+    """The child run of each SUB_WORKFLOW task named, the run of each START_WORKFLOW task
+    named (idempotent: ids are derived); and the parent's news, if this run reopened
+    (`parent_to_tell`)."""
     if definition is None:
         return []
     starts: list[Effect] = parent_to_tell(state, events)
     for task_id in sorted(task_ids, key=lambda tid: state.index[tid]):
         task = state.tasks[state.index[task_id]]
+        if task.type == START_WORKFLOW and not task.status.terminal:  # see _start_workflow.py
+            request = start_request(task.input, state)
+            if isinstance(request, StartRequest):
+                starts.append(StartRun(started_id(task.id), request.name, request.version,
+                                       request.input, request=request, starter=(state.id, task.id)))  # fmt: skip
+            else:  # a retried attempt whose request is still bad: it fails again
+                starts.append(TellStarter(state.id, task.id, None, request))
+            continue
         child = task.output.get("subWorkflowId")
         if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
             continue

@@ -7,10 +7,12 @@ from typing import Any, Protocol
 
 from cadenza.actors import Clock, Reply
 from cadenza.core._schedule import Environment
+from cadenza.core._start_workflow import StartRequest
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.dispatch._fairness import fairness_key_of
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import QueuedTask
+from cadenza.engine._observer import Observer
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -22,6 +24,7 @@ class RunServices(Protocol):
     clock: Clock
     ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
     jitter: random.Random  # spreads retries (seeded from the runtime's seed)
+    observer: Observer | None  # metrics: told of each durable batch
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 
@@ -60,13 +63,22 @@ class RunServices(Protocol):
         *,
         parent: WorkflowState | None = None,
         failed: WorkflowState | None = None,
+        request: StartRequest | None = None,
+        starter: tuple[str, str] | None = None,
     ) -> Reply[str] | None:
         """Start run `run_id` (idempotent); called once the caller's record is durable.
 
         `failed`: the run a failure workflow starts for (its correlation id and taskToDomain).
+        `request` and `starter`: a START_WORKFLOW task's request (correlation id,
+        taskToDomain, priority) and its (run id, task id), told once the run started
+        (or, if `name` is unknown, why not).
 
         Returns the start's reply (set once durable), or None if `name` is unknown.
         """
+        ...
+
+    def tell_run(self, run_id: str, message: Any) -> None:
+        """Send `message` to run `run_id`'s actor (it keeps each sender's order)."""
         ...
 
     def child_ended(self, state: WorkflowState) -> None:
@@ -93,4 +105,6 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         fairness_key=fairness_key_of(task.input, state.correlation_id),
         place_at=task.place_at,
         iteration=task.iteration,
+        workflow=state.name,
+        correlation_id=state.correlation_id,
     )

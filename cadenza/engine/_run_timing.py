@@ -56,7 +56,10 @@ def parked(state: WorkflowState) -> bool:
     if state.status.terminal or not state.started:
         return False
     pending = [t for t in state.tasks if not t.retried and not t.status.terminal]
-    return bool(pending) and all(t.type in IN_PROGRESS_AT_ONCE for t in pending)
+    # a START_WORKFLOW waits for its run's start, which recovery must repeat: not parked
+    return bool(pending) and all(
+        t.type in IN_PROGRESS_AT_ONCE and t.type != "START_WORKFLOW" for t in pending
+    )
 
 
 class RunDeadlines:

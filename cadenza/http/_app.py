@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cadenza._errors import (
@@ -31,9 +31,11 @@ from cadenza._errors import (
 )
 from cadenza.http import _engine
 from cadenza.http._metadata import Metadata
+from cadenza.http._metrics import metrics_endpoint
 from cadenza.http._shapes import BadRequest, error_json
 from cadenza.http._tasks import Tasks
 from cadenza.http._workflows import Workflows
+from cadenza.http.ui import ui_app
 from cadenza.runtime import Runtime
 
 log = logging.getLogger("cadenza.http")
@@ -85,7 +87,7 @@ class TokenCheck:
         self.token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._allowed(scope):
+        if scope["type"] != "http" or _is_ui(scope) or self._allowed(scope):
             await self.app(scope, receive, send)
             return
         response = error(401, "a valid token is required: Authorization: Bearer TOKEN")
@@ -99,6 +101,13 @@ class TokenCheck:
             elif name == b"x-authorization":
                 given.append(value.strip())
         return any(hmac.compare_digest(candidate, self.token) for candidate in given)
+
+
+def _is_ui(scope: Scope) -> bool:
+    """The dashboard checks the token itself (a browser sends it as a session cookie)."""
+    path, root = scope.get("path", ""), scope.get("root_path", "")
+    path = path[len(root) :] if root and path.startswith(root) else path
+    return bool(path == "/ui" or path.startswith("/ui/"))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -125,6 +134,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
     return [
         Route("/health", health, methods=["GET"]),
+        Route("/metrics", _answer(metrics_endpoint(rt)), methods=["GET"]),
         # metadata
         route("/metadata/taskdefs", metadata.register_task_defs, "POST"),
         route("/metadata/taskdefs", metadata.update_task_def, "PUT"),
@@ -158,16 +168,21 @@ def routes(rt: Runtime) -> list[BaseRoute]:
 
 
 def create_app(rt: Runtime, *, token: str | None = None) -> ASGIApp:
-    """The ASGI app serving Conductor's REST API (under `/api`) and `/health` on `rt`.
+    """The ASGI app serving Conductor's REST API (under `/api`), `/health` and `/metrics` on `rt`,
+    and the dashboard at `/ui/` (`cadenza.http.ui`).
 
     Mount it inside a Starlette or FastAPI application, or serve it with any
     ASGI server; the runtime must be open (entered) while it serves. With
-    `token`, every request must carry `Authorization: Bearer TOKEN` or
-    `X-Authorization: TOKEN` (else 401).
+    `token`, every API request must carry `Authorization: Bearer TOKEN` or
+    `X-Authorization: TOKEN` (else 401); the dashboard asks a browser for the
+    token once and keeps a session cookie.
     """
     if token is not None and (not isinstance(token, str) or not token):
         raise InvalidArgument("token", "expected a non-empty string or None")
-    app = Starlette(routes=routes(rt), exception_handlers={HTTPException: _http_error})
+    app = Starlette(
+        routes=[*routes(rt), Mount("/ui", app=ui_app(rt, token=token))],
+        exception_handlers={HTTPException: _http_error},
+    )
     if token is None:
         return app
     return TokenCheck(app, token)

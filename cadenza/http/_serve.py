@@ -14,13 +14,17 @@ import importlib
 import inspect
 import os
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
+
+import anyio
 
 from cadenza._errors import InvalidArgument
 from cadenza.http._app import create_app
+from cadenza.persistence import redact_url
 from cadenza.runtime import Runtime
 
 Setup = Callable[[Runtime], Awaitable[Any]]
@@ -100,5 +104,42 @@ async def serve(
         )
         server = _server_class()(config)
         if announce is not None:
-            announce(f"cadenza serving http://{host}:{port}/api (journal {db})")
+            announce(
+                f"cadenza serving http://{host}:{port}/api, dashboard http://{host}:{port}/ui/ "
+                f"(journal {redact_url(db)})"
+            )
         await server.serve()
+
+
+@contextlib.asynccontextmanager
+async def serving(rt: Runtime, *, host: str = "127.0.0.1", port: int = 8080) -> AsyncIterator[str]:
+    """Serve `create_app(rt)` (the API and the dashboard) in the background while the block runs.
+
+    Yields the dashboard's address. The port is bound before the block starts,
+    so a taken port is an `InvalidArgument` naming it, not a log line. Signals
+    are left alone: Ctrl-C still reaches the caller (as in `cadenza demo --ui`).
+    """
+    import uvicorn
+
+    class Quiet(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise InvalidArgument("--port", f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(rt), log_level="warning", lifespan="off", access_log=False)
+    server = Quiet(config)
+    with sock:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(server.serve, [sock])
+            try:
+                yield f"http://{host}:{bound_port}/ui/"
+            finally:
+                server.should_exit = True

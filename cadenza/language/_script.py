@@ -8,7 +8,9 @@ Conductor evaluates SWITCH `javascript` expressions, DECISION
 ScriptEvaluator). cadenza runs them in a real embedded V8 (mini-racer) when
 the extra is installed (`pip install cadenza[js]`); without it
 `engine_available()` is False and registration refuses such definitions.
-No imitation of JavaScript is attempted here.
+No imitation of JavaScript is attempted here; the one concession to
+Conductor's Java bindings is that arrays also answer `java.util.List`'s
+`get`, `size`, `isEmpty` and `contains`, as its host-access lists do.
 
 `evaluate(script, bindings)` is pure as far as `decide` can tell:
 
@@ -76,6 +78,17 @@ _PRELUDE = r"""
   Object.defineProperty(RealDate.prototype, "constructor", { value: PureDate });
   globalThis.Date = PureDate;
   Math.random = refuse("Math.random()");
+  // Conductor binds $ to Java objects with host access (ScriptEvaluator.java:169,
+  // HostAccess.ALL): a list is also a java.util.List, so scripts call $.list.get(i).
+  const javaList = {
+    get(i) { return this[i]; },
+    size() { return this.length; },
+    isEmpty() { return this.length === 0; },
+    contains(x) { return this.includes(x); },
+  };
+  for (const [name, fn] of Object.entries(javaList)) {
+    Object.defineProperty(Array.prototype, name, { value: fn, writable: false, enumerable: false });
+  }
   for (const name of ["setTimeout", "clearTimeout", "__timer_manager", "WebAssembly",
                       "SharedArrayBuffer", "Atomics", "FinalizationRegistry", "WeakRef",
                       "Temporal"]) {

@@ -58,6 +58,8 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
     max_retry_delay_s: Float | None = _named("maxRetryDelaySeconds", None)
     backoff_jitter_ms: Count = _named("backoffJitterMs", 0)
     timeout_s: Float = _named("timeoutSeconds", 0.0)
+    # a budget over all attempts, retry delays included (DeciderService checkTotalTimeout)
+    total_timeout_s: Float = _named("totalTimeoutSeconds", 0.0)
     response_timeout_s: Positive = _named("responseTimeoutSeconds", 3600.0)  # a lease
     poll_timeout_s: Float | None = _named("pollTimeoutSeconds", None)
     timeout_policy: TimeoutPolicy = _named("timeoutPolicy", TimeoutPolicy.TIME_OUT_WF)
@@ -76,8 +78,8 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
     def retry_delay_for(self, retry_count: int) -> float:
         """Seconds to wait before attempt `retry_count + 1` (jitter not included); never raises."""
         ceiling = RETRY_DELAY_MAX_S
-        if self.max_retry_delay_s is not None:
-            ceiling = min(ceiling, self.max_retry_delay_s)
+        if self.max_retry_delay_s is not None and self.max_retry_delay_s > 0:
+            ceiling = min(ceiling, self.max_retry_delay_s)  # 0: no cap (applyMaxRetryDelayCap)
         base = self.retry_delay_s
         if self.retry_logic is RetryLogic.FIXED:
             delay = base

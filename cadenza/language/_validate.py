@@ -10,6 +10,8 @@ reference and the problem:
   included; loop iterations are named `ref__n`, so a reference may not look
   like one);
 - a JOIN on a reference the definition does not have;
+- a top-level task's input expression naming a task reference the
+  definition does not have (`_references.py`, Conductor's ConstraintParamUtil);
 - a SWITCH or DECISION without `decisionCases`, or without its case value
   (`expression` for value-param, `caseValueParam`);
 - a DO_WHILE with neither `loopCondition` nor `items`, or inside another;
@@ -41,6 +43,7 @@ from collections.abc import Callable, Iterator
 from cadenza._errors import DefinitionError
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._inline import inline_key
+from cadenza.language._references import undefined_reference
 from cadenza.language._script import JAVASCRIPT_EVALUATORS
 
 TERMINATION_STATUSES = frozenset({"COMPLETED", "FAILED", "TERMINATED"})
@@ -162,6 +165,9 @@ def validate(definition: WorkflowDef, *, javascript: bool) -> None:
         if task.ref in refs:
             raise DefinitionError("duplicate taskReferenceName", workflow=name, ref=task.ref)
         refs.add(task.ref)
+    undefined = undefined_reference(definition)
+    if undefined is not None:
+        raise DefinitionError(undefined[1], workflow=name, ref=undefined[0])
     for task, in_loop in _loops(definition.tasks):
         ref = task.ref
 

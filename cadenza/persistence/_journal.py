@@ -105,6 +105,33 @@ class JournalWriteError(CadenzaError):
         self.__cause__ = cause
 
 
+class OwnershipLost(JournalWriteError):
+    """The append's stream belongs to a partition this journal no longer owns.
+
+    A journal shared by several processes (PostgreSQL) writes a stream only
+    while it holds the lease of the stream's partition at the epoch it took
+    it with; the check runs in the append's own transaction. Once another
+    process took the partition over (this one paused, was partitioned, or
+    let the lease run out), the append is refused: nothing was written, and
+    retrying cannot help (`transient` is False). Drop what is held in memory
+    for that partition's streams; its new owner carries on from the journal.
+    """
+
+    def __init__(self, stream_id: str, partition: int, epoch: int | None):
+        self.partition = partition
+        self.epoch = epoch
+        held = "not held" if epoch is None else f"held at epoch {epoch}"
+        super().__init__(
+            f"append to stream {stream_id!r}",
+            PermissionError(
+                f"partition {partition} is {held} and now belongs to another owner "
+                "(its lease was taken over)"
+            ),
+            stream_id=stream_id,
+            transient=False,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
     """A stream's row in the current-state table, as of its latest record."""

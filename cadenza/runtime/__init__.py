@@ -5,6 +5,7 @@ from cadenza.core._schedule import Environment
 from cadenza.core._state import TaskState, WorkflowState, apply, fold
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.core._views import TaskRun, WorkflowRun
+from cadenza.dispatch._context import TaskContext
 from cadenza.language._builder import Tasks, Workflow, tasks, workflow
 from cadenza.language._definition import TaskSpec, WorkflowDef, to_conductor_json
 from cadenza.language._parse import parse_workflow_def
@@ -15,6 +16,7 @@ __all__ = [
     "Environment",
     "RetryLogic",
     "Runtime",
+    "TaskContext",
     "TaskDef",
     "TaskRun",
     "TaskSpec",

@@ -6,12 +6,14 @@ what was given (a bool is not accepted where a number is meant).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from cadenza._errors import DefinitionError, InvalidArgument
 from cadenza._json import check_limits, encode_strict
+from cadenza.core._status import WorkflowStatus
 
 PRIORITY_MAX = 99
 ID_MAX = 1024  # characters in an id, name, key or reference
@@ -58,6 +60,17 @@ def text(argument: str, value: Any) -> str:
 def optional_text(argument: str, value: Any) -> str | None:
     """`text`, or None."""
     return None if value is None else text(argument, value)
+
+
+def optional_status(argument: str, value: Any) -> WorkflowStatus | None:
+    """A run status by name, any case (`"failed"` is FAILED), or None."""
+    if value is None:
+        return None
+    try:
+        return WorkflowStatus(text(argument, value).upper())
+    except ValueError:
+        known = ", ".join(status.value for status in WorkflowStatus)
+        raise InvalidArgument(argument, f"expected one of {known}, got {_shown(value)}") from None
 
 
 def integer(argument: str, value: Any, low: int, high: int) -> int:
@@ -119,3 +132,22 @@ def routes(argument: str, value: Any) -> dict[str, str] | None:
             argument, f"expected a dict of str to str, got {type(value).__name__}"
         )
     return {text(f"{argument} key", k): text(f"{argument}[{k!r}]", v) for k, v in value.items()}
+
+
+def worker(fn: Any) -> Any:
+    """`fn` if it is an async function (or an object whose `__call__` is one).
+
+    Raises:
+        BadDefinition: anything else (a `DefinitionError` and an `InvalidArgument`):
+            a plain function would block the event loop, and its result could
+            not be awaited.
+    """
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 (an object whose __call__ is async)
+    ):
+        return fn
+    raise BadDefinition(
+        "fn",
+        f"a local worker must be an async function (async def fn(input) -> dict | None), "
+        f"got {_shown(fn)}",
+    )

@@ -27,11 +27,11 @@ async def list_runs(
     (named in the engine's `damaged`).
     """
     check.optional_text("name", name)
-    check.optional_text("status", status)
+    wanted = check.optional_status("status", status)
     check.optional_text("correlation_id", correlation_id)
     check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
     infos = await engine.journal.streams(
-        kind=name, status=status, correlation_id=correlation_id, limit=limit
+        kind=name, status=wanted, correlation_id=correlation_id, limit=limit
     )
     runs = []
     for info in infos:

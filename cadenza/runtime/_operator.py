@@ -17,6 +17,7 @@ from cadenza.core._operations import Operation
 from cadenza.core._views import WorkflowRun
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, Operate, Signal
+from cadenza.engine._resume import failed_deepest
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
 
@@ -35,6 +36,13 @@ class Operator:
             await self._engine.run(run_id).ask(
                 lambda reply: Operate(Operation(op, reason, **fields), reply)
             )
+
+    async def retry(self, run_id: Any, resume_subworkflow_tasks: bool) -> None:
+        """Retry the run; with `resume_subworkflow_tasks`, its deepest failed child instead."""
+        if resume_subworkflow_tasks:
+            with calls_translated(f"retry of run {run_id!r}"):
+                run_id = await failed_deepest(self._engine.run, check.text("run_id", run_id))
+        await self.operate(run_id, "retry")
 
     async def restart(self, run_id: Any, latest: bool) -> None:
         if not latest:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from cadenza._errors import InvalidArgument
 from cadenza.actors import Clock, Delivery, RealClock
 from cadenza.engine._host import Engine
-from cadenza.persistence import Journal, SqliteJournal
+from cadenza.engine._observer import Observer
+from cadenza.persistence import Journal, open_journal, redact_url
 from cadenza.runtime import _arguments as check
 
 DURABILITIES = ("full", "normal")
@@ -27,6 +28,8 @@ def build_engine(
     dispatch_warning_s: float | None,
     delivery: Delivery | None,
     max_runs_in_flight: int,
+    observer: Observer | None,
+    unserved_warning_s: float | None,
 ) -> Engine:
     """The engine for a `Runtime` with these options (see `Runtime` for each).
 
@@ -45,10 +48,11 @@ def build_engine(
     check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
     check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
+    check.seconds("unserved_warning_s", unserved_warning_s)
     return Engine(
-        journal if journal is not None else SqliteJournal(path, durability=durability),
+        journal if journal is not None else open_journal(path, durability=durability),
         clock if clock is not None else RealClock(),
-        path=path,
+        path=redact_url(path),  # the engine logs it: never a password
         seed=seed,
         default_group=default_group,
         shutdown_grace_s=shutdown_grace_s,
@@ -59,4 +63,6 @@ def build_engine(
         dispatch_warning_s=dispatch_warning_s,
         delivery=delivery,
         max_runs_in_flight=max_runs_in_flight,
+        observer=observer,
+        unserved_warning_s=unserved_warning_s,
     )

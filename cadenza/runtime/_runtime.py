@@ -18,19 +18,21 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Self, overload
 
-from cadenza._errors import InvalidArgument, RuntimeClosed
+from prometheus_client import CollectorRegistry
+
+from cadenza._errors import RuntimeClosed
 from cadenza._json import check_payload
 from cadenza.actors import Clock, Delivery
 from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._groups import WorkerFn
 from cadenza.engine._messages import GetRun, WaitRun
-from cadenza.engine._resume import failed_deepest
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
 from cadenza.runtime._listing import list_runs
+from cadenza.runtime._observing import Observing
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
 from cadenza.runtime._workers import ExternalWorkers
@@ -48,12 +50,14 @@ class Runtime:
 
     Args:
         path: the SQLite file of the journal, created if missing; `":memory:"`
-            keeps everything in memory (nothing survives the process).
+            keeps everything in memory (nothing survives the process); a
+            `postgresql://user:pw@host:5432/db` URL puts the journal in that
+            PostgreSQL database (extra `cadenza[postgres]`).
         clock: where time comes from: `cadenza.testing.VirtualClock` in tests;
             default the real clock (Unix epoch seconds).
-        durability: `"full"` (SQLite `synchronous=FULL`: an acknowledged
-            event survives a power loss) or `"normal"` (survives a process
-            crash, not a power loss).
+        durability: `"full"` (SQLite `synchronous=FULL`, PostgreSQL
+            `synchronous_commit=on`: an acknowledged event survives a power
+            loss) or `"normal"` (survives a process crash, not a power loss).
         seed: seeds the run ids and jitter, for reproducible tests.
         journal: a journal to use instead of the SQLite file at `path` (the
             in-memory journal of the simulation).
@@ -70,8 +74,11 @@ class Runtime:
             across all runs.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
+        unserved_warning_s: warn once when a task type waits this long unserved (None: never).
         delivery: the simulation's seam for delivering messages (default:
             immediate).
+        metrics: a `prometheus_client.CollectorRegistry` to hold the metrics
+            while open (default: one of its own, `rt.metrics`; `False`: none).
         max_runs_in_flight: back-pressure: past this many runs in flight
             (started by a caller, or found unfinished at recovery, and not yet
             ended nor only waiting on a timer or signal), `start` waits for
@@ -99,7 +106,10 @@ class Runtime:
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
+        metrics: Any = None,
+        unserved_warning_s: float | None = 60.0,
     ) -> None:
+        self._observing = Observing(metrics)
         self._engine = build_engine(
             path,
             clock=clock,
@@ -115,6 +125,8 @@ class Runtime:
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
             max_runs_in_flight=max_runs_in_flight,
+            observer=self._observing.metrics,
+            unserved_warning_s=unserved_warning_s,
         )
         self.path = path
         self._workers = ExternalWorkers(self._engine)
@@ -129,7 +141,7 @@ class Runtime:
                 "this runtime was already entered: use one `async with` per Runtime"
             )
         self._entered = True
-        await self._engine.open()
+        await self._observing.opened(self._engine)
         return self
 
     async def __aexit__(
@@ -138,7 +150,7 @@ class Runtime:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self._engine.close()
+        await self._observing.closed(self._engine)
 
     @property
     def damaged(self) -> list[str]:
@@ -146,6 +158,11 @@ class Runtime:
         checksum, or do not replay), found at recovery or when read, and damaged
         definitions as "definition NAME vVERSION". The other runs are served."""
         return list(self._engine.damaged)
+
+    @property
+    def metrics(self) -> CollectorRegistry | None:
+        """The Prometheus registry this runtime's metrics are in while open (None if off)."""
+        return self._observing.registry
 
     async def settle(self) -> None:
         """Return once no actor has work, no local worker runs, and the journal is flushed."""
@@ -228,15 +245,14 @@ class Runtime:
         Raises:
             InvalidArgument: an empty task type or group, or a concurrency
                 outside 1 to 10,000.
+            DefinitionError: `fn` is not an async function.
         """
         check.text("task_type", task_type)
         group_name = check.optional_text("group", group) or self._engine.default_group
         check.integer("concurrency", concurrency, 1, CONCURRENCY_MAX)
 
         def register(function: WorkerFn) -> WorkerFn:
-            if not callable(function):
-                raise InvalidArgument("fn", f"expected an async function, got {function!r}")
-            self._engine.add_worker(task_type, function, group_name, concurrency)
+            self._engine.add_worker(task_type, check.worker(function), group_name, concurrency)
             return function
 
         if fn is None:
@@ -323,8 +339,8 @@ class Runtime:
         A damaged run is left out (and named in `damaged`).
 
         Raises:
-            InvalidArgument: a filter of the wrong type, or `limit` outside
-                1 to 100,000.
+            InvalidArgument: a filter of the wrong type, a status that is not a
+                `WorkflowStatus` name (any case), or `limit` outside 1 to 100,000.
         """
         self._check_open()
         return await list_runs(self._engine, self.get, name, status, correlation_id, limit)
@@ -446,10 +462,7 @@ class Runtime:
             InvalidOperation: the run is not FAILED or TIMED_OUT.
         """
         self._check_open()
-        if resume_subworkflow_tasks:
-            with calls_translated(f"retry of run {run_id!r}"):
-                run_id = await failed_deepest(self._engine.run, check.text("run_id", run_id))
-        await self._operator.operate(run_id, "retry")
+        await self._operator.retry(run_id, resume_subworkflow_tasks)
 
     async def restart(self, run_id: str, *, latest: bool = False) -> None:
         """Run a terminal run again from the beginning, same id.

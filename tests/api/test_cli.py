@@ -71,7 +71,7 @@ def test_inspection_names_what_is_missing(
     missing = tmp_path / "missing.db"
     assert main(["runs", "--db", str(missing)]) == 2
     assert not missing.exists()
-    assert "NotFound" in capsys.readouterr().out
+    assert "NotFound" in capsys.readouterr().err
     db = tmp_path / "demo.db"
     assert main(["demo", "--db", str(db), "--orders", "2"]) == 0
     assert main(["show", "no-such-run", "--db", str(db)]) == 2

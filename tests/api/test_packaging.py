@@ -143,3 +143,22 @@ def test_cadenza_simulate_runs_from_the_wheel_alone(wheel: Path, tmp_path: Path)
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "0 violations" in " ".join(ran.stdout.split())
+
+
+def test_the_wheel_holds_the_dashboards_templates_and_static_files(wheel: Path) -> None:
+    """`/ui/` works from an installed wheel: templates, CSS, script, vendored libraries, licences."""
+    names = _names(wheel)
+    ui = "cadenza/http/ui/"
+    for name in (
+        "templates/base.html",
+        "templates/runs.html",
+        "templates/run.html",
+        "static/ui.css",
+        "static/ui.js",
+        "static/vendor/htmx-2.0.11.min.js",
+        "static/vendor/htmx-2.0.11.LICENSE",
+        "static/vendor/cytoscape-3.35.0.min.js",
+        "static/vendor/cytoscape-dagre-4.0.1.min.js",
+        "static/vendor/dagre.LICENSE",
+    ):
+        assert ui + name in names, name

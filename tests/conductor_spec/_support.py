@@ -175,18 +175,3 @@ def retry_count(task: TaskRun) -> int:
     retryCount does; this is the one place that mapping lives.
     """
     return task.attempt
-
-
-# Differences several specs meet, in Conductor's terms with the line of Conductor's core.
-FORK_TYPE = (
-    "Conductor runs a FORK_JOIN task as taskType 'FORK' (ForkJoinTaskMapper.java:75) and gives "
-    "its JOIN the input joinOn (JoinTaskMapper.java:61); cadenza reports 'FORK_JOIN' and no joinOn"
-)
-NULL_CASE = (
-    "Conductor stringifies the evaluated case value, so a null case is 'null' in the output "
-    '(SwitchTaskMapper.java:89, "" + value; DecisionTaskMapper.java:88); cadenza keeps None'
-)
-CASE_OUTPUT = (
-    "Conductor's DECISION task outputs caseOutput: [caseValue] (DecisionTaskMapper.java:88); "
-    "cadenza's DECISION output has no caseOutput"
-)

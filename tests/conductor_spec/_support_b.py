@@ -26,7 +26,7 @@ from tests.conductor_spec._support import (
 )
 
 SUB = "SUB_WORKFLOW"
-FORK = "FORK"  # Conductor's taskType of a FORK_JOIN task (cadenza: FORK_JOIN, see FORK_TYPE)
+FORK = "FORK"  # Conductor's taskType of a FORK_JOIN task (ForkJoinTaskMapper.java:75)
 JOIN = "JOIN"
 WITH_SUB = "integration_test_wf_with_sub_wf"
 SIMPLE = "integration_test_wf"
@@ -36,51 +36,6 @@ W1, W2 = "task1.integration.worker", "task2.integration.worker"
 
 # Conductor source lines the differences below cite (conductor-oss/conductor at b54f0d4).
 OPS = "core/src/main/java/com/netflix/conductor/core/execution/WorkflowExecutorOps.java"
-
-RETRY_NO_PARENTS = (
-    "Conductor's retry/restart/rerun of a sub-workflow walks up to its parents "
-    f"(updateAndPushParents, {OPS}:306): each parent's SUB_WORKFLOW task goes back to "
-    "IN_PROGRESS and the parent to RUNNING at once; cadenza reopens only the run operated on, "
-    "its FAILED parents stay FAILED"
-)
-NO_RESUME_FLAG = (
-    "Conductor's retry(workflowId, resumeSubworkflowTasks=true) retries the deepest "
-    f"failed sub-workflow in place ({OPS}:290, findLastFailedSubWorkflowIfAny) and resumes "
-    "every parent; cadenza's rt.retry has no such flag: it always supersedes the failed "
-    "SUB_WORKFLOW task with a new one and a new child run"
-)
-RESTART_CLEARS = (
-    f"Conductor's restart and rerun-from-the-start clear the task list ({OPS}:243 "
-    "workflow.getTasks().clear(); rerunWF removes every task at "
-    f"{OPS}:2190), so tasks[0] is the new first attempt; cadenza keeps the superseded attempts "
-    "ahead of the new ones"
-)
-RERUN_REPLACES = (
-    "Conductor's rerun from a task resets that task in place and removes the ones after "
-    f"it (rerunWF, {OPS}:2172), so the task list keeps its length; cadenza keeps the superseded "
-    "attempts and appends new ones"
-)
-
-FORK_TYPE = (
-    "Conductor's FORK_JOIN task runs as taskType 'FORK' (ForkJoinTaskMapper.java:75, "
-    "forkTask.setTaskType(TaskType.TASK_TYPE_FORK)); cadenza's is 'FORK_JOIN'"
-)
-JOIN_REOPENED = (
-    "Conductor's retry puts a CANCELED JOIN back to IN_PROGRESS in place "
-    f"({OPS}:476-479) and appends only the retried task, so the list grows by one; cadenza "
-    "supersedes the JOIN too and schedules a new one after the retried task"
-)
-RETRY_TERMINATED = (
-    "Conductor retries any terminal workflow, a TERMINATED one included (retry checks only "
-    f"isTerminal(), {OPS}:282); cadenza's rt.retry refuses a TERMINATED run "
-    "(InvalidOperation: it is TERMINATED, not FAILED)"
-)
-NAME_EXPR = (
-    "Conductor resolves `${...}` expressions in subWorkflowParam.name/version before starting "
-    "the child (SubWorkflowTaskMapper.java:63-66, parametersUtils.getTaskInputV2); cadenza "
-    "takes the name literally and fails the SUB_WORKFLOW task: no workflow "
-    "'${workflow.input.subwf}'"
-)
 
 
 def differs(*reasons: str) -> pytest.MarkDecorator:

@@ -7,7 +7,7 @@ import pytest
 
 import cadenza
 from tests.conductor_spec import _conditional as c
-from tests.conductor_spec._support import CASE_OUTPUT, FORK_TYPE, harness
+from tests.conductor_spec._support import harness
 
 DECISION = c.Kind("DECISION", "caseOutput", "DecisionWorkflow")
 
@@ -28,7 +28,6 @@ async def test_simple_decision_workflow(h: cadenza.Runtime) -> None:
     await c.simple_workflow(h, DECISION)
 
 
-@pytest.mark.xfail(strict=True, reason=FORK_TYPE)
 async def test_a_workflow_that_has_a_decision_task_that_leads_to_a_fork_join(
     h: cadenza.Runtime,
 ) -> None:
@@ -37,7 +36,6 @@ async def test_a_workflow_that_has_a_decision_task_that_leads_to_a_fork_join(
     await c.leads_to_a_fork_join(h, DECISION)
 
 
-@pytest.mark.xfail(strict=True, reason=CASE_OUTPUT)
 async def test_default_case_condition_execution_of_a_conditional_workflow(
     h: cadenza.Runtime,
 ) -> None:
@@ -46,7 +44,6 @@ async def test_default_case_condition_execution_of_a_conditional_workflow(
     await c.default_case(h, DECISION)
 
 
-@pytest.mark.xfail(strict=True, reason=CASE_OUTPUT)
 @pytest.mark.parametrize(
     ("case_value", "expected"), [("two", "integration_task_2"), ("one", "integration_task_1")]
 )
@@ -58,7 +55,6 @@ async def test_case_nested_and_case_value_condition_execution_of_a_conditional_w
     await c.nested_case(h, DECISION, case_value, expected)
 
 
-@pytest.mark.xfail(strict=True, reason=CASE_OUTPUT)
 async def test_three_case_condition_execution_of_a_conditional_workflow(
     h: cadenza.Runtime,
 ) -> None:

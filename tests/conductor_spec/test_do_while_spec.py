@@ -17,14 +17,8 @@ from tests.conductor_spec._support import (
 from tests.conductor_spec._support_fork_loop import (
     DO_WHILE,
     FORK,
-    FORK_TYPE,
-    JAVA_LIST,
     JOIN,
-    LOOP_BODY_LAST,
-    LOOP_REOPENED,
-    POLLED_ITERATION,
     SUB,
-    differs,
     expect,
     verify_task_iteration,
 )
@@ -106,7 +100,6 @@ async def _single_iteration(rt: cadenza.Runtime, workflow: str) -> str:
     return run_id
 
 
-@differs(POLLED_ITERATION, FORK_TYPE)
 async def test_workflow_with_a_single_iteration_do_while_task(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with a single iteration Do While task"."""
     await harness(rt, "do_while_integration_test.json")
@@ -115,7 +108,6 @@ async def test_workflow_with_a_single_iteration_do_while_task(rt: cadenza.Runtim
            [(DO_WHILE, C), (T0, C), (FORK, C), (T1, C), (T2, C), (JOIN, C)])  # fmt: skip
 
 
-@differs(POLLED_ITERATION, FORK_TYPE)
 async def test_workflow_with_a_single_iteration_do_while_task_with_sub_workflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -140,7 +132,6 @@ async def test_workflow_with_a_single_iteration_do_while_task_with_sub_workflow(
     expect(await status(rt, run_id), "COMPLETED", [(DO_WHILE, C), *done, (SUB, C)])
 
 
-@differs(POLLED_ITERATION, FORK_TYPE)
 async def test_workflow_with_multiple_do_while_tasks_with_multiple_iterations(
     rt: cadenza.Runtime,
 ) -> None:
@@ -177,7 +168,6 @@ async def test_workflow_with_multiple_do_while_tasks_with_multiple_iterations(
            [(DO_WHILE, C), *first, *first, (DO_WHILE, C), (T3, C)])  # fmt: skip
 
 
-@differs(POLLED_ITERATION, LOOP_REOPENED, FORK_TYPE)
 async def test_retrying_a_failed_do_while_workflow(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test retrying a failed do while workflow"."""
     await harness(rt, "do_while_integration_test.json")
@@ -205,7 +195,6 @@ async def test_retrying_a_failed_do_while_workflow(rt: cadenza.Runtime) -> None:
            [(DO_WHILE, C), (T0, F), (T0, C), (FORK, C), (T1, C), (T2, C), (JOIN, C)])  # fmt: skip
 
 
-@differs(POLLED_ITERATION, FORK_TYPE)
 async def test_auto_retrying_a_failed_do_while_workflow(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test auto retrying a failed do while workflow"."""
     await harness(rt, "do_while_integration_test.json")
@@ -234,7 +223,6 @@ async def test_auto_retrying_a_failed_do_while_workflow(rt: cadenza.Runtime) -> 
            [(DO_WHILE, C), (T0, F), (T0, C), (FORK, C), (T1, C), (T2, C), (JOIN, C)])  # fmt: skip
 
 
-@differs(FORK_TYPE, LOOP_BODY_LAST, POLLED_ITERATION)
 async def test_workflow_with_a_iteration_do_while_task_as_subtask_of_a_forkjoin_task(
     rt: cadenza.Runtime,
 ) -> None:
@@ -282,7 +270,6 @@ async def test_workflow_with_do_while_task_contains_set_variable_task(
     assert run.tasks[1].input.get("value") == "0"
 
 
-@differs(JAVA_LIST)
 async def test_workflow_with_do_while_task_contains_decision_task(rt: cadenza.Runtime) -> None:
     """DoWhileSpec.groovy: "Test workflow with Do While task contains decision task"."""
     await harness(rt, "do_while_with_decision_task.json")

@@ -17,12 +17,6 @@ from tests.conductor_spec._support import (
     verify_polled,
 )
 
-DYNAMIC_FORK_TYPE = pytest.mark.xfail(
-    strict=True,
-    reason="Conductor runs a FORK_JOIN_DYNAMIC task as taskType 'FORK' "
-    "(ForkJoinDynamicTaskMapper.java:295) and gives its JOIN the input joinOn (:274); "
-    "cadenza reports its own type and no joinOn",
-)
 DYNAMIC_TASKS = {
     "dynamicTasks": [
         {"name": "integration_task_2", "taskReferenceName": "xdt1"},
@@ -59,7 +53,6 @@ async def _fork_dynamically(rt: cadenza.Runtime, task2_retries: int = 1) -> str:
     return run_id
 
 
-@DYNAMIC_FORK_TYPE
 async def test_dynamic_fork_join_success_flow(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Test dynamic fork join success flow"."""
     run_id = await _fork_dynamically(rt)
@@ -90,7 +83,6 @@ async def test_dynamic_fork_join_success_flow(rt: cadenza.Runtime) -> None:
     assert shape(run)[5] == ("integration_task_4", "COMPLETED")
 
 
-@DYNAMIC_FORK_TYPE
 async def test_dynamic_fork_join_failure_of_dynamic_forked_task_flow(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Test dynamic fork join failure of dynamic forked task
     flow"."""
@@ -109,23 +101,6 @@ async def test_dynamic_fork_join_failure_of_dynamic_forked_task_flow(rt: cadenza
     assert run.tasks[4].ref == "dynamicfanouttask_join"
 
 
-RESUME_SUBWORKFLOW = (
-    "Conductor's retry(workflowId, resumeSubworkflowTasks=true) retries the failed task inside "
-    "the failed sub-workflow and resumes the parent's SUB_WORKFLOW task in place "
-    "(WorkflowExecutorOps.java:290, findLastFailedSubWorkflowIfAny); cadenza's rt.retry has "
-    "no such flag: it supersedes the SUB_WORKFLOW task with a new one and a new child run"
-)
-RETRY_IN_PLACE = (
-    "Conductor's retry puts the CANCELED JOIN back to IN_PROGRESS in place and appends the "
-    "retried tasks in their original order (WorkflowExecutorOps.java:476-479, :521 sorted by "
-    "seq); cadenza appends the CANCELED branch task first, then the FAILED one, then a new JOIN"
-)
-INVALID_INPUT = (
-    "Conductor fails the workflow when a dynamic fork's task input is not a map: the mapper "
-    "throws TerminateWorkflowException ('Tasks could not be dynamically forked due to invalid "
-    "input', ForkJoinDynamicTaskMapper.java:208-213) before any fork task is added; cadenza "
-    "forks the tasks with an empty input and runs on"
-)
 INLINE_UNVALIDATED = (
     "Conductor starts a definition passed inline to startWorkflow unvalidated, so a "
     "FORK_JOIN_DYNAMIC with no JOIN after it starts and the run fails on the invalid fork input "
@@ -134,15 +109,6 @@ INLINE_UNVALIDATED = (
 )
 
 
-def _differs(*reasons: str) -> pytest.MarkDecorator:
-    """A strict xfail naming each difference this feature meets, in order."""
-    return pytest.mark.xfail(strict=True, reason="; and ".join(reasons))
-
-
-FORK_REASON = str(DYNAMIC_FORK_TYPE.kwargs["reason"])
-
-
-@_differs(FORK_REASON, RETRY_IN_PLACE)
 async def test_retry_a_failed_dynamic_fork_join_workflow(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Retry a failed dynamic fork join workflow"."""
     run_id = await _fork_dynamically(rt, task2_retries=0)
@@ -197,7 +163,6 @@ async def test_retry_a_failed_dynamic_fork_join_workflow(rt: cadenza.Runtime) ->
     assert shape(run)[7] == ("integration_task_4", "COMPLETED")
 
 
-@_differs(FORK_REASON, RESUME_SUBWORKFLOW)
 async def test_retry_a_failed_dynamic_fork_join_workflow_with_forked_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -266,7 +231,7 @@ async def test_retry_a_failed_dynamic_fork_join_workflow_with_forked_subworkflow
         ("JOIN", "CANCELED"),
     ]
 
-    await rt.retry(run_id)  # Conductor: retry(workflowInstanceId, resumeSubworkflowTasks=true)
+    await rt.retry(run_id, resume_subworkflow_tasks=True)  # retry(workflowInstanceId, true)
     running = [
         *forked,
         ("SUB_WORKFLOW", "IN_PROGRESS"),
@@ -314,7 +279,6 @@ async def test_retry_a_failed_dynamic_fork_join_workflow_with_forked_subworkflow
     assert shape(run)[5] == ("integration_task_4", "COMPLETED")
 
 
-@DYNAMIC_FORK_TYPE
 async def test_dynamic_fork_join_empty_output(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Test dynamic fork join empty output"."""
     run_id = await _fork_dynamically(rt)
@@ -349,7 +313,6 @@ INVALID_TASKS = {
 }
 
 
-@_differs(INVALID_INPUT)
 async def test_dynamic_fork_join_fail_when_task_input_is_invalid(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Test dynamic fork join fail when task input is invalid"."""
     await harness(

@@ -16,15 +16,9 @@ from tests.conductor_spec._support import (
 )
 from tests.conductor_spec._support_fork_loop import (
     FORK,
-    FORK_TYPE,
     JOIN,
-    JOIN_WITH_ERRORS,
-    PERMISSIVE,
-    RETRY_IN_PLACE,
     SUB,
-    SUB_RETRIED,
     at,
-    differs,
     join_on,
 )
 
@@ -56,7 +50,6 @@ async def _fail(rt: cadenza.Runtime, task_type: str, reason: str) -> None:
     verify_polled(await poll_and_fail(rt, task_type, W, reason))
 
 
-@differs(FORK_TYPE)
 async def test_a_simple_workflow_with_fork_join_success_flow(h: cadenza.Runtime) -> None:
     """ForkJoinSpec.groovy: "Test a simple workflow with fork join success flow"."""
     rt = h
@@ -76,7 +69,6 @@ async def test_a_simple_workflow_with_fork_join_success_flow(h: cadenza.Runtime)
     at(await status(rt, run_id), "COMPLETED", 6, t5=(T4, C))
 
 
-@differs(FORK_TYPE)
 async def test_a_simple_workflow_with_fork_join_failure_flow(h: cadenza.Runtime) -> None:
     """ForkJoinSpec.groovy: "Test a simple workflow with fork join failure flow"."""
     rt = h
@@ -91,7 +83,6 @@ async def test_a_simple_workflow_with_fork_join_failure_flow(h: cadenza.Runtime)
     at(await status(rt, run_id), "FAILED", 5, t1=(T1, C), t2=(T2, F), t3=(JOIN, CA), t4=(T3, CA))
 
 
-@differs(FORK_TYPE, PERMISSIVE)
 async def test_a_simple_workflow_with_fork_join_permissive_failure_flow(
     h: cadenza.Runtime,
 ) -> None:
@@ -115,7 +106,6 @@ async def test_a_simple_workflow_with_fork_join_permissive_failure_flow(
     at(await status(rt, run_id), "FAILED", 4, t1=(T1, F), t2=(T2, C), t3=(JOIN, F))
 
 
-@differs(FORK_TYPE, RETRY_IN_PLACE)
 async def test_retrying_a_failed_fork_join_workflow(h: cadenza.Runtime) -> None:
     """ForkJoinSpec.groovy: "Test retrying a failed fork join workflow"."""
     rt = h
@@ -144,7 +134,6 @@ async def test_retrying_a_failed_fork_join_workflow(h: cadenza.Runtime) -> None:
        t6=(RT[3], C), t7=(RT[4], C))  # fmt: skip
 
 
-@differs(FORK_TYPE, PERMISSIVE, RETRY_IN_PLACE)
 async def test_retrying_a_failed_permissive_fork_join_workflow(h: cadenza.Runtime) -> None:
     """ForkJoinSpec.groovy: "Test retrying a failed permissive fork join workflow"."""
     rt = h
@@ -182,7 +171,6 @@ def _refs(run: cadenza.WorkflowRun, refs: list[str]) -> int:
     return sum(t.ref in refs for t in run.tasks)
 
 
-@differs(FORK_TYPE)
 async def test_nested_fork_join_workflow_success_flow(h: cadenza.Runtime) -> None:
     """ForkJoinSpec.groovy: "Test nested fork join workflow success flow"."""
     rt = h
@@ -234,7 +222,6 @@ def _joins(run: cadenza.WorkflowRun, outer: int = 6, sub: bool = False) -> None:
     join_on(run.tasks[outer], ["t11", "join2", "sw1"] if sub else ["t11", "join2"])
 
 
-@differs(FORK_TYPE)
 async def test_nested_workflow_which_contains_a_sub_workflow_task(h: cadenza.Runtime) -> None:
     """ForkJoinSpec.groovy: "Test nested workflow which contains a sub workflow task"."""
     rt = h
@@ -297,7 +284,6 @@ SUB_TASK = "simple_task_in_sub_wf"
 CWE = "COMPLETED_WITH_ERRORS"
 
 
-@differs(FORK_TYPE, JOIN_WITH_ERRORS)
 async def test_fork_join_with_sub_workflows_containing_optional_tasks(
     h: cadenza.Runtime,
 ) -> None:
@@ -330,7 +316,6 @@ async def test_fork_join_with_sub_workflows_containing_optional_tasks(
     at(await status(rt, run_id), "COMPLETED", 4, **done)
 
 
-@differs(FORK_TYPE)
 async def test_fork_join_with_permissive_sub_workflow_forks_terminated_by_the_user(
     h: cadenza.Runtime,
 ) -> None:
@@ -359,7 +344,6 @@ async def test_fork_join_with_permissive_sub_workflow_forks_terminated_by_the_us
        t0=(FORK, C), t1=(SUB, CA), t2=(SUB, CA), t3=(JOIN, CA))  # fmt: skip
 
 
-@differs(FORK_TYPE, SUB_RETRIED)
 async def test_fork_join_with_sub_workflow_task_using_task_definition(
     h: cadenza.Runtime,
 ) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import cadenza
 from tests.conductor_spec._support_b import (
-    FORK_TYPE,
-    differs,
     hier_leaf_again,
     hier_mid_again,
     hier_new_chain,
@@ -16,7 +14,6 @@ SPEC = "HierarchicalForkJoinSubworkflowRerunSpec.groovy"
 CORRELATION = "rerun_on_root_in_3level_wf"
 
 
-@differs(FORK_TYPE)
 async def test_rerun_on_the_root_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRerunSpec.groovy: "Test rerun on the root-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -24,7 +21,6 @@ async def test_rerun_on_the_root_level_in_a_3_level_subworkflow(rt: cadenza.Runt
     await hier_new_chain(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_rerun_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRerunSpec.groovy: "Test rerun on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -32,7 +28,6 @@ async def test_rerun_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runti
     await hier_mid_again(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_rerun_on_the_leaf_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRerunSpec.groovy: "Test rerun on the leaf-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import cadenza
 from tests.conductor_spec._support_b import (
-    FORK_TYPE,
-    differs,
     hier_leaf_again,
     hier_mid_again,
     hier_new_chain,
@@ -16,7 +14,6 @@ SPEC = "HierarchicalForkJoinSubworkflowRestartSpec.groovy"
 CORRELATION = "retry_on_root_in_3level_wf"
 
 
-@differs(FORK_TYPE)
 async def test_restart_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRestartSpec.groovy: "Test restart on the root in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -24,7 +21,6 @@ async def test_restart_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime)
     await hier_new_chain(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_restart_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRestartSpec.groovy: "Test restart on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -32,7 +28,6 @@ async def test_restart_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Run
     await hier_mid_again(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_restart_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRestartSpec.groovy: "Test restart on the leaf in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)

@@ -7,7 +7,6 @@ from tests.conductor_spec._support import status
 from tests.conductor_spec._support_b import (
     FORK,
     FORK_DONE,
-    FORK_TYPE,
     FORKED,
     JOIN,
     SUB,
@@ -17,7 +16,6 @@ from tests.conductor_spec._support_b import (
     W2,
     child,
     complete,
-    differs,
     expect,
     hierarchical_failed,
     leaf_completes,
@@ -60,7 +58,6 @@ async def _leaf_resumed(rt: cadenza.Runtime, root: str, mid: str, leaf: str) -> 
     expect(await status(rt, root), "COMPLETED", FORK_DONE, size=4)
 
 
-@differs(FORK_TYPE)
 async def test_retry_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the root in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -84,7 +81,6 @@ async def test_retry_on_the_root_in_a_3_level_subworkflow(rt: cadenza.Runtime) -
     await _retried_and_completed(rt, root)
 
 
-@differs(FORK_TYPE)
 async def test_retry_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the mid-level in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -100,7 +96,6 @@ async def test_retry_on_the_mid_level_in_a_3_level_subworkflow(rt: cadenza.Runti
     expect(await status(rt, root), "COMPLETED", FORK_DONE, size=4)
 
 
-@differs(FORK_TYPE)
 async def test_retry_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -> None:
     """HierarchicalForkJoinSubworkflowRetrySpec.groovy: "Test retry on the leaf in a 3-level subworkflow"."""
     root, mid, leaf = await hierarchical_failed(rt, CORRELATION)
@@ -108,7 +103,6 @@ async def test_retry_on_the_leaf_in_a_3_level_subworkflow(rt: cadenza.Runtime) -
     await _leaf_resumed(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_retry_on_the_root_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -118,7 +112,6 @@ async def test_retry_on_the_root_with_resume_flag_in_a_3_level_subworkflow(
     await _leaf_resumed(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_retry_on_the_mid_level_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -128,7 +121,6 @@ async def test_retry_on_the_mid_level_with_resume_flag_in_a_3_level_subworkflow(
     await _leaf_resumed(rt, root, mid, leaf)
 
 
-@differs(FORK_TYPE)
 async def test_retry_on_the_leaf_with_resume_flag_in_a_3_level_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:

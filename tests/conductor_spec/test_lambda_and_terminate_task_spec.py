@@ -10,7 +10,6 @@ import cadenza
 from tests.conductor_spec._support import harness, status
 from tests.conductor_spec._support_b import (
     FORK,
-    FORK_TYPE,
     JOIN,
     SUB,
     T1,
@@ -68,7 +67,7 @@ async def test_workflow_with_a_terminate_task_when_the_status_is_failed(
     assert failure.input["workflowId"] == run_id
 
 
-@differs(FORK_TYPE, FORK_ORDER)
+@differs(FORK_ORDER)
 async def test_workflow_with_a_terminate_task_when_the_workflow_has_a_subworkflow(
     rt: cadenza.Runtime,
 ) -> None:

@@ -8,40 +8,15 @@ from __future__ import annotations
 
 import cadenza
 from tests.conductor_spec._support import (
-    FORK_TYPE,
     harness,
     integration_taskdef,
     poll_and_complete,
     poll_and_fail,
     status,
 )
-from tests.conductor_spec._support_fork_loop import FORK, JOIN, SUB, at, differs
+from tests.conductor_spec._support_fork_loop import FORK, JOIN, SUB, at
 
 OPS = "WorkflowExecutorOps.java"
-NAME_EXPR = (
-    "Conductor resolves ${...} in subWorkflowParam.name before starting the child "
-    "(SubWorkflowTaskMapper.java:63-66, parametersUtils.getTaskInputV2); cadenza takes the name "
-    "literally and fails the SUB_WORKFLOW task: no workflow '${workflow.input.subwf}'"
-)
-PARENT_RESUMED = (
-    f"Conductor's restart or retry of a sub-workflow resumes its parent (updateAndPushParents, "
-    f"{OPS}:306): the parent's SUB_WORKFLOW task goes back to IN_PROGRESS and the parent to "
-    "RUNNING; cadenza reopens only the run operated on, the FAILED parent stays FAILED"
-)
-RESTART_CLEARS = (
-    f"Conductor's restart clears the task list ({OPS}:243 workflow.getTasks().clear()), so a "
-    "restarted run lists only its new tasks; cadenza keeps the earlier attempts ahead of them"
-)
-JOINS_REOPENED = (
-    f"Conductor's retry puts the CANCELED JOINs back to IN_PROGRESS in place ({OPS}:476-479) "
-    "and appends only the retried SUB_WORKFLOW task; cadenza supersedes the JOINs too"
-)
-NO_RESUME_FLAG = (
-    "Conductor's retry(workflowId, resumeSubworkflowTasks=true) retries the failed task inside "
-    f"the failed sub-workflow and resumes the parent's SUB_WORKFLOW task in place ({OPS}:290, "
-    "findLastFailedSubWorkflowIfAny); cadenza's rt.retry has no such flag: it supersedes the "
-    "SUB_WORKFLOW task with a new one and a new child run"
-)
 T1, T2 = "integration_task_1", "integration_task_2"
 W1, W2 = "task1.integration.worker", "task2.integration.worker"
 C, S, IP, CA, F = "COMPLETED", "SCHEDULED", "IN_PROGRESS", "CANCELED", "FAILED"
@@ -87,7 +62,6 @@ async def _parent_completes(rt: cadenza.Runtime, parent_id: str) -> None:
     at(await status(rt, parent_id), "COMPLETED", 7, **_parent(C, C))
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS, PARENT_RESUMED)
 async def test_restart_on_the_sub_workflow_in_a_nested_fork_join_workflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -106,7 +80,6 @@ async def test_restart_on_the_sub_workflow_in_a_nested_fork_join_workflow(
     await _parent_completes(rt, parent_id)
 
 
-@differs(NAME_EXPR, FORK_TYPE, RESTART_CLEARS)
 async def test_restart_on_the_parent_workflow_in_a_nested_fork_join_workflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -131,7 +104,6 @@ async def test_restart_on_the_parent_workflow_in_a_nested_fork_join_workflow(
     await _parent_completes(rt, parent_id)
 
 
-@differs(NAME_EXPR, FORK_TYPE, JOINS_REOPENED)
 async def test_retry_on_the_parent_workflow_in_a_nested_fork_join_workflow(
     rt: cadenza.Runtime,
 ) -> None:
@@ -156,14 +128,13 @@ async def test_retry_on_the_parent_workflow_in_a_nested_fork_join_workflow(
     assert parent.tasks[2].retried
 
 
-@differs(NAME_EXPR, FORK_TYPE, NO_RESUME_FLAG)
 async def test_retry_with_resume_on_the_parent_workflow_in_a_nested_fork_join_workflow(
     rt: cadenza.Runtime,
 ) -> None:
     """NestedForkJoinSubWorkflowSpec.groovy: "test retry with resume on the parent workflow in
     a nested fork join workflow"."""
     parent_id, sub_id = await _both_failed(rt)
-    await rt.retry(parent_id)  # Conductor: retry(parentWorkflowId, resumeSubworkflowTasks=true)
+    await rt.retry(parent_id, resume_subworkflow_tasks=True)  # retry(parentWorkflowId, true)
     await _sub_retried(rt, parent_id, sub_id)
 
 
@@ -184,7 +155,6 @@ async def _sub_retried(rt: cadenza.Runtime, parent_id: str, sub_id: str) -> None
     await _parent_completes(rt, parent_id)
 
 
-@differs(NAME_EXPR, FORK_TYPE, PARENT_RESUMED)
 async def test_retry_on_the_sub_workflow_in_a_nested_fork_join_workflow(
     rt: cadenza.Runtime,
 ) -> None:

@@ -451,12 +451,6 @@ async def test_non_restartable_simple_workflow(h: cadenza.Runtime) -> None:
         await rt.restart(run_id, latest=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Conductor puts a worker task updated IN_PROGRESS back to SCHEDULED and postpones "
-    "its queue message by callbackAfterSeconds, 0 included (WorkflowExecutorOps.java:978, "
-    ":1029); cadenza keeps it IN_PROGRESS and leased when no callback is given",
-)
 async def test_simple_workflow_when_update_tasks_result_with_call_back_after_seconds(
     h: cadenza.Runtime,
 ) -> None:
@@ -470,7 +464,11 @@ async def test_simple_workflow_when_update_tasks_result_with_call_back_after_sec
 
     task = await poll(rt, "integration_task_1", "task1.integration.worker")
     assert task is not None
-    await rt.update(task.id, output={"op": "task1.in.progress"})
+    # Conductor's TaskResult IN_PROGRESS with callbackAfterSeconds 0 (its default): back to
+    # SCHEDULED, queued again at once (WorkflowExecutorOps.java:978, :1029). cadenza's
+    # rt.update without callback_after_s keeps the task IN_PROGRESS (docs/contract.md), so
+    # the spec's update is rt.update(..., callback_after_s=0).
+    await rt.update(task.id, output={"op": "task1.in.progress"}, callback_after_s=0)
     assert task.input["p1"] == "p1 value"
     run = await status(rt, run_id)
     assert run.status == "RUNNING"

@@ -8,7 +8,6 @@ import pytest
 import cadenza
 from tests.conductor_spec import _conditional as c
 from tests.conductor_spec._support import (
-    FORK_TYPE,
     harness,
     poll_and_complete,
     shape,
@@ -36,7 +35,6 @@ async def test_simple_switch_workflow(h: cadenza.Runtime) -> None:
     await c.simple_workflow(h, SWITCH)
 
 
-@pytest.mark.xfail(strict=True, reason=FORK_TYPE)
 async def test_a_workflow_that_has_a_switch_task_that_leads_to_a_fork_join(
     h: cadenza.Runtime,
 ) -> None:

@@ -348,12 +348,6 @@ async def test_pause_and_resume_simple_workflow(h: cadenza.Runtime) -> None:
     assert "o3" in run.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Conductor applies the TaskDef's timeoutSeconds to any pending task with a TaskDef, "
-    "a WAIT task included (DeciderService.java:207, checkTaskTimeout :808), so the WAIT times "
-    "out and is retried; cadenza gives a WAIT no TaskDef timeout",
-)
 async def test_wait_time_out_task_based_simple_workflow(
     h: cadenza.Runtime, clock: VirtualClock
 ) -> None:

@@ -24,15 +24,16 @@ def test_a_bad_setup_is_one_line_and_exit_2(
 ) -> None:
     db = tmp_path / "journal.db"
     assert main(["serve", "--db", str(db), "--setup", setup]) == 2
-    out = capsys.readouterr().out
-    assert said in out
-    assert "Traceback" not in out
+    err = capsys.readouterr().err
+    assert said in err
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in err
     assert not db.exists()  # nothing opened
 
 
 def test_a_bad_port_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", "--db", str(tmp_path / "j.db"), "--port", "70000"]) == 2
-    assert "--port" in capsys.readouterr().out
+    assert "--port" in capsys.readouterr().err
 
 
 def test_setup_loads_an_async_function() -> None:

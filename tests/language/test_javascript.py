@@ -294,3 +294,22 @@ def test_an_engine_failure_is_a_script_error_and_the_engine_is_rebuilt(
         assert evaluate("2", {}) == 2
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("$.list.get(1)", 7),
+        ("$.list.size()", 2),
+        ("$.list.isEmpty() || $.empty.isEmpty()", True),
+        ("[$.list.contains(5), $.list.contains(6)]", [True, False]),
+        ("$.list", [5, 7]),  # the methods are not part of the value
+        ("Object.keys($.list)", ["0", "1"]),
+    ],
+)
+def test_a_list_answers_java_list_methods_as_conductors_host_access_does(
+    script: str, expected: Any
+) -> None:
+    """Conductor binds $ to Java objects with HostAccess.ALL (ScriptEvaluator.java:169), so
+    Conductor's own definitions call `$.list.get(i)` (do_while_with_decision_task.json)."""
+    assert evaluate(script, {"list": [5, 7], "empty": []}) == expected

@@ -6,16 +6,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cadenza.persistence import Append, Journal, MemoryJournal, SqliteJournal, StreamInfo
+from cadenza.persistence import (
+    Append,
+    Journal,
+    MemoryJournal,
+    PostgresJournal,
+    SqliteJournal,
+    StreamInfo,
+)
 
-KINDS = ["sqlite-file", "sqlite-memory", "memory"]
+KINDS = ["sqlite-file", "sqlite-memory", "memory", "postgres"]
 
 
-def make_journal(kind: str, tmp_path: Path, **kwargs: Any) -> Journal:
+def make_journal(kind: str, tmp_path: Path, pg_url: str | None = None, **kwargs: Any) -> Journal:
+    """A journal of `kind`, not opened; "postgres" needs the `pg_url` of a fresh database."""
     if kind == "sqlite-file":
         return SqliteJournal(str(tmp_path / "journal.db"), **kwargs)
     if kind == "sqlite-memory":
         return SqliteJournal(":memory:", **kwargs)
+    if kind == "postgres":
+        assert pg_url is not None, "the postgres journal needs the pg_url fixture"
+        return PostgresJournal(pg_url, **kwargs)
     return MemoryJournal(**kwargs)
 
 

@@ -85,9 +85,15 @@ def test_the_public_names_are_pinned() -> None:
         "JournalWriteError",
         "Loaded",
         "MemoryJournal",
+        "OwnershipLost",
+        "PostgresJournal",
         "SqliteJournal",
         "StreamInfo",
+        "StreamQuery",
+        "count_streams",
         "open_journal",
+        "redact_url",
+        "search_streams",
     ]
     for name in cadenza.persistence.__all__:
         assert getattr(cadenza.persistence, name) is not None

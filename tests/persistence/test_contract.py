@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -210,10 +211,10 @@ async def test_definitions_dedupe_by_digest_and_latest_wins(journal: Journal) ->
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_closed_journal_refuses_use_and_close_is_idempotent(
-    kind: str, tmp_path: Path
+    kind: str, tmp_path: Path, url_for: Callable[[str], str | None]
 ) -> None:
     """Using a journal before open() or after close() raises JournalClosed."""
-    j = make_journal(kind, tmp_path)
+    j = make_journal(kind, tmp_path, url_for(kind))
     with pytest.raises(JournalClosed, match="not open"):
         await j.append(append("a"))
     await j.close()  # closing a journal never opened is harmless

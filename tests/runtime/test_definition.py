@@ -561,9 +561,22 @@ def test_retry_delay_is_never_negative_never_above_the_cap_and_never_shrinks(
     )
     current = task_def.retry_delay_for(retry)
     assert current >= 0
-    if cap is not None:
+    if cap:  # 0 is no cap, as Conductor's applyMaxRetryDelayCap has it
         assert current <= cap
     assert task_def.retry_delay_for(retry + 1) >= current
+
+
+@pytest.mark.parametrize("logic", ["FIXED", "LINEAR_BACKOFF", "EXPONENTIAL_BACKOFF"])
+def test_a_max_retry_delay_of_zero_is_no_cap(logic: str) -> None:
+    """DeciderService.applyMaxRetryDelayCap: `cap > 0 && delay > cap ? cap : delay`, so
+    maxRetryDelaySeconds 0 leaves the delay as the retry logic computes it."""
+    capped_at_zero = parse_task_def(
+        {"name": "t", "retryLogic": logic, "retryDelaySeconds": 10, "maxRetryDelaySeconds": 0}
+    )
+    uncapped = parse_task_def({"name": "t", "retryLogic": logic, "retryDelaySeconds": 10})
+    delays = [capped_at_zero.retry_delay_for(n) for n in range(3)]
+    assert delays == [uncapped.retry_delay_for(n) for n in range(3)]
+    assert delays[0] == 10
 
 
 @pytest.mark.parametrize("build", [minimal, rich])

@@ -227,14 +227,15 @@ def test_conductor_209_244_workflow_timeout_fires_at_its_deadline_through_crashe
 
 
 def test_conductor_209_244_poll_timeout_fires_at_its_deadline_through_crashes() -> None:
-    """The same for a TaskDef pollTimeoutSeconds=45 (retryCount=1) no worker ever polls, with
-    a crash at t=20 and one cut short in its recovery at t=60: attempt 0 times out at exactly
+    """The same for a TaskDef pollTimeoutSeconds=45 (retryCount=1, timeoutPolicy RETRY) no
+    worker ever polls, with a crash at t=20 and one cut short in its recovery at t=60:
+    attempt 0 times out at exactly
     t=45, attempt 1 (ready at once) at exactly t=90, and the run is TIMED_OUT then."""
     for seed in SEEDS:
         with Scenario(seed) as sc:
             sc.register(
                 workflow("unpolled", simple("only")),
-                tasks=[taskdef(retryCount=1, pollTimeoutSeconds=45)],
+                tasks=[taskdef(retryCount=1, pollTimeoutSeconds=45, timeoutPolicy="RETRY")],
             )
             run_id = sc.run(sc.rt.start("unpolled"))
             created = sc.times(run_id, ev.WorkflowStarted)[0]

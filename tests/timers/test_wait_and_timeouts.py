@@ -212,11 +212,13 @@ async def test_an_alert_only_timeout_reports_and_changes_nothing(
 async def test_a_poll_timeout_times_out_a_task_no_worker_took(
     rt: cadenza.Runtime, clock: VirtualClock
 ) -> None:
-    """pollTimeoutSeconds: a task left in its queue that long is TIMED_OUT and retried."""
+    """pollTimeoutSeconds: a task left in its queue that long is TIMED_OUT and, with the
+    RETRY timeout policy, retried."""
     await rt.register(one_task())
     await rt.register_task(
-        {"name": "work", "pollTimeoutSeconds": 30, "retryCount": 1, "retryDelaySeconds": 0}
-    )
+        {"name": "work", "pollTimeoutSeconds": 30, "retryCount": 1, "retryDelaySeconds": 0,
+         "timeoutPolicy": "RETRY"}
+    )  # fmt: skip
     run_id = await rt.start("one")
     await clock.advance(29.999)
     assert (await rt.get(run_id)).tasks[0].status == "SCHEDULED"

@@ -1,0 +1,31 @@
+"""The engine's own state, read when Prometheus scrapes (queues, timers, journal records),
+and the callbacks of its timer service and worker groups, set to count into the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from cadenza.engine._host import Engine
+from cadenza.observe._metrics import Metrics
+
+
+def attach(metrics: Metrics, engine: Engine) -> None:
+    """Give `metrics` its scrape-time readers of `engine` (nothing is read until a scrape)."""
+
+    def queues() -> Iterator[tuple[str, str, int, float]]:
+        for group, (state, _ref) in list(engine._groups.items()):
+            found: dict[str, tuple[int, float]] = {}
+            for task in list(state.tasks.values()):
+                count, oldest = found.get(task.type, (0, task.ready_at))
+                found[task.type] = (count + 1, min(oldest, task.ready_at))
+            for task_type, (count, oldest) in found.items():
+                yield task_type, group, count, oldest
+
+    engine._timer_state.late = metrics.timer_late
+    engine.unserved.counted = metrics.unserved_type
+    metrics.attach(
+        queues=queues,
+        timers_pending=engine._timer_state.pending,
+        journal_records=lambda: engine.journal.stats.records,
+        now=engine.clock.now,
+    )
