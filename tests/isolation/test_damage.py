@@ -163,7 +163,8 @@ def test_cadenza_runs_lists_the_healthy_runs_beside_a_damaged_one(
         if run_id != run_ids[1]:
             assert run_id[:8] in out
     assert main(["show", run_ids[1], "--db", str(db)]) == 2
-    shown = " ".join(capsys.readouterr().out.split())
+    said = capsys.readouterr()
+    shown = " ".join((said.out + said.err).split())  # the error goes to stderr or stdout
     assert "JournalCorrupted" in shown
     assert "cadenza show" not in shown  # before: its advice pointed at itself
     assert "restore the journal from a backup" in shown
