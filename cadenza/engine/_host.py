@@ -50,10 +50,11 @@ from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWork
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
 from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
 from cadenza.engine._audit import ParkedAudit, rows_marked_ended
+from cadenza.engine._caller_starts import CallerStarts, StartFields
 from cadenza.engine._gate import RunGate
 from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
-from cadenza.engine._messages import ChildEnded, Operate, Recover, StartRun, Wake
+from cadenza.engine._messages import ChildEnded, Operate, Recover, Wake
 from cadenza.engine._observer import Observer
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
@@ -110,6 +111,7 @@ class Engine:
         self.dispatch_warning_s = dispatch_warning_s
         self.registry = Registry(journal)
         self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
+        self._starts = CallerStarts(journal, self.gate, self.new_run_id, self.run)
         self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
         self._audit = ParkedAudit(self.system, self.run)
         self.ledger = Ledger(
@@ -132,7 +134,6 @@ class Engine:
         self._pending_workers: list[tuple[str, WorkerFn, str, Pool]] = []
         self._env: Environment | None = None
         self._fresh: set[str] = set()
-        self._key_locks: dict[str, anyio.Lock] = {}  # starts in flight, by idempotency key
         self._listeners: list[Callable[[str, str, float], None]] = []
         self._runs: EntityPool[Any]
         self._timers: ActorRef[Any]
@@ -306,51 +307,8 @@ class Engine:
         Past `max_runs_in_flight` runs in flight, the start waits for room
         (`_gate`); `RuntimeClosed` if the runtime closes meanwhile.
         """
-        if key is None:
-            return await self._start(
-                definition, digest, run_input, priority, None, correlation_id, task_to_group,
-                parent_id,
-            )  # fmt: skip
-        lock = self._key_locks.setdefault(key, anyio.Lock())
-        try:
-            async with lock:
-                existing = await self.journal.find_key(key)
-                if existing is not None:
-                    return existing
-                return await self._start(
-                    definition, digest, run_input, priority, key, correlation_id, task_to_group,
-                    parent_id,
-                )  # fmt: skip
-        finally:
-            if not lock.locked() and not lock.statistics().tasks_waiting:
-                self._key_locks.pop(key, None)
-
-    async def _start(
-        self,
-        definition: WorkflowDef,
-        digest: str,
-        run_input: dict[str, Any],
-        priority: int,
-        key: str | None,
-        correlation_id: str | None,
-        task_to_group: Mapping[str, str] | None,
-        parent_id: str | None,
-    ) -> str:
-        await self.gate.admit()
-        run_id = self.new_run_id()
-        self.gate.started(run_id)  # before it can end (or park) and leave the count
-        try:
-            routes = dict(task_to_group) if task_to_group else None
-            result: str = await self._runs.ref(run_id).ask(
-                lambda reply: StartRun(
-                    definition, digest, run_input, priority, key, correlation_id, routes,
-                    parent_id, reply,
-                )
-            )  # fmt: skip
-        except BaseException:
-            self.gate.finished(run_id)  # no run was made
-            raise
-        return result
+        fields = StartFields(run_input, priority, key, correlation_id, task_to_group, parent_id)
+        return await self._starts.start(definition, digest, fields)
 
     # -- what the actors ask (RunServices, and the groups' needs) ---------------
 

@@ -108,8 +108,10 @@ def encode_append(append: Append) -> EncodedAppend:
 def _damaged(stream_id: str, seq: int, what: str, why: str) -> JournalCorrupted:
     return JournalCorrupted(
         f"{what} of stream {stream_id!r} at record {seq} is damaged ({why}); "
-        "nothing of the stream was applied. Restore the journal from a backup or "
-        f"inspect the run with `cadenza show {stream_id}`",
+        "nothing of the stream was applied. The run is quarantined (named in "
+        "`Runtime.damaged`, left out of listings) and the other runs are served; "
+        "to recover it, restore the journal from a backup "
+        "(`sqlite3 FILE .recover` may save what is readable)",
         stream_id=stream_id,
         record=seq,
     )
@@ -182,3 +184,46 @@ def checked_definitions(
                 )
             )
     return records, damaged
+
+
+def check_chain(
+    stream_id: str,
+    last: tuple[int | None, int | None, int | None],
+    records: Sequence[tuple[Any, ...]],
+) -> None:
+    """Check a stream's records against its chain; `JournalCorrupted` naming what is wrong.
+
+    `last` is the row's (last record number, its checksum, the number its
+    snapshot includes); `records` are the `(seq, payload, crc, stream_seq,
+    prev_crc)` after the snapshot, in order. The numbers must run on from
+    the snapshot's (or from 1) without a gap or a repeat, each record must
+    name its predecessor's checksum, and the last must be the row's: so a
+    record missing, repeated, or deleted from the end is found, not applied.
+    A stream with no number in its row (schema 1) is not chained.
+    """
+    last_number, last_crc, snapshot_number = last
+    if last_number is None:
+        return
+    expected = (snapshot_number or 0) + 1
+    previous: int | None = None
+    for seq, _payload, crc, number, prev_crc in records:
+        if number != expected:
+            raise _damaged(
+                stream_id,
+                seq,
+                "record",
+                f"it is the run's record {number}, expected {expected}: "
+                "a record is missing or repeated",
+            )
+        if previous is not None and prev_crc != previous:
+            raise _damaged(stream_id, seq, "record", "it does not follow the record before it")
+        previous = crc
+        expected += 1
+    if expected - 1 != last_number or (previous is not None and previous != last_crc):
+        raise _damaged(
+            stream_id,
+            last_number,
+            "the run's row",
+            f"it names record {last_number} as the last, the records end at {expected - 1}: "
+            "its latest records are missing",
+        )

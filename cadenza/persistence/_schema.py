@@ -5,6 +5,16 @@ schema, so a file that is not a SQLite database (or not a cadenza journal, or
 one from a newer cadenza) is refused with `JournalCorrupted` and left exactly
 as it was. Only then are the pragmas set and missing tables created, in one
 transaction with the `meta` row that records the schema version.
+
+Schema 2 chains each run's records (issue 13): a record carries its number
+within its stream (`stream_seq`, from 1) and the checksum of the stream's
+record before it (`prev_crc`); the stream row carries the number and
+checksum of its last record (`last_stream_seq`, `last_crc`) and the number
+of the record its snapshot includes (`snapshot_stream_seq`). A file of
+schema 1 is migrated on open — the columns are added, its streams stay
+unchained (NULL) while new ones are chained — and marked 2, so an older
+cadenza, which would write unchained records into chained streams,
+refuses it.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ import aiosqlite
 from cadenza._errors import JournalCorrupted
 from cadenza.persistence._journal import StreamInfo
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = ("1", "2")  # schema 1 is migrated to 2 on open
 BUSY_TIMEOUT_MS = 5000
 SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 
@@ -46,13 +57,18 @@ CREATE TABLE IF NOT EXISTS streams (
     snapshot       BLOB,
     snapshot_crc   INTEGER,
     snapshot_seq   INTEGER,
-    created_order  INTEGER NOT NULL
+    created_order  INTEGER NOT NULL,
+    last_stream_seq     INTEGER,
+    last_crc            INTEGER,
+    snapshot_stream_seq INTEGER
 );
 CREATE TABLE IF NOT EXISTS records (
     seq       INTEGER PRIMARY KEY,
     stream_id TEXT NOT NULL REFERENCES streams (stream_id),
     payload   BLOB NOT NULL,
-    crc       INTEGER NOT NULL
+    crc       INTEGER NOT NULL,
+    stream_seq INTEGER,
+    prev_crc   INTEGER
 );
 CREATE INDEX IF NOT EXISTS records_by_stream ON records (stream_id, seq);
 CREATE INDEX IF NOT EXISTS streams_by_age ON streams (created_at, created_order);
@@ -76,14 +92,19 @@ CREATE TABLE IF NOT EXISTS definition_versions (
     registered_order INTEGER NOT NULL,
     PRIMARY KEY (name, version)
 );
-INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
+INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '2');
 COMMIT;
 """
 
-_ADDED_STREAM_COLUMNS = (
-    ("parked", "INTEGER NOT NULL DEFAULT 0"),
-    ("wake_at", "REAL"),
-    ("timers", "TEXT"),
+_ADDED_COLUMNS = (  # (table, column, declaration) added since the first files were written
+    ("streams", "parked", "INTEGER NOT NULL DEFAULT 0"),
+    ("streams", "wake_at", "REAL"),
+    ("streams", "timers", "TEXT"),
+    ("streams", "last_stream_seq", "INTEGER"),
+    ("streams", "last_crc", "INTEGER"),
+    ("streams", "snapshot_stream_seq", "INTEGER"),
+    ("records", "stream_seq", "INTEGER"),
+    ("records", "prev_crc", "INTEGER"),
 )
 
 STREAM_COLUMNS = (
@@ -92,8 +113,9 @@ STREAM_COLUMNS = (
 )
 
 UPSERT_STREAM = f"""
-INSERT INTO streams ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO streams ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order,
+    last_stream_seq, last_crc, snapshot_stream_seq)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (stream_id) DO UPDATE SET
     kind = excluded.kind, version = excluded.version, status = excluded.status,
     terminal = excluded.terminal, created_at = excluded.created_at,
@@ -103,31 +125,59 @@ ON CONFLICT (stream_id) DO UPDATE SET
     timers = excluded.timers,
     snapshot = coalesce(excluded.snapshot, streams.snapshot),
     snapshot_crc = coalesce(excluded.snapshot_crc, streams.snapshot_crc),
-    snapshot_seq = coalesce(excluded.snapshot_seq, streams.snapshot_seq)
+    snapshot_seq = coalesce(excluded.snapshot_seq, streams.snapshot_seq),
+    last_stream_seq = excluded.last_stream_seq, last_crc = excluded.last_crc,
+    snapshot_stream_seq = coalesce(excluded.snapshot_stream_seq, streams.snapshot_stream_seq)
 """
 
-INSERT_RECORD = "INSERT INTO records (seq, stream_id, payload, crc) VALUES (?, ?, ?, ?)"
+INSERT_RECORD = (
+    "INSERT INTO records (seq, stream_id, payload, crc, stream_seq, prev_crc) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 _IN_JSON = "IN (SELECT value FROM json_each(?))"  # one parameter: a JSON array
+CHAIN_HEADS = f"SELECT stream_id, last_stream_seq, last_crc FROM streams WHERE stream_id {_IN_JSON}"
 KEY_HOLDERS = f"SELECT key, stream_id FROM streams WHERE key {_IN_JSON}"
 KEYS_OF = f"SELECT stream_id, key FROM streams WHERE stream_id {_IN_JSON}"
 
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM records"
 LAST_DEFINITION_ORDER = "SELECT coalesce(max(registered_order), 0) FROM definition_versions"
 
-LOAD_ROW = (
-    f"SELECT {STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq "
-    "FROM streams WHERE stream_id = ?"
+_LOADED_COLUMNS = (  # indices 14 to 19, after the row's own
+    "snapshot, snapshot_crc, snapshot_seq, last_stream_seq, last_crc, snapshot_stream_seq"
 )
+LOAD_ROW = f"SELECT {STREAM_COLUMNS}, {_LOADED_COLUMNS} FROM streams WHERE stream_id = ?"
 LOAD_ROWS_IN = (
-    f"SELECT {STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq "
+    f"SELECT {STREAM_COLUMNS}, {_LOADED_COLUMNS} "
     "FROM streams WHERE stream_id IN (SELECT value FROM json_each(?))"
 )
 LOAD_RECORDS_IN = (
-    "SELECT r.stream_id, r.seq, r.payload, r.crc FROM records r JOIN streams s USING (stream_id) "
+    "SELECT r.stream_id, r.seq, r.payload, r.crc, r.stream_seq, r.prev_crc "
+    "FROM records r JOIN streams s USING (stream_id) "
     "WHERE r.stream_id IN (SELECT value FROM json_each(?)) AND r.seq > coalesce(s.snapshot_seq, 0) "
     "ORDER BY r.seq"
 )
-LOAD_RECORDS = "SELECT seq, payload, crc FROM records WHERE stream_id = ? AND seq > ? ORDER BY seq"
+LOAD_RECORDS = (
+    "SELECT seq, payload, crc, stream_seq, prev_crc FROM records "
+    "WHERE stream_id = ? AND seq > ? ORDER BY seq"
+)
+
+
+def unchained(statement: str) -> str:
+    """A load statement for a schema-1 file read as it is (inspection cannot migrate it)."""
+    for columns in (
+        "last_stream_seq, last_crc, snapshot_stream_seq",
+        "r.stream_seq, r.prev_crc",
+        "stream_seq, prev_crc",
+    ):
+        statement = statement.replace(columns, ", ".join("NULL" for _ in columns.split(", ")))
+    return statement
+
+
+async def chained(conn: aiosqlite.Connection) -> bool:
+    """Whether the file has the schema-2 chain columns (a schema-1 file opened read-only not)."""
+    return "stream_seq" in {row[1] for row in await fetchall(conn, "PRAGMA table_info(records)")}
+
+
 INFO = f"SELECT {STREAM_COLUMNS} FROM streams WHERE stream_id = ?"
 FIND_KEY = "SELECT stream_id FROM streams WHERE key = ?"
 UNFINISHED_ROWS = (
@@ -268,11 +318,19 @@ async def prepare(conn: aiosqlite.Connection, path: str, durability: str) -> Non
         await fetchall(conn, f"PRAGMA {pragma}")
     await conn.executescript(DDL)
     # Columns added since the first files were written: add them where missing.
-    present = {row[1] for row in await fetchall(conn, "PRAGMA table_info(streams)")}
-    for column, declaration in _ADDED_STREAM_COLUMNS:
-        if column not in present:
-            await conn.execute(f"ALTER TABLE streams ADD COLUMN {column} {declaration}")
+    present = {
+        table: {row[1] for row in await fetchall(conn, f"PRAGMA table_info({table})")}
+        for table in ("streams", "records")
+    }
+    for table, column, declaration in _ADDED_COLUMNS:
+        if column not in present[table]:
+            await conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             await conn.commit()
+    await conn.execute(
+        "UPDATE meta SET value = ? WHERE key = 'schema_version' AND value != ?",
+        (str(SCHEMA_VERSION), str(SCHEMA_VERSION)),
+    )
+    await conn.commit()
 
 
 async def _check_ours(conn: aiosqlite.Connection, path: str) -> bool:
@@ -288,7 +346,7 @@ async def _check_ours(conn: aiosqlite.Connection, path: str) -> bool:
     if "meta" in tables:
         rows = await fetchall(conn, "SELECT value FROM meta WHERE key = 'schema_version'")
         found = rows[0][0] if rows else None
-        if found != str(SCHEMA_VERSION):
+        if found not in READABLE_VERSIONS:
             raise _not_ours(
                 path,
                 f"has journal schema version {found!r}, this cadenza reads only "

@@ -11,7 +11,11 @@ same transaction the stream's row in `streams` is upserted to the record's
 JSON object), `snapshot_crc` (same CRC) and `snapshot_seq` (the seq of the
 record whose events it already includes). `load` returns the snapshot and
 the events of every record after `snapshot_seq`, verifying every checksum.
-`created_order` is the seq of a stream's first record. Definitions live in
+`created_order` is the seq of a stream's first record. Each record is also
+chained within its stream — its number (`stream_seq`) and the checksum of
+the record before it (`prev_crc`), the row holding the last of both — so
+`load` finds a record missing (the latest included), repeated or out of
+place, not only a damaged one (`_codec.check_chain`; schema in `_schema`). Definitions live in
 `definitions` (by digest) and `definition_versions` ((name, version) →
 digest, latest wins).
 
@@ -60,6 +64,7 @@ from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import (
     EncodedAppend,
     canonical,
+    check_chain,
     checked_definitions,
     decode_definition,
     decode_events,
@@ -137,6 +142,7 @@ class SqliteJournal(Journal):
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
         self._damaged_definitions: list[JournalCorrupted] = []
+        self._loads = _load_statements(True)
 
     def __repr__(self) -> str:
         return f"SqliteJournal({self.path!r}, durability={self.durability!r}) [{self._state}]"
@@ -164,6 +170,7 @@ class SqliteJournal(Journal):
                 else:
                     await prepare(wconn, self.path, self.durability)
                 last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
+                self._loads = _load_statements(await sql.chained(wconn))
                 self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
                 if not self._single:
                     rconn = await aiosqlite.connect(
@@ -288,12 +295,12 @@ class SqliteJournal(Journal):
             with anyio.CancelScope(shield=True):  # never leave the read transaction open
                 await conn.execute("BEGIN")
                 try:
-                    rows = await fetchall(conn, sql.LOAD_ROW, (stream_id,))
+                    rows = await fetchall(conn, self._loads["LOAD_ROW"], (stream_id,))
                     if not rows:
                         return None
                     row = rows[0]
                     after = row[16] or 0  # snapshot_seq
-                    records = await fetchall(conn, sql.LOAD_RECORDS, (stream_id, after))
+                    records = await fetchall(conn, self._loads["LOAD_RECORDS"], (stream_id, after))
                 finally:
                     await conn.rollback()
         return self._decode_loaded(stream_id, row, records)
@@ -303,8 +310,9 @@ class SqliteJournal(Journal):
             snapshot = None
             if row[16] is not None:
                 snapshot = decode_snapshot(stream_id, row[16], bytes(row[14]), row[15])
+            check_chain(stream_id, (row[17], row[18], row[19]), records)
             events: list[JSONObject] = []
-            for seq, payload, crc in records:
+            for seq, payload, crc, _number, _prev in records:
                 events.extend(decode_events(stream_id, seq, bytes(payload), crc))
         except JournalCorrupted as exc:
             log.error("journal.corrupted", path=self.path, stream_id=stream_id, record=exc.record)
@@ -322,13 +330,13 @@ class SqliteJournal(Journal):
             with anyio.CancelScope(shield=True):  # never leave the read transaction open
                 await conn.execute("BEGIN")
                 try:
-                    rows = await fetchall(conn, sql.LOAD_ROWS_IN, (wanted,))
-                    records = await fetchall(conn, sql.LOAD_RECORDS_IN, (wanted,))
+                    rows = await fetchall(conn, self._loads["LOAD_ROWS_IN"], (wanted,))
+                    records = await fetchall(conn, self._loads["LOAD_RECORDS_IN"], (wanted,))
                 finally:
                     await conn.rollback()
         by_stream: dict[str, list[Any]] = {}
-        for stream_id, seq, payload, crc in records:
-            by_stream.setdefault(stream_id, []).append((seq, payload, crc))
+        for stream_id, *record in records:
+            by_stream.setdefault(stream_id, []).append(tuple(record))
         found = {row[0]: row for row in rows}
         results: dict[str, Loaded | JournalCorrupted | None] = {}
         for stream_id in stream_ids:
@@ -431,6 +439,19 @@ class SqliteJournal(Journal):
             return None
         name, version, body, at = rows[0]
         return DefinitionRecord(name, version, digest, decode_definition(digest, bytes(body)), at)
+
+
+def _load_statements(chained: bool) -> dict[str, str]:
+    """The load statements; a schema-1 file read as it is gets them without the chain."""
+    statements = {
+        "LOAD_ROW": sql.LOAD_ROW,
+        "LOAD_RECORDS": sql.LOAD_RECORDS,
+        "LOAD_ROWS_IN": sql.LOAD_ROWS_IN,
+        "LOAD_RECORDS_IN": sql.LOAD_RECORDS_IN,
+    }
+    if chained:
+        return statements
+    return {name: sql.unchained(statement) for name, statement in statements.items()}
 
 
 def _present(value: T | None, what: str) -> T:

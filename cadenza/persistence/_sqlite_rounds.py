@@ -128,7 +128,7 @@ class RoundWriter:
                 faults.check_members(t.item.append for t in batch)
             await conn.execute("BEGIN IMMEDIATE")
             accepted, refused = await self._claim_keys(conn, batch)
-            streams, records = self._rows(accepted)
+            streams, records = self._rows(accepted, await self._chain_heads(conn, accepted))
             await conn.executemany(sql.UPSERT_STREAM, streams)
             await conn.executemany(sql.INSERT_RECORD, records)
             await conn.commit()
@@ -170,16 +170,50 @@ class RoundWriter:
                 refused.append((ticket, duplicate))
         return accepted, refused
 
-    def _rows(self, accepted: Batch) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    async def _chain_heads(
+        self, conn: aiosqlite.Connection, batch: Batch
+    ) -> dict[str, tuple[int | None, int | None]]:
+        """(last record number, its checksum) of each stream of `batch` that exists already."""
+        sids = sorted({t.item.stream_id for t in batch})
+        rows = await fetchall(conn, sql.CHAIN_HEADS, (json.dumps(sids),))
+        return {sid: (number, crc) for sid, number, crc in rows}
+
+    def _rows(
+        self, accepted: Batch, heads: dict[str, tuple[int | None, int | None]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The stream upserts and record inserts, each record chained to its stream's last.
+
+        A new stream starts at record 1 after checksum 0; a stream from a
+        schema-1 file (its row has no number) stays unchained (`_schema`).
+        """
+        chain: dict[str, tuple[int, int] | None] = {}
         streams: list[tuple[Any, ...]] = []
         records: list[tuple[Any, ...]] = []
         for seq, ticket in enumerate(accepted, start=self.last_seq + 1):
             enc = ticket.item
-            snapshot_seq = seq if enc.snapshot is not None else None
+            sid = enc.stream_id
+            if sid not in chain:
+                number, crc = heads.get(sid, (0, 0))
+                chain[sid] = None if number is None else (number, crc or 0)
+            head = chain[sid]
+            stream_seq = prev_crc = last_crc = None
+            if head is not None:
+                stream_seq, prev_crc, last_crc = head[0] + 1, head[1], enc.crc
+                chain[sid] = (stream_seq, enc.crc)
+            snapshot = enc.snapshot is not None
             streams.append(
-                (*info_params(enc.append.info), enc.snapshot, enc.snapshot_crc, snapshot_seq, seq)
+                (
+                    *info_params(enc.append.info),
+                    enc.snapshot,
+                    enc.snapshot_crc,
+                    seq if snapshot else None,
+                    seq,
+                    stream_seq,
+                    last_crc,
+                    stream_seq if snapshot else None,
+                )
             )
-            records.append((seq, enc.stream_id, enc.payload, enc.crc))
+            records.append((seq, sid, enc.payload, enc.crc, stream_seq, prev_crc))
         return streams, records
 
 

@@ -162,6 +162,12 @@ def test_cadenza_runs_lists_the_healthy_runs_beside_a_damaged_one(
     for run_id in run_ids:
         if run_id != run_ids[1]:
             assert run_id[:8] in out
+    assert main(["show", run_ids[1], "--db", str(db)]) == 2
+    said = capsys.readouterr()
+    shown = " ".join((said.out + said.err).split())  # the error goes to stderr or stdout
+    assert "JournalCorrupted" in shown
+    assert "cadenza show" not in shown  # before: its advice pointed at itself
+    assert "restore the journal from a backup" in shown
 
 
 @pytest.mark.parametrize("how", ["unlinked", "replaced"])
@@ -202,3 +208,61 @@ async def test_a_running_run_whose_row_says_ended_is_still_recovered(tmp_path: P
         assert conn.execute(
             "SELECT status, terminal FROM streams WHERE stream_id = ?", (flipped,)
         ).fetchone() == ("COMPLETED", 1)
+
+
+async def test_a_run_missing_its_latest_record_is_named_not_rolled_back(tmp_path: Path) -> None:
+    """Before: deleting a run's latest record silently rolled back its COMPLETED task."""
+    db = tmp_path / "j.db"
+    run_ids = await _journal_with_runs(db)
+    bad = run_ids[4]  # RUNNING: step_a COMPLETED in its latest record
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "DELETE FROM records WHERE seq = (SELECT max(seq) FROM records WHERE stream_id = ?)",
+            (bad,),
+        )
+    async with _open(db, seed=3) as rt:
+        serve(rt)
+        assert bad in rt.damaged
+        with pytest.raises(cadenza.JournalCorrupted, match="latest records are missing") as named:
+            await rt.get(bad)
+        assert named.value.stream_id == bad
+        for run_id in run_ids:
+            if run_id != bad:
+                assert (await rt.wait(run_id)).status == "COMPLETED"
+    async with cadenza.inspect(str(db)) as journal:  # inspection names it too
+        with pytest.raises(cadenza.JournalCorrupted):
+            await journal.get(bad)
+
+
+def _as_schema_1(db: Path) -> None:
+    """Turn a journal into what a cadenza of schema 1 wrote: no chain columns."""
+    with sqlite3.connect(db) as conn:
+        for table, column in (
+            ("records", "stream_seq"),
+            ("records", "prev_crc"),
+            ("streams", "last_stream_seq"),
+            ("streams", "last_crc"),
+            ("streams", "snapshot_stream_seq"),
+        ):
+            conn.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+
+
+async def test_a_schema_1_journal_is_read_as_it_is_and_migrated_on_open(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    run_ids = await _journal_with_runs(db)
+    _as_schema_1(db)
+    async with cadenza.inspect(str(db)) as journal:  # read-only: read as it is, unchanged
+        assert len(await journal.runs()) == RUNS
+    async with _open(db, seed=3) as rt:
+        serve(rt)
+        for run_id in run_ids:  # its unchained runs are served and finish
+            assert (await rt.wait(run_id)).status == "COMPLETED"
+        fresh = await rt.start("three_steps", {"n": 1})
+        assert (await rt.wait(fresh)).output == {"result": 4}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
+        numbers = conn.execute(
+            "SELECT stream_seq FROM records WHERE stream_id = ? ORDER BY seq", (fresh,)
+        ).fetchall()
+        assert [n for (n,) in numbers] == list(range(1, len(numbers) + 1))  # new runs chained

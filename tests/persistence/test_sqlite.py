@@ -164,7 +164,7 @@ async def test_a_damaged_snapshot_is_named_and_never_returned(tmp_path: Path) ->
     [
         ("garbage", "not a SQLite database"),
         ("foreign", "not a cadenza journal"),
-        ("future", "schema version '2'"),
+        ("future", "schema version '3'"),
     ],
 )
 async def test_a_file_that_is_not_our_journal_is_refused_untouched(
@@ -180,7 +180,7 @@ async def test_a_file_that_is_not_our_journal_is_refused_untouched(
             con.execute("CREATE TABLE accounts (id INTEGER)")
         else:
             con.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
-            con.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+            con.execute("INSERT INTO meta VALUES ('schema_version', '3')")
         con.commit()
         con.close()
     before = path.read_bytes()
