@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import random
 
+from cadenza.core._cases import failure_reason
 from cadenza.core._dynamic import spec_for
 from cadenza.core._events import (
     Event,
@@ -53,7 +54,7 @@ from cadenza.core._events import (
     WorkflowFailed,
 )
 from cadenza.core._failure_run import naming_failure_run
-from cadenza.core._flow import Walker, failure_reason
+from cadenza.core._flow import Walker
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState, first_scheduled_at
 from cadenza.core._status import TaskStatus, WorkflowStatus

@@ -100,6 +100,7 @@ class Engine:
         self.unserved = Unserved(unserved_warning_s)  # its `counted`: see cadenza.observe
         self.journal = journal
         self.clock = clock
+        self.seed = seed
         self.rng = random.Random(seed)
         self.jitter = random.Random(f"jitter:{seed}") if seed is not None else random.Random()
         self.default_group = default_group
@@ -148,6 +149,7 @@ class Engine:
         """Open the journal, start the actors and recover; on failure, close what opened."""
         await self.journal.open()
         try:
+            await self._reseed_ids()
             await self.system.__aenter__()
             await self.registry.load()
             for exc in self.journal.damaged_definitions():
@@ -282,6 +284,13 @@ class Engine:
 
     def _register_worker(self, task_type: str, fn: WorkerFn, group: str, concurrency: Pool) -> None:
         _tell_soon(self.system, self.group_ref(group), RegisterWorker(task_type, fn, concurrency))
+
+    async def _reseed_ids(self) -> None:
+        """A seeded id stream that differs at each opening of a journal with records, so a
+        reopened runtime never mints an id it minted before (fresh ids skip the lookup)."""
+        last = await self.journal.last_seq()
+        if self.seed is not None and last:
+            self.rng = random.Random(f"run-ids:{self.seed}:{last}")
 
     def new_run_id(self) -> str:
         """A fresh random id (from the seeded rng); its actor need not look for it in the journal."""

@@ -294,6 +294,11 @@ class Journal(ABC):
         A body that fails its check is left out (see `damaged_definitions`).
         """
 
+    async def last_seq(self) -> int:
+        """The `seq` of the newest record (0 for an empty journal): it grows with every
+        append, so it tells one opening of a journal from the next. Default: 0."""
+        return 0
+
     def damaged_definitions(self) -> list[JournalCorrupted]:
         """The definitions the last `definitions()` left out: they failed their check.
 

@@ -181,6 +181,9 @@ class MemoryJournal(Journal):
                 events.extend(decode_events(sid, seq, payload, crc))
         return Loaded(info=row.info, snapshot=snapshot, events=events)
 
+    async def last_seq(self) -> int:
+        return self._store.last_seq
+
     async def info(self, stream_id: str) -> StreamInfo | None:
         self._check_open()
         row = self._store.streams.get(stream_id)

@@ -346,6 +346,11 @@ class PostgresJournal(Journal):
                 results[stream_id] = exc
         return results
 
+    async def last_seq(self) -> int:
+        async with self._reading() as conn:
+            value: int | None = await conn.fetchval(sql.LAST_SEQ)
+        return value or 0
+
     async def info(self, stream_id: str) -> StreamInfo | None:
         async with self._reading() as conn:
             row = await conn.fetchrow(sql.INFO, stream_id)

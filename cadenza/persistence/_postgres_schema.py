@@ -141,6 +141,7 @@ STREAM_ARRAY_TYPES = (
     "bytea[]", "bigint[]", "bigint[]", "bigint[]", "integer[]",
 )  # fmt: skip
 
+LAST_SEQ = f"SELECT value FROM {SCHEMA}.counters WHERE name = 'seq'"
 NEXT_SEQS = f"UPDATE {SCHEMA}.counters SET value = value + $1 WHERE name = 'seq' RETURNING value"
 KEY_ROWS = (
     f"SELECT stream_id, key FROM {SCHEMA}.streams "

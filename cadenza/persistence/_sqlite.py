@@ -352,6 +352,9 @@ class SqliteJournal(Journal):
                 results[stream_id] = exc
         return results
 
+    async def last_seq(self) -> int:
+        return self._rounds.last_seq
+
     async def info(self, stream_id: str) -> StreamInfo | None:
         async with self._reading() as conn:
             rows = await fetchall(conn, sql.INFO, (stream_id,))

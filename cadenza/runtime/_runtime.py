@@ -15,7 +15,6 @@ operator controls are delegated to two small parts, `ExternalWorkers` and
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any, Self, overload
 
 from prometheus_client import CollectorRegistry
@@ -145,19 +144,13 @@ class Runtime:
         await self._observing.opened(self._engine)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._observing.closed(self._engine)
 
     @property
     def damaged(self) -> list[str]:
-        """What is quarantined: ids of runs whose journal records are damaged (failed their
-        checksum, or do not replay), found at recovery or when read, and damaged
-        definitions as "definition NAME vVERSION". The other runs are served."""
+        """What is quarantined, the rest being served: ids of runs whose records fail their
+        checksum or do not replay, and damaged definitions as "definition NAME vVERSION"."""
         return list(self._engine.damaged)
 
     @property

@@ -249,3 +249,11 @@ async def test_memory_crash_copy_holds_everything_appended() -> None:
         loaded = await j.load("a")
         assert loaded is not None
         assert loaded.events == [{"i": 1}, {"i": 2}]
+
+
+async def test_last_seq_is_the_newest_records_seq(journal: Journal) -> None:
+    """`last_seq` tells one opening of a journal from the next (seeded run ids use it)."""
+    assert await journal.last_seq() == 0
+    first = await journal.append(append("s1", [{"n": 1}]))
+    second = await journal.append(append("s2", [{"n": 2}]))
+    assert await journal.last_seq() == second > first
