@@ -286,7 +286,21 @@ class SqliteJournal(Journal):
             conn = self._wconn if self._single else self._rconn
             if conn is None:
                 raise self._closed_error()
-            yield conn
+            try:
+                yield conn
+            except sqlite3.DatabaseError as exc:
+                if type(exc) is not sqlite3.DatabaseError:  # locked, constraint...: not damage
+                    raise
+                raise self._malformed(exc) from exc
+
+    def _malformed(self, exc: sqlite3.DatabaseError) -> JournalCorrupted:
+        """The file itself is damaged below the records (a torn page): named, with the way out."""
+        log.error("journal.malformed", path=self.path, error=str(exc))
+        return JournalCorrupted(
+            f"the journal {self.path!r} is damaged below its records ({exc}): a page of the "
+            "SQLite file is torn. Restore it from a backup, or salvage what is readable with "
+            f"`sqlite3 {self.path} .recover` into a new file and open that"
+        )
 
     async def load(self, stream_id: str) -> Loaded | None:
         if self.faults is not None:
