@@ -96,8 +96,8 @@ from cadenza.persistence._postgres_connect import (
 from cadenza.persistence._postgres_leases import Leases, check_lease_s
 from cadenza.persistence._postgres_members import Balance, balance, leave
 from cadenza.persistence._postgres_round import write_round
-from cadenza.persistence._postgres_rows import info_from_row
 from cadenza.persistence._postgres_schema import PARTITIONS
+from cadenza.persistence._schema import info_from_row
 
 log = get_logger("cadenza.persistence")
 

@@ -43,26 +43,6 @@ def stream_values(info: StreamInfo) -> list[Any]:
     ]
 
 
-def info_from_row(row: Sequence[Any]) -> StreamInfo:
-    """A `StreamInfo` from the first fourteen columns of a row (`STREAM_COLUMNS`)."""
-    return StreamInfo(
-        stream_id=row[0],
-        kind=row[1],
-        version=row[2],
-        status=row[3],
-        terminal=bool(row[4]),
-        created_at=row[5],
-        updated_at=row[6],
-        key=row[7],
-        correlation_id=row[8],
-        parent_id=row[9],
-        priority=row[10],
-        parked=bool(row[11]),
-        wake_at=row[12],
-        timers=json.loads(row[13]) if row[13] else None,
-    )
-
-
 def round_arrays(
     appends: Sequence[EncodedAppend],
     first: int,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
@@ -253,8 +254,9 @@ def info_params(info: StreamInfo) -> tuple[Any, ...]:
     )
 
 
-def info_from_row(row: sqlite3.Row | tuple[Any, ...]) -> StreamInfo:
-    """A `StreamInfo` from the first fourteen columns of a row (`STREAM_COLUMNS`)."""
+def info_from_row(row: sqlite3.Row | Sequence[Any]) -> StreamInfo:
+    """A `StreamInfo` from the first fourteen columns of a row (`STREAM_COLUMNS`): a SQLite
+    row or an asyncpg record, the columns being the same on both journals."""
     return StreamInfo(
         stream_id=row[0],
         kind=row[1],

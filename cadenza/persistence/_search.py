@@ -20,7 +20,6 @@ from typing import Any
 from cadenza.persistence import _postgres_schema as pg
 from cadenza.persistence._journal import Journal, StreamInfo
 from cadenza.persistence._postgres import PostgresJournal
-from cadenza.persistence._postgres_rows import info_from_row as pg_info_from_row
 from cadenza.persistence._schema import STREAM_COLUMNS, fetchall, info_from_row
 from cadenza.persistence._sqlite import SqliteJournal
 
@@ -104,7 +103,7 @@ async def search_streams(
         )
         async with journal._reading() as conn:
             found = await conn.fetch(sql, *params, limit, offset)
-        return [pg_info_from_row(row) for row in found]
+        return [info_from_row(row) for row in found]
     if isinstance(journal, SqliteJournal):
         where, params = _where(query)
         sql = (
