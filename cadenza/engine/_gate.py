@@ -71,6 +71,15 @@ class RunGate:
                 self._hand_over()
             raise
 
+    async def admit_many(self, count: int) -> None:
+        """`admit` for a batch of `count` starts: it waits for room once, then is admitted
+        whole (the count may pass the limit by the batch), holding `count` reservations."""
+        if count < 1:
+            return
+        await self.admit()
+        self.reserved += count - 1
+        self.peak = max(self.peak, self.in_flight)
+
     def started(self, run_id: str) -> None:
         """The admitted start is making run `run_id`: its reservation becomes the run."""
         self.reserved -= 1

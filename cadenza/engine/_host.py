@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -318,6 +318,12 @@ class Engine:
         """
         fields = StartFields(run_input, priority, key, correlation_id, task_to_group, parent_id)
         return await self._starts.start(definition, digest, fields)
+
+    async def start_many(
+        self, definition: WorkflowDef, digest: str, batch: Sequence[StartFields]
+    ) -> list[str]:
+        """Start a run per item, their start records in one commit; see `CallerStarts`."""
+        return await self._starts.start_many(definition, digest, batch)
 
     # -- what the actors ask (RunServices, and the groups' needs) ---------------
 

@@ -26,12 +26,18 @@ taken into a round, the round completes and the record may be durable.
 
 `flush` waits until every ticket submitted before it is resolved, writing
 rounds itself if nobody else does; it does not wait for later submissions.
+
+`hold(members)` gathers a batch into one round (`Runtime.start_many`): while
+held, no round starts; the hold lifts once every member has submitted its
+ticket (or been forgone: its start failed before appending), and the next
+round takes everything pending, past `batch_max` if need be, so the members
+share one transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
 from typing import Generic, TypeVar
 
 import anyio
@@ -64,6 +70,24 @@ class Ticket(Generic[T]):
         self.error = error
 
 
+class Hold:
+    """A batch gathered into one round: lifts once each member submitted or was forgone."""
+
+    def __init__(self, members: Collection[Hashable]):
+        self.waiting = set(members)
+        self.lifted = anyio.Event()
+        if not self.waiting:
+            self.lifted.set()
+
+    def arrived(self, member: Hashable) -> None:
+        """`member` submitted its ticket, or will never submit one (`forgo`)."""
+        self.waiting.discard(member)
+        if not self.waiting:
+            self.lifted.set()
+
+    forgo = arrived
+
+
 class GroupCommitter(Generic[T]):
     """Gathers submitted items into rounds; `commit` resolves every ticket of a round."""
 
@@ -72,6 +96,7 @@ class GroupCommitter(Generic[T]):
         commit: Callable[[list[Ticket[T]]], Awaitable[None]],
         *,
         batch_max: int,
+        member: Callable[[T], Hashable] | None = None,
     ):
         if batch_max < 1:
             raise ValueError(f"batch_max must be at least 1, got {batch_max}")
@@ -81,6 +106,9 @@ class GroupCommitter(Generic[T]):
         self._round: anyio.Event | None = None  # set while a round is in flight
         self._inflight_first: int | None = None  # lowest ticket number in flight
         self._next_number = 1
+        self._member = member  # which hold member an item belongs to
+        self._hold: Hold | None = None
+        self._whole = 0  # tickets the next round takes whole (a lifted hold's batch)
 
     @property
     def idle(self) -> bool:
@@ -92,6 +120,8 @@ class GroupCommitter(Generic[T]):
         ticket = Ticket(item, self._next_number)
         self._next_number += 1
         self._pending.append(ticket)
+        if self._hold is not None and self._member is not None:
+            self._hold.arrived(self._member(item))
         try:
             await self._drive(lambda: ticket.done)
         except BaseException:
@@ -116,9 +146,32 @@ class GroupCommitter(Generic[T]):
 
         await self._drive(flushed)
 
+    @contextlib.asynccontextmanager
+    async def hold(self, members: Collection[Hashable]) -> AsyncIterator[Hold]:
+        """Hold rounds back until each of `members` submitted (or was forgone); see the note.
+
+        Holds do not nest: a second one waits for the first to lift.
+        """
+        while self._hold is not None:
+            await self._hold.lifted.wait()
+        hold = self._hold = Hold(members)
+        try:
+            yield hold
+        finally:
+            hold.lifted.set()
+            if self._hold is hold:
+                self._hold = None
+                self._whole = len(self._pending)
+
     async def _drive(self, done: Callable[[], bool]) -> None:
         while not done():
-            if self._round is None:
+            hold = self._hold
+            if hold is not None and not hold.lifted.is_set():
+                await hold.lifted.wait()
+            elif hold is not None:  # lifted: the round after it takes the batch whole
+                self._hold = None
+                self._whole = len(self._pending)
+            elif self._round is None:
                 await self._write_round()
             else:
                 await self._round.wait()
@@ -130,8 +183,10 @@ class GroupCommitter(Generic[T]):
                 # Yield once before taking the batch: the appenders the last round
                 # just woke queue their next records and join this round.
                 await anyio.lowlevel.cancel_shielded_checkpoint()
-                batch = self._pending[: self._batch_max]
-                del self._pending[: self._batch_max]
+                take = max(self._batch_max, self._whole)
+                self._whole = 0
+                batch = self._pending[:take]
+                del self._pending[:take]
                 if batch:  # empty only if every pending submitter withdrew meanwhile
                     self._inflight_first = batch[0].number
                     await self._commit_batch(batch)

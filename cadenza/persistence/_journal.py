@@ -29,13 +29,15 @@ Promises every implementation keeps:
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
 from cadenza._errors import CadenzaError, JournalCorrupted
+from cadenza.persistence._group import Hold
 
 JSONObject = Mapping[str, Any]
 
@@ -232,6 +234,18 @@ class Journal(ABC):
     async def flush(self) -> None:
         """Return once every append accepted so far is durable."""
 
+    def gathering(
+        self, stream_ids: Collection[str]
+    ) -> contextlib.AbstractAsyncContextManager[Hold]:
+        """Gather the next append of each of `stream_ids` into one transaction.
+
+        Inside, no transaction starts until each stream appended (or was
+        `forgo`ne on the yielded hold: it will not append); then they commit
+        together, whatever `batch_max` says. A journal that commits each
+        append on its own (memory) gathers nothing.
+        """
+        return _nothing_held()
+
     @abstractmethod
     async def load(self, stream_id: str) -> Loaded | None:
         """The stream's latest snapshot and the events after it, or None."""
@@ -310,3 +324,8 @@ class Journal(ABC):
     @abstractmethod
     async def definition_by_digest(self, digest: str) -> DefinitionRecord | None:
         """A body by its digest, even if (name, version) was re-registered since."""
+
+
+@contextlib.asynccontextmanager
+async def _nothing_held() -> AsyncIterator[Hold]:
+    yield Hold(())

@@ -56,8 +56,8 @@ are serialised by the counter row's lock, so seqs follow commit order.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import anyio
@@ -74,7 +74,7 @@ from cadenza.persistence._codec import (
     encode_append,
 )
 from cadenza.persistence._faults import JournalFaults
-from cadenza.persistence._group import GroupCommitter, Ticket
+from cadenza.persistence._group import GroupCommitter, Hold, Ticket
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -167,7 +167,7 @@ class PostgresJournal(Journal):
         self._rpool: Any = None  # asyncpg.Pool: the readers
         self._write_lock = anyio.Lock()
         self._closed: anyio.Event | None = None
-        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max)
+        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max, member=_stream_of)
 
     def __repr__(self) -> str:
         return f"PostgresJournal({redact_url(self.url)!r}, durability={self.durability!r}) [{self._state}]"
@@ -186,7 +186,9 @@ class PostgresJournal(Journal):
             exclusive=self.exclusive,
             stalled_s=None if self.leases is None else self.stalled_s,
         )
-        self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
+        self._committer = GroupCommitter(
+            self._commit_round, batch_max=self.batch_max, member=_stream_of
+        )
         self._state = "open"
         log.info("journal.opened", path=redact_url(self.url), durability=self.durability)
 
@@ -243,6 +245,9 @@ class PostgresJournal(Journal):
     async def flush(self) -> None:
         if self._state in ("open", "closing"):
             await self._committer.flush()
+
+    def gathering(self, stream_ids: Collection[str]) -> AbstractAsyncContextManager[Hold]:
+        return self._committer.hold(stream_ids)
 
     async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
         """One transaction for a round of appends (`write_round`); resolves every ticket."""
@@ -490,3 +495,7 @@ def _present(writer: Writer | None) -> Writer:
     if writer is None:
         raise InternalError("the write connection is missing while the journal is in use")
     return writer
+
+
+def _stream_of(item: EncodedAppend) -> str:
+    return item.stream_id

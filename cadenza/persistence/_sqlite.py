@@ -49,8 +49,8 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,7 +72,7 @@ from cadenza.persistence._codec import (
     encode_append,
 )
 from cadenza.persistence._faults import JournalFaults
-from cadenza.persistence._group import GroupCommitter, Ticket
+from cadenza.persistence._group import GroupCommitter, Hold, Ticket
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -138,7 +138,7 @@ class SqliteJournal(Journal):
         self._write_lock: anyio.Lock | None = None
         self._read_lock: anyio.Lock | None = None
         self._closed: anyio.Event | None = None
-        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max)
+        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max, member=_stream_of)
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
         self._damaged_definitions: list[JournalCorrupted] = []
@@ -193,7 +193,9 @@ class SqliteJournal(Journal):
         self._wconn, self._rconn = wconn, rconn
         self._write_lock = anyio.Lock()
         self._read_lock = self._write_lock if self._single else anyio.Lock()
-        self._committer = GroupCommitter(self._commit_round, batch_max=self.batch_max)
+        self._committer = GroupCommitter(
+            self._commit_round, batch_max=self.batch_max, member=_stream_of
+        )
         self._rounds = RoundWriter(self.path, self.stats, last_seq, self._identity())
         self._state = "open"
         log.info("journal.opened", path=self.path, durability=self.durability, last_seq=last_seq)
@@ -268,6 +270,9 @@ class SqliteJournal(Journal):
     async def flush(self) -> None:
         if self._state in ("open", "closing"):
             await self._committer.flush()
+
+    def gathering(self, stream_ids: Collection[str]) -> AbstractAsyncContextManager[Hold]:
+        return self._committer.hold(stream_ids)
 
     async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
         """One round of appends (see `_sqlite_rounds`); resolves every ticket."""
@@ -476,3 +481,7 @@ def _present(value: T | None, what: str) -> T:
     if value is None:
         raise InternalError(f"{what} is missing while the journal is in use")
     return value
+
+
+def _stream_of(item: EncodedAppend) -> str:
+    return item.stream_id

@@ -14,7 +14,7 @@ operator controls are delegated to two small parts, `ExternalWorkers` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Self, overload
 
 from prometheus_client import CollectorRegistry
@@ -30,9 +30,11 @@ from cadenza.engine._messages import GetRun, WaitRun
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
+from cadenza.runtime._batch_starts import start_many
 from cadenza.runtime._calls import calls_translated
 from cadenza.runtime._listing import list_runs
 from cadenza.runtime._observing import Observing
+from cadenza.runtime._operations import RunOperations
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
 from cadenza.runtime._workers import ExternalWorkers
@@ -40,7 +42,7 @@ from cadenza.runtime._workers import ExternalWorkers
 CONCURRENCY_MAX = 10_000
 
 
-class Runtime:
+class Runtime(RunOperations):
     """An embedded cadenza engine on the journal at `path` (`":memory:"` for none).
 
     `async with Runtime(path) as rt:` opens the journal and recovers every
@@ -295,6 +297,23 @@ class Runtime:
                 span.set_attribute("cadenza.workflow.id", run_id)
             return run_id
 
+    async def start_many(
+        self,
+        name: str,
+        inputs: Sequence[Mapping[str, Any]],
+        *,
+        version: int | None = None,
+        priority: int = 0,
+        keys: Sequence[str] | None = None,
+    ) -> list[str]:
+        """Start one run of `name` per input, all made durable by one commit; their ids.
+
+        `keys` (one per input) are idempotency keys, as `start`'s `key`.
+        Raises as `start` does; `InvalidArgument` names the item (`inputs[3]`).
+        """
+        self._check_open()
+        return await start_many(self._engine, name, inputs, version, priority, keys)
+
     async def get(self, run_id: str) -> WorkflowRun:
         """A snapshot of run `run_id` (a copy: changing it changes nothing)."""
         self._check_open()
@@ -414,85 +433,3 @@ class Runtime:
         """
         self._check_open()
         await self._workers.update(task_id, output, callback_after_s)
-
-    # -- operations ------------------------------------------------------------------
-
-    async def pause(self, run_id: str) -> None:
-        """Stop scheduling new tasks of a running run; results of tasks in flight still land.
-
-        Raises:
-            InvalidOperation: the run is not running (or already paused).
-        """
-        self._check_open()
-        await self._operator.operate(run_id, "pause")
-
-    async def resume(self, run_id: str) -> None:
-        """Resume a paused run.
-
-        Raises:
-            InvalidOperation: the run is not paused.
-        """
-        self._check_open()
-        await self._operator.operate(run_id, "resume")
-
-    async def terminate(self, run_id: str, reason: str = "") -> None:
-        """End a run now: tasks in flight are cancelled, the run is TERMINATED.
-
-        Raises:
-            InvalidOperation: the run already ended.
-        """
-        self._check_open()
-        await self._operator.operate(run_id, "terminate", reason)
-
-    async def retry(self, run_id: str, *, resume_subworkflow_tasks: bool = False) -> None:
-        """Re-run the failed task(s) of a FAILED or TIMED_OUT run; it is RUNNING again.
-
-        `resume_subworkflow_tasks=True` (Conductor's flag): the deepest failed
-        child is retried instead of a new child, its parents resume in place.
-
-        Raises:
-            InvalidOperation: the run is not FAILED or TIMED_OUT.
-        """
-        self._check_open()
-        await self._operator.retry(run_id, resume_subworkflow_tasks)
-
-    async def restart(self, run_id: str, *, latest: bool = False) -> None:
-        """Run a terminal run again from the beginning, same id.
-
-        `latest=True` switches it to the newest registered version.
-
-        Raises:
-            InvalidOperation: the run has not ended (or is COMPLETED and its
-                definition is not restartable).
-        """
-        self._check_open()
-        await self._operator.restart(run_id, check.flag("latest", latest))
-
-    async def rerun(
-        self, run_id: str, from_ref: str, *, input: Mapping[str, Any] | None = None
-    ) -> None:
-        """Run a terminal run again from task `from_ref`; `input` replaces the workflow input.
-
-        Raises:
-            InvalidOperation: the run has not ended, or has no task `from_ref`.
-        """
-        self._check_open()
-        await self._operator.rerun(run_id, from_ref, input)
-
-    async def skip(self, run_id: str, ref: str) -> None:
-        """Skip task `ref` of a running run before it is scheduled (as Conductor): SKIPPED.
-
-        Raises:
-            InvalidOperation: the run is not running, or `ref` was already scheduled.
-        """
-        self._check_open()
-        await self._operator.skip(run_id, ref)
-
-    async def signal(self, run_id: str, ref: str, output: Mapping[str, Any] | None = None) -> None:
-        """Complete the WAIT or HUMAN task `ref` of a run from outside, with `output`.
-
-        Raises:
-            InvalidOperation: no WAIT or HUMAN task `ref` is waiting.
-        """
-        self._check_open()
-        await self._operator.signal(run_id, ref, output)
