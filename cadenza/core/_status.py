@@ -11,6 +11,8 @@ class WorkflowStatus(StrEnum):
     A `str` enum, so `run.status == "COMPLETED"` holds.
     """
 
+    terminal: bool  # the run ended; a terminal run never changes again (unless reopened)
+
     RUNNING = "RUNNING"
     COMPLETED = "COMPLETED"
     FAILED = "FAILED"
@@ -18,17 +20,16 @@ class WorkflowStatus(StrEnum):
     TERMINATED = "TERMINATED"
     PAUSED = "PAUSED"
 
-    @property
-    def terminal(self) -> bool:
-        """The run ended; a terminal run never changes again (unless an operator reopens it)."""
-        return self not in (WorkflowStatus.RUNNING, WorkflowStatus.PAUSED)
-
 
 class TaskStatus(StrEnum):
     """An attempt's status, as Conductor names it: SCHEDULED, IN_PROGRESS, then how it ended.
 
     A `str` enum, so `task.status == "COMPLETED"` holds.
     """
+
+    terminal: bool  # the attempt ended
+    successful: bool  # it ended in a way that lets the run go on
+    retriable: bool  # it may be retried per its TaskDef's policy
 
     SCHEDULED = "SCHEDULED"
     IN_PROGRESS = "IN_PROGRESS"
@@ -40,17 +41,15 @@ class TaskStatus(StrEnum):
     SKIPPED = "SKIPPED"
     COMPLETED_WITH_ERRORS = "COMPLETED_WITH_ERRORS"
 
-    @property
-    def terminal(self) -> bool:
-        """The attempt ended."""
-        return self not in (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 
-    @property
-    def successful(self) -> bool:
-        """The attempt ended in a way that lets the run go on."""
-        return self in (TaskStatus.COMPLETED, TaskStatus.COMPLETED_WITH_ERRORS, TaskStatus.SKIPPED)
-
-    @property
-    def retriable(self) -> bool:
-        """The attempt may be retried per its TaskDef's policy."""
-        return self in (TaskStatus.FAILED, TaskStatus.TIMED_OUT)
+# Plain attributes, not properties: the decider asks them a hundred times per workflow.
+for _run_status in WorkflowStatus:
+    _run_status.terminal = _run_status not in (WorkflowStatus.RUNNING, WorkflowStatus.PAUSED)
+for _task_status in TaskStatus:
+    _task_status.terminal = _task_status not in (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
+    _task_status.successful = _task_status in (
+        TaskStatus.COMPLETED,
+        TaskStatus.COMPLETED_WITH_ERRORS,
+        TaskStatus.SKIPPED,
+    )
+    _task_status.retriable = _task_status in (TaskStatus.FAILED, TaskStatus.TIMED_OUT)

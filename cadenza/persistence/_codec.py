@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cadenza._errors import JournalCorrupted, PayloadError
-from cadenza.persistence._journal import Append, DefinitionRecord, JSONObject
+from cadenza.persistence._journal import Append, DefinitionRecord, JSONObject, StreamInfo
 
 
 def checksum(stream_id: str, payload: bytes) -> int:
@@ -74,6 +74,7 @@ class EncodedAppend:
     event_count: int
     snapshot: bytes | None
     snapshot_crc: int | None
+    row: tuple[Any, ...]  # the stream row's values (`info_params`), made before the commit
 
     @property
     def stream_id(self) -> str:
@@ -102,6 +103,27 @@ def encode_append(append: Append) -> EncodedAppend:
         event_count=len(events),
         snapshot=snapshot,
         snapshot_crc=snapshot_crc,
+        row=info_params(append.info),
+    )
+
+
+def info_params(info: StreamInfo) -> tuple[Any, ...]:
+    """The `STREAM_COLUMNS` values of a stream row."""
+    return (
+        info.stream_id,
+        info.kind,
+        info.version,
+        info.status,
+        int(info.terminal),
+        info.created_at,
+        info.updated_at,
+        info.key,
+        info.correlation_id,
+        info.parent_id,
+        info.priority,
+        int(info.parked),
+        info.wake_at,
+        json.dumps(dict(info.timers), sort_keys=True) if info.timers else None,
     )
 
 

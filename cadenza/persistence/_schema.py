@@ -234,26 +234,6 @@ def streams_query(
     return query, (*params, limit)
 
 
-def info_params(info: StreamInfo) -> tuple[Any, ...]:
-    """The `STREAM_COLUMNS` values of a stream row."""
-    return (
-        info.stream_id,
-        info.kind,
-        info.version,
-        info.status,
-        int(info.terminal),
-        info.created_at,
-        info.updated_at,
-        info.key,
-        info.correlation_id,
-        info.parent_id,
-        info.priority,
-        int(info.parked),
-        info.wake_at,
-        json.dumps(dict(info.timers), sort_keys=True) if info.timers else None,
-    )
-
-
 def info_from_row(row: sqlite3.Row | Sequence[Any]) -> StreamInfo:
     """A `StreamInfo` from the first fourteen columns of a row (`STREAM_COLUMNS`): a SQLite
     row or an asyncpg record, the columns being the same on both journals."""

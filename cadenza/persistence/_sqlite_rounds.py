@@ -40,7 +40,7 @@ from cadenza.persistence._faults import JournalFaults
 from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import DuplicateKey, JournalStats, JournalWriteError
 from cadenza.persistence._keys import KeyLedger
-from cadenza.persistence._schema import fetchall, info_params
+from cadenza.persistence._schema import fetchall
 
 log = get_logger("cadenza.persistence")
 
@@ -203,7 +203,7 @@ class RoundWriter:
             snapshot = enc.snapshot is not None
             streams.append(
                 (
-                    *info_params(enc.append.info),
+                    *enc.row,
                     enc.snapshot,
                     enc.snapshot_crc,
                     seq if snapshot else None,
