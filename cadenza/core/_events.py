@@ -27,12 +27,15 @@ Each event encodes to a JSON object whose `"e"` field names its class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from cadenza._errors import JournalCorrupted
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_FIELD_VALUES: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
 
 
 def _field_names(cls: type) -> tuple[str, ...]:
@@ -48,9 +51,14 @@ class Event:
     at: float
 
     def to_json(self) -> dict[str, Any]:
+        cls = type(self)
+        values = _FIELD_VALUES.get(cls)
+        if values is None:
+            names = _field_names(cls)
+            getter = attrgetter(*names)  # one C call for every field (a tuple when 2 or more)
+            values = _FIELD_VALUES[cls] = getter if len(names) > 1 else lambda e: (getter(e),)
         data: dict[str, Any] = {"e": self.kind}
-        for name in _field_names(type(self)):
-            data[name] = getattr(self, name)
+        data.update(zip(_field_names(cls), values(self), strict=True))
         return data
 
 

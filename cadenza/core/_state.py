@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from cadenza._errors import invariant
@@ -78,7 +79,7 @@ class TaskState:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready view; shares nested values with the state (encode it, don't keep it)."""
-        return {name: getattr(self, name) for name in _TASK_FIELDS}
+        return dict(zip(_TASK_FIELDS, _task_values(self), strict=True))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskState:
@@ -161,6 +162,7 @@ SIGNALLABLE = frozenset({"WAIT", "HUMAN"})  # what `signal` may complete
 `TaskStarted` from `_deadlines` starts it), as Conductor's system task executor starts it."""
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskState))
+_task_values = attrgetter(*_TASK_FIELDS)
 
 
 def first_scheduled_at(state: WorkflowState, task: TaskState) -> float:

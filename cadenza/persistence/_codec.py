@@ -50,7 +50,7 @@ def _to_objects(events: Sequence[JSONObject], what: str) -> list[dict[str, Any]]
     for i, event in enumerate(events):
         if not isinstance(event, Mapping):
             raise PayloadError(f"{what}: event {i} is {type(event)!r}, expected a JSON object")
-        objects.append(dict(event))
+        objects.append(event if type(event) is dict else dict(event))
     return objects
 
 
