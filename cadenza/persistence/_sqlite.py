@@ -89,6 +89,7 @@ from cadenza.persistence._schema import (
     SYNCHRONOUS,
     corrupted,
     fetchall,
+    in_thread,
     info_from_row,
     inspect_only,
     prepare,
@@ -310,19 +311,23 @@ class SqliteJournal(Journal):
     async def load(self, stream_id: str) -> Loaded | None:
         if self.faults is not None:
             self.faults.check_loads([stream_id])
+        loads = self._loads
+
+        def read(db: sqlite3.Connection) -> tuple[Any, list[Any]] | None:
+            db.execute("BEGIN")
+            try:
+                row = db.execute(loads["LOAD_ROW"], (stream_id,)).fetchone()
+                if row is None:
+                    return None
+                after = row[16] or 0  # snapshot_seq
+                return row, db.execute(loads["LOAD_RECORDS"], (stream_id, after)).fetchall()
+            finally:
+                db.execute("ROLLBACK")
+
         async with self._reading() as conn:
-            with anyio.CancelScope(shield=True):  # never leave the read transaction open
-                await conn.execute("BEGIN")
-                try:
-                    rows = await fetchall(conn, self._loads["LOAD_ROW"], (stream_id,))
-                    if not rows:
-                        return None
-                    row = rows[0]
-                    after = row[16] or 0  # snapshot_seq
-                    records = await fetchall(conn, self._loads["LOAD_RECORDS"], (stream_id, after))
-                finally:
-                    await conn.rollback()
-        return self._decode_loaded(stream_id, row, records)
+            with anyio.CancelScope(shield=True):  # the read transaction ends in its hop
+                found = await in_thread(conn, read)
+        return None if found is None else self._decode_loaded(stream_id, *found)
 
     def _decode_loaded(self, stream_id: str, row: Any, records: Sequence[Any]) -> Loaded:
         try:
@@ -345,14 +350,19 @@ class SqliteJournal(Journal):
         if self.faults is not None:
             self.faults.check_loads(stream_ids)
         wanted = json.dumps(list(dict.fromkeys(stream_ids)))
+        loads = self._loads
+
+        def read(db: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            db.execute("BEGIN")
+            try:
+                rows = db.execute(loads["LOAD_ROWS_IN"], (wanted,)).fetchall()
+                return rows, db.execute(loads["LOAD_RECORDS_IN"], (wanted,)).fetchall()
+            finally:
+                db.execute("ROLLBACK")
+
         async with self._reading() as conn:
-            with anyio.CancelScope(shield=True):  # never leave the read transaction open
-                await conn.execute("BEGIN")
-                try:
-                    rows = await fetchall(conn, self._loads["LOAD_ROWS_IN"], (wanted,))
-                    records = await fetchall(conn, self._loads["LOAD_RECORDS_IN"], (wanted,))
-                finally:
-                    await conn.rollback()
+            with anyio.CancelScope(shield=True):  # the read transaction ends in its hop
+                rows, records = await in_thread(conn, read)
         by_stream: dict[str, list[Any]] = {}
         for stream_id, *record in records:
             by_stream.setdefault(stream_id, []).append(tuple(record))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from typing import Any
 
 import aiosqlite
@@ -40,7 +41,7 @@ from cadenza.persistence._faults import JournalFaults
 from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import DuplicateKey, JournalStats, JournalWriteError
 from cadenza.persistence._keys import KeyLedger
-from cadenza.persistence._schema import fetchall
+from cadenza.persistence._schema import in_thread
 
 log = get_logger("cadenza.persistence")
 
@@ -121,19 +122,16 @@ class RoundWriter:
     async def _transaction(
         self, conn: aiosqlite.Connection, batch: Batch, faults: JournalFaults | None
     ) -> Exception | None:
-        """One transaction for `batch`; resolves what committed, returns the error if it failed."""
+        """One transaction for `batch`; resolves what committed, returns the error if it failed.
+
+        The transaction runs on the connection's thread in one hop (`in_thread`).
+        """
         try:
             if faults is not None:
                 faults.before_commit(batch[0].item.stream_id)
                 faults.check_members(t.item.append for t in batch)
-            await conn.execute("BEGIN IMMEDIATE")
-            accepted, refused = await self._claim_keys(conn, batch)
-            streams, records = self._rows(accepted, await self._chain_heads(conn, accepted))
-            await conn.executemany(sql.UPSERT_STREAM, streams)
-            await conn.executemany(sql.INSERT_RECORD, records)
-            await conn.commit()
+            accepted, refused = await in_thread(conn, lambda db: self._commit(db, batch))
         except Exception as exc:
-            await rollback(conn)
             return exc
         for ticket, duplicate in refused:
             ticket.fail(duplicate)
@@ -149,16 +147,32 @@ class RoundWriter:
             stats.largest_batch = max(stats.largest_batch, len(accepted))
         return None
 
-    async def _claim_keys(
-        self, conn: aiosqlite.Connection, batch: Batch
+    def _commit(
+        self, db: sqlite3.Connection, batch: Batch
+    ) -> tuple[Batch, list[tuple[Ticket[EncodedAppend], DuplicateKey]]]:
+        """The transaction itself, on the connection's thread; rolled back if it fails."""
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            accepted, refused = self._claim_keys(db, batch)
+            streams, records = self._rows(accepted, self._chain_heads(db, accepted))
+            db.executemany(sql.UPSERT_STREAM, streams)
+            db.executemany(sql.INSERT_RECORD, records)
+            db.execute("COMMIT")
+        except BaseException:
+            rollback_now(db)
+            raise
+        return accepted, refused
+
+    def _claim_keys(
+        self, db: sqlite3.Connection, batch: Batch
     ) -> tuple[Batch, list[tuple[Ticket[EncodedAppend], DuplicateKey]]]:
         """The appends whose keys are free (in order), and those another stream's key refuses."""
         keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
         if not keys:
             return list(batch), []
         sids = sorted({t.item.stream_id for t in batch})
-        holders = await fetchall(conn, sql.KEY_HOLDERS, (json.dumps(keys),))
-        keys_of = await fetchall(conn, sql.KEYS_OF, (json.dumps(sids),))
+        holders = db.execute(sql.KEY_HOLDERS, (json.dumps(keys),)).fetchall()
+        keys_of = db.execute(sql.KEYS_OF, (json.dumps(sids),)).fetchall()
         ledger = KeyLedger(dict(holders), dict(keys_of))
         accepted: Batch = []
         refused: list[tuple[Ticket[EncodedAppend], DuplicateKey]] = []
@@ -170,12 +184,12 @@ class RoundWriter:
                 refused.append((ticket, duplicate))
         return accepted, refused
 
-    async def _chain_heads(
-        self, conn: aiosqlite.Connection, batch: Batch
+    def _chain_heads(
+        self, db: sqlite3.Connection, batch: Batch
     ) -> dict[str, tuple[int | None, int | None]]:
         """(last record number, its checksum) of each stream of `batch` that exists already."""
         sids = sorted({t.item.stream_id for t in batch})
-        rows = await fetchall(conn, sql.CHAIN_HEADS, (json.dumps(sids),))
+        rows = db.execute(sql.CHAIN_HEADS, (json.dumps(sids),)).fetchall()
         return {sid: (number, crc) for sid, number, crc in rows}
 
     def _rows(
@@ -221,5 +235,14 @@ async def rollback(conn: aiosqlite.Connection) -> None:
     """Roll back whatever is open; a failed rollback leaves SQLite's own undo to act."""
     try:
         await conn.rollback()
+    except Exception as exc:  # the connection is broken; the next BEGIN will say so
+        log.error("journal.rollback_failed", error=repr(exc))
+
+
+def rollback_now(db: sqlite3.Connection) -> None:
+    """`rollback` on the connection's thread."""
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
     except Exception as exc:  # the connection is broken; the next BEGIN will say so
         log.error("journal.rollback_failed", error=repr(exc))

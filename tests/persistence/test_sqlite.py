@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -198,19 +198,31 @@ async def test_a_failed_commit_is_split_and_only_what_fails_alone_fails(
     """A failed round is retried append by append (issue 13, item 3): a one-off failure
     loses nothing; a failure that lasts fails each appender alone; nothing of it is kept."""
     async with SqliteJournal(str(tmp_path / "j.db")) as j:
-        conn = j._wconn
-        assert conn is not None
-        real_commit: Callable[[], Awaitable[None]] = conn.commit
+        rounds = j._rounds
+        real_commit = rounds._commit
         calls = 0
 
-        async def commit_failing() -> None:
-            nonlocal calls
-            calls += 1
-            if calls == 2 or (failing == "until-fixed" and calls > 2 and calls <= 12):
-                raise sqlite3.OperationalError("disk I/O error (injected)")
-            await real_commit()
+        class FailingCommit:
+            """The connection, but COMMIT fails as a full disk makes it fail."""
 
-        monkeypatch.setattr(conn, "commit", commit_failing)
+            def __init__(self, db: sqlite3.Connection):
+                self.db = db
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.db, name)
+
+            def execute(self, statement: str, *args: Any) -> Any:
+                nonlocal calls
+                if statement == "COMMIT":
+                    calls += 1
+                    if calls == 2 or (failing == "until-fixed" and 2 < calls <= 12):
+                        raise sqlite3.OperationalError("disk I/O error (injected)")
+                return self.db.execute(statement, *args)
+
+        def commit_failing(db: sqlite3.Connection, batch: Any) -> Any:
+            return real_commit(FailingCommit(db), batch)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(rounds, "_commit", commit_failing)
         assert await j.append(append("before", [{"kept": True}])) == 1
         outcomes: dict[int, int | JournalWriteError] = {}
 
