@@ -186,3 +186,38 @@ def test_batch_max_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="batch_max"):
         GroupCommitter(commit, batch_max=0)
+
+
+async def test_a_hold_gathers_its_members_into_one_round_past_batch_max() -> None:
+    """`hold(members)`: no round starts until every member submitted or was forgone; then
+    one round takes everything pending, even past `batch_max` (`Runtime.start_many`)."""
+    disk = Disk()
+    group = GroupCommitter(disk.commit, batch_max=2, member=lambda item: item.split(":")[0])
+    members = ["a", "b", "c", "d"]
+    async with anyio.create_task_group() as tg:
+        async with group.hold(members) as hold:
+            for name in ("a", "b", "c"):
+                tg.start_soon(group.submit, f"{name}:1")
+            tg.start_soon(group.submit, "outsider:1")  # not a member: waits, joins the round
+            await _settle()
+            assert disk.rounds == []  # d has neither submitted nor been forgone
+            hold.forgo("d")  # its start failed before appending
+        await _settle()
+        assert disk.rounds == [["a:1", "b:1", "c:1", "outsider:1"]]
+        await disk.release(1)
+    assert group.idle
+
+
+async def test_a_hold_waits_for_a_member_that_submits_late() -> None:
+    disk = Disk()
+    group = GroupCommitter(disk.commit, batch_max=100, member=lambda item: item)
+    async with anyio.create_task_group() as tg:
+        async with group.hold(["x", "y"]):
+            tg.start_soon(group.submit, "x")
+            await _settle()
+            assert disk.rounds == []
+            tg.start_soon(group.submit, "y")
+            await _settle()
+        await _settle()
+        assert disk.rounds == [["x", "y"]]
+        await disk.release(1)
