@@ -85,10 +85,27 @@ _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _OPERATOR_WORDS = frozenset({"where", "wherenot"})  # jsonpath-ng's, quoted by _compiled
 
 
-def _walk_dotted(root: Any, rest: str) -> Any:
+@lru_cache(maxsize=8192)
+def _plan(path: str) -> tuple[str, str, tuple[str, ...] | None]:
+    """(root, the rest, its keys if a plain dotted path): parsed once per distinct path."""
+    root_name, rest = _split(path)
+    keys = tuple(rest.split(".")) if rest and _DOTTED.match(rest) else None
+    if keys is not None and _OPERATOR_WORDS.intersection(keys):
+        keys = None
+    return root_name, rest, keys
+
+
+@lru_cache(maxsize=8192)
+def _whole_path(template: str) -> str | None:
+    """The path of a template that is one placeholder and nothing else, else None."""
+    whole = _WHOLE.match(template)
+    return None if whole is None else whole.group(1)
+
+
+def _walk_dotted(root: Any, keys: tuple[str, ...]) -> Any:
     """`a.b.c` over nested dicts: what JSONPath gives for a plain dotted path."""
     value = root
-    for key in rest.split("."):
+    for key in keys:
         if not isinstance(value, dict):
             return None
         value = value.get(key)
@@ -99,12 +116,12 @@ def _walk_dotted(root: Any, rest: str) -> Any:
 
 def lookup(path: str, roots: Roots) -> Any:
     """The value at `path` (`root.json.path`), or None when anything is missing."""
-    root_name, rest = _split(path)
+    root_name, rest, keys = _plan(path)
     root = roots(root_name)
     if root is None or not rest:
         return root
-    if _DOTTED.match(rest) and not _OPERATOR_WORDS.intersection(rest.split(".")):
-        return _walk_dotted(root, rest)
+    if keys is not None:
+        return _walk_dotted(root, keys)
     try:
         matches = _compiled(rest).find(root)
     except Exception:
@@ -133,9 +150,9 @@ def resolve(template: Any, roots: Roots) -> Any:
     if isinstance(template, str):
         if "${" not in template:
             return template
-        whole = _WHOLE.match(template)
+        whole = _whole_path(template)
         if whole is not None:
-            return lookup(whole.group(1), roots)
+            return lookup(whole, roots)
         return _TOKEN.sub(
             lambda m: "${" if m.group(1) is None else _as_text(lookup(m.group(1), roots)),
             template,
