@@ -1,4 +1,4 @@
-"""The `cadenza` command: demo, serve, simulate, inspect a journal, and operate on runs.
+"""The `cadenza` command: demo, serve, simulate, inspect or recover a journal, operate on runs.
 
 The CLI is an application, so it (and only it) configures logging:
 key-value lines on a terminal, JSON with `--log-json`. Every bad argument

@@ -11,8 +11,9 @@ its last record, with two conservative choices:
 - `terminal` is True only when the run's end owes nothing more: either
   its last record is event-less (the actor's "settled" write, made once
   the failure run or children it owed were started) or its definition
-  names no failure workflow for this end. Otherwise recovery loads the
-  run and finishes what it owes (at most once: derived ids).
+  names no failure workflow for this end. Otherwise (or when that
+  definition does not parse) recovery loads the run and finishes what it
+  owes (at most once: derived ids).
 - `parked` is False and `wake_at` None: recovery loads every unfinished
   run and arms its deadlines from its state (not from a row's promise).
 """
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from cadenza.core._failure_run import owes_failure_run
-from cadenza.core._state import restore
+from cadenza.core._state import WorkflowState, restore
 from cadenza.engine._run_timing import timers_held
 from cadenza.language._definition import WorkflowDef
 from cadenza.language._parse import parse_workflow_def
@@ -46,10 +47,17 @@ def derive_row(
     terminal = state.status.terminal
     if terminal and records[-1]:  # not the settled write: does the end owe a failure run?
         body = definition(state.digest) if state.digest else None
-        parsed: WorkflowDef | None = parse_workflow_def(body) if body is not None else None
+        try:
+            parsed: WorkflowDef | None = parse_workflow_def(body) if body is not None else None
+        except Exception:  # a damaged definition: let recovery load the run and decide
+            return _row(state, terminal=False)
         terminal = not owes_failure_run(parsed, state)
+    return _row(state, terminal=terminal)
+
+
+def _row(state: WorkflowState, *, terminal: bool) -> StreamInfo:
     return StreamInfo(
-        stream_id=stream_id,
+        stream_id=state.id,
         kind=state.name,
         version=state.version,
         status=state.status.value,

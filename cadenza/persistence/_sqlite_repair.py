@@ -24,7 +24,7 @@ otherwise stop every run from being served, so it is rebuilt:
    never terminal) and an entry in `quarantine`, so loading it raises
    `JournalCorrupted` naming it and every other run is served.
 4. **Swapped in one transaction.** The rows go into `streams_rebuilt`; then
-   the damaged table is renamed aside (`streams_damaged_N`: a torn table
+   the damaged table is renamed aside (`streams_damaged_1`, 2, ...: a torn table
    cannot be dropped, and keeping it loses nothing), its indexes dropped,
    `streams_rebuilt` renamed to `streams` and its indexes created, and the
    transaction commits — or nothing changed. Foreign keys are off and
@@ -329,7 +329,10 @@ async def _swap(
 ) -> str:
     """Fill `streams_rebuilt` and swap it in for `streams`, in one transaction."""
     create, indexes = _streams_statements()
-    aside = f"streams_damaged_{int(time.time())}"
+    earlier = await fetchall(
+        conn, "SELECT count(*) FROM sqlite_master WHERE name GLOB 'streams_damaged_*'"
+    )
+    aside = f"streams_damaged_{earlier[0][0] + 1}"  # a second rebuild keeps the first aside too
     await fetchall(conn, "PRAGMA foreign_keys = OFF")
     await fetchall(conn, "PRAGMA legacy_alter_table = ON")
     try:
