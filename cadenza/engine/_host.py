@@ -130,6 +130,7 @@ class Engine:
         self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
         self.timers_repaired = 0
         self.damaged: list[str] = []  # quarantined runs and "definition NAME vN" (damaged)
+        self.retrying: set[str] = set()  # runs waiting out a commit's back-off: reads skip them
         self.finished = 0
         self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
         self._worker_groups: dict[str, str] = {}  # task type -> the group its local worker is in
