@@ -37,19 +37,26 @@ async def recover(db: str, json_out: bool, console: Console) -> int:
         print(json.dumps({**report.as_json(), "quarantined": sorted(quarantined)}, indent=2))
         return 0
     if not report.rebuilt:
-        console.print(f"the run table of {db} is sound: nothing to rebuild")
+        console.print(f"the run table of {db} is sound: nothing to rebuild", soft_wrap=True)
     else:
         console.print(
             f"rebuilt the run table of {db} from its records: {report.rows} runs served; "
-            f"the damaged table is kept as {report.kept_as}"
+            f"the damaged table is kept as {report.kept_as}",
+            soft_wrap=True,
         )
         for run_id, why in sorted(report.damaged.items()):
-            console.print(f"damaged run {run_id} quarantined: {why}", highlight=False)
+            console.print(
+                f"damaged run {run_id} quarantined: {why}", highlight=False, soft_wrap=True
+            )
         if report.unattributed:
             seqs = ", ".join(map(str, report.unattributed[:20]))
-            console.print(f"unreadable records of unknown runs: {seqs}", highlight=False)
+            console.print(
+                f"unreadable records of unknown runs: {seqs}", highlight=False, soft_wrap=True
+            )
     if quarantined and not report.rebuilt:
-        console.print(f"{len(quarantined)} run(s) quarantined by an earlier rebuild:")
+        console.print(
+            f"{len(quarantined)} run(s) quarantined by an earlier rebuild:", soft_wrap=True
+        )
         for run_id in sorted(quarantined):
-            console.print(f"  {run_id}", highlight=False)
+            console.print(f"  {run_id}", highlight=False, soft_wrap=True)
     return 0
