@@ -239,3 +239,24 @@ async def test_without_a_row_deriver_a_torn_run_table_names_cadenza_recover(
     journal = cadenza.persistence.SqliteJournal(str(db))
     with pytest.raises(cadenza.JournalCorrupted, match="cadenza recover --db"):
         await journal.open()
+
+
+async def test_a_torn_page_of_records_alone_names_each_run_it_damaged(tmp_path: Path) -> None:
+    """The run table sound, a torn page of records: each run it held is named, not the file."""
+    db = tmp_path / "j.db"
+    ids = await _journal(db)
+    torn = _tear_records_of_waiting_runs(db, ids["waiting"])
+    async with open_rt(db) as rt:
+        serve(rt)
+        damaged = list(rt.damaged)
+        assert damaged
+        assert set(damaged) <= torn
+        for run_id in damaged:
+            with pytest.raises(cadenza.JournalCorrupted) as caught:
+                await rt.get(run_id)
+            assert caught.value.stream_id == run_id
+            assert run_id in str(caught.value)
+        for run_id in set(ids["waiting"]) - torn:
+            if (await rt.get(run_id)).status == "PAUSED":
+                await rt.resume(run_id)
+            assert (await rt.wait(run_id)).status == "COMPLETED"
