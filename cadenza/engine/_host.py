@@ -56,7 +56,7 @@ from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Recover, Wake
 from cadenza.engine._observer import Observer
-from cadenza.engine._rebuilt_rows import derive_row
+from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
@@ -148,13 +148,9 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the journal, start the actors and recover; on failure, close what opened.
-
-        A damaged run table is rebuilt from the records as the journal opens
-        (`derive_row`); runs whose own records are damaged are quarantined.
-        """
-        if self.journal.row_deriver is None:
-            self.journal.row_deriver = derive_row
+        """Open the journal (rebuilding a damaged run table: `_rebuilt_rows`), start the
+        actors and recover; on failure, close what opened."""
+        self.journal.row_deriver = self.journal.row_deriver or derive_row
         await self.journal.open()
         try:
             await self._reseed_ids()
@@ -162,7 +158,8 @@ class Engine:
             await self.registry.load()
             for exc in self.journal.damaged_definitions():
                 self.quarantine(f"definition {exc.stream_id}")
-            self._quarantine_damaged_runs()
+            for run_id in damaged_runs(self.journal, self.path):
+                self.quarantine(run_id)
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
@@ -249,14 +246,6 @@ class Engine:
     def timers_audited(self) -> int:
         """Parked runs whose armed wake-up the recovery audit has checked."""
         return self._audit.audited
-
-    def _quarantine_damaged_runs(self) -> None:
-        """Name the runs the journal found damaged when it rebuilt its run table."""
-        damaged = [exc.stream_id for exc in self.journal.damaged_streams() if exc.stream_id]
-        for run_id in damaged:
-            self.quarantine(run_id)
-        if damaged:
-            log.warning("runtime.runs_damaged", path=self.path, runs=damaged)
 
     def quarantine(self, what: str) -> None:
         """Name a damaged run (or "definition NAME vN") in `damaged`, once."""

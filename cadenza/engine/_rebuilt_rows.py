@@ -22,13 +22,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from cadenza._log import get_logger
 from cadenza.core._failure_run import owes_failure_run
 from cadenza.core._state import WorkflowState, restore
 from cadenza.engine._run_timing import timers_held
 from cadenza.language._definition import WorkflowDef
 from cadenza.language._parse import parse_workflow_def
-from cadenza.persistence import StreamInfo
+from cadenza.persistence import Journal, StreamInfo
 from cadenza.persistence._journal import JSONObject
+
+log = get_logger("cadenza.engine")
+
+
+def damaged_runs(journal: Journal, path: str) -> list[str]:
+    """The runs the journal found damaged when it rebuilt its run table (logged, once)."""
+    damaged = [exc.stream_id for exc in journal.damaged_streams() if exc.stream_id]
+    if damaged:
+        log.warning("runtime.runs_damaged", path=path, runs=damaged)
+    return damaged
 
 
 def derive_row(

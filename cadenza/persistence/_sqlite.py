@@ -143,7 +143,7 @@ class SqliteJournal(Journal):
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
         self._damaged_definitions: list[JournalCorrupted] = []
-        self._quarantined: dict[str, str] = {}  # runs a rebuild found damaged (`_sqlite_repair`)
+        self.quarantine = repair.Quarantine(path)  # runs a rebuild of the run table found damaged
         self.repair: repair.RepairReport | None = None  # what opening found of the run table
         self._loads = _load_statements(True)
 
@@ -172,9 +172,8 @@ class SqliteJournal(Journal):
                     await inspect_only(wconn, self.path)
                 else:
                     await prepare(wconn, self.path, self.durability)
-                    if not self._single:
-                        self.repair = await repair.check(wconn, self.path, self.row_deriver)
-                self._quarantined = await repair.quarantined(wconn)
+                    self.repair = await repair.check(wconn, self.path, self.row_deriver)
+                self.quarantine = await repair.Quarantine.read(wconn, self.path)
                 last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
                 self._loads = _load_statements(await sql.chained(wconn))
                 self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
@@ -304,16 +303,15 @@ class SqliteJournal(Journal):
         log.error("journal.malformed", path=self.path, error=str(exc))
         return JournalCorrupted(
             f"the journal {self.path!r} is damaged below its records ({exc}): a page of the "
-            "SQLite file is torn. Restore it from a backup, or salvage what is readable with "
-            f"`sqlite3 {self.path} .recover` into a new file and open that; if only the run "
-            f"table is torn, `cadenza recover --db {self.path}` rebuilds it from the records"
+            "SQLite file is torn. Restore it from a backup, salvage what is readable with "
+            f"`sqlite3 {self.path} .recover` into a new file, or (if only the run table is "
+            f"torn) rebuild it from the records: `cadenza recover --db {self.path}`"
         )
 
     async def load(self, stream_id: str) -> Loaded | None:
         if self.faults is not None:
             self.faults.check_loads([stream_id])
-        if stream_id in self._quarantined:
-            raise self._quarantine_error(stream_id)
+        self.quarantine.check(stream_id)
         async with self._reading() as conn:
             with anyio.CancelScope(shield=True):  # never leave the read transaction open
                 await conn.execute("BEGIN")
@@ -348,7 +346,7 @@ class SqliteJournal(Journal):
         """Many streams in one read transaction (see `Journal.load_many`)."""
         if self.faults is not None:
             self.faults.check_loads(stream_ids)
-        wanted = json.dumps([s for s in dict.fromkeys(stream_ids) if s not in self._quarantined])
+        wanted = json.dumps(self.quarantine.unread(stream_ids))
         async with self._reading() as conn:
             with anyio.CancelScope(shield=True):  # never leave the read transaction open
                 await conn.execute("BEGIN")
@@ -364,11 +362,8 @@ class SqliteJournal(Journal):
         results: dict[str, Loaded | JournalCorrupted | None] = {}
         for stream_id in stream_ids:
             row = found.get(stream_id)
-            if stream_id in self._quarantined:
-                results[stream_id] = self._quarantine_error(stream_id)
-                continue
-            if row is None:
-                results[stream_id] = None
+            if row is None:  # none, or quarantined (not read)
+                results[stream_id] = self.quarantine.error(stream_id)
                 continue
             try:
                 results[stream_id] = self._decode_loaded(
@@ -378,11 +373,8 @@ class SqliteJournal(Journal):
                 results[stream_id] = exc
         return results
 
-    def _quarantine_error(self, stream_id: str) -> JournalCorrupted:
-        return repair.quarantine_error(self.path, stream_id, self._quarantined[stream_id])
-
     def damaged_streams(self) -> list[JournalCorrupted]:
-        return [self._quarantine_error(stream_id) for stream_id in self._quarantined]
+        return self.quarantine.errors()
 
     async def last_seq(self) -> int:
         return self._rounds.last_seq

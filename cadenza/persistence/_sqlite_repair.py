@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,22 +102,45 @@ async def damage(conn: aiosqlite.Connection) -> list[str]:
     return [] if found == ["ok"] else found[:20]
 
 
-async def quarantined(conn: aiosqlite.Connection) -> dict[str, str]:
-    """The runs a rebuild quarantined (id -> why); {} for a journal never rebuilt."""
-    tables = await fetchall(conn, "SELECT 1 FROM sqlite_master WHERE name = 'quarantine'")
-    if not tables:
-        return {}
-    return dict(await fetchall(conn, "SELECT stream_id, reason FROM quarantine"))
+class Quarantine:
+    """The runs a rebuild found damaged (id -> why), as the `quarantine` table lists them."""
 
+    def __init__(self, path: str, runs: dict[str, str] | None = None):
+        self.path = path
+        self.runs = runs or {}
 
-def quarantine_error(path: str, stream_id: str, reason: str) -> JournalCorrupted:
-    """The error a quarantined run's load raises: it names the run and why."""
-    return JournalCorrupted(
-        f"run {stream_id!r} is damaged ({reason}): when the journal {path!r} was rebuilt, "
-        "its records could not all be read. It is quarantined; the other runs are served. "
-        "To recover it, restore the journal from a backup",
-        stream_id=stream_id,
-    )
+    @classmethod
+    async def read(cls, conn: aiosqlite.Connection, path: str) -> Quarantine:
+        """The file's quarantine; empty for a journal never rebuilt."""
+        tables = await fetchall(conn, "SELECT 1 FROM sqlite_master WHERE name = 'quarantine'")
+        if not tables:
+            return cls(path)
+        return cls(path, dict(await fetchall(conn, "SELECT stream_id, reason FROM quarantine")))
+
+    def error(self, stream_id: str) -> JournalCorrupted | None:
+        """The error loading a quarantined run raises (naming it and why), else None."""
+        reason = self.runs.get(stream_id)
+        if reason is None:
+            return None
+        return JournalCorrupted(
+            f"run {stream_id!r} is damaged ({reason}): when the run table of the journal "
+            f"{self.path!r} was rebuilt, its records could not all be read. It is "
+            "quarantined; the other runs are served. To recover it, restore the journal "
+            "from a backup",
+            stream_id=stream_id,
+        )
+
+    def check(self, stream_id: str) -> None:
+        """Raise the run's `JournalCorrupted` if it is quarantined."""
+        if (error := self.error(stream_id)) is not None:
+            raise error
+
+    def unread(self, stream_ids: Sequence[str]) -> list[str]:
+        """`stream_ids` without repeats, the quarantined left out (their records are torn)."""
+        return [sid for sid in dict.fromkeys(stream_ids) if sid not in self.runs]
+
+    def errors(self) -> list[JournalCorrupted]:
+        return [e for sid in self.runs if (e := self.error(sid)) is not None]
 
 
 async def check(conn: aiosqlite.Connection, path: str, derive: RowDeriver | None) -> RepairReport:
