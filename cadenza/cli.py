@@ -1,4 +1,4 @@
-"""The `cadenza` command: demo, serve, simulate, inspect a journal, and operate on runs.
+"""The `cadenza` command: demo, serve, simulate, inspect or recover a journal, operate on runs.
 
 The CLI is an application, so it (and only it) configures logging:
 key-value lines on a terminal, JSON with `--log-json`. Every bad argument
@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from cadenza._cli import _args, _inspect, _operate
+from cadenza._cli import _args, _inspect, _operate, _recover
 from cadenza._cli._args import Parser, UsageError
 from cadenza._cli._logs import configure as _configure_logging
 from cadenza._errors import CadenzaError
@@ -65,6 +65,12 @@ def _add_inspection(commands: Any) -> None:
     show.add_argument("run_id", help="a run id, or the start of one that names a single run")
     show.add_argument("--db", required=True, help="the SQLite journal (read, never written)")
     show.add_argument("--json", action="store_true", help="print the run as JSON")
+
+    recover = commands.add_parser(
+        "recover", help="rebuild a damaged run table from the records (no live owner)"
+    )
+    recover.add_argument("--db", required=True, help="the SQLite journal (no live owner)")
+    recover.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
 _CONTROL_HELP = {
@@ -195,6 +201,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         )  # fmt: skip
     if args.command == "show":
         return anyio.run(_inspect.show, args.db, args.run_id, args.json, console)
+    if args.command == "recover":
+        return anyio.run(_recover.recover, args.db, args.json, console)
     if args.command == "serve":
         return _serve(args)
     if args.command == "simulate":

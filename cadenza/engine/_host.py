@@ -56,6 +56,7 @@ from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Recover, Wake
 from cadenza.engine._observer import Observer
+from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
@@ -129,6 +130,7 @@ class Engine:
         self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
         self.timers_repaired = 0
         self.damaged: list[str] = []  # quarantined runs and "definition NAME vN" (damaged)
+        self.retrying: set[str] = set()  # runs waiting out a commit's back-off: reads skip them
         self.finished = 0
         self._groups: dict[str, tuple[GroupState, ActorRef[Any]]] = {}
         self._worker_groups: dict[str, str] = {}  # task type -> the group its local worker is in
@@ -146,7 +148,9 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the journal, start the actors and recover; on failure, close what opened."""
+        """Open the journal (rebuilding a damaged run table: `_rebuilt_rows`), start the
+        actors and recover; on failure, close what opened."""
+        self.journal.row_deriver = self.journal.row_deriver or derive_row
         await self.journal.open()
         try:
             await self._reseed_ids()
@@ -154,6 +158,8 @@ class Engine:
             await self.registry.load()
             for exc in self.journal.damaged_definitions():
                 self.quarantine(f"definition {exc.stream_id}")
+            for run_id in damaged_runs(self.journal, self.path):
+                self.quarantine(run_id)
             self._loader = RunLoader(self.journal)
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)

@@ -9,7 +9,8 @@ requested while the previous read was in flight (and in the same moment)
 into one `Journal.load_many` call, so the woken runs act — and append —
 together, and their records share commits. A batched read that fails is
 split into one read per run, so one run that cannot be read never fails
-the loads it shared a batch with (issue 13).
+the loads it shared a batch with (issue 13); a run whose own read finds the
+file damaged (a torn page) gets a `JournalCorrupted` naming it.
 
 It is one background task in the actor system's task group; it owns no
 state beyond the requests waiting for it.
@@ -22,6 +23,7 @@ import asyncio
 import anyio
 import anyio.lowlevel
 
+from cadenza._errors import JournalCorrupted
 from cadenza._log import get_logger
 from cadenza.actors import ActorSystemStopped
 from cadenza.persistence import Journal, Loaded
@@ -102,7 +104,7 @@ class RunLoader:
             return dict(await self.journal.load_many(ids))
         except Exception as exc:
             if len(ids) == 1:
-                return {ids[0]: exc}
+                return {ids[0]: _named(ids[0], exc)}
             self.splits += 1
             log.warning("loader.read_split", runs=len(ids), error=repr(exc))
         results: dict[str, Loaded | BaseException | None] = {}
@@ -110,5 +112,19 @@ class RunLoader:
             try:
                 results.update(await self.journal.load_many([run_id]))
             except Exception as exc:
-                results[run_id] = exc
+                results[run_id] = _named(run_id, exc)
         return results
+
+
+def _named(run_id: str, error: Exception) -> Exception:
+    """A damaged read of one run, as damage of that run: `JournalCorrupted` naming it (a torn
+    page of the file names only the file), so the run is quarantined by name."""
+    if not isinstance(error, JournalCorrupted) or error.stream_id is not None:
+        return error
+    named = JournalCorrupted(
+        f"run {run_id!r} cannot be read ({error}); it is quarantined, the other runs are served",
+        stream_id=run_id,
+        record=error.record,
+    )
+    named.__cause__ = error
+    return named

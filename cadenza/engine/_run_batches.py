@@ -20,7 +20,10 @@ as the failure is transient, however long the disk stays full. A caller
 who waits (a start, an external worker's `complete`, an operation) gets
 the `JournalWriteError` after `COMMIT_ATTEMPTS` failed commits and can
 retry; its message is dropped and the rest of the batch carries on. A
-waiter for the run's end stays. A failure that is not transient (the
+waiter for the run's end stays. While the actor waits out a back-off, the
+run is in `RunServices.retrying`, and `Runtime.get` reads it from the
+journal instead of queueing behind the retry (its durable state is what
+the actor would answer: nothing of the failed batch was acted on). A failure that is not transient (the
 journal's process is gone) crashes the actor: its callers get the error,
 the kernel restarts it, and the fresh incarnation reloads from the journal.
 
@@ -100,6 +103,12 @@ class DurableBatches:
         the error and the rest is redone until it is durable (module note). A
         failure that is not transient is raised (the actor crashes).
         """
+        try:
+            return await self._handle_durably(messages)
+        finally:
+            self.services.retrying.discard(self.run_id)
+
+    async def _handle_durably(self, messages: list[Any]) -> Batch:
         handler = self.handler
         attempt = 0
         while True:
@@ -119,6 +128,7 @@ class DurableBatches:
                 )
                 if attempt >= COMMIT_ATTEMPTS:
                     messages = _kept(messages, exc)
+                self.services.retrying.add(self.run_id)  # reads of it go to the journal
                 await sleep_until(self.services.clock, now + self._backoff_s(attempt))
                 await handler.redo()
                 if not messages:

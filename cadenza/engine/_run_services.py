@@ -25,6 +25,7 @@ class RunServices(Protocol):
     ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
     jitter: random.Random  # spreads retries (seeded from the runtime's seed)
     observer: Observer | None  # metrics: told of each durable batch
+    retrying: set[str]  # runs whose actor waits out a failed commit's back-off (`_run_batches`)
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 

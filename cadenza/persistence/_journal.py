@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -154,6 +154,14 @@ class StreamInfo:
     timers: Mapping[str, int] | None = None  # pending timers it holds, by kind (quotas)
 
 
+RowDeriver = Callable[
+    [str, Sequence[list[JSONObject]], Callable[[str], JSONObject | None]], StreamInfo
+]
+"""`derive(stream_id, events of each record, definition body by digest)`: a stream's row,
+derived from its records alone (the engine's, for rebuilding a damaged run table: the
+journal knows nothing of workflows). Raises (anything) if the events do not make a run."""
+
+
 @dataclass(frozen=True, slots=True)
 class Append:
     """One record to append and the stream row it leaves behind.
@@ -205,6 +213,7 @@ class Journal(ABC):
     """The interface both journals implement; see the module note."""
 
     stats: JournalStats
+    row_deriver: RowDeriver | None = None  # set by the engine: rebuilds a damaged run table
 
     @abstractmethod
     async def open(self) -> None:
@@ -312,6 +321,11 @@ class Journal(ABC):
         """The `seq` of the newest record (0 for an empty journal): it grows with every
         append, so it tells one opening of a journal from the next. Default: 0."""
         return 0
+
+    def damaged_streams(self) -> list[JournalCorrupted]:
+        """The streams found damaged when the journal's run table was rebuilt (quarantined:
+        loading one raises its error, naming it). Default: none."""
+        return []
 
     def damaged_definitions(self) -> list[JournalCorrupted]:
         """The definitions the last `definitions()` left out: they failed their check.

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -275,6 +275,34 @@ async def in_thread(conn: aiosqlite.Connection, work: Callable[[sqlite3.Connecti
     """
     run: Callable[[Callable[[], T]], Awaitable[T]] = conn._execute
     return await run(lambda: work(conn._conn))
+
+
+def read_stream(
+    db: sqlite3.Connection, loads: Mapping[str, str], stream_id: str
+) -> tuple[Any, list[Any]] | None:
+    """A stream's row and its records after its snapshot, in one read transaction (on the
+    connection's thread: see `in_thread`); None if there is no such stream."""
+    db.execute("BEGIN")
+    try:
+        row = db.execute(loads["LOAD_ROW"], (stream_id,)).fetchone()
+        if row is None:
+            return None
+        after = row[16] or 0  # snapshot_seq
+        return row, db.execute(loads["LOAD_RECORDS"], (stream_id, after)).fetchall()
+    finally:
+        db.execute("ROLLBACK")
+
+
+def read_streams(
+    db: sqlite3.Connection, loads: Mapping[str, str], wanted: str
+) -> tuple[list[Any], list[Any]]:
+    """The rows and records of the streams in `wanted` (a JSON list), in one read transaction."""
+    db.execute("BEGIN")
+    try:
+        rows = db.execute(loads["LOAD_ROWS_IN"], (wanted,)).fetchall()
+        return rows, db.execute(loads["LOAD_RECORDS_IN"], (wanted,)).fetchall()
+    finally:
+        db.execute("ROLLBACK")
 
 
 async def fetchall(

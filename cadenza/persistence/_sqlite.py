@@ -61,6 +61,7 @@ from cadenza._errors import InternalError, JournalCorrupted
 from cadenza._log import get_logger
 from cadenza.persistence import _owner as owner
 from cadenza.persistence import _schema as sql
+from cadenza.persistence import _sqlite_repair as repair
 from cadenza.persistence._codec import (
     EncodedAppend,
     canonical,
@@ -93,6 +94,8 @@ from cadenza.persistence._schema import (
     info_from_row,
     inspect_only,
     prepare,
+    read_stream,
+    read_streams,
 )
 from cadenza.persistence._sqlite_rounds import RoundWriter, rollback
 
@@ -143,6 +146,8 @@ class SqliteJournal(Journal):
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
         self._damaged_definitions: list[JournalCorrupted] = []
+        self.quarantine = repair.Quarantine(path)  # runs a rebuild of the run table found damaged
+        self.repair: repair.RepairReport | None = None  # what opening found of the run table
         self._loads = _load_statements(True)
 
     def __repr__(self) -> str:
@@ -170,6 +175,8 @@ class SqliteJournal(Journal):
                     await inspect_only(wconn, self.path)
                 else:
                     await prepare(wconn, self.path, self.durability)
+                    self.repair = await repair.check(wconn, self.path, self.row_deriver)
+                self.quarantine = await repair.Quarantine.read(wconn, self.path)
                 last_seq = (await fetchall(wconn, sql.LAST_SEQ))[0][0]
                 self._loads = _load_statements(await sql.chained(wconn))
                 self._def_order = (await fetchall(wconn, sql.LAST_DEFINITION_ORDER))[0][0]
@@ -304,29 +311,18 @@ class SqliteJournal(Journal):
         log.error("journal.malformed", path=self.path, error=str(exc))
         return JournalCorrupted(
             f"the journal {self.path!r} is damaged below its records ({exc}): a page of the "
-            "SQLite file is torn. Restore it from a backup, or salvage what is readable with "
-            f"`sqlite3 {self.path} .recover` into a new file and open that"
+            "SQLite file is torn. Restore it from a backup, salvage what is readable with "
+            f"`sqlite3 {self.path} .recover` into a new file, or (if only the run table is "
+            f"torn) rebuild it from the records: `cadenza recover --db {self.path}`"
         )
 
     async def load(self, stream_id: str) -> Loaded | None:
         if self.faults is not None:
             self.faults.check_loads([stream_id])
-        loads = self._loads
-
-        def read(db: sqlite3.Connection) -> tuple[Any, list[Any]] | None:
-            db.execute("BEGIN")
-            try:
-                row = db.execute(loads["LOAD_ROW"], (stream_id,)).fetchone()
-                if row is None:
-                    return None
-                after = row[16] or 0  # snapshot_seq
-                return row, db.execute(loads["LOAD_RECORDS"], (stream_id, after)).fetchall()
-            finally:
-                db.execute("ROLLBACK")
-
+        self.quarantine.check(stream_id)
         async with self._reading() as conn:
             with anyio.CancelScope(shield=True):  # the read transaction ends in its hop
-                found = await in_thread(conn, read)
+                found = await in_thread(conn, lambda db: read_stream(db, self._loads, stream_id))
         return None if found is None else self._decode_loaded(stream_id, *found)
 
     def _decode_loaded(self, stream_id: str, row: Any, records: Sequence[Any]) -> Loaded:
@@ -349,20 +345,12 @@ class SqliteJournal(Journal):
         """Many streams in one read transaction (see `Journal.load_many`)."""
         if self.faults is not None:
             self.faults.check_loads(stream_ids)
-        wanted = json.dumps(list(dict.fromkeys(stream_ids)))
-        loads = self._loads
-
-        def read(db: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
-            db.execute("BEGIN")
-            try:
-                rows = db.execute(loads["LOAD_ROWS_IN"], (wanted,)).fetchall()
-                return rows, db.execute(loads["LOAD_RECORDS_IN"], (wanted,)).fetchall()
-            finally:
-                db.execute("ROLLBACK")
-
+        wanted = json.dumps(self.quarantine.unread(stream_ids))
         async with self._reading() as conn:
             with anyio.CancelScope(shield=True):  # the read transaction ends in its hop
-                rows, records = await in_thread(conn, read)
+                rows, records = await in_thread(
+                    conn, lambda db: read_streams(db, self._loads, wanted)
+                )
         by_stream: dict[str, list[Any]] = {}
         for stream_id, *record in records:
             by_stream.setdefault(stream_id, []).append(tuple(record))
@@ -370,8 +358,8 @@ class SqliteJournal(Journal):
         results: dict[str, Loaded | JournalCorrupted | None] = {}
         for stream_id in stream_ids:
             row = found.get(stream_id)
-            if row is None:
-                results[stream_id] = None
+            if row is None:  # none, or quarantined (not read)
+                results[stream_id] = self.quarantine.error(stream_id)
                 continue
             try:
                 results[stream_id] = self._decode_loaded(
@@ -380,6 +368,9 @@ class SqliteJournal(Journal):
             except JournalCorrupted as exc:
                 results[stream_id] = exc
         return results
+
+    def damaged_streams(self) -> list[JournalCorrupted]:
+        return self.quarantine.errors()
 
     async def last_seq(self) -> int:
         return self._rounds.last_seq

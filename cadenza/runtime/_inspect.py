@@ -16,6 +16,8 @@ from typing import Self
 from cadenza._errors import JournalCorrupted, NotFound
 from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
+from cadenza.engine._host import Engine
+from cadenza.engine._messages import GetRun
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 
 
@@ -33,6 +35,16 @@ async def read_run(journal: Journal, run_id: str) -> WorkflowRun:
             stream_id=run_id,
         ) from exc
     return WorkflowRun.of(state)
+
+
+async def get_run(engine: Engine, run_id: str) -> WorkflowRun:
+    """Run `run_id` as its actor has it; while the actor waits out a failed commit's
+    back-off, as the journal has it (the same: nothing of the failed batch was acted on),
+    so a read never queues behind a retry that may last as long as a full disk."""
+    if run_id in engine.retrying:
+        return await read_run(engine.journal, run_id)
+    found: WorkflowRun = await engine.run(run_id).ask(GetRun)
+    return found
 
 
 async def read_runs(

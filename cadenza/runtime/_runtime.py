@@ -26,12 +26,13 @@ from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
-from cadenza.engine._messages import GetRun, WaitRun
+from cadenza.engine._messages import WaitRun
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._batch_starts import start_many
 from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._inspect import get_run
 from cadenza.runtime._listing import list_runs
 from cadenza.runtime._observing import Observing
 from cadenza.runtime._operations import RunOperations
@@ -319,7 +320,7 @@ class Runtime(RunOperations):
         self._check_open()
         check.text("run_id", run_id)
         with calls_translated(f"get of run {run_id!r}"):
-            run: WorkflowRun = await self._engine.run(run_id).ask(GetRun)
+            run = await get_run(self._engine, run_id)
         return run
 
     async def wait(self, run_id: str, timeout: float | None = None) -> WorkflowRun:  # noqa: ASYNC109 (API.md's name; measured on the runtime's clock)

@@ -1,7 +1,8 @@
 """A torn b-tree page in a SQLite journal is named as damage, never a bare sqlite3 error.
 
 Before: a page of the `streams` table overwritten (a torn write) made `Runtime(path)`
-raise `sqlite3.DatabaseError: database disk image is malformed`. A torn page among a
+raise `sqlite3.DatabaseError: database disk image is malformed`; now the runtime rebuilds
+that table from the records, and read-only inspection names the file and `cadenza recover`. A torn page among a
 finished run's records still opens (rows carry snapshots) and serves every run.
 """
 
@@ -46,15 +47,31 @@ def _tear(db: Path, table: str) -> None:
         os.fsync(file.fileno())
 
 
-async def test_a_torn_page_of_the_run_rows_is_named_as_damage(tmp_path: Path) -> None:
+async def test_a_torn_page_of_the_run_rows_is_named_as_damage_by_inspection(
+    tmp_path: Path,
+) -> None:
+    """Read-only inspection cannot rebuild the run table: it names the file and the way out."""
     db = tmp_path / "j.db"
     await _journal(db, 300)
     _tear(db, "streams")
     with pytest.raises(cadenza.JournalCorrupted) as caught:
-        async with open_rt(db) as rt:  # the open may pass the torn page by: listing cannot
-            await rt.runs(limit=1000)
+        async with cadenza.inspect(str(db)) as journal:
+            await journal.runs(limit=1000)
     assert str(db) in str(caught.value)
     assert "malformed" in str(caught.value)
+    assert f"cadenza recover --db {db}" in str(caught.value)
+
+
+async def test_a_torn_page_of_the_run_rows_is_rebuilt_by_the_runtime(tmp_path: Path) -> None:
+    """The run table is derived from the records: opening rebuilds it (test_rebuilt_rows)."""
+    db = tmp_path / "j.db"
+    await _journal(db, 300)
+    _tear(db, "streams")
+    async with open_rt(db) as rt:
+        runs = await rt.runs(limit=1000)
+        assert len(runs) == 300
+        assert all(run.status == "COMPLETED" for run in runs)
+        assert rt.damaged == []
 
 
 async def test_a_torn_page_of_finished_runs_records_still_serves_the_runs(
