@@ -402,6 +402,14 @@ class Engine:
     def arm(self, when: float, run_id: str) -> None:
         _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))
 
+    def arm_at(self, when: float, target: ActorRef[Any], message: Any) -> None:
+        """Tell `target` `message` at `when` through the timer service (never early)."""
+        _tell_soon(self.system, self._timers, Arm(when, target, message))
+
+    async def arm_many(self, arms: list[Arm]) -> None:
+        """Arm many timers in one message (a schedule's recovery)."""
+        await self._timers.tell(ArmMany(arms))
+
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
         self.timers_repaired += 1
         log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)

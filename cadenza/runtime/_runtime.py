@@ -27,6 +27,7 @@ from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
 from cadenza.engine._messages import GetRun, WaitRun
+from cadenza.engine._schedules import Scheduler
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
@@ -35,12 +36,13 @@ from cadenza.runtime._listing import list_runs
 from cadenza.runtime._observing import Observing
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
+from cadenza.runtime._schedule_calls import ScheduleCalls
 from cadenza.runtime._workers import ExternalWorkers
 
 CONCURRENCY_MAX = 10_000
 
 
-class Runtime:
+class Runtime(ScheduleCalls):
     """An embedded cadenza engine on the journal at `path` (`":memory:"` for none).
 
     `async with Runtime(path) as rt:` opens the journal and recovers every
@@ -131,6 +133,7 @@ class Runtime:
         self.path = path
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
+        self._scheduler = Scheduler(self._engine)  # the schedule calls: `ScheduleCalls`
         self._entered = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -141,7 +144,7 @@ class Runtime:
                 "this runtime was already entered: use one `async with` per Runtime"
             )
         self._entered = True
-        await self._observing.opened(self._engine)
+        await self._observing.opened(self._engine, self._scheduler)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
