@@ -95,3 +95,23 @@ class ScheduleStore:
                 continue
             states.append(ScheduleState.from_json(dict(loaded.snapshot)))
         return sorted(states, key=lambda s: s.spec.name)
+
+
+async def run_rows(
+    journal: Journal,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    correlation_id: str | None = None,
+    limit: int = 100,
+) -> list[StreamInfo]:
+    """`journal.streams(...)` of runs only: schedules' rows left out, still up to `limit`."""
+    asked = limit
+    while True:
+        rows = await journal.streams(
+            kind=kind, status=status, correlation_id=correlation_id, limit=asked
+        )
+        runs = [row for row in rows if not is_schedule_row(row)]
+        if len(runs) >= limit or len(rows) < asked:
+            return runs[:limit]
+        asked = min(asked * 2 + len(rows) - len(runs), ROWS_MAX)

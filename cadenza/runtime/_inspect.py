@@ -16,6 +16,7 @@ from typing import Self
 from cadenza._errors import JournalCorrupted, NotFound
 from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
+from cadenza.engine._schedule_store import run_rows
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 
 
@@ -49,8 +50,8 @@ async def read_runs(
     A damaged run is left out (and, given a `damaged` list, appended to it
     with its row and its error): one bad run never hides the others.
     """
-    infos = await journal.streams(
-        kind=name, status=status, correlation_id=correlation_id, limit=limit
+    infos = await run_rows(
+        journal, kind=name, status=status, correlation_id=correlation_id, limit=limit
     )
     runs = []
     for info in infos:

@@ -7,9 +7,8 @@ exposes only the public calls: it checks each argument (`InvalidArgument`
 before anything is queued), sends the call to the engine, and turns the
 kernel's errors into the face's own (`calls_translated`). Every call is a
 message to the actor owning the state it touches, so calls made
-concurrently never interleave inside one run. External workers' calls and
-operator controls are delegated to two small parts, `ExternalWorkers` and
-`Operator`.
+concurrently never interleave inside one run. External workers' calls,
+operator controls and schedules go to `ExternalWorkers`, `Operator`, `ScheduleCalls`.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
 from cadenza.engine._messages import GetRun, WaitRun
-from cadenza.engine._schedules import Scheduler
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
@@ -133,7 +131,7 @@ class Runtime(ScheduleCalls):
         self.path = path
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
-        self._scheduler = Scheduler(self._engine)  # the schedule calls: `ScheduleCalls`
+        self._scheduler = self._new_scheduler(self._engine)
         self._entered = False
 
     # -- lifecycle ------------------------------------------------------------

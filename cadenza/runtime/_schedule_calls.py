@@ -26,6 +26,10 @@ class ScheduleCalls:
     _engine: Engine
     _scheduler: Scheduler
 
+    @staticmethod
+    def _new_scheduler(engine: Engine) -> Scheduler:
+        return Scheduler(engine)
+
     def _schedules_open(self) -> Scheduler:
         if not self._engine.is_open:
             raise RuntimeClosed()

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 import cadenza
+from cadenza.http.ui._reads import runs_page
+from cadenza.persistence import StreamQuery
 from cadenza.testing import VirtualClock
 from tests.schedules._helpers import QUICK, scheduled_runs, scheduled_times
 
@@ -164,3 +166,22 @@ async def test_bad_arguments_are_named(rt: cadenza.Runtime) -> None:
     with pytest.raises(cadenza.NotFound):
         await rt.schedule("bad", "nowhere", every_s=5)
     assert await rt.schedules() == []
+
+
+async def test_listings_of_runs_leave_the_schedules_out(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """A schedule is journaled beside the runs, but no listing of runs shows it."""
+    await rt.register(QUICK)
+    await rt.schedule("a", "quick", every_s=60)
+    await rt.schedule("b", "quick", every_s=60)
+    await clock.advance(61)
+    runs = await rt.runs()
+    assert len(runs) == 2
+    assert {run.name for run in runs} == {"quick"}
+    assert len(await rt.runs(limit=1)) == 1
+    page = await runs_page(rt, StreamQuery(), page=1, size=50)
+    assert len(page.rows) == 2
+    assert page.total == 2
+    async with cadenza.inspect(rt.path) as journal:
+        assert len(await journal.runs()) == 2
