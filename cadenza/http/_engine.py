@@ -76,3 +76,9 @@ async def run_rows(
         rt._engine.journal, kind=name, status=status, correlation_id=correlation_id, limit=limit
     )
     return rows
+
+
+def now_of(rt: Runtime) -> float:
+    """The runtime's clock (virtual in tests), epoch seconds."""
+    now: float = rt._engine.clock.now()
+    return now

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import signal
 import subprocess
@@ -66,7 +67,7 @@ def test_sigkill_never_starts_a_tick_twice_nor_early_nor_loses_one(tmp_path: Pat
     assert all(run.input["_executedTime"] >= run.input["_scheduledTime"] for run in runs)
     ordered = sorted(ticks)
     step_ms = round(EVERY_S * 1000)
-    gaps = [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(ordered)]
     assert all(abs(gap - step_ms) <= 1 for gap in gaps), "a tick was lost"  # ms rounding
     assert schedule.missed == 0
     assert all(run.status == "COMPLETED" for run in runs)
