@@ -15,21 +15,26 @@ between leaves the old `next_at` in the journal: after a restart the same
 ticks are due again and their starts find the runs their keys already
 name, so no tick is ever started twice.
 
+A record that fails to commit changes nothing in memory and the same
+`Due` is armed again `RETRY_S` later (`_again_later`).
+
 A `Due` whose wake-up is not the state's (an earlier arming, before a
 replace, pause or resume) is stale and changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from cadenza._errors import InvalidArgument, NotFound
+from cadenza._errors import InvalidArgument, NotFound, RuntimeClosed
 from cadenza._log import get_logger
-from cadenza.actors import Actor, Reply
+from cadenza.actors import Actor, ActorCrashed, ActorStopped, ActorSystemStopped, Reply
 from cadenza.core._cron import jitter_of, tick_key
 from cadenza.core._schedules import ScheduleSpec, ScheduleState, decide_overlap, due
 from cadenza.engine._schedule_store import wake_of
+from cadenza.persistence import JournalWriteError
 
 if TYPE_CHECKING:
     from cadenza.engine._schedules import Scheduler
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
 log = get_logger("cadenza.engine")
 
 BACKFILL_MAX = 10_000  # ticks one backfill may start
+RETRY_S = 1.0  # after a failed journal write, the tick is tried again this much later
 
 
 @dataclass(slots=True)
@@ -102,8 +108,35 @@ class ScheduleActor(Actor[Any]):
     async def receive(self, message: Any) -> None:
         try:
             await self._handle(message)
+        except (ActorSystemStopped, RuntimeClosed):
+            raise  # shutting down: the journal has the schedule, the next start resumes it
+        except Exception as exc:
+            if not isinstance(message, (Due, RunEnded, Check)):
+                raise  # an operator's call: its caller gets the error
+            self._again_later(exc)
         finally:
             self.context.passivate()
+
+    def _again_later(self, exc: Exception) -> None:
+        """A tick failed (a start or its record did not commit): nothing changed in
+        memory; the same tick is tried again later.
+
+        The runs it started are keyed, so the next try finds them instead of
+        starting them again. A journal this process lost (not transient) is
+        someone else's: nothing is retried.
+        """
+        log.warning("schedule.tick_failed", schedule=self.name, error=repr(exc))
+        cause = exc.__cause__ if isinstance(exc, ActorCrashed) else exc
+        state = self.state
+        if state is None or (isinstance(cause, JournalWriteError) and not cause.transient):
+            return
+        later = self.scheduler.now() + RETRY_S
+        wake = wake_of(state)
+        with contextlib.suppress(ActorStopped, ActorSystemStopped):
+            if wake is not None:
+                self.scheduler.engine.arm_at(later, self.context.self_ref, Due(wake))
+            if state.running or state.buffered is not None:
+                self.scheduler.engine.arm_at(later, self.context.self_ref, Check())
 
     async def _handle(self, message: Any) -> None:
         if isinstance(message, Due):

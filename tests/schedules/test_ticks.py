@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import random
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 import cadenza
 from cadenza.http.ui._reads import runs_page
-from cadenza.persistence import StreamQuery
+from cadenza.persistence import JournalFaults, StreamQuery
 from cadenza.testing import VirtualClock
 from tests.schedules._helpers import QUICK, scheduled_runs, scheduled_times
 
@@ -185,3 +187,28 @@ async def test_listings_of_runs_leave_the_schedules_out(
     assert page.total == 2
     async with cadenza.inspect(rt.path) as journal:
         assert len(await journal.runs()) == 2
+
+
+async def test_a_tick_whose_record_fails_to_commit_is_tried_again(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """The schedule's append is refused for a while: the tick is retried, its run started once."""
+    await rt.register(QUICK)
+    await rt.schedule("r", "quick", every_s=60)
+    refusing = True
+
+    def refuse(append: Any) -> bool:
+        return refusing and append.stream_id == "schedule:r"
+
+    rt._engine.journal.faults = JournalFaults(random.Random(1), refuse_append=refuse)  # type: ignore[attr-defined]
+    await clock.advance(63.5)  # the tick at 60 starts its run; its record fails, 3 retries
+    assert len(await scheduled_runs(rt, "quick")) == 1
+    [schedule] = await rt.schedules()
+    assert schedule.next_at == START + 60  # not moved on: nothing of it was written
+    refusing = False
+    await clock.advance(1)
+    runs = await scheduled_runs(rt, "quick")
+    assert scheduled_times(runs) == [START + 60]  # the retry found the run by its key
+    [schedule] = await rt.schedules()
+    assert schedule.next_at == START + 120
+    assert schedule.last_run_id == runs[0].id
