@@ -59,6 +59,7 @@ from cadenza.engine._observer import Observer
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
+from cadenza.engine._schedule_store import is_schedule_row
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -328,7 +329,10 @@ class Engine:
         return False
 
     async def load_run(self, run_id: str) -> Loaded | None:
-        return await self._loader.load(run_id)
+        loaded = await self._loader.load(run_id)
+        if loaded is not None and is_schedule_row(loaded.info):
+            return None  # a schedule's stream is no run
+        return loaded
 
     async def load_definition(self, digest: str) -> WorkflowDef:
         return await self.registry.by_digest(digest)

@@ -16,14 +16,14 @@ from typing import Self
 from cadenza._errors import JournalCorrupted, NotFound
 from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
-from cadenza.engine._schedule_store import run_rows
+from cadenza.engine._schedule_store import is_schedule_row, run_rows
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 
 
 async def read_run(journal: Journal, run_id: str) -> WorkflowRun:
     """The run as its snapshot and later records say; `NotFound`, `JournalCorrupted`."""
     loaded = await journal.load(run_id)
-    if loaded is None:
+    if loaded is None or is_schedule_row(loaded.info):  # a schedule's stream is no run
         raise NotFound("run", run_id)
     try:
         state = restore(run_id, loaded.snapshot, loaded.events)

@@ -212,3 +212,17 @@ async def test_a_tick_whose_record_fails_to_commit_is_tried_again(
     [schedule] = await rt.schedules()
     assert schedule.next_at == START + 120
     assert schedule.last_run_id == runs[0].id
+
+
+async def test_a_schedules_stream_is_no_run(rt: cadenza.Runtime) -> None:
+    """Asking for a schedule's journal stream as a run is NotFound, not a damaged run."""
+    await rt.register(QUICK)
+    await rt.schedule("s", "quick", every_s=60)
+    with pytest.raises(cadenza.NotFound):
+        await rt.get("schedule:s")
+    with pytest.raises(cadenza.NotFound):
+        await rt.terminate("schedule:s")
+    assert rt.damaged == []
+    async with cadenza.inspect(rt.path) as journal:
+        with pytest.raises(cadenza.NotFound):
+            await journal.get("schedule:s")
