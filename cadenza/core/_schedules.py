@@ -35,6 +35,7 @@ from cadenza.core._cron import Cadence
 OVERLAPS = ("skip", "buffer_one", "allow_all", "cancel_other", "terminate_other")
 STARTS = ("started", "triggered", "backfilled")  # results that made a run
 RECENT_KEPT = 20  # ticks kept for operators (dashboard, CLI)
+RUNNING_KEPT = 256  # runs a schedule remembers as running (allow_all: the newest)
 MISSED_COUNTED_MAX = 100_000  # missed ticks counted one by one; past it the count is a floor
 
 
@@ -147,7 +148,9 @@ class ScheduleState:
                 changed,
                 started=self.started + 1,
                 last_run_id=run_id,
-                running=self.running if run_id in self.running else (*self.running, run_id),
+                running=(self.running if run_id in self.running else (*self.running, run_id))[
+                    -RUNNING_KEPT:
+                ],
             )
         if result == "skipped":
             return replace(changed, skipped=self.skipped + 1)

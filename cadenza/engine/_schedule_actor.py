@@ -175,8 +175,9 @@ class ScheduleActor(Actor[Any]):
         self, state: ScheduleState, tick: float, events: list[dict[str, Any]]
     ) -> ScheduleState:
         spec = state.spec
-        running = await self._alive(state.running)
-        state = replace(state, running=running)
+        if spec.overlap != "allow_all":  # allow_all starts whatever runs: nothing to ask
+            state = replace(state, running=await self._alive(state.running))
+        running = state.running
         action = decide_overlap(spec.overlap, bool(running), state.buffered)
         now = self.scheduler.now()
         late = now - tick - jitter_of(spec.name, tick, spec.jitter_s)
@@ -234,6 +235,8 @@ class ScheduleActor(Actor[Any]):
             return
         if run_id is not None and run_id not in state.running:
             return
+        if state.buffered is None:
+            return  # nothing waits on it: the next tick finds the runs that ended
         running = await self._alive(tuple(r for r in state.running if r != run_id))
         changed = replace(state, running=running)
         events: list[dict[str, Any]] = []
@@ -274,7 +277,9 @@ class ScheduleActor(Actor[Any]):
                 self.scheduler.unwatch(run_id)
             message.reply.set(None)
         elif message.what == "pause":
-            changed = replace(state, paused=True, next_at=None)
+            changed = replace(state, paused=True, next_at=None, buffered=None)
+            if state.buffered is not None:  # a paused schedule takes no action, held or not
+                changed = changed.noted(state.buffered, None, "skipped")
             await self._save(changed, [{"type": "schedule.paused", "at": now}])
             message.reply.set(None)
         elif message.what == "resume":
