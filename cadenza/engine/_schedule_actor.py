@@ -111,9 +111,10 @@ class ScheduleActor(Actor[Any]):
         except (ActorSystemStopped, RuntimeClosed):
             raise  # shutting down: the journal has the schedule, the next start resumes it
         except Exception as exc:
-            if not isinstance(message, (Due, RunEnded, Check)):
-                raise  # an operator's call: its caller gets the error
-            self._again_later(exc)
+            if isinstance(message, (Due, RunEnded, Check)):
+                self._again_later(exc)
+            else:  # an operator's call: its caller gets the error, nothing changed
+                message.reply.fail(exc)
         finally:
             self.context.passivate()
 

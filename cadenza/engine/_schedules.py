@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from cadenza._log import get_logger
 from cadenza.actors import ActorRef, EntityPool, Reply
 from cadenza.core._schedules import Schedule, ScheduleSpec
 from cadenza.dispatch._timers import Arm
@@ -36,6 +37,8 @@ from cadenza.engine._schedule_actor import (
     ScheduleActor,
 )
 from cadenza.engine._schedule_store import STREAM_PREFIX, ScheduleStore
+
+log = get_logger("cadenza.engine")
 
 SCHEDULE_MAILBOX = 256
 T = TypeVar("T")
@@ -58,7 +61,10 @@ class Scheduler:
         """Start the schedules' pool and arm every schedule's next tick (after the engine opened)."""
         engine = self.engine
         self._pool = engine.system.entities(
-            lambda name: ScheduleActor(name, self), kind="schedule", mailbox_size=SCHEDULE_MAILBOX
+            lambda name: ScheduleActor(name, self),
+            kind="schedule",
+            mailbox_size=SCHEDULE_MAILBOX,
+            on_give_up=self._gave_up,
         )
         engine.add_listener(self._run_ended)
         arms = []
@@ -145,6 +151,11 @@ class Scheduler:
     def ticked(self, name: str, result: str, count: int, late_s: float | None) -> None:
         for observer in self.observers:
             observer(name, result, count, late_s)
+
+    def _gave_up(self, name: str, error: BaseException) -> None:
+        """A schedule's actor crashed past its restart intensity: the engine stays up; the
+        schedule's journal is untouched, so its next message (or restart) loads it afresh."""
+        log.error("schedule.gave_up", schedule=name, error=repr(error))
 
     def _run_ended(self, run_id: str, status: str, at: float) -> None:
         name = self.watched.pop(run_id, None)

@@ -11,7 +11,7 @@ import pytest
 
 import cadenza
 from cadenza.http.ui._reads import runs_page
-from cadenza.persistence import JournalFaults, StreamQuery
+from cadenza.persistence import JournalFaults, JournalWriteError, StreamQuery
 from cadenza.testing import VirtualClock
 from tests.schedules._helpers import QUICK, scheduled_runs, scheduled_times
 
@@ -226,3 +226,22 @@ async def test_a_schedules_stream_is_no_run(rt: cadenza.Runtime) -> None:
     async with cadenza.inspect(rt.path) as journal:
         with pytest.raises(cadenza.NotFound):
             await journal.get("schedule:s")
+
+
+async def test_a_schedule_call_whose_record_fails_raises_and_changes_nothing(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    await rt.register(QUICK)
+    await rt.schedule("w", "quick", every_s=60)
+
+    def refuse(append: Any) -> bool:
+        return bool(append.stream_id == "schedule:w")
+
+    rt._engine.journal.faults = JournalFaults(random.Random(1), refuse_append=refuse)  # type: ignore[attr-defined]
+    with pytest.raises(JournalWriteError):
+        await rt.pause_schedule("w")
+    rt._engine.journal.faults = None  # type: ignore[attr-defined]
+    [schedule] = await rt.schedules()
+    assert not schedule.paused
+    await clock.advance(60)
+    assert len(await scheduled_runs(rt, "quick")) == 1
