@@ -55,6 +55,7 @@ class ScheduleStore:
 
     def __init__(self, journal: Journal):
         self.journal = journal
+        self.damaged: list[str] = []  # streams the last `states()` could not read
 
     async def load(self, name: str) -> tuple[ScheduleState, float] | None:
         """The schedule's state and creation time, or None if it never existed."""
@@ -86,14 +87,17 @@ class ScheduleStore:
         return rows[::-1]
 
     async def states(self) -> list[ScheduleState]:
-        """Every live (not deleted) schedule's state, by name."""
+        """Every live (not deleted) schedule's state, by name; a damaged one is left out
+        and its stream named in `damaged`."""
         ids = [row.stream_id for row in await self.rows() if row.status != "SCHEDULE_DELETED"]
         found = await self.journal.load_many(ids)
         states = []
-        for loaded in found.values():
-            if loaded is None or isinstance(loaded, Exception) or loaded.snapshot is None:
-                continue
-            states.append(ScheduleState.from_json(dict(loaded.snapshot)))
+        self.damaged = []
+        for stream_id, loaded in found.items():
+            if isinstance(loaded, Exception):
+                self.damaged.append(stream_id)
+            elif loaded is not None and loaded.snapshot is not None:
+                states.append(ScheduleState.from_json(dict(loaded.snapshot)))
         return sorted(states, key=lambda s: s.spec.name)
 
 

@@ -105,8 +105,12 @@ class Scheduler:
         found: Schedule | None = await self.control(name, "get")
         return found
 
-    async def list(self) -> list[Schedule]:
-        return [state.view() for state in await self.store.states() if not state.deleted]
+    async def every(self) -> list[Schedule]:
+        """Every schedule; a damaged one is left out and named in the engine's `damaged`."""
+        states = await self.store.states()
+        for stream_id in self.store.damaged:
+            self.engine.quarantine(stream_id)
+        return [state.view() for state in states if not state.deleted]
 
     # -- what the actors ask ---------------------------------------------------
 

@@ -168,7 +168,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         route("/tasks/{workflowId}/{taskRefName}/{status}", tasks.update_by_ref, "POST"),
         # the scheduler (Orkes' shapes; pause and resume by GET as Orkes, PUT as Conductor OSS)
         route("/scheduler/schedules", scheduler.save, "POST"),
-        route("/scheduler/schedules", scheduler.list, "GET"),
+        route("/scheduler/schedules", scheduler.list_all, "GET"),
         route("/scheduler/nextFewSchedules", scheduler.next_few, "GET"),
         route("/scheduler/schedules/{name}", scheduler.get, "GET"),
         route("/scheduler/schedules/{name}", scheduler.delete, "DELETE"),

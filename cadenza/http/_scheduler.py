@@ -123,7 +123,7 @@ class Scheduler:
         )
         return JSONResponse(schedule_json(await self.rt.get_schedule(name)))
 
-    async def list(self, request: Request) -> Response:
+    async def list_all(self, request: Request) -> Response:
         """`GET /scheduler/schedules[?workflowName=]`."""
         workflow = request.query_params.get("workflowName") or None
         schedules = [

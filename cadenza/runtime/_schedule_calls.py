@@ -147,7 +147,7 @@ class ScheduleCalls:
         """Every schedule, by name (copies)."""
         scheduler = self._schedules_open()
         with calls_translated("schedules"):
-            return await scheduler.list()
+            return await scheduler.every()
 
     async def get_schedule(self, name: str) -> Schedule:
         """Schedule `name` (a copy).
