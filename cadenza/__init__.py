@@ -34,6 +34,7 @@ from cadenza._errors import (
 )
 from cadenza.runtime import (
     Runtime,
+    Schedule,
     TaskContext,
     TaskRun,
     Tasks,
@@ -58,6 +59,7 @@ __all__ = [
     "PayloadError",
     "Runtime",
     "RuntimeClosed",
+    "Schedule",
     "StaleTask",
     "TaskContext",
     "TaskRun",

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from cadenza._cli import _args, _inspect, _operate, _recover
+from cadenza._cli import _args, _inspect, _operate, _recover, _schedules
 from cadenza._cli._args import Parser, UsageError
 from cadenza._cli._logs import configure as _configure_logging
 from cadenza._errors import CadenzaError
@@ -60,6 +60,10 @@ def _add_inspection(commands: Any) -> None:
     )
     runs.add_argument("--limit", type=_args.limit, default=50, help="at most (default: 50)")
     runs.add_argument("--json", action="store_true", help="print the runs as a JSON array")
+
+    schedules = commands.add_parser("schedules", help="list the schedules in a journal")
+    schedules.add_argument("--db", required=True, help="the SQLite journal (read, never written)")
+    schedules.add_argument("--json", action="store_true", help="print them as a JSON array")
 
     show = commands.add_parser("show", help="show one run and its tasks")
     show.add_argument("run_id", help="a run id, or the start of one that names a single run")
@@ -199,6 +203,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
                 since=args.since, limit=args.limit, json_out=args.json, console=console,
             )
         )  # fmt: skip
+    if args.command == "schedules":
+        return anyio.run(lambda: _schedules.schedules(args.db, json_out=args.json, console=console))
     if args.command == "show":
         return anyio.run(_inspect.show, args.db, args.run_id, args.json, console)
     if args.command == "recover":

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from cadenza._errors import InvalidArgument, JournalCorrupted, NotFound
 from cadenza.core._views import WorkflowRun
+from cadenza.engine._schedule_store import run_rows
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 from cadenza.runtime._inspect import read_run
 
@@ -52,8 +53,8 @@ async def _matching(
     correlation_id: str | None,
     since: float | None,
 ) -> list[StreamInfo]:
-    rows = await journal.streams(
-        kind=name, status=status, correlation_id=correlation_id, limit=ALL_ROWS
+    rows = await run_rows(
+        journal, kind=name, status=status, correlation_id=correlation_id, limit=ALL_ROWS
     )
     if since is not None:
         rows = [row for row in rows if row.created_at >= since]
@@ -124,7 +125,7 @@ async def _by_prefix(journal: Journal, prefix: str) -> WorkflowRun:
         return await read_run(journal, prefix)
     except NotFound:
         pass
-    rows = await journal.streams(limit=ALL_ROWS)
+    rows = await run_rows(journal, limit=ALL_ROWS)
     found = [row.stream_id for row in rows if row.stream_id.startswith(prefix)]
     if not found:
         raise NotFound("run with an id starting", prefix)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -60,6 +60,7 @@ from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
+from cadenza.engine._schedule_store import is_schedule_row
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -113,7 +114,7 @@ class Engine:
         self.dispatch_warning_s = dispatch_warning_s
         self.registry = Registry(journal)
         self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
-        self._starts = CallerStarts(journal, self.gate, self.new_run_id, self.run)
+        self.starts = CallerStarts(journal, self.gate, self.new_run_id, self.run)  # callers' starts
         self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
         self._audit = ParkedAudit(self.system, self.run)
         self.ledger = Ledger(
@@ -323,13 +324,7 @@ class Engine:
         (`_gate`); `RuntimeClosed` if the runtime closes meanwhile.
         """
         fields = StartFields(run_input, priority, key, correlation_id, task_to_group, parent_id)
-        return await self._starts.start(definition, digest, fields)
-
-    async def start_many(
-        self, definition: WorkflowDef, digest: str, batch: Sequence[StartFields]
-    ) -> list[str]:
-        """Start a run per item, their start records in one commit; see `CallerStarts`."""
-        return await self._starts.start_many(definition, digest, batch)
+        return await self.starts.start(definition, digest, fields)
 
     # -- what the actors ask (RunServices, and the groups' needs) ---------------
 
@@ -340,7 +335,10 @@ class Engine:
         return False
 
     async def load_run(self, run_id: str) -> Loaded | None:
-        return await self._loader.load(run_id)
+        loaded = await self._loader.load(run_id)
+        if loaded is not None and is_schedule_row(loaded.info):
+            return None  # a schedule's stream is no run
+        return loaded
 
     async def load_definition(self, digest: str) -> WorkflowDef:
         return await self.registry.by_digest(digest)
@@ -413,6 +411,14 @@ class Engine:
 
     def arm(self, when: float, run_id: str) -> None:
         _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))
+
+    def arm_at(self, when: float, target: ActorRef[Any], message: Any) -> None:
+        """Tell `target` `message` at `when` through the timer service (never early)."""
+        _tell_soon(self.system, self._timers, Arm(when, target, message))
+
+    async def arm_many(self, arms: list[Arm]) -> None:
+        """Arm many timers in one message (a schedule's recovery)."""
+        await self._timers.tell(ArmMany(arms))
 
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
         self.timers_repaired += 1

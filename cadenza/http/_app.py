@@ -32,6 +32,7 @@ from cadenza._errors import (
 from cadenza.http import _engine
 from cadenza.http._metadata import Metadata
 from cadenza.http._metrics import metrics_endpoint
+from cadenza.http._scheduler import Scheduler
 from cadenza.http._shapes import BadRequest, error_json
 from cadenza.http._tasks import Tasks
 from cadenza.http._workflows import Workflows
@@ -119,6 +120,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def routes(rt: Runtime) -> list[BaseRoute]:
     """The API's routes on `rt`, for mounting in an application of one's own."""
     tasks, workflows, metadata = Tasks(rt), Workflows(rt), Metadata(rt)
+    scheduler = Scheduler(rt)
 
     def route(path: str, endpoint: Endpoint, method: str) -> Route:
         return Route("/api" + path, _answer(endpoint), methods=[method])
@@ -164,6 +166,17 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         route("/tasks/queue/size", tasks.queue_size, "GET"),
         route("/tasks/{taskId}", tasks.get, "GET"),
         route("/tasks/{workflowId}/{taskRefName}/{status}", tasks.update_by_ref, "POST"),
+        # the scheduler (Orkes' shapes; pause and resume by GET as Orkes, PUT as Conductor OSS)
+        route("/scheduler/schedules", scheduler.save, "POST"),
+        route("/scheduler/schedules", scheduler.list_all, "GET"),
+        route("/scheduler/nextFewSchedules", scheduler.next_few, "GET"),
+        route("/scheduler/schedules/{name}", scheduler.get, "GET"),
+        route("/scheduler/schedules/{name}", scheduler.delete, "DELETE"),
+        *(
+            route(f"/scheduler/schedules/{{name}}/{what}", getattr(scheduler, what), method)
+            for what in ("pause", "resume")
+            for method in ("GET", "PUT")
+        ),
     ]
 
 

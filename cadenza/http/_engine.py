@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from cadenza.engine._schedule_store import run_rows as runs_only
 from cadenza.persistence import StreamInfo
 from cadenza.runtime import Runtime
 
@@ -71,7 +72,13 @@ async def run_rows(
     limit: int,
 ) -> list[StreamInfo]:
     """The journal's rows of runs matching the filters, newest first."""
-    rows: list[StreamInfo] = await rt._engine.journal.streams(
-        kind=name, status=status, correlation_id=correlation_id, limit=limit
+    rows: list[StreamInfo] = await runs_only(
+        rt._engine.journal, kind=name, status=status, correlation_id=correlation_id, limit=limit
     )
     return rows
+
+
+def now_of(rt: Runtime) -> float:
+    """The runtime's clock (virtual in tests), epoch seconds."""
+    now: float = rt._engine.clock.now()
+    return now

@@ -144,6 +144,7 @@ class Metrics:
         self.scheduled: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.task_finished: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.unserved: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.schedule_ticks: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.duration = _Histogram(
             "cadenza_workflow_duration_seconds",
             "Start to end of runs that ended, on the runtime's clock.",
@@ -174,7 +175,14 @@ class Metrics:
             [],
             APPEND_BUCKETS,
         )
+        self.schedule_late = _Histogram(
+            "cadenza_schedule_tick_lateness_seconds",
+            "How late each schedule tick's run started after its tick time (jitter excluded).",
+            ["schedule"],
+            LATENESS_BUCKETS,
+        )
         self.histograms = (
+            self.schedule_late,
             self.duration,
             self.queue_wait,
             self.execution,
@@ -270,6 +278,12 @@ class Metrics:
         """A timer fired `late_s` after its deadline."""
         self.lateness.observe(late_s)
 
+    def schedule_ticked(self, schedule: str, result: str, count: int, late_s: float | None) -> None:
+        """`count` ticks of `schedule` had `result` (started, skipped, buffered, missed, ...)."""
+        self.schedule_ticks[(schedule, result)] += count
+        if late_s is not None:
+            self.schedule_late.observe(max(0.0, late_s), schedule)
+
     def unserved_type(self, task_type: str, group: str) -> None:
         """Tasks of `task_type` waited in `group` with no worker or poller for too long."""
         self.unserved[(task_type, group)] += 1
@@ -329,11 +343,15 @@ class _Collector(Collector):
             "cadenza_worker_pool_busy", "Slots of a local worker pool running a task.",
             labels=["task_type", "group"],
         )  # fmt: skip
+        ticks = CounterMetricFamily(
+            "cadenza_schedule_ticks", "Schedule ticks, by result (started, skipped, missed, ...).",
+            labels=["schedule", "result"],
+        )  # fmt: skip
         timers = GaugeMetricFamily("cadenza_timers_pending", "Durable timers armed.")
         records = CounterMetricFamily("cadenza_journal_records", "Records appended to the journal.")
         families: list[Metric] = [
             started, finished, running, scheduled, task_finished, unserved, depth, oldest,
-            pool, busy, timers, records,
+            pool, busy, timers, records, ticks,
         ]  # fmt: skip
         if described:
             return iter([*families, *(h.family() for h in m.histograms)])
@@ -344,6 +362,7 @@ class _Collector(Collector):
             (m.scheduled, scheduled),
             (m.task_finished, task_finished),
             (m.unserved, unserved),
+            (m.schedule_ticks, ticks),
         ):
             for key, value in list(counts.items()):
                 family.add_metric(list(key) if isinstance(key, tuple) else [str(key)], value)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from cadenza.engine._host import Engine
+from cadenza.engine._schedules import Scheduler
 from cadenza.observe._metrics import Metrics
 
 
-def attach(metrics: Metrics, engine: Engine) -> None:
-    """Give `metrics` its scrape-time readers of `engine` (nothing is read until a scrape)."""
+def attach(metrics: Metrics, engine: Engine, scheduler: Scheduler | None = None) -> None:
+    """Give `metrics` its scrape-time readers of `engine` (nothing is read until a scrape),
+    and count `scheduler`'s ticks."""
 
     def queues() -> Iterator[tuple[str, str, int, float]]:
         for group, (state, _ref) in list(engine._groups.items()):
@@ -26,6 +28,8 @@ def attach(metrics: Metrics, engine: Engine) -> None:
             for task_type, worker in list(state.workers.items()):
                 yield task_type, group, worker.concurrency, worker.running
 
+    if scheduler is not None:
+        scheduler.observers.append(metrics.schedule_ticked)
     engine._timer_state.late = metrics.timer_late
     engine.unserved.counted = metrics.unserved_type
     metrics.attach(

@@ -38,6 +38,7 @@ class StreamQuery:
     created_from: float | None = None
     created_to: float | None = None
     id_text: str | None = None  # a substring of the stream id
+    not_kind: str | None = None  # rows of this kind are left out (schedules' own rows)
 
     def keeps(self, row: StreamInfo, *, status: bool = True) -> bool:
         """The row matches (the status filter left out unless `status`)."""
@@ -50,6 +51,7 @@ class StreamQuery:
             and (self.created_from is None or row.created_at >= self.created_from)
             and (self.created_to is None or row.created_at <= self.created_to)
             and (self.id_text is None or self.id_text in row.stream_id)
+            and (self.not_kind is None or row.kind != self.not_kind)
         )
 
 
@@ -77,6 +79,8 @@ def _where(
         clauses.append(f"created_at >= {bind(query.created_from)}")
     if query.created_to is not None:
         clauses.append(f"created_at <= {bind(query.created_to)}")
+    if query.not_kind is not None:
+        clauses.append(f"kind <> {bind(query.not_kind)}")
     if query.id_text is not None:
         # instr/strpos, not LIKE: '%' and '_' in the text are matched as themselves
         position = "strpos" if dollar else "instr"

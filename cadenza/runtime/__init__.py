@@ -2,6 +2,7 @@
 
 from cadenza.core._decide import decide
 from cadenza.core._schedule import Environment
+from cadenza.core._schedules import Schedule
 from cadenza.core._state import TaskState, WorkflowState, apply, fold
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.core._views import TaskRun, WorkflowRun
@@ -16,6 +17,7 @@ __all__ = [
     "Environment",
     "RetryLogic",
     "Runtime",
+    "Schedule",
     "TaskContext",
     "TaskDef",
     "TaskRun",

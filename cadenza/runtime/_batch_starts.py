@@ -20,11 +20,11 @@ async def start_many(
     engine: Engine, name: Any, inputs: Any, version: Any, priority: Any, keys: Any
 ) -> list[str]:
     """Every argument checked (`InvalidArgument` naming the first bad one, the item's index
-    included) before anything is queued; then the batch started as `Engine.start_many`."""
+    included) before anything is queued; then the batch started as `CallerStarts.start_many`."""
     batch = _checked(name, inputs, version, priority, keys)
     definition, digest = engine.registry.get(name, version)
     with calls_translated(f"start_many of {name!r}"), _trace.start_span(name) as span:
-        run_ids = await engine.start_many(definition, digest, batch)
+        run_ids = await engine.starts.start_many(definition, digest, batch)
         if span is not None:
             span.set_attribute("cadenza.workflow.count", len(run_ids))
         return run_ids

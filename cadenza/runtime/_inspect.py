@@ -18,13 +18,14 @@ from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun
+from cadenza.engine._schedule_store import is_schedule_row, run_rows
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 
 
 async def read_run(journal: Journal, run_id: str) -> WorkflowRun:
     """The run as its snapshot and later records say; `NotFound`, `JournalCorrupted`."""
     loaded = await journal.load(run_id)
-    if loaded is None:
+    if loaded is None or is_schedule_row(loaded.info):  # a schedule's stream is no run
         raise NotFound("run", run_id)
     try:
         state = restore(run_id, loaded.snapshot, loaded.events)
@@ -61,8 +62,8 @@ async def read_runs(
     A damaged run is left out (and, given a `damaged` list, appended to it
     with its row and its error): one bad run never hides the others.
     """
-    infos = await journal.streams(
-        kind=name, status=status, correlation_id=correlation_id, limit=limit
+    infos = await run_rows(
+        journal, kind=name, status=status, correlation_id=correlation_id, limit=limit
     )
     runs = []
     for info in infos:

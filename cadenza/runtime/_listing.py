@@ -8,6 +8,7 @@ from typing import Any
 from cadenza._errors import JournalCorrupted
 from cadenza.core._views import WorkflowRun
 from cadenza.engine._host import Engine
+from cadenza.engine._schedule_store import run_rows
 from cadenza.runtime import _arguments as check
 
 RUNS_LIMIT_MAX = 100_000
@@ -30,8 +31,8 @@ async def list_runs(
     wanted = check.optional_status("status", status)
     check.optional_text("correlation_id", correlation_id)
     check.integer("limit", limit, 1, RUNS_LIMIT_MAX)
-    infos = await engine.journal.streams(
-        kind=name, status=wanted, correlation_id=correlation_id, limit=limit
+    infos = await run_rows(
+        engine.journal, kind=name, status=wanted, correlation_id=correlation_id, limit=limit
     )
     runs = []
     for info in infos:

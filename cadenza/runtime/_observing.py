@@ -7,6 +7,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from cadenza.engine._host import Engine
+from cadenza.engine._schedules import Scheduler
 from cadenza.observe import Metrics, attach
 
 
@@ -20,19 +21,20 @@ class Observing:
     def registry(self) -> CollectorRegistry | None:
         return None if self.metrics is None else self.metrics.registry
 
-    async def opened(self, engine: Engine) -> None:
-        """Register the metrics, then open `engine`; unregistered again if it fails to open.
+    async def opened(self, engine: Engine, scheduler: Scheduler) -> None:
+        """Register the metrics, then open `engine` and its `scheduler`; unregistered again
+        (and the engine closed) if either fails to open.
 
         Raises:
             InvalidArgument: the registry holds another open runtime's metrics.
         """
         if self.metrics is None:
-            await engine.open()
+            await _open(engine, scheduler)
             return
-        attach(self.metrics, engine)
+        attach(self.metrics, engine, scheduler)
         self.metrics.register()
         try:
-            await engine.open()
+            await _open(engine, scheduler)
         except BaseException:
             self.metrics.unregister()
             raise
@@ -44,3 +46,12 @@ class Observing:
         finally:
             if self.metrics is not None:
                 self.metrics.unregister()
+
+
+async def _open(engine: Engine, scheduler: Scheduler) -> None:
+    await engine.open()
+    try:
+        await scheduler.open()
+    except BaseException:
+        await engine.close()
+        raise

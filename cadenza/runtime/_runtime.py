@@ -7,9 +7,8 @@ exposes only the public calls: it checks each argument (`InvalidArgument`
 before anything is queued), sends the call to the engine, and turns the
 kernel's errors into the face's own (`calls_translated`). Every call is a
 message to the actor owning the state it touches, so calls made
-concurrently never interleave inside one run. External workers' calls and
-operator controls are delegated to two small parts, `ExternalWorkers` and
-`Operator`.
+concurrently never interleave inside one run. External workers' calls,
+operator controls and schedules go to `ExternalWorkers`, `Operator`, `ScheduleCalls`.
 """
 
 from __future__ import annotations
@@ -38,12 +37,13 @@ from cadenza.runtime._observing import Observing
 from cadenza.runtime._operations import RunOperations
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
+from cadenza.runtime._schedule_calls import ScheduleCalls
 from cadenza.runtime._workers import ExternalWorkers
 
 CONCURRENCY_MAX = 10_000
 
 
-class Runtime(RunOperations):
+class Runtime(RunOperations, ScheduleCalls):
     """An embedded cadenza engine on the journal at `path` (`":memory:"` for none).
 
     `async with Runtime(path) as rt:` opens the journal and recovers every
@@ -134,6 +134,7 @@ class Runtime(RunOperations):
         self.path = path
         self._workers = ExternalWorkers(self._engine)
         self._operator = Operator(self._engine)
+        self._scheduler = self._new_scheduler(self._engine)
         self._entered = False
 
     # -- lifecycle ------------------------------------------------------------
@@ -144,7 +145,7 @@ class Runtime(RunOperations):
                 "this runtime was already entered: use one `async with` per Runtime"
             )
         self._entered = True
-        await self._observing.opened(self._engine)
+        await self._observing.opened(self._engine, self._scheduler)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -20,6 +20,7 @@ API_NAMES = {
     "tasks",
     "Workflow",
     "Tasks",
+    "Schedule",  # API.md, Schedules
 }
 
 

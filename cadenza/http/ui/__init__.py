@@ -5,7 +5,7 @@
 - `/` runs, with filters, paging and counts per status (`_pages`);
 - `/runs/{id}` one run: its graph, tasks, timeline and payloads, and the
   operator's buttons (`_actions`, POSTs guarded by a CSRF token);
-- `/groups` worker groups and timers, `/definitions` every version as JSON
+- `/groups` worker groups and timers, `/schedules` schedules, `/definitions` every version as JSON
   and as a graph (`_admin`);
 - `/login` asks for the token once when the app has one (`_security`);
 - `/static/` the page's CSS and script, and the vendored htmx and
@@ -156,6 +156,7 @@ def routes(rt: Runtime, guard: Guard) -> list[BaseRoute]:
         Route("/runs/{run_id}/actions/{action}", _post(guard, actions.act), methods=["POST"]),
         get("/groups", admin.groups),
         get("/groups/live", admin.groups_live),
+        get("/schedules", admin.schedules),
         get("/definitions", admin.definitions),
         get("/definitions/{name}/{version}", admin.definition),
         get("/definitions/{name}/{version}/graph.json", admin.definition_graph),

@@ -1,5 +1,5 @@
-"""The dashboard's engine pages: worker groups, timers, definitions (each version as
-JSON and as a graph)."""
+"""The dashboard's engine pages: worker groups, timers, schedules, definitions (each
+version as JSON and as a graph)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cadenza._errors import NotFound
+from cadenza.http._engine import now_of
 from cadenza.http.ui import _graph, _reads
 from cadenza.http.ui._render import render
 from cadenza.http.ui._security import Guard
@@ -27,6 +28,11 @@ class AdminPages:
     async def groups_live(self, request: Request) -> Response:
         context = {"groups": _reads.groups(self.rt), "timers": _reads.timers(self.rt)}
         return render(request, self.guard, "_groups_live.html", context)
+
+    async def schedules(self, request: Request) -> Response:
+        """Every schedule: its next tick, last run, counts and last ticks."""
+        context = {"schedules": await self.rt.schedules(), "now": now_of(self.rt)}
+        return render(request, self.guard, "schedules.html", context)
 
     async def definitions(self, request: Request) -> Response:
         context = {

@@ -11,13 +11,14 @@ themselves), like `cadenza.http._engine`'s reads for the REST API.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
 
 from cadenza._errors import NotFound
 from cadenza.core._state import restore
+from cadenza.engine._schedule_store import SCHEDULE_KIND
 from cadenza.persistence import StreamInfo, StreamQuery, count_streams, search_streams
 from cadenza.runtime import Runtime, WorkflowStatus, to_conductor_json
 
@@ -46,6 +47,7 @@ class RunsPage:
 async def runs_page(rt: Runtime, query: StreamQuery, *, page: int, size: int) -> RunsPage:
     """Page `page` (from 1) of the runs `query` matches, newest first, with status counts."""
     journal = rt._engine.journal
+    query = replace(query, not_kind=SCHEDULE_KIND)  # runs only
     rows = await search_streams(journal, query, offset=(page - 1) * size, limit=size)
     counts = await count_streams(journal, query)
     return RunsPage(rows=rows, counts=counts, page=page, size=size)

@@ -60,6 +60,7 @@ from cadenza.core._events import (
     event_from_json,
 )
 from cadenza.core._status import TaskStatus
+from cadenza.engine._schedule_store import STREAM_PREFIX as SCHEDULE_STREAM
 from cadenza.persistence import MemoryJournal
 from cadenza.persistence._codec import decode_events
 from cadenza.runtime import WorkflowRun, fold
@@ -151,6 +152,8 @@ class Checker:
             if row is None:
                 continue
             sid, payload, crc = row
+            if sid.startswith(SCHEDULE_STREAM):
+                continue  # a schedule's own record: `schedules.ScheduleChecks` checks its runs
             data = decode_events(sid, self._seen, payload, crc)
             self._record(sid, [event_from_json(d, stream_id=sid) for d in data])
         if self._deferred:

@@ -43,6 +43,7 @@ from cadenza.testing._simulation.harness import SimRuntime
 from cadenza.testing._simulation.local_workload import LocalWorkerLoad
 from cadenza.testing._simulation.more_workloads import GroupOutageLoad, WaitStorm
 from cadenza.testing._simulation.random_workload import RandomDefinitions
+from cadenza.testing._simulation.schedules import ScheduleChecks
 from cadenza.testing._simulation.trace import TraceDelivery
 from cadenza.testing._simulation.workloads import ConductorLoad
 
@@ -126,7 +127,7 @@ def make_load(
         return WaitStorm(harness, rng, rate_per_s=rate_per_s, storm=storm, workers_per_type=workers)
     if workload == "local_workers":
         return LocalWorkerLoad(harness, rng, rate_per_s=rate_per_s)
-    return ConductorLoad(harness, rng, rate_per_s=rate_per_s, **options)
+    return ConductorLoad(harness, rng, rate_per_s=rate_per_s, **{"schedules": True, **options})
 
 
 def run_seed(
@@ -167,6 +168,7 @@ def run_seed(
             )
             if isinstance(load, RandomDefinitions):
                 load.attach(ConductorChecks(checker))
+            schedule_checks = ScheduleChecks(checker)
             load.install()
             load.start()
             crashes = sorted(rng.uniform(0, duration_s) for _ in range(rng.randint(0, crashes_max)))
@@ -196,7 +198,7 @@ def run_seed(
                 load.start()
             harness.arm(None)
             load.faults = False
-            load.starting = False
+            load.stop_starting()
             limit = sim.time + liveness_bound_s
             while sim.time < limit and checker.unfinished():
                 load.settle()
@@ -248,7 +250,8 @@ def run_seed(
                     "slot_crashes",
                 )
                 if isinstance(value := getattr(load, name, None), int)
-            },
+            }
+            | {"schedule_ticks": schedule_checks.ticks},
         )
 
 

@@ -13,7 +13,9 @@ one `random.Random`, drawn in the loop's seeded order, so a seed replays.
 While `faults` is on, a worker may also die holding its task (it never
 answers, and comes back as a fresh worker after a pause: the lease,
 `responseTimeoutSeconds`, must rescue the task), or be slow past its lease
-(its late answer must be refused). An operator pauses, resumes and
+(its late answer must be refused). With `schedules` (the "conductor"
+workload's default), three schedules (`schedules.py`) start runs of the
+same definition beside the starter. An operator pauses, resumes and
 terminates random runs at `ops_per_s`, racing the workers' completions;
 `settle()` resumes whatever it left paused once the faults stop.
 
@@ -42,6 +44,7 @@ from cadenza._errors import CadenzaError, InvalidOperation, NotFound, StaleTask
 from cadenza.engine._messages import Wake
 from cadenza.runtime import Runtime
 from cadenza.testing._simulation.harness import SimRuntime, cancel_all
+from cadenza.testing._simulation.schedules import ScheduleDriver
 
 TASK_TYPES = ("step_a", "step_b", "step_c")
 PRIORITIES = (0, 0, 0, 10, 50)
@@ -85,6 +88,7 @@ class ConductorLoad:
         slow_p: float = 0.01,
         ops_per_s: float = 2.0,
         sweeps_per_s: float = 10.0,
+        schedules: bool = False,
     ) -> None:
         self.h = harness
         self.rng = rng
@@ -100,6 +104,7 @@ class ConductorLoad:
         self.slow_p = slow_p
         self.ops_per_s = ops_per_s
         self.sweeps_per_s = sweeps_per_s
+        self.schedules = ScheduleDriver(harness, "three_steps") if schedules else None
         self.sweeps = 0
         self.seen_terminal: dict[str, str] = {}  # run id -> the terminal status a read saw
         self.regressed: list[str] = []
@@ -128,6 +133,14 @@ class ConductorLoad:
                 await rt.register_task(self.taskdef(task_type))
 
         self.h.sim.run(register(self.h.runtime))
+        if self.schedules is not None:
+            self.schedules.install()
+
+    def stop_starting(self) -> None:
+        """The faults stopped: no more starts, by the starter or by a schedule."""
+        self.starting = False
+        if self.schedules is not None:
+            self.schedules.pause()
 
     def taskdef(self, task_type: str) -> dict[str, Any]:
         """The TaskDef of one step: fixed-delay retries, and a lease for external workers."""
