@@ -1,0 +1,234 @@
+"""`cadenza bench timers`: a storm of durable WAIT timers on the real clock.
+
+Design note
+-----------
+`--timers` one-WAIT workflows (default 100,000) are armed so that all fall
+due within `--due-within-s` (default 1 s), evenly, in a window that opens
+`lead` seconds after arming begins. The lead must cover the arming itself,
+so unless `--lead-s` fixes it, a warm-up on a scratch journal first measures
+this machine's arming rate and the lead is 1.5 x the arming time it predicts,
+plus the idle window, plus a second.
+
+In that order, one runtime on one fresh journal:
+
+1. arm: every start is its own `await rt.start(...)` from `--callers`
+   concurrent callers, or with `--batch` one `rt.start_many` per
+   `--batch-size` inputs ("unavailable" if this Runtime lacks it) — the
+   arming rate is timers/s from the first start to the last start's return;
+2. park: once `rt.settle()` says all is durable, memory per parked run is
+   the growth of the process's resident memory since before arming, / N;
+3. idle: CPU used over `--idle-s` wall seconds with everything parked,
+   as a percentage of one core (shortened if the window would open);
+4. fire: each WAIT's deadline is its task's `scheduled_at` plus its
+   duration, exactly; lateness is measured against it at the completion
+   event (`ended_at`, read back with `rt.get`) and once the run's end is
+   durable. "None early" means no completion event precedes its deadline.
+
+The ceiling beside it: the same number of bare `loop.call_at` timers on the
+same schedule (their arming rate and lateness), plus the shared ceilings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+import cadenza
+from cadenza.bench import _ceilings, _probe
+from cadenza.bench._figures import percentiles_ms, rss_bytes
+from cadenza.bench._sizes import Size, positive_float
+
+NAME = "timers"
+HELP = "N WAIT workflows due within a second: lateness, arming rate, memory, idle CPU"
+WORKFLOW = "bench_wait"
+DEFINITION = {
+    "name": WORKFLOW,
+    "tasks": [
+        {
+            "name": "w",
+            "taskReferenceName": "w",
+            "type": "WAIT",
+            "inputParameters": {"duration": "${workflow.input.s}"},
+        }
+    ],
+}
+SIZES = (
+    Size("--timers", 100_000, 200, "WAIT workflows, all due within the window"),
+    Size("--due-within-s", 1.0, 1.0, "the window they fall due in, seconds", positive_float),
+    Size("--idle-s", 3.0, 0.5, "seconds of idle CPU measured while all are parked", positive_float),
+    Size("--callers", 512, 32, "concurrent callers, each awaiting its own rt.start"),
+    Size("--batch-size", 1000, 50, "inputs per rt.start_many call (with --batch)"),
+    Size("--warmup", 2000, 100, "starts timed on a scratch journal to choose the lead"),
+)
+READERS = 16  # concurrent rt.get calls reading the completion events back
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags beside the size flags."""
+    parser.add_argument("--batch", action="store_true", help="arm with rt.start_many")
+    parser.add_argument(
+        "--lead-s",
+        type=positive_float,
+        default=None,
+        help="seconds from arming to the window (default: chosen from a warm-up)",
+    )
+
+
+async def _arm(
+    rt: cadenza.Runtime, args: argparse.Namespace, count: int, seconds: Callable[[int], float]
+) -> dict[str, float]:
+    """Start `count` WAIT runs, run i waiting `seconds(i)` from its start; {run_id: seconds}."""
+    durations: dict[str, float] = {}
+    if args.batch:
+        start_many = _probe.start_many(rt)
+        chunks = iter(range(0, count, args.batch_size))
+
+        async def batcher() -> None:
+            for first in chunks:
+                numbers = range(first, min(first + args.batch_size, count))
+                waits = [seconds(i) for i in numbers]
+                ids = await start_many(WORKFLOW, [{"s": s} for s in waits])
+                durations.update(zip(ids, waits, strict=True))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(4, count // args.batch_size + 1)):
+                tg.start_soon(batcher)
+        return durations
+    numbers = iter(range(count))
+
+    async def caller() -> None:
+        for i in numbers:
+            wait = seconds(i)
+            durations[await rt.start(WORKFLOW, {"s": wait})] = wait
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(min(args.callers, count)):
+            tg.start_soon(caller)
+    return durations
+
+
+async def _arming_rate(args: argparse.Namespace, db: str) -> float:
+    """Timers armed per second on a scratch journal (far-future WAITs), to choose the lead."""
+    async with cadenza.Runtime(db, seed=2) as rt:
+        await rt.register(DEFINITION)
+        began = time.perf_counter()
+        await _arm(rt, args, args.warmup, lambda _i: 86_400.0)
+        return float(args.warmup) / max(time.perf_counter() - began, 1e-9)
+
+
+async def _read_back(
+    rt: cadenza.Runtime, durations: dict[str, float]
+) -> dict[str, tuple[float, float]]:
+    """{run_id: (deadline, completion event time)} of every run's WAIT, read through `rt.get`."""
+    pairs: dict[str, tuple[float, float]] = {}
+    ids = iter(durations)
+
+    async def reader() -> None:
+        for run_id in ids:
+            task = (await rt.get(run_id)).tasks[0]
+            deadline = task.scheduled_at + durations[run_id]
+            ended = task.ended_at if task.ended_at is not None else float("inf")
+            pairs[run_id] = (deadline, ended)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(READERS):
+            tg.start_soon(reader)
+    return pairs
+
+
+async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, Any]:
+    count, window = args.timers, args.due_within_s
+    async with cadenza.Runtime(db, seed=1) as rt:
+        await rt.register(DEFINITION)
+        durable_at: dict[str, float] = {}
+        all_done = anyio.Event()
+
+        def finished(run_id: str, status: str, at: float) -> None:
+            durable_at[run_id] = _probe.now(rt)
+            if len(durable_at) == count:
+                all_done.set()
+
+        _probe.on_finished(rt, finished)
+        gc.collect()
+        rss_before = rss_bytes()
+        base = _probe.now(rt) + lead_s
+        began = time.perf_counter()
+        durations = await _arm(
+            rt, args, count, lambda i: base + window * i / count - _probe.now(rt)
+        )
+        armed_s = max(time.perf_counter() - began, 1e-9)
+        armed_before_window = _probe.now(rt) < base
+        await rt.settle()
+        gc.collect()
+        rss_after = rss_bytes()
+        idle_s = min(args.idle_s, base - _probe.now(rt) - 0.2)
+        idle_cpu_percent = None
+        if idle_s > 0:
+            cpu = time.process_time()
+            await anyio.sleep(idle_s)  # the benchmark's own wall window: nothing is due in it
+            idle_cpu_percent = round(100 * (time.process_time() - cpu) / idle_s, 3)
+        with anyio.fail_after(max(0.0, base - _probe.now(rt)) + window + 300):
+            await all_done.wait()
+        pairs = await _read_back(rt, durations)
+    deadlines = [deadline for deadline, _ in pairs.values()]
+    event_late = [ended - deadline for deadline, ended in pairs.values()]
+    durable_late = [durable_at[run_id] - deadline for run_id, (deadline, _) in pairs.items()]
+    memory = None
+    if rss_before is not None and rss_after is not None:
+        memory = round((rss_after - rss_before) / count, 1)
+    arming = f"rt.start from {args.callers} callers"
+    if args.batch:
+        arming = f"rt.start_many, {args.batch_size} a call"
+    return {
+        "timers": count,
+        "arming": arming,
+        "armed_in_s": round(armed_s, 3),
+        "arming_per_s": round(count / armed_s, 1),
+        "armed_before_window": armed_before_window,
+        "lead_s": round(lead_s, 2),
+        "window_s": round(max(deadlines) - min(deadlines), 3),
+        "none_early": min(event_late) >= 0,
+        "early": sum(1 for late in event_late if late < 0),
+        "lateness_event": percentiles_ms(event_late),
+        "lateness_durable": percentiles_ms(durable_late),
+        "rss_bytes_per_parked_run": memory,
+        "idle_s": round(max(idle_s, 0.0), 2),
+        "idle_cpu_percent_of_a_core": idle_cpu_percent,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Warm up (unless `--lead-s`), storm, then the ceilings; see the module note."""
+    with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
+        if args.batch:
+            probe = anyio.run(_has_start_many, os.path.join(tmp, "probe.db"))
+            if not probe:
+                figures: dict[str, Any] = {"arming": "rt.start_many", "start_many": "unavailable"}
+                return {
+                    "figures": figures,
+                    "ceilings": _ceilings.measure(0.02 if args.tiny else 1.0),
+                }
+        lead_s = args.lead_s
+        rate = None
+        if lead_s is None:
+            rate = anyio.run(_arming_rate, args, os.path.join(tmp, "warmup.db"))
+            lead_s = 1.5 * args.timers / rate + args.idle_s + 1.0
+        figures = anyio.run(_storm, args, os.path.join(tmp, "storm.db"), lead_s)
+        figures["warmup_arming_per_s"] = None if rate is None else round(rate, 1)
+    ceilings = _ceilings.measure(0.02 if args.tiny else 1.0)
+    ceilings["loop_call_at_same_schedule"] = anyio.run(
+        _ceilings.call_at_timers, args.timers, args.due_within_s
+    )
+    return {"figures": figures, "ceilings": ceilings}
+
+
+async def _has_start_many(db: str) -> bool:
+    async with cadenza.Runtime(db, seed=3) as rt:
+        return _probe.has_start_many(rt)
