@@ -35,8 +35,8 @@ def now(rt: cadenza.Runtime) -> float:
 START_MANY = "start_many"  # API.md's batch starts, which a Runtime of this version may lack
 
 
-def has_start_many(rt: cadenza.Runtime) -> bool:
-    """Whether this Runtime has `start_many` (API.md's batch starts)."""
+def has_start_many(rt: object) -> bool:
+    """Whether this Runtime (or the `Runtime` class) has `start_many` (API.md's batch starts)."""
     return callable(getattr(rt, START_MANY, None))
 
 

@@ -16,7 +16,8 @@ In that order, one runtime on one fresh journal:
    `--batch-size` inputs ("unavailable" if this Runtime lacks it) — the
    arming rate is timers/s from the first start to the last start's return;
 2. park: once `rt.settle()` says all is durable, memory per parked run is
-   the growth of the process's resident memory since before arming, / N;
+   the growth of the process's resident memory since before arming, less
+   what the benchmark itself keeps per run (its id and duration), / N;
 3. idle: CPU used over `--idle-s` wall seconds with everything parked,
    as a percentage of one core (shortened if the window would open);
 4. fire: each WAIT's deadline is its task's `scheduled_at` plus its
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -143,6 +145,13 @@ async def _read_back(
     return pairs
 
 
+def _bookkeeping_bytes(durations: dict[str, float]) -> int:
+    """What the benchmark itself holds per run (its id and duration), left out of the memory figure."""
+    return sys.getsizeof(durations) + sum(
+        sys.getsizeof(run_id) + sys.getsizeof(seconds) for run_id, seconds in durations.items()
+    )
+
+
 async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, Any]:
     count, window = args.timers, args.due_within_s
     async with cadenza.Runtime(db, seed=1) as rt:
@@ -161,13 +170,14 @@ async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, 
         base = _probe.now(rt) + lead_s
         began = time.perf_counter()
         durations = await _arm(
-            rt, args, count, lambda i: base + window * i / count - _probe.now(rt)
+            rt, args, count, lambda i: max(0.0, base + window * i / count - _probe.now(rt))
         )
         armed_s = max(time.perf_counter() - began, 1e-9)
         armed_before_window = _probe.now(rt) < base
         await rt.settle()
         gc.collect()
         rss_after = rss_bytes()
+        own = _bookkeeping_bytes(durations)
         idle_s = min(args.idle_s, base - _probe.now(rt) - 0.2)
         idle_cpu_percent = None
         if idle_s > 0:
@@ -182,7 +192,7 @@ async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, 
     durable_late = [durable_at[run_id] - deadline for run_id, (deadline, _) in pairs.items()]
     memory = None
     if rss_before is not None and rss_after is not None:
-        memory = round((rss_after - rss_before) / count, 1)
+        memory = round((rss_after - rss_before - own) / count, 1)
     arming = f"rt.start from {args.callers} callers"
     if args.batch:
         arming = f"rt.start_many, {args.batch_size} a call"
@@ -207,14 +217,9 @@ async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Warm up (unless `--lead-s`), storm, then the ceilings; see the module note."""
     with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
-        if args.batch:
-            probe = anyio.run(_has_start_many, os.path.join(tmp, "probe.db"))
-            if not probe:
-                figures: dict[str, Any] = {"arming": "rt.start_many", "start_many": "unavailable"}
-                return {
-                    "figures": figures,
-                    "ceilings": _ceilings.measure(0.02 if args.tiny else 1.0),
-                }
+        if args.batch and not _probe.has_start_many(cadenza.Runtime):
+            figures: dict[str, Any] = {"arming": "rt.start_many", "start_many": "unavailable"}
+            return {"figures": figures, "ceilings": _ceilings.measure(0.02 if args.tiny else 1.0)}
         lead_s = args.lead_s
         rate = None
         if lead_s is None:
@@ -227,8 +232,3 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _ceilings.call_at_timers, args.timers, args.due_within_s
     )
     return {"figures": figures, "ceilings": ceilings}
-
-
-async def _has_start_many(db: str) -> bool:
-    async with cadenza.Runtime(db, seed=3) as rt:
-        return _probe.has_start_many(rt)
