@@ -5,9 +5,15 @@ Design note
 `--timers` one-WAIT workflows (default 100,000) are armed so that all fall
 due within `--due-within-s` (default 1 s), evenly, in a window that opens
 `lead` seconds after arming begins. The lead must cover the arming itself,
-so unless `--lead-s` fixes it, a warm-up on a scratch journal first measures
-this machine's arming rate and the lead is 1.5 x the arming time it predicts,
-plus the idle window, plus a second.
+whose pace is not known in advance (it varies with the machine's load and
+slows as the journal grows). So unless `--lead-s` fixes it, a warm-up on a
+scratch journal (2 % of N, at least 100 starts) measures a first pace, and
+an attempt stops arming as soon as its pace so far (after the first 2 %)
+projects an end past the window less the idle time; the next
+attempt, on a fresh journal, takes the lead from the pace measured (x1.5,
+then x2, then x3, plus the idle window and a second). The last attempt runs
+to the end whatever its pace; `attempts` lists them and
+`armed_before_window` says whether the last one made it.
 
 In that order, one runtime on one fresh journal:
 
@@ -38,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -67,9 +74,9 @@ SIZES = (
     Size("--idle-s", 3.0, 0.5, "seconds of idle CPU measured while all are parked", positive_float),
     Size("--callers", 512, 32, "concurrent callers, each awaiting its own rt.start"),
     Size("--batch-size", 1000, 50, "inputs per rt.start_many call (with --batch)"),
-    Size("--warmup", 2000, 100, "starts timed on a scratch journal to choose the lead"),
 )
 READERS = 16  # concurrent rt.get calls reading the completion events back
+LEAD_FACTORS = (1.5, 2.0, 3.0)  # lead = factor x the arming time the pace predicts (+ idle + 1 s)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,21 +86,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--lead-s",
         type=positive_float,
         default=None,
-        help="seconds from arming to the window (default: chosen from a warm-up)",
+        help="seconds from arming to the window, one attempt (default: from the arming pace)",
     )
 
 
+@dataclass
+class _Arming:
+    durations: dict[str, float]  # run id -> its WAIT's duration
+    seconds: float
+    aborted: bool  # stopped early: at its pace it would not have finished before the window
+
+
 async def _arm(
-    rt: cadenza.Runtime, args: argparse.Namespace, count: int, seconds: Callable[[int], float]
-) -> dict[str, float]:
-    """Start `count` WAIT runs, run i waiting `seconds(i)` from its start; {run_id: seconds}."""
+    rt: cadenza.Runtime,
+    args: argparse.Namespace,
+    count: int,
+    seconds: Callable[[int], float],
+    finish_by: float | None,
+) -> _Arming:
+    """Start `count` WAIT runs, run i waiting `seconds(i)` from its start.
+
+    With `finish_by` (a `time.perf_counter()` reading), arming stops early once
+    its pace so far (after the first 2 %, at least 50) projects an end past it.
+    """
     durations: dict[str, float] = {}
+    began = time.perf_counter()
+    stopped = [False]
+
+    def on_track() -> bool:
+        armed = len(durations)
+        if finish_by is not None and not stopped[0] and armed >= max(50, count // 50):
+            stopped[0] = began + (time.perf_counter() - began) * count / armed > finish_by
+        return not stopped[0]
+
     if args.batch:
         start_many = _probe.start_many(rt)
         chunks = iter(range(0, count, args.batch_size))
 
         async def batcher() -> None:
             for first in chunks:
+                if not on_track():
+                    return
                 numbers = range(first, min(first + args.batch_size, count))
                 waits = [seconds(i) for i in numbers]
                 ids = await start_many(WORKFLOW, [{"s": s} for s in waits])
@@ -102,27 +135,29 @@ async def _arm(
         async with anyio.create_task_group() as tg:
             for _ in range(min(4, count // args.batch_size + 1)):
                 tg.start_soon(batcher)
-        return durations
-    numbers = iter(range(count))
+    else:
+        numbers = iter(range(count))
 
-    async def caller() -> None:
-        for i in numbers:
-            wait = seconds(i)
-            durations[await rt.start(WORKFLOW, {"s": wait})] = wait
+        async def caller() -> None:
+            for i in numbers:
+                if not on_track():
+                    return
+                wait = seconds(i)
+                durations[await rt.start(WORKFLOW, {"s": wait})] = wait
 
-    async with anyio.create_task_group() as tg:
-        for _ in range(min(args.callers, count)):
-            tg.start_soon(caller)
-    return durations
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(args.callers, count)):
+                tg.start_soon(caller)
+    return _Arming(durations, max(time.perf_counter() - began, 1e-9), stopped[0])
 
 
-async def _arming_rate(args: argparse.Namespace, db: str) -> float:
-    """Timers armed per second on a scratch journal (far-future WAITs), to choose the lead."""
+async def _warmup_pace(args: argparse.Namespace, db: str) -> float:
+    """Timers armed per second on a scratch journal (2 % of N, at least 100, far-future WAITs)."""
+    count: int = min(args.timers, max(100, args.timers // 50))
     async with cadenza.Runtime(db, seed=2) as rt:
         await rt.register(DEFINITION)
-        began = time.perf_counter()
-        await _arm(rt, args, args.warmup, lambda _i: 86_400.0)
-        return float(args.warmup) / max(time.perf_counter() - began, 1e-9)
+        arming = await _arm(rt, args, count, lambda _i: 86_400.0, None)
+    return count / arming.seconds
 
 
 async def _read_back(
@@ -152,7 +187,9 @@ def _bookkeeping_bytes(durations: dict[str, float]) -> int:
     )
 
 
-async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, Any]:
+async def _storm(
+    args: argparse.Namespace, db: str, lead_s: float, may_abort: bool
+) -> dict[str, Any]:
     count, window = args.timers, args.due_within_s
     async with cadenza.Runtime(db, seed=1) as rt:
         await rt.register(DEFINITION)
@@ -168,11 +205,17 @@ async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, 
         gc.collect()
         rss_before = rss_bytes()
         base = _probe.now(rt) + lead_s
-        began = time.perf_counter()
-        durations = await _arm(
-            rt, args, count, lambda i: max(0.0, base + window * i / count - _probe.now(rt))
+        finish_by = time.perf_counter() + lead_s - args.idle_s - 0.5 if may_abort else None
+        arming = await _arm(
+            rt,
+            args,
+            count,
+            lambda i: max(0.0, base + window * i / count - _probe.now(rt)),
+            finish_by,
         )
-        armed_s = max(time.perf_counter() - began, 1e-9)
+        durations, armed_s = arming.durations, arming.seconds
+        if arming.aborted:
+            return {"aborted": True, "arming_per_s": round(len(durations) / armed_s, 1)}
         armed_before_window = _probe.now(rt) < base
         await rt.settle()
         gc.collect()
@@ -193,12 +236,11 @@ async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, 
     memory = None
     if rss_before is not None and rss_after is not None:
         memory = round((rss_after - rss_before - own) / count, 1)
-    arming = f"rt.start from {args.callers} callers"
-    if args.batch:
-        arming = f"rt.start_many, {args.batch_size} a call"
     return {
         "timers": count,
-        "arming": arming,
+        "arming": f"rt.start_many, {args.batch_size} a call"
+        if args.batch
+        else f"rt.start from {args.callers} callers",
         "armed_in_s": round(armed_s, 3),
         "arming_per_s": round(count / armed_s, 1),
         "armed_before_window": armed_before_window,
@@ -215,18 +257,23 @@ async def _storm(args: argparse.Namespace, db: str, lead_s: float) -> dict[str, 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Warm up (unless `--lead-s`), storm, then the ceilings; see the module note."""
+    """Storm (retrying with a longer lead if arming falls behind), then the ceilings."""
+    if args.batch and not _probe.has_start_many(cadenza.Runtime):
+        figures: dict[str, Any] = {"arming": "rt.start_many", "start_many": "unavailable"}
+        return {"figures": figures, "ceilings": _ceilings.measure(0.02 if args.tiny else 1.0)}
+    attempts: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
-        if args.batch and not _probe.has_start_many(cadenza.Runtime):
-            figures: dict[str, Any] = {"arming": "rt.start_many", "start_many": "unavailable"}
-            return {"figures": figures, "ceilings": _ceilings.measure(0.02 if args.tiny else 1.0)}
-        lead_s = args.lead_s
-        rate = None
-        if lead_s is None:
-            rate = anyio.run(_arming_rate, args, os.path.join(tmp, "warmup.db"))
-            lead_s = 1.5 * args.timers / rate + args.idle_s + 1.0
-        figures = anyio.run(_storm, args, os.path.join(tmp, "storm.db"), lead_s)
-        figures["warmup_arming_per_s"] = None if rate is None else round(rate, 1)
+        pace = 1.0 if args.lead_s else anyio.run(_warmup_pace, args, os.path.join(tmp, "warm.db"))
+        for attempt, factor in enumerate(LEAD_FACTORS):
+            last = args.lead_s is not None or attempt == len(LEAD_FACTORS) - 1
+            lead_s = args.lead_s or factor * args.timers / pace + args.idle_s + 1.0
+            db = os.path.join(tmp, f"storm-{attempt}.db")
+            figures = anyio.run(_storm, args, db, lead_s, not last)
+            attempts.append({"lead_s": round(lead_s, 2), "aborted": "aborted" in figures})
+            if "aborted" not in figures:
+                break
+            pace = figures["arming_per_s"]
+    figures["attempts"] = attempts
     ceilings = _ceilings.measure(0.02 if args.tiny else 1.0)
     ceilings["loop_call_at_same_schedule"] = anyio.run(
         _ceilings.call_at_timers, args.timers, args.due_within_s

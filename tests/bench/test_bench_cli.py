@@ -118,8 +118,9 @@ def test_bench_timers_tiny_fires_every_wait_none_early(tmp_path: Path) -> None:
     assert figures["timers"] == 200
     assert figures["none_early"] is True
     assert figures["early"] == 0
-    assert figures["armed_before_window"] is True
+    assert figures["armed_before_window"] is True, figures["attempts"]
     assert 0 < figures["window_s"] <= 1.0 + 0.5
+    assert not figures["attempts"][-1]["aborted"]
     _percentiles(figures["lateness_event"])
     _percentiles(figures["lateness_durable"])
     _positive(figures, "arming_per_s", "idle_s")
@@ -220,4 +221,4 @@ def test_batch_mode_starts_every_workflow_through_start_many(
         else:
             assert figures["arming"] == "rt.start_many, 50 a call"
             assert figures["none_early"] is True
-            assert figures["warmup_arming_per_s"] is None  # --lead-s: no warm-up
+            assert figures["attempts"] == [{"lead_s": 2.0, "aborted": False}]  # --lead-s: one
