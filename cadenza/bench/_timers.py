@@ -27,7 +27,8 @@ In that order, one runtime on one fresh journal:
 3. idle: CPU used over `--idle-s` wall seconds with everything parked,
    as a percentage of one core (shortened if the window would open);
 4. fire: each WAIT's deadline is its task's `scheduled_at` plus its
-   duration, exactly; lateness is measured against it at the completion
+   duration, exactly (its duration is computed when its start is called, so
+   the start's latency widens the window: `window_s` is the spread armed); lateness is measured against it at the completion
    event (`ended_at`, read back with `rt.get`) and once the run's end is
    durable. "None early" means no completion event precedes its deadline.
 
