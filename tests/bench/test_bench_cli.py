@@ -118,6 +118,7 @@ def test_bench_timers_tiny_fires_every_wait_none_early(tmp_path: Path) -> None:
     assert figures["timers"] == 200
     assert figures["none_early"] is True
     assert figures["early"] == 0
+    assert (figures["fired"], figures["unfinished"]) == (200, 0)
     assert figures["armed_before_window"] is True, figures["attempts"]
     assert 0 < figures["window_s"] <= 1.0 + 0.5
     assert not figures["attempts"][-1]["aborted"]
