@@ -1,4 +1,4 @@
-"""The cost of metrics on `simulations/bench_throughput.py`: metrics on against off, same run.
+"""The cost of metrics on `cadenza bench throughput`: metrics on against off, same run.
 
 Runs the throughput benchmark (three-step workflows, no-op local workers,
 durability "full") in pairs, alternating which goes first, each run in a
@@ -21,6 +21,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,18 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulations.bench_throughput import bench
+from cadenza.bench._throughput import measure
+
+
+async def bench(workflows: int, callers: int, concurrency: int, metrics: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("CADENZA_BENCH_DIR")) as tmp:
+        return await measure(
+            os.path.join(tmp, "bench.db"),
+            workflows=workflows,
+            callers=callers,
+            concurrency=concurrency,
+            metrics=metrics,
+        )
 
 
 def main() -> None:
@@ -48,7 +60,7 @@ def main() -> None:
         got_cpu: dict[str, float] = {}
         for side in order:
             result: dict[str, Any] = anyio.run(
-                bench, args.workflows, "full", args.starters, args.concurrency, side == "on"
+                bench, args.workflows, args.starters, args.concurrency, side == "on"
             )
             got[side] = result["workflows_per_s"]
             got_cpu[side] = result["cpu_ms_per_workflow"]

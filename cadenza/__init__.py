@@ -15,7 +15,8 @@ General layout — dependencies point down only (import-linter holds it in CI):
 - `cadenza.observe`: Prometheus metrics; the engine knows only the
   `Observer` protocol it calls, and is read at scrape time.
 - `cadenza.runtime`: the `Runtime` facade over the engine.
-- `cadenza.testing` and `cadenza.cli` sit on top; this module only re-exports.
+- `cadenza.testing`, then `cadenza.bench` (the packaged benchmarks), then
+  `cadenza.cli` sit on top; this module only re-exports.
 """
 
 from cadenza._errors import (

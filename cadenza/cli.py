@@ -1,4 +1,4 @@
-"""The `cadenza` command: demo, serve, simulate, inspect or recover a journal, operate on runs.
+"""The `cadenza` command: demo, serve, simulate, bench, inspect or recover a journal, operate on runs.
 
 The CLI is an application, so it (and only it) configures logging:
 key-value lines on a terminal, JSON with `--log-json`. Every bad argument
@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 from rich.console import Console
 
-from cadenza._cli import _args, _inspect, _operate, _recover, _schedules
+from cadenza._cli import _args, _bench, _inspect, _operate, _recover, _schedules
 from cadenza._cli._args import Parser, UsageError
 from cadenza._cli._logs import configure as _configure_logging
 from cadenza._errors import CadenzaError
@@ -139,6 +139,8 @@ def _add_others(commands: Any) -> None:
     sim.add_argument("--storm", type=int, default=2000, help="WAIT runs of the wait_storm load")
     sim.add_argument("--jobs", type=int, default=1, help="processes sharing the seeds")
 
+    _bench.add_parser(commands)
+
     serve = commands.add_parser("serve", help="serve Conductor's REST API on a journal")
     serve.add_argument("--db", required=True, help="the journal (a SQLite file)")
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: %(default)s)")
@@ -215,6 +217,8 @@ def _run(args: argparse.Namespace, console: Console) -> int:
         from cadenza.testing._simulation.cli import run as simulate
 
         return simulate(args, console)
+    if args.command == "bench":
+        return _bench.run(args)
     return _control(args)
 
 

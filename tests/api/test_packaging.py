@@ -7,6 +7,7 @@ left in the checkout can leak stale files into it), then read as a zip.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -148,6 +149,44 @@ def test_cadenza_simulate_runs_from_the_wheel_alone(wheel: Path, tmp_path: Path)
     )
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "0 violations" in " ".join(ran.stdout.split())
+
+
+def test_cadenza_bench_runs_from_the_wheel_alone(wheel: Path, tmp_path: Path) -> None:
+    """Unpacked away from the checkout, `cadenza bench journal --tiny` prints its JSON report."""
+    names = _names(wheel)
+    for module in ("__init__", "_ceilings", "_throughput", "_journal", "_timers", "_groups"):
+        assert f"cadenza/bench/{module}.py" in names, module
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    env = {**os.environ, "PYTHONPATH": str(site), "CADENZA_BENCH_DIR": str(tmp_path)}
+    script = (
+        "import sys, cadenza; assert cadenza.__file__.startswith(sys.argv[1]), cadenza.__file__;"
+        "from cadenza.cli import main; raise SystemExit(main(sys.argv[2:]))"
+    )
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(site),
+            "bench",
+            "journal",
+            "--tiny",
+            "--durability",
+            "full",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    report = json.loads(ran.stdout)
+    assert report["figures"]["full"]["records_per_s"] > 0
+    assert report["ceilings"]["full"]["sqlite_executemany_rows_per_s"] > 0
 
 
 def test_the_wheel_holds_the_dashboards_templates_and_static_files(wheel: Path) -> None:
