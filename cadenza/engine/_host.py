@@ -56,11 +56,11 @@ from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Recover, Wake
 from cadenza.engine._observer import Observer
+from cadenza.engine._ownership import MINT_TRIES, Ownership, actor_for
 from cadenza.engine._registry import Registry
-from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
 from cadenza.language._definition import WorkflowDef
-from cadenza.persistence import Journal, Loaded
+from cadenza.persistence import Journal, Loaded, StreamInfo
 
 log = get_logger("cadenza.engine")
 
@@ -142,6 +142,7 @@ class Engine:
         self._group_supervisor: Supervisor
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
+        self.ownership: Ownership | None = None  # several processes on one journal: `_ownership`
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class Engine:
             )
             self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
             self._runs = self.system.entities(
-                lambda run_id: RunActor(run_id, self),
+                lambda run_id: actor_for(self, run_id),
                 kind="run",
                 mailbox_size=RUN_MAILBOX,
                 on_give_up=self._run_gave_up,
@@ -177,7 +178,11 @@ class Engine:
             self._pending_workers.clear()
             if isinstance(self.clock, VirtualClock):
                 self.clock.attach(self.settle)
-            await self._recover()
+            if self.ownership is not None:
+                await self.ownership.joined()  # hold a share of the partitions to recover
+            await self.recover()
+            if self.ownership is not None:
+                self.ownership.serving()
         except BaseException:
             await self.close()
             raise
@@ -195,8 +200,10 @@ class Engine:
             await self.journal.close()
         log.info("runtime.closed", path=self.path)
 
-    async def _recover(self) -> None:
-        rows = [*await self.journal.unfinished_rows(), *await rows_marked_ended(self.journal)]
+    async def recover(self, rows: list[StreamInfo] | None = None) -> None:
+        """Recover the unfinished runs of `rows` (default: the journal's, at open)."""
+        if rows is None:
+            rows = [*await self.journal.unfinished_rows(), *await rows_marked_ended(self.journal)]
         unfinished = [row.stream_id for row in rows if not row.parked]
         if self.observer is not None:
             self.observer.recovered(rows)
@@ -209,8 +216,8 @@ class Engine:
         ]
         if arms:  # one message for them all; due ones fire at once and load their runs then
             await self._timers.tell(ArmMany(arms))
-        self.parked_at_open = len(rows) - len(unfinished)
-        if self.audit_timers and self.parked_at_open:
+        self.parked_at_open += len(rows) - len(unfinished)
+        if self.audit_timers and len(rows) > len(unfinished):
             # Overdue rows are checked by their own firing (it loads them, in deadline
             # order); auditing them first would load them out of that order.
             now = self.clock.now()
@@ -231,7 +238,7 @@ class Engine:
         async with anyio.create_task_group() as tg:
             for run_id in unfinished:
                 tg.start_soon(recover, run_id)
-        self.recovered = len(rows)
+        self.recovered += len(rows)
         self.gate.recovered(unfinished)
         if unfinished:
             log.info("runtime.recovered", runs=len(unfinished))
@@ -264,6 +271,14 @@ class Engine:
 
     # -- what the face asks ---------------------------------------------------
 
+    def drop_runs(self, partition_of: Callable[[str], int], partitions: set[int]) -> int:
+        """Stop the actors of runs in `partitions` (their owner changed; the next message
+        starts the actor or stand-in that fits the new owner); how many were in memory."""
+        found = [r for r in self._runs.keys() if partition_of(r) in partitions]  # noqa: SIM118
+        for run_id in found:
+            self._runs.stop(run_id)
+        return len(found)
+
     def run(self, run_id: str) -> ActorRef[Any]:
         """The actor of run `run_id` (created, or loaded from the journal, on its first message)."""
         return self._runs.ref(run_id)
@@ -293,8 +308,13 @@ class Engine:
             self.rng = random.Random(f"run-ids:{self.seed}:{last}")
 
     def new_run_id(self) -> str:
-        """A fresh random id (from the seeded rng); its actor need not look for it in the journal."""
+        """A fresh random id (from the seeded rng); its actor need not look for it in the journal.
+        With several processes, one of a partition this process owns."""
         run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        for _ in range(MINT_TRIES if self.ownership and self.ownership.can_mint() else 0):
+            if self.ownership is not None and self.ownership.owns(run_id):
+                break  # (none held: its start goes to the owner's inbox)
+            run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self._fresh.add(run_id)
         return run_id
 

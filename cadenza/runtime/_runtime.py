@@ -108,6 +108,7 @@ class Runtime:
         max_runs_in_flight: int = 10_000,
         metrics: Any = None,
         unserved_warning_s: float | None = 60.0,
+        lease_s: float = 10.0,
     ) -> None:
         self._observing = Observing(metrics)
         self._engine = build_engine(
@@ -127,6 +128,7 @@ class Runtime:
             max_runs_in_flight=max_runs_in_flight,
             observer=self._observing.metrics,
             unserved_warning_s=unserved_warning_s,
+            lease_s=lease_s,
         )
         self.path = path
         self._workers = ExternalWorkers(self._engine)
@@ -137,9 +139,7 @@ class Runtime:
 
     async def __aenter__(self) -> Self:
         if self._entered:
-            raise RuntimeClosed(
-                "this runtime was already entered: use one `async with` per Runtime"
-            )
+            raise RuntimeClosed("this runtime was already entered: use one `async with` each")
         self._entered = True
         await self._observing.opened(self._engine)
         return self
