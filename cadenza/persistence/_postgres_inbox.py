@@ -37,17 +37,6 @@ from cadenza.persistence._postgres_schema import SCHEMA, partition_of
 log = get_logger("cadenza.persistence")
 
 CHANNEL = "cadenza_inbox"
-DDL = f"""
-CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox (
-    id        bigserial PRIMARY KEY,
-    partition integer NOT NULL,
-    run_id    text NOT NULL,
-    kind      text NOT NULL,
-    body      text NOT NULL,
-    posted_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS inbox_by_partition ON {SCHEMA}.inbox (partition, id);
-"""
 POST = (
     f"WITH posted AS (INSERT INTO {SCHEMA}.inbox (partition, run_id, kind, body) "
     "VALUES ($1, $2, $3, $4) RETURNING id) "
@@ -88,15 +77,13 @@ class PostgresInbox:
         self._wake = anyio.Event()
 
     async def open(self) -> None:
-        """Create the table if missing and start listening."""
+        """Connect and start listening."""
         import asyncpg
 
         self._pool = await asyncpg.create_pool(
             self.url, min_size=1, max_size=2, timeout=CONNECT_TIMEOUT_S
         )
-        async with self._pool.acquire() as conn:
-            await conn.execute(DDL)
-        await self._listen()
+        await self._listen()  # the table: made with the journal's schema (`_postgres_schema`)
 
     async def _listen(self) -> None:
         import asyncpg

@@ -44,7 +44,7 @@ from cadenza.engine._audit import rows_marked_ended
 from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import answer, decode, encode
 from cadenza.engine._messages import GetRun, StartRun
-from cadenza.persistence import PostgresJournal
+from cadenza.persistence import DuplicateKey, PostgresJournal
 from cadenza.persistence._postgres_inbox import Posted, PostgresInbox
 from cadenza.persistence._postgres_schema import partition_of
 
@@ -97,17 +97,23 @@ class Partitions:
         if encoded is None:
             return False
         await self.inbox.post(run_id, *encoded)
-        if isinstance(message, StartRun):  # the start is durable once its owner wrote it
-            await self._started(run_id)
         reply = getattr(message, "reply", None)
-        if isinstance(reply, Reply):  # answered here, once durable in the inbox
+        if isinstance(message, StartRun):  # durable once its owner wrote it (or the key's run)
+            message.reply.set(await self._started(run_id, message.key))
+        elif isinstance(reply, Reply):  # answered here, once durable in the inbox
             reply.set(answer(message, run_id))
         return True
 
-    async def _started(self, run_id: str) -> None:
-        """Return once run `run_id` has its row (its owner applied the start from the inbox)."""
+    async def _started(self, run_id: str, key: str | None) -> str:
+        """The run started once its owner applied the start from the inbox: `run_id`, or
+        the run its idempotency `key` already named."""
         pause = 0.005
-        while await self.journal.info(run_id) is None:
+        while True:
+            found = run_id if await self.journal.info(run_id) is not None else None
+            if found is None and key is not None:
+                found = await self.journal.find_key(key)
+            if found is not None:
+                return found
             await anyio.sleep(pause)
             pause = min(0.25, pause * 2)
 
@@ -212,5 +218,8 @@ class Partitions:
                 await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable
             else:
                 await reply
-        except (InvalidOperation, NotFound) as exc:  # a refusal: a stale attempt, a state
+        except Exception as exc:
+            refused = (InvalidOperation, NotFound, DuplicateKey)  # a stale attempt, a state...
+            if not isinstance(exc, refused) and not isinstance(exc.__cause__, refused):
+                raise
             log.info("inbox.refused", run_id=item.run_id, kind=item.kind, error=str(exc))
