@@ -128,6 +128,8 @@ class Partitions:
             try:
                 await self.tick()
             except Exception as exc:  # the server away: the leases run out, others take over
+                if self.engine.system.stopping:
+                    return  # closing: the journal's close leaves gracefully
                 log.warning("partitions.tick_failed", owner=self.leases.owner, error=repr(exc))
 
     async def tick(self) -> None:
