@@ -26,7 +26,7 @@ from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
-from cadenza.engine._messages import GetRun, WaitRun
+from cadenza.engine._messages import GetRun
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
@@ -35,6 +35,7 @@ from cadenza.runtime._listing import list_runs
 from cadenza.runtime._observing import Observing
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
+from cadenza.runtime._waiting import wait_run
 from cadenza.runtime._workers import ExternalWorkers
 
 CONCURRENCY_MAX = 10_000
@@ -315,8 +316,7 @@ class Runtime:
         check.text("run_id", run_id)
         limit = check.seconds("timeout", timeout)
         with calls_translated(f"wait for run {run_id!r}"):
-            run: WorkflowRun = await self._engine.run(run_id).ask(WaitRun, timeout_s=limit)
-        return run
+            return await wait_run(self._engine, run_id, limit)
 
     async def runs(
         self,

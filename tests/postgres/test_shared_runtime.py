@@ -8,8 +8,10 @@ and leases of the "dead" runtime are moved into the past, never slept for.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import anyio
 import asyncpg
 import pytest
 
@@ -165,6 +167,7 @@ async def test_a_dead_owners_runs_are_taken_over_with_their_timers_and_its_write
         runs = [await a.start("waiting", {"n": i}) for i in range(8)]
         await a.settle()
         owner_a = parts(a).leases.owner
+        waiting_in_a = [await _waiting(a, run_id) for run_id in runs[:2]]
         await kill_on_the_database_clock(pg_url, owner_a)
         before = len(await records_by_owner(pg_url))
         await parts(b).tick()
@@ -179,6 +182,9 @@ async def test_a_dead_owners_runs_are_taken_over_with_their_timers_and_its_write
         for i, run_id in enumerate(runs):
             done = await b.wait(run_id, timeout=30)
             assert (done.status, done.output) == ("COMPLETED", {"result": i + 1})
+        for i, waiter in enumerate(waiting_in_a):  # a's callers waiting across the move
+            with anyio.fail_after(30):
+                assert (await waiter).output == {"result": i + 1}
         owner_b = parts(b).leases.owner
     after = await records_by_owner(pg_url)
     assert {owner for _s, owner, _e in after[before:]} == {owner_b}
@@ -187,6 +193,14 @@ async def test_a_dead_owners_runs_are_taken_over_with_their_timers_and_its_write
         if owner == owner_b:
             epochs.setdefault(partition_of(stream), set()).add(epoch)
     assert all(len(e) == 1 for e in epochs.values())  # one epoch per partition and owner
+
+
+async def _waiting(rt: cadenza.Runtime, run_id: str) -> asyncio.Task[cadenza.WorkflowRun]:
+    """`rt.wait(run_id)` going on in the background, once its actor holds the waiter."""
+    task = asyncio.ensure_future(rt.wait(run_id))
+    await rt.settle()
+    assert not task.done()
+    return task
 
 
 async def test_lease_s_is_checked(pg_url: str) -> None:
