@@ -65,8 +65,8 @@ class ForeignRun(Actor[Any]):
             elif isinstance(message, WaitRun):
                 await self._snapshot()  # NotFound at once for an unknown run
                 self.engine.system.start_soon(self._wait, message.reply, name="foreign-wait")
-            elif reply is not None and await self._forward(message):
-                reply.set(None)
+            elif await self._forward(message):
+                pass  # its caller is answered by the forwarding (`Ownership.forward`)
             elif reply is not None:
                 raise NotFound("run owned by this process", self.run_id)
             else:

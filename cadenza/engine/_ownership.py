@@ -12,8 +12,9 @@ time (`cadenza.runtime._partitions`); the engine asks its `Ownership`:
 - `joined()`: awaited at open, before recovery, so recovery sees the
   partitions taken; `serving()`: after it, to heartbeat in the background.
 - `forward(run_id, message)`: a message for a run owned elsewhere goes to
-  its owner's inbox; False when the message cannot travel (a local
-  worker's result, a wake-up: the owner redoes those from the journal).
+  its owner's inbox, and its `reply` (if any) is answered by the forwarding;
+  False when the message cannot travel (a local worker's result, a
+  wake-up: the owner redoes those from the journal).
 
 `actor_for` picks the actor each run's entity is made with.
 """

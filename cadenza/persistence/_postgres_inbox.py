@@ -99,6 +99,10 @@ class PostgresInbox:
         self.notified += 1
         self._wake.set()
 
+    def kick(self) -> None:
+        """Make the current (or next) `wait` return at once: there may be work (no NOTIFY)."""
+        self._wake.set()
+
     async def close(self) -> None:
         """Stop listening and close the connections (idempotent)."""
         with anyio.CancelScope(shield=True):

@@ -98,11 +98,18 @@ class Partitions:
             return False
         await self.inbox.post(run_id, *encoded)
         reply = getattr(message, "reply", None)
-        if isinstance(message, StartRun):  # durable once its owner wrote it (or the key's run)
-            message.reply.set(await self._started(run_id, message.key))
+        if isinstance(message, StartRun):  # durable once its owner wrote it (or the key's run):
+            # waited for outside the stand-in, whose mailbox the owner may need meanwhile
+            self.engine.system.start_soon(self._answer_start, message, run_id, name="start")
         elif isinstance(reply, Reply):  # answered here, once durable in the inbox
             reply.set(answer(message, run_id))
         return True
+
+    async def _answer_start(self, message: StartRun, run_id: str) -> None:
+        try:
+            message.reply.set(await self._started(run_id, message.key))
+        except Exception as exc:  # the journal closed meanwhile: the caller hears
+            message.reply.fail(exc)
 
     async def _started(self, run_id: str, key: str | None) -> str:
         """The run started once its owner applied the start from the inbox: `run_id`, or
@@ -163,6 +170,7 @@ class Partitions:
             log.info("partitions.taken_over", owner=self.leases.owner,
                      partitions=sorted(partitions), runs=len(rows))  # fmt: skip
             await engine.recover(rows)
+            self.inbox.kick()  # the partitions' messages posted while nobody held them
         except Exception as exc:  # the journal away: give them back, for the next tick to retake
             log.error("partitions.takeover_failed", owner=self.leases.owner, error=repr(exc))
             with contextlib.suppress(Exception):

@@ -42,10 +42,13 @@ async def main(url: str, seed: int, keys: int, lease_s: float) -> None:
                 async with limiter:
                     while True:
                         try:
-                            await rt.start("three_steps", {"n": i}, key=f"key-{i}")
-                            return
+                            run_id = await rt.start("three_steps", {"n": i}, key=f"key-{i}")
                         except Exception:  # a refused round, a partition moving: again
                             await anyio.sleep(0.05)
+                            continue
+                        if not isinstance(run_id, str) or not run_id:
+                            raise AssertionError(f"start of key-{i} answered {run_id!r}")
+                        return
 
             for i in order:
                 tg.start_soon(start, i)

@@ -146,10 +146,13 @@ def _serve_under_trouble(url: str, seed: int, keys: int, kills: int) -> None:
         stuck = {k: s for k, s in by_key.items() if s != ["COMPLETED"]}
         assert not stuck, f"keys not COMPLETED exactly once: {stuck}"
     finally:
+        codes = []
         for child in children:
             if child.proc.poll() is None:
                 os.kill(child.proc.pid, signal.SIGCONT)
                 child.leave()
+            codes.append(child.proc.returncode)
+    assert codes == [0, 0, 0], f"a serving process failed: exit codes {codes}"
     assert _check_fencing(url) > keys * 3
     unfinished = anyio.run(_fetch, url, "SELECT stream_id FROM cadenza.streams WHERE NOT terminal")
     assert unfinished == []

@@ -195,6 +195,31 @@ async def test_a_dead_owners_runs_are_taken_over_with_their_timers_and_its_write
     assert all(len(e) == 1 for e in epochs.values())  # one epoch per partition and owner
 
 
+async def test_a_start_forwarded_while_no_one_held_its_partition_is_applied_on_takeover(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """b holds nothing when it starts a run: the start waits in the inbox. When b itself then
+    takes the partitions over, it applies the start (its stand-in, still answering the
+    caller, must not stand in the way) and the caller gets the run's id."""
+    a = cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S)
+    await a.__aenter__()  # first: it holds everything
+    async with cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b:
+        await prepare(a)
+        await a.__aexit__(None, None, None)
+        await prepare(b)  # a left gracefully: everything is free, b has not ticked yet
+        assert held(b) == set()
+        starting = asyncio.ensure_future(b.start("approval", {}, key="once"))
+        while await parts(b).inbox.size() == 0:  # noqa: ASYNC110 (a row in another table)
+            await anyio.sleep(0.01)
+        await parts(b).tick()
+        with anyio.fail_after(30):
+            run_id = await starting
+        assert isinstance(run_id, str)
+        assert partition_of(run_id) in held(b)
+        assert (await b.get(run_id)).status == "RUNNING"
+        assert await b.start("approval", {}, key="once") == run_id
+
+
 async def _waiting(rt: cadenza.Runtime, run_id: str) -> asyncio.Task[cadenza.WorkflowRun]:
     """`rt.wait(run_id)` going on in the background, once its actor holds the waiter."""
     task = asyncio.ensure_future(rt.wait(run_id))
