@@ -52,8 +52,8 @@ async def add_one(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def serve(path: str, runs: int, inflight: int, mode: str, pollers: int, lease_s: float,
-                go: Any) -> float:  # fmt: skip
-    """Open a runtime on `path`, await `go()`, do `runs` runs; the seconds they took."""
+                go: Any) -> tuple[float, float]:  # fmt: skip
+    """Open a runtime on `path`, await `go()`, do `runs` runs; (seconds, CPU seconds) taken."""
     async with cadenza.Runtime(path, lease_s=lease_s, durability="full") as rt:
         await rt.register(three_steps())
         await rt.register(ONE_TASK)
@@ -61,7 +61,7 @@ async def serve(path: str, runs: int, inflight: int, mode: str, pollers: int, le
             for task_type in ("step_a", "step_b", "step_c"):
                 rt.worker(task_type, add_one, concurrency=32)
         await go()
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         limiter = anyio.Semaphore(inflight)
         handed = 0
 
@@ -84,7 +84,7 @@ async def serve(path: str, runs: int, inflight: int, mode: str, pollers: int, le
                     tg.start_soon(poller)
             for i in range(runs):
                 tg.start_soon(one, i)
-        return time.perf_counter() - began
+        return time.perf_counter() - began, time.process_time() - cpu_began
 
 
 def child(args: argparse.Namespace) -> None:
@@ -92,10 +92,10 @@ def child(args: argparse.Namespace) -> None:
         print("ready", flush=True)
         await anyio.to_thread.run_sync(sys.stdin.readline)
 
-    seconds = anyio.run(
+    seconds, cpu = anyio.run(
         serve, args.child, args.runs, args.inflight, args.mode, args.pollers, args.lease, go
     )
-    print(json.dumps({"seconds": seconds}), flush=True)
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu}), flush=True)
 
 
 async def processes(url: str, n: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -117,16 +117,19 @@ async def processes(url: str, n: int, args: argparse.Namespace) -> dict[str, Any
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
         await proc.stdin.drain()
-    inner = []
+    inner, cpu = [], 0.0
     for proc in procs:
         assert proc.stdout is not None
-        inner.append(json.loads(await proc.stdout.readline())["seconds"])
+        line = json.loads(await proc.stdout.readline())
+        inner.append(line["seconds"])
+        cpu += line["cpu_s"]
         await proc.wait()
     wall = time.perf_counter() - began
     slowest = max(inner)  # from "go" to its last run's end, in the slowest process
     return {"processes": n, "runs": share * n, "seconds": round(slowest, 3),
             "per_s": round(share * n / slowest, 1), "process_s": [round(s, 3) for s in inner],
-            "wall_with_exit_s": round(wall, 3)}  # fmt: skip
+            "wall_with_exit_s": round(wall, 3),
+            "client_cpu_ms_per_run": round(1000 * cpu / (share * n), 2)}  # fmt: skip
 
 
 def main() -> None:
@@ -161,11 +164,12 @@ def main() -> None:
             return None
 
         path = str(Path(folder) / "bench.db")
-        seconds = anyio.run(
+        seconds, cpu = anyio.run(
             serve, path, args.runs, args.inflight, args.mode, args.pollers, args.lease, go
         )
         results["sqlite"] = {"processes": 1, "runs": args.runs, "seconds": round(seconds, 3),
-                             "per_s": round(args.runs / seconds, 1)}  # fmt: skip
+                             "per_s": round(args.runs / seconds, 1),
+                             "client_cpu_ms_per_run": round(1000 * cpu / args.runs, 2)}  # fmt: skip
     print(json.dumps(results, indent=2))
 
 

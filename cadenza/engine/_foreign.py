@@ -15,8 +15,9 @@ run whose partition another process owns reaches this actor instead of a
   order, and its refusals — a stale attempt, an operation the run's state
   refuses — are logged there, not returned);
 - what this process cannot forward (a wake-up of a timer it armed when it
-  owned the run, a local worker's result, a recovery) is dropped: the
-  owner redid it from the journal when it took the run over.
+  owned the run, a local worker's result, a recovery or timer audit, whose
+  caller is answered None) is dropped: the owner redid it from the journal
+  when it took the run over.
 
 It passivates after each batch: a stand-in holds nothing.
 """
@@ -32,7 +33,7 @@ from cadenza._log import get_logger
 from cadenza.actors import Actor, Reply
 from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
-from cadenza.engine._messages import GetRun, WaitRun
+from cadenza.engine._messages import GetRun, StartRun, WaitRun
 
 if TYPE_CHECKING:
     from cadenza.engine._host import Engine
@@ -65,10 +66,11 @@ class ForeignRun(Actor[Any]):
             elif isinstance(message, WaitRun):
                 await self._snapshot()  # NotFound at once for an unknown run
                 self.engine.system.start_soon(self._wait, message.reply, name="foreign-wait")
-            elif await self._forward(message):
-                pass  # its caller is answered by the forwarding (`Ownership.forward`)
-            elif reply is not None:
-                raise NotFound("run owned by this process", self.run_id)
+            elif await self._forward(message):  # its caller is answered by the forwarding
+                if isinstance(message, StartRun):
+                    self.engine.gate.finished(self.run_id)  # in flight at its owner, not here
+            elif reply is not None:  # a recovery or an audit: its owner's job
+                reply.set(None)
             else:
                 log.debug("run.foreign_dropped", run_id=self.run_id, message=type(message).__name__)
         except Exception as exc:

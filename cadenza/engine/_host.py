@@ -275,8 +275,9 @@ class Engine:
         """Stop the actors of runs in `partitions` (their owner changed; the next message
         starts the actor or stand-in that fits the new owner); how many were in memory."""
         found = [r for r in self._runs.keys() if partition_of(r) in partitions]  # noqa: SIM118
-        for run_id in found:
-            self._runs.stop(run_id)
+        for run_id in found + [r for r in self.gate.running if partition_of(r) in partitions]:
+            self._runs.stop(run_id)  # and out of the start gate: no longer in flight here
+            self.gate.finished(run_id)
         return len(found)
 
     def run(self, run_id: str) -> ActorRef[Any]:

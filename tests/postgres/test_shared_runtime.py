@@ -165,7 +165,10 @@ async def test_a_dead_owners_runs_are_taken_over_with_their_timers_and_its_write
         await prepare(a)
         await prepare(b)
         runs = [await a.start("waiting", {"n": i}) for i in range(8)]
+        remote = {"step_a": "remote"}  # no worker: in flight in a until taken over
+        busy = [await a.start("three_steps", {"n": i}, task_to_group=remote) for i in range(3)]
         await a.settle()
+        assert a._engine.gate.in_flight == 3
         owner_a = parts(a).leases.owner
         waiting_in_a = [await _waiting(a, run_id) for run_id in runs[:2]]
         await kill_on_the_database_clock(pg_url, owner_a)
@@ -176,6 +179,9 @@ async def test_a_dead_owners_runs_are_taken_over_with_their_timers_and_its_write
         assert parts(b).taken_over == PARTITIONS
         await parts(a).tick()  # a wakes up: its leases are gone, its actors dropped
         assert held(a) == set()
+        assert a._engine.gate.in_flight == 0  # nor counted against its starts
+        assert b._engine.gate.in_flight == 3
+        assert [(await b.get(r)).tasks[0].status for r in busy] == ["SCHEDULED"] * 3
         await clock.advance(600)  # both armed the WAITs: only b's may write
         await a.settle()
         await b.settle()
