@@ -67,8 +67,9 @@ class ForeignRun(Actor[Any]):
                 await self._snapshot()  # NotFound at once for an unknown run
                 self.engine.system.start_soon(self._wait, message.reply, name="foreign-wait")
             elif await self._forward(message):  # its caller is answered by the forwarding
-                if isinstance(message, StartRun):
-                    self.engine.gate.finished(self.run_id)  # in flight at its owner, not here
+                if isinstance(message, StartRun):  # in flight at its owner, not here; and
+                    self.engine.gate.finished(self.run_id)  # once this process owns it, the
+                    self.engine.claim_fresh(self.run_id)  # run is loaded, not assumed new
             elif reply is not None:  # a recovery or an audit: its owner's job
                 reply.set(None)
             else:

@@ -226,6 +226,30 @@ async def test_a_start_forwarded_while_no_one_held_its_partition_is_applied_on_t
         assert await b.start("approval", {}, key="once") == run_id
 
 
+async def test_a_run_started_through_the_inbox_is_recovered_when_its_starter_takes_over(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """b mints an id it does not own and forwards the start; a applies it. When b takes the
+    partition over after a's death, it loads the run (the id is not b's fresh one any more)
+    and the takeover recovers it."""
+    async with (
+        cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
+        cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
+    ):
+        await prepare(a)
+        await prepare(b)
+        assert held(b) == set()
+        with anyio.fail_after(30):
+            run_id = await b.start("approval", {})
+        assert partition_of(run_id) in held(a)  # started by a, from its inbox
+        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+        await parts(b).tick()
+        await b.settle()
+        assert held(b) == set(range(PARTITIONS))  # the takeover did not fail and give back
+        await b.signal(run_id, "ok", {"by": "bo"})
+        assert (await b.wait(run_id, timeout=30)).output == {"by": "bo"}
+
+
 async def _waiting(rt: cadenza.Runtime, run_id: str) -> asyncio.Task[cadenza.WorkflowRun]:
     """`rt.wait(run_id)` going on in the background, once its actor holds the waiter."""
     task = asyncio.ensure_future(rt.wait(run_id))
