@@ -105,6 +105,15 @@ class EntityPool(Generic[M]):
         """The keys the pool holds a cell for (active, busy, or recently crashed)."""
         return list(self._cells)
 
+    def stop(self, key: str) -> bool:
+        """Drop entity `key`'s instance after its current batch; its queued messages fail
+        with `ActorStopped`, and a later message starts a fresh instance. False if none."""
+        cell = self._cells.get(key)
+        if cell is None:
+            return False
+        cell._request_stop()
+        return True
+
     # -- internal --------------------------------------------------------
 
     def _create(self, key: str) -> _Cell:

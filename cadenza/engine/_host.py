@@ -24,9 +24,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import anyio
-
-from cadenza._errors import JournalCorrupted, NotFound
+from cadenza._errors import NotFound
 from cadenza._log import get_logger
 from cadenza.actors import (
     ActorRef,
@@ -49,26 +47,26 @@ from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import Cancel, Enqueue, QueuedTask, RegisterWorker, Tick
 from cadenza.dispatch._timers import Arm, ArmMany, TimerService, TimerState
 from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
-from cadenza.engine._audit import ParkedAudit, rows_marked_ended
+from cadenza.engine._audit import ParkedAudit
 from cadenza.engine._caller_starts import CallerStarts, StartFields
 from cadenza.engine._gate import RunGate
 from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
-from cadenza.engine._messages import ChildEnded, Operate, Recover, Wake
+from cadenza.engine._messages import ChildEnded, Operate, Wake
 from cadenza.engine._observer import Observer
+from cadenza.engine._ownership import MINT_TRIES, Ownership, actor_for
 from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
+from cadenza.engine._recovery import recover_rows
 from cadenza.engine._registry import Registry
-from cadenza.engine._run_actor import RunActor
 from cadenza.engine._run_starts import not_started, start_message
 from cadenza.engine._schedule_store import is_schedule_row
 from cadenza.language._definition import WorkflowDef
-from cadenza.persistence import Journal, Loaded
+from cadenza.persistence import Journal, Loaded, StreamInfo
 
 log = get_logger("cadenza.engine")
 
 GROUP_MAILBOX = 1 << 16  # the groups' and the timer service's mailboxes
 RUN_MAILBOX = 1024
-RECOVERY_CONCURRENCY = 64
 SYSTEM_CONCURRENCY = 64  # HTTP tasks in flight at once
 
 
@@ -145,6 +143,7 @@ class Engine:
         self._group_supervisor: Supervisor
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
+        self.ownership: Ownership | None = None  # several processes on one journal: `_ownership`
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -173,7 +172,7 @@ class Engine:
             )
             self._group_supervisor = self.system.supervisor("groups", strategy=Strategy.ONE_FOR_ONE)
             self._runs = self.system.entities(
-                lambda run_id: RunActor(run_id, self),
+                lambda run_id: actor_for(self, run_id),
                 kind="run",
                 mailbox_size=RUN_MAILBOX,
                 on_give_up=self._run_gave_up,
@@ -184,7 +183,11 @@ class Engine:
             self._pending_workers.clear()
             if isinstance(self.clock, VirtualClock):
                 self.clock.attach(self.settle)
-            await self._recover()
+            if self.ownership is not None:
+                await self.ownership.joined()  # hold a share of the partitions to recover
+            await self.recover()
+            if self.ownership is not None:
+                self.ownership.serving()
         except BaseException:
             await self.close()
             raise
@@ -202,46 +205,10 @@ class Engine:
             await self.journal.close()
         log.info("runtime.closed", path=self.path)
 
-    async def _recover(self) -> None:
-        rows = [*await self.journal.unfinished_rows(), *await rows_marked_ended(self.journal)]
-        unfinished = [row.stream_id for row in rows if not row.parked]
-        if self.observer is not None:
-            self.observer.recovered(rows)
-        for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
-            self.count_timers({}, dict(row.timers or {}))
-        arms = [
-            Arm(row.wake_at, self._runs.ref(row.stream_id), Wake(row.wake_at))
-            for row in rows
-            if row.parked and row.wake_at is not None
-        ]
-        if arms:  # one message for them all; due ones fire at once and load their runs then
-            await self._timers.tell(ArmMany(arms))
-        self.parked_at_open = len(rows) - len(unfinished)
-        if self.audit_timers and self.parked_at_open:
-            # Overdue rows are checked by their own firing (it loads them, in deadline
-            # order); auditing them first would load them out of that order.
-            now = self.clock.now()
-            to_audit = [
-                row for row in rows if row.parked and (row.wake_at is None or row.wake_at > now)
-            ]
-            self.system.start_soon(self._audit.audit, to_audit, name="timer-audit")
-        limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
-
-        async def recover(run_id: str) -> None:
-            async with limiter:
-                try:
-                    await self._runs.ref(run_id).ask(lambda reply: Recover(reply))
-                except JournalCorrupted as exc:
-                    self.quarantine(run_id)
-                    log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
-
-        async with anyio.create_task_group() as tg:
-            for run_id in unfinished:
-                tg.start_soon(recover, run_id)
-        self.recovered = len(rows)
-        self.gate.recovered(unfinished)
-        if unfinished:
-            log.info("runtime.recovered", runs=len(unfinished))
+    async def recover(self, rows: list[StreamInfo] | None = None) -> None:
+        """Recover the unfinished runs of `rows` (default: the journal's, at open): see
+        `_recovery`."""
+        await recover_rows(self, rows)
 
     @property
     def timers_audited(self) -> int:
@@ -270,6 +237,15 @@ class Engine:
                 return
 
     # -- what the face asks ---------------------------------------------------
+
+    def drop_runs(self, partition_of: Callable[[str], int], partitions: set[int]) -> int:
+        """Stop the actors of runs in `partitions` (their owner changed; the next message
+        starts the actor or stand-in that fits the new owner); how many were in memory."""
+        found = [r for r in self._runs.keys() if partition_of(r) in partitions]  # noqa: SIM118
+        for run_id in found + [r for r in self.gate.running if partition_of(r) in partitions]:
+            self._runs.stop(run_id)  # and out of the start gate: no longer in flight here
+            self.gate.finished(run_id)
+        return len(found)
 
     def run(self, run_id: str) -> ActorRef[Any]:
         """The actor of run `run_id` (created, or loaded from the journal, on its first message)."""
@@ -300,8 +276,13 @@ class Engine:
             self.rng = random.Random(f"run-ids:{self.seed}:{last}")
 
     def new_run_id(self) -> str:
-        """A fresh random id (from the seeded rng); its actor need not look for it in the journal."""
+        """A fresh random id (from the seeded rng); its actor need not look for it in the journal.
+        With several processes, one of a partition this process owns."""
         run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        for _ in range(MINT_TRIES if self.ownership and self.ownership.can_mint() else 0):
+            if self.ownership is not None and self.ownership.owns(run_id):
+                break  # (none held: its start goes to the owner's inbox)
+            run_id = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
         self._fresh.add(run_id)
         return run_id
 

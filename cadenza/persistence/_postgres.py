@@ -384,13 +384,16 @@ class PostgresJournal(Journal):
             rows = await conn.fetch(query, *params)
         return [info_from_row(row) for row in rows]
 
-    async def unfinished_rows(self) -> list[StreamInfo]:
-        """The unfinished streams' rows; a fenced journal's: only its held partitions'."""
+    async def unfinished_rows(self, partitions: Iterable[int] | None = None) -> list[StreamInfo]:
+        """The unfinished streams' rows; a fenced journal's: its held partitions' (of those)."""
         async with self._reading() as conn:
             if self.leases is None:
                 rows = await conn.fetch(sql.UNFINISHED_ROWS)
             else:
-                rows = await conn.fetch(sql.UNFINISHED_ROWS_IN, sorted(self.leases.held))
+                held = set(self.leases.held).intersection(
+                    self.leases.held if partitions is None else partitions
+                )
+                rows = await conn.fetch(sql.UNFINISHED_ROWS_IN, sorted(held))
         return [info_from_row(row) for row in rows]
 
     async def unfinished(self) -> list[str]:

@@ -115,6 +115,27 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.definition_versions (
     PRIMARY KEY (name, version)
 );
 CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.definition_order;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox (
+    id        bigserial PRIMARY KEY,
+    partition integer NOT NULL,
+    run_id    text NOT NULL,
+    kind      text NOT NULL,
+    body      text NOT NULL,
+    posted_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS inbox_by_partition ON {SCHEMA}.inbox (partition, id);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.queue (
+    task_id     text PRIMARY KEY,
+    grp         text NOT NULL,
+    task_type   text NOT NULL,
+    priority    integer NOT NULL,
+    age         bigserial,
+    run_id      text NOT NULL,
+    body        text NOT NULL,
+    claimed_by  text,
+    lease_until timestamptz
+);
+CREATE INDEX IF NOT EXISTS queue_next ON {SCHEMA}.queue (grp, task_type, priority DESC, age);
 INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT DO NOTHING;
 INSERT INTO {SCHEMA}.counters (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;

@@ -6,8 +6,10 @@ from cadenza._errors import InvalidArgument
 from cadenza.actors import Clock, Delivery, RealClock
 from cadenza.engine._host import Engine
 from cadenza.engine._observer import Observer
-from cadenza.persistence import Journal, open_journal, redact_url
+from cadenza.persistence import Journal, PostgresJournal, open_journal, redact_url
+from cadenza.persistence._postgres_connect import is_postgres_url
 from cadenza.runtime import _arguments as check
+from cadenza.runtime._partitions import Partitions, owner_name
 
 DURABILITIES = ("full", "normal")
 
@@ -30,6 +32,7 @@ def build_engine(
     max_runs_in_flight: int,
     observer: Observer | None,
     unserved_warning_s: float | None,
+    lease_s: float = 10.0,
 ) -> Engine:
     """The engine for a `Runtime` with these options (see `Runtime` for each).
 
@@ -49,7 +52,15 @@ def build_engine(
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
     check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
     check.seconds("unserved_warning_s", unserved_warning_s)
-    return Engine(
+    check.seconds("lease_s", lease_s, optional=False)
+    if lease_s <= 0:
+        raise InvalidArgument("lease_s", f"expected seconds above 0, got {lease_s!r}")
+    shared = journal is None and is_postgres_url(path)
+    if shared:  # several processes share the database: fenced, by partition (`_partitions`)
+        journal = PostgresJournal(
+            path, durability=durability, owner=owner_name(), stalled_s=min(5.0, lease_s / 2)
+        )
+    engine = Engine(
         journal if journal is not None else open_journal(path, durability=durability),
         clock if clock is not None else RealClock(),
         path=redact_url(path),  # the engine logs it: never a password
@@ -66,3 +77,6 @@ def build_engine(
         observer=observer,
         unserved_warning_s=unserved_warning_s,
     )
+    if shared and isinstance(journal, PostgresJournal):
+        engine.ownership = Partitions(engine, journal, lease_s)
+    return engine

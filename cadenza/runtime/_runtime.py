@@ -25,7 +25,6 @@ from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
-from cadenza.engine._messages import WaitRun
 from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
@@ -38,6 +37,7 @@ from cadenza.runtime._operations import RunOperations
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
 from cadenza.runtime._schedule_calls import ScheduleCalls
+from cadenza.runtime._waiting import wait_run
 from cadenza.runtime._workers import ExternalWorkers
 
 CONCURRENCY_MAX = 10_000
@@ -111,6 +111,7 @@ class Runtime(RunOperations, ScheduleCalls):
         max_runs_in_flight: int = 10_000,
         metrics: Any = None,
         unserved_warning_s: float | None = 60.0,
+        lease_s: float = 10.0,
     ) -> None:
         self._observing = Observing(metrics)
         self._engine = build_engine(
@@ -130,6 +131,7 @@ class Runtime(RunOperations, ScheduleCalls):
             max_runs_in_flight=max_runs_in_flight,
             observer=self._observing.metrics,
             unserved_warning_s=unserved_warning_s,
+            lease_s=lease_s,
         )
         self.path = path
         self._workers = ExternalWorkers(self._engine)
@@ -141,9 +143,7 @@ class Runtime(RunOperations, ScheduleCalls):
 
     async def __aenter__(self) -> Self:
         if self._entered:
-            raise RuntimeClosed(
-                "this runtime was already entered: use one `async with` per Runtime"
-            )
+            raise RuntimeClosed("this runtime was already entered: use one `async with` each")
         self._entered = True
         await self._observing.opened(self._engine, self._scheduler)
         return self
@@ -336,8 +336,7 @@ class Runtime(RunOperations, ScheduleCalls):
         check.text("run_id", run_id)
         limit = check.seconds("timeout", timeout)
         with calls_translated(f"wait for run {run_id!r}"):
-            run: WorkflowRun = await self._engine.run(run_id).ask(WaitRun, timeout_s=limit)
-        return run
+            return await wait_run(self._engine, run_id, limit)
 
     async def runs(
         self,

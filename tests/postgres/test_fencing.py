@@ -258,9 +258,13 @@ async def test_an_owner_stalled_inside_a_round_is_cut_off_by_the_server(pg_url: 
         conn = await a._writer.connection()
         assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "500ms"
         await conn.execute("BEGIN")  # a round that stops right after taking its fence
+        # Held for sure while B tries (a slow, loaded machine must not let the server end
+        # the session first): the cut-off is set back to the journal's own just after.
+        await conn.execute("SET LOCAL idle_in_transaction_session_timeout = '1h'")
         await conn.fetchval(f"SELECT pg_advisory_xact_lock_shared({LEASE_LOCK}, 40)")
         await expire(pg_url, 40)
         assert await b.acquire(LEASE_S, [40]) == {}
+        await conn.execute("SET LOCAL idle_in_transaction_session_timeout = '500ms'")
 
         async def taken_over() -> bool:
             return bool(await b.acquire(LEASE_S, [40]))

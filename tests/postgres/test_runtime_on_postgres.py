@@ -111,18 +111,18 @@ async def test_an_unreachable_database_is_named_without_its_password(
     assert "cadenza:***@127.0.0.1" in str(caught.value)
 
 
-async def test_a_second_runtime_on_the_same_database_is_refused(
+async def test_a_second_runtime_on_the_same_database_shares_it(
     pg_url: str, clock: VirtualClock
 ) -> None:
-    """Until runs are shared between processes, one Runtime owns a PostgreSQL journal:
-    a second gets JournalBusy and writes nothing; the owner goes on unharmed."""
+    """Runs are shared between processes now (issue 17): a second Runtime on the same
+    database opens (no JournalBusy); a start there, holding no partition yet, goes to the
+    owner's inbox, and the owner runs it."""
     async with cadenza.Runtime(pg_url, clock=clock) as rt:
         await rt.register(three_steps())
-        rt.worker("step_a", add_one)
-        with pytest.raises(cadenza.JournalBusy, match="PostgreSQL"):
-            async with cadenza.Runtime(pg_url, clock=clock) as second:
-                await second.start("three_steps", {"n": 1})
-        assert await rt.runs() == []
-        run_id = await rt.start("three_steps", {"n": 1})
-        await rt.settle()
-        assert (await rt.get(run_id)).tasks[0].status == "COMPLETED"
+        for task_type in ("step_a", "step_b", "step_c"):
+            rt.worker(task_type, add_one)
+        async with cadenza.Runtime(pg_url, clock=clock) as second:
+            await second.register(three_steps())
+            run_id = await second.start("three_steps", {"n": 1})
+            assert (await second.wait(run_id, timeout=30)).output == {"result": 4}
+        assert (await rt.get(run_id)).status == "COMPLETED"

@@ -93,22 +93,22 @@ def _early_timer(mp: Patcher) -> None:
 def _lose_timer_on_recovery(mp: Patcher) -> None:
     """While recovering, drop every task that is not yet due (its timer is lost)."""
     enqueue = _host.Engine.enqueue
-    recover = _host.Engine._recover
+    recover = _host.Engine.recover
 
     def lossy_enqueue(self: Any, group: str, task: Any) -> None:
         if getattr(self, "_sim_recovering", False) and task.ready_at > self.clock.now():
             return
         enqueue(self, group, task)
 
-    async def recovering(self: Any) -> None:
+    async def recovering(self: Any, rows: Any = None) -> None:
         self._sim_recovering = True
         try:
-            await recover(self)
+            await recover(self, rows)
         finally:
             self._sim_recovering = False
 
     mp.setattr(_host.Engine, "enqueue", lossy_enqueue)
-    mp.setattr(_host.Engine, "_recover", recovering)
+    mp.setattr(_host.Engine, "recover", recovering)
 
 
 def _ignore_priority(mp: Patcher) -> None:

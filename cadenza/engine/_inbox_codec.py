@@ -1,0 +1,116 @@
+"""Messages to a run, as the JSON an inbox row carries between processes.
+
+`encode(message)` gives (kind, body) for a message the run's owner must
+apply — an external worker's result, heartbeat or progress, an operation,
+a signal, a child's news, a start — or None for one that cannot travel (a
+local worker's result, a wake-up, a recovery: the owner redoes those from
+the journal). `decode(kind, body, reply, definition_of)` rebuilds it, with
+a fresh `reply` for the owner to wait on; a definition travels as its
+digest and is looked up again by `definition_of`. `answer(message, run_id)`
+is what the poster's caller is told once the row is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cadenza._errors import InternalError
+from cadenza.actors import Reply
+from cadenza.core._operations import Operation
+from cadenza.dispatch._messages import TaskResult
+from cadenza.engine._messages import (
+    ChildEnded,
+    Heartbeat,
+    Operate,
+    Signal,
+    StartRun,
+    TaskProgress,
+)
+from cadenza.language._definition import WorkflowDef
+
+DefinitionOf = Callable[[str], Awaitable[WorkflowDef]]
+
+
+def encode(message: Any) -> tuple[str, dict[str, Any]] | None:
+    """(kind, JSON body) of a message the owner must apply, or None (see the module note)."""
+    match message:
+        case TaskResult(reply=None):
+            return None  # a local worker's: its task is queued again by the new owner
+        case TaskResult():
+            return "result", {
+                "task_id": message.task_id, "output": message.output, "failed": message.failed,
+                "reason": message.reason, "terminal": message.terminal,
+            }  # fmt: skip
+        case Heartbeat():
+            return "heartbeat", {"task_id": message.task_id}
+        case TaskProgress():
+            return "progress", {
+                "task_id": message.task_id, "output": message.output,
+                "callback_after_s": message.callback_after_s,
+            }  # fmt: skip
+        case Operate(operation=op):
+            return "operate", {
+                "op": op.op, "reason": op.reason, "ref": op.ref, "input": op.input,
+                "digest": op.digest,
+            }  # fmt: skip
+        case Signal():
+            return "signal", {"ref": message.ref, "output": message.output}
+        case ChildEnded():
+            return "child_ended", {
+                "child_id": message.child_id, "status": message.status,
+                "output": message.output, "reason": message.reason,
+            }  # fmt: skip
+        case StartRun():
+            return "start", {
+                "digest": message.digest, "input": message.input, "priority": message.priority,
+                "key": message.key, "correlation_id": message.correlation_id,
+                "task_to_group": message.task_to_group, "parent_id": message.parent_id,
+                "started_by": list(message.started_by) if message.started_by else None,
+            }  # fmt: skip
+    return None
+
+
+def answer(message: Any, run_id: str) -> Any:
+    """What the poster's caller gets once the message is in the inbox."""
+    return run_id if isinstance(message, StartRun) else None
+
+
+async def decode(
+    kind: str, body: dict[str, Any], reply: Reply[Any], definition_of: DefinitionOf
+) -> Any:
+    """The message an inbox row holds, answering to `reply`.
+
+    Raises:
+        InternalError: an unknown kind (a row written by a newer cadenza).
+    """
+    match kind:
+        case "result":
+            return TaskResult(
+                body["task_id"], body["output"], body["failed"], body["reason"],
+                body["terminal"], reply=reply,
+            )  # fmt: skip
+        case "heartbeat":
+            return Heartbeat(body["task_id"], reply)
+        case "progress":
+            return TaskProgress(body["task_id"], body["output"], body["callback_after_s"], reply)
+        case "operate":
+            digest = body["digest"]
+            definition = await definition_of(digest) if digest else None
+            operation = Operation(
+                body["op"], body["reason"], body["ref"], body["input"], definition, digest
+            )
+            return Operate(operation, reply)
+        case "signal":
+            return Signal(body["ref"], body["output"], reply)
+        case "child_ended":
+            return ChildEnded(body["child_id"], body["status"], body["output"], body["reason"])
+        case "start":
+            started_by = body["started_by"]
+            return StartRun(
+                await definition_of(body["digest"]), body["digest"], body["input"],
+                body["priority"], body["key"], body["correlation_id"], body["task_to_group"],
+                body["parent_id"], reply,
+                started_by=(started_by[0], started_by[1]) if started_by else None, trace=None,
+            )  # fmt: skip
+    raise InternalError(f"an inbox message of unknown kind {kind!r}")

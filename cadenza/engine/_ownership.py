@@ -1,0 +1,58 @@
+"""Which runs this process may act on, when several processes share one journal.
+
+Design note
+-----------
+With one process per journal (SQLite, memory) every run is this process's
+and `Engine.ownership` is None. With several (PostgreSQL, `Runtime(url,
+lease_s=...)`) runs hash to partitions leased to one live process at a
+time (`cadenza.runtime._partitions`); the engine asks its `Ownership`:
+
+- `owns(run_id)`: the run's actor may live here. A run owned elsewhere gets
+  a stand-in instead (`_foreign.ForeignRun`): it reads, never writes.
+- `joined()`: awaited at open, before recovery, so recovery sees the
+  partitions taken; `serving()`: after it, to heartbeat in the background.
+- `forward(run_id, message)`: a message for a run owned elsewhere goes to
+  its owner's inbox, and its `reply` (if any) is answered by the forwarding;
+  False when the message cannot travel (a local worker's result, a
+  wake-up: the owner redoes those from the journal).
+
+`actor_for` picks the actor each run's entity is made with.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cadenza.actors import Actor
+from cadenza.engine._foreign import ForeignRun
+from cadenza.engine._run_actor import RunActor
+
+if TYPE_CHECKING:
+    from cadenza.engine._host import Engine
+
+
+class Ownership(Protocol):
+    """The runs of a shared journal this process owns; see the module note."""
+
+    def owns(self, run_id: str) -> bool: ...
+
+    def can_mint(self) -> bool:
+        """True while some partition is held, so a new run id can be made owned here."""
+        ...
+
+    async def joined(self) -> None: ...
+
+    def serving(self) -> None: ...
+
+    async def forward(self, run_id: str, message: Any) -> bool: ...
+
+
+MINT_TRIES = 100_000  # ids minted before giving up on landing in a held partition
+
+
+def actor_for(engine: Engine, run_id: str) -> Actor[Any]:
+    """The actor of run `run_id` here: its own actor if this process owns it, else a stand-in."""
+    ownership = engine.ownership
+    if ownership is None or ownership.owns(run_id):
+        return RunActor(run_id, engine)
+    return ForeignRun(run_id, engine)

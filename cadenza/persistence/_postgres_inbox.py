@@ -1,0 +1,154 @@
+"""The inbox of a shared PostgreSQL journal: messages for runs another process owns.
+
+Design note
+-----------
+A process that holds a message for a run whose partition another process
+owns (an external worker's completion polled here, an operation, a child's
+news to its parent) cannot apply it: only the owner writes the run. It
+posts the message to `inbox` (one row: the run, its partition, a kind and a
+JSON body), and the owner applies its partitions' rows in `id` order, then
+deletes them (`take`, `done`). A row outlives a crash of either side: the
+poster's caller is answered once the row is committed, and an owner that
+dies before `done` leaves the rows to the partition's next owner (so a
+message may be applied twice; the run's actor refuses the repeat as it
+refuses any stale result).
+
+Waking the owner: each post also sends `NOTIFY cadenza_inbox` in its own
+transaction (never in a journal round: the hot write path carries no
+NOTIFY); the owner `LISTEN`s on a connection of its own and a notification
+only sets a flag, so many posts wake one drain (`wait`). Notifications can
+be lost (the listening connection dropped), so `wait` also returns after
+`poll_s`: the polling fallback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from cadenza._log import get_logger
+from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
+from cadenza.persistence._postgres_schema import SCHEMA, partition_of
+
+log = get_logger("cadenza.persistence")
+
+CHANNEL = "cadenza_inbox"
+POST = (
+    f"WITH posted AS (INSERT INTO {SCHEMA}.inbox (partition, run_id, kind, body) "
+    "VALUES ($1, $2, $3, $4) RETURNING id) "
+    f"SELECT id, pg_notify('{CHANNEL}', $1::text) FROM posted"
+)
+TAKE = (
+    f"SELECT id, run_id, kind, body FROM {SCHEMA}.inbox "
+    "WHERE partition = ANY($1::integer[]) ORDER BY id LIMIT $2"
+)
+DONE = f"DELETE FROM {SCHEMA}.inbox WHERE id = ANY($1::bigint[])"
+COUNT = f"SELECT count(*) FROM {SCHEMA}.inbox"
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """One message in the inbox, as posted."""
+
+    id: int
+    run_id: str
+    kind: str
+    body: dict[str, Any]
+
+
+class PostgresInbox:
+    """The inbox table of the journal at `url`; see the module note.
+
+    `open()` raises what `asyncpg` raises when the server cannot be reached.
+    """
+
+    def __init__(self, url: str, *, poll_s: float = 1.0):
+        if poll_s <= 0:
+            raise ValueError(f"poll_s must be above 0, got {poll_s!r}")
+        self.url = url
+        self.poll_s = poll_s
+        self.notified = 0  # notifications heard (for tests and metrics)
+        self._pool: Any = None
+        self._listener: Any = None
+        self._wake = anyio.Event()
+
+    async def open(self) -> None:
+        """Connect and start listening."""
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=1, max_size=2, timeout=CONNECT_TIMEOUT_S
+        )
+        await self._listen()  # the table: made with the journal's schema (`_postgres_schema`)
+
+    async def _listen(self) -> None:
+        import asyncpg
+
+        try:
+            self._listener = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+            await self._listener.add_listener(CHANNEL, self._heard)
+        except Exception as exc:  # polling still delivers; listening is retried at the next wait
+            log.warning("inbox.listen_failed", url=redact_url(self.url), error=repr(exc))
+            self._listener = None
+
+    def _heard(self, *_args: Any) -> None:
+        self.notified += 1
+        self._wake.set()
+
+    def kick(self) -> None:
+        """Make the current (or next) `wait` return at once: there may be work (no NOTIFY)."""
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Stop listening and close the connections (idempotent)."""
+        with anyio.CancelScope(shield=True):
+            for conn in (self._listener,):
+                if conn is not None:
+                    try:
+                        await conn.close()
+                    except Exception:  # a broken connection: drop it
+                        conn.terminate()
+            if self._pool is not None:
+                await self._pool.close()
+        self._listener = self._pool = None
+
+    async def post(self, run_id: str, kind: str, body: dict[str, Any]) -> int:
+        """Post a message for run `run_id`; its id once committed (and its owner notified)."""
+        async with self._pool.acquire() as conn:
+            posted: int = await conn.fetchval(
+                POST, partition_of(run_id), run_id, kind, json.dumps(body)
+            )
+        return posted
+
+    async def take(self, partitions: Iterable[int], limit: int = 1000) -> list[Posted]:
+        """The oldest messages (in posting order) for runs of `partitions`, at most `limit`."""
+        wanted = sorted(set(partitions))
+        if not wanted:
+            return []
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(TAKE, wanted, limit)
+        return [Posted(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+
+    async def done(self, ids: Sequence[int]) -> None:
+        """Delete applied messages."""
+        if ids:
+            async with self._pool.acquire() as conn:
+                await conn.execute(DONE, list(ids))
+
+    async def size(self) -> int:
+        """How many messages wait, all partitions."""
+        async with self._pool.acquire() as conn:
+            count: int = await conn.fetchval(COUNT)
+        return count
+
+    async def wait(self) -> None:
+        """Return once a post was heard since the last wait, or after `poll_s` (the fallback)."""
+        if self._listener is None or self._listener.is_closed():
+            await self._listen()
+        with anyio.move_on_after(self.poll_s):
+            await self._wake.wait()
+        self._wake = anyio.Event()

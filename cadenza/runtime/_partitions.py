@@ -1,0 +1,235 @@
+"""Several processes on one PostgreSQL journal: this process's partitions, kept and moved.
+
+Design note
+-----------
+`Partitions` is the engine's `Ownership` (`cadenza.engine._ownership`) for
+a `Runtime` on a PostgreSQL URL. The journal is fenced with this process's
+owner name (`PostgresJournal(owner=...)`): runs hash to its partitions and
+each write checks the partition's lease and epoch in its own transaction.
+
+- `joined()` (at open, before recovery): one balancing tick takes this
+  process's even share of the free partitions, so recovery finds its runs.
+- The heartbeat (`serving()`, every `lease_s / 3`, on the real clock: the
+  leases live on the database's): one `balance` tick renews the leases,
+  releases a surplus (a member joined) and takes free or expired partitions
+  (a member left or died). A partition lost or released has its runs'
+  actors dropped at once (a write of theirs in flight is refused by the
+  fence); a partition taken has its stand-ins dropped, then its unfinished
+  runs recovered — the same recovery as at open, restricted to it — which
+  re-arms their timers here. A stale owner's timer fires into a stand-in
+  (`_foreign`) and is dropped; one that raced the takeover is refused by
+  the fence.
+- The inbox (`_postgres_inbox`): a message for a run owned elsewhere is
+  posted there (`forward`); this process applies its own partitions'
+  messages in posting order, each once the run's actor has made it
+  durable, then deletes them. It is woken by LISTEN/NOTIFY, else polls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import uuid
+from collections import defaultdict
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anyio
+
+from cadenza._errors import InvalidOperation, NotFound
+from cadenza._log import get_logger
+from cadenza.actors import Reply
+from cadenza.engine._audit import rows_marked_ended
+from cadenza.engine._host import Engine
+from cadenza.engine._inbox_codec import answer, decode, encode
+from cadenza.engine._messages import GetRun, StartRun
+from cadenza.persistence import DuplicateKey, PostgresJournal
+from cadenza.persistence._postgres_inbox import Posted, PostgresInbox
+from cadenza.persistence._postgres_schema import partition_of
+
+log = get_logger("cadenza.runtime")
+
+DROP_WAIT_S = 2.0  # how long a takeover waits for dropped actors to finish their batch
+
+
+def owner_name() -> str:
+    """A name no other process sharing the journal has: host, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Partitions:
+    """This process's share of a PostgreSQL journal's runs; see the module note."""
+
+    def __init__(self, engine: Engine, journal: PostgresJournal, lease_s: float):
+        if journal.leases is None:
+            raise ValueError("a journal shared by several processes needs an owner name")
+        self.engine = engine
+        self.journal = journal
+        self.leases = journal.leases
+        self.lease_s = lease_s
+        self.inbox = PostgresInbox(journal.url, poll_s=max(0.05, lease_s / 10))
+        self.applied = 0  # inbox messages applied here
+        self.taken_over = 0  # partitions taken after open
+        self.leases.on_lost = self._lost_in_round
+
+    # -- Ownership -------------------------------------------------------------
+
+    def owns(self, run_id: str) -> bool:
+        return partition_of(run_id) in self.leases.held
+
+    def can_mint(self) -> bool:
+        return bool(self.leases.held)
+
+    async def joined(self) -> None:
+        await self.inbox.open()
+        tick = await self.journal.balance(self.lease_s)
+        log.info("partitions.joined", owner=self.leases.owner, members=len(tick.members),
+                 held=len(self.leases.held))  # fmt: skip
+
+    def serving(self) -> None:
+        system = self.engine.system
+        system.start_soon(self._heartbeat, name="partitions-heartbeat")
+        system.start_soon(self._drain, name="partitions-inbox")
+
+    async def forward(self, run_id: str, message: Any) -> bool:
+        encoded = encode(message)
+        if encoded is None:
+            return False
+        await self.inbox.post(run_id, *encoded)
+        reply = getattr(message, "reply", None)
+        if isinstance(message, StartRun):  # durable once its owner wrote it (or the key's run):
+            # waited for outside the stand-in, whose mailbox the owner may need meanwhile
+            self.engine.system.start_soon(self._answer_start, message, run_id, name="start")
+        elif isinstance(reply, Reply):  # answered here, once durable in the inbox
+            reply.set(answer(message, run_id))
+        return True
+
+    async def _answer_start(self, message: StartRun, run_id: str) -> None:
+        try:
+            message.reply.set(await self._started(run_id, message.key))
+        except Exception as exc:  # the journal closed meanwhile: the caller hears
+            message.reply.fail(exc)
+
+    async def _started(self, run_id: str, key: str | None) -> str:
+        """The run started once its owner applied the start from the inbox: `run_id`, or
+        the run its idempotency `key` already named."""
+        pause = 0.005
+        while True:
+            found = run_id if await self.journal.info(run_id) is not None else None
+            if found is None and key is not None:
+                found = await self.journal.find_key(key)
+            if found is not None:
+                return found
+            await anyio.sleep(pause)
+            pause = min(0.25, pause * 2)
+
+    # -- the heartbeat ---------------------------------------------------------------
+
+    def _lost_in_round(self, partition: int) -> None:
+        self.engine.drop_runs(partition_of, {partition})
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.lease_s / 3)
+            try:
+                await self.tick()
+            except Exception as exc:  # the server away: the leases run out, others take over
+                if self.engine.system.stopping:
+                    return  # closing: the journal's close leaves gracefully
+                log.warning("partitions.tick_failed", owner=self.leases.owner, error=repr(exc))
+
+    async def tick(self) -> None:
+        """One balancing tick: drop what moved away, take over what moved here."""
+        tick = await self.journal.balance(self.lease_s)
+        gone = tick.lost | set(tick.released)
+        if gone:
+            self.engine.drop_runs(partition_of, gone)
+        if tick.acquired:  # in the background: the heartbeat must not wait for recovery
+            busy = self.engine.system.busy()  # `settle()` waits for the takeover from now on
+            busy.__enter__()
+            self.engine.system.start_soon(
+                self._take_over, set(tick.acquired), busy, name="takeover"
+            )
+
+    async def _take_over(self, partitions: set[int], busy: AbstractContextManager[None]) -> None:
+        """Recover the unfinished runs of `partitions`, just taken; then let `busy` go."""
+        engine = self.engine
+        try:
+            engine.drop_runs(partition_of, partitions)  # stand-ins, or actors of an old epoch
+            with anyio.move_on_after(DROP_WAIT_S):
+                while engine.drop_runs(partition_of, partitions):  # noqa: ASYNC110 (no event)
+                    await anyio.sleep(0.005)
+            rows = await self.journal.unfinished_rows(partitions)
+            rows += [
+                row
+                for row in await rows_marked_ended(self.journal)
+                if partition_of(row.stream_id) in partitions
+            ]
+            self.taken_over += len(partitions)
+            log.info("partitions.taken_over", owner=self.leases.owner,
+                     partitions=sorted(partitions), runs=len(rows))  # fmt: skip
+            await engine.recover(rows)
+            self.inbox.kick()  # the partitions' messages posted while nobody held them
+        except Exception as exc:  # the journal away: give them back, for the next tick to retake
+            log.error("partitions.takeover_failed", owner=self.leases.owner, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await self.journal.release(partitions)
+        finally:
+            busy.__exit__(None, None, None)
+
+    # -- the inbox -----------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        try:
+            while True:
+                try:
+                    await self.drain()
+                    await self.inbox.wait()
+                except Exception as exc:  # kept in the table: the next drain (or owner) applies
+                    log.warning("partitions.inbox_failed", owner=self.leases.owner, error=repr(exc))
+                    await anyio.sleep(self.inbox.poll_s)
+        finally:
+            await self.inbox.close()  # shielded: the runtime is closing
+
+    async def drain(self) -> int:
+        """Apply this process's partitions' inbox messages, each run's in order; how many."""
+        posted = await self.inbox.take(self.leases.held)
+        by_run: dict[str, list[Posted]] = defaultdict(list)
+        for item in posted:
+            by_run[item.run_id].append(item)
+        applied: list[int] = []
+
+        async def apply(items: list[Posted]) -> None:
+            for item in items:
+                if not self.owns(item.run_id):
+                    return  # moved on meanwhile: its new owner applies it
+                try:
+                    await self._apply(item)
+                except Exception as exc:  # its actor dropped, the journal away: kept, redone
+                    log.warning("inbox.not_applied", run_id=item.run_id, error=repr(exc))
+                    return
+                applied.append(item.id)
+
+        async with anyio.create_task_group() as tg:
+            for items in by_run.values():
+                tg.start_soon(apply, items)
+        await self.inbox.done(applied)
+        self.applied += len(applied)
+        return len(applied)
+
+    async def _apply(self, item: Posted) -> None:
+        ref = self.engine.run(item.run_id)
+        reply: Reply[Any] = Reply()
+        message = await decode(item.kind, item.body, reply, self.engine.registry.by_digest)
+        await ref.tell(message)
+        try:
+            if getattr(message, "reply", None) is None:
+                await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable
+            else:
+                await reply
+        except Exception as exc:
+            refused = (InvalidOperation, NotFound, DuplicateKey)  # a stale attempt, a state...
+            if not isinstance(exc, refused) and not isinstance(exc.__cause__, refused):
+                raise
+            log.info("inbox.refused", run_id=item.run_id, kind=item.kind, error=str(exc))
