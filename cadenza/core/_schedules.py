@@ -8,7 +8,8 @@ A schedule is journaled as a stream of its own (the engine's
 holds the definition (`ScheduleSpec`) and the progress: `next_at`, the tick
 that is due next (None: paused, ended or deleted); `running`, the runs it
 started that it has not seen end; `buffered`, a tick held back by
-`buffer_one` or `cancel_other` until they end; counters and the last few
+`buffer_one` or `cancel_other` until they end (`buffered_as` says whether
+it is a tick of the cadence, a trigger or a backfilled tick); counters and the last few
 ticks for operators.
 
 `due(state, now)` splits the ticks from `next_at` up to `now` into the ones
@@ -21,7 +22,9 @@ this schedule still running, `skip` starts nothing; `buffer_one` keeps one
 tick and starts it when the running ones end (later ticks meanwhile are
 skipped); `allow_all` starts anyway; `cancel_other` ends the running ones
 and starts the tick once they have ended; `terminate_other` ends them and
-starts at once.
+starts at once. `rt.trigger` and `rt.backfill` go through the same
+decision, with the schedule's policy unless the call overrides it (as
+Temporal's TriggerImmediatelyRequest and BackfillRequest do).
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ class ScheduleState:
     last_run_id: str | None = None
     running: tuple[str, ...] = ()
     buffered: float | None = None
+    buffered_as: str = "started"  # what the buffered tick is: "started", "triggered", "backfilled"
     started: int = 0
     skipped: int = 0
     missed: int = 0

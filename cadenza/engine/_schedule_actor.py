@@ -16,7 +16,19 @@ ticks are due again and their starts find the runs their keys already
 name, so no tick is ever started twice.
 
 A record that fails to commit changes nothing in memory and the same
-`Due` is armed again `RETRY_S` later (`_again_later`).
+`Due` is armed again `RETRY_S` later (`_again_later`). The ticks' outcomes
+reach the metrics (`Scheduler.ticked`) only once their record is durable
+(`_save`), so a tick tried again is counted once.
+
+`rt.trigger` and `rt.backfill` apply the overlap policy as a tick does
+(`_apply`), the schedule's own unless the call names another — Temporal's
+TriggerImmediatelyRequest and BackfillRequest carry such an override
+(temporalio/api, temporal/api/schedule/v1/message.proto) and its scheduler
+falls back to the schedule's policy when unset (`resolveOverlapPolicy`). A
+backfill's ticks are taken oldest first "as if that time passed right
+now, all at once": the runs started by its earlier ticks count as running
+for its later ones, without asking them (a run that ends fast would make
+the outcome a race otherwise).
 
 A `Due` whose wake-up is not the state's (an earlier arming, before a
 replace, pause or resume) is stale and changes nothing.
@@ -75,6 +87,7 @@ class Put:
 class Control:
     what: str  # "delete", "pause", "resume", "trigger", "get"
     reply: Reply[Any]
+    overlap: str | None = None  # "trigger": the policy to apply instead of the schedule's
 
 
 @dataclass(slots=True)
@@ -82,6 +95,7 @@ class Backfill:
     start: float
     end: float
     reply: Reply[list[str]]
+    overlap: str | None = None  # the policy to apply instead of the schedule's
 
 
 @dataclass(slots=True)
@@ -99,6 +113,7 @@ class ScheduleActor(Actor[Any]):
         self.scheduler = scheduler
         self.state: ScheduleState | None = None
         self.created_at = 0.0
+        self._counts: list[tuple[str, int, float | None]] = []  # for the metrics, once durable
 
     async def started(self) -> None:
         loaded = await self.scheduler.store.load(self.name)
@@ -106,6 +121,7 @@ class ScheduleActor(Actor[Any]):
             self.state, self.created_at = loaded
 
     async def receive(self, message: Any) -> None:
+        self._counts = []
         try:
             await self._handle(message)
         except (ActorSystemStopped, RuntimeClosed):
@@ -166,7 +182,7 @@ class ScheduleActor(Actor[Any]):
         if missed:
             state = replace(state, missed=state.missed + missed)
             events.append({"type": "schedule.missed", "count": missed, "at": now})
-            self.scheduler.ticked(self.name, "missed", missed, None)
+            self._count("missed", missed, None)
         state = replace(state, next_at=next_at)
         for tick in ticks:
             state = await self._tick(state, tick, events)
@@ -176,28 +192,55 @@ class ScheduleActor(Actor[Any]):
         self, state: ScheduleState, tick: float, events: list[dict[str, Any]]
     ) -> ScheduleState:
         spec = state.spec
-        if spec.overlap != "allow_all":  # allow_all starts whatever runs: nothing to ask
+        late = self.scheduler.now() - tick - jitter_of(spec.name, tick, spec.jitter_s)
+        return await self._apply(state, tick, spec.overlap, "started", events, late)
+
+    async def _apply(
+        self,
+        state: ScheduleState,
+        tick: float,
+        policy: str,
+        result: str,
+        events: list[dict[str, Any]],
+        late: float | None,
+        ask: bool = True,
+    ) -> ScheduleState:
+        """Apply overlap `policy` to `tick`: start it (as `result`: "started", "triggered"
+        or "backfilled"), buffer it, or skip it, as `decide_overlap` says.
+
+        `ask`: first ask the runs believed running whether they still are
+        (False: take `state.running` as it is, as a backfill's later ticks do).
+        """
+        if ask and policy != "allow_all":  # allow_all starts whatever runs: nothing to ask
             state = replace(state, running=await self._alive(state.running))
         running = state.running
-        action = decide_overlap(spec.overlap, bool(running), state.buffered)
-        now = self.scheduler.now()
-        late = now - tick - jitter_of(spec.name, tick, spec.jitter_s)
+        action = decide_overlap(policy, bool(running), state.buffered)
         if action in ("end_then_start", "end_and_start"):
             for run_id in running:
-                self.scheduler.end_run(run_id, f"schedule {spec.name!r}: overlap {spec.overlap}")
+                self.scheduler.end_run(run_id, f"schedule {self.name!r}: overlap {policy}")
+        if action == "end_and_start":  # ended: nothing waits on them any more
+            state = replace(state, running=())
         if action in ("buffer", "end_then_start"):
             if state.buffered is not None:  # cancel_other keeps the newest tick
                 state = state.noted(state.buffered, None, "skipped")
-                self.scheduler.ticked(self.name, "skipped", 1, None)
-            events.append({"type": "schedule.buffered", "tick": tick})
-            self.scheduler.ticked(self.name, "buffered", 1, None)
-            return replace(state, buffered=tick).noted(tick, None, "buffered")
+                self._count("skipped", 1, None)
+            events.append({"type": "schedule.buffered", "tick": tick, "as": result})
+            self._count("buffered", 1, None)
+            return replace(state, buffered=tick, buffered_as=result).noted(tick, None, "buffered")
         if action == "skip":
-            events.append({"type": "schedule.skipped", "tick": tick})
-            self.scheduler.ticked(self.name, "skipped", 1, None)
+            events.append({"type": "schedule.skipped", "tick": tick, "as": result})
+            self._count("skipped", 1, None)
             return state.noted(tick, None, "skipped")
-        return await self._start(state, tick, tick_key(spec.name, state.generation, tick), events,
-                                 "started", late)  # fmt: skip
+        return await self._start(state, tick, self._key(state, tick, result), events, result, late)
+
+    def _key(self, state: ScheduleState, tick: float, result: str) -> str:
+        """The idempotency key of `tick` started as `result` (a trigger's is its own)."""
+        key = tick_key(self.name, state.generation, tick)
+        return f"{key}:trigger" if result == "triggered" else key
+
+    def _count(self, result: str, count: int, late_s: float | None) -> None:
+        """Count a tick's outcome for the metrics once this message's record is durable."""
+        self._counts.append((result, count, late_s))
 
     async def _start(
         self,
@@ -213,10 +256,10 @@ class ScheduleActor(Actor[Any]):
         except NotFound as exc:
             log.warning("schedule.start_failed", schedule=self.name, tick=tick, error=str(exc))
             events.append({"type": "schedule.failed", "tick": tick, "error": str(exc)})
-            self.scheduler.ticked(self.name, "failed", 1, None)
+            self._count("failed", 1, None)
             return state.noted(tick, None, "failed")
         events.append({"type": f"schedule.{result}", "tick": tick, "run_id": run_id})
-        self.scheduler.ticked(self.name, result, 1, late)
+        self._count(result, 1, late)
         return state.noted(tick, run_id, result)
 
     async def _alive(self, running: tuple[str, ...]) -> tuple[str, ...]:
@@ -242,10 +285,10 @@ class ScheduleActor(Actor[Any]):
         changed = replace(state, running=running)
         events: list[dict[str, Any]] = []
         if changed.buffered is not None and not running and not changed.paused:
-            tick = changed.buffered
-            changed = replace(changed, buffered=None)
-            key = tick_key(changed.spec.name, changed.generation, tick)
-            changed = await self._start(changed, tick, key, events, "started", None)
+            tick, result = changed.buffered, changed.buffered_as
+            changed = replace(changed, buffered=None, buffered_as="started")
+            key = self._key(changed, tick, result)
+            changed = await self._start(changed, tick, key, events, result, None)
         if changed != state:
             await self._save(changed, events or [{"type": "schedule.run_ended", "run_id": run_id}])
 
@@ -290,10 +333,10 @@ class ScheduleActor(Actor[Any]):
             message.reply.set(None)
         elif message.what == "trigger":
             events: list[dict[str, Any]] = []
-            key = f"{tick_key(self.name, state.generation, now)}:trigger"
-            changed = await self._start(state, now, key, events, "triggered", None)
+            policy = message.overlap or state.spec.overlap
+            changed = await self._apply(state, now, policy, "triggered", events, None)
             await self._save(changed, events)
-            message.reply.set(changed.last_run_id if changed.recent[-1][1] else None)
+            message.reply.set(_started(changed, "triggered"))
 
     async def _backfill(self, message: Backfill) -> None:
         state = self.state
@@ -308,11 +351,12 @@ class ScheduleActor(Actor[Any]):
             return
         events: list[dict[str, Any]] = []
         run_ids = []
-        for tick in ticks:
-            state = await self._start(state, tick, tick_key(self.name, state.generation, tick),
-                                      events, "backfilled", None)  # fmt: skip
-            if state.recent and state.recent[-1][1]:
-                run_ids.append(str(state.recent[-1][1]))
+        policy = message.overlap or state.spec.overlap
+        for n, tick in enumerate(ticks):
+            state = await self._apply(state, tick, policy, "backfilled", events, None, ask=n == 0)
+            run_id = _started(state, "backfilled")
+            if run_id is not None:
+                run_ids.append(run_id)
         if events:
             await self._save(state, events)
         message.reply.set(run_ids)
@@ -326,6 +370,17 @@ class ScheduleActor(Actor[Any]):
             event = {"type": "schedule.batch", "events": events, "at": now}
         await self.scheduler.store.save(state, event, created_at=self.created_at, now=now)
         self.state = state
+        counts, self._counts = self._counts, []
+        for result, count, late_s in counts:
+            self.scheduler.ticked(self.name, result, count, late_s)
         wake = wake_of(state)
         if wake is not None:
             self.scheduler.arm(wake, self.name)
+
+
+def _started(state: ScheduleState, result: str) -> str | None:
+    """The run the last noted tick started as `result`, or None (skipped, buffered, failed)."""
+    if not state.recent:
+        return None
+    _, run_id, noted = state.recent[-1]
+    return run_id if noted == result else None

@@ -95,11 +95,13 @@ class Scheduler:
     async def put(self, spec: ScheduleSpec, paused: bool) -> None:
         await self.ask(spec.name, lambda reply: Put(spec, paused, reply))
 
-    async def control(self, name: str, what: str) -> Any:
-        return await self.ask(name, lambda reply: Control(what, reply))
+    async def control(self, name: str, what: str, overlap: str | None = None) -> Any:
+        return await self.ask(name, lambda reply: Control(what, reply, overlap))
 
-    async def backfill(self, name: str, start: float, end: float) -> list[str]:
-        return await self.ask(name, lambda reply: Backfill(start, end, reply))
+    async def backfill(
+        self, name: str, start: float, end: float, overlap: str | None = None
+    ) -> list[str]:
+        return await self.ask(name, lambda reply: Backfill(start, end, reply, overlap))
 
     async def get(self, name: str) -> Schedule | None:
         found: Schedule | None = await self.control(name, "get")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from cadenza._errors import InvalidArgument, NotFound, RuntimeClosed
-from cadenza.core._schedules import Schedule
+from cadenza.core._schedules import OVERLAPS, Schedule
 from cadenza.engine._host import Engine
 from cadenza.engine._schedules import Scheduler
 from cadenza.runtime import _arguments as check
@@ -107,33 +107,55 @@ class ScheduleCalls:
         """
         await self._control(name, "resume")
 
-    async def trigger(self, name: str) -> str | None:
-        """Start one run of schedule `name` now, whatever its overlap policy; returns its id.
+    async def trigger(self, name: str, *, overlap: str | None = None) -> str | None:
+        """Take one action of schedule `name` now, under its overlap policy; the run's id.
 
-        Returns None if the workflow is no longer registered (counted as failed).
+        As Temporal's trigger does: while a run the schedule started is
+        still running, `"skip"` starts nothing (counted as skipped),
+        `"buffer_one"` starts this one when the running ones have ended (or
+        skips it if one is buffered already), `"cancel_other"` ends them and
+        starts this one once they have ended, `"terminate_other"` ends them
+        and starts at once, `"allow_all"` starts at once. `overlap` overrides
+        the schedule's policy for this call only.
+
+        Returns the id of the run started now; None if none was (skipped,
+        buffered, or the workflow is no longer registered: counted as failed).
 
         Raises:
             NotFound: no schedule `name`.
+            InvalidArgument: `overlap` is not one of the five policies.
         """
-        found: str | None = await self._control(name, "trigger")
+        _overlap_checked(overlap)
+        found: str | None = await self._control(name, "trigger", overlap)
         return found
 
     async def backfill(
-        self, name: str, start: datetime | float, end: datetime | float
+        self,
+        name: str,
+        start: datetime | float,
+        end: datetime | float,
+        *,
+        overlap: str | None = None,
     ) -> list[str]:
-        """Start the runs of schedule `name`'s ticks in `[start, end]`, oldest first; their ids.
+        """Take schedule `name`'s ticks in `[start, end]`, oldest first; the ids of the runs started.
 
-        Each is keyed by its tick as a regular tick is, so a tick already
-        started (by the schedule or an earlier backfill) is not started again
-        (its run's id is returned). The overlap policy does not apply.
+        Each tick goes through the overlap policy (the schedule's, or
+        `overlap` for this call only) as if all of them came now, at once:
+        the runs started by earlier ticks of the backfill count as running
+        for the later ones, so under `"skip"` only the first tick starts
+        while its run runs, and `"allow_all"` starts every one. Each start is
+        keyed by its tick as a regular tick is, so a tick already started (by
+        the schedule or an earlier backfill) is not started again (its run's
+        id is returned).
 
         Raises:
             NotFound: no schedule `name`.
-            InvalidArgument: a bad instant, `end` before `start`, or more
-                than 10,000 ticks in the range.
+            InvalidArgument: a bad instant, `end` before `start`, more than
+                10,000 ticks in the range, or an unknown `overlap`.
         """
         scheduler = self._schedules_open()
         check.text("name", name)
+        _overlap_checked(overlap)
         first = instant("start", start, optional=False)
         last = instant("end", end, optional=False)
         assert first is not None
@@ -141,7 +163,7 @@ class ScheduleCalls:
         if last < first:
             raise InvalidArgument("end", f"ends ({last}) before start ({first})")
         with calls_translated(f"backfill of schedule {name!r}"):
-            return await scheduler.backfill(name, first, last)
+            return await scheduler.backfill(name, first, last, overlap)
 
     async def schedules(self) -> list[Schedule]:
         """Every schedule, by name (copies)."""
@@ -163,8 +185,14 @@ class ScheduleCalls:
             raise NotFound("schedule", name)
         return found
 
-    async def _control(self, name: str, what: str) -> Any:
+    async def _control(self, name: str, what: str, overlap: str | None = None) -> Any:
         scheduler = self._schedules_open()
         check.text("name", name)
         with calls_translated(f"{what} of schedule {name!r}"):
-            return await scheduler.control(name, what)
+            return await scheduler.control(name, what, overlap)
+
+
+def _overlap_checked(overlap: object) -> None:
+    """Raise InvalidArgument unless `overlap` is None or one of the five policies."""
+    if overlap is not None and overlap not in OVERLAPS:
+        raise InvalidArgument("overlap", f"expected one of {', '.join(OVERLAPS)}, got {overlap!r}")
