@@ -82,15 +82,13 @@ class CallerStarts:
         async with contextlib.AsyncExitStack() as stack:
             for key in keys:
                 await stack.enter_async_context(self._key_lock(key))
+            held = await self.journal.find_keys(keys) if keys else {}
             ids: list[str | None] = [None] * len(batch)
             by_key: dict[str, int] = {}
             for i, fields in enumerate(batch):
-                if fields.key is None:
-                    continue
-                if fields.key in by_key:
-                    continue
-                by_key[fields.key] = i
-                ids[i] = await self.journal.find_key(fields.key)
+                if fields.key is not None and fields.key not in by_key:
+                    by_key[fields.key] = i
+                    ids[i] = held.get(fields.key)
             fresh = [
                 i
                 for i, fields in enumerate(batch)

@@ -282,6 +282,11 @@ class Journal(ABC):
     async def find_key(self, key: str) -> str | None:
         """The stream holding idempotency key `key`, or None."""
 
+    async def find_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """The streams holding each of `keys` that one holds (one read where the journal can)."""
+        found = {key: await self.find_key(key) for key in dict.fromkeys(keys)}
+        return {key: holder for key, holder in found.items() if holder is not None}
+
     @abstractmethod
     async def streams(
         self,

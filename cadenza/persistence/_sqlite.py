@@ -385,6 +385,11 @@ class SqliteJournal(Journal):
             rows = await fetchall(conn, sql.FIND_KEY, (key,))
         return rows[0][0] if rows else None
 
+    async def find_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        async with self._reading() as conn:
+            rows = await fetchall(conn, sql.KEY_HOLDERS, (json.dumps(list(dict.fromkeys(keys))),))
+        return dict(rows)
+
     async def streams(
         self,
         *,

@@ -122,6 +122,14 @@ async def test_an_idempotency_key_belongs_to_one_stream(journal: Journal) -> Non
     assert await journal.find_key("K") == "b"
 
 
+async def test_find_keys_answers_the_held_keys_of_many_in_one_call(journal: Journal) -> None:
+    """`find_keys` (the batch start's lookup): each held key's stream; free keys left out."""
+    await journal.append(append("a", key="K1"))
+    await journal.append(append("b", key="K2"))
+    assert await journal.find_keys(["K2", "free", "K1", "K2"]) == {"K1": "a", "K2": "b"}
+    assert await journal.find_keys([]) == {}
+
+
 async def test_duplicate_key_fails_only_that_append_of_a_concurrent_batch(
     journal: Journal,
 ) -> None:
