@@ -80,6 +80,7 @@ class Environment:
     max_timers_per_run: int = 10_000  # pending WAIT deadlines one run may hold
     timers_by_type: Mapping[str, int] = field(default_factory=dict)  # pending WAITs, all runs
     max_timers_per_type: int = 1_000_000  # pending WAIT deadlines one task type may hold
+    max_variables_kb: int = 256  # a run's variables as JSON (maxWorkflowVariablesPayloadSize...)
     scripts: Evaluations | None = None  # a run's JavaScript results, made off the loop
     # task name -> groups a worker polled for it within ACTIVE_POLL_S (Conductor's poll data)
     polled: Mapping[str, frozenset[str]] = field(default_factory=dict)

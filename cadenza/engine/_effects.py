@@ -36,11 +36,13 @@ class Enqueue:
 
 @dataclass(frozen=True, slots=True)
 class Withdraw:
-    """Take task `task_id` out of `group`; `delayed`: the timer service still holds it."""
+    """Take task `task_id` out of `group`; `delayed`: the timer service still holds its
+    enqueue for `ready_at` (that one enqueue is dropped when it fires, not a later one)."""
 
     group: str
     task_id: str
     delayed: bool = False
+    ready_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,7 @@ def _enqueue(e: Any, s: RunServices) -> None:
 
 
 def _withdraw(e: Any, s: RunServices) -> None:
-    s.cancel(e.group, e.task_id, delayed=e.delayed)
+    s.cancel(e.group, e.task_id, delayed=e.delayed, ready_at=e.ready_at)
 
 
 def _expire(e: Any, s: RunServices) -> None:

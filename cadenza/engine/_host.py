@@ -91,6 +91,7 @@ class Engine:
         timer_resolution_s: float = 0.0,
         max_timers_per_run: int = 10_000,
         max_timers_per_type: int = 1_000_000,
+        max_variables_kb: int = 256,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
@@ -111,6 +112,7 @@ class Engine:
         self.timer_resolution_s = timer_resolution_s
         self.max_timers_per_run = max_timers_per_run
         self.max_timers_per_type = max_timers_per_type
+        self.max_variables_kb = max_variables_kb
         self.dispatch_warning_s = dispatch_warning_s
         self.registry = Registry(journal)
         self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
@@ -355,6 +357,7 @@ class Engine:
                 max_timers_per_run=self.max_timers_per_run,
                 timers_by_type=self.timer_counts,  # live: read when a WAIT is scheduled
                 max_timers_per_type=self.max_timers_per_type,
+                max_variables_kb=self.max_variables_kb,
             )
         return self._env
 
@@ -424,10 +427,13 @@ class Engine:
         self.timers_repaired += 1
         log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
 
-    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
-        """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""
+    def cancel(
+        self, group: str, task_id: str, *, delayed: bool = False, ready_at: float = 0.0
+    ) -> None:
+        """Withdraw a task from its group; `delayed`: the timer service still holds its
+        enqueue for `ready_at`."""
         if delayed:
-            self.ledger.cancelled_delayed.add(task_id)
+            self.ledger.cancelled_delayed.add((task_id, ready_at))
         _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
 
     def start_run(

@@ -233,6 +233,11 @@ class Workflows:
         await self.rt.retry(request.path_params["workflowId"])
         return Response(status_code=204)
 
+    async def reset_callbacks(self, request: Request) -> Response:
+        """`POST /workflow/{id}/resetcallbacks`: 204 (WorkflowResource.java:306-313)."""
+        await self.rt.reset_callbacks(request.path_params["workflowId"])
+        return Response(status_code=204)
+
     async def restart(self, request: Request) -> Response:
         latest = parse_bool(
             "useLatestDefinitions", request.query_params.get("useLatestDefinitions"), False

@@ -25,6 +25,7 @@ def build_engine(
     timer_resolution_s: float,
     max_timers_per_run: int,
     max_timers_per_type: int,
+    max_variables_kb: int,
     dispatch_warning_s: float | None,
     delivery: Delivery | None,
     max_runs_in_flight: int,
@@ -47,6 +48,7 @@ def build_engine(
     check.seconds("dispatch_warning_s", dispatch_warning_s)
     check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
+    check.integer("max_variables_kb", max_variables_kb, 1, 2**31)
     check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
     check.seconds("unserved_warning_s", unserved_warning_s)
     return Engine(
@@ -60,6 +62,7 @@ def build_engine(
         timer_resolution_s=timer_resolution_s,
         max_timers_per_run=max_timers_per_run,
         max_timers_per_type=max_timers_per_type,
+        max_variables_kb=max_variables_kb,
         dispatch_warning_s=dispatch_warning_s,
         delivery=delivery,
         max_runs_in_flight=max_runs_in_flight,

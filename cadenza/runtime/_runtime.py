@@ -75,6 +75,7 @@ class Runtime(RunOperations, ScheduleCalls):
             the WAIT fails.
         max_timers_per_type: pending WAIT deadlines one task type may hold,
             across all runs.
+        max_variables_kb: a SET_VARIABLE making the variables' JSON larger fails.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
         unserved_warning_s: warn once when a task type waits this long unserved (None: never).
@@ -106,6 +107,7 @@ class Runtime(RunOperations, ScheduleCalls):
         timer_resolution_s: float = 0.0,
         max_timers_per_run: int = 10_000,
         max_timers_per_type: int = 1_000_000,
+        max_variables_kb: int = 256,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
@@ -125,6 +127,7 @@ class Runtime(RunOperations, ScheduleCalls):
             timer_resolution_s=timer_resolution_s,
             max_timers_per_run=max_timers_per_run,
             max_timers_per_type=max_timers_per_type,
+            max_variables_kb=max_variables_kb,
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
             max_runs_in_flight=max_runs_in_flight,

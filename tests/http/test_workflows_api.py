@@ -148,6 +148,24 @@ async def test_skip_a_task_not_yet_scheduled(
     conductor_error(await api.put(f"/api/workflow/{run_id}/skiptask/b"), 409)
 
 
+async def test_reset_callbacks_makes_a_delayed_task_ready(
+    api: httpx.AsyncClient, flow: dict[str, Any]
+) -> None:
+    """`POST /workflow/{id}/resetcallbacks` answers 204 (WorkflowResource.java:306-313) and
+    the task an update put back for an hour is polled at once; 409 once the run ended."""
+    run_id = await start(api)
+    task = await take(api, "a")
+    update = {"taskId": task["taskId"], "status": "IN_PROGRESS", "callbackAfterSeconds": 3600}
+    assert (await api.post("/api/tasks", json=update)).status_code == 200
+    empty = await api.get("/api/tasks/poll/batch/a", params={"timeout": 0})
+    assert empty.json() == []
+    assert (await api.post(f"/api/workflow/{run_id}/resetcallbacks")).status_code == 204
+    assert (await take(api, "a"))["taskId"] == task["taskId"]
+    assert (await api.delete(f"/api/workflow/{run_id}")).status_code == 200
+    conductor_error(await api.post(f"/api/workflow/{run_id}/resetcallbacks"), 409)
+    conductor_error(await api.post("/api/workflow/nope/resetcallbacks"), 404)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
