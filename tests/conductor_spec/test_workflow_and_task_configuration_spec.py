@@ -417,17 +417,16 @@ async def test_simple_workflow_with_callbackafterseconds_for_tasks(
     assert shape(run) == [("integration_task_1", "COMPLETED"), ("integration_task_2", "COMPLETED")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=cadenza.DefinitionError,
-    reason="Conductor starts a definition with no tasks (passed inline to startWorkflow, so "
-    "unvalidated) and completes it at once (DeciderService.java decide: nothing to schedule "
-    "-> checkForWorkflowCompletion); cadenza refuses such a definition",
-)
 async def test_workflow_with_no_tasks(rt: cadenza.Runtime) -> None:
-    """WorkflowAndTaskConfigurationSpec.groovy: "Test workflow with no tasks"."""
-    await rt.register({"name": "empty_workflow", "schemaVersion": 2, "tasks": []})
-    run_id = await rt.start("empty_workflow", {}, correlation_id="empty_workflow")
+    """WorkflowAndTaskConfigurationSpec.groovy: "Test workflow with no tasks".
+
+    The definition is passed inline to startWorkflow, so unvalidated
+    (WorkflowExecutorOps.java:2746-2762), and completes at once (DeciderService.decide:
+    nothing to schedule -> checkForWorkflowCompletion)."""
+    empty = {"name": "empty_workflow", "schemaVersion": 2, "tasks": []}
+    with pytest.raises(cadenza.DefinitionError, match="tasks must not be empty"):
+        await rt.register(empty)  # registering validates (MetadataServiceImpl)
+    run_id = await rt.start("empty_workflow", {}, correlation_id="empty_workflow", definition=empty)
     run = await status(rt, run_id)
     assert run.status == "COMPLETED"
     assert run.tasks == []

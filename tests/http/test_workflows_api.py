@@ -78,6 +78,10 @@ async def test_start_forms_and_idempotency(
     answer = await api.post("/api/workflow", json={"name": "inline", "workflowDef": inline})
     assert answer.status_code == 200, answer.text
     assert (await rt.get(answer.text)).name == "inline"
+    assert (await api.get("/api/metadata/workflow/inline")).status_code == 404  # not registered
+    empty = {"name": "empty", "tasks": []}  # unvalidated, as Conductor: it completes at once
+    answer = await api.post("/api/workflow", json={"name": "empty", "workflowDef": empty})
+    assert (await rt.get(answer.text)).status == "COMPLETED"
 
 
 @pytest.mark.parametrize(
