@@ -345,6 +345,9 @@ class Engine:
     async def load_definition(self, digest: str) -> WorkflowDef:
         return await self.registry.by_digest(digest)
 
+    async def unregistered(self, raw: dict[str, Any]) -> WorkflowDef:
+        return (await self.registry.unregistered(raw))[0]
+
     def environment(self) -> Environment:
         polled = self.ledger.active_polls(self.clock.now(), ACTIVE_POLL_S)
         if self._env is None or (self._env.live, self._env.polled) != (self.ledger.live, polled):

@@ -181,6 +181,8 @@ class RunActor(Actor[Any]):
             wake = self.deadlines.arm(self.definition, state) if state.started else None
             if wake is not None:
                 effects.append(wake)
+            if any(type(effect) is StartRunEffect for effect in effects):  # one journals first
+                effects = await self.links.inline_definitions_journaled(effects)
             self._execute(effects)
             if self.links.unsettled:
                 await self.links.settle(state, self.deadlines, self.definition)

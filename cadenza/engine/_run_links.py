@@ -14,13 +14,16 @@ starts children writes its row unparked until every child's start is
 durable, then parks it with an event-less record: a crash between the
 parent's record and a child's start leaves the parent to recovery, which
 starts the child again (Conductor's decider starts a SUB_WORKFLOW's
-missing child the same way).
+missing child the same way). A START_WORKFLOW run of an inline `workflowDef`
+has its definition journaled first (`inline_definitions_journaled`), so the
+run can always load it; one that cannot run fails the task instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from cadenza._errors import CadenzaError
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._dynamic import spec_for
@@ -49,6 +52,7 @@ from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines
 from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._expressions import resolve
+from cadenza.language._inline import inline_key
 from cadenza.language._validate import sub_workflow_name, sub_workflow_version
 from cadenza.persistence import Append, StreamInfo
 
@@ -189,6 +193,24 @@ class RunLinks:
         self._unsettled = False  # the row says "not terminal" until what the end owes is done
         self._owes_children = False  # the row says "not parked" until the children's starts land
         self._child_starts: list[Reply[str]] = []
+
+    async def inline_definitions_journaled(self, effects: list[Effect]) -> list[Effect]:
+        """`effects`, each START_WORKFLOW start of an inline definition (Conductor starts it
+        unregistered, WorkflowExecutorOps.java:2746) naming it by its inline key once it is
+        journaled; one that cannot run at all tells the starter so instead."""
+        for i, start in enumerate(effects):
+            if not isinstance(start, StartRun) or start.request is None or not start.starter:
+                continue
+            raw = start.request.definition
+            if raw is None:
+                continue
+            try:
+                definition = await self.services.unregistered(raw)
+            except CadenzaError as exc:  # DefinitionError, or a journal that refused it
+                effects[i] = TellStarter(*start.starter, None, str(exc))
+                continue
+            effects[i] = dataclasses.replace(start, name=inline_key(definition), version=None)
+        return effects
 
     def row(self, row: StreamInfo, events: list[Event], *, recovering: bool) -> StreamInfo:
         """The row to commit: unparked while a child this batch starts is not durable yet."""

@@ -29,6 +29,10 @@ class RunServices(Protocol):
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 
+    async def unregistered(self, raw: dict[str, Any]) -> WorkflowDef:
+        """Journal a definition to start as it is (`Registry.unregistered`); DefinitionError."""
+        ...
+
     async def load_run(self, run_id: str) -> Loaded | None: ...
 
     def claim_fresh(self, run_id: str) -> bool:
