@@ -110,6 +110,7 @@ class StartRun:
     failed: WorkflowState | None = None
     request: StartRequest | None = None  # a START_WORKFLOW task's request
     starter: tuple[str, str] | None = None  # and its (run id, task id), told once started
+    definition: Any = None  # a child's definition from an expression, to start unregistered
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,8 @@ def _nested(wire: TaskWire, workflow: str) -> tuple[dict[str, Any], dict[str, An
     if kind in ("JOIN", "EXCLUSIVE_JOIN"):
         return {"join_on": tuple(wire.join_on)}, {"joinOn": wire.join_on}
     inline = (wire.sub_workflow_param or {}).get("workflowDefinition")
+    if kind == "SUB_WORKFLOW" and isinstance(inline, str) and "${" in inline:
+        return {}, {}  # resolved when the child starts (SubWorkflowTaskMapper.java:140-147)
     if kind == "SUB_WORKFLOW" and inline is not None:
         try:
             return {"sub_workflow": parse_workflow_def(inline)}, {}
