@@ -92,6 +92,7 @@ class Engine:
         max_timers_per_run: int = 10_000,
         max_timers_per_type: int = 1_000_000,
         max_variables_kb: int = 256,
+        template_env: Mapping[str, str] | None = None,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
@@ -113,8 +114,9 @@ class Engine:
         self.max_timers_per_run = max_timers_per_run
         self.max_timers_per_type = max_timers_per_type
         self.max_variables_kb = max_variables_kb
+        self.template_env = dict(template_env or {})
         self.dispatch_warning_s = dispatch_warning_s
-        self.registry = Registry(journal)
+        self.registry = Registry(journal, frozenset(self.template_env))
         self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
         self.starts = CallerStarts(journal, self.gate, self.new_run_id, self.run)  # callers' starts
         self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
@@ -361,6 +363,7 @@ class Engine:
                 timers_by_type=self.timer_counts,  # live: read when a WAIT is scheduled
                 max_timers_per_type=self.max_timers_per_type,
                 max_variables_kb=self.max_variables_kb,
+                template_env=self.template_env,
             )
         return self._env
 

@@ -8,8 +8,8 @@ under version -2 and their `inline_key` (see `_dynamic.py`): they are found
 by that key only, so they never shadow a registered workflow. A definition
 given to `start` itself (Conductor's StartWorkflowRequest.workflowDef) is
 kept the same way (`unregistered`), parsed without validation as Conductor
-starts it; journaled bodies are read back the same lenient way, so a run
-always loads the definition it started with.
+starts it; every journaled body is read back the same lenient way (it was
+accepted once), so a run always loads the definition it started with.
 
 Registering checks SUB_WORKFLOW cycles through what is already registered
 (`check_cycles`) before anything is journaled.
@@ -34,8 +34,9 @@ TASK_DEF_VERSION = -1
 class Registry:
     """Definitions by (name, version), by digest, and task definitions by name."""
 
-    def __init__(self, journal: Journal):
+    def __init__(self, journal: Journal, env_names: frozenset[str] = frozenset()):
         self.journal = journal
+        self.env_names = env_names  # `${NAME}`s the runtime's template_env resolves
         self.workflows: dict[tuple[str, int], tuple[WorkflowDef, str]] = {}
         self.digests: dict[str, WorkflowDef] = {}
         self.task_defs: dict[str, TaskDef] = {}
@@ -52,13 +53,13 @@ class Registry:
             definition = parse_workflow_def(record.body, validated=False)
             self.inline[record.name] = (definition, record.digest)
             self.digests[record.digest] = definition
-        else:
-            definition = parse_workflow_def(record.body)
+        else:  # validated when registered: read back as accepted (the template_env may differ)
+            definition = parse_workflow_def(record.body, validated=False)
             self.workflows[(record.name, record.version)] = (definition, record.digest)
             self.digests[record.digest] = definition
 
     async def register(self, raw: Mapping[str, Any]) -> WorkflowDef:
-        definition = parse_workflow_def(raw)
+        definition = parse_workflow_def(raw, env_names=self.env_names)
         check_cycles(definition, self._lookup)
         for inline in inline_definitions(definition):
             self._remember(

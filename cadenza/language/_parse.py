@@ -200,7 +200,9 @@ def parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
     return _task(raw, workflow, None, f"tasks[{index}]")
 
 
-def parse_workflow_def(raw: Mapping[str, Any], *, validated: bool = True) -> WorkflowDef:
+def parse_workflow_def(
+    raw: Mapping[str, Any], *, validated: bool = True, env_names: frozenset[str] = frozenset()
+) -> WorkflowDef:
     """Parse and validate a Conductor `WorkflowDef` dict; raises `DefinitionError`.
 
     `validated=False` parses without the checks of its structure (`validate`,
@@ -208,7 +210,8 @@ def parse_workflow_def(raw: Mapping[str, Any], *, validated: bool = True) -> Wor
     inline to startWorkflow (WorkflowExecutorOps.java:2746-2762 resolveWorkflowDefinition
     checks only that there is an input): only what cadenza cannot run at all
     (a malformed field, a duplicate or unknown task type, JSON it cannot hold,
-    two tasks with one taskReferenceName) is still refused.
+    two tasks with one taskReferenceName) is still refused. `env_names` are
+    `${NAME}`s the runtime resolves from its `template_env`: not undefined references.
     """
     name = raw.get("name") if isinstance(raw, Mapping) else None
     named = name if isinstance(name, str) and name.strip() else None
@@ -242,7 +245,7 @@ def parse_workflow_def(raw: Mapping[str, Any], *, validated: bool = True) -> Wor
             f"the definition is not JSON-serialisable: {exc}", workflow=named
         ) from None
     if validated:
-        validate(definition, javascript=engine_available())
+        validate(definition, javascript=engine_available(), env_names=env_names)
     else:
         unique_refs(definition)
     object.__setattr__(definition, "raw", normalised)

@@ -170,11 +170,13 @@ def unique_refs(definition: WorkflowDef) -> set[str]:
     return refs
 
 
-def validate(definition: WorkflowDef, *, javascript: bool) -> None:
+def validate(
+    definition: WorkflowDef, *, javascript: bool, env_names: frozenset[str] = frozenset()
+) -> None:
     """Raise `DefinitionError` for the first structural problem; see the module note."""
     name = definition.name
     refs = unique_refs(definition)
-    undefined = undefined_reference(definition)
+    undefined = undefined_reference(definition, env_names)
     if undefined is not None:
         raise DefinitionError(undefined[1], workflow=name, ref=undefined[0])
     for task, in_loop in _loops(definition.tasks):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cadenza._errors import InvalidArgument
 from cadenza.actors import Clock, Delivery, RealClock
 from cadenza.engine._host import Engine
@@ -26,6 +28,7 @@ def build_engine(
     max_timers_per_run: int,
     max_timers_per_type: int,
     max_variables_kb: int,
+    template_env: Mapping[str, str] | None,
     dispatch_warning_s: float | None,
     delivery: Delivery | None,
     max_runs_in_flight: int,
@@ -49,6 +52,7 @@ def build_engine(
     check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
     check.integer("max_variables_kb", max_variables_kb, 1, 2**31)
+    names = _names(template_env)
     check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
     check.seconds("unserved_warning_s", unserved_warning_s)
     return Engine(
@@ -63,9 +67,22 @@ def build_engine(
         max_timers_per_run=max_timers_per_run,
         max_timers_per_type=max_timers_per_type,
         max_variables_kb=max_variables_kb,
+        template_env=names,
         dispatch_warning_s=dispatch_warning_s,
         delivery=delivery,
         max_runs_in_flight=max_runs_in_flight,
         observer=observer,
         unserved_warning_s=unserved_warning_s,
     )
+
+
+def _names(template_env: Mapping[str, str] | None) -> dict[str, str]:
+    """`template_env` copied: text to text (`InvalidArgument` naming the first other)."""
+    if template_env is None:
+        return {}
+    if not isinstance(template_env, Mapping):
+        raise InvalidArgument("template_env", f"expected a dict, got {type(template_env).__name__}")
+    for name, value in template_env.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgument("template_env", f"{name!r}: names and values must be text")
+    return dict(template_env)

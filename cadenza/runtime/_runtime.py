@@ -73,9 +73,9 @@ class Runtime(RunOperations, ScheduleCalls):
             width (a storm guard); 0 fires each deadline on time.
         max_timers_per_run: pending WAIT deadlines one run may hold; past it,
             the WAIT fails.
-        max_timers_per_type: pending WAIT deadlines one task type may hold,
-            across all runs.
+        max_timers_per_type: pending WAIT deadlines one task type may hold, across all runs.
         max_variables_kb: a SET_VARIABLE making the variables' JSON larger fails.
+        template_env: `${NAME}` in a task's input, NAME no task: Conductor reads its env.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
         unserved_warning_s: warn once when a task type waits this long unserved (None: never).
@@ -108,6 +108,7 @@ class Runtime(RunOperations, ScheduleCalls):
         max_timers_per_run: int = 10_000,
         max_timers_per_type: int = 1_000_000,
         max_variables_kb: int = 256,
+        template_env: Mapping[str, str] | None = None,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
@@ -128,6 +129,7 @@ class Runtime(RunOperations, ScheduleCalls):
             max_timers_per_run=max_timers_per_run,
             max_timers_per_type=max_timers_per_type,
             max_variables_kb=max_variables_kb,
+            template_env=template_env,
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
             max_runs_in_flight=max_runs_in_flight,
