@@ -162,7 +162,7 @@ def _enqueue(e: Any, s: RunServices) -> None:
 
 
 def _withdraw(e: Any, s: RunServices) -> None:
-    s.cancel(e.group, e.task_id, delayed=e.delayed, ready_at=e.ready_at)
+    s.cancel(e.group, e.task_id, delayed_until=e.ready_at if e.delayed else None)
 
 
 def _expire(e: Any, s: RunServices) -> None:

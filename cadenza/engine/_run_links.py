@@ -219,7 +219,7 @@ class RunLinks:
                 done.append(start)
                 continue
             try:
-                definition = await self.services.unregistered(raw)
+                definition, _digest = await self.services.registry.unregistered(raw)
             except CadenzaError as exc:  # DefinitionError, or a journal that refused it
                 log.warning("run.start_failed", run_id=start.run_id, error=str(exc))
                 if start.starter is not None:
