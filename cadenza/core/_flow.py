@@ -89,6 +89,7 @@ from cadenza.core._system_tasks import (
     for_system_worker,
     run_at_once,
     schedule_dynamic,
+    set_variable,
 )
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._expressions import resolve
@@ -207,7 +208,8 @@ class Walker:
             if kind == "TERMINATE":
                 return self._terminate(spec, iteration)
             if kind == "SET_VARIABLE":
-                return self._at_once(spec, iteration, {})
+                scheduled = self._schedule(spec, iteration)
+                return self._take(set_variable(scheduled, self.state, self.env.max_variables_kb))
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
             if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in _SYSTEM:

@@ -30,6 +30,11 @@ new tasks never reuse their ids (`WorkflowState.dropped` counts them), so a
 late result for a dropped attempt is refused as stale (`dropped_attempt`).
 - `pause`, `resume` and `terminate` (a run not yet ended): terminate
   cancels every task in flight, then ends the run TERMINATED.
+- `reset_callbacks` (a run not yet ended; Conductor's resetCallbacksForWorkflow,
+  WorkflowExecutorOps.java:139-165): every worker task (not a system task)
+  waiting in its queue for a later time — a `callbackAfterSeconds`, a retry
+  delay — is ready now (`TaskRequeued` at once; the run's actor withdraws
+  the enqueue the timer service holds).
 - `skip` (a RUNNING run) of a task not yet scheduled (as Conductor: a task
   already scheduled cannot be skipped): a SKIPPED task takes its place and
   the walker goes past it.
@@ -48,6 +53,7 @@ from cadenza.core._events import (
     TaskCanceled,
     TaskCompleted,
     TaskMarked,
+    TaskRequeued,
     TaskScheduled,
     WorkflowPaused,
     WorkflowReopened,
@@ -57,10 +63,10 @@ from cadenza.core._events import (
 from cadenza.core._schedule import WAIT_GROUP, Environment, _schedule, task_id
 from cadenza.core._state import SIGNALLABLE, TaskState, WorkflowState, apply
 from cadenza.core._status import TaskStatus, WorkflowStatus
-from cadenza.language._definition import WorkflowDef
+from cadenza.language._definition import CONDUCTOR_TYPES, WorkflowDef
 
 REOPENING_OPS = frozenset({"retry", "restart", "rerun"})
-OPERATIONS = frozenset({*REOPENING_OPS, "skip", "pause", "resume", "terminate"})
+OPERATIONS = frozenset({*REOPENING_OPS, "skip", "pause", "resume", "terminate", "reset_callbacks"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +157,15 @@ def operation_events(
         if status is not WorkflowStatus.PAUSED:
             raise _refuse(state, f"run {state.id} is not paused")
         return [WorkflowResumed(at=now)]
+    if message.op == "reset_callbacks":  # Conductor: ConflictException if terminal (above)
+        return [
+            TaskRequeued(at=now, task_id=task.id, ready_at=now)
+            for task in state.tasks
+            if task.status is TaskStatus.SCHEDULED
+            and not task.retried
+            and task.ready_at > now
+            and task.type not in CONDUCTOR_TYPES  # systemTaskRegistry.isSystemTask
+        ]
     if message.op == "terminate":
         reason = message.reason or "terminated by an operator"
         cancels: list[Event] = [

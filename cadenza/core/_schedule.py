@@ -80,6 +80,8 @@ class Environment:
     max_timers_per_run: int = 10_000  # pending WAIT deadlines one run may hold
     timers_by_type: Mapping[str, int] = field(default_factory=dict)  # pending WAITs, all runs
     max_timers_per_type: int = 1_000_000  # pending WAIT deadlines one task type may hold
+    max_variables_kb: int = 256  # a run's variables as JSON (maxWorkflowVariablesPayloadSize...)
+    template_env: Mapping[str, str] = field(default_factory=dict)  # ${NAME} in a task's input
     scripts: Evaluations | None = None  # a run's JavaScript results, made off the loop
     # task name -> groups a worker polled for it within ACTIVE_POLL_S (Conductor's poll data)
     polled: Mapping[str, frozenset[str]] = field(default_factory=dict)
@@ -116,10 +118,16 @@ def task_id(state: WorkflowState, offset: int = 0) -> str:
     return f"{state.id}-{len(state.tasks) + state.dropped + offset}"
 
 
-def roots_for(state: WorkflowState, new_task_id: str | None = None) -> Any:
+def roots_for(
+    state: WorkflowState, new_task_id: str | None = None, names: Mapping[str, str] | None = None
+) -> Any:
     """The lookup of expression roots (`workflow`, task references) for a state.
 
-    `CPEWF_TASK_ID` is, as in Conductor, the id of the task being scheduled.
+    `CPEWF_TASK_ID` is, as in Conductor, the id of the task being scheduled;
+    a root that is no task reference but one of `names` (`Environment.template_env`)
+    is its value, as Conductor resolves `${NAME}` from a system property or
+    environment variable (ParametersUtils.java:275-279, EnvUtils.java:32-45).
+    Conductor looks at the environment first; cadenza at the task references first.
     """
 
     def roots(name: str) -> Any:
@@ -148,7 +156,7 @@ def roots_for(state: WorkflowState, new_task_id: str | None = None) -> Any:
                     task = candidate
                     break
             else:
-                return None
+                return names.get(name) if names else None
         return {
             "input": task.input,
             "output": task.output,
@@ -196,7 +204,7 @@ def _schedule(
     """
     now = state.updated_at
     new_id = task_id(state)
-    roots = roots_for(state, new_id)
+    roots = roots_for(state, new_id, env.template_env)
     task_input = resolve(spec.input_parameters, roots)
     template = env.task_def(spec).input_template if spec.type == "SIMPLE" else {}
     if template:  # Conductor: the TaskDef's inputTemplate gives defaults under inputParameters

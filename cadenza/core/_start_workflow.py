@@ -15,8 +15,10 @@ the started run then tells the starter, whose task completes with output
 `workflowId` (or fails with Conductor's NotFoundException message when no
 such workflow is registered). As in StartWorkflow.start, a blank
 `correlationId` or an empty `taskToDomain` takes the starter's. An inline
-`workflowDef` is refused with a reason (cadenza starts registered
-workflows only).
+`workflowDef` is started as it is, neither registered nor validated
+(`definition`; WorkflowExecutorOps.java:2746 resolveWorkflowDefinition),
+named `name` unless it names itself; one that cannot run at all fails the
+task with the DefinitionError's words.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class StartRequest:
     correlation_id: str | None
     task_to_group: dict[str, str] | None
     priority: int
+    definition: dict[str, Any] | None = None  # an inline workflowDef, started unregistered
 
 
 def started_id(task_id: str) -> str:
@@ -71,11 +74,7 @@ def start_request(task_input: dict[str, Any], starter: WorkflowState) -> StartRe
         problems.append(f"'priority' -> priority: {priority} should be maximum 99. ")
     if problems:
         return f"{_PARAM} validation failed. " + "".join(problems)
-    if raw.get("workflowDef") is not None:
-        return (
-            f"{_PARAM}.workflowDef: cadenza starts registered workflows only; register "
-            f"{name!r} and name it"
-        )
+    inline = raw.get("workflowDef")
     correlation = raw.get("correlationId")
     routes = raw.get("taskToDomain")
     return StartRequest(
@@ -87,6 +86,7 @@ def start_request(task_input: dict[str, Any], starter: WorkflowState) -> StartRe
         else starter.correlation_id,
         task_to_group=dict(routes) if routes else (dict(starter.task_to_group) or None),
         priority=priority,
+        definition={"name": str(name), **inline} if inline is not None else None,
     )
 
 

@@ -22,6 +22,11 @@ events that schedule the task and the run's state:
   as written; a task not ended counts as successful, as TaskModel.Status
   says). Terminal and successful completes the join with that task's
   output; a failure fails it with the reasons.
+- SET_VARIABLE merges its input into the variables (`apply` does, on its
+  completion) unless the merged variables, as compact JSON, pass
+  `Environment.max_variables_kb` kilobytes: then it ends
+  FAILED_WITH_TERMINAL_ERROR with Conductor's reason and the variables stay
+  as they were (SetVariable.java:59-113, maxWorkflowVariablesPayloadSizeThreshold).
 - DYNAMIC takes its task name from the input named by
   `dynamicTaskNameParam` and is scheduled as a worker task of that name
   and type (DynamicTaskMapper.java:58-93); it needs a TaskDef (inline or
@@ -36,6 +41,7 @@ system worker (`cadenza.engine._http_task`), as Conductor runs it async.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -88,6 +94,25 @@ def run_at_once(kind: str, scheduled: list[Event], now: float) -> list[Event]:
         return [*scheduled, failed]
     output = {"result": values[0] if values else None, "resultList": values}
     return [*scheduled, TaskCompleted(at=now, task_id=new_id, output=output)]
+
+
+def set_variable(scheduled: list[Event], state: WorkflowState, max_kb: int) -> list[Event]:
+    """A SET_VARIABLE just scheduled, and how it ended (see the module note)."""
+    new_id, now = _scheduled_id(scheduled), state.updated_at
+    task_input = scheduled[0].input  # type: ignore[attr-defined]
+    if task_input:  # SetVariable.execute: the size is checked only when there is input
+        merged = {**state.variables, **task_input}
+        size = len(json.dumps(merged, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > max_kb * 1024:  # SetVariable.java:69
+            reason = (
+                f"The variables payload size: {size} of workflow: {state.id} is greater than "
+                f"the permissible limit: {max_kb} kilobytes"
+            )
+            failed = TaskFailed(
+                at=now, task_id=new_id, reason=reason, status="FAILED_WITH_TERMINAL_ERROR"
+            )
+            return [*scheduled, failed]
+    return [*scheduled, TaskCompleted(at=now, task_id=new_id, output={})]
 
 
 @lru_cache(maxsize=1000)  # JsonJqTransform.java:106-112: a cache of 1,000 compiled queries

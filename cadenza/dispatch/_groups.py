@@ -164,8 +164,8 @@ class WorkerGroup(Actor[Any]):
                 case Enqueue(task=task, delayed=delayed):
                     if delayed:
                         self.ledger.undelay(group.name)
-                        if task.task_id in self.ledger.cancelled_delayed:
-                            self.ledger.cancelled_delayed.discard(task.task_id)
+                        if (task.task_id, task.ready_at) in self.ledger.cancelled_delayed:
+                            self.ledger.cancelled_delayed.discard((task.task_id, task.ready_at))
                             continue  # cancelled while it waited for its delay: never queue it
                     self._push(task)
                 case Cancel(task_id=task_id):

@@ -101,7 +101,8 @@ class Ledger:
         self.live: frozenset[str] = frozenset()  # groups with a live local worker or parked poll
         self.polled_at: dict[tuple[str, str], float] = {}  # (task type, group) -> last poll
         self.delayed: dict[str, int] = {}  # group -> enqueues held by the timer service
-        self.cancelled_delayed: set[str] = set()  # task ids cancelled while the timer held them
+        # (task id, ready_at) of delayed enqueues cancelled while the timer held them
+        self.cancelled_delayed: set[tuple[str, float]] = set()
         self.executions: dict[str, Callable[[], None]] = {}  # task id -> cancels its local run
 
     # -- groups -------------------------------------------------------------------

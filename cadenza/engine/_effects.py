@@ -36,11 +36,13 @@ class Enqueue:
 
 @dataclass(frozen=True, slots=True)
 class Withdraw:
-    """Take task `task_id` out of `group`; `delayed`: the timer service still holds it."""
+    """Take task `task_id` out of `group`; `delayed`: the timer service still holds its
+    enqueue for `ready_at` (that one enqueue is dropped when it fires, not a later one)."""
 
     group: str
     task_id: str
     delayed: bool = False
+    ready_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class StartRun:
     failed: WorkflowState | None = None
     request: StartRequest | None = None  # a START_WORKFLOW task's request
     starter: tuple[str, str] | None = None  # and its (run id, task id), told once started
+    definition: Any = None  # a child's definition from an expression, to start unregistered
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +162,7 @@ def _enqueue(e: Any, s: RunServices) -> None:
 
 
 def _withdraw(e: Any, s: RunServices) -> None:
-    s.cancel(e.group, e.task_id, delayed=e.delayed)
+    s.cancel(e.group, e.task_id, delayed_until=e.ready_at if e.delayed else None)
 
 
 def _expire(e: Any, s: RunServices) -> None:

@@ -94,6 +94,7 @@ class Engine:
         max_runs_in_flight: int = 10_000,
         observer: Observer | None = None,
         unserved_warning_s: float | None = UNSERVED_WARNING_S,
+        **env_options: Any,  # further Environment fields: max_variables_kb, template_env
     ) -> None:
         self.path = path
         self.observer = observer
@@ -109,8 +110,9 @@ class Engine:
         self.timer_resolution_s = timer_resolution_s
         self.max_timers_per_run = max_timers_per_run
         self.max_timers_per_type = max_timers_per_type
+        self.env_options = env_options  # checked by the runtime's options
         self.dispatch_warning_s = dispatch_warning_s
-        self.registry = Registry(journal)
+        self.registry = Registry(journal, frozenset(env_options.get("template_env") or ()))
         self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
         self.starts = CallerStarts(journal, self.gate, self.new_run_id, self.run)  # callers' starts
         self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
@@ -336,6 +338,7 @@ class Engine:
                 max_timers_per_run=self.max_timers_per_run,
                 timers_by_type=self.timer_counts,  # live: read when a WAIT is scheduled
                 max_timers_per_type=self.max_timers_per_type,
+                **self.env_options,
             )
         return self._env
 
@@ -405,10 +408,10 @@ class Engine:
         self.timers_repaired += 1
         log.warning("timer.repaired", run_id=run_id, journal_said=expected, state_says=actual)
 
-    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None:
-        """Withdraw a task from its group; `delayed`: the timer service still holds its enqueue."""
-        if delayed:
-            self.ledger.cancelled_delayed.add(task_id)
+    def cancel(self, group: str, task_id: str, *, delayed_until: float | None = None) -> None:
+        """Withdraw a task from its group; `delayed_until`: the timer holds its enqueue till then."""
+        if delayed_until is not None:
+            self.ledger.cancelled_delayed.add((task_id, delayed_until))
         _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
 
     def start_run(

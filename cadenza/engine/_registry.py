@@ -5,7 +5,11 @@ definition it started with even if its (name, version) is registered again.
 Task definitions share the journal's definition table under version -1
 (workflow versions are never negative), inline sub-workflow definitions
 under version -2 and their `inline_key` (see `_dynamic.py`): they are found
-by that key only, so they never shadow a registered workflow.
+by that key only, so they never shadow a registered workflow. A definition
+given to `start` itself (Conductor's StartWorkflowRequest.workflowDef) is
+kept the same way (`unregistered`), parsed without validation as Conductor
+starts it; every journaled body is read back the same lenient way (it was
+accepted once), so a run always loads the definition it started with.
 
 Registering checks SUB_WORKFLOW cycles through what is already registered
 (`check_cycles`) before anything is journaled.
@@ -30,8 +34,9 @@ TASK_DEF_VERSION = -1
 class Registry:
     """Definitions by (name, version), by digest, and task definitions by name."""
 
-    def __init__(self, journal: Journal):
+    def __init__(self, journal: Journal, env_names: frozenset[str] = frozenset()):
         self.journal = journal
+        self.env_names = env_names  # `${NAME}`s the runtime's template_env resolves
         self.workflows: dict[tuple[str, int], tuple[WorkflowDef, str]] = {}
         self.digests: dict[str, WorkflowDef] = {}
         self.task_defs: dict[str, TaskDef] = {}
@@ -45,16 +50,16 @@ class Registry:
         if record.version == TASK_DEF_VERSION:
             self.task_defs[record.name] = parse_task_def(record.body)
         elif record.version == INLINE_VERSION:
-            definition = parse_workflow_def(record.body)
+            definition = parse_workflow_def(record.body, validated=False)
             self.inline[record.name] = (definition, record.digest)
             self.digests[record.digest] = definition
-        else:
-            definition = parse_workflow_def(record.body)
+        else:  # validated when registered: read back as accepted (the template_env may differ)
+            definition = parse_workflow_def(record.body, validated=False)
             self.workflows[(record.name, record.version)] = (definition, record.digest)
             self.digests[record.digest] = definition
 
     async def register(self, raw: Mapping[str, Any]) -> WorkflowDef:
-        definition = parse_workflow_def(raw)
+        definition = parse_workflow_def(raw, env_names=self.env_names)
         check_cycles(definition, self._lookup)
         for inline in inline_definitions(definition):
             self._remember(
@@ -67,6 +72,17 @@ class Registry:
         )
         self._remember(record)
         return definition
+
+    async def unregistered(self, raw: Mapping[str, Any]) -> tuple[WorkflowDef, str]:
+        """A definition to start as it is (not registered, not validated), journaled first
+        under its `inline_key` with its inline sub-workflows; (definition, digest)."""
+        definition = parse_workflow_def(raw, validated=False)
+        for inline in [*inline_definitions(definition), definition]:
+            record = await self.journal.put_definition(
+                inline_key(inline), INLINE_VERSION, to_conductor_json(inline)
+            )
+            self._remember(record)
+        return self.inline[inline_key(definition)]
 
     async def register_task(self, raw: Mapping[str, Any]) -> TaskDef:
         task_def = parse_task_def(raw)
@@ -99,6 +115,6 @@ class Registry:
             record = await self.journal.definition_by_digest(digest)
             if record is None:
                 raise NotFound("definition digest", digest)
-            definition = parse_workflow_def(record.body)
+            definition = parse_workflow_def(record.body, validated=False)
             self.digests[digest] = definition
         return definition

@@ -181,6 +181,8 @@ class RunActor(Actor[Any]):
             wake = self.deadlines.arm(self.definition, state) if state.started else None
             if wake is not None:
                 effects.append(wake)
+            if any(type(effect) is StartRunEffect for effect in effects):  # one journals first
+                effects = await self.links.inline_definitions_journaled(effects)
             self._execute(effects)
             if self.links.unsettled:
                 await self.links.settle(state, self.deadlines, self.definition)
@@ -418,7 +420,8 @@ class RunActor(Actor[Any]):
                         and task.type not in IN_PROGRESS_AT_ONCE
                         and (task.status is TaskStatus.SCHEDULED or task.ended_at == now)
                     ):
-                        self._effects.append(Withdraw(task.group, task.id, task.ready_at > now))
+                        delayed = task.ready_at > now
+                        self._effects.append(Withdraw(task.group, task.id, delayed, task.ready_at))
             self._emit(events, event, decide=False)
         if operation.op == "restart" and operation.definition is not None and operation.digest:
             self.definition = operation.definition
@@ -440,14 +443,15 @@ class RunActor(Actor[Any]):
         state = self.state
         if state is None:
             raise InternalError(f"run {self.run_id}: event before start")
-        if isinstance(event, (TaskCompleted, TaskFailed)):
+        if isinstance(event, (TaskCompleted, TaskFailed, TaskRequeued)):
             task = state.task(event.task_id)
             if (
                 task is not None
                 and task.status is TaskStatus.SCHEDULED
                 and task.type not in IN_PROGRESS_AT_ONCE
-            ):  # it ends while queued (a result before its poll, a timeout): withdraw it
-                self._effects.append(Withdraw(task.group, task.id, task.ready_at > event.at))
+            ):  # it ends (a result before its poll, a timeout) or is put back while queued
+                delayed = task.ready_at > event.at
+                self._effects.append(Withdraw(task.group, task.id, delayed, task.ready_at))
         apply(state, event)
         events.append(event)
         if decide:

@@ -44,7 +44,7 @@ def acts(
             task = state.task(event.task_id)
             if task is not None:
                 delayed = task.type not in IN_PROGRESS_AT_ONCE and task.ready_at > event.at
-                effects.append(Withdraw(task.group, task.id, delayed))
+                effects.append(Withdraw(task.group, task.id, delayed, task.ready_at))
         if isinstance(event, (TaskCompleted, TaskFailed, TaskCanceled, TaskRequeued)):
             # every way an attempt ends or goes back frees what it held (slot, lease,
             # breaker verdict) — timeouts and cancellations included; release is idempotent

@@ -14,13 +14,17 @@ starts children writes its row unparked until every child's start is
 durable, then parks it with an event-less record: a crash between the
 parent's record and a child's start leaves the parent to recovery, which
 starts the child again (Conductor's decider starts a SUB_WORKFLOW's
-missing child the same way).
+missing child the same way). A START_WORKFLOW run of an inline `workflowDef`
+has its definition journaled first (`inline_definitions_journaled`), so the
+run can always load it; one that cannot run fails the task instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
+from cadenza._errors import CadenzaError
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._dynamic import spec_for
@@ -49,6 +53,7 @@ from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines
 from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._expressions import resolve
+from cadenza.language._inline import inline_key
 from cadenza.language._validate import sub_workflow_name, sub_workflow_version
 from cadenza.persistence import Append, StreamInfo
 
@@ -124,24 +129,33 @@ def children_to_start(
         if task.type != "SUB_WORKFLOW" or task.status.terminal or not child:
             continue
         spec = spec_for(definition, state, task.ref)  # a forked task is not in the definition
-        name, version = _sub_workflow_target(spec, state)
-        starts.append(StartRun(child, name, version, dict(task.input), parent=state))
+        name, version, inline = _sub_workflow_target(spec, state)
+        starts.append(
+            StartRun(child, name, version, dict(task.input), parent=state, definition=inline)
+        )
     return starts
 
 
-def _sub_workflow_target(spec: TaskSpec, state: WorkflowState) -> tuple[str, int | None]:
-    """The child's name and version; `${...}` in them resolved against the run, as
-    Conductor's SubWorkflowTaskMapper.java:63-66 does (a version may come as text)."""
+def _sub_workflow_target(spec: TaskSpec, state: WorkflowState) -> tuple[str, int | None, Any]:
+    """The child's name, version and definition from an expression (None: the registered
+    one); `${...}` in them resolved against the run, as Conductor's
+    SubWorkflowTaskMapper.java:63-75,140-147 does (a version may come as text). A
+    definition is named after `name` unless it names itself."""
     param = spec.raw.get("subWorkflowParam")
     if spec.sub_workflow is not None or not isinstance(param, dict):
-        return sub_workflow_name(spec) or "", sub_workflow_version(spec)
-    found = resolve({"name": param.get("name"), "version": param.get("version")}, roots_for(state))
+        return sub_workflow_name(spec) or "", sub_workflow_version(spec), None
+    wanted = {key: param.get(key) for key in ("name", "version", "workflowDefinition")}
+    found = resolve(wanted, roots_for(state))
     version = found.get("version")
     if isinstance(version, str) and version.strip().isdigit():
         version = int(version)
     if not isinstance(version, int) or isinstance(version, bool):
         version = None
-    return ("" if found.get("name") is None else str(found["name"])), version
+    name = "" if found.get("name") is None else str(found["name"])
+    inline = found.get("workflowDefinition")
+    if isinstance(inline, dict):
+        inline = {"name": name, **inline}
+    return name, version, inline
 
 
 def owed_after_crash(definition: WorkflowDef | None, state: WorkflowState) -> list[Effect]:
@@ -189,6 +203,35 @@ class RunLinks:
         self._unsettled = False  # the row says "not terminal" until what the end owes is done
         self._owes_children = False  # the row says "not parked" until the children's starts land
         self._child_starts: list[Reply[str]] = []
+
+    async def inline_definitions_journaled(self, effects: list[Effect]) -> list[Effect]:
+        """`effects`, each start of a definition given inline — a START_WORKFLOW's
+        `workflowDef`, a SUB_WORKFLOW's `workflowDefinition` from an expression, which
+        Conductor starts unregistered (WorkflowExecutorOps.java:2746, SubWorkflow.start) —
+        naming it by its inline key once it is journaled. One that cannot run at all is
+        not started: the starter's task, or the parent's SUB_WORKFLOW, fails with why."""
+        done: list[Effect] = []
+        for start in effects:
+            raw = None
+            if isinstance(start, StartRun):
+                raw = start.request.definition if start.request else start.definition
+            if raw is None or not isinstance(start, StartRun):
+                done.append(start)
+                continue
+            try:
+                definition, _digest = await self.services.registry.unregistered(raw)
+            except CadenzaError as exc:  # DefinitionError, or a journal that refused it
+                log.warning("run.start_failed", run_id=start.run_id, error=str(exc))
+                if start.starter is not None:
+                    done.append(TellStarter(*start.starter, None, str(exc)))
+                elif start.parent is not None:
+                    why = f"cannot start {start.name!r}: {exc}"
+                    ended = ChildEnded(start.run_id, "FAILED", {}, why)
+                    self.services.tell_run(start.parent.id, ended)
+                continue
+            key = inline_key(definition)
+            done.append(dataclasses.replace(start, name=key, version=None, definition=None))
+        return done
 
     def row(self, row: StreamInfo, events: list[Event], *, recovering: bool) -> StreamInfo:
         """The row to commit: unparked while a child this batch starts is not durable yet."""

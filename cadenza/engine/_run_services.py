@@ -13,6 +13,7 @@ from cadenza.dispatch._fairness import fairness_key_of
 from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import QueuedTask
 from cadenza.engine._observer import Observer
+from cadenza.engine._registry import Registry
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
@@ -26,6 +27,7 @@ class RunServices(Protocol):
     jitter: random.Random  # spreads retries (seeded from the runtime's seed)
     observer: Observer | None  # metrics: told of each durable batch
     retrying: set[str]  # runs whose actor waits out a failed commit's back-off (`_run_batches`)
+    registry: Registry  # definitions; `unregistered` journals one given inline to start
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 
@@ -47,7 +49,7 @@ class RunServices(Protocol):
 
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None: ...
 
-    def cancel(self, group: str, task_id: str, *, delayed: bool = False) -> None: ...
+    def cancel(self, group: str, task_id: str, *, delayed_until: float | None = None) -> None: ...
 
     def run_finished(self, state: WorkflowState) -> None: ...
 

@@ -156,6 +156,7 @@ def routes(rt: Runtime) -> list[BaseRoute]:
         route("/workflow/{workflowId}/retry", workflows.retry, "POST"),
         route("/workflow/{workflowId}/restart", workflows.restart, "POST"),
         route("/workflow/{workflowId}/rerun", workflows.rerun, "POST"),
+        route("/workflow/{workflowId}/resetcallbacks", workflows.reset_callbacks, "POST"),
         route("/workflow/{workflowId}/skiptask/{taskReferenceName}", workflows.skip, "PUT"),
         # tasks
         route("/tasks/poll/batch/{tasktype}", tasks.batch_poll, "GET"),

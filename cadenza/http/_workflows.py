@@ -129,13 +129,10 @@ class Workflows:
         if not isinstance(name, str) or not name:
             raise BadRequest("name is required")
         version = parse_int("version", request.get("version"), None, 0)
-        if definition is not None and definition.get("tasks"):
-            # An inline definition (Conductor's dynamic workflow): registered, then started.
-            definition = {**definition, "name": name}
+        if definition is not None:  # started as it is, not registered (Conductor's dynamic
+            definition = {**definition, "name": name}  # workflow, WorkflowExecutorOps:2746)
             if version is not None:
                 definition["version"] = version
-            await rt.register(definition)
-            version = parse_int("version", definition.get("version"), 1, 0)
         input = parse_object("input", request.get("input"))
         priority = parse_int("priority", request.get("priority"), 0, 0, 99)
         assert priority is not None
@@ -147,6 +144,7 @@ class Workflows:
             key=parse_text("idempotencyKey", request.get("idempotencyKey")),
             correlation_id=parse_text("correlationId", request.get("correlationId")),
             task_to_group=parse_object("taskToDomain", request.get("taskToDomain")) or None,
+            definition=definition,
         )
 
     async def start(self, request: Request) -> Response:
@@ -231,6 +229,11 @@ class Workflows:
             "resumeSubworkflowTasks", request.query_params.get("resumeSubworkflowTasks"), False
         )
         await self.rt.retry(request.path_params["workflowId"])
+        return Response(status_code=204)
+
+    async def reset_callbacks(self, request: Request) -> Response:
+        """`POST /workflow/{id}/resetcallbacks`: 204 (WorkflowResource.java:306-313)."""
+        await self.rt.reset_callbacks(request.path_params["workflowId"])
         return Response(status_code=204)
 
     async def restart(self, request: Request) -> Response:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -30,7 +30,7 @@ from cadenza.language._definition import CONDUCTOR_TYPES, SUPPORTED_TYPES, TaskS
 from cadenza.language._expressions import check_template
 from cadenza.language._script import engine_available
 from cadenza.language._taskdef import TaskDef, TimeoutPolicy
-from cadenza.language._validate import validate
+from cadenza.language._validate import unique_refs, validate
 from cadenza.language._wire import Count, Name, Number, decode
 
 RawTask = dict[str, Any]  # a nested task, decoded when the parser reaches it (see _wire.py)
@@ -81,7 +81,7 @@ class WorkflowWire(msgspec.Struct, kw_only=True, rename="camel"):
     name: str
     description: str | None = None
     version: Count = 1
-    tasks: Annotated[list[RawTask], msgspec.Meta(min_length=1)]
+    tasks: list[RawTask]  # none at all is refused by `parse_workflow_def` when it validates
     input_parameters: list[str] = []
     output_parameters: dict[str, Any] = {}
     failure_workflow: str | None = None
@@ -134,6 +134,8 @@ def _nested(wire: TaskWire, workflow: str) -> tuple[dict[str, Any], dict[str, An
     if kind in ("JOIN", "EXCLUSIVE_JOIN"):
         return {"join_on": tuple(wire.join_on)}, {"joinOn": wire.join_on}
     inline = (wire.sub_workflow_param or {}).get("workflowDefinition")
+    if kind == "SUB_WORKFLOW" and isinstance(inline, str) and "${" in inline:
+        return {}, {}  # resolved when the child starts (SubWorkflowTaskMapper.java:140-147)
     if kind == "SUB_WORKFLOW" and inline is not None:
         try:
             return {"sub_workflow": parse_workflow_def(inline)}, {}
@@ -198,13 +200,26 @@ def parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
     return _task(raw, workflow, None, f"tasks[{index}]")
 
 
-def parse_workflow_def(raw: Mapping[str, Any]) -> WorkflowDef:
-    """Parse and validate a Conductor `WorkflowDef` dict; raises `DefinitionError`."""
+def parse_workflow_def(
+    raw: Mapping[str, Any], *, validated: bool = True, env_names: frozenset[str] = frozenset()
+) -> WorkflowDef:
+    """Parse and validate a Conductor `WorkflowDef` dict; raises `DefinitionError`.
+
+    `validated=False` parses without the checks of its structure (`validate`,
+    and a task list that may be empty), as Conductor starts a definition given
+    inline to startWorkflow (WorkflowExecutorOps.java:2746-2762 resolveWorkflowDefinition
+    checks only that there is an input): only what cadenza cannot run at all
+    (a malformed field, a duplicate or unknown task type, JSON it cannot hold,
+    two tasks with one taskReferenceName) is still refused. `env_names` are
+    `${NAME}`s the runtime resolves from its `template_env`: not undefined references.
+    """
     name = raw.get("name") if isinstance(raw, Mapping) else None
     named = name if isinstance(name, str) and name.strip() else None
     wire = decode(raw, WorkflowWire, workflow=named, what="a workflow definition")
     if named is None:
         raise DefinitionError("a workflow definition needs a non-empty 'name'")
+    if validated and not wire.tasks:
+        raise DefinitionError("tasks must not be empty, got []", workflow=named)
     tasks = tuple(parse_task(task, named, index) for index, task in enumerate(wire.tasks))
     _templates(wire.output_parameters, named, None)
     definition = WorkflowDef(
@@ -229,6 +244,9 @@ def parse_workflow_def(raw: Mapping[str, Any]) -> WorkflowDef:
         raise DefinitionError(
             f"the definition is not JSON-serialisable: {exc}", workflow=named
         ) from None
-    validate(definition, javascript=engine_available())
+    if validated:
+        validate(definition, javascript=engine_available(), env_names=env_names)
+    else:
+        unique_refs(definition)
     object.__setattr__(definition, "raw", normalised)
     return definition

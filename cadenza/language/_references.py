@@ -14,8 +14,8 @@ input parameter: <value> is not defined in workflow definition.`
 Like Conductor, only top-level tasks' inputs are checked (a nested task may
 name an iteration's `ref__n` or a dynamically forked task). Conductor also
 skips a path that is the name of an environment variable or system property
-of its server; cadenza, resolving no environment variables, skips only the
-system parameters (CPEWF_TASK_ID, NETFLIX_ENV, NETFLIX_STACK).
+of its server; cadenza skips the system parameters (CPEWF_TASK_ID,
+NETFLIX_ENV, NETFLIX_STACK) and the names of the runtime's `template_env`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ SYSTEM_PARAMETERS = frozenset({"CPEWF_TASK_ID", "NETFLIX_ENV", "NETFLIX_STACK"})
 _PLACEHOLDER = re.compile(r"(?<!\$)\$\{([^{}]*)\}")
 
 
-def undefined_reference(definition: WorkflowDef) -> tuple[str, str] | None:
+def undefined_reference(
+    definition: WorkflowDef, env_names: frozenset[str] = frozenset()
+) -> tuple[str, str] | None:
     """(task reference, Conductor's message) for the first input expression that names a
     task reference the definition does not have, or None."""
     defined = {task.ref for task in walk(definition.tasks)}
@@ -39,7 +41,12 @@ def undefined_reference(definition: WorkflowDef) -> tuple[str, str] | None:
             for found in _PLACEHOLDER.finditer(value):
                 path = found.group(1)
                 head = path.split(".")[0]
-                if head == "workflow" or path in SYSTEM_PARAMETERS or head in defined:
+                if (
+                    head == "workflow"
+                    or path in SYSTEM_PARAMETERS
+                    or path in env_names
+                    or head in defined
+                ):
                     continue
                 return task.ref, (
                     f"taskReferenceName: {head} for given task: {task.name} input value: {key} "

@@ -157,15 +157,26 @@ def _followed_by_join(tasks: tuple[TaskSpec, ...], fork: TaskSpec) -> bool:
     return False
 
 
-def validate(definition: WorkflowDef, *, javascript: bool) -> None:
-    """Raise `DefinitionError` for the first structural problem; see the module note."""
-    name = definition.name
+def unique_refs(definition: WorkflowDef) -> set[str]:
+    """Every task reference of the definition; `DefinitionError` for one used twice (a run
+    finds its tasks by reference: such a definition cannot run)."""
     refs: set[str] = set()
     for task in walk(definition.tasks):
         if task.ref in refs:
-            raise DefinitionError("duplicate taskReferenceName", workflow=name, ref=task.ref)
+            raise DefinitionError(
+                "duplicate taskReferenceName", workflow=definition.name, ref=task.ref
+            )
         refs.add(task.ref)
-    undefined = undefined_reference(definition)
+    return refs
+
+
+def validate(
+    definition: WorkflowDef, *, javascript: bool, env_names: frozenset[str] = frozenset()
+) -> None:
+    """Raise `DefinitionError` for the first structural problem; see the module note."""
+    name = definition.name
+    refs = unique_refs(definition)
+    undefined = undefined_reference(definition, env_names)
     if undefined is not None:
         raise DefinitionError(undefined[1], workflow=name, ref=undefined[0])
     for task, in_loop in _loops(definition.tasks):

@@ -40,6 +40,16 @@ class RunOperations:
         self._check_open()
         await self._operator.operate(run_id, "resume")
 
+    async def reset_callbacks(self, run_id: str) -> None:
+        """Make the run's worker tasks queued for later (an update's `callback_after_s`, a
+        retry delay) ready now: Conductor's resetCallbacks (WorkflowExecutorOps.java:139).
+
+        Raises:
+            InvalidOperation: the run has ended.
+        """
+        self._check_open()
+        await self._operator.operate(run_id, "reset_callbacks")
+
     async def terminate(self, run_id: str, reason: str = "") -> None:
         """End a run now: tasks in flight are cancelled, the run is TERMINATED.
 

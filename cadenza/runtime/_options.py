@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cadenza._errors import InvalidArgument
 from cadenza.actors import Clock, Delivery, RealClock
 from cadenza.engine._host import Engine
@@ -27,6 +29,8 @@ def build_engine(
     timer_resolution_s: float,
     max_timers_per_run: int,
     max_timers_per_type: int,
+    max_variables_kb: int,
+    template_env: Mapping[str, str] | None,
     dispatch_warning_s: float | None,
     delivery: Delivery | None,
     max_runs_in_flight: int,
@@ -50,6 +54,8 @@ def build_engine(
     check.seconds("dispatch_warning_s", dispatch_warning_s)
     check.integer("max_timers_per_run", max_timers_per_run, 1, 2**31)
     check.integer("max_timers_per_type", max_timers_per_type, 1, 2**40)
+    check.integer("max_variables_kb", max_variables_kb, 1, 2**31)
+    names = _names(template_env)
     check.integer("max_runs_in_flight", max_runs_in_flight, 1, 2**31)
     check.seconds("unserved_warning_s", unserved_warning_s)
     check.seconds("lease_s", lease_s, optional=False)
@@ -71,6 +77,8 @@ def build_engine(
         timer_resolution_s=timer_resolution_s,
         max_timers_per_run=max_timers_per_run,
         max_timers_per_type=max_timers_per_type,
+        max_variables_kb=max_variables_kb,
+        template_env=names,
         dispatch_warning_s=dispatch_warning_s,
         delivery=delivery,
         max_runs_in_flight=max_runs_in_flight,
@@ -80,3 +88,15 @@ def build_engine(
     if shared and isinstance(journal, PostgresJournal):
         engine.ownership = Partitions(engine, journal, lease_s)
     return engine
+
+
+def _names(template_env: Mapping[str, str] | None) -> dict[str, str]:
+    """`template_env` copied: text to text (`InvalidArgument` naming the first other)."""
+    if template_env is None:
+        return {}
+    if not isinstance(template_env, Mapping):
+        raise InvalidArgument("template_env", f"expected a dict, got {type(template_env).__name__}")
+    for name, value in template_env.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidArgument("template_env", f"{name!r}: names and values must be text")
+    return dict(template_env)

@@ -25,11 +25,11 @@ from cadenza.core._schedule import DEFAULT_GROUP
 from cadenza.core._views import TaskRun, WorkflowRun
 from cadenza.dispatch._autoscale import Pool
 from cadenza.dispatch._groups import WorkerFn
-from cadenza.language._definition import to_conductor_json
 from cadenza.persistence import Journal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._batch_starts import start_many
 from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._definitions import registered_json, to_start
 from cadenza.runtime._inspect import get_run
 from cadenza.runtime._listing import list_runs
 from cadenza.runtime._observing import Observing
@@ -73,8 +73,9 @@ class Runtime(RunOperations, ScheduleCalls):
             width (a storm guard); 0 fires each deadline on time.
         max_timers_per_run: pending WAIT deadlines one run may hold; past it,
             the WAIT fails.
-        max_timers_per_type: pending WAIT deadlines one task type may hold,
-            across all runs.
+        max_timers_per_type: pending WAIT deadlines one task type may hold, across all runs.
+        max_variables_kb: a SET_VARIABLE making the variables' JSON larger fails.
+        template_env: `${NAME}` in a task's input, NAME no task: Conductor reads its env.
         dispatch_warning_s: log `dispatch.slow` when a ready task waited
             longer than this for a worker (None: never).
         unserved_warning_s: warn once when a task type waits this long unserved (None: never).
@@ -106,6 +107,8 @@ class Runtime(RunOperations, ScheduleCalls):
         timer_resolution_s: float = 0.0,
         max_timers_per_run: int = 10_000,
         max_timers_per_type: int = 1_000_000,
+        max_variables_kb: int = 256,
+        template_env: Mapping[str, str] | None = None,
         dispatch_warning_s: float | None = None,
         delivery: Delivery | None = None,
         max_runs_in_flight: int = 10_000,
@@ -126,6 +129,8 @@ class Runtime(RunOperations, ScheduleCalls):
             timer_resolution_s=timer_resolution_s,
             max_timers_per_run=max_timers_per_run,
             max_timers_per_type=max_timers_per_type,
+            max_variables_kb=max_variables_kb,
+            template_env=template_env,
             dispatch_warning_s=dispatch_warning_s,
             delivery=delivery,
             max_runs_in_flight=max_runs_in_flight,
@@ -200,17 +205,10 @@ class Runtime(RunOperations, ScheduleCalls):
         self._engine.definitions_changed()
 
     async def definition(self, name: str, version: int | None = None) -> dict[str, Any]:
-        """A registered definition in Conductor's JSON form, defaults filled in.
-
-        Raises:
-            NotFound: no such workflow (or version).
-        """
+        """A registered definition in Conductor's JSON form, defaults filled in (NotFound if
+        there is no such workflow or version)."""
         self._check_open()
-        check.text("name", name)
-        if version is not None:
-            check.integer("version", version, 0, 2**31)
-        definition, _digest = self._engine.registry.get(name, version)
-        return to_conductor_json(definition)
+        return registered_json(self._engine, name, version)
 
     # -- local workers ------------------------------------------------------------
 
@@ -272,8 +270,12 @@ class Runtime(RunOperations, ScheduleCalls):
         correlation_id: str | None = None,
         task_to_group: Mapping[str, str] | None = None,
         parent_id: str | None = None,
+        definition: Mapping[str, Any] | None = None,
     ) -> str:
         """Start a run of workflow `name`; returns its id once the start is durable.
+
+        `definition` (Conductor's StartWorkflowRequest.workflowDef), named `name`, is
+        started as it is: not registered, not validated (as Conductor does).
 
         `priority` (0-99, higher first) carries into the run's tasks' queues.
         `key` is an idempotency key: starting again with the same key returns
@@ -285,15 +287,16 @@ class Runtime(RunOperations, ScheduleCalls):
             NotFound: no workflow `name` (or version) is registered.
             InvalidArgument: an argument of the wrong type or out of range.
             PayloadError: `input` is not a JSON object.
+            DefinitionError: `definition` cannot run at all (a malformed field).
         """
         self._check_open()
         routes, run_input = check.start_args(
             name, input, version, priority, key, correlation_id, task_to_group, parent_id
         )
-        definition, digest = self._engine.registry.get(name, version)
+        found, digest = await to_start(self._engine, name, version, definition)
         with calls_translated(f"start of {name!r}"), _trace.start_span(name) as span:
             run_id = await self._engine.start(
-                definition, digest, run_input, priority, key, correlation_id, routes, parent_id
+                found, digest, run_input, priority, key, correlation_id, routes, parent_id
             )
             if span is not None:  # with an OpenTelemetry SDK: the StartWorkflow span
                 span.set_attribute("cadenza.workflow.id", run_id)

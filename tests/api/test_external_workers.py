@@ -109,6 +109,53 @@ async def test_update_with_callback_requeues_after_the_delay(
     assert run.tasks[0].output == {"progress": 50, "n": 6} or run.tasks[0].output == {"n": 6}
 
 
+async def test_reset_callbacks_readies_a_task_at_once_and_only_once(
+    rt: cadenza.Runtime, clock: VirtualClock
+) -> None:
+    """`reset_callbacks` (Conductor's resetCallbacksForWorkflow) makes a task an update put
+    back for an hour ready now; the hour's enqueue, withdrawn, never hands it out again,
+    and a later shorter callback of the same task is not swallowed by that withdrawal."""
+    await rt.register(three_steps())
+    run_id = await rt.start("three_steps", {"n": 5})
+    task = await rt.poll("step_a")
+    assert task is not None
+    await rt.update(task.id, callback_after_s=3600)
+    assert await rt.poll("step_a") is None
+    await rt.reset_callbacks(run_id)
+    again = await rt.poll("step_a")
+    assert again is not None
+    assert again.id == task.id
+    await rt.update(task.id, callback_after_s=5)
+    await clock.advance(5)
+    third = await rt.poll("step_a")
+    assert third is not None
+    assert third.id == task.id
+    await clock.advance(3600)  # the withdrawn enqueue's time: nothing is handed out twice
+    assert await rt.poll("step_a") is None
+    await rt.complete(task.id, {"n": 6})
+    assert (await rt.get(run_id)).tasks[1].status == "SCHEDULED"
+
+
+async def test_reset_callbacks_leaves_ready_and_system_tasks_and_refuses_an_ended_run(
+    rt: cadenza.Runtime,
+) -> None:
+    """Nothing to reset is no error; a WAIT is not a worker task; an ended run refuses."""
+    await rt.register(
+        {"name": "waits", "tasks": [{"name": "w", "taskReferenceName": "w", "type": "WAIT",
+                                     "inputParameters": {"duration": "1 hour"}}]}
+    )  # fmt: skip
+    run_id = await rt.start("waits")
+    await rt.reset_callbacks(run_id)
+    await rt.settle()
+    run = await rt.get(run_id)
+    assert (run.status, run.tasks[0].status) == ("RUNNING", "IN_PROGRESS")
+    await rt.terminate(run_id)
+    with pytest.raises(cadenza.InvalidOperation):
+        await rt.reset_callbacks(run_id)
+    with pytest.raises(cadenza.NotFound):
+        await rt.reset_callbacks("no-such-run")
+
+
 async def test_heartbeat_for_a_task_not_in_progress_is_stale(rt: cadenza.Runtime) -> None:
     """Heartbeats are accepted only from the attempt's current holder."""
     await rt.register(three_steps())

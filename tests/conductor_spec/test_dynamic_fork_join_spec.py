@@ -101,14 +101,6 @@ async def test_dynamic_fork_join_failure_of_dynamic_forked_task_flow(rt: cadenza
     assert run.tasks[4].ref == "dynamicfanouttask_join"
 
 
-INLINE_UNVALIDATED = (
-    "Conductor starts a definition passed inline to startWorkflow unvalidated, so a "
-    "FORK_JOIN_DYNAMIC with no JOIN after it starts and the run fails on the invalid fork input "
-    "(ForkJoinDynamicTaskMapper.java:208-213, no task added); cadenza has no inline start and "
-    "refuses that definition: 'a FORK_JOIN_DYNAMIC must be followed by a JOIN'"
-)
-
-
 async def test_retry_a_failed_dynamic_fork_join_workflow(rt: cadenza.Runtime) -> None:
     """DynamicForkJoinSpec.groovy: "Retry a failed dynamic fork join workflow"."""
     run_id = await _fork_dynamically(rt, task2_retries=0)
@@ -329,7 +321,6 @@ async def test_dynamic_fork_join_fail_when_task_input_is_invalid(rt: cadenza.Run
     assert shape(run) == [("integration_task_1", "COMPLETED")]
 
 
-@pytest.mark.xfail(strict=True, raises=cadenza.DefinitionError, reason=INLINE_UNVALIDATED)
 async def test_dynamic_fork_join_return_failed_workflow_when_start_with_invalid_input(
     rt: cadenza.Runtime,
 ) -> None:
@@ -354,8 +345,11 @@ async def test_dynamic_fork_join_return_failed_workflow_when_start_with_invalid_
             }
         ],
     }
-    await rt.register(definition)  # Conductor: passed inline to startWorkflow, unvalidated
-    run_id = await rt.start("DynamicForkJoinStartTest", INVALID_TASKS)
+    with pytest.raises(cadenza.DefinitionError, match="must be followed by a JOIN"):
+        await rt.register(definition)  # registering validates
+    # passed inline to startWorkflow, unvalidated (WorkflowExecutorOps.java:2746-2762); the run
+    # fails on the invalid fork input with no task added (ForkJoinDynamicTaskMapper.java:208-213)
+    run_id = await rt.start("DynamicForkJoinStartTest", INVALID_TASKS, definition=definition)
     run = await status(rt, run_id)
     assert run.status == "FAILED"
     assert run.tasks == []

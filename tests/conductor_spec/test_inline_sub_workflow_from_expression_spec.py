@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import cadenza
 from tests.conductor_spec._support import harness, poll_and_complete, status, verify_polled
-
-DEFINITION_FROM_EXPRESSION = (
-    "Conductor resolves a `${...}` subWorkflowParam.workflowDefinition when it schedules the "
-    "SUB_WORKFLOW (SubWorkflowTaskMapper, getTaskInputV2) and starts the resulting map as an "
-    "unregistered WorkflowDef (SubWorkflow.start, objectMapper.convertValue); cadenza takes an "
-    "inline definition only as an object, parsed and registered with its parent, and refuses "
-    "an expression there at registration"
-)
 
 
 def _parent() -> dict[str, Any]:
@@ -81,12 +71,14 @@ def _sub_workflow() -> dict[str, Any]:
     }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, raises=cadenza.DefinitionError, reason=DEFINITION_FROM_EXPRESSION)
 async def test_sub_workflow_definition_from_a_string_expression_runs_a_complex_do_while_with_switch_inline_and_simple_tasks(
     rt: cadenza.Runtime,
 ) -> None:
     """InlineSubWorkflowFromExpressionSpec.groovy: "Sub-workflow definition from a String
-    expression runs a complex DO_WHILE with SWITCH, INLINE, and SIMPLE tasks"."""
+    expression runs a complex DO_WHILE with SWITCH, INLINE, and SIMPLE tasks".
+
+    The `${...}` workflowDefinition is resolved when the child starts
+    (SubWorkflowTaskMapper.java:140-147) and the map is started unregistered."""
     await harness(rt)
     await rt.register(_parent())  # Conductor: passed to startWorkflow inline
     run_id = await rt.start(

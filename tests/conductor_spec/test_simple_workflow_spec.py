@@ -372,17 +372,13 @@ async def test_long_running_simple_workflow(h: cadenza.Runtime, clock: VirtualCl
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="not built: resetCallbacksForWorkflow (WorkflowExecutorOps.java:141, "
-    "POST /workflow/{id}/resetcallbacks)",
-)
 async def test_simple_workflow_when_the_tasks_call_back_after_seconds_are_reset(
     h: cadenza.Runtime,
 ) -> None:
     """SimpleWorkflowSpec.groovy:
-    "Test simple workflow when the task's call back after seconds are reset"."""
+    "Test simple workflow when the task's call back after seconds are reset".
+
+    resetCallbacksForWorkflow (WorkflowExecutorOps.java:139-165) is `rt.reset_callbacks`."""
     rt = h
     run_id = await rt.start(WF, INPUT, correlation_id="integration_test_1")
     run = await status(rt, run_id)
@@ -396,8 +392,7 @@ async def test_simple_workflow_when_the_tasks_call_back_after_seconds_are_reset(
     assert await poll(rt, "integration_task_1", "task1.integration.worker") is None
     assert await poll(rt, "integration_task_1", "task1.integration.worker") is None
 
-    reset = getattr(rt, "reset_callbacks")  # noqa: B009 (the operation cadenza lacks)
-    await reset(run_id)
+    await rt.reset_callbacks(run_id)
     verify_polled(await poll_and_complete(rt, "integration_task_1", "task1.integration.worker",
                                           {"op": "task1.done"}))  # fmt: skip
     run = await status(rt, run_id)

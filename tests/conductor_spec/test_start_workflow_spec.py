@@ -8,15 +8,10 @@ import pytest
 
 import cadenza
 from tests.conductor_spec._support import harness, status
-from tests.conductor_spec._support_b import differs, expect
+from tests.conductor_spec._support_b import expect
 
 SPEC = "StartWorkflowSpec.groovy"
 WF = "workflow_that_starts_another_workflow"
-INLINE_DEF = differs(
-    "Conductor starts a StartWorkflowRequest's inline workflowDef unregistered "
-    "(WorkflowExecutorOps.java:2746 resolveWorkflowDefinition); cadenza starts registered "
-    "workflows only and fails the START_WORKFLOW task saying so"
-)
 
 _T1 = {"name": "integration_task_1", "taskReferenceName": "t1", "type": "SIMPLE",
        "inputParameters": {"tp1": "${workflow.input.param1}", "tp2": "${workflow.input.param2}",
@@ -45,12 +40,12 @@ CASES = {
 }  # the spec's third case, an input in external payload storage, is in NOT_PORTED.md
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(case, marks=[INLINE_DEF] if "workflowDef" in CASES[case]["startWorkflow"]
-                          else []) for case in CASES]
-)  # fmt: skip
+@pytest.mark.parametrize("case", list(CASES))
 async def test_start_another_workflow_using_test_case_name(rt: cadenza.Runtime, case: str) -> None:
-    """StartWorkflowSpec.groovy: "start another workflow using #testCase.name"."""
+    """StartWorkflowSpec.groovy: "start another workflow using #testCase.name".
+
+    The "workflow definition" case starts an inline `workflowDef` unregistered
+    (WorkflowExecutorOps.java:2746 resolveWorkflowDefinition)."""
     await harness(rt, "workflow_that_starts_another_workflow.json",
                   "simple_workflow_1_integration_test.json")  # fmt: skip
     workflow_input: dict[str, Any] = CASES[case]

@@ -21,9 +21,13 @@ LIMITED = "test_task_with_concurrency_limit"
 
 
 @differs(
-    "not built: USER_TASK (a system task the test harness registers, "
-    "test-harness/src/test/java/com/netflix/conductor/test/utils/UserTask.java); "
-    "cadenza refuses the definition"
+    "USER_TASK is the test harness's own system-task plugin (a Spring bean, "
+    "test-harness/src/test/java/com/netflix/conductor/test/utils/UserTask.java: start() sleeps "
+    "1 s, then COMPLETED with output size, or IN_PROGRESS if asyncComplete). Conductor accepts "
+    "any task type as USER_DEFINED (TaskType.java:106-118, UserDefinedTaskMapper.java:66-101) "
+    "and runs it by the WorkflowSystemTask bean of that name; cadenza refuses an unknown task "
+    "type at registration (by design) and has no system-task plugins nor asyncComplete for "
+    "local workers"
 )
 async def test_verify_that_the_rate_limiting_for_system_tasks_is_honored(
     rt: cadenza.Runtime,

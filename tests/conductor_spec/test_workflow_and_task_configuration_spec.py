@@ -3,6 +3,8 @@ input templates, rerun, skip, pause/resume, callbackAfterSeconds."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import cadenza
@@ -417,29 +419,35 @@ async def test_simple_workflow_with_callbackafterseconds_for_tasks(
     assert shape(run) == [("integration_task_1", "COMPLETED"), ("integration_task_2", "COMPLETED")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=cadenza.DefinitionError,
-    reason="Conductor starts a definition with no tasks (passed inline to startWorkflow, so "
-    "unvalidated) and completes it at once (DeciderService.java decide: nothing to schedule "
-    "-> checkForWorkflowCompletion); cadenza refuses such a definition",
-)
 async def test_workflow_with_no_tasks(rt: cadenza.Runtime) -> None:
-    """WorkflowAndTaskConfigurationSpec.groovy: "Test workflow with no tasks"."""
-    await rt.register({"name": "empty_workflow", "schemaVersion": 2, "tasks": []})
-    run_id = await rt.start("empty_workflow", {}, correlation_id="empty_workflow")
+    """WorkflowAndTaskConfigurationSpec.groovy: "Test workflow with no tasks".
+
+    The definition is passed inline to startWorkflow, so unvalidated
+    (WorkflowExecutorOps.java:2746-2762), and completes at once (DeciderService.decide:
+    nothing to schedule -> checkForWorkflowCompletion)."""
+    empty = {"name": "empty_workflow", "schemaVersion": 2, "tasks": []}
+    with pytest.raises(cadenza.DefinitionError, match="tasks must not be empty"):
+        await rt.register(empty)  # registering validates (MetadataServiceImpl)
+    run_id = await rt.start("empty_workflow", {}, correlation_id="empty_workflow", definition=empty)
     run = await status(rt, run_id)
     assert run.status == "COMPLETED"
     assert run.tasks == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Conductor resolves ${NAME} that is a system property or environment variable "
-    "(ParametersUtils.java:278, EnvUtils.java:32); cadenza resolves only document paths",
-)
-async def test_task_def_template(rt: cadenza.Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
-    """WorkflowAndTaskConfigurationSpec.groovy: "Test task def template"."""
+async def test_task_def_template(
+    db_path: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WorkflowAndTaskConfigurationSpec.groovy: "Test task def template".
+
+    Conductor resolves ${NAME} that is a system property or environment variable of its
+    server (ParametersUtils.java:275-279, EnvUtils.java:32-45); cadenza reads the runtime's
+    `template_env`, here the process environment as Conductor's server would."""
+    monkeypatch.setenv("STACK2", "test_stack")  # Conductor: System.setProperty('STACK2', ...)
+    async with cadenza.Runtime(db_path, clock=clock, seed=1, template_env=os.environ) as rt:
+        await _task_def_template(rt)
+
+
+async def _task_def_template(rt: cadenza.Runtime) -> None:
     http_request = {
         "method": "GET",
         "vipStack": "${STACK2}",
@@ -453,7 +461,6 @@ async def test_task_def_template(rt: cadenza.Runtime, monkeypatch: pytest.Monkey
     await rt.register_task(
         {"name": "templated_task", "inputTemplate": {"http_request": http_request}}
     )
-    monkeypatch.setenv("STACK2", "test_stack")  # Conductor: System.setProperty('STACK2', ...)
     await rt.register({
         "name": "template_workflow", "schemaVersion": 2,
         "tasks": [{"name": "templated_task", "type": "SIMPLE", "taskReferenceName": "t0"}],

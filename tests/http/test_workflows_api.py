@@ -78,6 +78,10 @@ async def test_start_forms_and_idempotency(
     answer = await api.post("/api/workflow", json={"name": "inline", "workflowDef": inline})
     assert answer.status_code == 200, answer.text
     assert (await rt.get(answer.text)).name == "inline"
+    assert (await api.get("/api/metadata/workflow/inline")).status_code == 404  # not registered
+    empty = {"name": "empty", "tasks": []}  # unvalidated, as Conductor: it completes at once
+    answer = await api.post("/api/workflow", json={"name": "empty", "workflowDef": empty})
+    assert (await rt.get(answer.text)).status == "COMPLETED"
 
 
 @pytest.mark.parametrize(
@@ -146,6 +150,24 @@ async def test_skip_a_task_not_yet_scheduled(
     run = await rt.wait(run_id)
     assert [t.status for t in run.tasks] == ["COMPLETED", "SKIPPED"]
     conductor_error(await api.put(f"/api/workflow/{run_id}/skiptask/b"), 409)
+
+
+async def test_reset_callbacks_makes_a_delayed_task_ready(
+    api: httpx.AsyncClient, flow: dict[str, Any]
+) -> None:
+    """`POST /workflow/{id}/resetcallbacks` answers 204 (WorkflowResource.java:306-313) and
+    the task an update put back for an hour is polled at once; 409 once the run ended."""
+    run_id = await start(api)
+    task = await take(api, "a")
+    update = {"taskId": task["taskId"], "status": "IN_PROGRESS", "callbackAfterSeconds": 3600}
+    assert (await api.post("/api/tasks", json=update)).status_code == 200
+    empty = await api.get("/api/tasks/poll/batch/a", params={"timeout": 0})
+    assert empty.json() == []
+    assert (await api.post(f"/api/workflow/{run_id}/resetcallbacks")).status_code == 204
+    assert (await take(api, "a"))["taskId"] == task["taskId"]
+    assert (await api.delete(f"/api/workflow/{run_id}")).status_code == 200
+    conductor_error(await api.post(f"/api/workflow/{run_id}/resetcallbacks"), 409)
+    conductor_error(await api.post("/api/workflow/nope/resetcallbacks"), 404)
 
 
 @pytest.mark.parametrize(

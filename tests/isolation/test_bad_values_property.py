@@ -173,6 +173,11 @@ PROBES: dict[tuple[str, str], tuple[st.SearchStrategy[Any], Call]] = {
     ("rerun", "run_id"): (_BAD_TEXT, lambda rt, ids, v: rt.rerun(v, "a")),
     ("rerun", "from_ref"): (_BAD_TEXT, lambda rt, ids, v: rt.rerun(ids["run"], v)),
     ("rerun", "input"): (_BAD_PAYLOAD, lambda rt, ids, v: rt.rerun(ids["run"], "a", input=v)),
+    ("reset_callbacks", "run_id"): (_BAD_TEXT, lambda rt, ids, v: rt.reset_callbacks(v)),
+    ("start", "definition"): (
+        _BAD_PAYLOAD.filter(lambda v: not isinstance(v, dict) or "x" in v or 1 in v),
+        lambda rt, ids, v: rt.start("three_steps", {}, definition=v),
+    ),
     ("skip", "run_id"): (_BAD_TEXT, lambda rt, ids, v: rt.skip(v, "b")),
     ("skip", "ref"): (_BAD_TEXT, lambda rt, ids, v: rt.skip(ids["run"], v)),
     ("signal", "run_id"): (_BAD_TEXT, lambda rt, ids, v: rt.signal(v, "w", {})),

@@ -207,6 +207,51 @@ def test_an_invalid_inline_definition_is_rejected_naming_the_parent_task() -> No
     assert caught.value.ref == "sub"
 
 
+def _from_expression(name: str = "child") -> dict[str, Any]:
+    """A parent whose child's definition is the `plan` task's output `def`."""
+    return workflow("planner", simple("plan"), {
+        "name": "sub", "taskReferenceName": "sub", "type": "SUB_WORKFLOW",
+        "inputParameters": {"x": "${workflow.input.x}"},
+        "subWorkflowParam": {"name": name, "workflowDefinition": "${plan.output.def}"},
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("made", "outcome"),
+    [
+        (inline_child("made"), ("COMPLETED", "made", "COMPLETED")),
+        ({"tasks": []}, ("COMPLETED", "child", "COMPLETED")),  # unvalidated, named by the param
+        (None, ("COMPLETED", "child", "COMPLETED")),  # resolves to null: the registered child
+        ({"name": "bad", "tasks": [simple("c1"), simple("c1")]}, ("FAILED", None, None)),
+        ("not a definition", ("FAILED", None, None)),
+    ],
+    ids=["definition", "no tasks", "null", "duplicate refs", "text"],
+)
+async def test_a_sub_workflow_definition_may_come_from_an_expression(
+    rt: cadenza.Runtime, made: Any, outcome: tuple[str, str | None, str | None]
+) -> None:
+    """SubWorkflowTaskMapper.java:140-147: a `${...}` workflowDefinition is resolved at run
+    time and started unregistered, unvalidated (null: the registered `name`); one that
+    cannot run at all fails the SUB_WORKFLOW, and the run, naming why."""
+    await rt.register(_from_expression())
+    await rt.register(workflow("child", simple("c1")))
+    rt.worker("c1", echo)
+    await rt.start("planner", {"x": 3})
+    plan_task = await rt.poll("plan")
+    assert plan_task is not None
+    await rt.complete(plan_task.id, {"def": made})
+    run = await rt.wait(plan_task.run_id)
+    sub_task = run.tasks[1]
+    assert run.status == outcome[0], (sub_task.reason, run.reason)
+    if outcome[1] is None:
+        assert "cannot start" in (sub_task.reason or "")
+        return
+    child = await rt.get(sub_task.output["subWorkflowId"])
+    assert (child.name, child.status, child.parent_id) == (outcome[1], outcome[2], run.id)
+    with pytest.raises(cadenza.NotFound):
+        await rt.definition("made")
+
+
 def sub(ref: str, child: str) -> dict[str, Any]:
     return {"name": ref, "taskReferenceName": ref, "type": "SUB_WORKFLOW",
             "subWorkflowParam": {"name": child}}  # fmt: skip

@@ -74,16 +74,36 @@ async def test_a_bad_request_fails_the_task_and_the_run_with_conductors_reason(
     assert [r.name for r in await rt.runs(name="target")] == []
 
 
+async def test_an_inline_workflow_def_starts_unregistered(rt: cadenza.Runtime) -> None:
+    """StartWorkflowRequest.workflowDef is started as it is (WorkflowExecutorOps.java:2746):
+    not registered, not validated (no tasks: it completes at once), named by the request
+    when it names nothing; one that cannot run at all fails the task with the reason."""
+    run = await _run(rt, {"name": "empty", "workflowDef": {"tasks": []}})
+    started = await rt.get(run.tasks[0].output["workflowId"])
+    assert (run.status, started.name, started.status) == ("COMPLETED", "empty", "COMPLETED")
+    with pytest.raises(cadenza.NotFound):
+        await rt.definition("empty")
+    twice = {"name": "twice", "tasks": [simple("x"), simple("x")]}
+    run = await _run(rt, {"name": "twice", "workflowDef": twice})
+    assert (run.status, run.tasks[0].status) == ("FAILED", "FAILED")
+    assert "duplicate taskReferenceName" in (run.tasks[0].reason or "")
+    assert await rt.runs(name="twice") == []
+
+
+@pytest.mark.parametrize("inline", [False, True], ids=["registered", "inline workflowDef"])
 @pytest.mark.parametrize("seed", range(3))
-def test_a_crash_anywhere_starts_the_other_run_exactly_once(seed: int) -> None:
+def test_a_crash_anywhere_starts_the_other_run_exactly_once(seed: int, inline: bool) -> None:
     """Crash after each loop batch of a start (the starter's record, the effect, the
     started run's record, the news back): after recovery exactly one run of `target`
-    exists, under the derived id, and the START_WORKFLOW task completed with it."""
+    exists, under the derived id, and the START_WORKFLOW task completed with it. With an
+    inline `workflowDef`, its definition is journaled before the run starts."""
     crash_points = 0
+    target = workflow("target", simple("t"))
+    request = {"name": "target", "workflowDef": target} if inline else {"name": "target"}
     for steps in range(1, 60):
         with Scenario(seed) as sc:
-            sc.register(_starter({"name": "target"}), workflow("target", simple("t")),
-                        tasks=[taskdef()])  # fmt: skip
+            registered = [] if inline else [target]
+            sc.register(_starter(request), *registered, tasks=[taskdef()])
             starting = sc.sim.spawn(sc.rt.start("starter"))
             for _ in range(steps):
                 if not sc.sim.loop.has_ready():
