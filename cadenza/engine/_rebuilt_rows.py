@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 
 from cadenza._log import get_logger
 from cadenza.core._failure_run import owes_failure_run
-from cadenza.core._state import WorkflowState, restore
-from cadenza.engine._run_timing import timers_held
+from cadenza.core._state import restore
+from cadenza.engine._run_timing import state_row
 from cadenza.language._definition import WorkflowDef
 from cadenza.language._parse import parse_workflow_def
 from cadenza.persistence import Journal, StreamInfo
@@ -61,25 +61,6 @@ def derive_row(
         try:
             parsed: WorkflowDef | None = parse_workflow_def(body) if body is not None else None
         except Exception:  # a damaged definition: let recovery load the run and decide
-            return _row(state, terminal=False)
+            return state_row(state, terminal=False)
         terminal = not owes_failure_run(parsed, state)
-    return _row(state, terminal=terminal)
-
-
-def _row(state: WorkflowState, *, terminal: bool) -> StreamInfo:
-    return StreamInfo(
-        stream_id=state.id,
-        kind=state.name,
-        version=state.version,
-        status=state.status.value,
-        terminal=terminal,
-        created_at=state.created_at,
-        updated_at=state.updated_at,
-        key=state.key,
-        correlation_id=state.correlation_id,
-        parent_id=state.parent_id,
-        priority=state.priority,
-        parked=False,
-        wake_at=None,
-        timers=timers_held(state) or None,
-    )
+    return state_row(state, terminal=terminal)

@@ -122,21 +122,8 @@ class RunDeadlines:
         """The run's current-state row: status, and what recovery needs without loading it."""
         is_parked = parked(state)
         wake_at = self.next_wake(definition, state)
-        self._wrote = StreamInfo(
-            stream_id=state.id,
-            kind=state.name,
-            version=state.version,
-            status=state.status.value,
-            terminal=terminal,
-            created_at=state.created_at,
-            updated_at=state.updated_at,
-            key=state.key,
-            correlation_id=state.correlation_id,
-            parent_id=state.parent_id,
-            priority=state.priority,
-            parked=is_parked,
-            wake_at=wake_at if is_parked else None,
-            timers=timers_held(state) or None,
+        self._wrote = state_row(
+            state, terminal=terminal, parked=is_parked, wake_at=wake_at if is_parked else None
         )
         return self._wrote
 
@@ -173,3 +160,25 @@ class RunDeadlines:
             self.armed = wake
             return ArmWake(state.id, wake)
         return None
+
+
+def state_row(
+    state: WorkflowState, *, terminal: bool, parked: bool = False, wake_at: float | None = None
+) -> StreamInfo:
+    """A run's current-state row from its state: what recovery reads without loading it."""
+    return StreamInfo(
+        stream_id=state.id,
+        kind=state.name,
+        version=state.version,
+        status=state.status.value,
+        terminal=terminal,
+        created_at=state.created_at,
+        updated_at=state.updated_at,
+        key=state.key,
+        correlation_id=state.correlation_id,
+        parent_id=state.parent_id,
+        priority=state.priority,
+        parked=parked,
+        wake_at=wake_at,
+        timers=timers_held(state) or None,
+    )
