@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cadenza._errors import NotFound
@@ -63,6 +63,7 @@ from cadenza.engine._schedule_store import is_schedule_row
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded, StreamInfo
 
+TakeoverHook = Callable[[Callable[[str], bool]], Awaitable[None]]  # (stream id -> taken over?)
 log = get_logger("cadenza.engine")
 
 GROUP_MAILBOX = 1 << 16  # the groups' and the timer service's mailboxes
@@ -146,6 +147,7 @@ class Engine:
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
         self.ownership: Ownership | None = None  # several processes on one journal: `_ownership`
+        self.takeover_hooks: list[TakeoverHook] = []  # awaited once taken-over runs are recovered
 
     # -- lifecycle ------------------------------------------------------------
 

@@ -123,6 +123,8 @@ class ScheduleActor(Actor[Any]):
     async def receive(self, message: Any) -> None:
         self._counts = []
         try:
+            if isinstance(message, (Due, RunEnded, Check)) and not self.scheduler.owns(self.name):
+                return  # its partition is another process's: that one ticks it
             await self._handle(message)
         except (ActorSystemStopped, RuntimeClosed):
             raise  # shutting down: the journal has the schedule, the next start resumes it

@@ -14,6 +14,16 @@ end.
 `ArmMany` for them all, no schedule loaded, so 10,000 idle schedules cost
 10,000 heap entries and no CPU. A schedule whose row says a buffered tick
 waits is loaded and told `Check`, which looks at its runs again.
+
+With several processes on one PostgreSQL journal (`Engine.ownership`) a
+schedule ticks only in the process holding its stream's partition — the
+partition function runs use, and the one the journal's fence checks.
+`open()` arms only those; a partition taken over later arms its schedules
+through the engine's `takeover_hooks` (after its runs are recovered); a
+partition lost drops its schedules: their armed `Due`, `Check` and
+`RunEnded` are ignored here (`ScheduleActor.receive`), and a tick in flight
+is refused by the fence and not retried. Keys hold a tick that raced the
+move to one run.
 """
 
 from __future__ import annotations
@@ -36,7 +46,7 @@ from cadenza.engine._schedule_actor import (
     RunEnded,
     ScheduleActor,
 )
-from cadenza.engine._schedule_store import STREAM_PREFIX, ScheduleStore
+from cadenza.engine._schedule_store import STREAM_PREFIX, ScheduleStore, stream_of
 
 log = get_logger("cadenza.engine")
 
@@ -58,7 +68,8 @@ class Scheduler:
         self.armed_at_open = 0
 
     async def open(self) -> None:
-        """Start the schedules' pool and arm every schedule's next tick (after the engine opened)."""
+        """Start the schedules' pool and arm the next tick of every schedule this process owns
+        (after the engine opened)."""
         engine = self.engine
         self._pool = engine.system.entities(
             lambda name: ScheduleActor(name, self),
@@ -67,19 +78,42 @@ class Scheduler:
             on_give_up=self._gave_up,
         )
         engine.add_listener(self._run_ended)
+        engine.takeover_hooks.append(self._taken_over)
+        self.armed_at_open = await self._arm(self.owns_stream)
+
+    async def _taken_over(self, taken: Callable[[str], bool]) -> None:
+        """Partitions were taken over (`taken`: a stream id is in one): arm their schedules."""
+        armed = await self._arm(lambda stream_id: taken(stream_id) and self.owns_stream(stream_id))
+        log.info("schedules.taken_over", armed=armed)
+
+    async def _arm(self, which: Callable[[str], bool]) -> int:
+        """Arm the next tick of each schedule whose stream `which` accepts, and tell `Check` to
+        those whose buffered tick waits; how many were armed."""
         arms = []
         waiting = []
         for row in await self.store.rows():
+            if not which(row.stream_id):
+                continue
             name = row.stream_id[len(STREAM_PREFIX) :]
             if row.wake_at is not None:
                 arms.append(Arm(row.wake_at, self.ref(name), Due(row.wake_at)))
             if not row.parked and row.status != "SCHEDULE_DELETED":
                 waiting.append(name)
-        self.armed_at_open = len(arms)
         if arms:
-            await engine.arm_many(arms)
+            await self.engine.arm_many(arms)
         for name in waiting:
             await self.ref(name).tell(Check())
+        return len(arms)
+
+    def owns_stream(self, stream_id: str) -> bool:
+        """This process may tick the schedule of `stream_id`: always with one process per
+        journal; with several, while it holds the stream's partition (the fence's)."""
+        ownership = self.engine.ownership
+        return ownership is None or ownership.owns(stream_id)
+
+    def owns(self, name: str) -> bool:
+        """This process may tick schedule `name` (see `owns_stream`)."""
+        return self.owns_stream(stream_of(name))
 
     def ref(self, name: str) -> ActorRef[Any]:
         if self._pool is None:

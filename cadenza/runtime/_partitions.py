@@ -16,9 +16,10 @@ each write checks the partition's lease and epoch in its own transaction.
   actors dropped at once (a write of theirs in flight is refused by the
   fence); a partition taken has its stand-ins dropped, then its unfinished
   runs recovered — the same recovery as at open, restricted to it — which
-  re-arms their timers here. A stale owner's timer fires into a stand-in
-  (`_foreign`) and is dropped; one that raced the takeover is refused by
-  the fence.
+  re-arms their timers here; then the engine's `takeover_hooks` run (the
+  scheduler arms the partitions' schedules). A stale owner's timer fires
+  into a stand-in (`_foreign`) and is dropped; one that raced the takeover
+  is refused by the fence.
 - The inbox (`_postgres_inbox`): a message for a run owned elsewhere is
   posted there (`forward`); this process applies its own partitions'
   messages in posting order, each once the run's actor has made it
@@ -170,6 +171,8 @@ class Partitions:
             log.info("partitions.taken_over", owner=self.leases.owner,
                      partitions=sorted(partitions), runs=len(rows))  # fmt: skip
             await engine.recover(rows)
+            for hook in engine.takeover_hooks:  # the schedules of `partitions`: armed here now
+                await hook(lambda stream_id: partition_of(stream_id) in partitions)
             self.inbox.kick()  # the partitions' messages posted while nobody held them
         except Exception as exc:  # the journal away: give them back, for the next tick to retake
             log.error("partitions.takeover_failed", owner=self.leases.owner, error=repr(exc))
