@@ -8,7 +8,8 @@ import pytest
 
 from cadenza.testing._simulation.sweep import run_seed, run_seeds
 
-DEFAULT_SEEDS = 50  # x 2 simulated seconds at 90 workflows/s, up to 2 crashes each
+DEFAULT_SEEDS = 25  # x 2 simulated seconds at 90 workflows/s, up to 2 crashes each (the default
+# run's 10-minute budget; --run-slow sweeps SLOW_SEEDS)
 SLOW_SEEDS = 10_000  # x 1 simulated second, up to 3 crashes each, on every core
 
 
