@@ -58,6 +58,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import anyio
@@ -167,7 +168,9 @@ class PostgresJournal(Journal):
         self._rpool: Any = None  # asyncpg.Pool: the readers
         self._write_lock = anyio.Lock()
         self._closed: anyio.Event | None = None
-        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max, member=_stream_of)
+        self._committer = GroupCommitter(
+            self._commit_round, batch_max=batch_max, member=attrgetter("stream_id")
+        )
 
     def __repr__(self) -> str:
         return f"PostgresJournal({redact_url(self.url)!r}, durability={self.durability!r}) [{self._state}]"
@@ -187,7 +190,7 @@ class PostgresJournal(Journal):
             stalled_s=None if self.leases is None else self.stalled_s,
         )
         self._committer = GroupCommitter(
-            self._commit_round, batch_max=self.batch_max, member=_stream_of
+            self._commit_round, batch_max=self.batch_max, member=attrgetter("stream_id")
         )
         self._state = "open"
         log.info("journal.opened", path=redact_url(self.url), durability=self.durability)
@@ -498,7 +501,3 @@ def _present(writer: Writer | None) -> Writer:
     if writer is None:
         raise InternalError("the write connection is missing while the journal is in use")
     return writer
-
-
-def _stream_of(item: EncodedAppend) -> str:
-    return item.stream_id

@@ -51,6 +51,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,7 +143,9 @@ class SqliteJournal(Journal):
         self._write_lock: anyio.Lock | None = None
         self._read_lock: anyio.Lock | None = None
         self._closed: anyio.Event | None = None
-        self._committer = GroupCommitter(self._commit_round, batch_max=batch_max, member=_stream_of)
+        self._committer = GroupCommitter(
+            self._commit_round, batch_max=batch_max, member=attrgetter("stream_id")
+        )
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
         self._damaged_definitions: list[JournalCorrupted] = []
@@ -202,7 +205,7 @@ class SqliteJournal(Journal):
         self._write_lock = anyio.Lock()
         self._read_lock = self._write_lock if self._single else anyio.Lock()
         self._committer = GroupCommitter(
-            self._commit_round, batch_max=self.batch_max, member=_stream_of
+            self._commit_round, batch_max=self.batch_max, member=attrgetter("stream_id")
         )
         self._rounds = RoundWriter(self.path, self.stats, last_seq, self._identity())
         self._state = "open"
@@ -487,7 +490,3 @@ def _present(value: T | None, what: str) -> T:
     if value is None:
         raise InternalError(f"{what} is missing while the journal is in use")
     return value
-
-
-def _stream_of(item: EncodedAppend) -> str:
-    return item.stream_id
