@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Collection
 from typing import Any
 
 import structlog
 
 
-def configure(json_logs: bool, level: str) -> None:
+def configure(json_logs: bool, level: str, untraced: Collection[str] = ()) -> None:
     """cadenza's events at `level` and above to stderr, rendered by structlog.
 
     One handler on the `cadenza` logger (replaced, not added, when `main` runs
-    again in one process); the root logger is left alone.
+    again in one process); the root logger is left alone. The events named in
+    `untraced` print on one line, without the traceback they carry (the demo's
+    workers fail on purpose: a traceback there reads as a crash).
     """
+
+    def drop_traceback(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("event") in untraced:
+            event.pop("exception", None)
+        return event
+
     renderer: Any = (
         structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer()
     )
@@ -27,6 +36,7 @@ def configure(json_logs: bool, level: str) -> None:
         structlog.stdlib.ProcessorFormatter(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                drop_traceback,
                 structlog.processors.TimeStamper(fmt="iso"),
                 renderer,
             ],

@@ -63,7 +63,7 @@ from cadenza.actors._actor import (
     crashed_error,
 )
 from cadenza.actors._delivery import _current, _Enqueue
-from cadenza.actors._errors import ActorStopped, MailboxFull
+from cadenza.actors._errors import ActorStopped, ActorSystemStopped, MailboxFull
 
 if TYPE_CHECKING:
     from cadenza.actors._entities import EntityPool
@@ -406,9 +406,13 @@ class _Cell:
             log.warning("actor.stop_failed", actor=self.name, error=repr(exc))
 
     async def _crashed(self, exc: Exception) -> None:
+        if self.system._stopping:  # the shutdown awaits stopped() of what is left
+            if isinstance(exc, ActorSystemStopped):  # cut short by the shutdown: no crash
+                log.debug("actor.stopped_mid_message", actor=self.name, error=repr(exc))
+            else:
+                log.warning("actor.crashed", actor=self.name, error=repr(exc))
+            return
         log.warning("actor.crashed", actor=self.name, error=repr(exc))
-        if self.system._stopping:
-            return  # the shutdown awaits stopped() of what is left
         await self._discard()
         if self.system._stopping or self._closing:
             return

@@ -234,3 +234,37 @@ async def test_the_system_runs_on_the_real_clock() -> None:
         ref = system.spawn(Silent, name="s")
         with pytest.raises(AskTimeout):
             await ref.ask(lambda reply: Req(1, reply), timeout_s=0.01)
+
+
+class _TellsOnceReleased(Actor[Any]):
+    """Holds its gate, then tells another actor: refused once the system is stopping."""
+
+    def __init__(self, other: Any):
+        self.other = other
+
+    async def receive(self, message: Any) -> None:
+        message.entered.set()
+        await message.release.wait()
+        await self.other.tell("late")
+
+
+async def test_an_actor_refused_by_the_stopping_system_is_not_logged_as_crashed(
+    vclock: VirtualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: every batch cut short by Ctrl-C logged `actor.crashed` at WARNING (the demo
+    printed one per order in flight); it is the shutdown, not a crash."""
+    system = ActorSystem(clock=vclock)
+    async with system, anyio.create_task_group() as tg:
+        other = system.spawn(lambda: tracked("b", []), name="b")
+        ref = system.spawn(lambda: _TellsOnceReleased(other), name="a")
+        gate = Gate()
+        await ref.tell(gate)
+        await gate.entered.wait()
+        tg.start_soon(system.stop)
+        await anyio.wait_all_tasks_blocked()
+        with caplog.at_level("DEBUG", logger="cadenza.actors"):
+            gate.release.set()
+            await system.stop()
+    events = [(r.levelname, r.getMessage().split()[0]) for r in caplog.records]
+    assert ("DEBUG", "actor.stopped_mid_message") in events
+    assert not [e for e in events if e[0] == "WARNING"], events
