@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, MutableMapping
 from typing import Any
 
 import structlog
@@ -22,7 +22,9 @@ def configure(json_logs: bool, level: str, untraced: Collection[str] = ()) -> No
     workers fail on purpose: a traceback there reads as a crash).
     """
 
-    def drop_traceback(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    def drop_traceback(
+        _logger: Any, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         if event.get("event") in untraced:
             event.pop("exception", None)
         return event
