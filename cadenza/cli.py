@@ -236,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
-    # The demo's payment gateway fails on purpose (its summary counts the retries).
-    demo_quiet = args.command == "demo" and args.log_level != "debug"
+    # The demo's payment gateway fails on purpose (its summary counts the retries):
+    # shown from --log-level info down.
+    demo_quiet = args.command == "demo" and args.log_level not in ("debug", "info")
     _configure_logging(args.log_json, args.log_level, ["task.worker_failed"] if demo_quiet else [])
     try:
         return _run(args, Console())
