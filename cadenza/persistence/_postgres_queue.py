@@ -252,12 +252,14 @@ class SharedQueue:
         """A worker's verdict on `task_id`: `held` (its row removed; `post` = (run id, kind,
         body) put in that run's inbox in the same transaction), `stale` (its lease ran
         out: nothing done), or `absent` (no row: not a shared task, or already finished)."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            removed, ran_out = await conn.fetchrow(FINISH, task_id)
-            verdict = _verdict(removed, ran_out)
-            if verdict == "held" and post is not None:
-                run_id, kind, body = post
-                await conn.fetchval(POST, partition_of(run_id), run_id, kind, json.dumps(body))
+        async with self._pool.acquire() as conn:
+            if post is None:  # one statement: atomic as it is
+                return _verdict(*await conn.fetchrow(FINISH, task_id))
+            async with conn.transaction():
+                verdict = _verdict(*await conn.fetchrow(FINISH, task_id))
+                if verdict == "held":
+                    run_id, kind, body = post
+                    await conn.fetchval(POST, partition_of(run_id), run_id, kind, json.dumps(body))
         return verdict
 
     async def touch(self, task_id: str) -> Verdict:

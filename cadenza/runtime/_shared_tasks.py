@@ -30,7 +30,10 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   in the same transaction that puts the result in the owner's inbox when
   another process owns the run — and a heartbeat extends its lease. A row
   whose lease ran out refuses both: `StaleTask`, whichever process the old
-  worker calls. A task with no row (served locally, or finished already) is
+  worker calls. (A heartbeat stops there: the owner holds no lease of its
+  own on a shared task.) The owner voids a row when its task ends any other
+  way (a timeout, a cancel), for the tasks it posted — after a takeover,
+  recovery posted every open one again. A task with no row (served locally, or finished already) is
   checked against the journal when its run is owned elsewhere, then routed
   as on one process.
 """
@@ -54,7 +57,7 @@ from cadenza.core._status import TaskStatus
 from cadenza.dispatch._messages import Poll, QueuedTask, TaskStartedMsg
 from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import encode
-from cadenza.engine._messages import GetRun
+from cadenza.engine._messages import GetRun, Heartbeat
 from cadenza.persistence._postgres_queue import Limits, QueuedRow, SharedQueue
 
 log = get_logger("cadenza.runtime")
@@ -82,6 +85,7 @@ class SharedTasks:
         self._wrote = anyio.Event()
         self._busy: AbstractContextManager[None] | None = None
         self._reaped: dict[tuple[str, str], float] = {}
+        self._open: set[str] = set()  # tasks posted here and not voided since
 
     async def open(self) -> None:
         await self.queue.open()
@@ -98,11 +102,14 @@ class SharedTasks:
         row = QueuedRow(
             task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
         )
+        self._open.add(task.task_id)
         self._add(("push", row))
         return True
 
     def void(self, task_id: str) -> None:
-        self._add(("void", task_id))
+        if task_id in self._open:  # posted here (recovery offers every open task again)
+            self._open.discard(task_id)
+            self._add(("void", task_id))
 
     def _add(self, op: tuple[str, Any]) -> None:
         self._ops.append(op)
@@ -229,7 +236,9 @@ class SharedTasks:
         self, task_id: str, run_id: str, make: Callable[[str, Reply[Any]], Any], *, ends: bool
     ) -> bool:
         """Settle `task_id`'s row for a worker's report (`ends`: a result, or a requeue, else
-        a heartbeat or progress); True if the report was put in the owner's inbox with it.
+        a heartbeat or progress); True if nothing more is to be done: the report was put in
+        the owner's inbox with the row's removal, or it was a heartbeat and extended the
+        lease (the owner holds no lease of its own on a shared task).
 
         Raises:
             StaleTask: the row's lease ran out (the task was, or will be, handed again), or
@@ -238,9 +247,10 @@ class SharedTasks:
         ownership = self.engine.ownership
         owned = ownership is None or ownership.owns(run_id)
         if not ends:
-            if await self.queue.touch(task_id) == "stale":
+            verdict = await self.queue.touch(task_id)
+            if verdict == "stale":
                 raise StaleTask(task_id, RAN_OUT)
-            return False
+            return verdict == "held" and isinstance(make(task_id, Reply()), Heartbeat)
         post = None
         if not owned:
             encoded = encode(make(task_id, Reply()))

@@ -77,7 +77,7 @@ class ExternalWorkers:
             if self._shared is not None and await self._shared.report(
                 task_id, run_id, make, ends=ends
             ):
-                return  # in the owner's inbox, with the row's removal
+                return  # in the owner's inbox with the row's removal, or a heartbeat held
             await self._engine.run(run_id).ask(lambda reply: make(task_id, reply))
 
     async def complete(self, task_id: Any, output: Mapping[str, Any] | None) -> None:
