@@ -328,3 +328,30 @@ async def test_tasks_posted_by_an_owner_killed_with_sigkill_complete_after_the_t
         for stream in (child.stdin, child.stdout):
             if stream is not None:
                 stream.close()
+
+
+async def test_update_with_a_callback_and_a_failure_go_through_the_shared_queue(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """At b, for a's run: `update(callback_after_s=0)` gives the task back (its row goes; a
+    posts it again and it is polled again, same attempt); `fail` ends the attempt and a
+    queues the retry, polled at b."""
+    taskdef = {"retryCount": 1, "retryDelaySeconds": 0}
+    async with two_processes(pg_url, clock, taskdef) as (a, b):
+        run_id = await a.start("one", {"n": 1})
+        task = await b.poll("job", worker_id="w1", wait=10)
+        assert task is not None
+        await b.update(task.id, output={"progress": 1}, callback_after_s=0)
+        again = await b.poll("job", worker_id="w2", wait=10)
+        assert again is not None
+        assert again.id == task.id
+        await b.fail(again.id, "flaky")
+        retry = await b.poll("job", worker_id="w3", wait=10)
+        assert retry is not None
+        assert retry.attempt == task.attempt + 1
+        await b.complete(retry.id, {"n": 5})
+        done = await a.wait(run_id, timeout=30)
+        assert (done.status, done.output) == ("COMPLETED", {"result": 5})
+        assert [t.status for t in done.tasks] == ["FAILED", "COMPLETED"]
+        await a.settle()
+        assert await queue_rows(pg_url) == []
