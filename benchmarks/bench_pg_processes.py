@@ -11,8 +11,8 @@ process on a SQLite file does the same total (`sqlite`).
 `--mode poll` measures tasks/s handed out to external pollers instead: the
 runs are one-task workflows whose task no local worker serves; in each
 process `--pollers` coroutines `poll` and `complete` through the public
-API. (A poller gets the tasks of the runs its process owns: the shared
-worker-group queue of issue 17 item 4 is not built.)
+API. (A poller gets any process's task through the shared worker-group
+queues: `benchmarks/bench_pg_polls.py` measures that hand-out alone.)
 
 Prints one JSON object.
 

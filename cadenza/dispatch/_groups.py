@@ -146,6 +146,7 @@ class WorkerGroup(Actor[Any]):
         retire: Callable[[str, ActorRef[Any]], None] | None = None,
         idle_s: float = GROUP_IDLE_S,
         unserved: Unserved | None = None,
+        share: Callable[[str, QueuedTask], bool] | None = None,
     ):
         self.group = state
         self.system = system
@@ -156,6 +157,7 @@ class WorkerGroup(Actor[Any]):
         self.retire = retire
         self.idle_s = idle_s
         self.unserved = unserved if unserved is not None else Unserved(None)
+        self.share = share  # several processes: True if it posted the task to the shared queues
 
     async def receive_batch(self, messages: list[Any]) -> None:
         group = self.group
@@ -167,6 +169,8 @@ class WorkerGroup(Actor[Any]):
                         if (task.task_id, task.ready_at) in self.ledger.cancelled_delayed:
                             self.ledger.cancelled_delayed.discard((task.task_id, task.ready_at))
                             continue  # cancelled while it waited for its delay: never queue it
+                    if self.share is not None and self.share(group.name, task):
+                        continue  # any process's poller takes it from the shared queue
                     self._push(task)
                 case Cancel(task_id=task_id):
                     group.tasks.pop(task_id, None)

@@ -31,6 +31,14 @@ class LeaseExpired:
 
 
 @dataclass(slots=True)
+class LeaseLapsed:
+    """A shared queue's lease on `task_id` ran out (several processes on one journal): the
+    attempt times out, or, if its start never reached the run, it is queued again."""
+
+    task_id: str
+
+
+@dataclass(slots=True)
 class TaskResult:
     """A worker's verdict on an attempt: completed, or failed (terminally or not)."""
 

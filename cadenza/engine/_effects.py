@@ -183,7 +183,7 @@ def _tell_starter(e: Any, s: RunServices) -> None:
 _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one lookup per effect
     Enqueue: _enqueue,
     Withdraw: _withdraw,
-    Release: lambda e, s: s.ledger.release(e.task_id, failed=e.failed),
+    Release: lambda e, s: s.released(e.task_id, e.failed),
     Grant: lambda e, s: s.ledger.grant(e.task),
     Extend: lambda e, s: s.ledger.extend(e.task_id),
     Expire: _expire,

@@ -54,7 +54,7 @@ from cadenza.engine._http_task import http_task
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Wake
 from cadenza.engine._observer import Observer
-from cadenza.engine._ownership import MINT_TRIES, Ownership, actor_for
+from cadenza.engine._ownership import MINT_TRIES, Ownership, SharedDispatch, actor_for
 from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
 from cadenza.engine._recovery import recover_rows
 from cadenza.engine._registry import Registry
@@ -147,6 +147,7 @@ class Engine:
         self._loader: RunLoader
         self._system_workers = False  # the HTTP worker, registered with the first HTTP task
         self.ownership: Ownership | None = None  # several processes on one journal: `_ownership`
+        self.shared: SharedDispatch | None = None  # and their shared worker-group queues
         self.takeover_hooks: list[TakeoverHook] = []  # awaited once taken-over runs are recovered
 
     # -- lifecycle ------------------------------------------------------------
@@ -366,6 +367,7 @@ class Engine:
                     dispatch_warning_s=self.dispatch_warning_s,
                     retire=self._retire_group,
                     unserved=self.unserved,
+                    share=self.shared.offer if self.shared is not None else None,
                 ),
                 name=f"group:{name}",
                 mailbox_size=GROUP_MAILBOX,
@@ -395,6 +397,11 @@ class Engine:
         else:
             _tell_soon(self.system, ref, Enqueue(task))
 
+    def share_of(self, task_type: str, group: str) -> bool:
+        """On a shared journal, whether such tasks go to the shared queues: unless a local
+        worker of `group` serves the type here (or it is the system group's)."""
+        return group != SYSTEM_GROUP and self._worker_groups.get(task_type) != group
+
     def arm(self, when: float, run_id: str) -> None:
         _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))
 
@@ -415,6 +422,13 @@ class Engine:
         if delayed_until is not None:
             self.ledger.cancelled_delayed.add((task_id, delayed_until))
         _tell_soon(self.system, self.group_ref(group), Cancel(task_id))
+        if self.shared is not None:
+            self.shared.void(task_id)
+
+    def released(self, task_id: str, failed: bool | None) -> None:
+        self.ledger.release(task_id, failed=failed)
+        if failed is not None and self.shared is not None:
+            self.shared.void(task_id)  # ended: its shared row (if any) goes
 
     def start_run(
         self,

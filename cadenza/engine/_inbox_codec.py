@@ -1,8 +1,9 @@
 """Messages to a run, as the JSON an inbox row carries between processes.
 
 `encode(message)` gives (kind, body) for a message the run's owner must
-apply — an external worker's result, heartbeat or progress, an operation,
-a signal, a child's news, a start — or None for one that cannot travel (a
+apply — an external worker's result, heartbeat or progress, a shared
+queue's hand-out (`started`) or lapsed lease (`lapsed`), an operation, a
+signal, a child's news, a start — or None for one that cannot travel (a
 local worker's result, a wake-up, a recovery: the owner redoes those from
 the journal). `decode(kind, body, reply, definition_of)` rebuilds it, with
 a fresh `reply` for the owner to wait on; a definition travels as its
@@ -18,7 +19,7 @@ from typing import Any
 from cadenza._errors import InternalError
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
-from cadenza.dispatch._messages import TaskResult
+from cadenza.dispatch._messages import LeaseLapsed, TaskResult, TaskStartedMsg
 from cadenza.engine._messages import (
     ChildEnded,
     Heartbeat,
@@ -44,6 +45,12 @@ def encode(message: Any) -> tuple[str, dict[str, Any]] | None:
             }  # fmt: skip
         case Heartbeat():
             return "heartbeat", {"task_id": message.task_id}
+        case TaskStartedMsg(reply=reply, leased=None) if reply is not None:
+            return "started", {
+                "task_id": message.task_id, "worker_id": message.worker_id, "at": message.at,
+            }  # fmt: skip
+        case LeaseLapsed():
+            return "lapsed", {"task_id": message.task_id}
         case TaskProgress():
             return "progress", {
                 "task_id": message.task_id, "output": message.output,
@@ -92,6 +99,10 @@ async def decode(
             )  # fmt: skip
         case "heartbeat":
             return Heartbeat(body["task_id"], reply)
+        case "started":  # a shared queue's hand-out (`_shared_tasks`): no ledger lease
+            return TaskStartedMsg(body["task_id"], body["worker_id"], reply, at=body["at"])
+        case "lapsed":  # posted by `_postgres_queue.reap` with its lapsed row
+            return LeaseLapsed(body["task_id"])
         case "progress":
             return TaskProgress(body["task_id"], body["output"], body["callback_after_s"], reply)
         case "operate":

@@ -17,6 +17,12 @@ time (`cadenza.runtime._partitions`); the engine asks its `Ownership`:
   wake-up: the owner redoes those from the journal).
 
 `actor_for` picks the actor each run's entity is made with.
+
+`SharedDispatch` (`Engine.shared`, PostgreSQL only): the worker-group
+queues every process hands out from (`cadenza.runtime._shared_tasks`). A
+task no local worker of its group serves here (`Engine.share_of`) is posted
+there once its run made it durable (`offer`: True if it took the task); a
+task withdrawn or ended is voided (`void`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cadenza.actors import Actor
+from cadenza.dispatch._messages import QueuedTask
 from cadenza.engine._foreign import ForeignRun
 from cadenza.engine._run_actor import RunActor
 
@@ -45,6 +52,14 @@ class Ownership(Protocol):
     def serving(self) -> None: ...
 
     async def forward(self, run_id: str, message: Any) -> bool: ...
+
+
+class SharedDispatch(Protocol):
+    """The worker-group queues shared by every process; see the module note."""
+
+    def offer(self, group: str, task: QueuedTask) -> bool: ...
+
+    def void(self, task_id: str) -> None: ...
 
 
 MINT_TRIES = 100_000  # ids minted before giving up on landing in a held partition

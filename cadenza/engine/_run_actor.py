@@ -40,7 +40,7 @@ from cadenza.core._start_workflow import started_events
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import WorkflowRun
-from cadenza.dispatch._messages import LeaseExpired, TaskResult, TaskStartedMsg
+from cadenza.dispatch._messages import LeaseExpired, LeaseLapsed, TaskResult, TaskStartedMsg
 from cadenza.engine._effects import (
     Effect,
     Expire,
@@ -81,6 +81,7 @@ from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
 from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines, parked
 from cadenza.engine._run_unread import put_off
+from cadenza.engine._shared_lease import lapsed_event
 from cadenza.language._definition import WorkflowDef
 
 log = get_logger("cadenza.engine")
@@ -293,6 +294,9 @@ class RunActor(Actor[Any]):
                 leased = state.task(message.task_id)
                 if leased is not None and not state.status.terminal:
                     self._lease_expired(leased, message.token, now, events)
+            case LeaseLapsed(task_id=task_id):
+                if (lapsed := lapsed_event(state, task_id, now)) is not None:
+                    self._emit(events, lapsed)
             case TaskResult():
                 task = self._held(current_task(state, message.task_id), now, events)
                 self._effects.append(Release(task.id, failed=message.failed))

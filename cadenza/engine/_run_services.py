@@ -51,6 +51,10 @@ class RunServices(Protocol):
 
     def cancel(self, group: str, task_id: str, *, delayed_until: float | None = None) -> None: ...
 
+    def released(self, task_id: str, failed: bool | None) -> None:
+        """An attempt ended (`failed`: its verdict) or went back (None): free what it held."""
+        ...
+
     def run_finished(self, state: WorkflowState) -> None: ...
 
     def run_parked(self, run_id: str) -> None:

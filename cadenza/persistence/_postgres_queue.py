@@ -24,11 +24,28 @@ run. DBOS switches to `NOWAIT` there: the second claimer fails at once on
 the rows the first holds instead of skipping past them, and tries again
 later. Here the limited claim does the same (`FOR UPDATE NOWAIT`, an empty
 answer on `LockNotAvailable`) and also takes a transaction-scoped advisory
-lock on the (group, type) first, without waiting: NOWAIT alone still lets a
+lock on the task type first, without waiting: NOWAIT alone still lets a
 claimer whose count was taken just before the other committed pass over the
 now-claimed rows (read committed re-checks them) and take the next ones
 against its stale count. Under the lock the count and the claim see every
 committed claim, and a second claimer gets an empty answer, never a wait.
+The limits are a TaskDef's, so they hold per task type across groups.
+
+A global rate limit (`rate`: at most N claims in any window of W seconds,
+Conductor's rateLimitPerFrequency / rateLimitFrequencyInSeconds) is counted
+the way DBOS counts its queue limiter (the workflows started within the
+period, checked before dequeuing): every limited claim logs its claim times
+in `queue_claims`, and under the same advisory lock a claim counts the log's
+entries inside the window and takes at most what is left (entries older
+than the window are pruned there too).
+
+Leases that ran out are not claimed again: the same task id handed to a
+second worker could not tell the late worker's result from the new one's.
+`reap` marks such a row `lapsed` (never claimable, and the old worker's
+`finish`/`touch` are refused as stale) and, in the same transaction, posts
+a `lapsed` message to the run's inbox: its owner times the attempt out and
+queues the retry, a new attempt with its own id (or, if the start never
+reached it, queues the task again).
 """
 
 from __future__ import annotations
@@ -37,12 +54,14 @@ import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S
-from cadenza.persistence._postgres_schema import SCHEMA
+from cadenza.persistence._postgres_inbox import POST
+from cadenza.persistence._postgres_schema import SCHEMA, partition_of
 
-QUEUE_LOCK = 0x7175  # "qu": the advisory lock class of limited claims, with the (group, type) hash
+QUEUE_LOCK = 0x7175  # "qu": the advisory lock class of limited claims, with the task type hash
+Verdict = Literal["held", "stale", "absent"]
 
 PUSH = (
     f"INSERT INTO {SCHEMA}.queue (task_id, grp, task_type, priority, run_id, body) "
@@ -51,35 +70,55 @@ PUSH = (
 )
 _NEXT = (
     f"SELECT task_id FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
-    "AND (claimed_by IS NULL OR lease_until < now()) ORDER BY priority DESC, age LIMIT $4"
+    "AND claimed_by IS NULL AND NOT lapsed ORDER BY priority DESC, age LIMIT $4"
 )
+_LEASE = "claimed_by = $3, lease_s = $5, lease_until = now() + make_interval(secs => $5)"
 CLAIM = (
-    f"UPDATE {SCHEMA}.queue SET claimed_by = $3, lease_until = now() + make_interval(secs => $5) "
-    f"WHERE task_id IN ({_NEXT} FOR UPDATE SKIP LOCKED) "
+    f"UPDATE {SCHEMA}.queue SET {_LEASE} WHERE task_id IN ({_NEXT} FOR UPDATE SKIP LOCKED) "
     "RETURNING task_id, run_id, priority, age, body"
 )
 CLAIM_NOWAIT = (
-    f"UPDATE {SCHEMA}.queue SET claimed_by = $3, lease_until = now() + make_interval(secs => $5) "
-    f"WHERE task_id IN ({_NEXT} FOR UPDATE NOWAIT) "
+    f"UPDATE {SCHEMA}.queue SET {_LEASE} WHERE task_id IN ({_NEXT} FOR UPDATE NOWAIT) "
     "RETURNING task_id, run_id, priority, age, body"
 )
 TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1, $2)"
-IN_FLIGHT = (
-    f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
-    "AND claimed_by IS NOT NULL AND lease_until >= now()"
+_LIVE = "claimed_by IS NOT NULL AND NOT lapsed AND lease_until >= now()"
+_RAN_OUT = "(lapsed OR (claimed_by IS NOT NULL AND lease_until < now()))"
+IN_FLIGHT = f"SELECT count(*) FROM {SCHEMA}.queue WHERE task_type = $1 AND {_LIVE}"
+RECENT = (
+    f"SELECT count(*) FROM {SCHEMA}.queue_claims "
+    "WHERE task_type = $1 AND at > now() - make_interval(secs => $2)"
 )
+PRUNE = (
+    f"DELETE FROM {SCHEMA}.queue_claims "
+    "WHERE task_type = $1 AND at <= now() - make_interval(secs => $2)"
+)
+LOG_CLAIMS = f"INSERT INTO {SCHEMA}.queue_claims SELECT $1, now() FROM generate_series(1, $2)"
 EXTEND = (
     f"UPDATE {SCHEMA}.queue SET lease_until = now() + make_interval(secs => $3) "
-    "WHERE task_id = $1 AND claimed_by = $2 AND lease_until >= now() RETURNING task_id"
+    f"WHERE task_id = $1 AND claimed_by = $2 AND {_LIVE} RETURNING task_id"
 )
-ACK = (
-    f"DELETE FROM {SCHEMA}.queue WHERE task_id = $1 AND claimed_by = $2 AND lease_until >= now() "
-    "RETURNING task_id"
+ACK = f"DELETE FROM {SCHEMA}.queue WHERE task_id = $1 AND claimed_by = $2 AND {_LIVE} RETURNING task_id"
+FINISH = (
+    f"WITH gone AS (DELETE FROM {SCHEMA}.queue WHERE task_id = $1 AND NOT {_RAN_OUT} "
+    "RETURNING 1) "
+    f"SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM {SCHEMA}.queue "
+    f"WHERE task_id = $1 AND {_RAN_OUT})"
+)
+TOUCH = (
+    f"WITH kept AS (UPDATE {SCHEMA}.queue SET lease_until = now() + make_interval(secs => lease_s) "
+    f"WHERE task_id = $1 AND {_LIVE} RETURNING 1) "
+    f"SELECT (SELECT count(*) FROM kept), (SELECT count(*) FROM {SCHEMA}.queue "
+    f"WHERE task_id = $1 AND {_RAN_OUT})"
+)
+REAP = (
+    f"UPDATE {SCHEMA}.queue SET lapsed = true WHERE grp = $1 AND task_type = $2 "
+    "AND claimed_by IS NOT NULL AND NOT lapsed AND lease_until < now() RETURNING task_id, run_id"
 )
 WITHDRAW = f"DELETE FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[])"
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
-    "AND (claimed_by IS NULL OR lease_until < now())"
+    "AND claimed_by IS NULL AND NOT lapsed"
 )
 
 
@@ -105,8 +144,17 @@ class Claimed:
     body: dict[str, Any]
 
 
-def _lock_key(group: str, task_type: str) -> int:
-    return zlib.crc32(f"{group}\0{task_type}".encode()) - 2**31  # a signed int4
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A task type's global limits: `concurrency` leased at once, `rate` = (N, W): at most N
+    claims in any W seconds (None: no such limit)."""
+
+    concurrency: int | None = None
+    rate: tuple[int, float] | None = None
+
+
+def _lock_key(task_type: str) -> int:
+    return zlib.crc32(task_type.encode()) - 2**31  # a signed int4
 
 
 class SharedQueue:
@@ -162,36 +210,64 @@ class SharedQueue:
         *,
         limit: int = 1,
         concurrency: int | None = None,
+        limits: Limits | None = None,
     ) -> list[Claimed]:
         """Lease up to `limit` of the next tasks (priority, then age) to `worker`.
 
-        With `concurrency`, at most that many tasks of the group and type
-        are leased at once across every process; a claim that meets another
-        one in flight gets an empty answer (try again), never a wait.
+        With a concurrency limit (`concurrency`, or `limits`), at most that
+        many tasks of the type are leased at once across every process; with
+        `limits.rate`, at most N are claimed in any window. A limited claim
+        that meets another one in flight gets an empty answer (try again),
+        never a wait.
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         if lease_s <= 0:
             raise ValueError(f"lease_s must be above 0, got {lease_s}")
-        import asyncpg
-
+        if limits is None:
+            limits = Limits(concurrency)
         async with self._pool.acquire() as conn:
-            if concurrency is None:
+            if limits.concurrency is None and limits.rate is None:
                 rows = await conn.fetch(CLAIM, group, task_type, worker, limit, lease_s)
                 return _in_order(rows)
             async with conn.transaction():
-                if not await conn.fetchval(TRY_LOCK, QUEUE_LOCK, _lock_key(group, task_type)):
-                    return []
-                room = concurrency - await conn.fetchval(IN_FLIGHT, group, task_type)
-                if room <= 0:
-                    return []
-                try:
-                    rows = await conn.fetch(
-                        CLAIM_NOWAIT, group, task_type, worker, min(limit, room), lease_s
-                    )
-                except asyncpg.LockNotAvailableError:
-                    return []
+                rows = await _limited(conn, group, task_type, worker, lease_s, limit, limits)
             return _in_order(rows)
+
+    async def reap(self, group: str, task_type: str) -> list[tuple[str, str]]:
+        """Mark the rows whose lease ran out `lapsed` and tell each run's owner, in one
+        transaction (inbox kind `lapsed`); their (task id, run id)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            gone = await conn.fetch(REAP, group, task_type)
+            posts = [
+                (partition_of(r[1]), r[1], "lapsed", json.dumps({"task_id": r[0]})) for r in gone
+            ]
+            if posts:
+                await conn.executemany(POST, posts)
+        return [(r[0], r[1]) for r in gone]
+
+    async def finish(
+        self, task_id: str, post: tuple[str, str, dict[str, Any]] | None = None
+    ) -> Verdict:
+        """A worker's verdict on `task_id`: `held` (its row removed; `post` = (run id, kind,
+        body) put in that run's inbox in the same transaction), `stale` (its lease ran
+        out: nothing done), or `absent` (no row: not a shared task, or already finished)."""
+        async with self._pool.acquire() as conn:
+            if post is None:  # one statement: atomic as it is
+                return _verdict(*await conn.fetchrow(FINISH, task_id))
+            async with conn.transaction():
+                verdict = _verdict(*await conn.fetchrow(FINISH, task_id))
+                if verdict == "held":
+                    run_id, kind, body = post
+                    await conn.fetchval(POST, partition_of(run_id), run_id, kind, json.dumps(body))
+        return verdict
+
+    async def touch(self, task_id: str) -> Verdict:
+        """A heartbeat: `held` (the lease runs its length again from now), `stale` (it ran
+        out), or `absent` (no live lease: not a shared task, or not claimed)."""
+        async with self._pool.acquire() as conn:
+            kept, ran_out = await conn.fetchrow(TOUCH, task_id)
+        return _verdict(kept, ran_out)
 
     async def extend(self, task_id: str, worker: str, lease_s: float) -> bool:
         """Extend `worker`'s lease; False if it is no longer the holder (the lease ran out)."""
@@ -209,10 +285,48 @@ class SharedQueue:
             await conn.execute(WITHDRAW, list(task_ids))
 
     async def waiting(self, group: str, task_type: str) -> int:
-        """Tasks of the group and type no live lease holds."""
+        """Tasks of the group and type no lease holds."""
         async with self._pool.acquire() as conn:
             count: int = await conn.fetchval(WAITING, group, task_type)
         return count
+
+    async def in_flight(self, task_type: str) -> int:
+        """Tasks of the type under a live lease, in every group."""
+        async with self._pool.acquire() as conn:
+            count: int = await conn.fetchval(IN_FLIGHT, task_type)
+        return count
+
+
+async def _limited(
+    conn: Any, group: str, task_type: str, worker: str, lease_s: float, limit: int, limits: Limits
+) -> list[Any]:
+    """A limited claim, inside the caller's transaction: see the module note."""
+    import asyncpg
+
+    if not await conn.fetchval(TRY_LOCK, QUEUE_LOCK, _lock_key(task_type)):
+        return []
+    room = limit
+    if limits.concurrency is not None:
+        room = min(room, limits.concurrency - await conn.fetchval(IN_FLIGHT, task_type))
+    if limits.rate is not None:
+        per, window_s = limits.rate
+        await conn.execute(PRUNE, task_type, window_s)
+        room = min(room, per - await conn.fetchval(RECENT, task_type, window_s))
+    if room <= 0:
+        return []
+    try:
+        rows: list[Any] = await conn.fetch(CLAIM_NOWAIT, group, task_type, worker, room, lease_s)
+    except asyncpg.LockNotAvailableError:
+        return []
+    if rows and limits.rate is not None:
+        await conn.execute(LOG_CLAIMS, task_type, len(rows))
+    return rows
+
+
+def _verdict(done: int, ran_out: int) -> Verdict:
+    if done:
+        return "held"
+    return "stale" if ran_out else "absent"
 
 
 def _in_order(rows: Sequence[Any]) -> list[Claimed]:

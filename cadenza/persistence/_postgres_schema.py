@@ -135,7 +135,14 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.queue (
     claimed_by  text,
     lease_until timestamptz
 );
+ALTER TABLE {SCHEMA}.queue ADD COLUMN IF NOT EXISTS lease_s double precision;
+ALTER TABLE {SCHEMA}.queue ADD COLUMN IF NOT EXISTS lapsed boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS queue_next ON {SCHEMA}.queue (grp, task_type, priority DESC, age);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.queue_claims (
+    task_type text NOT NULL,
+    at        timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_claims_by_type ON {SCHEMA}.queue_claims (task_type, at);
 INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT DO NOTHING;
 INSERT INTO {SCHEMA}.counters (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;

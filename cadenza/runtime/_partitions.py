@@ -24,6 +24,8 @@ each write checks the partition's lease and epoch in its own transaction.
   posted there (`forward`); this process applies its own partitions'
   messages in posting order, each once the run's actor has made it
   durable, then deletes them. It is woken by LISTEN/NOTIFY, else polls.
+- The shared worker-group queues (`_shared_tasks`): opened at `joined()`,
+  written from `serving()` on.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from cadenza.engine._messages import GetRun, StartRun
 from cadenza.persistence import DuplicateKey, PostgresJournal
 from cadenza.persistence._postgres_inbox import Posted, PostgresInbox
 from cadenza.persistence._postgres_schema import partition_of
+from cadenza.runtime._shared_tasks import SharedTasks
 
 log = get_logger("cadenza.runtime")
 
@@ -70,6 +73,7 @@ class Partitions:
         self.leases = journal.leases
         self.lease_s = lease_s
         self.inbox = PostgresInbox(journal.url, poll_s=max(0.05, lease_s / 10))
+        self.shared = engine.shared = SharedTasks(engine, journal.url)  # its worker-group queues
         self.applied = 0  # inbox messages applied here
         self.taken_over = 0  # partitions taken after open
         self.leases.on_lost = self._lost_in_round
@@ -84,6 +88,7 @@ class Partitions:
 
     async def joined(self) -> None:
         await self.inbox.open()
+        await self.shared.open()
         tick = await self.journal.balance(self.lease_s)
         log.info("partitions.joined", owner=self.leases.owner, members=len(tick.members),
                  held=len(self.leases.held))  # fmt: skip
@@ -92,6 +97,7 @@ class Partitions:
         system = self.engine.system
         system.start_soon(self._heartbeat, name="partitions-heartbeat")
         system.start_soon(self._drain, name="partitions-inbox")
+        self.shared.serving()
 
     async def forward(self, run_id: str, message: Any) -> bool:
         encoded = encode(message)

@@ -17,11 +17,12 @@ from cadenza._json import check_payload
 from cadenza.core._ids import run_id_of
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import TaskRun, shown_group
-from cadenza.dispatch._messages import Poll, QueuedTask, TaskResult
+from cadenza.dispatch._messages import Poll, TaskResult
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import Heartbeat, TaskProgress
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._shared_tasks import SharedTasks
 
 
 class ExternalWorkers:
@@ -29,6 +30,8 @@ class ExternalWorkers:
 
     def __init__(self, engine: Engine):
         self._engine = engine
+        shared = engine.shared  # several processes: the shared queues (`_shared_tasks`)
+        self._shared = shared if isinstance(shared, SharedTasks) else None
 
     async def poll(self, task_type: Any, group: Any, worker_id: Any, wait: Any) -> TaskRun | None:
         engine = self._engine
@@ -36,10 +39,14 @@ class ExternalWorkers:
         group_name = check.optional_text("group", group) or engine.default_group
         worker = check.optional_text("worker_id", worker_id)
         wait_s = check.seconds("wait", wait, optional=False) or 0.0
+        shared = self._shared
         with calls_translated(f"poll for {task_type!r}"):
-            task: QueuedTask | None = await engine.group_ref(group_name).ask(
-                lambda reply: Poll(task_type, worker, wait_s, reply)
-            )
+            if shared is not None and engine.share_of(task_type, group_name):
+                task = await shared.poll(group_name, task_type, worker, wait_s)
+            else:
+                task = await engine.group_ref(group_name).ask(
+                    lambda reply: Poll(task_type, worker, wait_s, reply)
+                )
         if task is None:
             return None
         return TaskRun(
@@ -61,11 +68,17 @@ class ExternalWorkers:
             iteration=task.iteration,
         )
 
-    async def report(self, task_id: Any, make: Any, what: str) -> None:
-        """Send the message `make(task_id, reply)` to the run owning `task_id`."""
+    async def report(self, task_id: Any, make: Any, what: str, *, ends: bool = True) -> None:
+        """Send the message `make(task_id, reply)` to the run owning `task_id` (`ends`: it
+        ends the worker's hold on the task; on a shared journal its row goes)."""
         task_id = check.text("task_id", task_id)
+        run_id = run_id_of(task_id)
         with calls_translated(f"{what} of task {task_id!r}"):
-            await self._engine.run(run_id_of(task_id)).ask(lambda reply: make(task_id, reply))
+            if self._shared is not None and await self._shared.report(
+                task_id, run_id, make, ends=ends
+            ):
+                return  # in the owner's inbox with the row's removal, or a heartbeat held
+            await self._engine.run(run_id).ask(lambda reply: make(task_id, reply))
 
     async def complete(self, task_id: Any, output: Mapping[str, Any] | None) -> None:
         result = check_payload("task output", output)
@@ -90,7 +103,7 @@ class ExternalWorkers:
         )
 
     async def heartbeat(self, task_id: Any) -> None:
-        await self.report(task_id, Heartbeat, "heartbeat")
+        await self.report(task_id, Heartbeat, "heartbeat", ends=False)
 
     async def update(
         self, task_id: Any, output: Mapping[str, Any] | None, callback_after_s: Any
@@ -98,5 +111,8 @@ class ExternalWorkers:
         result = check_payload("task output", output) if output is not None else None
         delay = check.seconds("callback_after_s", callback_after_s)
         await self.report(
-            task_id, lambda tid, reply: TaskProgress(tid, result, delay, reply), "update"
+            task_id,
+            lambda tid, reply: TaskProgress(tid, result, delay, reply),
+            "update",
+            ends=delay is not None,  # back to its queue: its row goes, its owner posts it again
         )

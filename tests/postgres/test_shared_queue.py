@@ -7,6 +7,7 @@ the server, and lease expiry is set on the database's clock, never slept for.
 
 from __future__ import annotations
 
+import json
 import random
 
 import anyio
@@ -16,6 +17,7 @@ import pytest
 from cadenza.persistence._postgres_queue import (
     QUEUE_LOCK,
     TRY_LOCK,
+    Limits,
     QueuedRow,
     SharedQueue,
     _lock_key,
@@ -81,22 +83,80 @@ async def test_concurrent_claimers_never_get_the_same_task(pg_url: str) -> None:
             await q.close()
 
 
-async def test_a_lease_that_ran_out_is_claimed_again_and_its_old_holder_refused(
+async def test_a_lease_that_ran_out_is_reaped_not_claimed_again_and_its_holder_refused(
+    pg_url: str,
+) -> None:
+    """The same task id handed to a second worker could not tell the late worker's result
+    from the new one's: a row whose lease ran out is reaped instead — marked lapsed and its
+    run's owner told through the inbox in the same transaction (it queues a new attempt)."""
+    await schema(pg_url)
+    async with SharedQueue(pg_url) as q:
+        await q.push([row("a"), row("b")])
+        (first,) = await q.claim("g", "t", "dead-worker", LEASE_S)
+        assert first.task_id == "a"
+        assert await q.extend("a", "dead-worker", LEASE_S)
+        assert await q.touch("a") == "held"
+        await expire_leases(pg_url)
+        assert [c.task_id for c in await q.claim("g", "t", "w2", LEASE_S, limit=5)] == ["b"]
+        assert await q.reap("g", "t") == [("a", "run-a")]
+        assert await q.reap("g", "t") == []  # once
+        assert await q.claim("g", "t", "w3", LEASE_S) == []  # lapsed: never claimable
+        assert not await q.ack("a", "dead-worker")
+        assert not await q.extend("a", "dead-worker", LEASE_S)
+        assert await q.finish("a") == "stale"
+        assert await q.touch("a") == "stale"
+        assert await q.finish("b") == "held"  # claimed after the expiry: live
+        assert await q.finish("nope") == "absent"
+        conn = await asyncpg.connect(pg_url)
+        try:
+            told = await conn.fetch("SELECT run_id, kind, body FROM cadenza.inbox")
+        finally:
+            await conn.close()
+        assert [(r[0], r[1], json.loads(r[2])) for r in told] == [
+            ("run-a", "lapsed", {"task_id": "a"})
+        ]
+        await q.withdraw(["a", "b"])
+        assert await q.waiting("g", "t") == 0
+
+
+async def test_finish_removes_a_held_row_and_posts_to_the_inbox_in_one_transaction(
     pg_url: str,
 ) -> None:
     await schema(pg_url)
     async with SharedQueue(pg_url) as q:
-        await q.push([row("a")])
-        (first,) = await q.claim("g", "t", "dead-worker", LEASE_S)
-        assert await q.claim("g", "t", "w2", LEASE_S) == []
-        assert await q.extend("a", "dead-worker", LEASE_S)
-        await expire_leases(pg_url)
-        (again,) = await q.claim("g", "t", "w2", LEASE_S)
-        assert again.task_id == first.task_id == "a"
-        assert not await q.ack("a", "dead-worker")
-        assert not await q.extend("a", "dead-worker", LEASE_S)
-        assert await q.ack("a", "w2")
-        assert await q.waiting("g", "t") == 0
+        await q.push([row("a"), row("b")])
+        await q.claim("g", "t", "w1", LEASE_S, limit=2)
+        assert await q.finish("a", ("run-a", "result", {"task_id": "a"})) == "held"
+        assert await q.finish("a", ("run-a", "result", {"task_id": "a"})) == "absent"
+        assert await q.finish("b") == "held"
+        assert await q.in_flight("t") == 0
+        conn = await asyncpg.connect(pg_url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM cadenza.inbox") == 1
+        finally:
+            await conn.close()
+
+
+async def test_a_global_rate_limit_counts_claims_in_the_window_across_claimers(
+    pg_url: str,
+) -> None:
+    """At most 3 claims in any 60 s across two 'processes', acks or not; claims older than
+    the window (moved into the past on the database's clock) no longer count."""
+    await schema(pg_url)
+    rate = Limits(rate=(3, 60.0))
+    async with SharedQueue(pg_url) as a, SharedQueue(pg_url) as b:
+        await a.push([row(f"t{i}") for i in range(8)])
+        got = await a.claim("g", "t", "w1", LEASE_S, limit=2, limits=rate)
+        assert await a.finish(got[0].task_id) == "held"
+        got += await b.claim("g", "t", "w2", LEASE_S, limit=5, limits=rate)
+        assert len(got) == 3
+        assert await b.claim("g", "t", "w3", LEASE_S, limits=rate) == []
+        conn = await asyncpg.connect(pg_url)
+        try:
+            await conn.execute("UPDATE cadenza.queue_claims SET at = at - interval '61 seconds'")
+        finally:
+            await conn.close()
+        assert len(await b.claim("g", "t", "w3", LEASE_S, limit=5, limits=rate)) == 3
 
 
 async def test_a_global_concurrency_limit_holds_across_concurrent_claimers(pg_url: str) -> None:
@@ -152,19 +212,22 @@ async def test_a_limited_claim_stops_at_the_limit_and_never_waits_for_another(
         assert await b.claim("g", "t", "w2", LEASE_S, limit=5, concurrency=3) == []
         assert await b.ack("t5", "w1")
         assert [c.task_id for c in await b.claim("g", "t", "w2", LEASE_S, concurrency=3)] == ["t2"]
-        await expire_leases(pg_url)  # dead workers' leases no longer count
-        assert len(await b.claim("g", "t", "w3", LEASE_S, limit=5, concurrency=3)) == 3
+        await expire_leases(pg_url)  # dead workers' leases no longer count (nor are claimed)
+        got = await b.claim("g", "t", "w3", LEASE_S, limit=5, concurrency=3)
+        assert [c.task_id for c in got] == ["t1", "t0"]
+        await a.push([row(f"t{i}", priority=i) for i in (6, 7)])
         conn = await asyncpg.connect(pg_url)
         try:
             await conn.execute("BEGIN")  # another process in the middle of a limited claim
-            assert await conn.fetchval(TRY_LOCK, QUEUE_LOCK, _lock_key("g", "t"))
+            assert await conn.fetchval(TRY_LOCK, QUEUE_LOCK, _lock_key("t"))
             await expire_leases(pg_url)
             with anyio.fail_after(2):  # no wait: an empty answer
                 assert await a.claim("g", "t", "w4", LEASE_S, concurrency=3) == []
             await conn.execute("ROLLBACK")
         finally:
             await conn.close()
-        assert len(await a.claim("g", "t", "w4", LEASE_S, limit=5, concurrency=3)) == 3
+        got = await a.claim("g", "t", "w4", LEASE_S, limit=5, concurrency=3)
+        assert [c.task_id for c in got] == ["t7", "t6"]
 
 
 async def test_bad_arguments_are_refused(pg_url: str) -> None:

@@ -1,0 +1,269 @@
+"""External workers on a shared PostgreSQL journal: one queue per group for every process.
+
+Design note
+-----------
+`SharedTasks` is the engine's `SharedDispatch` (`cadenza.engine._ownership`)
+for a `Runtime` on a PostgreSQL URL. Its table and claims are
+`cadenza.persistence._postgres_queue`; this module wires them to the runtime:
+
+- **Posting.** A task its run made durable reaches its worker group, which
+  hands it here unless a local worker of that group serves its type
+  in this process (`offer`). Posts and voids (a task withdrawn — cancelled, terminated
+  — or ended) are written by one background loop in the order they were
+  made, consecutive ones of a kind in one statement; `settle()` waits for
+  them. The post is *not* in the journal record's transaction (the run's
+  batch commits through the group committer, shared with other runs): if the
+  process dies between the commit and the post, the run's new owner
+  recovers it and queues its SCHEDULED tasks again (and puts IN_PROGRESS
+  ones back, keeping the worker's row: a post of a task id already queued
+  changes nothing).
+- **Polling** (`poll`): any process claims the group's next task in global
+  order (priority, then age) with the TaskDef's global limits
+  (concurrentExecLimit, rateLimitPerFrequency / rateLimitFrequencyInSeconds)
+  and a lease of its responseTimeoutSeconds (`DEFAULT_LEASE_S` without a
+  TaskDef), then tells the run's owner the task started (through the inbox
+  if another process owns it). A start its run refuses (the task ended
+  meanwhile) voids the row and the next is claimed. Leases that ran out are
+  reaped first (at most every `REAP_EVERY_S` per group and type): their
+  owners time the attempts out (`_shared_lease`).
+- **Results** (`report`): a completion or failure removes the task's row —
+  in the same transaction that puts the result in the owner's inbox when
+  another process owns the run — and a heartbeat extends its lease. A row
+  whose lease ran out refuses both: `StaleTask`, whichever process the old
+  worker calls. (A heartbeat stops there: the owner holds no lease of its
+  own on a shared task.) The owner voids a row when its task ends any other
+  way (a timeout, a cancel), for the tasks it posted — after a takeover,
+  recovery posted every open one again. A task with no row (served locally, or finished already) is
+  checked against the journal when its run is owned elsewhere, then routed
+  as on one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import anyio
+
+from cadenza._errors import InvalidOperation, NotFound, StaleTask
+from cadenza._log import get_logger
+from cadenza.actors import Reply
+from cadenza.core._status import TaskStatus
+from cadenza.dispatch._messages import Poll, QueuedTask, TaskStartedMsg
+from cadenza.engine._host import Engine
+from cadenza.engine._inbox_codec import encode
+from cadenza.engine._messages import GetRun, Heartbeat
+from cadenza.persistence._postgres_queue import Limits, QueuedRow, SharedQueue
+
+log = get_logger("cadenza.runtime")
+
+DEFAULT_LEASE_S = 3600.0  # Conductor's default responseTimeoutSeconds, for a type with no TaskDef
+REAP_EVERY_S = 1.0
+POLL_PAUSE_MAX_S = 0.1  # a waiting poll looks again at least this often
+RAN_OUT = "its lease on the shared queue ran out: no result or heartbeat within its lease"
+_OPEN = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
+
+
+class SharedTasks:
+    """The shared worker-group queues of one process; see the module note."""
+
+    def __init__(self, engine: Engine, url: str, *, connections: int = 4):
+        self.engine = engine
+        self.queue = SharedQueue(url, connections=connections)
+        self.reap_every_s = REAP_EVERY_S
+        self.posted = 0  # tasks this process posted
+        self.handed = 0  # tasks this process's polls handed out
+        self._ops: list[tuple[str, Any]] = []  # ("push", QueuedRow) | ("void", task id), in order
+        self._more = anyio.Event()
+        self._added = 0  # ops made, and written, so far (a poll waits for this process's posts)
+        self._written = 0
+        self._wrote = anyio.Event()
+        self._busy: AbstractContextManager[None] | None = None
+        self._reaped: dict[tuple[str, str], float] = {}
+        self._open: set[str] = set()  # tasks posted here and not voided since
+
+    async def open(self) -> None:
+        await self.queue.open()
+
+    def serving(self) -> None:
+        self.engine.system.start_soon(self._write, name="shared-queue")
+
+    # -- SharedDispatch: what this process's runs post and void ----------------------
+
+    def offer(self, group: str, task: QueuedTask) -> bool:
+        """Post `task` (True) unless a local worker of `group` serves its type here."""
+        if not self.engine.share_of(task.type, group):
+            return False
+        row = QueuedRow(
+            task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
+        )
+        self._open.add(task.task_id)
+        self._add(("push", row))
+        return True
+
+    def void(self, task_id: str) -> None:
+        if task_id in self._open:  # posted here (recovery offers every open task again)
+            self._open.discard(task_id)
+            self._add(("void", task_id))
+
+    def _add(self, op: tuple[str, Any]) -> None:
+        self._ops.append(op)
+        self._added += 1
+        if self._busy is None:  # `settle()` waits until the loop wrote it
+            self._busy = self.engine.system.busy()
+            self._busy.__enter__()
+        self._more.set()
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self._more.wait()
+                self._more = anyio.Event()
+                await self._flush()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                with contextlib.suppress(Exception):  # closing: what is left, the next owner redoes
+                    await self._flush()
+                await self.queue.close()
+
+    async def _flush(self) -> None:
+        """Write the ops in hand, in order, consecutive ones of a kind together; keep them
+        on failure (the server away) and try again."""
+        pause = 0.05
+        while self._ops:
+            kind = self._ops[0][0]
+            run = 0
+            while run < len(self._ops) and self._ops[run][0] == kind:
+                run += 1
+            items = [item for _kind, item in self._ops[:run]]
+            try:
+                if kind == "push":
+                    await self.queue.push(items)
+                    self.posted += len(items)
+                else:
+                    await self.queue.withdraw(items)
+            except Exception as exc:
+                if self.engine.system.stopping:
+                    raise
+                log.warning("shared_queue.write_failed", kind=kind, rows=run, error=repr(exc))
+                await anyio.sleep(pause)
+                pause = min(1.0, pause * 2)
+                continue
+            del self._ops[:run]
+            self._written += run
+            self._wrote.set()
+            self._wrote = anyio.Event()
+        if self._busy is not None:
+            busy, self._busy = self._busy, None
+            busy.__exit__(None, None, None)
+
+    # -- polls -------------------------------------------------------------------------
+
+    async def poll(
+        self, group: str, task_type: str, worker_id: str | None, wait_s: float
+    ) -> QueuedTask | None:
+        """The group's next task of `task_type` in global order, leased to the caller; None
+        if none came within `wait_s` seconds (real time: the leases are the database's)."""
+        await self._caught_up(group, task_type, worker_id)
+        lease_s, limits = self._terms(task_type)
+        claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
+        deadline = time.monotonic() + wait_s
+        pause = 0.005
+        while True:
+            await self._reap(group, task_type)
+            for claimed in await self.queue.claim(
+                group, task_type, claimer, lease_s, limits=limits
+            ):
+                task = QueuedTask(**claimed.body)
+                if await self._started(task, worker_id):
+                    self.handed += 1
+                    return task
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await anyio.sleep(min(pause, left))
+            pause = min(POLL_PAUSE_MAX_S, pause * 2)
+
+    async def _caught_up(self, group: str, task_type: str, worker_id: str | None) -> None:
+        """Return once the tasks this process's runs made durable before the poll are
+        written (read your own writes): the group passed them on, the loop wrote them."""
+        await self.engine.group_ref(group).ask(lambda reply: Poll(task_type, worker_id, 0, reply))
+        target = self._added
+        while self._written < target:
+            await self._wrote.wait()
+
+    def _terms(self, task_type: str) -> tuple[float, Limits]:
+        """The lease and global limits of `task_type`, from its TaskDef (read at each poll)."""
+        task_def = self.engine.registry.task_defs.get(task_type)
+        if task_def is None:
+            return DEFAULT_LEASE_S, Limits()
+        lease_s = (
+            task_def.response_timeout_s if task_def.response_timeout_s > 0 else DEFAULT_LEASE_S
+        )
+        per = task_def.rate_limit_per_frequency
+        rate = (per, task_def.rate_limit_frequency_s) if per > 0 else None
+        return lease_s, Limits(task_def.concurrent_exec_limit or None, rate)
+
+    async def _reap(self, group: str, task_type: str) -> None:
+        now = time.monotonic()
+        if now - self._reaped.get((group, task_type), -self.reap_every_s) < self.reap_every_s:
+            return
+        self._reaped[(group, task_type)] = now
+        for task_id, run_id in await self.queue.reap(group, task_type):
+            log.info("shared_queue.lease_lapsed", task_id=task_id, run_id=run_id)
+
+    async def _started(self, task: QueuedTask, worker_id: str | None) -> bool:
+        """Tell the run its task started; False (and the row voided) if it refused."""
+        at = self.engine.clock.now()
+        try:
+            await self.engine.run(task.run_id).ask(
+                lambda reply: TaskStartedMsg(task.task_id, worker_id, reply, at=at)
+            )
+        except (InvalidOperation, NotFound) as exc:  # ended meanwhile: the row was stale
+            log.info("shared_queue.start_refused", task_id=task.task_id, error=str(exc))
+            await self.queue.withdraw([task.task_id])
+            return False
+        return True
+
+    # -- results -----------------------------------------------------------------------
+
+    async def report(
+        self, task_id: str, run_id: str, make: Callable[[str, Reply[Any]], Any], *, ends: bool
+    ) -> bool:
+        """Settle `task_id`'s row for a worker's report (`ends`: a result, or a requeue, else
+        a heartbeat or progress); True if nothing more is to be done: the report was put in
+        the owner's inbox with the row's removal, or it was a heartbeat and extended the
+        lease (the owner holds no lease of its own on a shared task).
+
+        Raises:
+            StaleTask: the row's lease ran out (the task was, or will be, handed again), or
+                the journal says the attempt ended.
+        """
+        ownership = self.engine.ownership
+        owned = ownership is None or ownership.owns(run_id)
+        if not ends:
+            verdict = await self.queue.touch(task_id)
+            if verdict == "stale":
+                raise StaleTask(task_id, RAN_OUT)
+            return verdict == "held" and isinstance(make(task_id, Reply()), Heartbeat)
+        post = None
+        if not owned:
+            encoded = encode(make(task_id, Reply()))
+            if encoded is not None:
+                post = (run_id, *encoded)
+        verdict = await self.queue.finish(task_id, post)
+        if verdict == "stale":
+            raise StaleTask(task_id, RAN_OUT)
+        if verdict == "held":
+            return post is not None
+        if not owned:  # no row: the journal as the owner last wrote it must show it open
+            run = await self.engine.run(run_id).ask(GetRun)
+            task = next((t for t in run.tasks if t.id == task_id), None)
+            if task is not None and task.status not in _OPEN:
+                raise StaleTask(task_id, f"it is {task.status.value}")
+        return False
