@@ -13,6 +13,11 @@ accepted once), so a run always loads the definition it started with.
 
 Registering checks SUB_WORKFLOW cycles through what is already registered
 (`check_cycles`) before anything is journaled.
+
+On a journal several processes share (`shared`), another process may
+register at any time: `found` reads a name it does not know through to the
+journal once before `NotFound`, and `refresh` (the partitions' heartbeat)
+takes in new versions and changed task definitions.
 """
 
 from __future__ import annotations
@@ -41,12 +46,33 @@ class Registry:
         self.digests: dict[str, WorkflowDef] = {}
         self.task_defs: dict[str, TaskDef] = {}
         self.inline: dict[str, tuple[WorkflowDef, str]] = {}  # inline_key -> (definition, digest)
+        self.shared = False  # other processes register on the same journal
+        self._known: dict[tuple[str, int], str] = {}  # (name, version) -> digest taken in
+
+    async def refresh(self) -> int:
+        """Take in what other processes registered since; how many were new or changed."""
+        changed = 0
+        for record in await self.journal.definitions():
+            if self._known.get((record.name, record.version)) != record.digest:
+                self._remember(record)
+                changed += 1
+        return changed
+
+    async def found(self, name: str, version: int | None = None) -> tuple[WorkflowDef, str]:
+        """`get`; on a shared journal, once more after a `refresh` before `NotFound`."""
+        try:
+            return self.get(name, version)
+        except NotFound:
+            if not self.shared:
+                raise
+        await self.refresh()
+        return self.get(name, version)
 
     async def load(self) -> None:
-        for record in await self.journal.definitions():
-            self._remember(record)
+        await self.refresh()
 
     def _remember(self, record: DefinitionRecord) -> None:
+        self._known[(record.name, record.version)] = record.digest
         if record.version == TASK_DEF_VERSION:
             self.task_defs[record.name] = parse_task_def(record.body)
         elif record.version == INLINE_VERSION:

@@ -22,7 +22,7 @@ async def start_many(
     """Every argument checked (`InvalidArgument` naming the first bad one, the item's index
     included) before anything is queued; then the batch started as `CallerStarts.start_many`."""
     batch = _checked(name, inputs, version, priority, keys)
-    definition, digest = engine.registry.get(name, version)
+    definition, digest = await engine.registry.found(name, version)
     with calls_translated(f"start_many of {name!r}"), _trace.start_span(name) as span:
         run_ids = await engine.starts.start_many(definition, digest, batch)
         if span is not None:

@@ -10,12 +10,12 @@ from cadenza.language._definition import WorkflowDef, to_conductor_json
 from cadenza.runtime import _arguments as check
 
 
-def registered_json(engine: Engine, name: Any, version: Any) -> dict[str, Any]:
+async def registered_json(engine: Engine, name: Any, version: Any) -> dict[str, Any]:
     """`Runtime.definition`: the registered definition in Conductor's JSON; `NotFound`."""
     check.text("name", name)
     if version is not None:
         check.integer("version", version, 0, 2**31)
-    definition, _digest = engine.registry.get(name, version)
+    definition, _digest = await engine.registry.found(name, version)
     return to_conductor_json(definition)
 
 
@@ -35,7 +35,7 @@ async def to_start(
         InvalidArgument: `given` is not a dict JSON can hold, or names another workflow.
     """
     if given is None:
-        return engine.registry.get(name, version)
+        return await engine.registry.found(name, version)
     raw = check.definition("definition", given)
     if raw.get("name") != name:
         raise InvalidArgument(

@@ -72,6 +72,7 @@ class Partitions:
         self.journal = journal
         self.leases = journal.leases
         self.lease_s = lease_s
+        engine.registry.shared = True  # others register too: read through, refresh each tick
         self.inbox = PostgresInbox(journal.url, poll_s=max(0.05, lease_s / 10))
         self.shared = engine.shared = SharedTasks(engine, journal.url)  # its worker-group queues
         self.applied = 0  # inbox messages applied here
@@ -149,6 +150,7 @@ class Partitions:
     async def tick(self) -> None:
         """One balancing tick: drop what moved away, take over what moved here."""
         tick = await self.journal.balance(self.lease_s)
+        await self.engine.registry.refresh()  # new versions, changed task definitions
         gone = tick.lost | set(tick.released)
         if gone:
             self.engine.drop_runs(partition_of, gone)

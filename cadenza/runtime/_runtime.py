@@ -208,7 +208,7 @@ class Runtime(RunOperations, ScheduleCalls):
         """A registered definition in Conductor's JSON form, defaults filled in (NotFound if
         there is no such workflow or version)."""
         self._check_open()
-        return registered_json(self._engine, name, version)
+        return await registered_json(self._engine, name, version)
 
     # -- local workers ------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class ScheduleCalls:
             catchup_window_s=catchup_window_s, jitter_s=jitter_s, paused=paused,
             priority=priority, now=self._engine.clock.now(),
         )  # fmt: skip
-        self._engine.registry.get(workflow, None)  # NotFound before anything is written
+        await self._engine.registry.found(workflow)  # NotFound before anything is written
         with calls_translated(f"schedule {name!r}"):
             await scheduler.put(spec, paused)
 

@@ -41,7 +41,8 @@ def test_the_demo_runs_its_orders_to_an_end_and_a_rerun_starts_nothing_twice(
     assert "task.worker_failed" not in err
     assert "Traceback" not in err
     retried = re.search(r"retried tasks \(gateway errors\)\D*(\d+)", out)
-    assert retried is not None and int(retried.group(1)) > 0, out
+    assert retried is not None, out
+    assert int(retried.group(1)) > 0, out
     with sqlite3.connect(db) as conn:
         statuses = dict(
             conn.execute("SELECT status, count(*) FROM streams GROUP BY status").fetchall()
