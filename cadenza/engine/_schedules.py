@@ -162,7 +162,7 @@ class Scheduler:
         Raises:
             NotFound: the workflow is not registered.
         """
-        definition, digest = self.engine.registry.get(spec.workflow, None)
+        definition, digest = await self.engine.registry.found(spec.workflow)
         now = self.now()
         run_input = {
             **spec.input,
