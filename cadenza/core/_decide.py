@@ -24,7 +24,7 @@ Rules, after Conductor's DeciderService:
   input that does not parse, or one past the run's timer quota
   (`Environment.max_timers_per_run`), fails FAILED_WITH_TERMINAL_ERROR at once;
 - an exhausted `optional` task is marked COMPLETED_WITH_ERRORS and the run
-  goes on; only SIMPLE tasks are retried (system tasks fail at once);
+  goes on; only SIMPLE and user-defined tasks are retried (system tasks fail at once);
 - an exhausted `permissive` (not optional) task stays as it ended and the
   run goes on; the walker fails the run at its end (DeciderService.decide);
 - otherwise the walker of `_flow.py` finds the next step in the nested
@@ -58,8 +58,8 @@ from cadenza.core._flow import Walker
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState, first_scheduled_at
 from cadenza.core._status import TaskStatus, WorkflowStatus
-from cadenza.core._system_tasks import BY_SYSTEM_WORKER, for_system_worker
-from cadenza.language._definition import WorkflowDef
+from cadenza.core._user_defined import by_system_worker, to_system_worker
+from cadenza.language._definition import WorkflowDef, user_defined
 from cadenza.language._taskdef import TaskDef
 
 # system tasks Conductor retries as a worker's task when their TaskDef is registered
@@ -79,7 +79,7 @@ def _retry_or_fail(
     if spec.type in _RETRIED_WITH_TASK_DEF:  # DeciderService.retry: no TaskDef, no retry
         if spec.task_def is None and spec.name not in env.task_defs:
             retries = 0
-    elif spec.type != "SIMPLE":
+    elif spec.type != "SIMPLE" and not user_defined(spec.type):
         retries = 0  # Conductor does not retry its other system tasks
     now = state.updated_at
     spent = _total_timeout_spent(state, failed, task_def, now)
@@ -100,7 +100,7 @@ def _retry_or_fail(
             attempt=failed.attempt + 1, delay_s=delay, retried_from=failed.id,
             ref=failed.ref, iteration=failed.iteration, place_at=place_at,
         )  # fmt: skip
-        return for_system_worker(retry, spec) if spec.type in BY_SYSTEM_WORKER else retry
+        return to_system_worker(retry, spec, env) if by_system_worker(spec.type) else retry
     if spec.optional and failed.status is not TaskStatus.CANCELED:
         reason = failed.reason or f"task {failed.ref!r} ended {failed.status.value}"
         return [

@@ -79,7 +79,9 @@ def plan_dynamic_fork(
             )
         merged = {**(raw.get("inputParameters") or {}), **_literal(own or {})}
         try:
-            parsed = parse_task({**raw, "inputParameters": merged}, definition.name, index)
+            parsed = parse_task(  # any type: an unregistered system task fails when scheduled
+                {**raw, "inputParameters": merged}, definition.name, index, system_types=None
+            )
         except DefinitionError as exc:
             return f"dynamic task #{index} is not a valid task: {exc.problem}"
         if parsed.type in ("FORK_JOIN_DYNAMIC", "DO_WHILE") or any(True for _ in _nested(parsed)):
@@ -103,7 +105,9 @@ def dynamic_specs(fork: TaskState, workflow: str) -> tuple[TaskSpec, ...]:
     key = (workflow, json.dumps(raws, sort_keys=True, separators=(",", ":")))  # by content
     found = _PARSED.get(key)
     if found is None:
-        found = tuple(parse_task(raw, workflow, index) for index, raw in enumerate(raws))
+        found = tuple(
+            parse_task(raw, workflow, index, system_types=None) for index, raw in enumerate(raws)
+        )
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         _PARSED[key] = found

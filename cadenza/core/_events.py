@@ -124,9 +124,13 @@ class TaskFailed(Event):
 
 @dataclass(frozen=True, slots=True)
 class TaskUpdated(Event):
+    """Progress: output merged; with `group`, the task left its worker group for that one (a
+    system task awaiting its completion from outside: `cadenza.core._user_defined`)."""
+
     kind: ClassVar[str] = "task_updated"
     task_id: str
     output: dict[str, Any]
+    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,14 +83,13 @@ from cadenza.core._start_workflow import START_WORKFLOW, start_request
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._system_tasks import (
     AT_ONCE,
-    BY_SYSTEM_WORKER,
     exclusive_join,
     exclusive_join_input,
-    for_system_worker,
     run_at_once,
     schedule_dynamic,
     set_variable,
 )
+from cadenza.core._user_defined import by_system_worker, to_system_worker
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._expressions import resolve
 from cadenza.language._script import (
@@ -212,7 +211,7 @@ class Walker:
                 return self._take(set_variable(scheduled, self.state, self.env.max_variables_kb))
             if kind in ("INLINE", "LAMBDA"):
                 return self._script_task(spec, iteration)
-            if kind in AT_ONCE or kind in BY_SYSTEM_WORKER or kind in _SYSTEM:
+            if kind in AT_ONCE or by_system_worker(kind) or kind in _SYSTEM:
                 return self._system_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:  # an exhausted permissive task lets the walk go on
@@ -255,8 +254,8 @@ class Walker:
             return self._take(scheduled)
         if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
             return self._take(exclusive_join_input(scheduled, spec))
-        if spec.type in BY_SYSTEM_WORKER:
-            return self._take(for_system_worker(scheduled, spec))
+        if by_system_worker(spec.type):
+            return self._take(to_system_worker(scheduled, spec, self.env))
         return self._take(run_at_once(spec.type, scheduled, self.state.updated_at))
 
     def _spec_of(self, ref: str) -> TaskSpec | None:

@@ -63,6 +63,8 @@ from cadenza.core._events import (
 from cadenza.core._schedule import WAIT_GROUP, Environment, _schedule, task_id
 from cadenza.core._state import SIGNALLABLE, TaskState, WorkflowState, apply
 from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.core._system_tasks import SYSTEM_GROUP
+from cadenza.core._user_defined import awaiting
 from cadenza.language._definition import CONDUCTOR_TYPES, WorkflowDef
 
 REOPENING_OPS = frozenset({"retry", "restart", "rerun"})
@@ -165,6 +167,7 @@ def operation_events(
             and not task.retried
             and task.ready_at > now
             and task.type not in CONDUCTOR_TYPES  # systemTaskRegistry.isSystemTask
+            and task.group != SYSTEM_GROUP  # a registered system task's (`_user_defined`)
         ]
     if message.op == "terminate":
         reason = message.reason or "terminated by an operator"
@@ -327,13 +330,14 @@ def current_task(
 
 
 def signal_event(state: WorkflowState, ref: str, output: dict[str, Any], now: float) -> Event:
-    """The completion of the WAIT or HUMAN task `ref` that waits for a signal.
+    """The completion of the WAIT or HUMAN task `ref` that waits for a signal (or of the
+    system task `ref` that awaits its completion from outside: `_user_defined.awaiting`).
 
     Raises `InvalidOperation` if no such task waits (ended, superseded, or
     the run is over).
     """
     for task in reversed(state.tasks):
-        if task.ref == ref and task.type in SIGNALLABLE and not task.retried:
+        if task.ref == ref and (task.type in SIGNALLABLE or awaiting(task)) and not task.retried:
             if task.status is TaskStatus.IN_PROGRESS and not state.status.terminal:
                 return TaskCompleted(at=now, task_id=task.id, output=output)
             break

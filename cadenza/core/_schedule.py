@@ -22,7 +22,7 @@ Rules, after Conductor's DeciderService:
   input that does not parse, or one past the run's timer quota
   (`Environment.max_timers_per_run`), fails FAILED_WITH_TERMINAL_ERROR at once;
 - an exhausted `optional` task is marked COMPLETED_WITH_ERRORS and the run
-  goes on; only SIMPLE tasks are retried (system tasks fail at once);
+  goes on; only SIMPLE and user-defined tasks are retried (system tasks fail at once);
 - otherwise the walker of `_flow.py` finds the next step in the nested
   definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...), one step
   per call; when the whole definition is done and nothing is in flight the
@@ -85,6 +85,7 @@ class Environment:
     scripts: Evaluations | None = None  # a run's JavaScript results, made off the loop
     # task name -> groups a worker polled for it within ACTIVE_POLL_S (Conductor's poll data)
     polled: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    system_tasks: frozenset[str] = frozenset()  # task types of registered system tasks
 
     def task_def(self, spec: TaskSpec) -> TaskDef:
         if spec.task_def is not None:

@@ -268,6 +268,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             task = _task(state, event.task_id, event)
             task.output = {**task.output, **event.output}
             task.updated_at = event.at
+            if event.group is not None:
+                task.group = event.group
             if task.type == "DO_WHILE" and isinstance(event.output.get("iteration"), int):
                 task.iteration = event.output["iteration"]  # DoWhile.java: setIteration
         case TaskRequeued():

@@ -50,6 +50,7 @@ class TaskResult:
     reply: Reply[None] | None = None
     lost: bool = False  # the worker died holding the task (a crashed local slot)
     error: str | None = None  # a local worker's exception, its traceback formatted
+    awaiting: bool = False  # a system task returned; it awaits its completion from outside
 
 
 # -- to a worker group ------------------------------------------------------
@@ -76,6 +77,7 @@ class QueuedTask:
     workflow: str = ""  # the run's workflow name (a local worker's TaskContext)
     correlation_id: str | None = None  # the run's correlation id (likewise)
     trace: dict[str, str] | None = None  # the trace context the run started in (RunTask spans)
+    async_complete: bool = False  # a system task's `asyncComplete` (`_system_task.py`)
 
 
 @dataclass(slots=True)

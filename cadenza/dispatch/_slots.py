@@ -65,6 +65,7 @@ from cadenza.dispatch._messages import (
     WorkerCrashed,
     WorkerDone,
 )
+from cadenza.dispatch._system_task import SystemTask
 
 log = get_logger("cadenza.dispatch")
 
@@ -141,7 +142,8 @@ async def slot(
                 context = _context(worker, task, group, run)
                 result = await _execute_unless_ended(task, worker.fn, ledger, context, group)
                 if result is not None:
-                    ledger.release(task.task_id, failed=result.failed)
+                    if not result.awaiting:  # an awaiting one holds on until it ends
+                        ledger.release(task.task_id, failed=result.failed)
                     await run.tell(result)
                 await group_ref.tell(WorkerDone(task.type))
                 task = None
@@ -277,13 +279,14 @@ async def _execute(
     except Exception as exc:
         reason, error = _summary(exc), _logged(task, exc)
         return TaskResult(task.task_id, None, failed=True, reason=reason, error=error)
+    awaits = isinstance(fn, SystemTask) and fn.awaits(task)  # async complete: see its module
     if output is None:
-        return TaskResult(task.task_id, {})
+        return TaskResult(task.task_id, {}, awaiting=awaits)
     copied, why = _copied(output)
     if why is not None:
         reason = f"worker for {task.type!r} returned {why}"
         return TaskResult(task.task_id, None, failed=True, reason=reason, terminal=True)
-    return TaskResult(task.task_id, copied)
+    return TaskResult(task.task_id, copied, awaiting=awaits)
 
 
 def _copied(output: Any) -> tuple[dict[str, Any], str | None]:

@@ -341,6 +341,7 @@ class Engine:
                 max_timers_per_run=self.max_timers_per_run,
                 timers_by_type=self.timer_counts,  # live: read when a WAIT is scheduled
                 max_timers_per_type=self.max_timers_per_type,
+                system_tasks=frozenset(self.registry.system_types),  # `rt.system_task`
                 **self.env_options,
             )
         return self._env

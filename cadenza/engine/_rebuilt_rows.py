@@ -59,7 +59,9 @@ def derive_row(
     if terminal and records[-1]:  # not the settled write: does the end owe a failure run?
         body = definition(state.digest) if state.digest else None
         try:
-            parsed: WorkflowDef | None = parse_workflow_def(body) if body is not None else None
+            parsed: WorkflowDef | None = (
+                parse_workflow_def(body, system_types=None) if body is not None else None
+            )
         except Exception:  # a damaged definition: let recovery load the run and decide
             return state_row(state, terminal=False)
         terminal = not owes_failure_run(parsed, state)

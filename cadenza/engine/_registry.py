@@ -12,7 +12,11 @@ starts it; every journaled body is read back the same lenient way (it was
 accepted once), so a run always loads the definition it started with.
 
 Registering checks SUB_WORKFLOW cycles through what is already registered
-(`check_cycles`) before anything is journaled.
+(`check_cycles`) before anything is journaled. A task type Conductor does
+not know is accepted only if a system task of that type is registered on
+this runtime (`system_types`, `rt.system_task`); a journaled body is read
+back accepting any such type (`parse_workflow_def(system_types=None)`), so
+a restarted process that lacks one still loads every definition and run.
 
 On a journal several processes share (`shared`), another process may
 register at any time: `found` reads a name it does not know through to the
@@ -48,6 +52,7 @@ class Registry:
         self.inline: dict[str, tuple[WorkflowDef, str]] = {}  # inline_key -> (definition, digest)
         self.shared = False  # other processes register on the same journal
         self._known: dict[tuple[str, int], str] = {}  # (name, version) -> digest taken in
+        self.system_types: set[str] = set()  # task types of the system tasks registered
 
     async def refresh(self) -> int:
         """Take in what other processes registered since; how many were new or changed."""
@@ -76,16 +81,18 @@ class Registry:
         if record.version == TASK_DEF_VERSION:
             self.task_defs[record.name] = parse_task_def(record.body)
         elif record.version == INLINE_VERSION:
-            definition = parse_workflow_def(record.body, validated=False)
+            definition = parse_workflow_def(record.body, validated=False, system_types=None)
             self.inline[record.name] = (definition, record.digest)
             self.digests[record.digest] = definition
         else:  # validated when registered: read back as accepted (the template_env may differ)
-            definition = parse_workflow_def(record.body, validated=False)
+            definition = parse_workflow_def(record.body, validated=False, system_types=None)
             self.workflows[(record.name, record.version)] = (definition, record.digest)
             self.digests[record.digest] = definition
 
     async def register(self, raw: Mapping[str, Any]) -> WorkflowDef:
-        definition = parse_workflow_def(raw, env_names=self.env_names)
+        definition = parse_workflow_def(
+            raw, env_names=self.env_names, system_types=frozenset(self.system_types)
+        )
         check_cycles(definition, self._lookup)
         for inline in inline_definitions(definition):
             self._remember(
@@ -102,7 +109,9 @@ class Registry:
     async def unregistered(self, raw: Mapping[str, Any]) -> tuple[WorkflowDef, str]:
         """A definition to start as it is (not registered, not validated), journaled first
         under its `inline_key` with its inline sub-workflows; (definition, digest)."""
-        definition = parse_workflow_def(raw, validated=False)
+        definition = parse_workflow_def(
+            raw, validated=False, system_types=frozenset(self.system_types)
+        )
         for inline in [*inline_definitions(definition), definition]:
             record = await self.journal.put_definition(
                 inline_key(inline), INLINE_VERSION, to_conductor_json(inline)
@@ -141,6 +150,6 @@ class Registry:
             record = await self.journal.definition_by_digest(digest)
             if record is None:
                 raise NotFound("definition digest", digest)
-            definition = parse_workflow_def(record.body, validated=False)
+            definition = parse_workflow_def(record.body, validated=False, system_types=None)
             self.digests[digest] = definition
         return definition

@@ -39,6 +39,7 @@ from cadenza.core._operations import current_task, operation_events, signal_even
 from cadenza.core._start_workflow import started_events
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
+from cadenza.core._user_defined import awaiting
 from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, LeaseLapsed, TaskResult, TaskStartedMsg
 from cadenza.engine._effects import (
@@ -81,6 +82,7 @@ from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
 from cadenza.engine._run_services import RunServices
 from cadenza.engine._run_timing import RunDeadlines, parked
 from cadenza.engine._run_unread import put_off
+from cadenza.engine._run_verdicts import verdict
 from cadenza.engine._shared_lease import lapsed_event
 from cadenza.language._definition import WorkflowDef
 
@@ -299,23 +301,10 @@ class RunActor(Actor[Any]):
                     self._emit(events, lapsed)
             case TaskResult():
                 task = self._held(current_task(state, message.task_id), now, events)
-                self._effects.append(Release(task.id, failed=message.failed))
-                if not message.failed:
-                    self._emit(
-                        events, TaskCompleted(at=now, task_id=task.id, output=message.output or {})
-                    )
-                else:
-                    status = "FAILED_WITH_TERMINAL_ERROR" if message.terminal else "FAILED"
-                    failed = TaskFailed(
-                        at=now,
-                        task_id=task.id,
-                        reason=message.reason,
-                        status=status,
-                        output=message.output,
-                        lost=message.lost,
-                        error=message.error,
-                    )
-                    self._emit(events, failed)
+                event, release = verdict(task.id, message, now)
+                if release is not None:
+                    self._effects.append(release)
+                self._emit(events, event)
             case TaskProgress():
                 task = current_task(state, message.task_id, allow=(TaskStatus.IN_PROGRESS,))
                 self._effects.append(Extend(self._held(task, now, events).id))
@@ -401,6 +390,7 @@ class RunActor(Actor[Any]):
                 task.status is TaskStatus.IN_PROGRESS
                 and not task.retried
                 and task.type not in IN_PROGRESS_AT_ONCE
+                and not awaiting(task)  # its system task ran: it awaits a completion
             ):
                 back = TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now))
                 self._emit(events, back)  # at its original place: it keeps its ready_at

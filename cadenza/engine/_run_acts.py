@@ -21,6 +21,7 @@ from cadenza.core._events import (
 )
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
 from cadenza.core._status import TaskStatus
+from cadenza.core._user_defined import async_complete
 from cadenza.engine._effects import Effect, Enqueue, Finished, Release, Withdraw
 from cadenza.engine._run_links import STARTS_RUNS, children_to_start, end_effects
 from cadenza.engine._run_services import queued
@@ -61,7 +62,8 @@ def acts(
     for task_id in sorted(seen, key=lambda tid: state.index[tid]):
         task = state.tasks[state.index[task_id]]
         if task.status is TaskStatus.SCHEDULED and task.type not in IN_PROGRESS_AT_ONCE:
-            effects.append(Enqueue(task.group, queued(state, task)))  # not a delayed WAIT
+            awaits = async_complete(definition, state, task)  # a system task's asyncComplete
+            effects.append(Enqueue(task.group, queued(state, task, async_complete=awaits)))
     if state.status.terminal and any(isinstance(e, TERMINAL_EVENTS) for e in events):
         effects.append(Finished(state))
         effects.extend(end_effects(definition, state))

@@ -97,7 +97,7 @@ class RunServices(Protocol):
         ...
 
 
-def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
+def queued(state: WorkflowState, task: TaskState, *, async_complete: bool = False) -> QueuedTask:
     return QueuedTask(
         run_id=state.id,
         task_id=task.id,
@@ -115,4 +115,5 @@ def queued(state: WorkflowState, task: TaskState) -> QueuedTask:
         workflow=state.name,
         correlation_id=state.correlation_id,
         trace=state.trace,
+        async_complete=async_complete,
     )

@@ -12,7 +12,10 @@ task reference and the problem — at registration, never mid-run.
 
 Task types the runtime executes are listed in `SUPPORTED_TYPES`; every
 other type Conductor knows is recognised and rejected with a clear error
-until it is implemented, and an unknown type is rejected as unknown.
+until it is implemented. A type Conductor does not know is Conductor's
+USER_DEFINED (TaskType.java): it is run by the system task a runtime
+registered under that name (`rt.system_task`, `user_defined`), and
+refused as unknown when the runtime registered none.
 
 Control-flow tasks nest: a SWITCH/DECISION holds `cases` and a
 `default_case`, a FORK_JOIN its `fork_tasks` branches, a DO_WHILE its
@@ -53,6 +56,11 @@ CONDUCTOR_TYPES = frozenset(
         "SET_VARIABLE", "NOOP",
     }
 )  # fmt: skip
+
+
+def user_defined(kind: str) -> bool:
+    """Whether task type `kind` is none Conductor knows: one a registered system task runs."""
+    return kind not in CONDUCTOR_TYPES
 
 
 @dataclass(frozen=True, slots=True)

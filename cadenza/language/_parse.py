@@ -8,8 +8,12 @@ from WorkflowDef.java and WorkflowTask.java; see `_wire.py` for decoding
 and its errors). It walks into the task lists of control-flow tasks, an
 inline `taskDefinition` (`_taskdef.py`) and an inline sub-workflow
 definition, and checks what a schema does not say: a task's type is one
-Conductor knows and cadenza runs, `${...}` expressions parse, the whole is
-JSON; then the structure (`_validate.py`).
+Conductor knows and cadenza runs, or one of `system_types` (a system task a
+runtime registered: Conductor's USER_DEFINED), `${...}` expressions parse,
+the whole is JSON; then the structure (`_validate.py`). `system_types=None`
+accepts any type Conductor does not know (a definition journaled earlier,
+read back: whether its system task is registered is the runtime's question,
+asked when the task is scheduled).
 
 The normalised JSON (`WorkflowDef.raw`, what `to_conductor_json` gives
 back) is what was decoded: Conductor's defaults filled in, unknown fields
@@ -109,12 +113,19 @@ def _raws(tasks: tuple[TaskSpec, ...]) -> list[Any]:
     return [task.raw for task in tasks]
 
 
-def _nested(wire: TaskWire, workflow: str) -> tuple[dict[str, Any], dict[str, Any]]:
+SystemTypes = frozenset[str] | None  # task types run by registered system tasks; None: any
+
+
+def _nested(
+    wire: TaskWire, workflow: str, system_types: SystemTypes
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """A control-flow task's nested tasks, parsed: its `TaskSpec` fields and their JSON."""
     ref, kind = wire.task_reference_name, wire.type
 
     def parse(raws: list[RawTask], at: str) -> tuple[TaskSpec, ...]:
-        return tuple(_task(raw, workflow, ref, f"{at}[{i}]") for i, raw in enumerate(raws))
+        return tuple(
+            _task(raw, workflow, ref, f"{at}[{i}]", system_types) for i, raw in enumerate(raws)
+        )
 
     if kind in ("SWITCH", "DECISION"):
         cases = tuple(
@@ -138,7 +149,7 @@ def _nested(wire: TaskWire, workflow: str) -> tuple[dict[str, Any], dict[str, An
         return {}, {}  # resolved when the child starts (SubWorkflowTaskMapper.java:140-147)
     if kind == "SUB_WORKFLOW" and inline is not None:
         try:
-            return {"sub_workflow": parse_workflow_def(inline)}, {}
+            return {"sub_workflow": parse_workflow_def(inline, system_types=system_types)}, {}
         except DefinitionError as exc:
             raise DefinitionError(
                 f"its inline workflowDefinition is invalid: {exc}", workflow=workflow, ref=ref
@@ -146,16 +157,23 @@ def _nested(wire: TaskWire, workflow: str) -> tuple[dict[str, Any], dict[str, An
     return {}, {}
 
 
-def _task(raw: Any, workflow: str, parent: str | None, at: str) -> TaskSpec:
+def _task(
+    raw: Any, workflow: str, parent: str | None, at: str, system_types: SystemTypes
+) -> TaskSpec:
     """One task; `at` names where it is under `parent` (or the workflow) if it has no reference."""
     own = raw.get("taskReferenceName") if isinstance(raw, Mapping) else None
     if isinstance(own, str) and own:
         parent, at = own, ""
     wire = decode(raw, TaskWire, workflow=workflow, ref=parent, at=at)
     ref, kind = wire.task_reference_name, wire.type
-    if kind not in CONDUCTOR_TYPES:
-        raise DefinitionError(f"unknown task type {kind!r}", workflow=workflow, ref=ref)
-    if kind not in SUPPORTED_TYPES:
+    if kind not in CONDUCTOR_TYPES and system_types is not None and kind not in system_types:
+        raise DefinitionError(
+            f"unknown task type {kind!r}: neither built in nor a system task registered on "
+            f"this runtime (register one with rt.system_task({kind!r}, fn) first)",
+            workflow=workflow,
+            ref=ref,
+        )
+    if kind in CONDUCTOR_TYPES and kind not in SUPPORTED_TYPES:
         raise DefinitionError(
             f"task type {kind!r} is not supported yet (supported: {', '.join(sorted(SUPPORTED_TYPES))})",
             workflow=workflow,
@@ -167,7 +185,7 @@ def _task(raw: Any, workflow: str, parent: str | None, at: str) -> TaskSpec:
     if inline is not None:
         inline = {**inline, "name": inline.get("name") or wire.name}
         task_def = decode(inline, TaskDef, workflow=workflow, ref=ref, at="taskDefinition")
-    nested, nested_json = _nested(wire, workflow)
+    nested, nested_json = _nested(wire, workflow, system_types)
     normalised = {
         "name": wire.name,
         "taskReferenceName": ref,
@@ -195,13 +213,19 @@ def _task(raw: Any, workflow: str, parent: str | None, at: str) -> TaskSpec:
     )
 
 
-def parse_task(raw: Any, workflow: str, index: int) -> TaskSpec:
+def parse_task(
+    raw: Any, workflow: str, index: int, *, system_types: SystemTypes = frozenset()
+) -> TaskSpec:
     """One task of `workflow` (a dynamic fork's, parsed when the fork is scheduled)."""
-    return _task(raw, workflow, None, f"tasks[{index}]")
+    return _task(raw, workflow, None, f"tasks[{index}]", system_types)
 
 
 def parse_workflow_def(
-    raw: Mapping[str, Any], *, validated: bool = True, env_names: frozenset[str] = frozenset()
+    raw: Mapping[str, Any],
+    *,
+    validated: bool = True,
+    env_names: frozenset[str] = frozenset(),
+    system_types: SystemTypes = frozenset(),
 ) -> WorkflowDef:
     """Parse and validate a Conductor `WorkflowDef` dict; raises `DefinitionError`.
 
@@ -212,6 +236,10 @@ def parse_workflow_def(
     (a malformed field, a duplicate or unknown task type, JSON it cannot hold,
     two tasks with one taskReferenceName) is still refused. `env_names` are
     `${NAME}`s the runtime resolves from its `template_env`: not undefined references.
+    `system_types` are the task types of system tasks the runtime registered
+    (`rt.system_task`): a task of such a type is accepted; any other type
+    Conductor does not know is refused, unless `system_types` is None (a
+    journaled definition read back: any such type is accepted).
     """
     name = raw.get("name") if isinstance(raw, Mapping) else None
     named = name if isinstance(name, str) and name.strip() else None
@@ -220,7 +248,10 @@ def parse_workflow_def(
         raise DefinitionError("a workflow definition needs a non-empty 'name'")
     if validated and not wire.tasks:
         raise DefinitionError("tasks must not be empty, got []", workflow=named)
-    tasks = tuple(parse_task(task, named, index) for index, task in enumerate(wire.tasks))
+    tasks = tuple(
+        parse_task(task, named, index, system_types=system_types)
+        for index, task in enumerate(wire.tasks)
+    )
     _templates(wire.output_parameters, named, None)
     definition = WorkflowDef(
         name=named,

@@ -14,10 +14,12 @@ from typing import Any
 from cadenza._errors import DefinitionError, InvalidArgument
 from cadenza._json import check_limits, check_payload, encode_strict
 from cadenza.core._status import WorkflowStatus
+from cadenza.language._definition import CONDUCTOR_TYPES
 
 PRIORITY_MAX = 99
 ID_MAX = 1024  # characters in an id, name, key or reference
 SECONDS_MAX = 100 * 366 * 86400.0  # a delay, wait or timeout: at most a century
+CONCURRENCY_MAX = 10_000  # a local worker's (or system task's) pool
 DEFINITION_DEPTH_MAX = 200  # containers nested in a definition (nested forks go deep)
 
 
@@ -179,7 +181,7 @@ def start_args(
     return routes("task_to_group", task_to_group), check_payload("workflow input", input)
 
 
-def concurrency(value: Any, limit: int) -> None:
+def concurrency(value: Any, limit: int = CONCURRENCY_MAX) -> None:
     """A local worker's `concurrency`: 1 to `limit`, or `(min, max)` of those with min <= max."""
     if isinstance(value, tuple):
         if len(value) != 2:
@@ -190,3 +192,30 @@ def concurrency(value: Any, limit: int) -> None:
             raise InvalidArgument("concurrency", f"(min, max) needs min <= max, got {value!r}")
         return
     integer("concurrency", value, 1, limit)
+
+
+def system_task(task_type: Any, fn: Any, async_complete: Any) -> str:
+    """A system task's type (one Conductor does not know), function (None: given later, to
+    the decorator) and `async_complete`.
+
+    Raises:
+        InvalidArgument: a type that is not text, or one Conductor knows (a
+            built-in type cannot be replaced); an `async_complete` that is
+            neither None nor a bool.
+        BadDefinition: `fn` is not callable.
+    """
+    text("task_type", task_type)
+    if task_type in CONDUCTOR_TYPES:
+        raise InvalidArgument(
+            "task_type",
+            f"{task_type!r} is a task type Conductor knows; a system task needs a type of its own",
+        )
+    if fn is not None and not callable(fn):
+        raise BadDefinition(
+            "fn", f"a system task must be a function (fn(input) -> dict | None), got {_shown(fn)}"
+        )
+    if async_complete is not None and not isinstance(async_complete, bool):
+        raise InvalidArgument(
+            "async_complete", f"expected None or a bool, got {type(async_complete).__name__}"
+        )
+    return str(task_type)

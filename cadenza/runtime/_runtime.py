@@ -8,7 +8,8 @@ before anything is queued), sends the call to the engine, and turns the
 kernel's errors into the face's own (`calls_translated`). Every call is a
 message to the actor owning the state it touches, so calls made
 concurrently never interleave inside one run. External workers' calls,
-operator controls and schedules go to `ExternalWorkers`, `Operator`, `ScheduleCalls`.
+operator controls and schedules go to `ExternalWorkers`, `Operator`, `ScheduleCalls`;
+the service's own system tasks to `SystemTaskCalls`.
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ from cadenza.runtime._operations import RunOperations
 from cadenza.runtime._operator import Operator
 from cadenza.runtime._options import build_engine
 from cadenza.runtime._schedule_calls import ScheduleCalls
+from cadenza.runtime._system_task_calls import SystemTaskCalls
 from cadenza.runtime._waiting import wait_run
 from cadenza.runtime._workers import ExternalWorkers
 
-CONCURRENCY_MAX = 10_000
+CONCURRENCY_MAX = check.CONCURRENCY_MAX
 
 
-class Runtime(RunOperations, ScheduleCalls):
+class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
     """An embedded cadenza engine on the journal at `path` (`":memory:"` for none).
 
     `async with Runtime(path) as rt:` opens the journal and recovers every

@@ -6,6 +6,9 @@ with none, and the named ones); `registerWorkflows(...)` loads definitions
 from `test-harness/src/test/resources/` (vendored in `tests/conductor_defs/`);
 `pollAndCompleteTask` / `pollAndFailTask` act as an external worker.
 Conductor's `sweep(workflowId)` / `decide(workflowId)` is `rt.settle()`.
+The harness's own system task `USER_TASK` (a Spring bean, UserTask.java) is
+registered with `rt.system_task` (`user_task`); Conductor's
+`asyncSystemTaskExecutor.execute(userTask, taskId)` is the engine running it.
 """
 
 from __future__ import annotations
@@ -70,8 +73,18 @@ def load_def(filename: str) -> dict[str, Any]:
     return loaded
 
 
+def user_task(task_input: dict[str, Any]) -> dict[str, Any]:
+    """test-harness/src/test/java/com/netflix/conductor/test/utils/UserTask.java, `start`: the
+    size of `largeInput.TEST_SAMPLE` (default one item). Its 1 s sleep is left out; whether it
+    completes or stays IN_PROGRESS (asyncComplete) is the engine's rule, as Conductor's is."""
+    large = task_input.get("largeInput") or {"TEST_SAMPLE": ["testDefault"]}
+    return {"size": len(large["TEST_SAMPLE"])}
+
+
 async def harness(rt: cadenza.Runtime, *filenames: str) -> None:
-    """The harness's TaskDefs, then `workflowTestUtil.registerWorkflows(*filenames)`."""
+    """The harness's system task USER_TASK and TaskDefs, then
+    `workflowTestUtil.registerWorkflows(*filenames)`."""
+    rt.system_task("USER_TASK", user_task)
     for taskdef in harness_taskdefs():
         await rt.register_task(taskdef)
     for filename in filenames:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import cadenza
 from tests.conductor_spec._support import harness, status
-from tests.conductor_spec._support_b import T1, W1, complete, differs, expect
+from tests.conductor_spec._support_b import T1, W1, complete, expect
 
 SPEC = "SystemTaskSpec.groovy"
 
 
-@differs(
-    "USER_TASK is the test harness's own system-task plugin (a Spring bean, "
-    "test-harness/src/test/java/com/netflix/conductor/test/utils/UserTask.java: start() sleeps "
-    "1 s, then COMPLETED with output size, or IN_PROGRESS if asyncComplete). Conductor accepts "
-    "any task type as USER_DEFINED (TaskType.java:106-118, UserDefinedTaskMapper.java:66-101) "
-    "and runs it by the WorkflowSystemTask bean of that name; cadenza refuses an unknown task "
-    "type at registration (by design) and has no system-task plugins nor asyncComplete for "
-    "local workers"
-)
 async def test_system_task_with_async_complete_set_to_true(rt: cadenza.Runtime) -> None:
     """SystemTaskSpec.groovy: "Test system task with asyncComplete set to true"."""
     await harness(rt, "simple_workflow_with_async_complete_system_task_integration_test.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cadenza
 from cadenza.testing import VirtualClock
 from tests.conductor_spec._support import harness, poll, status
-from tests.conductor_spec._support_b import complete, differs, expect
+from tests.conductor_spec._support_b import complete, expect
 
 SPEC = "TaskLimitsWorkflowSpec.groovy"
 DEFS = (
@@ -13,22 +13,10 @@ DEFS = (
     "rate_limited_simple_task_workflow_integration_test.json",
     "concurrency_limited_task_workflow_integration_test.json",
 )
-# The spec's setup() registers all three; the first needs USER_TASK, which cadenza refuses,
-# so it is registered only by the feature that uses it.
-BUILT = DEFS[1:]
 RATED = "test_simple_task_with_rateLimits"
 LIMITED = "test_task_with_concurrency_limit"
 
 
-@differs(
-    "USER_TASK is the test harness's own system-task plugin (a Spring bean, "
-    "test-harness/src/test/java/com/netflix/conductor/test/utils/UserTask.java: start() sleeps "
-    "1 s, then COMPLETED with output size, or IN_PROGRESS if asyncComplete). Conductor accepts "
-    "any task type as USER_DEFINED (TaskType.java:106-118, UserDefinedTaskMapper.java:66-101) "
-    "and runs it by the WorkflowSystemTask bean of that name; cadenza refuses an unknown task "
-    "type at registration (by design) and has no system-task plugins nor asyncComplete for "
-    "local workers"
-)
 async def test_verify_that_the_rate_limiting_for_system_tasks_is_honored(
     rt: cadenza.Runtime,
 ) -> None:
@@ -44,7 +32,7 @@ async def test_verify_that_the_rate_limiting_for_simple_tasks_is_honored(
     rt: cadenza.Runtime, clock: VirtualClock
 ) -> None:
     """TaskLimitsWorkflowSpec.groovy: "Verify that the rate limiting for simple tasks is honored"."""
-    await harness(rt, *BUILT)
+    await harness(rt, *DEFS)
     run_id = await rt.start("test_rate_limit_simple_task_workflow", {}, version=1)
     expect(await status(rt, run_id), "RUNNING", [(RATED, "SCHEDULED")], size=1)
     await complete(rt, RATED, "rate.limit.test.worker")
@@ -62,7 +50,7 @@ async def test_verify_that_concurrency_limited_tasks_are_honored_during_workflow
     rt: cadenza.Runtime,
 ) -> None:
     """TaskLimitsWorkflowSpec.groovy: "Verify that concurrency limited tasks are honored during workflow execution"."""
-    await harness(rt, *BUILT)
+    await harness(rt, *DEFS)
     run_id = await rt.start("test_concurrency_limits_workflow", {}, version=1)
     expect(await status(rt, run_id), "RUNNING", [(LIMITED, "SCHEDULED")], size=1)
     first = await poll(rt, LIMITED, "test_task_worker")

@@ -1,0 +1,37 @@
+"""A worker's verdict on an attempt (`TaskResult`), as the event its run journals.
+
+A completion is `TaskCompleted`, a failure `TaskFailed` (FAILED, or
+FAILED_WITH_TERMINAL_ERROR when terminal), and each releases what the
+attempt held in the dispatch ledger (slot, limits, breaker verdict). A
+system task that returned while async-complete (`cadenza.core._user_defined`)
+is neither: its output is recorded and it leaves its worker group to await
+its completion from outside, still holding its hand-out (it counts against
+its TaskDef's `concurrentExecLimit` until it ends).
+"""
+
+from __future__ import annotations
+
+from cadenza.core._events import Event, TaskCompleted, TaskFailed, TaskUpdated
+from cadenza.core._user_defined import AWAITING
+from cadenza.dispatch._messages import TaskResult
+from cadenza.engine._effects import Release
+
+
+def verdict(task_id: str, message: TaskResult, now: float) -> tuple[Event, Release | None]:
+    """The event `message` makes of attempt `task_id`, and the release it calls for."""
+    if message.awaiting and not message.failed:
+        output = message.output or {}
+        return TaskUpdated(at=now, task_id=task_id, output=output, group=AWAITING), None
+    release = Release(task_id, failed=message.failed)
+    if not message.failed:
+        return TaskCompleted(at=now, task_id=task_id, output=message.output or {}), release
+    failed = TaskFailed(
+        at=now,
+        task_id=task_id,
+        reason=message.reason,
+        status="FAILED_WITH_TERMINAL_ERROR" if message.terminal else "FAILED",
+        output=message.output,
+        lost=message.lost,
+        error=message.error,
+    )
+    return failed, release
