@@ -64,7 +64,7 @@ from cadenza.core._schedule import WAIT_GROUP, Environment, _schedule, task_id
 from cadenza.core._state import SIGNALLABLE, TaskState, WorkflowState, apply
 from cadenza.core._status import TaskStatus, WorkflowStatus
 from cadenza.core._system_tasks import SYSTEM_GROUP
-from cadenza.core._user_defined import awaiting
+from cadenza.core._user_defined import awaiting, by_system_worker, to_system_worker
 from cadenza.language._definition import CONDUCTOR_TYPES, WorkflowDef
 
 REOPENING_OPS = frozenset({"retry", "restart", "rerun"})
@@ -285,10 +285,13 @@ def _reopened(
     events: list[Event] = [reopened]
     for old in sorted(retried, key=lambda task: state.index[task.id]):
         spec = spec_for(definition, scratch, old.ref)
-        for event in _schedule(
+        scheduled = _schedule(
             definition, spec, scratch, env,
             attempt=old.attempt + 1, retried_from=old.id, ref=old.ref, iteration=old.iteration,
-        ):  # fmt: skip
+        )  # fmt: skip
+        if by_system_worker(spec.type):  # an HTTP or a registered system task's: its group
+            scheduled = to_system_worker(scheduled, spec, env)
+        for event in scheduled:
             events.append(event)
             apply(scratch, event)
     return events

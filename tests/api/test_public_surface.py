@@ -27,7 +27,7 @@ RUNTIME_CALLS = {  # API.md, first section, and the second section's that landed
     "poll", "complete", "fail", "heartbeat", "update", "pause", "resume", "terminate",
     "retry", "restart", "rerun", "skip", "signal", "settle", "metrics", "start_many",
     "schedule", "unschedule", "pause_schedule", "resume_schedule", "trigger", "backfill",
-    "schedules", "reset_callbacks",
+    "schedules", "reset_callbacks", "system_task",
 }  # fmt: skip
 RUNTIME_EXTRAS = {  # public beyond API.md, each documented on the class
     "damaged": "runs quarantined at recovery (issue 13 makes it the contract's)",

@@ -389,7 +389,11 @@ def test_the_error_message_names_the_workflow_the_task_and_the_problem() -> None
     raw["tasks"][0]["type"] = "FROBNICATE"
     with pytest.raises(DefinitionError) as caught:
         parse_workflow_def(raw)
-    assert str(caught.value) == "workflow 'wf', task 'a': unknown task type 'FROBNICATE'"
+    assert str(caught.value) == (
+        "workflow 'wf', task 'a': unknown task type 'FROBNICATE': neither built in nor a "
+        "system task registered on this runtime (register one with "
+        "rt.system_task('FROBNICATE', fn) first)"
+    )
 
 
 def _nest(kind: str, inner: dict[str, Any]) -> dict[str, Any]:

@@ -187,3 +187,19 @@ async def test_an_http_task_without_a_request_is_refused(rt: cadenza.Runtime) ->
     """WorkflowTaskTypeConstraint.java isHttpTaskValid."""
     with pytest.raises(cadenza.DefinitionError, match="http_request"):
         await rt.register(flow("http_bad", {"name": "c", "taskReferenceName": "c", "type": "HTTP"}))
+
+
+async def test_retrying_a_run_failed_by_http_calls_again(rt: cadenza.Runtime, base: str) -> None:
+    """`rt.retry` of a run whose HTTP task failed queues the new attempt for the system worker
+    (it was left in no worker group, SCHEDULED for ever, before)."""
+    failed = await _run(rt, {"uri": f"{base}/fail", "method": "GET"})
+    assert failed.status == "FAILED"
+    await rt.retry(failed.id)
+    for _ in range(500):
+        await rt.settle()
+        run = await rt.get(failed.id)
+        if run.status != "RUNNING":
+            break
+        await asyncio.sleep(0.01)
+    assert [(t.status, t.attempt) for t in run.tasks] == [("FAILED", 0), ("FAILED", 1)]
+    assert [seen["path"] for seen in SEEN] == ["/fail", "/fail"]
