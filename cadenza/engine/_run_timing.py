@@ -27,6 +27,7 @@ from cadenza._log import get_logger
 from cadenza.core._deadlines import expire, next_wake
 from cadenza.core._events import Event
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
+from cadenza.core._user_defined import awaiting
 from cadenza.engine._effects import ArmWake
 from cadenza.engine._run_services import RunServices
 from cadenza.language._definition import WorkflowDef
@@ -56,9 +57,11 @@ def parked(state: WorkflowState) -> bool:
     if state.status.terminal or not state.started:
         return False
     pending = [t for t in state.tasks if not t.retried and not t.status.terminal]
-    # a START_WORKFLOW waits for its run's start, which recovery must repeat: not parked
+    # a START_WORKFLOW waits for its run's start, which recovery must repeat: not parked; a
+    # system task awaiting its completion from outside waits for a signal
     return bool(pending) and all(
-        t.type in IN_PROGRESS_AT_ONCE and t.type != "START_WORKFLOW" for t in pending
+        (t.type in IN_PROGRESS_AT_ONCE and t.type != "START_WORKFLOW") or awaiting(t)
+        for t in pending
     )
 
 

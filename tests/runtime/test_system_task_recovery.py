@@ -25,7 +25,21 @@ def system_flow(name: str, task_name: str, *, simple_first: bool, async_complete
     return {"name": name, "tasks": tasks}
 
 
+FORKED = {  # an awaiting system task beside a queued task: the run is not parked, it is loaded
+    "name": "forked",
+    "tasks": [
+        {"name": "fork", "taskReferenceName": "f", "type": "FORK_JOIN", "forkTasks": [
+            [{"name": "enrich", "taskReferenceName": "e", "type": ENRICH, "asyncComplete": True,
+              "inputParameters": {"run": "forked"}}],
+            [{"name": "step_x", "taskReferenceName": "x"}],
+        ]},
+        {"name": "join", "taskReferenceName": "j", "type": "JOIN", "joinOn": ["e", "x"]},
+    ],
+}  # fmt: skip
+
+
 async def register_all(rt: cadenza.Runtime) -> None:
+    await rt.register(FORKED)
     await rt.register(system_flow("held", "enrich", simple_first=False, async_complete=True))
     await rt.register(system_flow("orders", "enrich", simple_first=True, async_complete=False))
     await rt.register(
@@ -53,6 +67,7 @@ async def test_a_restart_without_the_system_task_fails_only_the_runs_that_reach_
         rt.system_task(ENRICH, enrich)
         await register_all(rt)
         held = await rt.start("held", {})
+        forked = await rt.start("forked", {})
         orders = await rt.start("orders", {})
         plain = await rt.start("plain", {})
         done, queued = await rt.start("limited", {}), await rt.start("limited", {})
@@ -60,7 +75,7 @@ async def test_a_restart_without_the_system_task_fails_only_the_runs_that_reach_
         assert (await rt.get(held)).tasks[0].status == "IN_PROGRESS"
         assert (await rt.get(done)).status == "COMPLETED"
         assert (await rt.get(queued)).tasks[0].status == "SCHEDULED"
-    assert sorted(first_calls) == ["held", "limited"]
+    assert sorted(first_calls) == ["forked", "held", "limited"]
 
     again_calls: list[str] = []
 
@@ -86,6 +101,9 @@ async def test_a_restart_without_the_system_task_fails_only_the_runs_that_reach_
             "(register it with rt.system_task('ENRICH', fn), then retry the run)"
         )
         assert (await rt.get(held)).tasks[0].status == "IN_PROGRESS"  # awaiting, not re-queued
+        assert [(t.ref, t.status) for t in (await rt.get(forked)).tasks] == [
+            ("f", "COMPLETED"), ("e", "IN_PROGRESS"), ("x", "SCHEDULED"), ("j", "IN_PROGRESS"),
+        ]  # fmt: skip
         assert (await rt.get(queued)).tasks[0].status == "SCHEDULED"  # waits for its system task
 
         rt.system_task(ENRICH, enrich_again)  # registered after opening
@@ -93,6 +111,11 @@ async def test_a_restart_without_the_system_task_fails_only_the_runs_that_reach_
         assert (await rt.wait(queued)).tasks[0].output == {"by": "again"}
         assert (await rt.get(held)).tasks[0].status == "IN_PROGRESS"
         await rt.signal(held, "e", {"by": "signal"})
+        await rt.signal(forked, "e", {"by": "signal"})
+        step_x = await rt.poll("step_x", worker_id="w")
+        assert step_x is not None
+        await rt.complete(step_x.id, {})
+        assert (await rt.wait(forked)).status == "COMPLETED"
         await rt.retry(orders)
         assert (await rt.wait(held)).status == "COMPLETED"
         retried = await rt.wait(orders)

@@ -278,3 +278,22 @@ async def test_an_awaiting_task_times_out_and_is_retried_per_its_task_def(
     assert calls == [0, 1]
     await rt.signal(run_id, "e", {"score": 3})
     assert (await rt.wait(run_id)).status == "COMPLETED"
+
+
+async def test_a_run_awaiting_its_system_task_is_not_in_flight(
+    db_path: str, clock: VirtualClock
+) -> None:
+    """Waiting for a completion from outside is waiting for a signal: the run is parked, so
+    `max_runs_in_flight` does not hold the next start back."""
+    async with cadenza.Runtime(db_path, clock=clock, max_runs_in_flight=1) as rt:
+        rt.system_task(ENRICH, lambda task_input: None, async_complete=True)
+        await rt.register(only(flow()))
+        first = await rt.start("orders", {})
+        await rt.settle()
+        with anyio.fail_after(10):  # a bound on a hang, not a timing
+            second = await rt.start("orders", {})
+        await rt.settle()
+        for run_id in (first, second):
+            assert (await rt.get(run_id)).tasks[0].status == "IN_PROGRESS"
+            await rt.signal(run_id, "e", {})
+            assert (await rt.wait(run_id)).status == "COMPLETED"
