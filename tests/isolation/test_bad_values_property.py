@@ -189,6 +189,18 @@ PROBES: dict[tuple[str, str], tuple[st.SearchStrategy[Any], Call]] = {
         _BAD_INT | st.integers(max_value=0) | st.integers(min_value=10**6),
         lambda rt, ids, v: rt.worker("x", _noop, concurrency=v),
     ),
+    ("system_task", "task_type"): (
+        _BAD_TEXT | st.sampled_from(["HTTP", "SIMPLE", "WAIT", "USER_DEFINED"]),  # built in
+        lambda rt, ids, v: rt.system_task(v, _noop),
+    ),
+    ("system_task", "async_complete"): (
+        _BAD_FLAG,
+        lambda rt, ids, v: rt.system_task("x", _noop, async_complete=v),
+    ),
+    ("system_task", "concurrency"): (
+        _BAD_INT | st.integers(max_value=0) | st.integers(min_value=10**6),
+        lambda rt, ids, v: rt.system_task("x", _noop, concurrency=v),
+    ),
     ("definition", "name"): (_BAD_TEXT, lambda rt, ids, v: rt.definition(v)),
     ("definition", "version"): (_BAD_INT, lambda rt, ids, v: rt.definition("three_steps", v)),
     ("register", "definition"): (
