@@ -173,12 +173,14 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
     decisions: list[Event] = []
     for _ in range(ROUND_STEPS_MAX):
         now = state if scratch is None else scratch.state
-        walker = Walker(definition, now, env, fresh)
+        rank: int | None = None  # a retry's or an optional task's mark is followed this round
         step = _retries(definition, now, env, fresh)
         if step is None:
+            walker = Walker(definition, now, env, fresh)
             step = naming_failure_run(definition, now, walker.next_step())
-        if walker.pending:
-            return []
+            if walker.pending:
+                return []
+            rank = walker.rank
         if not step:
             return decisions
         if scratch is None:
@@ -186,8 +188,8 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
         for event in step:
             scratch.apply(event)
             decisions.append(event)
-            if isinstance(event, _ENDING):
-                fresh.setdefault(event.task_id, walker.rank)
+            if rank is not None and isinstance(event, _ENDING):
+                fresh.setdefault(event.task_id, rank)
         if scratch.state.status is not WorkflowStatus.RUNNING:
             return decisions
     raise InternalError(f"run {state.id}: a decide round took {ROUND_STEPS_MAX} steps")

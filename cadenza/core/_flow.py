@@ -81,7 +81,7 @@ from cadenza.core._events import (
 )
 from cadenza.core._join import join_events, spec_join_on
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
-from cadenza.core._start_workflow import START_WORKFLOW, start_request
+from cadenza.core._start_workflow import START_WORKFLOW, start_workflow_step
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus
 from cadenza.core._system_tasks import (
@@ -107,6 +107,7 @@ from cadenza.language._script import (
 from cadenza.language._validate import switch_script
 
 _SYSTEM = frozenset({"DYNAMIC", "EXCLUSIVE_JOIN", START_WORKFLOW})
+_NO_STEP = 1 << 62  # a rank above any place in a task list
 
 
 class Walker:
@@ -132,6 +133,8 @@ class Walker:
                     terminated = task
         self.terminated = terminated
         self.steps: list[tuple[int, list[Event]]] = []  # (rank, events), in walk order
+        self.found = 0  # steps found, those not made (a lesser rank was found first) too
+        self.best = _NO_STEP  # the least rank of the steps made
         self.rank = -1  # the rank of a step found where the walk is (module note)
         self.tail = -1  # the rank of what the walk last went past
         self.held = 0  # how often the walk stopped at a task that ended this round
@@ -195,6 +198,15 @@ class Walker:
     def _take(self, events: list[Event]) -> bool:
         """A step found here, at the walk's `rank`; the walk goes on elsewhere."""
         self.steps.append((self.rank, events))
+        self.best = min(self.best, self.rank)
+        self.found += 1
+        return False
+
+    def _outranked(self) -> bool:
+        """A step here would come after one already found: it is counted, not made."""
+        if self.rank >= self.best:
+            self.found += 1
+            return True
         return False
 
     def _found(self, ref: str, iteration: int) -> TaskState | None:
@@ -232,12 +244,10 @@ class Walker:
             join_on=self.dynamic_join_on.get(ref) if spec.type == "JOIN" else None,
         )  # fmt: skip
 
-    def _at_once(self, spec: TaskSpec, iteration: int, output: dict[str, Any]) -> bool:
-        """Schedule a system task and complete it in the same step."""
-        return self._at_once_scheduled(self._schedule(spec, iteration), output)
-
     def _task(self, spec: TaskSpec, iteration: int) -> bool:
         task = self._found(spec.ref, iteration)
+        if task is None and self._outranked():
+            return False
         kind = spec.type
         if kind in ("SWITCH", "DECISION"):
             if task is None:
@@ -253,7 +263,7 @@ class Walker:
             if task is None:
                 if kind == "FORK_JOIN_DYNAMIC":
                     return self._dynamic_fork(spec, iteration)
-                return self._at_once(spec, iteration, {})
+                return self._at_once_scheduled(self._schedule(spec, iteration), {})
             if not task.status.successful:
                 return False
             branches = spec.fork_tasks
@@ -296,25 +306,13 @@ class Walker:
         """NOOP, JSON_JQ_TRANSFORM, DYNAMIC, EXCLUSIVE_JOIN (`_system_tasks.py`), START_WORKFLOW."""
         if spec.type == "DYNAMIC":
             in_flight = [t for t in self.current.values() if not t.status.terminal]
-            return self._take(
-                schedule_dynamic(
-                    self.definition,
-                    spec,
-                    self.state,
-                    self.env,
-                    ref=iteration_ref(spec.ref, iteration),
-                    iteration=iteration,
-                    in_flight=in_flight,
-                )
-            )
+            return self._take(schedule_dynamic(
+                self.definition, spec, self.state, self.env,
+                ref=iteration_ref(spec.ref, iteration), iteration=iteration, in_flight=in_flight,
+            ))  # fmt: skip
         scheduled = self._schedule(spec, iteration)
         if spec.type == START_WORKFLOW:  # in progress until its run started (_start_workflow.py)
-            request = start_request(scheduled[0].input, self.state)  # type: ignore[attr-defined]
-            if isinstance(request, str):
-                failed = TaskFailed(at=self.state.updated_at, task_id=_id(scheduled),
-                                    reason=request, status="FAILED")  # fmt: skip
-                return self._take([*scheduled, failed])
-            return self._take(scheduled)
+            return self._take(start_workflow_step(scheduled, self.state))
         if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
             return self._take(exclusive_join_input(scheduled, spec))
         if spec.type in BY_SYSTEM_WORKER:
@@ -419,16 +417,8 @@ class Walker:
                 reason = (
                     f"task {spec.ref!r}: items {spec.raw['items']!r} is not a list (got {found!r})"
                 )
-                return self._take(
-                    [
-                        TaskFailed(
-                            at=now,
-                            task_id=task.id,
-                            reason=reason,
-                            status="FAILED_WITH_TERMINAL_ERROR",
-                        )
-                    ]
-                )
+                return self._take([TaskFailed(at=now, task_id=task.id, reason=reason,
+                                              status="FAILED_WITH_TERMINAL_ERROR")])  # fmt: skip
             items = found
         iteration = int(task.output.get("iteration") or 0)
         if iteration:
@@ -460,11 +450,11 @@ class Walker:
         """DoWhile.isIterationComplete: the body is walked to its end, every task of it in this
         iteration (in a fork's branch no JOIN waits for too) is terminal, and none waits for
         the next round to schedule the task after it."""
-        steps, held = len(self.steps), self.held
+        steps, held = self.found, self.held
         self.rank = self._rank_of(task)
         if not self._list(spec.loop_over, iteration):
             return False
-        if len(self.steps) != steps or self.held != held or self.pending:
+        if self.found != steps or self.held != held or self.pending:
             return False
         for body in walk(spec.loop_over):
             found = self.current.get(iteration_ref(body.ref, iteration))
