@@ -125,3 +125,32 @@ async def test_the_order_survives_a_restart_from_the_journal(db_path: str) -> No
     ]  # fmt: skip
     async with cadenza.Runtime(db_path, clock=VirtualClock(), seed=1) as rt:
         assert [(t.ref, t.status) for t in (await rt.get(run_id)).tasks] == before
+
+
+async def test_a_rerun_keeps_a_task_skipped_ahead_unless_it_reruns_from_it(
+    rt: cadenza.Runtime,
+) -> None:
+    """Conductor's rerunWF removes the tasks of a greater seq: a rerun from `a` keeps `b`
+    skipped (seq 0). A rerun from the skipped `b` drops every task listed after it, all of
+    them: the run starts over, `b` no longer skipped."""
+    await rt.register({"name": "abc", "version": 1,
+                       "tasks": [_simple("a"), _simple("b"), _simple("c")]})  # fmt: skip
+    for name in ("a", "b", "c"):
+        rt.worker(name, _echo)
+    run_id = await rt.start("abc", {})
+    await rt.skip(run_id, "b")
+    run = await rt.wait(run_id)
+    skipped = [("b", "SKIPPED"), ("a", "COMPLETED"), ("c", "COMPLETED")]
+    assert [(t.ref, t.status) for t in run.tasks] == skipped
+    await rt.rerun(run_id, "a")
+    run = await rt.wait(run_id)
+    assert [(t.ref, t.status) for t in run.tasks] == skipped
+    await rt.rerun(run_id, "b")
+    run = await rt.wait(run_id)
+    assert [(t.ref, t.status) for t in run.tasks] == [
+        ("a", "COMPLETED"), ("b", "COMPLETED"), ("c", "COMPLETED")
+    ]  # fmt: skip
+
+
+async def _echo(data: dict[str, Any]) -> dict[str, Any]:
+    return {}
