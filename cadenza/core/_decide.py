@@ -28,33 +28,40 @@ Rules, after Conductor's DeciderService:
 - an exhausted `permissive` (not optional) task stays as it ended and the
   run goes on; the walker fails the run at its end (DeciderService.decide);
 - otherwise the walker of `_flow.py` finds the next step in the nested
-  definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...), one step
-  per call; when the whole definition is done and nothing is in flight the
-  run completes with its `outputParameters` (the last task's output when
-  empty);
+  definition (SWITCH, FORK_JOIN/JOIN, DO_WHILE, SUB_WORKFLOW...); when the
+  whole definition is done and nothing is in flight the run completes with
+  its `outputParameters` (the last task's output when empty);
+- one call makes one *round* of steps, as one pass of Conductor's decide
+  loop does (`_round.py`): a task that fails or ends in a round is retried
+  or followed in the next one, so the task list is in Conductor's `seq`
+  order;
 - a run ending FAILED, TIMED_OUT or TERMINATED (by a task) whose definition
   names a `failureWorkflow` gets `conductor.failure_workflow: <id>` in its
   output (`_failure_run.py`).
 
 Decisions are stamped with `state.updated_at`, the time of the event that
-prompted them, and task ids are `<run id>-<n>` with n the position in the
-run's task list, so the same inputs always give the same decisions.
+prompted them, and task ids are `<run id>-<n>` with n the number of tasks the
+run scheduled before, so the same inputs always give the same decisions.
 """
 
 from __future__ import annotations
 
 import random
 
+from cadenza._errors import InternalError
 from cadenza.core._cases import failure_reason
 from cadenza.core._dynamic import spec_for
 from cadenza.core._events import (
     Event,
     TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
     TaskMarked,
     WorkflowFailed,
 )
 from cadenza.core._failure_run import naming_failure_run
 from cadenza.core._flow import Walker
+from cadenza.core._round import Scratch
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState, first_scheduled_at
 from cadenza.core._status import TaskStatus, WorkflowStatus
@@ -153,13 +160,52 @@ _RUN_STATUS_OF = {TaskStatus.CANCELED: "TERMINATED", TaskStatus.TIMED_OUT: "TIME
 
 
 def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> list[Event]:
-    """The decisions that follow from `state`; see the module note."""
+    """The decisions of the run's next round (`_round.py`), [] when there are none.
+
+    A round that wants a JavaScript result the environment's `Evaluations`
+    book lacks decides nothing (the book records what it wants); once it is
+    made, the same state decides the whole round again.
+    """
     if state.status is not WorkflowStatus.RUNNING or not state.started:
         return []
+    scratch: Scratch | None = None
+    fresh: dict[str, int] = {}  # task id -> the rank of the step that ended it, this round
+    decisions: list[Event] = []
+    for _ in range(ROUND_STEPS_MAX):
+        now = state if scratch is None else scratch.state
+        rank: int | None = None  # a retry's or an optional task's mark is followed this round
+        step = _retries(definition, now, env, fresh)
+        if step is None:
+            walker = Walker(definition, now, env, fresh)
+            step = naming_failure_run(definition, now, walker.next_step())
+            if walker.pending:
+                return []
+            rank = walker.rank
+        if not step:
+            return decisions
+        if scratch is None:
+            scratch = Scratch(state)
+        for event in step:
+            scratch.apply(event)
+            decisions.append(event)
+            if rank is not None and isinstance(event, _ENDING):
+                fresh.setdefault(event.task_id, rank)
+        if scratch.state.status is not WorkflowStatus.RUNNING:
+            return decisions
+    raise InternalError(f"run {state.id}: a decide round took {ROUND_STEPS_MAX} steps")
+
+
+ROUND_STEPS_MAX = 100_000  # a round longer than this is a bug, not a workflow
+_ENDING = (TaskCompleted, TaskFailed, TaskMarked, TaskCanceled)
+
+
+def _retries(
+    definition: WorkflowDef, state: WorkflowState, env: Environment, fresh: dict[str, int]
+) -> list[Event] | None:
+    """A retry of a task that failed before this round, or the run's end it leads to."""
     for task in _current(state):
-        if task.status.terminal and not task.status.successful:
+        if task.status.terminal and not task.status.successful and task.id not in fresh:
             decisions = _retry_or_fail(definition, state, task, env)
             if decisions is not None:
                 return naming_failure_run(definition, state, decisions)
-
-    return naming_failure_run(definition, state, Walker(definition, state, env).next_step())
+    return None

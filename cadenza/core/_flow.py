@@ -4,56 +4,51 @@ Design note
 -----------
 A definition is a tree of task lists. The walker re-derives, from the
 state alone, where the run is: it walks the top-level list in order; a
-task with no current attempt (a superseded attempt does not count) is the
-next step, and the walk stops at the first step it finds (the actor asks
-again until there is none, so a fork's branches start one decision at a
-time, in branch order). A task in flight blocks the rest of its list; a
-successful one lets the walk go on to the next task of its enclosing list,
-and when a nested list ends control returns to its parent:
+task with no current attempt (a superseded attempt does not count) is a
+step. A task in flight blocks the rest of its list, and so does one that
+ended in this round (`fresh`, see `_round.py`: its next task is the next
+round's); a successful one lets the walk go on to the next task of its
+list, and when a nested list ends control returns to its parent. Every
+branch is walked; of the steps found, `next_step` gives the one of least
+*rank* — the place in the task list of the task it follows (a fork's or a
+switch's mapped tasks: the rank of the fork or switch's own step) — the
+first found of equal ranks: Conductor's `seq` order.
 
-- SWITCH/DECISION completes at once with `evaluationResult` (its chosen
-  case, the value as Java's `"" + value` prints it: a missing one is
-  "null"); then its branch is walked, and the task after the switch follows
-  when the branch is done. A value matching no case and no default takes
-  an empty branch: the switch is done and the workflow continues.
+- SWITCH/DECISION completes at once (its case: the value as Java's
+  `"" + value` prints it, a missing one "null"), and its branch's head is
+  scheduled in the same round; the task after the switch follows when the
+  branch is done (an empty branch: in the next round).
 - FORK_JOIN_DYNAMIC plans its branches from its input and completes at
   once (bad input fails the run, naming it, with no fork task added, as
   Conductor's TerminateWorkflowException does; see `_dynamic.py`); each forked
   task is a branch, and the JOIN right after it also joins on them.
-- FORK_JOIN completes at once; every branch is walked (a blocked branch
-  does not block the others) and the fork counts as done, so the JOIN
-  after it is scheduled. Both forks run as type FORK, and a JOIN's input
-  is its `joinOn` (see `_schedule`). The JOIN (in progress from the
-  start) completes, with output `{ref: output}` (non-empty outputs only),
-  once each `joinOn` task is terminal and successful (COMPLETED_WITH_ERRORS
-  if an optional one ended so); once each is terminal and one (permissive)
-  is not successful it fails with their reasons (CANCELED if each of those
-  was CANCELED).
+- FORK_JOIN completes at once; its branches' heads and the JOIN after it
+  are scheduled in the same round; a blocked branch does not block the
+  others. Both forks run as type FORK; a JOIN's input is its `joinOn` and
+  it ends as `_join.py` says.
 - An exhausted `permissive` task that failed lets the walk go on; when
   the walk is done the run fails, with each such task's failure named.
 - DO_WHILE is in progress from the start; iteration n (from 1) runs the
-  body with references `ref__n`. The loop's own output carries
-  `iteration` (and, for the `items` form, `loopItem`/`loopIndex`), raised
-  by a `TaskUpdated` before the iteration's first task, and only once the
-  walk finds nothing else to do: Conductor's DoWhile runs as a system task
-  after the tasks its decide scheduled are added (DoWhile.java:115,
-  WorkflowExecutorOps.java:2508), so a loop in a fork starts its body after
-  the fork's other branches and the JOIN; when a body is done
-  the loop goes on while there are items left (the `items` form) or the
-  `loopCondition` holds, else it completes with `iteration` and each
-  iteration's outputs under `"1"`, `"2"`...
+  body with references `ref__n` (a task an operator skipped ahead of time
+  is skipped in every iteration). The loop's output carries `iteration`
+  (and, for the `items` form, `loopItem`/`loopIndex`), raised by a
+  `TaskUpdated` before the iteration's first task, once the walk finds
+  nothing else to do: Conductor's DoWhile runs after the round's tasks are
+  added (DoWhile.java:115, WorkflowExecutorOps.java:2508). An iteration is
+  done once every task of the body in it is terminal, none waits for the
+  next round (DoWhile.isIterationComplete); then the loop goes on while
+  there are items left or the `loopCondition` holds, else it completes
+  with each iteration's outputs under `"1"`, `"2"`...
 - SWITCH `javascript`, DECISION `caseExpression`, DO_WHILE `loopCondition`,
   INLINE and LAMBDA evaluate JavaScript (`_script.py`); an error or a limit
   reached fails the task (FAILED_WITH_TERMINAL_ERROR; INLINE and LAMBDA
-  FAILED, as Conductor's tasks do) with a reason naming it. With an
-  `Evaluations` book in the environment (a run's actor gives one) the walk
-  reads results from it; one it lacks is recorded as wanted and the walk
-  decides nothing, so the actor can evaluate off the event loop and ask again.
+  FAILED, as Conductor's tasks do). With an `Evaluations` book in the
+  environment (a run's actor gives one) the walk reads results from it; one
+  it lacks is recorded as wanted (`pending`) and the round decides nothing,
+  so the actor can evaluate off the event loop and ask again.
 - SET_VARIABLE completes at once (`apply` merges its input into the
-  variables); TERMINATE completes at once and ends the run as its
-  `terminationStatus` says, cancelling what is in flight, with its
-  `workflowOutput` and its `terminationReason` (blank: `Workflow is <S> by
-  TERMINATE task: <id>`, a COMPLETED run included, as Conductor does).
+  variables); TERMINATE completes at once and the next round ends the run
+  (`_terminate.py`).
 - SIMPLE, WAIT, HUMAN and SUB_WORKFLOW are scheduled and waited for.
 
 When the top-level list is done and nothing is in flight, the run
@@ -63,13 +58,20 @@ completes. Everything here is a pure function of (definition, state, env).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any
 
-from cadenza.core._cases import case_text, chosen_branch, failure_reason, iteration_ref
-from cadenza.core._dynamic import dynamic_specs, plan_dynamic_fork, spec_for
+from cadenza.core._cases import (
+    chosen_branch,
+    failure_reason,
+    iteration_ref,
+    loop_output,
+    switch_outcome,
+)
+from cadenza.core._dynamic import dynamic_fork_step, dynamic_specs, spec_for
 from cadenza.core._events import (
     Event,
-    TaskCanceled,
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
@@ -79,8 +81,9 @@ from cadenza.core._events import (
 )
 from cadenza.core._join import join_events, spec_join_on
 from cadenza.core._schedule import Environment, _schedule, roots_for, workflow_output
-from cadenza.core._start_workflow import START_WORKFLOW, start_request
+from cadenza.core._start_workflow import START_WORKFLOW, start_workflow_step
 from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._status import TaskStatus
 from cadenza.core._system_tasks import (
     AT_ONCE,
     exclusive_join,
@@ -89,6 +92,7 @@ from cadenza.core._system_tasks import (
     schedule_dynamic,
     set_variable,
 )
+from cadenza.core._terminate import terminate_step, terminated_run
 from cadenza.core._user_defined import by_system_worker, to_system_worker
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._expressions import resolve
@@ -99,36 +103,57 @@ from cadenza.language._script import (
     lambda_script,
     truthy,
 )
-from cadenza.language._validate import TERMINATION_STATUSES, switch_script
+from cadenza.language._validate import switch_script
 
 _SYSTEM = frozenset({"DYNAMIC", "EXCLUSIVE_JOIN", START_WORKFLOW})
+_NO_STEP = 1 << 62  # a rank above any place in a task list
 
 
 class Walker:
     """One walk of the definition against a state; see the module note."""
 
-    def __init__(self, definition: WorkflowDef, state: WorkflowState, env: Environment):
+    def __init__(
+        self,
+        definition: WorkflowDef,
+        state: WorkflowState,
+        env: Environment,
+        fresh: Mapping[str, int] | None = None,
+    ):
         self.definition = definition
         self.state = state
         self.env = env
+        self.fresh = fresh or {}  # tasks ended this round -> their step's rank (`_round.py`)
         self.current: dict[str, TaskState] = {}
+        terminated: TaskState | None = None
         for task in state.tasks:
             if not task.retried:
                 self.current[task.ref] = task
-        self.step: list[Event] | None = None
+                if task.type == "TERMINATE" and task.status is TaskStatus.COMPLETED:
+                    terminated = task
+        self.terminated = terminated
+        self.steps: list[tuple[int, list[Event]]] = []  # (rank, events), in walk order
+        self.found = 0  # steps found, those not made (a lesser rank was found first) too
+        self.best = _NO_STEP  # the least rank of the steps made
+        self.rank = -1  # the rank of a step found where the walk is (module note)
+        self.tail = -1  # the rank of what the walk last went past
+        self.held = 0  # how often the walk stopped at a task that ended this round
+        self.pending = False  # a JavaScript result the environment's book lacks
         self.dynamic_join_on: dict[str, tuple[str, ...]] = {}  # a JOIN after a dynamic fork
         self.deferred: list[Event] | None = None  # a loop's next iteration (module note)
 
     def next_step(self) -> list[Event]:
-        try:
-            done = self._list(self.definition.tasks, 0)
-        except ScriptPending:  # the run's actor evaluates off the loop, then asks again
+        """The first step of the walk in Conductor's order, [] if none; sets `rank` to its rank."""
+        if self.terminated is not None and self.terminated.id not in self.fresh:
+            return terminated_run(self.terminated, self.current, self.state.updated_at)
+        done = self._list(self.definition.tasks, 0)
+        if self.pending:  # the run's actor evaluates off the loop, then asks again
             return []
-        if self.step is not None:
-            return self.step
+        if self.steps:
+            self.rank, step = min(self.steps, key=itemgetter(0))  # the first of equal ranks
+            return step
         if self.deferred is not None:  # a loop's next iteration, after what the walk scheduled
             return self.deferred
-        if done and all(task.status.terminal for task in self.current.values()):
+        if done and not self.held and all(t.status.terminal for t in self.current.values()):
             failed = [t for t in self.current.values() if self._permissive_failure(t)]
             if failed:  # DeciderService.decide: the permissive tasks' failures end the run
                 reason = ". ".join(failure_reason(t.id, t.status.value, t.reason) for t in failed)
@@ -147,8 +172,11 @@ class Walker:
     # -- the walk ---------------------------------------------------------------
 
     def _list(self, specs: tuple[TaskSpec, ...], iteration: int) -> bool:
+        """Walk `specs` from its start (`rank`: the list's own rank); True once all are done."""
         previous: TaskSpec | None = None
         for spec in specs:
+            if previous is not None:
+                self.rank = self.tail  # a step here follows what the walk just went past
             if (
                 spec.type == "JOIN"
                 and previous is not None
@@ -157,14 +185,54 @@ class Walker:
                 fork = self.current.get(iteration_ref(previous.ref, iteration))
                 forked = fork.output.get("forkedTasks") if fork is not None else None
                 self.dynamic_join_on[iteration_ref(spec.ref, iteration)] = tuple(forked or ())
-            done = self._task(spec, iteration)
-            if self.step is not None or not done:
+            try:
+                if not self._task(spec, iteration):
+                    return False
+            except ScriptPending:  # recorded in the book; other branches are walked on
+                self.pending = True
                 return False
             previous = spec
         return True
 
     def _take(self, events: list[Event]) -> bool:
-        self.step = events
+        """A step found here, at the walk's `rank`; the walk goes on elsewhere."""
+        self.steps.append((self.rank, events))
+        self.best = min(self.best, self.rank)
+        self.found += 1
+        return False
+
+    def _outranked(self) -> bool:
+        """A step here would come after one already found: it is counted, not made."""
+        if self.rank >= self.best:
+            self.found += 1
+            return True
+        return False
+
+    def _found(self, ref: str, iteration: int) -> TaskState | None:
+        """The current attempt of `ref` in `iteration`; in a loop, a task an operator skipped
+        ahead of time (no iteration, as Conductor's skipTaskFromWorkflow makes it) is skipped in
+        every iteration, as Conductor's isTaskSkipped finds it by its plain reference."""
+        task = self.current.get(iteration_ref(ref, iteration))
+        if task is None and iteration:
+            plain = self.current.get(ref)
+            if plain is not None and plain.status is TaskStatus.SKIPPED:
+                return plain
+        return task
+
+    def _rank_of(self, task: TaskState) -> int:
+        """A task's rank: its step's if it ended this round, else its place in the list."""
+        return self.fresh.get(task.id, self.state.index[task.id])
+
+    def _ended(self, task: TaskState, spec: TaskSpec) -> bool:
+        """Whether the walk goes past the ended `task`: not in the round it ended in (its next
+        task is the next round's, as Conductor's decide finds it), and only if it succeeded
+        (or is an exhausted permissive task)."""
+        if task.id in self.fresh:
+            self.held += 1
+            return False
+        if task.status.successful or (spec.permissive and not spec.optional):
+            self.tail = self._rank_of(task)
+            return True
         return False
 
     def _schedule(self, spec: TaskSpec, iteration: int) -> list[Event]:
@@ -175,37 +243,41 @@ class Walker:
             join_on=self.dynamic_join_on.get(ref) if spec.type == "JOIN" else None,
         )  # fmt: skip
 
-    def _at_once(self, spec: TaskSpec, iteration: int, output: dict[str, Any]) -> bool:
-        """Schedule a system task and complete it in the same step."""
-        return self._at_once_scheduled(self._schedule(spec, iteration), output)
-
     def _task(self, spec: TaskSpec, iteration: int) -> bool:
-        task = self.current.get(iteration_ref(spec.ref, iteration))
+        task = self._found(spec.ref, iteration)
+        if task is None and self._outranked():
+            return False
         kind = spec.type
         if kind in ("SWITCH", "DECISION"):
             if task is None:
                 return self._switch(spec, iteration)
             if not task.status.successful:
                 return False
-            return self._list(chosen_branch(spec, task), iteration)
+            branch = chosen_branch(spec, task)
+            if not branch:  # DeciderService.getNextTask: the switch's own next task
+                return self._ended(task, spec)
+            self.rank = self._rank_of(task)  # SwitchTaskMapper schedules the branch's head
+            return self._list(branch, iteration)
         if kind in ("FORK_JOIN", "FORK_JOIN_DYNAMIC"):
             if task is None:
                 if kind == "FORK_JOIN_DYNAMIC":
                     return self._dynamic_fork(spec, iteration)
-                return self._at_once(spec, iteration, {})
+                return self._at_once_scheduled(self._schedule(spec, iteration), {})
             if not task.status.successful:
                 return False
             branches = spec.fork_tasks
             if kind == "FORK_JOIN_DYNAMIC":
                 branches = tuple((forked,) for forked in dynamic_specs(task, self.definition.name))
+            rank = self._rank_of(task)  # the fork's mapper schedules its heads and its JOIN
             for branch in branches:
+                self.rank = rank
                 self._list(branch, iteration)
-                if self.step is not None:
-                    return False
+            self.tail = rank
             return True
         if task is None:
-            if kind == "TERMINATE":
-                return self._terminate(spec, iteration)
+            if kind == "TERMINATE":  # the next round ends the run (`_terminate.py`)
+                now = self.state.updated_at
+                return self._take(terminate_step(spec, self._schedule(spec, iteration), now))
             if kind == "SET_VARIABLE":
                 scheduled = self._schedule(spec, iteration)
                 return self._take(set_variable(scheduled, self.state, self.env.max_variables_kb))
@@ -215,7 +287,7 @@ class Walker:
                 return self._system_task(spec, iteration)
             return self._take(self._schedule(spec, iteration))
         if task.status.terminal:  # an exhausted permissive task lets the walk go on
-            return task.status.successful or (spec.permissive and not spec.optional)
+            return self._ended(task, spec)
         if kind == "JOIN":
             return self._join(spec, task, iteration)
         if kind == "EXCLUSIVE_JOIN":
@@ -233,25 +305,13 @@ class Walker:
         """NOOP, JSON_JQ_TRANSFORM, DYNAMIC, EXCLUSIVE_JOIN (`_system_tasks.py`), START_WORKFLOW."""
         if spec.type == "DYNAMIC":
             in_flight = [t for t in self.current.values() if not t.status.terminal]
-            return self._take(
-                schedule_dynamic(
-                    self.definition,
-                    spec,
-                    self.state,
-                    self.env,
-                    ref=iteration_ref(spec.ref, iteration),
-                    iteration=iteration,
-                    in_flight=in_flight,
-                )
-            )
+            return self._take(schedule_dynamic(
+                self.definition, spec, self.state, self.env,
+                ref=iteration_ref(spec.ref, iteration), iteration=iteration, in_flight=in_flight,
+            ))  # fmt: skip
         scheduled = self._schedule(spec, iteration)
         if spec.type == START_WORKFLOW:  # in progress until its run started (_start_workflow.py)
-            request = start_request(scheduled[0].input, self.state)  # type: ignore[attr-defined]
-            if isinstance(request, str):
-                failed = TaskFailed(at=self.state.updated_at, task_id=_id(scheduled),
-                                    reason=request, status="FAILED")  # fmt: skip
-                return self._take([*scheduled, failed])
-            return self._take(scheduled)
+            return self._take(start_workflow_step(scheduled, self.state))
         if spec.type == "EXCLUSIVE_JOIN":  # in progress from the start, as a JOIN
             return self._take(exclusive_join_input(scheduled, spec))
         if by_system_worker(spec.type):
@@ -282,15 +342,7 @@ class Walker:
                 else spec.raw.get("caseValueParam")
             )
             value = task_input.get(key) if isinstance(key, str) else None
-        case = case_text(value)
-        output: dict[str, Any]
-        if spec.type == "DECISION":  # DecisionTaskMapper.java:84-88, :107
-            has_children = bool(spec.branch_for(case) or spec.default_case)
-            task_input = {"case": case, **({"hasChildren": "true"} if has_children else {})}
-            output = {"caseOutput": [case]}
-        else:  # SwitchTaskMapper.java:104-107
-            task_input = {**task_input, "case": case}
-            output = {"evaluationResult": [case], "selectedCase": case}
+        task_input, output = switch_outcome(spec, task_input, value)
         first = scheduled[0]
         if isinstance(first, TaskScheduled):
             scheduled[0] = dataclasses.replace(first, input=task_input)
@@ -338,27 +390,9 @@ class Walker:
         return self._take([*scheduled, failed])
 
     def _dynamic_fork(self, spec: TaskSpec, iteration: int) -> bool:
-        """Plan the branches from the fork's input (see `_dynamic.py`).
-
-        Bad input fails the run and adds no task: ForkJoinDynamicTaskMapper throws
-        TerminateWorkflowException (:208-213 and the checks before it), which
-        WorkflowExecutorOps.decide (:1412) turns into terminate(): what is in flight
-        is cancelled, the output evaluated, the run FAILED with the message as reason.
-        """
+        """Plan the branches from the fork's input, or fail the run (`_dynamic.py`)."""
         scheduled = self._schedule(spec, iteration)
-        task_input = scheduled[0].input  # type: ignore[attr-defined]
-        plan = plan_dynamic_fork(self.definition, self.state, spec, task_input)
-        if isinstance(plan, str):
-            now = self.state.updated_at
-            reason = f"task {spec.ref!r}: {plan}"
-            events: list[Event] = [
-                TaskCanceled(at=now, task_id=t.id, reason=reason)
-                for t in self.current.values()
-                if not t.status.terminal
-            ]
-            output = workflow_output(self.definition, self.state)
-            return self._take([*events, WorkflowFailed(at=now, reason=reason, output=output)])
-        return self._at_once_scheduled(scheduled, plan)
+        return self._take(dynamic_fork_step(self.definition, self.state, spec, scheduled))
 
     def _join(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
         """See `_join.py`."""
@@ -373,43 +407,6 @@ class Walker:
         spec = self._spec_of(task.ref)
         return spec is not None and spec.optional
 
-    def _terminate(self, spec: TaskSpec, iteration: int) -> bool:
-        now = self.state.updated_at
-        scheduled = self._schedule(spec, iteration)
-        new_id = _id(scheduled)
-        task_input = scheduled[0].input  # type: ignore[attr-defined]
-        status = task_input.get("terminationStatus")
-        if status not in TERMINATION_STATUSES:
-            reason = f"task {spec.ref!r}: terminationStatus {status!r} is not COMPLETED, FAILED or TERMINATED"
-            failed = TaskFailed(
-                at=now, task_id=new_id, reason=reason, status="FAILED_WITH_TERMINAL_ERROR"
-            )
-            return self._take([*scheduled, failed])
-        # WorkflowExecutorOps.decide: a blank reason names the status and the task
-        reason = str(task_input.get("terminationReason") or "").strip() or (
-            f"Workflow is {status} by TERMINATE task: {new_id}"
-        )
-        output = task_input.get("workflowOutput")
-        output = (
-            output if isinstance(output, dict) else ({} if output is None else {"output": output})
-        )
-        events: list[Event] = [
-            *scheduled,
-            TaskCompleted(at=now, task_id=new_id, output=dict(output)),  # Terminate.java
-        ]
-        events.extend(
-            TaskCanceled(at=now, task_id=t.id, reason=reason)
-            for t in self.current.values()
-            if not t.status.terminal
-        )
-        if status == "COMPLETED":
-            events.append(WorkflowCompleted(at=now, output=output, reason=reason))
-        else:  # WorkflowExecutorOps.terminate: the TERMINATE task is the run's failed task
-            events.append(
-                WorkflowFailed(at=now, reason=reason, status=status, task_id=new_id, output=output)
-            )
-        return self._take(events)
-
     def _loop(self, spec: TaskSpec, task: TaskState) -> bool:
         now = self.state.updated_at
         items: list[Any] | None = None
@@ -419,20 +416,12 @@ class Walker:
                 reason = (
                     f"task {spec.ref!r}: items {spec.raw['items']!r} is not a list (got {found!r})"
                 )
-                return self._take(
-                    [
-                        TaskFailed(
-                            at=now,
-                            task_id=task.id,
-                            reason=reason,
-                            status="FAILED_WITH_TERMINAL_ERROR",
-                        )
-                    ]
-                )
+                return self._take([TaskFailed(at=now, task_id=task.id, reason=reason,
+                                              status="FAILED_WITH_TERMINAL_ERROR")])  # fmt: skip
             items = found
         iteration = int(task.output.get("iteration") or 0)
         if iteration:
-            if not self._list(spec.loop_over, iteration):
+            if not self._iteration_done(spec, task, iteration):
                 return False
             if items is not None:
                 again = iteration < len(items)
@@ -452,15 +441,25 @@ class Walker:
             if self.deferred is None:  # once every other step of this walk is taken
                 self.deferred = [TaskUpdated(at=now, task_id=task.id, output=output)]
             return False
-        result: dict[str, Any] = {"iteration": iteration}
-        body = [t.ref for t in walk(spec.loop_over)]
-        for n in range(1, iteration + 1):
-            result[str(n)] = {
-                ref: self.current[iteration_ref(ref, n)].output
-                for ref in body
-                if iteration_ref(ref, n) in self.current
-            }
+        self.rank = self._rank_of(task)
+        result = loop_output(spec, self.current, iteration)
         return self._take([TaskCompleted(at=now, task_id=task.id, output=result)])
+
+    def _iteration_done(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
+        """DoWhile.isIterationComplete: the body is walked to its end, every task of it in this
+        iteration (in a fork's branch no JOIN waits for too) is terminal, and none waits for
+        the next round to schedule the task after it."""
+        steps, held = self.found, self.held
+        self.rank = self._rank_of(task)
+        if not self._list(spec.loop_over, iteration):
+            return False
+        if self.found != steps or self.held != held or self.pending:
+            return False
+        for body in walk(spec.loop_over):
+            found = self.current.get(iteration_ref(body.ref, iteration))
+            if found is not None and not found.status.terminal:
+                return False
+        return True
 
     def _condition(self, spec: TaskSpec, task: TaskState, iteration: int) -> bool:
         """A `loopCondition`, as Conductor's DoWhile evaluates it; raises `ScriptError`.

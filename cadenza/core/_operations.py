@@ -21,9 +21,13 @@ applies them and lets `decide` take it from there):
   `latest=True` the run switches to the newest registered version. Same
   run id.
 - `rerun` (a terminal run) from `ref`: that task's latest attempt and every
-  task scheduled after it are dropped, so the walker schedules `ref` again
+  task listed after it are dropped, so the walker schedules `ref` again
   in its place (Conductor's `rerunWF` resets it in place and removes the
-  rest); `input`, when given, replaces the workflow input.
+  tasks of a greater `seq`); `input`, when given, replaces the workflow
+  input. A task skipped ahead of time is listed first (seq 0): a rerun from
+  an earlier task keeps it skipped, and a rerun from it drops every task,
+  so the run starts over with it no longer skipped (Conductor would reset
+  it alone, and never schedule the tasks before it again).
 
 Dropped tasks stay in the journal (it is append-only) but leave the state;
 new tasks never reuse their ids (`WorkflowState.dropped` counts them), so a

@@ -118,3 +118,15 @@ def started_events(
         return [TaskFailed(at=now, task_id=task.id, reason=reason or "not started",
                            status="FAILED")]  # fmt: skip
     return [TaskCompleted(at=now, task_id=task.id, output={"workflowId": run_id})]
+
+
+def start_workflow_step(scheduled: list[Event], state: WorkflowState) -> list[Event]:
+    """A START_WORKFLOW task's scheduling (in progress until its run started), failed at once
+    if its request does not hold (`start_request`)."""
+    task = scheduled[0]
+    request = start_request(task.input, state)  # type: ignore[attr-defined]
+    if isinstance(request, str):
+        task_id: str = task.task_id  # type: ignore[attr-defined]
+        failed = TaskFailed(at=state.updated_at, task_id=task_id, reason=request, status="FAILED")
+        return [*scheduled, failed]
+    return scheduled

@@ -15,6 +15,10 @@ need the old state keep a copy (`WorkflowState.copy`).
 A terminal run never changes again, except by `WorkflowReopened` (retry,
 restart, rerun), the one event allowed after a terminal one. Completing a
 SET_VARIABLE task merges its input into `variables`.
+
+`tasks` is in Conductor's `seq` order: the order tasks were scheduled in
+(`decide` makes them in Conductor's order, `_round.py`), except that a task
+an operator skips ahead of time goes to the front (`_to_the_front`).
 """
 
 from __future__ import annotations
@@ -184,6 +188,19 @@ def _task(state: WorkflowState, task_id: str, event: Event) -> TaskState:
     return task
 
 
+def _to_the_front(state: WorkflowState, task: TaskState) -> None:
+    """A task an operator skipped goes before every scheduled one, after those skipped before:
+    Conductor creates it without a `seq` (0; WorkflowExecutorOps.skipTaskFromWorkflow) and
+    reads a run's tasks sorted by `seq` (RedisExecutionDAO.getTasksForWorkflow)."""
+    position = state.index[task.id]
+    front = 0
+    while front < position and state.tasks[front].status is TaskStatus.SKIPPED:
+        front += 1
+    if front < position:
+        state.tasks.insert(front, state.tasks.pop(position))
+        state.index = {each.id: place for place, each in enumerate(state.tasks)}
+
+
 def apply(state: WorkflowState, event: Event) -> WorkflowState:
     """Fold one event into `state` (in place) and return it; see the module note."""
     invariant(
@@ -307,6 +324,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             task.ended_at = event.at
             if task.started_at is None:
                 task.started_at = event.at
+            if task.status is TaskStatus.SKIPPED:
+                _to_the_front(state, task)
         case WorkflowReopened():
             invariant(state.status.terminal, f"run {state.id} reopened while {state.status}")
             for task_id in event.superseded:

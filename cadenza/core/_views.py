@@ -117,7 +117,8 @@ class WorkflowRun:
         priority: 0-99, higher first; its tasks carry it into their queues.
         correlation_id: the caller's correlation id, if any.
         parent_id: the parent run of a sub-workflow (None for a top-level run).
-        tasks: every attempt, in scheduling order.
+        tasks: every attempt, in scheduling order (Conductor's `seq` order; a task an
+            operator skipped ahead of time first).
         created_at: when it started (Unix seconds, the runtime's clock).
         updated_at: when its last event happened.
         ended_at: when it ended (None while it runs).

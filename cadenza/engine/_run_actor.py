@@ -460,6 +460,7 @@ class RunActor(Actor[Any]):
             decisions = decide(self.definition, state, env)
             if not decisions:
                 return
+            self.scripts.book.forget()  # the round that read them is decided
             for decision in decisions:
                 apply(state, decision)
                 events.append(decision)

@@ -280,8 +280,9 @@ class Evaluations:
 
     `value` is what `decide` calls; `make` (blocking: call it in a worker
     thread) makes what was wanted. Results are kept as JSON text, so each
-    read is a fresh value, until the next `make` (by then the decisions that
-    read them are journaled).
+    read is a fresh value, until `forget` (the run's actor calls it once a
+    round's decisions are made: a round that wanted one more result is
+    decided again from its start, and must find the earlier ones).
     """
 
     def __init__(self) -> None:
@@ -300,10 +301,13 @@ class Evaluations:
             raise ScriptError(text)
         return _value(text)
 
+    def forget(self) -> None:
+        """Drop the results made so far (their decisions are made)."""
+        self.made = {}
+
     def make(self) -> None:
         """Make every wanted evaluation (blocking, up to its time limit each)."""
         wanted, self.wanted = list(self.wanted), {}
-        self.made = {}
         for script, input_json in wanted:
             try:
                 self.made[(script, input_json)] = (

@@ -283,14 +283,12 @@ async def test_re_running_the_simple_workflow_multiple_times_after_completion(
     assert "o3" in run.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Conductor lists a task skipped ahead of time first: it is created without a seq "
-    "(WorkflowExecutorOps.java skipTaskFromWorkflow, :1688) and tasks are read sorted by seq "
-    "(RedisExecutionDAO.java:517); cadenza lists it after the task already scheduled",
-)
 async def test_task_skipping_in_simple_workflows(h: cadenza.Runtime) -> None:
-    """WorkflowAndTaskConfigurationSpec.groovy: "Test task skipping in simple workflows"."""
+    """WorkflowAndTaskConfigurationSpec.groovy: "Test task skipping in simple workflows".
+
+    Conductor lists the task skipped ahead of time first: it is created without a seq
+    (WorkflowExecutorOps.skipTaskFromWorkflow) and a run's tasks are read sorted by seq
+    (RedisExecutionDAO.getWorkflow)."""
     rt = h
     run_id = await rt.start(TEST_WORKFLOW, INPUT, correlation_id="unit_test_3")
     run = await status(rt, run_id)

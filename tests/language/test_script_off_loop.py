@@ -139,3 +139,28 @@ def test_decide_with_an_evaluations_book_asks_instead_of_evaluating() -> None:
     decisions = decide(definition, state, env)
     assert [type(d).__name__ for d in decisions] == ["TaskScheduled", "TaskCompleted"]
     assert decisions[1].output == {"result": 42}  # type: ignore[attr-defined]
+
+
+def test_a_round_that_wants_results_one_after_another_is_decided_whole() -> None:
+    """A round (core/_round.py) wants every result it can see in one walk, and the book keeps
+    what it made until the round is decided: a SWITCH's javascript, then the INLINE its
+    branch starts with, are two asks; the third decide makes the whole round, in order.
+    (Were the first result dropped at the second `make`, the round would ask for ever.)"""
+    choose = {"name": "sw", "taskReferenceName": "sw", "type": "SWITCH",
+              "evaluatorType": "javascript", "expression": "'a'",
+              "decisionCases": {"a": [inline("in", "1 + 1")]}}  # fmt: skip
+    definition = parse_workflow_def(workflow("chain", choose, inline("both", "2 + 2")))
+    state = WorkflowState(id="r")
+    apply(state, WorkflowStarted(at=1.0, run_id="r", name="chain", version=1, digest="d", input={}))
+    book = Evaluations()
+    env = Environment(scripts=book)
+    for _ in range(2):
+        assert decide(definition, state, env) == []
+        assert len(book.wanted) == 1
+        book.make()
+    decisions = decide(definition, state, env)
+    assert [(type(d).__name__, getattr(d, "ref", None)) for d in decisions] == [
+        ("TaskScheduled", "sw"), ("TaskCompleted", None),
+        ("TaskScheduled", "in"), ("TaskCompleted", None),
+    ]  # fmt: skip
+    assert decisions[3].output == {"result": 2}  # type: ignore[attr-defined]

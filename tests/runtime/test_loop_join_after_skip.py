@@ -4,19 +4,17 @@ RUNNING for ever.
 
 The body forks two branches; the outer JOIN waits on `s9` and `s19`, and `s19` was
 skipped by an operator before it was scheduled (its SKIPPED task carries no iteration,
-so it counts as done in every iteration). The outer JOIN completes while the inner JOIN
-`f11j` still waits on a WAIT; the loop starts its next iteration; when the WAIT ends, the
-earlier iteration's JOIN stays IN_PROGRESS. Conductor's DoWhile.java ends an iteration
-only once every task of the body in it is terminal (`allDone`), so its JOIN is still
-decided. The fix belongs in the core's loop and JOIN decisions (core/_flow.py,
-core/_decide.py), which another engineer is changing: kept as a strict xfail until then.
+as Conductor's skipTaskFromWorkflow makes it, so it is skipped in every iteration, as
+Conductor's isTaskSkipped finds it by its plain reference). The outer JOIN completes while
+the inner JOIN `f11j` still waits on a WAIT; the loop used to start its next iteration, and
+the earlier iteration's JOIN then stayed IN_PROGRESS. Conductor's DoWhile.isIterationComplete
+ends an iteration only once every task of the body in it is terminal, so its JOIN is still
+decided.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 import cadenza
 from cadenza.testing import VirtualClock
@@ -63,10 +61,6 @@ LOOP = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a DO_WHILE ends its iteration while a JOIN of its body waits (core/_flow.py)",
-)
 async def test_a_loop_whose_task_was_skipped_still_ends(
     rt: cadenza.Runtime, clock: VirtualClock
 ) -> None:

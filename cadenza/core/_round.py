@@ -1,0 +1,62 @@
+"""A decide round: the steps Conductor's decide loop takes in one pass, in its order.
+
+Design note
+-----------
+Conductor's `WorkflowExecutorOps.decide` runs in rounds (:1298-1400): one
+`DeciderService.decide` collects, in the order of the run's tasks (by
+`seq`), the next tasks of each task that ended since the last round (a
+FORK's or SWITCH's mapper adds its branch heads and JOIN at once,
+`ForkJoinTaskMapper`, `SwitchTaskMapper`); `scheduleTask` gives them the
+next `seq` numbers (:1978-1993), then the synchronous system tasks run
+(LAMBDA, INLINE, SET_VARIABLE, TERMINATE, DO_WHILE...; a DO_WHILE schedules
+its next iteration there, after the round's tasks). What those tasks' ends
+lead to is the *next* round's work.
+
+`decide` makes one round: it takes the walker's steps one by one on a
+scratch copy of the state, each step's ended tasks marked *fresh* (with the
+rank their step had), so the walk does not go past a task that ended in
+this round; the round is over when the walk finds nothing more. The run's
+actor applies the round and asks again, so the next call is the next round.
+The task list's order is then Conductor's `seq` order, and it is journaled:
+a run reloaded from its records lists its tasks the same way.
+
+`scratch` copies the state's lists and copies a task only before a step
+changes it (`apply` assigns nested values, never changes them in place), so
+a round costs one list copy, not a deep copy.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from cadenza.core._events import Event, TaskScheduled
+from cadenza.core._state import WorkflowState, apply
+
+
+class Scratch:
+    """A state to try a round's steps on, sharing unchanged tasks with the real one."""
+
+    def __init__(self, state: WorkflowState):
+        self.origin = state
+        self.state = copy.copy(state)
+        self.state.tasks = list(state.tasks)
+        self.state.index = dict(state.index)
+        self._own: set[str] = set()
+
+    def apply(self, event: Event) -> None:
+        """Apply `event` to the scratch state, the real one untouched."""
+        for task_id in _touched(event):
+            if task_id in self._own or task_id not in self.origin.index:
+                continue
+            position = self.state.index[task_id]
+            self.state.tasks[position] = copy.copy(self.state.tasks[position])
+            self._own.add(task_id)
+        apply(self.state, event)
+
+
+def _touched(event: Event) -> list[str]:
+    """The existing tasks `event` changes."""
+    if isinstance(event, TaskScheduled):
+        return [event.retried_from] if event.retried_from is not None else []
+    task_id = getattr(event, "task_id", None)
+    return [task_id] if isinstance(task_id, str) else []

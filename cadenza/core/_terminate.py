@@ -1,0 +1,73 @@
+"""TERMINATE: the task completes in one round, the run ends in the next, as in Conductor.
+
+Design note
+-----------
+Conductor's Terminate is a synchronous system task: it completes with its
+`workflowOutput` as output in the round that scheduled it, beside whatever
+else that round scheduled (Terminate.java); the next `DeciderService.decide`
+finds a successful TERMINATE task and ends the run (`endExecution`):
+everything still in flight is cancelled, and the run ends as its
+`terminationStatus` says, with the task's `workflowOutput` and its
+`terminationReason` (blank: `Workflow is <S> by TERMINATE task: <taskId>`,
+a COMPLETED run included). A TERMINATE whose status is not COMPLETED, FAILED
+or TERMINATED fails FAILED_WITH_TERMINAL_ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cadenza.core._events import (
+    Event,
+    TaskCanceled,
+    TaskCompleted,
+    TaskFailed,
+    WorkflowCompleted,
+    WorkflowFailed,
+)
+from cadenza.core._state import TaskState
+from cadenza.language._definition import TaskSpec
+from cadenza.language._validate import TERMINATION_STATUSES
+
+
+def terminate_step(spec: TaskSpec, scheduled: list[Event], now: float) -> list[Event]:
+    """`scheduled` (the TERMINATE task's scheduling), then its completion or its failure."""
+    task_id: str = scheduled[0].task_id  # type: ignore[attr-defined]
+    task_input: dict[str, Any] = scheduled[0].input  # type: ignore[attr-defined]
+    status = task_input.get("terminationStatus")
+    if status not in TERMINATION_STATUSES:
+        reason = f"task {spec.ref!r}: terminationStatus {status!r} is not COMPLETED, FAILED or TERMINATED"
+        failed = TaskFailed(
+            at=now, task_id=task_id, reason=reason, status="FAILED_WITH_TERMINAL_ERROR"
+        )
+        return [*scheduled, failed]
+    return [*scheduled, TaskCompleted(at=now, task_id=task_id, output=_output(task_input))]
+
+
+def terminated_run(task: TaskState, current: Mapping[str, TaskState], now: float) -> list[Event]:
+    """The run's end a completed TERMINATE `task` makes: what is in flight is cancelled."""
+    status = str(task.input.get("terminationStatus"))
+    reason = str(task.input.get("terminationReason") or "").strip() or (
+        f"Workflow is {status} by TERMINATE task: {task.id}"
+    )
+    output = _output(task.input)
+    events: list[Event] = [
+        TaskCanceled(at=now, task_id=t.id, reason=reason)
+        for t in current.values()
+        if not t.status.terminal
+    ]
+    if status == "COMPLETED":
+        events.append(WorkflowCompleted(at=now, output=output, reason=reason))
+    else:  # WorkflowExecutorOps.terminate: the TERMINATE task is the run's failed task
+        events.append(
+            WorkflowFailed(at=now, reason=reason, status=status, task_id=task.id, output=output)
+        )
+    return events
+
+
+def _output(task_input: Mapping[str, Any]) -> dict[str, Any]:
+    output = task_input.get("workflowOutput")
+    if isinstance(output, dict):
+        return dict(output)
+    return {} if output is None else {"output": output}
