@@ -222,10 +222,16 @@ class ConductorChecks:
                 shown = ", ".join(f"{t.id} {t.status.value}" for t in wrong[:4])
                 self._report("conductor", run.id, f"COMPLETED with {shown}")
         elif status is WorkflowStatus.FAILED:
+            # a CANCELED task fails the run only as an exhausted permissive one, whose own
+            # status the reason names (DeciderService.decide); by retry() it TERMINATES it
             failed = {
                 t.id
                 for t in current
-                if t.status in UNSUCCESSFUL[:3] and t.status is not TaskStatus.CANCELED
+                if t.status in UNSUCCESSFUL[:3]
+                or (
+                    t.status is TaskStatus.CANCELED
+                    and f"Task {t.id} failed with status: CANCELED" in reason
+                )
             }
             named = next((task_id for task_id in failed if f"Task {task_id} " in reason), None)
             if named is None:
