@@ -90,6 +90,7 @@ class DurableBatches:
         self.handler = handler
         self.since_snapshot = 0
         self.held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
+        self.epoch: int | None = None  # the lease epoch the state was read under (`Append.epoch`)
 
     def loaded(self, events_since_snapshot: int, timers: dict[str, int]) -> None:
         """The run was loaded with these many events after its snapshot, holding `timers`."""
@@ -147,7 +148,12 @@ class DurableBatches:
             self.since_snapshot = 0
         began = perf_counter()
         await self.services.journal.append(
-            Append(info=row, events=[event.to_json() for event in events], snapshot=snapshot)
+            Append(
+                info=row,
+                events=[event.to_json() for event in events],
+                snapshot=snapshot,
+                epoch=self.epoch,
+            )
         )
         if (observer := self.services.observer) is not None:
             observer.committed(state, events, perf_counter() - began)
