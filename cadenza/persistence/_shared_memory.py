@@ -114,6 +114,10 @@ class SharedStore:
         self.streams = MemoryJournal(clock=self.clock)
         self.leases = {p: LeaseRow() for p in range(PARTITIONS)}
 
+    def rows(self) -> list[StreamInfo]:
+        """Every stream's current-state row, in creation order (for a checker)."""
+        return [row.info for row in self.streams._store.streams.values()]
+
     def next_order(self) -> int:
         self.changes += 1
         return self.changes

@@ -36,6 +36,7 @@ def test_a_bounded_sweep_of_shared_runtimes_finds_no_violation() -> None:
     assert sum(r.partitions for r in results) > 0
     assert sum(r.crashes for r in results) > 0
     assert sum(r.refused for r in results) > 0  # the fence had late writes to refuse
+    assert sum(r.forwarded for r in results) > 0  # signals went through the inbox
 
 
 def test_the_same_seed_replays_the_same_history_in_another_process() -> None:

@@ -67,6 +67,6 @@ def _without_epoch(ticket: Ticket[EncodedAppend]) -> Ticket[EncodedAppend]:
 
 # name → (inject, the first violation kind the world must report, seeds budget)
 BUGS: dict[str, tuple[Callable[[Patcher], None], str, int]] = {
-    "skip_epoch_check": (skip_epoch_check, "stale_write", 10),
-    "skip_read_epoch": (skip_read_epoch, "ended_changed", 40),
+    "skip_epoch_check": (skip_epoch_check, "stale_write", 3),
+    "skip_read_epoch": (skip_read_epoch, "ended_changed", 5),
 }

@@ -26,11 +26,15 @@ process, so the faults are:
 
 Clients start one run per idempotency key (`k0`, `k1`, ...), each at a
 seeded moment on a random live process, retrying with the same key on
-another one when a call fails or takes too long. After `duration_s` the
+another one when a call fails or takes too long. Every third key runs
+`signalled` (a step, a WAIT, a step): its client reads the run through a
+random process until the WAIT waits, then signals it through a random
+process — mostly not its owner, so the signal travels through the inbox —
+again until a read shows the WAIT done. After `duration_s` the
 faults stop, every process is healed (a dead slot restarted), and the runs
 have `settle_s` to finish.
 
-The checker (`OwnerChecker`) runs after every step of the loop: each write
+The checker (`OwnerChecker`, `shared_checker`) runs after every step of the loop: each write
 the store accepted carries its owner and epoch; it must come from the
 owner of the partition's latest grant at that epoch (no late write from a
 stale owner), and each run's writes never go back to an older epoch nor
@@ -41,6 +45,7 @@ exactly one run, COMPLETED; nothing is left unfinished; the inbox is empty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import random
@@ -49,9 +54,12 @@ from typing import Any
 
 import anyio
 
-from cadenza.actors._simloop import Simulation
-from cadenza.persistence._shared_memory import Grant, SharedMemoryJournal, SharedStore, Write
+from cadenza._errors import InvalidOperation
+from cadenza.actors._simloop import SimDeadlock, SimTimeout, Simulation
+from cadenza.persistence import StreamInfo
+from cadenza.persistence._shared_memory import SharedMemoryJournal, SharedStore
 from cadenza.runtime import Runtime
+from cadenza.testing._simulation.shared_checker import OwnerChecker, OwnerViolation
 
 PROCESS: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "cadenza_sim_process", default=None
@@ -67,89 +75,17 @@ DEFINITION: dict[str, Any] = {
     ],
     "outputParameters": {"result": "${c.output.n}"},
 }  # fmt: skip
+SIGNALLED = "signalled"
+SIGNALLED_DEFINITION: dict[str, Any] = {
+    "name": SIGNALLED,
+    "version": 1,
+    "tasks": [
+        {"name": "step_a", "taskReferenceName": "a", "inputParameters": {"n": "${workflow.input.n}"}},
+        {"name": "w", "taskReferenceName": "w", "type": "WAIT"},
+        {"name": "step_c", "taskReferenceName": "c", "inputParameters": {"n": "${a.output.n}"}},
+    ],
+}  # fmt: skip
 STEPS = ("step_a", "step_b", "step_c")
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerViolation:
-    kind: str  # stale_write, two_owners, epoch_regressed, ended_changed, key, stuck, inbox
-    detail: str
-    at: float  # simulated seconds
-
-    def __str__(self) -> str:
-        return f"[{self.kind}] t={self.at:.3f}: {self.detail}"
-
-
-class OwnerChecker:
-    """The write-ownership invariants, checked on the store's logs after every step."""
-
-    def __init__(self, store: SharedStore, now: Any) -> None:
-        self.store = store
-        self.now = now
-        self.violations: list[OwnerViolation] = []
-        self.granted: dict[int, tuple[int, str]] = {}  # partition → (epoch, owner) latest
-        self.last: dict[str, tuple[int, str]] = {}  # stream → (epoch, owner) of its last write
-        self.ended: set[str] = set()  # streams a write said ended
-        self.writes_checked = 0
-        self._grants = 0
-
-    def _flag(self, kind: str, detail: str) -> None:
-        self.violations.append(OwnerViolation(kind, detail, self.now()))
-
-    def check(self) -> None:
-        """Check every grant and write logged since the last call, in the store's order."""
-        grants, writes = self.store.grants, self.store.writes
-        while self._grants < len(grants) or self.writes_checked < len(writes):
-            grant = grants[self._grants] if self._grants < len(grants) else None
-            write = writes[self.writes_checked] if self.writes_checked < len(writes) else None
-            if write is None or (grant is not None and grant.order < write.order):
-                self._grant(grants[self._grants])
-                self._grants += 1
-            else:
-                self._write(write)
-                self.writes_checked += 1
-
-    def _grant(self, grant: Grant) -> None:
-        before = self.granted.get(grant.partition)
-        if before is not None and grant.epoch <= before[0]:
-            self._flag(
-                "epoch_regressed",
-                f"partition {grant.partition} granted to {grant.owner} at epoch {grant.epoch}, "
-                f"after epoch {before[0]}",
-            )
-        self.granted[grant.partition] = (grant.epoch, grant.owner)
-
-    def _write(self, write: Write) -> None:
-        if write.stream_id in self.ended:
-            self._flag(
-                "ended_changed",
-                f"{write.owner} wrote {write.stream_id} (seq {write.seq}, epoch {write.epoch}) "
-                "after it ended",
-            )
-        if write.terminal:
-            self.ended.add(write.stream_id)
-        current = self.granted.get(write.partition)
-        mine = (write.epoch, write.owner)
-        if current != mine:
-            self._flag(
-                "stale_write",
-                f"{write.owner} wrote {write.stream_id} (seq {write.seq}) at epoch {write.epoch} "
-                f"while partition {write.partition} belonged to {current}",
-            )
-        last = self.last.get(write.stream_id)
-        if last is not None and mine[0] is not None:
-            if mine[0] < last[0]:
-                self._flag(
-                    "two_owners",
-                    f"{write.stream_id} written by {write.owner} at epoch {mine[0]} after "
-                    f"{last[1]} wrote it at epoch {last[0]}",
-                )
-            elif mine[0] == last[0] and mine[1] != last[1]:
-                self._flag(
-                    "two_owners", f"{write.stream_id}: {last[1]} and {write.owner} at one epoch"
-                )
-        if mine[0] is not None and mine[1] is not None:
-            self.last[write.stream_id] = (mine[0], mine[1])
 
 
 @dataclass(slots=True)
@@ -174,6 +110,7 @@ class WorldResult:
     completed: int
     writes: int
     refused: int  # appends the fence refused
+    forwarded: int  # messages posted to the inbox (for runs owned by another process)
     grants: int
     pauses: int
     partitions: int
@@ -213,7 +150,7 @@ class SharedWorld:
         self.client_timeout_s = client_timeout_s
         self.processes = [Process(slot) for slot in range(processes)]
         self.paused: set[str] = set()
-        self.counts = {"pauses": 0, "partitions": 0, "crashes": 0, "retries": 0}
+        self.counts = {"pauses": 0, "partitions": 0, "crashes": 0, "retries": 0, "signals": 0}
         self.dead_hosts: list[asyncio.Task[None]] = []
         self.history: list[str] = []  # the faults, as they came (for a failing seed's report)
         self.checker = OwnerChecker(self.store, lambda: self.sim.time)
@@ -249,6 +186,7 @@ class SharedWorld:
             try:
                 async with rt:
                     await rt.register(DEFINITION)
+                    await rt.register(SIGNALLED_DEFINITION)
                     ready.set_result(None)
                     await stop.wait()
             finally:
@@ -337,49 +275,85 @@ class SharedWorld:
             for i in range(self.keys):
                 tg.start_soon(self._client, i, self.rng.uniform(0.0, self.duration_s))
 
-    async def _client(self, i: int, at: float) -> None:
-        await anyio.sleep(at)
-        key = f"k{i}"
+    def _any_runtime(self) -> Runtime | None:
+        live = [p.rt for p in self.processes if p.up and p.rt is not None]
+        return self.rng.choice(live) if live else None
+
+    async def _call(self, call: Any) -> Any:
+        """`call(rt)` on a random live process, again elsewhere until it answers."""
         while True:
-            live = [p for p in self.processes if p.up and p.rt is not None]
-            if live:
-                rt = self.rng.choice(live).rt
-                assert rt is not None
+            rt = self._any_runtime()
+            if rt is not None:
                 with anyio.move_on_after(self.client_timeout_s):
                     try:
-                        await rt.start(FLOW, {"n": i}, key=key, correlation_id=key)
-                        return
+                        return await call(rt)
                     except Exception:  # closed, cut off, refused: again, elsewhere
                         pass
             self.counts["retries"] += 1
             await anyio.sleep(self.rng.uniform(0.05, 0.5))
+
+    async def _client(self, i: int, at: float) -> None:
+        await anyio.sleep(at)
+        key = f"k{i}"
+        flow = SIGNALLED if i % 3 == 2 else FLOW
+
+        async def start(rt: Runtime) -> str:
+            return await rt.start(flow, {"n": i}, key=key, correlation_id=key)
+
+        run_id = await self._call(start)
+        if flow == SIGNALLED:
+            await self._signal(run_id)
+
+    async def _signal(self, run_id: str) -> None:
+        """Signal the run's WAIT once it waits, until a read shows it done."""
+
+        async def wait_status(rt: Runtime) -> str:
+            run = await rt.get(run_id)
+            if run.status.terminal:
+                return "ended"
+            found = [t.status.name for t in run.tasks if t.ref == "w"]
+            return found[-1] if found else "not_yet"
+
+        async def signal(rt: Runtime) -> None:
+            with contextlib.suppress(InvalidOperation):  # a repeat: it was signalled already
+                await rt.signal(run_id, "w", {"ok": True})
+            self.counts["signals"] += 1
+
+        while True:
+            status = await self._call(wait_status)
+            if status in ("ended", "COMPLETED"):
+                return
+            if status == "IN_PROGRESS":
+                await self._call(signal)
+            await anyio.sleep(self.rng.uniform(0.1, 1.0))
 
     # -- the whole life of a seed ------------------------------------------------------
 
     async def _main(self) -> None:
         for process in self.processes:
             await self._open(process)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._chaos)
-            tg.start_soon(self._clients)
-        self.history.append(f"t={self.sim.time:.3f} heal")
-        self.paused.clear()
-        self.sim.loop.release_held()
-        for process in self.processes:  # heal: every slot up and reachable
-            if process.journal is not None:
-                process.journal.reachable = True
-            if not process.up:
-                await self._open(process)
-        with anyio.move_on_after(self.settle_s):
-            while not self._all_done():  # noqa: ASYNC110 (the world has no event for it)
-                await anyio.sleep(0.5)
+        async with anyio.create_task_group() as clients:  # on until the end of the settling
+            clients.start_soon(self._clients)
+            await self._chaos()
+            self.history.append(f"t={self.sim.time:.3f} heal")
+            self.paused.clear()
+            self.sim.loop.release_held()
+            for process in self.processes:  # heal: every slot up and reachable
+                if process.journal is not None:
+                    process.journal.reachable = True
+                if not process.up:
+                    await self._open(process)
+            with anyio.move_on_after(self.settle_s):
+                while not self._all_done():  # noqa: ASYNC110 (the world has no event for it)
+                    await anyio.sleep(0.5)
+            clients.cancel_scope.cancel()
         self._end_checks()
         for process in self.processes:
             await self._close(process)
         await asyncio.gather(*self.dead_hosts, return_exceptions=True)
 
-    def _rows(self) -> list[Any]:
-        return [row.info for row in self.store.streams._store.streams.values()]
+    def _rows(self) -> list[StreamInfo]:
+        return self.store.rows()
 
     def _all_done(self) -> bool:
         rows = self._rows()
@@ -387,7 +361,7 @@ class SharedWorld:
         return len(keys) >= self.keys and all(row.terminal for row in rows) and not self.store.inbox
 
     def _end_checks(self) -> None:
-        flag = self.checker._flag
+        flag = self.checker.flag
         by_key: dict[str | None, list[Any]] = {}
         for row in self._rows():
             by_key.setdefault(row.correlation_id, []).append(row)
@@ -405,6 +379,8 @@ class SharedWorld:
         """The whole simulated life of the seed; see the module note."""
         try:
             self.sim.run(self._main(), timeout_s=self.duration_s + self.settle_s + 120.0)
+        except (SimTimeout, SimDeadlock) as exc:  # a seed whose world never ends: a finding
+            self.checker.flag("hung", f"the world did not end: {exc}")
         finally:
             self.paused.clear()
             self.sim.loop.release_held()
@@ -418,6 +394,7 @@ class SharedWorld:
             completed=completed,
             writes=len(self.store.writes),
             refused=self.store.refused,
+            forwarded=self.store.inbox_next,
             grants=len(self.store.grants),
             pauses=self.counts["pauses"],
             partitions=self.counts["partitions"],
