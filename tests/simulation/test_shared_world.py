@@ -81,3 +81,12 @@ def test_a_long_sweep_of_shared_runtimes_finds_no_violation() -> None:
     with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
         results = list(pool.map(_seed, range(10_000, 10_000 + SLOW_SEEDS), chunksize=20))
     assert _found(results) == []
+
+
+def test_a_local_workers_result_outlives_a_reload_that_fails_in_an_outage() -> None:
+    """Seed 10,233 of the long sweep: a commit failed while the journal was cut off, and the
+    reload after it failed too; the actor crashed and step_c's local result was lost, the run
+    stuck RUNNING. The reload is now retried, so the run completes."""
+    with quiet_logs():
+        result = run_world(10_233, processes=4, keys=40, duration_s=20.0, faults=12)
+    assert [str(v) for v in result.violations] == []
