@@ -15,6 +15,11 @@ replaces `_run_once`, the loop's one scheduling step:
   one asyncio could produce, one seed always yields the same interleaving,
   and different seeds explore different ones. Callbacks scheduled while a
   batch runs go to the next batch, so nothing starves.
+- `hold`, when set, is asked of every callback about to run: a held one is
+  set aside (`held`), not run, until `release_held()` puts them all back in
+  the ready queue. A simulation of several processes in one loop pauses a
+  process (as SIGSTOP would) by holding the callbacks of its context. Held
+  callbacks do not count as ready, so time moves on without them.
 
 `Simulation(seed)` wraps a loop in a synchronous API, so a synchronous
 driver (hypothesis' stateful runner) can push it a step at a time:
@@ -36,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import asyncio.events
 import contextlib
+import contextvars
 import heapq
 import random
 import threading
@@ -74,6 +80,8 @@ class SimLoop(asyncio.BaseEventLoop):
         self.batches = 0
         self.callbacks = 0
         self.on_batch: list[Callable[[], None]] = []
+        self.hold: Callable[[asyncio.Handle], bool] | None = None
+        self.held: list[asyncio.Handle] = []
 
     # -- what BaseEventLoop leaves to subclasses -----------------------------
 
@@ -141,6 +149,12 @@ class SimLoop(asyncio.BaseEventLoop):
             if not handle.cancelled():
                 ready.append(handle)
         batch = [ready.popleft() for _ in range(len(ready))]
+        if self.hold is not None:
+            hold = self.hold
+            kept: list[asyncio.Handle] = []
+            for callback in batch:
+                (self.held if hold(callback) else kept).append(callback)
+            batch = kept
         if self.shuffle and len(batch) > 1:
             self.rng.shuffle(batch)
         ran = 0
@@ -153,6 +167,14 @@ class SimLoop(asyncio.BaseEventLoop):
         for hook in self.on_batch:
             hook()
         return ran
+
+    def release_held(self) -> int:
+        """Put every held callback back in the ready queue (`hold` is asked again); how many."""
+        ready, _scheduled = self._queues()
+        count = len(self.held)
+        ready.extend(self.held)
+        self.held.clear()
+        return count
 
 
 class SimClock:
@@ -206,10 +228,12 @@ class Simulation:
             base._thread_id = None
             asyncio.events._set_running_loop(previous)
 
-    def spawn(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """Schedule `coro` as a task on the loop; it runs at the next step."""
+    def spawn(
+        self, coro: Coroutine[Any, Any, T], *, context: contextvars.Context | None = None
+    ) -> asyncio.Task[T]:
+        """Schedule `coro` as a task on the loop (in `context`); it runs at the next step."""
         with self._running():
-            return self.loop.create_task(coro)
+            return self.loop.create_task(coro, context=context)
 
     def step(self) -> bool:
         """Run one batch, jumping time to the next deadline if nothing is ready.

@@ -314,6 +314,9 @@ class Engine:
 
     # -- what the actors ask (RunServices, and the groups' needs) ---------------
 
+    def epoch_of(self, run_id: str) -> int | None:
+        return None if self.ownership is None else self.ownership.epoch_of(run_id)
+
     def claim_fresh(self, run_id: str) -> bool:
         if run_id in self._fresh:
             self._fresh.discard(run_id)

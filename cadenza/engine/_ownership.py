@@ -43,6 +43,10 @@ class Ownership(Protocol):
 
     def owns(self, run_id: str) -> bool: ...
 
+    def epoch_of(self, run_id: str) -> int | None:
+        """The lease epoch this process holds the run's partition at (None: not held)."""
+        ...
+
     def can_mint(self) -> bool:
         """True while some partition is held, so a new run id can be made owned here."""
         ...

@@ -109,6 +109,7 @@ class RunActor(Actor[Any]):
         self._effects: list[Effect] = []  # the batch's effects, executed once durable
 
     async def started(self) -> None:
+        self.batches.epoch = self.services.epoch_of(self.run_id)  # before it reads anything
         if self.services.claim_fresh(self.run_id):
             return
         try:
@@ -247,6 +248,7 @@ class RunActor(Actor[Any]):
         """A commit failed: back to what the journal holds (its waiters included)."""
         del self.waiters[self._waiters_before :]
         self.state = self.definition = None
+        self.batches.epoch = self.services.epoch_of(self.run_id)
         await self._load()
 
     def _execute(self, effects: list[Effect]) -> None:

@@ -26,6 +26,9 @@ journal instead of queueing behind the retry (its durable state is what
 the actor would answer: nothing of the failed batch was acted on). A failure that is not transient (the
 journal's process is gone) crashes the actor: its callers get the error,
 the kernel restarts it, and the fresh incarnation reloads from the journal.
+The reload after a failed commit is itself retried after a back-off while
+the journal cannot be read (the same outage), never crashing the actor:
+the batch's messages (a local worker's result) would die with it.
 
 A batch's record holds its events, the run's current-state row and, every
 `SNAPSHOT_EVERY` events or at the end, a snapshot of the state.
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, Protocol
 
+from cadenza._errors import JournalCorrupted
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.actors._clock import sleep_until
@@ -90,6 +94,7 @@ class DurableBatches:
         self.handler = handler
         self.since_snapshot = 0
         self.held_timers: dict[str, int] = {}  # this run's share of the per-type timer counts
+        self.epoch: int | None = None  # the lease epoch the state was read under (`Append.epoch`)
 
     def loaded(self, events_since_snapshot: int, timers: dict[str, int]) -> None:
         """The run was loaded with these many events after its snapshot, holding `timers`."""
@@ -130,9 +135,30 @@ class DurableBatches:
                     messages = _kept(messages, exc)
                 self.services.retrying.add(self.run_id)  # reads of it go to the journal
                 await sleep_until(self.services.clock, now + self._backoff_s(attempt))
-                await handler.redo()
+                await self._redo(attempt)
                 if not messages:
                     return Batch()
+
+    async def _redo(self, attempt: int) -> None:
+        """`handler.redo()`, again after a back-off while the journal cannot be read either.
+
+        A read that fails for a reason other than damage (the journal away: the
+        same outage that failed the commit) must not crash the actor: the
+        batch's messages (a local worker's result) would be lost with it.
+        """
+        while True:
+            try:
+                await self.handler.redo()
+                return
+            except JournalCorrupted:
+                raise
+            except Exception as exc:
+                attempt += 1
+                log.warning(
+                    "run.reload_retried", run_id=self.run_id, attempt=attempt, error=repr(exc)
+                )
+                now = self.services.clock.now()
+                await sleep_until(self.services.clock, now + self._backoff_s(attempt))
 
     def _backoff_s(self, attempt: int) -> float:
         base = min(COMMIT_BACKOFF_MAX_S, COMMIT_BACKOFF_S * 2.0 ** min(attempt - 1, 30))
@@ -147,7 +173,12 @@ class DurableBatches:
             self.since_snapshot = 0
         began = perf_counter()
         await self.services.journal.append(
-            Append(info=row, events=[event.to_json() for event in events], snapshot=snapshot)
+            Append(
+                info=row,
+                events=[event.to_json() for event in events],
+                snapshot=snapshot,
+                epoch=self.epoch,
+            )
         )
         if (observer := self.services.observer) is not None:
             observer.committed(state, events, perf_counter() - began)

@@ -33,6 +33,10 @@ class RunServices(Protocol):
 
     async def load_run(self, run_id: str) -> Loaded | None: ...
 
+    def epoch_of(self, run_id: str) -> int | None:
+        """The lease epoch the run's partition is held at here (None: one process, or not held)."""
+        ...
+
     def claim_fresh(self, run_id: str) -> bool:
         """True once for a run id the runtime just minted: there is nothing to load."""
         ...

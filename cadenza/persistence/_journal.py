@@ -167,12 +167,18 @@ class Append:
     """One record to append and the stream row it leaves behind.
 
     `snapshot`, when given, is the stream's full folded state *including*
-    this record's events; `load` then starts from it.
+    this record's events; `load` then starts from it. `epoch`, on a journal
+    shared by several processes, is the lease epoch of the stream's partition
+    the writer read the stream under: the append is refused (`OwnershipLost`)
+    unless the partition is still held at that epoch, so state read under an
+    older lease is never written under a newer one (the partition lost and
+    taken back meanwhile). None: whatever epoch is held at the write.
     """
 
     info: StreamInfo
     events: Sequence[JSONObject]
     snapshot: JSONObject | None = None
+    epoch: int | None = None
 
     @property
     def stream_id(self) -> str:

@@ -36,21 +36,18 @@ The driver is asyncpg (asyncio only). On this journal's commit round with
 64 appenders (`benchmarks/bench_pg_journal.py`, medians of 5 interleaved
 runs on the 2-core CI machine) asyncpg 0.32 wrote 5,134 records/s at 45 us
 of client CPU per record, psycopg 3.3 in pipeline mode 3,817 records/s at
-72 us: about 1.35x the throughput for 0.6x the CPU, and CPU is what several
-runtimes on one small host run out of first. psycopg's advantages (static
-types, a sync API, PgBouncer's transaction mode) matter less here: the
-journal is async only and wraps the untyped calls in a few typed methods.
-The driver is imported when a journal opens, so `cadenza` imports without
-the `postgres` extra.
+72 us (1.35x the throughput for 0.6x the CPU, and CPU is what several
+runtimes on one small host run out of first); psycopg's static types, sync
+API and PgBouncer support matter less to an async-only journal. The driver
+is imported when a journal opens: `cadenza` imports without the extra.
 
 A journal is by default the database's one owner (`JournalBusy` for a
-second, as on SQLite). A journal given an `owner` name shares the database
-instead: it writes only the streams of the partitions whose leases it
-holds, each write checked against the lease's epoch in its own transaction
-(`acquire`, `renew`, `release`; `_postgres_leases`; `balance` spreads the
-partitions evenly over the live members, `_postgres_members`), and its recovery lists
-(`unfinished`) only those partitions' streams. Rounds of several writers
-are serialised by the counter row's lock, so seqs follow commit order.
+second, as on SQLite). With an `owner` name it is a `SharedJournal`
+(`_shared`): it writes only its leased partitions' streams, each write
+checked against the lease's epoch in its own transaction (`acquire`,
+`renew`, `release`: `_postgres_leases`; `balance`: `_postgres_members`),
+and recovers (`unfinished`) only those. Rounds of several writers are
+serialised by the counter row's lock, so seqs follow commit order.
 """
 
 from __future__ import annotations
@@ -79,7 +76,6 @@ from cadenza.persistence._group import GroupCommitter, Hold, Ticket
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
-    Journal,
     JournalClosed,
     JournalStats,
     JournalWriteError,
@@ -94,18 +90,20 @@ from cadenza.persistence._postgres_connect import (
     is_postgres_url,
     redact_url,
 )
+from cadenza.persistence._postgres_inbox import PostgresInbox
 from cadenza.persistence._postgres_leases import Leases, check_lease_s
 from cadenza.persistence._postgres_members import Balance, balance, leave
 from cadenza.persistence._postgres_round import write_round
 from cadenza.persistence._postgres_schema import PARTITIONS
 from cadenza.persistence._schema import info_from_row
+from cadenza.persistence._shared import SharedJournal
 
 log = get_logger("cadenza.persistence")
 
 T = TypeVar("T")
 
 
-class PostgresJournal(Journal):
+class PostgresJournal(SharedJournal):
     """The journal in a PostgreSQL database; see the module note.
 
     `durability` is "full" (`synchronous_commit = on`) or "normal" (`off`);
@@ -121,11 +119,10 @@ class PostgresJournal(Journal):
     transaction (paused mid-round), so the fences it held cannot block a
     takeover for longer.
 
-    Raises (from `open`): `JournalUnavailable` when the server cannot be
-    reached, refuses the login or has no such database, or when the
-    `postgres` extra (asyncpg) is not installed; `JournalCorrupted` when the
-    database holds a journal schema this cadenza cannot read; `JournalBusy`
-    when it is exclusive and another live journal owns the database.
+    Raises (from `open`): `JournalUnavailable` (server unreachable, login
+    refused, no such database, no asyncpg); `JournalCorrupted` (a schema
+    this cadenza cannot read); `JournalBusy` (exclusive, and another live
+    journal owns the database).
     """
 
     def __init__(
@@ -439,6 +436,9 @@ class PostgresJournal(Journal):
         lease_s = check_lease_s(lease_s)
         await self.flush()
         return await self._leasing(lambda leases, conn: balance(conn, leases, lease_s))
+
+    def open_inbox(self, poll_s: float) -> PostgresInbox:
+        return PostgresInbox(self.url, poll_s=poll_s)
 
     async def _leasing(self, act: Callable[[Leases, Any], Awaitable[T]]) -> T:
         if self.leases is None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -33,6 +32,7 @@ import anyio
 from cadenza._log import get_logger
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_schema import SCHEMA, partition_of
+from cadenza.persistence._shared import Inbox, Posted
 
 log = get_logger("cadenza.persistence")
 
@@ -50,17 +50,7 @@ DONE = f"DELETE FROM {SCHEMA}.inbox WHERE id = ANY($1::bigint[])"
 COUNT = f"SELECT count(*) FROM {SCHEMA}.inbox"
 
 
-@dataclass(frozen=True, slots=True)
-class Posted:
-    """One message in the inbox, as posted."""
-
-    id: int
-    run_id: str
-    kind: str
-    body: dict[str, Any]
-
-
-class PostgresInbox:
+class PostgresInbox(Inbox):
     """The inbox table of the journal at `url`; see the module note.
 
     `open()` raises what `asyncpg` raises when the server cannot be reached.

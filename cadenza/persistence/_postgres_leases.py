@@ -23,7 +23,9 @@ anything else, it takes a transaction-scoped advisory lock *shared* on each
 of the round's partitions, then (in the next statement, so its snapshot
 follows the locks) reads their lease rows, and refuses (`OwnershipLost`,
 alone) each append whose partition's row no longer names this owner at the
-epoch it was taken with. An acquisition needs that lock *exclusively*: it
+epoch it was taken with, or whose writer read the stream under an older
+epoch of this owner (`Append.epoch`: the partition was lost and taken back
+meanwhile, so that state may be stale). An acquisition needs that lock *exclusively*: it
 skips a partition while a round holds it, and a round that asks while an
 acquisition holds it waits for it to commit and then reads the new epoch.
 So a write is either committed under the old epoch before the takeover, or
@@ -98,10 +100,13 @@ class Leases:
         allowed: list[Ticket[EncodedAppend]] = []
         for ticket in batch:
             partition = partition_of(ticket.item.stream_id)
+            read_at = ticket.item.append.epoch  # the epoch its writer read the stream under
             if partition in moved:
                 ticket.fail(
                     OwnershipLost(ticket.item.stream_id, partition, self.held.get(partition))
                 )
+            elif read_at is not None and read_at != self.held[partition]:  # lost, taken back
+                ticket.fail(OwnershipLost(ticket.item.stream_id, partition, read_at))
             else:
                 allowed.append(ticket)
         self.lose(moved)

@@ -10,6 +10,7 @@ from cadenza.engine._host import Engine
 from cadenza.engine._observer import Observer
 from cadenza.persistence import Journal, PostgresJournal, open_journal, redact_url
 from cadenza.persistence._postgres_connect import is_postgres_url
+from cadenza.persistence._shared import SharedJournal
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._partitions import Partitions, owner_name
 
@@ -85,8 +86,8 @@ def build_engine(
         observer=observer,
         unserved_warning_s=unserved_warning_s,
     )
-    if shared and isinstance(journal, PostgresJournal):
-        engine.ownership = Partitions(engine, journal, lease_s)
+    if isinstance(journal, SharedJournal) and journal.leases is not None:
+        engine.ownership = Partitions(engine, journal, lease_s)  # fenced, by partition
     return engine
 
 

@@ -3,9 +3,11 @@
 Design note
 -----------
 `Partitions` is the engine's `Ownership` (`cadenza.engine._ownership`) for
-a `Runtime` on a PostgreSQL URL. The journal is fenced with this process's
-owner name (`PostgresJournal(owner=...)`): runs hash to its partitions and
-each write checks the partition's lease and epoch in its own transaction.
+a `Runtime` on a PostgreSQL URL (or on the simulation's shared in-memory
+journal: any `SharedJournal` with an owner). The journal is fenced with this
+process's owner name (`PostgresJournal(owner=...)`): runs hash to its
+partitions and each write checks the partition's lease and epoch in its own
+transaction.
 
 - `joined()` (at open, before recovery): one balancing tick takes this
   process's even share of the free partitions, so recovery finds its runs.
@@ -24,7 +26,8 @@ each write checks the partition's lease and epoch in its own transaction.
   posted there (`forward`); this process applies its own partitions'
   messages in posting order, each once the run's actor has made it
   durable, then deletes them. It is woken by LISTEN/NOTIFY, else polls.
-- The shared worker-group queues (`_shared_tasks`): opened at `joined()`,
+- The shared worker-group queues (`_shared_tasks`, PostgreSQL only: the
+  simulation's shared journal keeps each process's queues local): opened at `joined()`,
   written from `serving()` on.
 """
 
@@ -48,8 +51,8 @@ from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import answer, decode, encode
 from cadenza.engine._messages import GetRun, StartRun
 from cadenza.persistence import DuplicateKey, PostgresJournal
-from cadenza.persistence._postgres_inbox import Posted, PostgresInbox
 from cadenza.persistence._postgres_schema import partition_of
+from cadenza.persistence._shared import Posted, SharedJournal
 from cadenza.runtime._shared_tasks import SharedTasks
 
 log = get_logger("cadenza.runtime")
@@ -65,7 +68,7 @@ def owner_name() -> str:
 class Partitions:
     """This process's share of a PostgreSQL journal's runs; see the module note."""
 
-    def __init__(self, engine: Engine, journal: PostgresJournal, lease_s: float):
+    def __init__(self, engine: Engine, journal: SharedJournal, lease_s: float):
         if journal.leases is None:
             raise ValueError("a journal shared by several processes needs an owner name")
         self.engine = engine
@@ -73,8 +76,10 @@ class Partitions:
         self.leases = journal.leases
         self.lease_s = lease_s
         engine.registry.shared = True  # others register too: read through, refresh each tick
-        self.inbox = PostgresInbox(journal.url, poll_s=max(0.05, lease_s / 10))
-        self.shared = engine.shared = SharedTasks(engine, journal.url)  # its worker-group queues
+        self.inbox = journal.open_inbox(poll_s=max(0.05, lease_s / 10))
+        self.shared: SharedTasks | None = None  # the simulation's shared journal: local queues
+        if isinstance(journal, PostgresJournal):  # its worker-group queues, in the database
+            self.shared = engine.shared = SharedTasks(engine, journal.url)
         self.applied = 0  # inbox messages applied here
         self.taken_over = 0  # partitions taken after open
         self.leases.on_lost = self._lost_in_round
@@ -84,12 +89,16 @@ class Partitions:
     def owns(self, run_id: str) -> bool:
         return partition_of(run_id) in self.leases.held
 
+    def epoch_of(self, run_id: str) -> int | None:
+        return self.leases.held.get(partition_of(run_id))
+
     def can_mint(self) -> bool:
         return bool(self.leases.held)
 
     async def joined(self) -> None:
         await self.inbox.open()
-        await self.shared.open()
+        if self.shared is not None:
+            await self.shared.open()
         tick = await self.journal.balance(self.lease_s)
         log.info("partitions.joined", owner=self.leases.owner, members=len(tick.members),
                  held=len(self.leases.held))  # fmt: skip
@@ -98,7 +107,8 @@ class Partitions:
         system = self.engine.system
         system.start_soon(self._heartbeat, name="partitions-heartbeat")
         system.start_soon(self._drain, name="partitions-inbox")
-        self.shared.serving()
+        if self.shared is not None:
+            self.shared.serving()
 
     async def forward(self, run_id: str, message: Any) -> bool:
         encoded = encode(message)

@@ -139,3 +139,40 @@ def test_the_simulation_loop_stands_in_the_kernel_alone() -> None:
     source = Path(simloop.__file__).read_text(encoding="utf-8")
     assert "cadenza.runtime" not in source
     assert "cadenza.persistence" not in source
+
+
+def test_held_callbacks_wait_while_time_moves_on_and_run_once_released() -> None:
+    """A context the loop holds (a paused process) runs nothing, its timers included, until
+    released; the others run on and time jumps past the held deadlines."""
+    import contextvars
+
+    tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="")
+    sim = Simulation(1)
+    seen: list[tuple[str, float]] = []
+    sim.loop.hold = lambda handle: (
+        getattr(handle, "_context", None) is not None
+        and (
+            handle._context.get(tag) == "paused"  # type: ignore[attr-defined]
+        )
+    )
+
+    async def ticker(name: str) -> None:
+        for _ in range(3):
+            await asyncio.sleep(1.0)
+            seen.append((name, sim.time))
+
+    paused = contextvars.copy_context()
+    paused.run(tag.set, "paused")
+    stopped = sim.spawn(ticker("stopped"), context=paused)
+    running = sim.spawn(ticker("running"))
+    sim.wait(running)
+    assert seen == [("running", 1.0), ("running", 2.0), ("running", 3.0)]
+    assert sim.loop.held  # the paused task's first step, set aside
+    sim.advance(2.0)
+    assert not stopped.done()
+    sim.loop.hold = None
+    assert sim.loop.release_held() > 0
+    sim.wait(stopped)
+    # held from its very first step: it starts at the release (t=5), a second a tick
+    assert [at for name, at in seen if name == "stopped"] == [6.0, 7.0, 8.0]
+    sim.close()

@@ -1,0 +1,106 @@
+"""What a journal shared by several processes offers beyond `Journal`: leases and an inbox.
+
+Design note
+-----------
+A journal several processes write (PostgreSQL; the simulation's in-memory
+`SharedMemoryJournal`) is fenced by partition: each process holds leases,
+each with an epoch, and every append checks its partition's lease and epoch
+in the same atomic step as the write (`OwnershipLost` otherwise). The
+runtime's `Partitions` (`cadenza.runtime._partitions`) drives it through
+this interface only, so the simulation runs the very same heartbeat,
+takeover and inbox code as a process on PostgreSQL:
+
+- `leases`: the owner's name, the partitions held and the epochs they were
+  taken at, `on_lost` (`_postgres_leases.Leases`);
+- `balance(lease_s)`: one membership tick (heartbeat, renew, even share;
+  `_postgres_members`); `release(partitions)`: give partitions back;
+- `unfinished_rows(partitions)`: the held partitions' unfinished runs;
+- `open_inbox(poll_s)`: the inbox of messages for runs owned elsewhere
+  (`Inbox`: posted in order, taken by partition, deleted once applied,
+  `wait` woken by a post or after `poll_s`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cadenza.persistence._journal import Journal, StreamInfo
+from cadenza.persistence._postgres_leases import Leases
+from cadenza.persistence._postgres_members import Balance
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """One message in the inbox, as posted."""
+
+    id: int
+    run_id: str
+    kind: str
+    body: dict[str, Any]
+
+
+class Inbox(ABC):
+    """Messages for runs another process owns; see `_postgres_inbox` for the promises."""
+
+    poll_s: float
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and start listening for posts."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Stop listening (idempotent)."""
+
+    @abstractmethod
+    async def post(self, run_id: str, kind: str, body: dict[str, Any]) -> int:
+        """Post a message for `run_id`; its id once durable (and its owner woken)."""
+
+    @abstractmethod
+    async def take(self, partitions: Iterable[int], limit: int = 1000) -> list[Posted]:
+        """The oldest messages of runs of `partitions`, in posting order."""
+
+    @abstractmethod
+    async def done(self, ids: Sequence[int]) -> None:
+        """Delete applied messages."""
+
+    @abstractmethod
+    async def size(self) -> int:
+        """How many messages wait, all partitions."""
+
+    @abstractmethod
+    async def wait(self) -> None:
+        """Return once a post was heard since the last wait, or after `poll_s`."""
+
+    @abstractmethod
+    def kick(self) -> None:
+        """Make the current (or next) `wait` return at once."""
+
+
+class SharedJournal(Journal):
+    """A `Journal` several processes share, fenced by partition leases; see the module note.
+
+    `leases` is None for a journal opened without an owner (it is then its
+    database's one writer and holds no partitions).
+    """
+
+    leases: Leases | None
+
+    @abstractmethod
+    async def balance(self, lease_s: float) -> Balance:
+        """One membership tick: heartbeat, renew, then release or take up to an even share."""
+
+    @abstractmethod
+    async def release(self, partitions: Iterable[int] | None = None) -> list[int]:
+        """Flush, then give held partitions (default: all) back at once; those released."""
+
+    @abstractmethod
+    async def unfinished_rows(self, partitions: Iterable[int] | None = None) -> list[StreamInfo]:
+        """The unfinished streams' rows; a fenced journal's: its held partitions' (of those)."""
+
+    @abstractmethod
+    def open_inbox(self, poll_s: float) -> Inbox:
+        """A new, unopened inbox on this journal's database, polled every `poll_s` at worst."""

@@ -1,0 +1,144 @@
+"""The simulation's shared in-memory journal keeps the PostgreSQL journal's lease contract."""
+
+from __future__ import annotations
+
+import pytest
+
+from cadenza.persistence import Append, JournalWriteError, OwnershipLost, StreamInfo
+from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
+from cadenza.persistence._shared_memory import SharedMemoryJournal, SharedStore, StoreUnreachable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def stream_in(partition: int) -> str:
+    n = 0
+    while partition_of(f"s-{n}") != partition:
+        n += 1
+    return f"s-{n}"
+
+
+def append(sid: str, n: int = 0, *, epoch: int | None = None) -> Append:
+    info = StreamInfo(sid, "flow", 1, "RUNNING", False, 0.0, float(n))
+    return Append(info, [{"n": n}], epoch=epoch)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(clock: Clock) -> SharedStore:
+    return SharedStore(clock=clock)
+
+
+async def test_a_takeover_refuses_the_old_owners_late_write(
+    store: SharedStore, clock: Clock
+) -> None:
+    """Once B took A's expired lease (a new epoch), A's append is refused and A loses it."""
+    sid = stream_in(5)
+    a, b = SharedMemoryJournal(store, "A"), SharedMemoryJournal(store, "B")
+    await a.open()
+    await b.open()
+    assert await a.acquire(2.0, [5]) == {5: 1}
+    await a.append(append(sid, 1))
+    assert await b.acquire(2.0, [5]) == {}  # alive: not taken
+    clock.now += 2.5
+    assert await b.acquire(2.0, [5]) == {5: 2}
+    with pytest.raises(OwnershipLost):
+        await a.append(append(sid, 2))
+    assert a.leases
+    assert 5 not in a.leases.held
+    await b.append(append(sid, 3))
+    assert [(w.owner, w.epoch) for w in store.writes] == [("A", 1), ("B", 2)]
+    assert store.refused == 1
+
+
+async def test_state_read_under_a_lost_lease_is_refused_after_taking_it_back(
+    store: SharedStore, clock: Clock
+) -> None:
+    """A write of state read at epoch 1 is refused at epoch 3, though the writer holds it again."""
+    sid = stream_in(7)
+    a, b = SharedMemoryJournal(store, "A"), SharedMemoryJournal(store, "B")
+    await a.open()
+    await b.open()
+    assert await a.acquire(1.0, [7]) == {7: 1}
+    clock.now += 1.5
+    assert await b.acquire(1.0, [7]) == {7: 2}
+    await b.release([7])
+    assert await a.renew(1.0) == {7}  # A learns it lost 7 (its actors of 7 are dropped) ...
+    assert await a.acquire(1.0, [7]) == {7: 3}  # ... and takes it back at once
+    with pytest.raises(OwnershipLost) as refused:
+        await a.append(append(sid, 1, epoch=1))
+    assert refused.value.epoch == 1
+    assert await a.append(append(sid, 2, epoch=3)) > 0  # read under the epoch it holds
+    assert [(w.owner, w.epoch) for w in store.writes] == [("A", 3)]
+
+
+async def test_balancing_spreads_the_partitions_and_a_dead_members_go_after_the_lease(
+    store: SharedStore, clock: Clock
+) -> None:
+    """Two members split the partitions evenly; a killed one's are taken once its lease ran out."""
+    a, b = SharedMemoryJournal(store, "A"), SharedMemoryJournal(store, "B")
+    await a.open()
+    await b.open()
+    await a.balance(3.0)
+    await b.balance(3.0)
+    await a.balance(3.0)  # A releases B's share
+    await b.balance(3.0)
+    assert a.leases
+    assert b.leases
+    assert len(a.leases.held) == len(b.leases.held) == PARTITIONS // 2
+    a.kill()
+    await a.close()  # no graceful leave: the leases stay until they run out
+    clock.now += 1.0
+    assert (await b.balance(3.0)).acquired == {}
+    clock.now += 2.5
+    assert len((await b.balance(3.0)).acquired) == PARTITIONS // 2
+    assert len(b.leases.held) == PARTITIONS
+
+
+async def test_a_journal_cut_off_fails_every_call_and_a_write_transiently(
+    store: SharedStore,
+) -> None:
+    """While unreachable, reads raise `StoreUnreachable` and appends a transient write error."""
+    a = SharedMemoryJournal(store, "A")
+    await a.open()
+    await a.acquire(5.0)
+    a.reachable = False
+    with pytest.raises(StoreUnreachable):
+        await a.info("s-0")
+    with pytest.raises(JournalWriteError) as failed:
+        await a.append(append("s-0"))
+    assert failed.value.transient
+    a.reachable = True
+    await a.append(append("s-0"))
+
+
+async def test_the_inbox_hands_each_partitions_messages_in_posting_order(
+    store: SharedStore,
+) -> None:
+    """Posts are taken by partition, oldest first, and gone once done; a post wakes listeners."""
+    a, b = SharedMemoryJournal(store, "A"), SharedMemoryJournal(store, "B")
+    await a.open()
+    await b.open()
+    box_a, box_b = a.open_inbox(0.1), b.open_inbox(0.1)
+    await box_a.open()
+    await box_b.open()
+    one, two = stream_in(1), stream_in(2)
+    for n, sid in enumerate([one, two, one]):
+        await box_a.post(sid, "signal", {"n": n})
+    assert box_b.notified == 3
+    taken = await box_b.take([1])
+    assert [(p.run_id, p.body["n"]) for p in taken] == [(one, 0), (one, 2)]
+    await box_b.done([p.id for p in taken])
+    assert await box_b.size() == 1
+    await box_a.close()
+    await box_b.close()
