@@ -49,6 +49,7 @@ lock, closed at exit): a fresh isolate per evaluation costs ~10 ms.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib
 import inspect
 import json
@@ -199,6 +200,22 @@ class _Engine:
                 self.racer.close()
                 self.racer = None
 
+    def abandon(self) -> None:
+        """At interpreter exit: leave the context unfreed; it goes with the process.
+
+        Freeing a context this prelude ran in segfaults in mini-racer 0.14
+        (`mr_free_context`, seen on every exit of a process that evaluated a
+        script: exit status 139 after all was done), whether from an `atexit`
+        close or from the finalizers that run at interpreter shutdown. So the
+        context maker is given a reference nothing releases, and the racer
+        forgets it: neither frees the context. Nothing is lost: the process ends.
+        """
+        with self.lock:
+            racer, self.racer = self.racer, None
+        if racer is not None:
+            maker, racer._own_context_maker = racer._own_context_maker, None
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(maker))
+
     def run(self, script: str, input_json: str, timeout_s: float, max_memory: int) -> Any:
         from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
 
@@ -235,7 +252,7 @@ _POSITION = re.compile(r"^[^:\s]*:\d+: ")
 
 _TAKES_SECONDS: dict[str, bool] = {}
 _ENGINE = _Engine()
-atexit.register(_ENGINE.close)
+atexit.register(_ENGINE.abandon)
 
 
 def evaluate(

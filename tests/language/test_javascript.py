@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from typing import Any
 
@@ -313,3 +314,11 @@ def test_a_list_answers_java_list_methods_as_conductors_host_access_does(
     """Conductor binds $ to Java objects with HostAccess.ALL (ScriptEvaluator.java:169), so
     Conductor's own definitions call `$.list.get(i)` (do_while_with_decision_task.json)."""
     assert evaluate(script, {"list": [5, 7], "empty": []}) == expected
+
+
+def test_a_process_that_evaluated_a_script_exits_cleanly() -> None:
+    """Before: freeing the V8 context at interpreter exit segfaulted (mini-racer 0.14), so
+    every process that ran a LAMBDA or a JavaScript condition exited 139 — pytest included."""
+    code = "from cadenza.language._script import evaluate\nprint(evaluate('$.a + 1', {'a': 1}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout.strip()) == (0, "2"), done.stderr
