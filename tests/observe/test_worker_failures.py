@@ -27,7 +27,9 @@ class AsyncCallable:
 
 
 @pytest.mark.parametrize(
-    "fn", [plain, lambda data: data, print, "not a function", None.__class__], ids=repr
+    "fn",
+    [plain, lambda data: data, print, "not a function", None.__class__],
+    ids=["def", "lambda", "builtin", "text", "class"],
 )
 def test_a_worker_that_is_not_a_coroutine_function_is_refused(fn: Any) -> None:
     """A plain function (or not a function at all) is a DefinitionError naming `fn`."""

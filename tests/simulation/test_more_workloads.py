@@ -28,7 +28,7 @@ def test_a_group_outage_delays_only_its_own_group_and_loses_nothing(seed: int) -
     assert result.runs > 100
 
 
-@pytest.mark.parametrize("seed", range(1, 4))
+@pytest.mark.parametrize("seed", range(1, 3))
 def test_a_wait_storm_fires_every_wait_on_time_and_never_early(seed: int) -> None:
     """Two thousand WAITs due within seconds, with crashes: none early, all finished (liveness)."""
     result = run_seed(seed, workload="wait_storm", duration_s=5.0)

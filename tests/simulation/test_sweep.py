@@ -8,7 +8,7 @@ import pytest
 
 from cadenza.testing._simulation.sweep import run_seed, run_seeds
 
-DEFAULT_SEEDS = 25  # x 2 simulated seconds at 90 workflows/s, up to 2 crashes each (the default
+DEFAULT_SEEDS = 15  # x 2 simulated seconds at 90 workflows/s, up to 2 crashes each (the default
 # run's 10-minute budget; --run-slow sweeps SLOW_SEEDS)
 SLOW_SEEDS = 10_000  # x 1 simulated second, up to 3 crashes each, on every core
 
@@ -33,8 +33,8 @@ def test_a_sweep_with_message_delays_finds_no_violation() -> None:
 
 def test_ten_times_the_conductor_rate_finds_no_violation() -> None:
     """900 workflows/s (ten times the rate at which Conductor lost track of runs), with every fault."""
-    results = [run_seed(seed, duration_s=0.5, rate_per_s=900.0, crashes_max=2) for seed in range(4)]
-    assert sum(r.runs for r in results) > 1_000
+    results = [run_seed(seed, duration_s=0.5, rate_per_s=900.0, crashes_max=2) for seed in range(3)]
+    assert sum(r.runs for r in results) > 750
     assert sum(r.load_stats["sweeps"] for r in results) > 0  # repairs and verifies raced too
     assert [f"seed {r.seed}: {v}" for r in results for v in r.violations] == []
 
