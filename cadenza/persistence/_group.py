@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
+from operator import attrgetter
 from typing import Generic, TypeVar
 
 import anyio
@@ -205,3 +206,10 @@ class GroupCommitter(Generic[T]):
         for ticket in batch:
             if not ticket.done:
                 ticket.fail(InternalError("the commit left a ticket unresolved"))
+
+
+def stream_committer(
+    commit: Callable[[list[Ticket[T]]], Awaitable[None]], batch_max: int
+) -> GroupCommitter[T]:
+    """A journal's committer: a hold's members are streams (each item's `stream_id`)."""
+    return GroupCommitter(commit, batch_max=batch_max, member=attrgetter("stream_id"))

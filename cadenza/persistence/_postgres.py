@@ -55,7 +55,6 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from operator import attrgetter
 from typing import Any, TypeVar
 
 import anyio
@@ -72,7 +71,7 @@ from cadenza.persistence._codec import (
     encode_append,
 )
 from cadenza.persistence._faults import JournalFaults
-from cadenza.persistence._group import GroupCommitter, Hold, Ticket
+from cadenza.persistence._group import Hold, Ticket, stream_committer
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -165,9 +164,7 @@ class PostgresJournal(SharedJournal):
         self._rpool: Any = None  # asyncpg.Pool: the readers
         self._write_lock = anyio.Lock()
         self._closed: anyio.Event | None = None
-        self._committer = GroupCommitter(
-            self._commit_round, batch_max=batch_max, member=attrgetter("stream_id")
-        )
+        self._committer = stream_committer(self._commit_round, self.batch_max)
 
     def __repr__(self) -> str:
         return f"PostgresJournal({redact_url(self.url)!r}, durability={self.durability!r}) [{self._state}]"
@@ -186,9 +183,7 @@ class PostgresJournal(SharedJournal):
             exclusive=self.exclusive,
             stalled_s=None if self.leases is None else self.stalled_s,
         )
-        self._committer = GroupCommitter(
-            self._commit_round, batch_max=self.batch_max, member=attrgetter("stream_id")
-        )
+        self._committer = stream_committer(self._commit_round, self.batch_max)
         self._state = "open"
         log.info("journal.opened", path=redact_url(self.url), durability=self.durability)
 

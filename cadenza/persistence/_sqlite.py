@@ -51,7 +51,6 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,7 +73,7 @@ from cadenza.persistence._codec import (
     encode_append,
 )
 from cadenza.persistence._faults import JournalFaults
-from cadenza.persistence._group import GroupCommitter, Hold, Ticket
+from cadenza.persistence._group import Hold, Ticket, stream_committer
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -143,9 +142,7 @@ class SqliteJournal(Journal):
         self._write_lock: anyio.Lock | None = None
         self._read_lock: anyio.Lock | None = None
         self._closed: anyio.Event | None = None
-        self._committer = GroupCommitter(
-            self._commit_round, batch_max=batch_max, member=attrgetter("stream_id")
-        )
+        self._committer = stream_committer(self._commit_round, self.batch_max)
         self._rounds = RoundWriter(path, self.stats)
         self._def_order = 0
         self._damaged_definitions: list[JournalCorrupted] = []
@@ -204,9 +201,7 @@ class SqliteJournal(Journal):
         self._wconn, self._rconn = wconn, rconn
         self._write_lock = anyio.Lock()
         self._read_lock = self._write_lock if self._single else anyio.Lock()
-        self._committer = GroupCommitter(
-            self._commit_round, batch_max=self.batch_max, member=attrgetter("stream_id")
-        )
+        self._committer = stream_committer(self._commit_round, self.batch_max)
         self._rounds = RoundWriter(self.path, self.stats, last_seq, self._identity())
         self._state = "open"
         log.info("journal.opened", path=self.path, durability=self.durability, last_seq=last_seq)
