@@ -8,6 +8,9 @@ changed TaskDef (its limits) never reached B.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 
 import cadenza
@@ -22,16 +25,25 @@ LATE = {
 }
 
 
-async def test_a_workflow_registered_on_another_process_starts_here_at_once(
+@asynccontextmanager
+async def _two_processes(
     pg_url: str, clock: VirtualClock
-) -> None:
-    """B opened before A registered `late`: B's start reads it through, no restart."""
+) -> AsyncIterator[tuple[cadenza.Runtime, cadenza.Runtime]]:
+    """Two runtimes on one database (two processes), each with a local `step_a` worker."""
     async with (
         cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
         cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
     ):
         for rt in (a, b):
             rt.worker("step_a", add_one)
+        yield a, b
+
+
+async def test_a_workflow_registered_on_another_process_starts_here_at_once(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """B opened before A registered `late`: B's start reads it through, no restart."""
+    async with _two_processes(pg_url, clock) as (a, b):
         await a.register(LATE)
         assert (await b.definition("late"))["outputParameters"] == LATE["outputParameters"]
         run_id = await b.start("late", {})
@@ -47,12 +59,7 @@ async def test_a_new_version_and_a_changed_task_def_reach_the_other_process_at_i
     pg_url: str, clock: VirtualClock
 ) -> None:
     """A's version 2 and A's new TaskDef limits are B's after B's next heartbeat tick."""
-    async with (
-        cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
-        cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
-    ):
-        for rt in (a, b):
-            rt.worker("step_a", add_one)
+    async with _two_processes(pg_url, clock) as (a, b):
         await a.register(LATE)
         await a.register_task({"name": "step_a", "concurrentExecLimit": 1})
         await parts(b).tick()
