@@ -26,7 +26,7 @@ Conductor's Java bindings is that arrays also answer `java.util.List`'s
   without arguments and `Math.random()` throw;
 - each evaluation has a time limit (`TIMEOUT_S`) and a heap limit
   (`MAX_MEMORY_BYTES`); hitting either is a `ScriptError`, and after a heap
-  overrun the V8 context is thrown away and rebuilt.
+  overrun the V8 context's process ends and a fresh one serves the next.
 
 A time limit depends on the machine, so an evaluation near it could go
 either way; that is safe because decisions are journaled and recovery
@@ -42,20 +42,29 @@ workers go on meanwhile. Without a book (the pure tests) decide evaluates
 in place, as before. Either way the same (script, input) gives the same
 decision, and the decision is what is journaled.
 
-One V8 context serves the process (created on first use, guarded by a
-lock, closed at exit): a fresh isolate per evaluation costs ~10 ms.
+One V8 context serves the process, in a child process of its own
+(`_v8_process.py`, started on first use, calls serialised by a lock, ended
+at exit): a fresh isolate per evaluation costs ~10 ms, and no failure of
+V8 — a heap overrun, a crash, a context mini-racer cannot free — can take
+the service down with it; the child ends and the next evaluation starts
+another.
 """
 
 from __future__ import annotations
 
 import atexit
-import ctypes
+import contextlib
 import importlib
-import inspect
 import json
+import os
 import re
+import select
+import subprocess
+import sys
 import threading
-from typing import Any
+import time
+from pathlib import Path
+from typing import Any, Literal
 
 TIMEOUT_S = 1.0  # per evaluation; it runs on the caller's thread (the run's actor)
 MAX_MEMORY_BYTES = 64 * 1024 * 1024  # V8 heap, per evaluation
@@ -159,86 +168,119 @@ def engine_available() -> bool:
 
 
 class _Engine:
-    """The process's one V8 context, made lazily and rebuilt after a heap overrun."""
+    """The process's JavaScript engine: one V8 context in a child process of its own.
+
+    `_v8_process.py` serves evaluations over a pipe. A heap overrun, an engine
+    failure, a child that dies or one that overruns its time limit by `_GRACE_S`
+    ends that child, and the next evaluation starts a fresh one: nothing that
+    happens to a V8 context can crash this process (freeing a context the
+    prelude froze segfaults mini-racer 0.13 to 0.14, so contexts are never freed
+    here; their process ends instead). Calls are serialised by a lock.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.racer: Any = None
-
-    def _fresh(self) -> Any:
-        """A new context, made on a thread with no running asyncio loop.
-
-        mini-racer binds a context to the loop running where it is made; made
-        inside the runtime's loop, its synchronous `eval` would refuse a
-        timeout. Made here, it gets a loop thread of its own.
-        """
-        from py_mini_racer import MiniRacer
-
-        # mini-racer 0.12 takes `timeout` in ms; later versions deprecate it for `timeout_sec`
-        _TAKES_SECONDS["yes"] = "timeout_sec" in inspect.signature(MiniRacer.eval).parameters
-        made: list[Any] = []
-        failed: list[BaseException] = []
-
-        def make() -> None:
-            try:
-                racer = MiniRacer()
-                racer.eval(_PRELUDE)
-                made.append(racer)
-            except BaseException as exc:  # handed to the caller below
-                failed.append(exc)
-
-        maker = threading.Thread(target=make, name="cadenza-js-init")
-        maker.start()
-        maker.join()
-        if failed:
-            raise failed[0]
-        return made[0]
+        self.process: subprocess.Popen[bytes] | None = None
+        self._owner = 0  # the pid that started `process`: a forked child starts its own
 
     def close(self) -> None:
+        """End the engine's process (a later evaluation starts another)."""
         with self.lock:
-            if self.racer is not None:
-                self.racer.close()
-                self.racer = None
+            self._discard(wait_s=2.0)
 
-    def abandon(self) -> None:
-        """At interpreter exit: leave the context unfreed; it goes with the process.
-
-        Freeing a context this prelude ran in segfaults in mini-racer 0.14
-        (`mr_free_context`, seen on every exit of a process that evaluated a
-        script: exit status 139 after all was done), whether from an `atexit`
-        close or from the finalizers that run at interpreter shutdown. So the
-        context maker is given a reference nothing releases, and the racer
-        forgets it: neither frees the context. Nothing is lost: the process ends.
-        """
-        with self.lock:
-            racer, self.racer = self.racer, None
-        if racer is not None:
-            maker, racer._own_context_maker = racer._own_context_maker, None
-            ctypes.pythonapi.Py_IncRef(ctypes.py_object(maker))
-
-    def run(self, script: str, input_json: str, timeout_s: float, max_memory: int) -> Any:
-        from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
-
+    def run(self, script: str, input_json: str, timeout_s: float, max_memory: int) -> str | None:
+        """The result's JSON text (None: undefined); raises `ScriptError`."""
         code = f"__cadenza_run({json.dumps(script)}, {json.dumps(input_json)})"
+        request = {"script": code, "timeout_s": timeout_s, "max_memory": max_memory}
         with self.lock:
-            if self.racer is None:
-                self.racer = self._fresh()
-            try:
-                if _TAKES_SECONDS.get("yes", True):
-                    return self.racer.eval(code, timeout_sec=timeout_s, max_memory=max_memory)
-                return self.racer.eval(code, timeout=timeout_s * 1000, max_memory=max_memory)
-            except JSTimeoutException:
-                raise ScriptError(f"timed out after {timeout_s:g} s") from None
-            except JSOOMException:
-                self.racer.close()
-                self.racer = None
-                raise ScriptError(f"exceeded its memory limit of {max_memory} bytes") from None
-            except JSEvalException as exc:
-                raise ScriptError(_first_line(str(exc))) from None
-            except Exception as exc:  # the engine itself failed: a fresh context next time
-                self.racer.close()
-                self.racer = None
-                raise ScriptError(f"the JavaScript engine failed: {exc!r}") from None
+            process = self._process()
+            answer = self._ask(process, request, timeout_s + _GRACE_S)
+            if isinstance(answer, str):  # no reply: never trust that process again
+                self._discard(wait_s=0.0 if answer == "late" else 2.0)
+                if answer == "late":
+                    raise ScriptError(f"timed out after {timeout_s:g} s")
+                why = f"its process exited with {process.returncode}"
+                raise ScriptError(f"the JavaScript engine failed: {why}")
+            if "ok" in answer:
+                ok: str | None = answer["ok"]
+                return ok
+            kind, error = answer.get("kind"), str(answer.get("error"))
+            if kind in ("oom", "engine"):
+                self._discard(wait_s=2.0)  # the process ends by itself after such a reply
+            if kind == "timeout":
+                raise ScriptError(f"timed out after {timeout_s:g} s")
+            if kind == "oom":
+                raise ScriptError(f"exceeded its memory limit of {max_memory} bytes")
+            if kind == "eval":
+                raise ScriptError(_first_line(error))
+            raise ScriptError(f"the JavaScript engine failed: {error}")
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        """The running engine process, started (prelude evaluated) if there is none."""
+        if self.process is not None and self._owner == os.getpid():
+            return self.process
+        self.process = None  # inherited across a fork: the parent's, not ours
+        if not sys.executable:
+            raise ScriptError("the JavaScript engine failed: no Python executable to run it in")
+        process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_v8_process.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        self.process, self._owner = process, os.getpid()
+        answer = self._ask(process, {"prelude": _PRELUDE}, _START_S)
+        if isinstance(answer, str) or not answer.get("ready"):
+            self._discard(wait_s=2.0)
+            why = "its process did not start" if isinstance(answer, str) else answer.get("error")
+            raise ScriptError(f"the JavaScript engine failed: {why}")
+        return process
+
+    @staticmethod
+    def _ask(
+        process: subprocess.Popen[bytes], message: dict[str, Any], within_s: float
+    ) -> dict[str, Any] | Literal["late", "gone"]:
+        """Send one request and read its one-line reply.
+
+        "late": no reply within `within_s`; "gone": the process died first.
+        """
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            process.stdin.write(json.dumps(message).encode() + b"\n")
+            process.stdin.flush()
+        except OSError:  # a broken pipe: the process is gone
+            return "gone"
+        fd, line, deadline = process.stdout.fileno(), b"", time.monotonic() + within_s
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return "late"
+            chunk = os.read(fd, 65536)
+            if not chunk:  # end of file: the process died
+                return "gone"
+            line += chunk
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _discard(self, wait_s: float) -> None:
+        """Stop the engine process: close its stdin, give it `wait_s`, then kill it."""
+        process, self.process = self.process, None
+        if process is None or self._owner != os.getpid():
+            return
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        try:
+            process.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+_START_S = 30.0  # a fresh engine process: the interpreter, mini-racer and the prelude
+_GRACE_S = 5.0  # beyond an evaluation's own limit, before its process is killed
 
 
 def _first_line(message: str) -> str:
@@ -250,9 +292,8 @@ def _first_line(message: str) -> str:
 _POSITION = re.compile(r"^[^:\s]*:\d+: ")
 
 
-_TAKES_SECONDS: dict[str, bool] = {}
 _ENGINE = _Engine()
-atexit.register(_ENGINE.abandon)
+atexit.register(_ENGINE.close)
 
 
 def evaluate(
@@ -279,13 +320,12 @@ def _json_text(
     """The result's JSON text (None: undefined or a function); raises `ScriptError`."""
     if not engine_available():
         raise ScriptError("no JavaScript engine is installed (pip install 'cadenza[js]')")
-    result = _ENGINE.run(
+    return _ENGINE.run(
         script,
         input_json,
         TIMEOUT_S if timeout_s is None else timeout_s,
         MAX_MEMORY_BYTES if max_memory_bytes is None else max_memory_bytes,
     )
-    return result if isinstance(result, str) else None
 
 
 def _value(text: str | None) -> Any:
