@@ -120,7 +120,7 @@ def workflow_json(
         "failedReferenceTaskNames": failed,
         "failedTaskNames": sorted({t.type for t in run.tasks if t.ref in failed}),
         "taskToDomain": {},
-        "tasks": [task_json(task, seq=n, workflow=run) for n, task in enumerate(run.tasks, start=1)]
+        "tasks": [task_json(task, seq=seq, workflow=run) for seq, task in _numbered(run.tasks)]
         if include_tasks
         else [],
     }
@@ -249,3 +249,17 @@ def workflow_status(value: str) -> WorkflowStatus:
     except ValueError:
         names = ", ".join(s.value for s in WorkflowStatus)
         raise BadRequest(f"unknown workflow status {value!r}: expected one of {names}") from None
+
+
+def _numbered(tasks: list[TaskRun]) -> list[tuple[int, TaskRun]]:
+    """Each task with Conductor's `seq`: a task an operator skipped ahead of time has none (0,
+    WorkflowExecutorOps.skipTaskFromWorkflow), every scheduled one the highest so far plus one
+    (WorkflowExecutorOps.scheduleTask)."""
+    numbered, count = [], 0
+    for task in tasks:
+        if task.status is TaskStatus.SKIPPED:
+            numbered.append((0, task))
+        else:
+            count += 1
+            numbered.append((count, task))
+    return numbered

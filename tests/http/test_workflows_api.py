@@ -150,6 +150,9 @@ async def test_skip_a_task_not_yet_scheduled(
     run = await rt.wait(run_id)
     # Conductor lists it first: created without a seq, and tasks are read sorted by seq
     assert [t.status for t in run.tasks] == ["SKIPPED", "COMPLETED"]
+    listed = (await api.get(f"/api/workflow/{run_id}")).json()["tasks"]
+    # seq 0 for the skipped task (never set), the scheduled ones counted from 1 (max seq + 1)
+    assert [(t["referenceTaskName"], t["seq"]) for t in listed] == [("b", 0), ("a", 1)]
     conductor_error(await api.put(f"/api/workflow/{run_id}/skiptask/b"), 409)
 
 
