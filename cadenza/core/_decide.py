@@ -65,6 +65,7 @@ from cadenza.core._round import Scratch
 from cadenza.core._schedule import Environment, _current, _schedule, workflow_output
 from cadenza.core._state import TaskState, WorkflowState, first_scheduled_at
 from cadenza.core._status import TaskStatus, WorkflowStatus
+from cadenza.core._terminate import MapperRefused, refused_round
 from cadenza.core._user_defined import by_system_worker, to_system_worker
 from cadenza.language._definition import WorkflowDef, user_defined
 from cadenza.language._taskdef import TaskDef
@@ -174,13 +175,18 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
     for _ in range(ROUND_STEPS_MAX):
         now = state if scratch is None else scratch.state
         rank: int | None = None  # a retry's or an optional task's mark is followed this round
-        step = _retries(definition, now, env, fresh)
-        if step is None:
-            walker = Walker(definition, now, env, fresh)
-            step = naming_failure_run(definition, now, walker.next_step())
-            if walker.pending:
-                return []
-            rank = walker.rank
+        try:
+            step = _retries(definition, now, env, fresh)
+            if step is None:
+                walker = Walker(definition, now, env, fresh)
+                step = naming_failure_run(definition, now, walker.next_step())
+                if walker.pending:
+                    return []
+                rank = walker.rank
+        except MapperRefused as refused:  # the round is discarded (`_terminate.py`)
+            return naming_failure_run(
+                definition, state, refused_round(definition, state, refused.reason)
+            )
         if not step:
             return decisions
         if scratch is None:

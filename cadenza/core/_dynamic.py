@@ -31,9 +31,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from cadenza._errors import DefinitionError
-from cadenza.core._events import Event, TaskCanceled, TaskCompleted, WorkflowFailed
-from cadenza.core._schedule import workflow_output
+from cadenza.core._events import Event, TaskCompleted
 from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._terminate import MapperRefused
 from cadenza.language._definition import TaskSpec, WorkflowDef, walk
 from cadenza.language._parse import parse_task
 
@@ -141,20 +141,13 @@ def dynamic_fork_step(
     definition: WorkflowDef, state: WorkflowState, spec: TaskSpec, scheduled: list[Event]
 ) -> list[Event]:
     """A FORK_JOIN_DYNAMIC's step: `scheduled` (its scheduling) completed with its plan, or,
-    on bad input, the run's end with no fork task added: ForkJoinDynamicTaskMapper throws
+    on bad input `MapperRefused` (`_terminate.py`): ForkJoinDynamicTaskMapper throws
     TerminateWorkflowException (:208-213 and the checks before it), which
-    WorkflowExecutorOps.decide (:1412) turns into terminate(): what is in flight is
-    cancelled, the output evaluated, the run FAILED with the message as reason."""
+    WorkflowExecutorOps.decide (:1412) turns into terminate(): the round is discarded,
+    what is in flight cancelled, the output evaluated, the run FAILED with the message."""
     now = state.updated_at
     task_id: str = scheduled[0].task_id  # type: ignore[attr-defined]
     plan = plan_dynamic_fork(definition, state, spec, scheduled[0].input)  # type: ignore[attr-defined]
     if not isinstance(plan, str):
         return [*scheduled, TaskCompleted(at=now, task_id=task_id, output=plan)]
-    reason = f"task {spec.ref!r}: {plan}"
-    events: list[Event] = [
-        TaskCanceled(at=now, task_id=t.id, reason=reason)
-        for t in state.tasks
-        if not t.retried and not t.status.terminal
-    ]
-    output = workflow_output(definition, state)
-    return [*events, WorkflowFailed(at=now, reason=reason, output=output)]
+    raise MapperRefused(f"task {spec.ref!r}: {plan}")

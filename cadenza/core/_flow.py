@@ -304,10 +304,9 @@ class Walker:
     def _system_task(self, spec: TaskSpec, iteration: int) -> bool:
         """NOOP, JSON_JQ_TRANSFORM, DYNAMIC, EXCLUSIVE_JOIN (`_system_tasks.py`), START_WORKFLOW."""
         if spec.type == "DYNAMIC":
-            in_flight = [t for t in self.current.values() if not t.status.terminal]
             return self._take(schedule_dynamic(
                 self.definition, spec, self.state, self.env,
-                ref=iteration_ref(spec.ref, iteration), iteration=iteration, in_flight=in_flight,
+                ref=iteration_ref(spec.ref, iteration), iteration=iteration,
             ))  # fmt: skip
         scheduled = self._schedule(spec, iteration)
         if spec.type == START_WORKFLOW:  # in progress until its run started (_start_workflow.py)

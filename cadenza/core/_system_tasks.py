@@ -31,7 +31,7 @@ events that schedule the task and the run's state:
   `dynamicTaskNameParam` and is scheduled as a worker task of that name
   and type (DynamicTaskMapper.java:58-93); it needs a TaskDef (inline or
   registered). No name, or no TaskDef, ends the run FAILED with Conductor's
-  reason (a TerminateWorkflowException), cancelling what is in flight.
+  reason (a TerminateWorkflowException: `MapperRefused`, the round discarded).
 
 HTTP does I/O: it is scheduled into `SYSTEM_GROUP` with its input plus
 `asyncComplete` (HTTPTaskMapper.java:75-89), and run there by the engine's
@@ -51,15 +51,14 @@ import jq  # type: ignore[import-not-found]  # the jq package ships no type hint
 
 from cadenza.core._events import (
     Event,
-    TaskCanceled,
     TaskCompleted,
     TaskFailed,
     TaskScheduled,
-    WorkflowFailed,
 )
 from cadenza.core._schedule import Environment, _schedule, roots_for, task_id
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus
+from cadenza.core._terminate import MapperRefused
 from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._expressions import resolve
 
@@ -212,10 +211,9 @@ def schedule_dynamic(
     *,
     ref: str,
     iteration: int,
-    in_flight: list[TaskState],
 ) -> list[Event]:
-    """A DYNAMIC task scheduled as the worker task its input names, or the run's end."""
-    now = state.updated_at
+    """A DYNAMIC task scheduled as the worker task its input names; else `MapperRefused`
+    (DynamicTaskMapper throws TerminateWorkflowException)."""
     param = str(spec.raw.get("dynamicTaskNameParam"))
     task_input = resolve(spec.input_parameters, roots_for(state, task_id(state)))
     name = task_input.get(param)
@@ -237,9 +235,7 @@ def schedule_dynamic(
                 definition, named, state, env, delay_s=spec.start_delay_s, ref=ref,
                 iteration=iteration,
             )  # fmt: skip
-    events: list[Event] = [TaskCanceled(at=now, task_id=t.id, reason=reason) for t in in_flight]
-    events.append(WorkflowFailed(at=now, reason=reason))
-    return events
+    raise MapperRefused(reason)
 
 
 def _java_text(value: Any) -> str:

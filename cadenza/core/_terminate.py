@@ -11,6 +11,13 @@ everything still in flight is cancelled, and the run ends as its
 `terminationReason` (blank: `Workflow is <S> by TERMINATE task: <taskId>`,
 a COMPLETED run included). A TERMINATE whose status is not COMPLETED, FAILED
 or TERMINATED fails FAILED_WITH_TERMINAL_ERROR.
+
+A mapper that refuses a task (a dynamic fork's bad input, a DYNAMIC task with
+no name) raises `MapperRefused`, as Conductor's mappers throw
+TerminateWorkflowException out of `DeciderService.decide`: the round it was
+in is discarded, and `refused_round` ends the run from the state before that
+round (`WorkflowExecutorOps.decide` → `terminate`): what earlier rounds left
+in flight is cancelled, the output evaluated, the run FAILED.
 """
 
 from __future__ import annotations
@@ -26,8 +33,9 @@ from cadenza.core._events import (
     WorkflowCompleted,
     WorkflowFailed,
 )
-from cadenza.core._state import TaskState
-from cadenza.language._definition import TaskSpec
+from cadenza.core._schedule import workflow_output
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._validate import TERMINATION_STATUSES
 
 
@@ -71,3 +79,26 @@ def _output(task_input: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(output, dict):
         return dict(output)
     return {} if output is None else {"output": output}
+
+
+class MapperRefused(Exception):
+    """A task's mapper refused to schedule it; `reason` ends the run (see the module note).
+
+    Never escapes `decide`: it discards the round and returns `refused_round`.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def refused_round(definition: WorkflowDef, state: WorkflowState, reason: str) -> list[Event]:
+    """The run's end after a refused round, decided on `state` as it was before that round."""
+    now = state.updated_at
+    events: list[Event] = [
+        TaskCanceled(at=now, task_id=t.id, reason=reason)
+        for t in state.tasks
+        if not t.retried and not t.status.terminal
+    ]
+    events.append(WorkflowFailed(at=now, reason=reason, output=workflow_output(definition, state)))
+    return events
