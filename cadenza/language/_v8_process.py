@@ -14,8 +14,10 @@ this process's stdin and reads one JSON line per reply.
 The context is never freed: freeing a context whose globals the prelude froze
 crashes mini-racer 0.13 to 0.14 (`mr_free_context`). The process ends instead
 (`os._exit`), on a fatal error or when its stdin closes — the parent closing
-it or the parent dying. Replies go out on a private copy of stdout, and fd 1
-is pointed at stderr, so nothing the engine prints can garble a reply.
+it or the parent dying; a Ctrl-C sent to the terminal's process group is
+ignored (the parent handles it and closes stdin). Replies go out on a private
+copy of stdout, and fd 1 is pointed at stderr, so nothing the engine prints
+can garble a reply.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import sys
 from typing import Any, TextIO
 
@@ -61,6 +64,7 @@ def _evaluate(racer: Any, takes_seconds: bool, request: dict[str, Any]) -> dict[
 
 def main() -> None:
     """Serve evaluations until stdin closes or the context fails; then end the process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)
     try:

@@ -316,6 +316,22 @@ def test_a_hung_engine_is_killed_after_its_grace(monkeypatch: pytest.MonkeyPatch
         engine.close()
 
 
+def test_a_ctrl_c_to_the_process_group_leaves_the_engine_to_its_parent() -> None:
+    """A terminal's Ctrl-C reaches every process of its group: the engine's child ignores it
+    (before: it died with a KeyboardInterrupt traceback, and the next evaluation failed)."""
+    engine = _script._Engine()
+    try:
+        assert _evaluate_with(engine, "1") == 1
+        child = engine.process
+        assert child is not None
+        os.kill(child.pid, signal.SIGINT)  # pending before the next request is read
+        assert _evaluate_with(engine, "2") == 2
+        assert engine.process is child
+        assert child.poll() is None
+    finally:
+        engine.close()
+
+
 def _evaluate_with(engine: _script._Engine, script: str) -> object:
     text = engine.run(script, "{}", 1.0, 1 << 26)
     return None if text is None else json.loads(text)
