@@ -1,0 +1,114 @@
+"""Taking partitions over on a shared PostgreSQL journal: what one run, or a move, must not spoil.
+
+- One run whose recovery raises (not damage) must not give the whole takeover
+  back: the others are recovered and served, the partitions kept; the failing
+  run is retried with a back-off, named in `rt.unrecovered` while it keeps
+  failing, and recovered once its cause goes away.
+- The per-type timer counts (`max_timers_per_type`) follow the partitions: a
+  partition that moves away takes its runs' WAITs out of the counts, the
+  process that takes it over counts them.
+
+Heartbeats are ticked by hand and a death is modelled on the database's clock
+(see test_shared_runtime.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+import cadenza
+from cadenza.engine._host import Engine
+from cadenza.persistence import Loaded
+from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
+from cadenza.testing import VirtualClock
+from tests.postgres.test_shared_runtime import (
+    LEASE_S,
+    held,
+    kill_on_the_database_clock,
+    parts,
+    prepare,
+)
+
+
+async def test_one_run_whose_recovery_raises_does_not_give_the_takeover_back(
+    pg_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b takes over a dead a: the read of one of a's runs fails in b. b keeps every
+    partition, the other runs are recovered; the bad run is reported, then recovered."""
+    async with (
+        cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
+        cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
+    ):
+        await prepare(a)
+        await prepare(b)
+        remote = {"step_a": "remote"}  # no worker: RUNNING in a until taken over
+        bad, *good = [
+            await a.start("three_steps", {"n": i}, task_to_group=remote) for i in range(4)
+        ]
+        await a.settle()
+        load_run = Engine.load_run
+
+        async def failing(engine: Engine, run_id: str) -> Loaded | None:
+            if engine is b._engine and run_id == bad:
+                raise RuntimeError(f"read of {run_id} refused")
+            return await load_run(engine, run_id)
+
+        monkeypatch.setattr(Engine, "load_run", failing)
+        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+        await parts(b).tick()
+        await b.settle()
+        assert held(b) == set(range(PARTITIONS))  # kept: not given back for one run
+        await parts(b).tick()
+        assert parts(b).taken_over == PARTITIONS  # and not taken (over) again
+        assert set(b._engine._runs.keys()) == set(good)  # the others: loaded, recovered
+        await clock.advance(30)
+        assert list(b.unrecovered) == [bad]
+        assert "refused" in b.unrecovered[bad]
+        monkeypatch.undo()  # the cause went away
+        await clock.advance(120)
+        await b.settle()
+        assert b.unrecovered == {}
+        assert set(b._engine._runs.keys()) == {bad, *good}
+        served = set()
+        for _ in range(4):  # every run's task back in its queue, served here
+            task = await b.poll("step_a", group="remote")
+            assert task is not None
+            served.add(task.run_id)
+            await b.complete(task.id, {"n": 100})
+        assert served == {bad, *good}
+        for run_id in served:
+            assert (await b.wait(run_id, timeout=30)).output == {"result": 102}
+
+
+async def test_timer_counts_follow_the_partitions_that_move(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """a holds 12 WAITs; half its partitions move to b: each process counts the WAITs of
+    the runs it holds, and the two add up to 12. a dies: b counts them all, once."""
+    async with cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a:
+        await prepare(a)
+        runs = [await a.start("waiting", {"n": i}) for i in range(12)]
+        await a.settle()
+        assert a._engine.timer_counts == {"hold": 12}
+        async with cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b:
+            await prepare(b)
+            await parts(a).tick()  # a releases its surplus
+            await parts(b).tick()  # b takes it over, recovering its runs
+            await b.settle()
+            where = Counter("a" if partition_of(r) in held(a) else "b" for r in runs)
+            assert where["a"] > 0  # both hold some
+            assert where["b"] > 0
+            assert a._engine.timer_counts == {"hold": where["a"]}
+            assert b._engine.timer_counts == {"hold": where["b"]}
+            await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+            await parts(b).tick()
+            await b.settle()
+            assert b._engine.timer_counts == {"hold": 12}
+            await parts(a).tick()  # a wakes up: lost them all
+            assert a._engine.timer_counts == {}
+            await clock.advance(600)
+            for run_id in runs:
+                assert (await b.wait(run_id, timeout=30)).status == "COMPLETED"
+            assert b._engine.timer_counts == {}
