@@ -29,7 +29,10 @@ functions of the definition, the state and the `Environment`:
   Such a task, once its function returned, stays IN_PROGRESS outside any
   worker group (`AWAITING`, journaled as `TaskUpdated(group=AWAITING)`)
   until completed from outside (`signal`, `complete`, `fail`) or timed out
-  by its TaskDef; recovery does not run it again.
+  by its TaskDef; recovery does not run it again, but loads its run (its
+  row is not parked) and counts it again against its TaskDef's
+  `concurrentExecLimit`, as Conductor counts IN_PROGRESS tasks in its store
+  (ExecutionDAOFacade.exceedsInProgressLimit).
 """
 
 from __future__ import annotations

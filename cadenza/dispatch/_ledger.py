@@ -198,6 +198,16 @@ class Ledger:
             while len(times) > task_def.rate_limit_per_frequency:
                 times.popleft()
 
+    def hold(self, task: QueuedTask, group: str) -> None:
+        """Count again a hand-out made before a restart and still held (a system task awaiting
+        its completion from outside): in the limits until `release`, once however often told."""
+        if task.task_id in self.handed:
+            return
+        self.handed[task.task_id] = Handed(
+            task.run_id, task.ref, task.name, group, (task.ready_at, task.seq)
+        )
+        self.in_flight[task.name] = self.in_flight.get(task.name, 0) + 1
+
     def release(self, task_id: str, *, failed: bool | None = None) -> None:
         """The attempt ended (result, cancel, requeue): free its slot, drop its lease.
 
