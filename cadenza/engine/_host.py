@@ -50,7 +50,7 @@ from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
 from cadenza.engine._audit import ParkedAudit
 from cadenza.engine._caller_starts import CallerStarts, StartFields
 from cadenza.engine._gate import RunGate
-from cadenza.engine._http_task import http_task
+from cadenza.engine._http_task import HTTP_WORKER
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Wake
 from cadenza.engine._observer import Observer
@@ -394,7 +394,7 @@ class Engine:
     def enqueue(self, group: str, task: QueuedTask) -> None:
         if group == SYSTEM_GROUP and not self._system_workers:  # see cadenza/engine/_http_task.py
             self._system_workers = True
-            self._register_worker("HTTP", http_task, SYSTEM_GROUP, SYSTEM_CONCURRENCY)
+            self._register_worker("HTTP", HTTP_WORKER, SYSTEM_GROUP, SYSTEM_CONCURRENCY)
         ref = self.group_ref(group)
         if task.ready_at > self.clock.now():
             self.ledger.delay(group)  # the group must not retire while the timer holds this
