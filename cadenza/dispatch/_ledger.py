@@ -208,6 +208,19 @@ class Ledger:
         )
         self.in_flight[task.name] = self.in_flight.get(task.name, 0) + 1
 
+    def drop_runs(self, dropped: Callable[[str], bool]) -> int:
+        """Release what the runs `dropped(run_id)` names held (they moved to another process,
+        which counts them), except attempts a local slot still executes: those release
+        themselves when they end. How many were released."""
+        gone = [
+            task_id
+            for task_id, entry in self.handed.items()
+            if dropped(entry.run_id) and task_id not in self.executions
+        ]
+        for task_id in gone:
+            self.release(task_id)
+        return len(gone)
+
     def release(self, task_id: str, *, failed: bool | None = None) -> None:
         """The attempt ended (result, cancel, requeue): free its slot, drop its lease.
 

@@ -217,8 +217,7 @@ class Engine:
         log.info("runtime.closed", path=self.path)
 
     async def recover(self, rows: list[StreamInfo] | None = None) -> None:
-        """Recover the unfinished runs of `rows` (default: the journal's, at open): see
-        `_recovery`."""
+        """Recover the unfinished runs of `rows` (default: the journal's, at open): `_recovery`."""
         await recover_rows(self, rows)
 
     @property
@@ -257,6 +256,7 @@ class Engine:
             self._runs.stop(run_id)  # and out of the start gate: no longer in flight here
             self.gate.finished(run_id)
         self._timer_counts.drop(partitions)  # their WAITs: counted by whoever recovers them
+        self.ledger.drop_runs(lambda run_id: partition_of(run_id) in partitions)  # and slots
         return len(found)
 
     def run(self, run_id: str) -> ActorRef[Any]:

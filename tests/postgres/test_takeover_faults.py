@@ -112,3 +112,40 @@ async def test_timer_counts_follow_the_partitions_that_move(
             for run_id in runs:
                 assert (await b.wait(run_id, timeout=30)).status == "COMPLETED"
             assert b._engine.timer_counts == {}
+
+
+AWAITING_FLOW = {
+    "name": "held",
+    "tasks": [
+        {"name": "enrich", "taskReferenceName": "e", "type": "ENRICH", "asyncComplete": True}
+    ],
+}
+
+
+async def test_concurrency_slots_of_awaiting_tasks_follow_the_partitions_that_move(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """a holds 8 system tasks awaiting their completion, each counting against the type's
+    concurrentExecLimit; half a's partitions move to b: each process counts the tasks of the
+    runs it holds (b's recovery counts them again), the two add up to 8; completed, none."""
+    async with cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a:
+        a.system_task("ENRICH", lambda task_input: None)
+        await a.register(AWAITING_FLOW)
+        await a.register_task({"name": "enrich", "concurrentExecLimit": 100})
+        runs = [await a.start("held", {}) for _ in range(8)]
+        await a.settle()
+        assert a._engine.ledger.in_flight == {"enrich": 8}
+        async with cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b:
+            b.system_task("ENRICH", lambda task_input: None)
+            await parts(a).tick()  # a releases its surplus
+            await parts(b).tick()  # b takes it over, recovering its runs
+            await b.settle()
+            in_b = [r for r in runs if partition_of(r) in held(b)]
+            assert 0 < len(in_b) < len(runs)
+            assert a._engine.ledger.in_flight == {"enrich": len(runs) - len(in_b)}
+            assert b._engine.ledger.in_flight == {"enrich": len(in_b)}
+            for run_id in runs:
+                await (b if run_id in in_b else a).signal(run_id, "e", {})
+            await a.settle()
+            await b.settle()
+            assert a._engine.ledger.in_flight == b._engine.ledger.in_flight == {}
