@@ -20,6 +20,7 @@ from cadenza.testing import VirtualClock
 from tests._logs import capture_logs
 from tests.conftest import three_steps
 from tests.isolation._support import add_one, open_rt, serve
+from tests.observe.test_metrics import scrape, value
 
 
 async def _three_running(db: Path) -> list[str]:
@@ -75,10 +76,12 @@ async def test_a_run_whose_recovery_raises_neither_stops_the_open_nor_the_other_
             assert bad in rt.unrecovered[bad]
             assert "refused" in rt.unrecovered[bad]
             assert rt.damaged == []  # not damage: nothing quarantined
+            assert value(scrape(rt.metrics), "cadenza_runs_unrecovered") == 1
             monkeypatch.undo()  # the cause went away
             await _clock(rt).advance(120)
             assert (await rt.wait(bad, timeout=30)).output == {"result": 3}
             assert rt.unrecovered == {}
+            assert value(scrape(rt.metrics), "cadenza_runs_unrecovered") == 0
     events = [entry["event"] for entry in logs]
     assert "runtime.run_not_recovered" in events
     assert "runtime.run_recovered_late" in events
