@@ -149,3 +149,49 @@ async def test_concurrency_slots_of_awaiting_tasks_follow_the_partitions_that_mo
             await a.settle()
             await b.settle()
             assert a._engine.ledger.in_flight == b._engine.ledger.in_flight == {}
+
+
+async def test_a_failing_recovery_is_given_up_here_once_its_partition_moves_on(
+    pg_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b cannot read one run; before its next attempt b dies (as far as the others can tell)
+    and c takes everything over: b stops retrying and forgets the run, c recovers it."""
+    async with (
+        cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as b,
+        cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as c,
+    ):
+        await prepare(b)
+        await prepare(c)
+        remote = {"step_a": "remote"}
+        bad = await b.start("three_steps", {"n": 1}, task_to_group=remote)
+        await b.settle()
+        load_run = Engine.load_run
+        tried: list[str] = []
+
+        async def failing(engine: Engine, run_id: str) -> Loaded | None:
+            if engine is b._engine and run_id == bad:
+                tried.append(run_id)
+                raise RuntimeError(f"read of {run_id} refused")
+            return await load_run(engine, run_id)
+
+        monkeypatch.setattr(Engine, "load_run", failing)
+        b._engine.drop_runs(partition_of, {partition_of(bad)})  # b's actor goes: reloaded next
+        row = await b._engine.journal.info(bad)
+        assert row is not None
+        await b._engine.recover([row])  # as a takeover of its partition would
+        assert tried == [bad]
+        assert bad in b._engine.recovery.retrying
+        await clock.advance(30)
+        assert list(b.unrecovered) == [bad]
+        await kill_on_the_database_clock(pg_url, parts(b).leases.owner)
+        await parts(c).tick()
+        await c.settle()
+        await parts(b).tick()  # b learns it lost every partition
+        assert held(b) == set()
+        attempts = len(tried)
+        await clock.advance(120)
+        await b.settle()
+        assert len(tried) == attempts  # no attempt on a run owned elsewhere
+        assert b.unrecovered == {}
+        assert bad not in b._engine.recovery.retrying
+        assert bad in set(c._engine._runs.keys())  # c recovered it
