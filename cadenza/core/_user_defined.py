@@ -17,6 +17,12 @@ functions of the definition, the state and the `Environment`:
   `concurrentExecLimit` (checked before the function starts, as
   AsyncSystemTaskExecutor.execute checks them before `start`). Its input is
   the mapper's: no `asyncComplete` key is added (HTTP's mapper adds one).
+- `task_to_group` does not route it (nor HTTP): Conductor's
+  `WorkflowExecutorOps.setTaskDomains` skips every task whose type is a
+  system task, for `*` and for its own type, so its queue carries no
+  domain and the system task worker runs it. DESIGN.md agrees: the engine
+  runs these itself, and a worker group serves workers, so there is no
+  group to choose. The task reports no group (`None`).
 - A type no system task is registered for on this runtime when the task is
   scheduled (its definition was journaled by a process that had one) fails
   at once FAILED_WITH_TERMINAL_ERROR, the reason naming the type and the
@@ -29,7 +35,10 @@ functions of the definition, the state and the `Environment`:
   Such a task, once its function returned, stays IN_PROGRESS outside any
   worker group (`AWAITING`, journaled as `TaskUpdated(group=AWAITING)`)
   until completed from outside (`signal`, `complete`, `fail`) or timed out
-  by its TaskDef; recovery does not run it again.
+  by its TaskDef; recovery does not run it again, but loads its run (its
+  row is not parked) and counts it again against its TaskDef's
+  `concurrentExecLimit`, as Conductor counts IN_PROGRESS tasks in its store
+  (ExecutionDAOFacade.exceedsInProgressLimit).
 """
 
 from __future__ import annotations
@@ -74,8 +83,13 @@ def to_system_worker(scheduled: list[Event], spec: TaskSpec, env: Environment) -
 
 def async_complete(definition: WorkflowDef | None, state: WorkflowState, task: TaskState) -> bool:
     """WorkflowSystemTask.isAsyncComplete for a user-defined task: its input's `asyncComplete`
-    if given (only a JSON true counts), else its definition's `asyncComplete`."""
-    if task.group != SYSTEM_GROUP or not user_defined(task.type) or definition is None:
+    if given (only a JSON true counts), else its definition's `asyncComplete`. For HTTP, the
+    input's, which HTTPTaskMapper always sets to the definition's (`for_system_worker`)."""
+    if task.group != SYSTEM_GROUP:
+        return False
+    if task.type in BY_SYSTEM_WORKER:  # HTTP: the definition's, which its mapper put in the input
+        return task.input.get("asyncComplete") is True
+    if not user_defined(task.type) or definition is None:
         return False
     try:
         spec = spec_for(definition, state, task.ref)
@@ -95,6 +109,6 @@ def awaiting(task: TaskState) -> bool:
         task.group == AWAITING
         and task.status is TaskStatus.IN_PROGRESS
         and not task.retried
-        and user_defined(task.type)
+        and (user_defined(task.type) or task.type in BY_SYSTEM_WORKER)
         and task.type not in IN_PROGRESS_AT_ONCE
     )

@@ -198,6 +198,29 @@ class Ledger:
             while len(times) > task_def.rate_limit_per_frequency:
                 times.popleft()
 
+    def hold(self, task: QueuedTask, group: str) -> None:
+        """Count again a hand-out made before a restart and still held (a system task awaiting
+        its completion from outside): in the limits until `release`, once however often told."""
+        if task.task_id in self.handed:
+            return
+        self.handed[task.task_id] = Handed(
+            task.run_id, task.ref, task.name, group, (task.ready_at, task.seq)
+        )
+        self.in_flight[task.name] = self.in_flight.get(task.name, 0) + 1
+
+    def drop_runs(self, dropped: Callable[[str], bool]) -> int:
+        """Release what the runs `dropped(run_id)` names held (they moved to another process,
+        which counts them), except attempts a local slot still executes: those release
+        themselves when they end. How many were released."""
+        gone = [
+            task_id
+            for task_id, entry in self.handed.items()
+            if dropped(entry.run_id) and task_id not in self.executions
+        ]
+        for task_id in gone:
+            self.release(task_id)
+        return len(gone)
+
     def release(self, task_id: str, *, failed: bool | None = None) -> None:
         """The attempt ended (result, cancel, requeue): free its slot, drop its lease.
 

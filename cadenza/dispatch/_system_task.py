@@ -23,7 +23,8 @@ JSON object fails it FAILED_WITH_TERMINAL_ERROR. Two things differ:
   the function's return does not complete the task: its output is recorded
   and the task stays IN_PROGRESS until completed from outside
   (`rt.signal(run_id, ref, output)` or `rt.complete(task_id, output)`). It
-  keeps counting against its TaskDef's `concurrentExecLimit` until then.
+  keeps counting against its TaskDef's `concurrentExecLimit` until then,
+  across a restart too (recovery counts it again: `Ledger.hold`).
 """
 
 from __future__ import annotations

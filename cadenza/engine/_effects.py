@@ -21,6 +21,7 @@ from typing import Any
 from cadenza.actors import Reply
 from cadenza.core._start_workflow import StartRequest
 from cadenza.core._state import WorkflowState
+from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._messages import QueuedTask
 from cadenza.engine._messages import OtherStarted
 from cadenza.engine._run_services import RunServices
@@ -51,6 +52,13 @@ class Release:
 
     task_id: str
     failed: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Recovery: `task` (a system task awaiting its completion) still holds its hand-out."""
+
+    task: QueuedTask
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +155,7 @@ class Finished:
 
 
 Effect = (
-    Enqueue | Withdraw | Release | Grant | Extend | Expire | ForgetPlace | ArmWake | StartRun
+    Enqueue | Withdraw | Release | Hold | Grant | Extend | Expire | ForgetPlace | ArmWake | StartRun
     | TellParent | TellStarter | TerminateChild | Finished
 )  # fmt: skip
 
@@ -185,6 +193,7 @@ _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one
     Withdraw: _withdraw,
     Release: lambda e, s: s.released(e.task_id, e.failed),
     Grant: lambda e, s: s.ledger.grant(e.task),
+    Hold: lambda e, s: s.ledger.hold(e.task, SYSTEM_GROUP),
     Extend: lambda e, s: s.ledger.extend(e.task_id),
     Expire: _expire,
     ForgetPlace: lambda e, s: s.ledger.forget_place(e.run_id, e.ref),

@@ -50,18 +50,21 @@ from cadenza.dispatch._unserved import UNSERVED_WARNING_S, Unserved
 from cadenza.engine._audit import ParkedAudit
 from cadenza.engine._caller_starts import CallerStarts, StartFields
 from cadenza.engine._gate import RunGate
-from cadenza.engine._http_task import http_task
+from cadenza.engine._http_task import HTTP_WORKER
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Wake
 from cadenza.engine._observer import Observer
 from cadenza.engine._ownership import MINT_TRIES, Ownership, SharedDispatch, actor_for
 from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
 from cadenza.engine._recovery import recover_rows
+from cadenza.engine._recovery_retry import RecoveryRetries
 from cadenza.engine._registry import Registry
 from cadenza.engine._run_starts import not_started, start_message
 from cadenza.engine._schedule_store import is_schedule_row
+from cadenza.engine._timer_counts import TimerCounts
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded, StreamInfo
+from cadenza.persistence._postgres_schema import partition_of
 
 TakeoverHook = Callable[[Callable[[str], bool]], Awaitable[None]]  # (stream id -> taken over?)
 log = get_logger("cadenza.engine")
@@ -129,7 +132,9 @@ class Engine:
         self.is_open = False
         self.recovered = 0
         self.parked_at_open = 0  # recovered by arming their timers, without loading them
-        self.timer_counts: dict[str, int] = {}  # pending WAIT deadlines by task type, all runs
+        self._timer_counts = TimerCounts()  # `timer_counts`: pending WAITs by type, runs held here
+        self.timer_counts = self._timer_counts.by_type
+        self.recovery = RecoveryRetries(self)  # its `unrecovered`: runs whose recovery fails
         self.timers_repaired = 0
         self.damaged: list[str] = []  # quarantined runs and "definition NAME vN" (damaged)
         self.retrying: set[str] = set()  # runs waiting out a commit's back-off: reads skip them
@@ -189,6 +194,7 @@ class Engine:
             if isinstance(self.clock, VirtualClock):
                 self.clock.attach(self.settle)
             if self.ownership is not None:
+                self._timer_counts.shard_of = partition_of  # counted by partition: they move
                 await self.ownership.joined()  # hold a share of the partitions to recover
             await self.recover()
             if self.ownership is not None:
@@ -211,8 +217,7 @@ class Engine:
         log.info("runtime.closed", path=self.path)
 
     async def recover(self, rows: list[StreamInfo] | None = None) -> None:
-        """Recover the unfinished runs of `rows` (default: the journal's, at open): see
-        `_recovery`."""
+        """Recover the unfinished runs of `rows` (default: the journal's, at open): `_recovery`."""
         await recover_rows(self, rows)
 
     @property
@@ -250,6 +255,8 @@ class Engine:
         for run_id in found + [r for r in self.gate.running if partition_of(r) in partitions]:
             self._runs.stop(run_id)  # and out of the start gate: no longer in flight here
             self.gate.finished(run_id)
+        self._timer_counts.drop(partitions)  # their WAITs: counted by whoever recovers them
+        self.ledger.drop_runs(lambda run_id: partition_of(run_id) in partitions)  # and slots
         return len(found)
 
     def run(self, run_id: str) -> ActorRef[Any]:
@@ -349,13 +356,8 @@ class Engine:
             )
         return self._env
 
-    def count_timers(self, before: dict[str, int], after: dict[str, int]) -> None:
-        for name in before.keys() | after.keys():
-            count = self.timer_counts.get(name, 0) + after.get(name, 0) - before.get(name, 0)
-            if count > 0:
-                self.timer_counts[name] = count
-            else:
-                self.timer_counts.pop(name, None)
+    def count_timers(self, run_id: str, before: dict[str, int], after: dict[str, int]) -> None:
+        self._timer_counts.count(run_id, before, after)
 
     def group_ref(self, name: str) -> ActorRef[Any]:
         found = self._groups.get(name)
@@ -392,7 +394,7 @@ class Engine:
     def enqueue(self, group: str, task: QueuedTask) -> None:
         if group == SYSTEM_GROUP and not self._system_workers:  # see cadenza/engine/_http_task.py
             self._system_workers = True
-            self._register_worker("HTTP", http_task, SYSTEM_GROUP, SYSTEM_CONCURRENCY)
+            self._register_worker("HTTP", HTTP_WORKER, SYSTEM_GROUP, SYSTEM_CONCURRENCY)
         ref = self.group_ref(group)
         if task.ready_at > self.clock.now():
             self.ledger.delay(group)  # the group must not retire while the timer holds this
@@ -484,9 +486,7 @@ class Engine:
             _tell_soon(self.system, self._runs.ref(state.parent_id), ended)
 
     def terminate_child(self, run_id: str, reason: str) -> None:
-        _tell_soon(
-            self.system, self._runs.ref(run_id), Operate(Operation("terminate", reason), Reply())
-        )
+        self.tell_run(run_id, Operate(Operation("terminate", reason), Reply()))
 
     def run_finished(self, state: WorkflowState) -> None:
         self.finished += 1

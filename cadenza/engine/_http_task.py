@@ -23,17 +23,27 @@ Another status fails it with the body (or `No response from the remote
 service`) as reason, and the response as output (:86-95).
 
 The worker raises `SystemTaskFailed` to fail with a reason and an output.
+
+Async complete (HttpTask.start:111-116, `isAsyncComplete`): a 2xx of a task
+whose input says `asyncComplete` — HTTPTaskMapper puts the workflow task's
+`asyncComplete` there, over any input parameter of that name — leaves it
+IN_PROGRESS with its `response` output, until completed from outside
+(`signal`, `complete`), as a registered system task that awaits
+(`cadenza.dispatch._system_task`): `HTTP_WORKER` is `http_task` run as one.
+A failure fails it all the same.
 """
 
 from __future__ import annotations
 
 import json
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
+from cadenza.dispatch._groups import WorkerFn
 from cadenza.dispatch._slots import SystemTaskFailed
+from cadenza.dispatch._system_task import SystemTask
 
 DEFAULT_TIMEOUT_MS = 3000  # HttpTask.Input: connectionTimeOut and readTimeOut
 JSON_TYPE = "application/json"
@@ -126,3 +136,6 @@ async def http_task(task_input: dict[str, Any]) -> dict[str, Any]:
     if 200 <= code < 300:
         return {"response": shaped}
     raise SystemTaskFailed("No response from the remote service", output={"response": shaped})
+
+
+HTTP_WORKER = cast(WorkerFn, SystemTask(http_task))  # async complete per task (`awaits`)

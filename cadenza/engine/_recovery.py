@@ -6,7 +6,9 @@ when to wake them, and one `ArmMany` arms them all; the wake-ups that fall
 due load their runs then. The others are loaded and sent `Recover`, a few
 at a time (`RECOVERY_CONCURRENCY`): each puts back in its queue what the
 crash took out, and decides again. A run that cannot be read is quarantined,
-never blocking the others.
+never blocking the others; one whose recovery fails otherwise is retried in
+the background and reported if it keeps failing (`_recovery_retry`), the
+others recovered and served meanwhile.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from cadenza._errors import JournalCorrupted
 from cadenza._log import get_logger
 from cadenza.dispatch._timers import Arm, ArmMany
 from cadenza.engine._audit import rows_marked_ended
-from cadenza.engine._messages import Recover, Wake
+from cadenza.engine._messages import Wake
 from cadenza.persistence import StreamInfo
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ async def recover_rows(engine: Engine, rows: list[StreamInfo] | None) -> None:
     if engine.observer is not None:
         engine.observer.recovered(rows)
     for row in rows:  # the per-type counts, rebuilt exactly from what the rows hold
-        engine.count_timers({}, dict(row.timers or {}))
+        engine.count_timers(row.stream_id, {}, dict(row.timers or {}))
     arms = [
         Arm(row.wake_at, engine._runs.ref(row.stream_id), Wake(row.wake_at))
         for row in rows
@@ -58,12 +59,8 @@ async def recover_rows(engine: Engine, rows: list[StreamInfo] | None) -> None:
     limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
 
     async def recover(run_id: str) -> None:
-        async with limiter:
-            try:
-                await engine._runs.ref(run_id).ask(lambda reply: Recover(reply))
-            except JournalCorrupted as exc:
-                engine.quarantine(run_id)
-                log.error("runtime.run_not_recovered", run_id=run_id, error=str(exc))
+        async with limiter:  # damage quarantines it; any other failure retries it, alone
+            await engine.recovery.recover(run_id)
 
     async with anyio.create_task_group() as tg:
         for run_id in unfinished:

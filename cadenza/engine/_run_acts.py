@@ -21,8 +21,8 @@ from cadenza.core._events import (
 )
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
 from cadenza.core._status import TaskStatus
-from cadenza.core._user_defined import async_complete
-from cadenza.engine._effects import Effect, Enqueue, Finished, Release, Withdraw
+from cadenza.core._user_defined import async_complete, awaiting
+from cadenza.engine._effects import Effect, Enqueue, Finished, Hold, Release, Withdraw
 from cadenza.engine._run_links import STARTS_RUNS, children_to_start, end_effects
 from cadenza.engine._run_services import queued
 from cadenza.language._definition import WorkflowDef
@@ -58,6 +58,11 @@ def acts(
     if recover:
         seen.update(t.id for t in state.tasks if t.status is TaskStatus.SCHEDULED)
         seen.update(t.id for t in state.tasks if t.type in STARTS_RUNS and not t.retried)
+        # a system task awaiting its completion still counts against its concurrentExecLimit:
+        # the ledger is memory, so a restart or a takeover counts it again
+        effects.extend(
+            Hold(queued(state, t, async_complete=True)) for t in state.tasks if awaiting(t)
+        )
     effects.extend(children_to_start(definition, state, seen, events))
     for task_id in sorted(seen, key=lambda tid: state.index[tid]):
         task = state.tasks[state.index[task_id]]

@@ -184,7 +184,7 @@ class DurableBatches:
             observer.committed(state, events, perf_counter() - began)
         held = dict(row.timers or {})
         if held != self.held_timers:  # the per-type timer counts follow what is durable
-            self.services.count_timers(self.held_timers, held)
+            self.services.count_timers(self.run_id, self.held_timers, held)
             self.held_timers = held
 
 

@@ -47,8 +47,8 @@ class RunServices(Protocol):
 
     def arm(self, when: float, run_id: str) -> None: ...
 
-    def count_timers(self, before: dict[str, int], after: dict[str, int]) -> None:
-        """A run's pending timers by task type went from `before` to `after`."""
+    def count_timers(self, run_id: str, before: dict[str, int], after: dict[str, int]) -> None:
+        """Run `run_id`'s pending timers by task type went from `before` to `after`."""
         ...
 
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None: ...

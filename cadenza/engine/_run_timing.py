@@ -123,7 +123,9 @@ class RunDeadlines:
         self, definition: WorkflowDef | None, state: WorkflowState, *, terminal: bool
     ) -> StreamInfo:
         """The run's current-state row: status, and what recovery needs without loading it."""
-        is_parked = parked(state)
+        # a run holding a system task that awaits its completion is loaded at recovery all
+        # the same: the task's concurrency slot is counted again (`acts`, `Hold`)
+        is_parked = parked(state) and not any(awaiting(t) for t in state.tasks)
         wake_at = self.next_wake(definition, state)
         self._wrote = state_row(
             state, terminal=terminal, parked=is_parked, wake_at=wake_at if is_parked else None

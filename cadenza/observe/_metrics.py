@@ -195,6 +195,7 @@ class Metrics:
         self.pools: Pools = lambda: ()
         self.timers_pending: Callable[[], int] = lambda: 0
         self.journal_records: Callable[[], int] = lambda: 0
+        self.unrecovered: Callable[[], int] = lambda: 0
         self.now: Callable[[], float] = lambda: 0.0
 
     def attach(
@@ -205,12 +206,14 @@ class Metrics:
         timers_pending: Callable[[], int],
         journal_records: Callable[[], int],
         now: Callable[[], float],
+        unrecovered: Callable[[], int] = lambda: 0,
     ) -> None:
         """The scrape-time readers of the engine's own state."""
         self.queues = queues
         self.pools = pools
         self.timers_pending = timers_pending
         self.journal_records = journal_records
+        self.unrecovered = unrecovered
         self.now = now
 
     def register(self) -> None:
@@ -349,9 +352,12 @@ class _Collector(Collector):
         )  # fmt: skip
         timers = GaugeMetricFamily("cadenza_timers_pending", "Durable timers armed.")
         records = CounterMetricFamily("cadenza_journal_records", "Records appended to the journal.")
+        unrecovered = GaugeMetricFamily(
+            "cadenza_runs_unrecovered", "Runs whose recovery keeps failing (`rt.unrecovered`)."
+        )
         families: list[Metric] = [
             started, finished, running, scheduled, task_finished, unserved, depth, oldest,
-            pool, busy, timers, records, ticks,
+            pool, busy, timers, records, ticks, unrecovered,
         ]  # fmt: skip
         if described:
             return iter([*families, *(h.family() for h in m.histograms)])
@@ -380,4 +386,5 @@ class _Collector(Collector):
             busy.add_metric([task_type, group], running_now)
         timers.add_metric([], m.timers_pending())
         records.add_metric([], m.journal_records())
+        unrecovered.add_metric([], m.unrecovered())
         return iter([*families, *(h.family() for h in m.histograms)])

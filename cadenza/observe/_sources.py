@@ -37,5 +37,6 @@ def attach(metrics: Metrics, engine: Engine, scheduler: Scheduler | None = None)
         pools=pools,
         timers_pending=engine._timer_state.pending,
         journal_records=lambda: engine.journal.stats.records,
+        unrecovered=lambda: len(engine.recovery.unrecovered),
         now=engine.clock.now,
     )

@@ -29,6 +29,8 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
+
 from cadenza._errors import JournalBusy, JournalCorrupted
 from cadenza.persistence import _postgres_schema as sql
 from cadenza.persistence._faults import InjectedFault
@@ -38,6 +40,15 @@ SCHEMES = ("postgresql://", "postgres://")
 SYNCHRONOUS_COMMIT = {"full": "on", "normal": "off"}
 CONNECT_TIMEOUT_S = 10.0
 OWNER_WAIT_S = 2.0
+# The schema DDL, run at every open, locks tables that exist (CREATE INDEX IF NOT EXISTS
+# takes a ShareLock before it finds the index) and upserts rows every commit round locks:
+# beside serving processes it can deadlock with a round, or stall their writes while it
+# waits. It waits at most DDL_LOCK_WAIT_MS for a lock, and is retried after a growing
+# pause (a deadlock or a lock wait given up: SQLSTATE 40P01, 55P03).
+DDL_LOCK_WAIT_MS = 1000
+DDL_ATTEMPTS = 30
+DDL_RETRY_S = 0.05
+DDL_RETRIED = frozenset({"40P01", "55P03"})
 
 
 def is_postgres_url(path: str) -> bool:
@@ -213,8 +224,16 @@ async def _prepare(conn: Any, where: str) -> None:
             f"{sql.SCHEMA!r}, this cadenza reads only {sql.SCHEMA_VERSION!r} (a newer cadenza "
             "wrote it, or it is damaged); nothing was modified"
         )
-    async with conn.transaction():
-        await conn.execute(sql.DDL)
+    for attempt in range(1, DDL_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = '{DDL_LOCK_WAIT_MS}ms'")
+                await conn.execute(sql.DDL)
+            return
+        except Exception as exc:
+            if getattr(exc, "sqlstate", None) not in DDL_RETRIED or attempt == DDL_ATTEMPTS:
+                raise
+            await anyio.sleep(DDL_RETRY_S * attempt)  # (the advisory lock orders the joiners)
 
 
 def _why(exc: BaseException) -> str:

@@ -193,6 +193,7 @@ class Partitions:
                 await hook(lambda stream_id: partition_of(stream_id) in partitions)
             self.inbox.kick()  # the partitions' messages posted while nobody held them
         except Exception as exc:  # the journal away: give them back, for the next tick to retake
+            # (not one run's failed recovery: that run is retried alone, `_recovery_retry`)
             log.error("partitions.takeover_failed", owner=self.leases.owner, error=repr(exc))
             with contextlib.suppress(Exception):
                 await self.journal.release(partitions)

@@ -165,6 +165,13 @@ class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
         return list(self._engine.damaged)
 
     @property
+    def unrecovered(self) -> dict[str, str]:
+        """Runs whose recovery keeps failing for a reason other than damage (run id -> the
+        reason, naming the run and its last error); each is retried with a back-off and
+        leaves this map once recovered. The other runs are served meanwhile."""
+        return dict(self._engine.recovery.unrecovered)
+
+    @property
     def metrics(self) -> CollectorRegistry | None:
         """The Prometheus registry this runtime's metrics are in while open (None if off)."""
         return self._observing.registry

@@ -31,6 +31,7 @@ RUNTIME_CALLS = {  # API.md, first section, and the second section's that landed
 }  # fmt: skip
 RUNTIME_EXTRAS = {  # public beyond API.md, each documented on the class
     "damaged": "runs quarantined at recovery (issue 13 makes it the contract's)",
+    "unrecovered": "runs whose recovery keeps failing (not damage), retried, with the reason",
     "path": "the journal's path, as given",
     "get_schedule": "one schedule by name (what the HTTP API's GET of a schedule reads)",
 }

@@ -121,3 +121,39 @@ async def test_a_restart_without_the_system_task_fails_only_the_runs_that_reach_
         retried = await rt.wait(orders)
         assert (retried.status, retried.tasks[-1].output) == ("COMPLETED", {"by": "again"})
     assert sorted(again_calls) == ["limited", "orders"]  # the awaiting task never ran again
+
+
+async def test_an_awaiting_task_still_holds_its_concurrency_slot_after_a_restart(
+    db_path: str, clock: VirtualClock
+) -> None:
+    """concurrentExecLimit 1: a task awaiting its completion from outside when the process
+    stopped still holds the slot after the restart (Conductor counts IN_PROGRESS tasks in its
+    store: ExecutionDAOFacade.exceedsInProgressLimit), so a new run's task waits, and runs
+    once the awaiting one is completed."""
+    calls: list[str] = []
+
+    def enrich(task_input: dict[str, Any]) -> None:
+        calls.append(task_input["run"])
+
+    held = system_flow("held", "enrich", simple_first=False, async_complete=True)
+    async with cadenza.Runtime(db_path, clock=clock, seed=1) as rt:
+        rt.system_task(ENRICH, enrich)
+        await rt.register(held)
+        await rt.register_task({"name": "enrich", "concurrentExecLimit": 1})
+        first = await rt.start("held", {})
+        await rt.settle()
+        assert (await rt.get(first)).tasks[0].status == "IN_PROGRESS"
+    async with cadenza.Runtime(db_path, clock=clock, seed=2) as rt:
+        rt.system_task(ENRICH, enrich)
+        await rt.settle()
+        second = await rt.start("held", {})
+        await rt.settle()
+        assert (await rt.get(second)).tasks[0].status == "SCHEDULED"  # the slot is held
+        assert calls == ["held"]
+        await rt.signal(first, "e", {})
+        assert (await rt.wait(first)).status == "COMPLETED"
+        await rt.settle()
+        assert (await rt.get(second)).tasks[0].status == "IN_PROGRESS"
+        assert calls == ["held", "held"]
+        await rt.signal(second, "e", {})
+        assert (await rt.wait(second)).status == "COMPLETED"

@@ -297,3 +297,21 @@ async def test_a_run_awaiting_its_system_task_is_not_in_flight(
             assert (await rt.get(run_id)).tasks[0].status == "IN_PROGRESS"
             await rt.signal(run_id, "e", {})
             assert (await rt.wait(run_id)).status == "COMPLETED"
+
+
+async def test_task_to_group_does_not_route_a_system_task(rt: cadenza.Runtime) -> None:
+    """WorkflowExecutorOps.setTaskDomains skips every task whose type is a system task
+    (`systemTaskRegistry.isSystemTask`), for `*` and for its own type: a registered system
+    task is run by the engine whatever `task_to_group` says, and shows no group; the SIMPLE
+    task beside it is routed."""
+    rt.system_task(ENRICH, lambda task_input: {"score": 1})
+    await rt.register(flow())
+    routing = {"*": "remote", ENRICH: "remote", "enrich": "remote", "step_a": "remote"}
+    run_id = await rt.start("orders", {"customer": "ada"}, task_to_group=routing)
+    await rt.settle()
+    task = await rt.poll("step_a", group="remote")  # the SIMPLE task went where it was told
+    assert task is not None
+    await rt.complete(task.id, {})
+    run = await rt.wait(run_id)
+    assert (run.status, run.output) == ("COMPLETED", {"score": 1})
+    assert [(t.ref, t.group) for t in run.tasks] == [("a", "remote"), ("e", None)]

@@ -203,3 +203,101 @@ async def test_retrying_a_run_failed_by_http_calls_again(rt: cadenza.Runtime, ba
         await asyncio.sleep(0.01)
     assert [(t.status, t.attempt) for t in run.tasks] == [("FAILED", 0), ("FAILED", 1)]
     assert [seen["path"] for seen in SEEN] == ["/fail", "/fail"]
+
+
+async def _in_progress(rt: cadenza.Runtime, run_id: str) -> cadenza.WorkflowRun:
+    """The run once its HTTP task has its response (the call is real I/O: bounded polling)."""
+    for _ in range(500):
+        await rt.settle()
+        run = await rt.get(run_id)
+        if run.tasks[0].output or run.status != "RUNNING":
+            return run
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the HTTP task did not answer: {run}")
+
+
+def _async_flow(name: str, base: str, **extra: Any) -> dict[str, Any]:
+    return flow(
+        name,
+        {
+            "name": "call",
+            "taskReferenceName": "call",
+            "type": "HTTP",
+            "inputParameters": {"http_request": {"uri": f"{base}/json", "method": "GET"}},
+            **extra,
+        },
+    )
+
+
+async def test_an_async_complete_http_task_stays_in_progress_until_completed_from_outside(
+    rt: cadenza.Runtime, base: str
+) -> None:
+    """HttpTask.start:111-116: a 2xx of a task that `isAsyncComplete` leaves it IN_PROGRESS
+    with its `response` output; a signal completes it. The call is made once."""
+    await rt.register(_async_flow("http_async", base, asyncComplete=True))
+    run_id = await rt.start("http_async")
+    run = await _in_progress(rt, run_id)
+    task = run.tasks[0]
+    assert (run.status, task.status, task.group) == ("RUNNING", "IN_PROGRESS", None)
+    assert task.output["response"]["statusCode"] == 200
+    assert task.input["asyncComplete"] is True  # HTTPTaskMapper puts it in the input
+    await rt.signal(run_id, "call", {"done": True})
+    done = await rt.wait(run_id)
+    assert (done.status, done.tasks[0].status) == ("COMPLETED", "COMPLETED")
+    assert done.tasks[0].output["done"] is True
+    assert len(SEEN) == 1
+
+
+async def test_an_http_tasks_async_complete_is_its_definitions_not_its_input_parameters(
+    rt: cadenza.Runtime, base: str
+) -> None:
+    """HTTPTaskMapper.getMappedTasks puts the workflow task's `asyncComplete` into the input
+    parameters before resolving them, over any given there: the definition decides."""
+    await rt.register(
+        flow(
+            "http_not_async",
+            {
+                "name": "call",
+                "taskReferenceName": "call",
+                "type": "HTTP",
+                "inputParameters": {
+                    "http_request": {"uri": f"{base}/json", "method": "GET"},
+                    "asyncComplete": True,
+                },
+            },
+        )
+    )
+    run = await rt.wait(await rt.start("http_not_async"), timeout=30)
+    assert (run.status, run.tasks[0].input["asyncComplete"]) == ("COMPLETED", False)
+
+
+async def test_an_async_complete_http_task_is_not_called_again_after_a_restart(
+    db_path: str, base: str
+) -> None:
+    """Recovery leaves an HTTP task awaiting its completion as it is (Conductor keeps it
+    IN_PROGRESS), and it still counts against its TaskDef's concurrentExecLimit."""
+    async with cadenza.Runtime(db_path, seed=1) as rt:
+        await rt.register(_async_flow("http_async", base, asyncComplete=True))
+        await rt.register_task({"name": "call", "concurrentExecLimit": 1})
+        first = await rt.start("http_async")
+        await _in_progress(rt, first)
+    async with cadenza.Runtime(db_path, seed=2) as rt:
+        second = await rt.start("http_async")
+        await rt.settle()  # (waits for local workers: a call wrongly started has ended)
+        assert (await rt.get(second)).tasks[0].status == "SCHEDULED"  # the slot is held
+        assert len(SEEN) == 1
+        await rt.signal(first, "call", {})
+        assert (await rt.wait(first, timeout=30)).status == "COMPLETED"
+        assert (await _in_progress(rt, second)).tasks[0].status == "IN_PROGRESS"
+        assert len(SEEN) == 2
+
+
+async def test_task_to_group_does_not_route_an_http_task(rt: cadenza.Runtime, base: str) -> None:
+    """WorkflowExecutorOps.setTaskDomains skips system tasks (HTTP among them), for `*` and
+    for its type: the engine's HTTP worker runs it whatever `task_to_group` says."""
+    await rt.register(_async_flow("http_routed", base))
+    routing = {"*": "remote", "HTTP": "remote", "call": "remote"}
+    run_id = await rt.start("http_routed", task_to_group=routing)
+    run = await _in_progress(rt, run_id)
+    assert (run.status, run.tasks[0].group) == ("COMPLETED", None)
+    assert len(SEEN) == 1
