@@ -65,6 +65,7 @@ log = get_logger("cadenza.runtime")
 DEFAULT_LEASE_S = 3600.0  # Conductor's default responseTimeoutSeconds, for a type with no TaskDef
 REAP_EVERY_S = 1.0
 POLL_PAUSE_MAX_S = 0.1  # a waiting poll looks again at least this often
+POLL_NOTED_EVERY_S = 1.0  # how often a process records that it polls a group and type
 RAN_OUT = "its lease on the shared queue ran out: no result or heartbeat within its lease"
 _OPEN = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 
@@ -86,9 +87,14 @@ class SharedTasks:
         self._busy: AbstractContextManager[None] | None = None
         self._reaped: dict[tuple[str, str], float] = {}
         self._open: set[str] = set()  # tasks posted here and not voided since
+        self._wake = anyio.Event()  # set (and replaced) by `kick`
+        self._heard = 0  # kicks: posts heard, slots freed
+        self._noted: dict[tuple[str, str], float] = {}
+        self.listening = True
 
     async def open(self) -> None:
         await self.queue.open()
+        self.listening = await self.queue.listen(self.kick)
 
     def serving(self) -> None:
         self.engine.system.start_soon(self._write, name="shared-queue")
@@ -170,24 +176,59 @@ class SharedTasks:
         """The group's next task of `task_type` in global order, leased to the caller; None
         if none came within `wait_s` seconds (real time: the leases are the database's)."""
         await self._caught_up(group, task_type, worker_id)
-        lease_s, limits = self._terms(task_type)
-        claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
         deadline = time.monotonic() + wait_s
         pause = 0.005
         while True:
-            await self._reap(group, task_type)
-            for claimed in await self.queue.claim(
-                group, task_type, claimer, lease_s, limits=limits
-            ):
-                task = QueuedTask(**claimed.body)
-                if await self._started(task, worker_id):
+            wake = self._wake  # a post heard from now on ends the pause below
+            for task in await self.take(group, task_type, worker_id):
+                if await self.started(task, worker_id):
                     self.handed += 1
                     return task
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            await anyio.sleep(min(pause, left))
+            with anyio.move_on_after(min(pause, left)):
+                await wake.wait()
             pause = min(POLL_PAUSE_MAX_S, pause * 2)
+
+    async def take(
+        self, group: str, task_type: str, worker_id: str | None, limit: int = 1
+    ) -> list[QueuedTask]:
+        """Claim up to `limit` of the group's next tasks of `task_type` in global order,
+        under the TaskDef's lease and global limits (leases that ran out reaped first); the
+        caller tells each run its task started (`started`)."""
+        await self._note_poll(group, task_type)
+        lease_s, limits = self._terms(task_type)
+        claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
+        await self._reap(group, task_type)
+        claimed = await self.queue.claim(
+            group, task_type, claimer, lease_s, limit=limit, limits=limits
+        )
+        return [QueuedTask(**row.body) for row in claimed]
+
+    def kick(self) -> None:
+        """Wake every waiting poll and puller: there may be work (a post heard, a slot freed)."""
+        self._heard += 1
+        wake, self._wake = self._wake, anyio.Event()
+        wake.set()
+
+    async def wait(self, timeout_s: float) -> None:
+        """Return at the next `kick` or after `timeout_s`; listen again if the listening
+        connection dropped (polling covers for it meanwhile)."""
+        wake = self._wake
+        if not await self.queue.listen(self.kick):
+            self.listening = False
+        with anyio.move_on_after(timeout_s):
+            await wake.wait()
+
+    async def _note_poll(self, group: str, task_type: str) -> None:
+        """Record, at most every `POLL_NOTED_EVERY_S` per pair, that this process polled the
+        group and type (the unserved-type warning reads it, for every process)."""
+        now = time.monotonic()
+        if now - self._noted.get((group, task_type), -POLL_NOTED_EVERY_S) < POLL_NOTED_EVERY_S:
+            return
+        self._noted[(group, task_type)] = now
+        await self.queue.polled([(group, task_type)])
 
     async def _caught_up(self, group: str, task_type: str, worker_id: str | None) -> None:
         """Return once the tasks this process's runs made durable before the poll are
@@ -217,7 +258,7 @@ class SharedTasks:
         for task_id, run_id in await self.queue.reap(group, task_type):
             log.info("shared_queue.lease_lapsed", task_id=task_id, run_id=run_id)
 
-    async def _started(self, task: QueuedTask, worker_id: str | None) -> bool:
+    async def started(self, task: QueuedTask, worker_id: str | None) -> bool:
         """Tell the run its task started; False (and the row voided) if it refused."""
         at = self.engine.clock.now()
         try:
