@@ -137,6 +137,10 @@ OVERVIEW = (
     f"FROM {SCHEMA}.queue WHERE claimed_by IS NULL AND NOT lapsed GROUP BY grp, task_type) q "
     f"LEFT JOIN {SCHEMA}.queue_polls p ON p.grp = q.grp AND p.task_type = q.task_type"
 )
+UNCLAIMED = (
+    f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) "
+    "AND claimed_by IS NULL AND NOT lapsed"
+)
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
     "AND claimed_by IS NULL AND NOT lapsed"
@@ -345,6 +349,12 @@ class SharedQueue:
         if pairs:
             async with self._pool.acquire() as conn:
                 await conn.execute(POLLED, [g for g, _t in pairs], [t for _g, t in pairs])
+
+    async def unclaimed(self, task_ids: Sequence[str]) -> set[str]:
+        """Those of `task_ids` queued and held by no lease."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(UNCLAIMED, list(task_ids))
+        return {r[0] for r in rows}
 
     async def overview(self) -> list[Waiting]:
         """Every group and type with unclaimed tasks (`Waiting`)."""

@@ -124,6 +124,7 @@ class Pullers:
         waiting, claim tasks from the shared queue and start them; how many were started."""
         took = 0
         for group, task_type, worker, state in self._served():
+            await self.shared.note_poll(group, task_type)  # served, busy or not
             queue = state.queues.get(task_type)
             if queue is not None and queue.head(state.tasks) is not None:
                 continue  # local first: see the module note

@@ -59,6 +59,7 @@ from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import encode
 from cadenza.engine._messages import GetRun, Heartbeat
 from cadenza.persistence._postgres_queue import Limits, QueuedRow, SharedQueue
+from cadenza.runtime._shared_watch import SharedWatch
 
 log = get_logger("cadenza.runtime")
 
@@ -86,7 +87,8 @@ class SharedTasks:
         self._wrote = anyio.Event()
         self._busy: AbstractContextManager[None] | None = None
         self._reaped: dict[tuple[str, str], float] = {}
-        self._open: set[str] = set()  # tasks posted here and not voided since
+        self._open: dict[str, tuple[str, QueuedTask]] = {}  # posted here, not voided since
+        self.watch = SharedWatch(self)  # their depth and the types nobody polls
         self._wake = anyio.Event()  # set (and replaced) by `kick`
         self._heard = 0  # kicks: posts heard, slots freed
         self._noted: dict[tuple[str, str], float] = {}
@@ -98,6 +100,16 @@ class SharedTasks:
 
     def serving(self) -> None:
         self.engine.system.start_soon(self._write, name="shared-queue")
+        self.watch.serving()
+
+    def posted_here(self) -> dict[str, tuple[str, QueuedTask]]:
+        """The tasks this process posted and has not voided: task id -> (group, task)."""
+        return self._open
+
+    def waiting(self) -> list[tuple[str, str, float]]:
+        """(task type, group, ready at) of each task this process posted that no worker held
+        at the last look (`SharedWatch`): what `cadenza_queue_depth` adds to its groups'."""
+        return self.watch.waiting
 
     # -- SharedDispatch: what this process's runs post and void ----------------------
 
@@ -108,13 +120,13 @@ class SharedTasks:
         row = QueuedRow(
             task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
         )
-        self._open.add(task.task_id)
+        self._open[task.task_id] = (group, task)
         self._add(("push", row))
         return True
 
     def void(self, task_id: str) -> None:
         if task_id in self._open:  # posted here (recovery offers every open task again)
-            self._open.discard(task_id)
+            del self._open[task_id]
             self._add(("void", task_id))
 
     def _add(self, op: tuple[str, Any]) -> None:
@@ -197,7 +209,7 @@ class SharedTasks:
         """Claim up to `limit` of the group's next tasks of `task_type` in global order,
         under the TaskDef's lease and global limits (leases that ran out reaped first); the
         caller tells each run its task started (`started`)."""
-        await self._note_poll(group, task_type)
+        await self.note_poll(group, task_type)
         lease_s, limits = self._terms(task_type)
         claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
         await self._reap(group, task_type)
@@ -221,7 +233,7 @@ class SharedTasks:
         with anyio.move_on_after(timeout_s):
             await wake.wait()
 
-    async def _note_poll(self, group: str, task_type: str) -> None:
+    async def note_poll(self, group: str, task_type: str) -> None:
         """Record, at most every `POLL_NOTED_EVERY_S` per pair, that this process polled the
         group and type (the unserved-type warning reads it, for every process)."""
         now = time.monotonic()
