@@ -43,9 +43,14 @@ from the shared queue and runs them on those slots.
   (from the shared-queue writer, never on the journal's write path; one per
   flush, however many tasks). Each process LISTENs on a connection of its
   own and a notification wakes every waiting poll and puller (`kick`), as
-  does a local slot freeing. Polling is the fallback: after a pull that
-  found nothing the puller looks again after 5 ms doubling to
-  `PULL_PAUSE_MAX_S` (a global limit freeing room sends no notification).
+  does registering a local worker, and a local slot freeing while the last
+  claim got all it asked for (more may wait; otherwise a freed slot wakes
+  nothing, so busy local work costs no queries). A slot that ran a pulled
+  task claims the next one itself while it may pull (as a poller loops),
+  so claims run as concurrently as the slots. Polling is the fallback:
+  after a pull that found nothing the puller looks again after 5 ms
+  doubling to `PULL_PAUSE_MAX_S` (`PULL_PAUSE_LISTENING_S` while
+  notifications are heard; a global limit freeing room sends none).
 - A claimed task of a run this process owns is a row an earlier owner
   posted before its partition moved here, where recovery queued the task
   locally: the row is voided, not run twice.
@@ -80,6 +85,8 @@ class Pullers:
         self.workers = ExternalWorkers(engine)
         self.pulled = 0  # tasks pulled and started here
         self.finished = 0  # of those, verdicts reported (accepted or stale)
+        self.chained = 0  # pulled by a slot that had just finished a pulled task
+        self.more = False  # the last claim got all it asked for: more may wait
 
     def serving(self) -> None:
         self.engine.system.start_soon(self._loop, name="shared-pullers")
@@ -87,6 +94,7 @@ class Pullers:
     async def _loop(self) -> None:
         pause = PULL_PAUSE_MIN_S
         while True:
+            wake = self.shared.waker()  # a kick during the pull is not lost
             try:
                 took = await self.pull()
             except Exception as exc:  # the server away: polling again later
@@ -97,9 +105,14 @@ class Pullers:
             if took:
                 pause = PULL_PAUSE_MIN_S
                 continue
-            await self.shared.wait(pause)
+            await self.shared.wait(pause, wake)
             ceiling = PULL_PAUSE_LISTENING_S if self.shared.listening else PULL_PAUSE_MAX_S
-            pause = min(ceiling, pause * 2)
+            pause = PULL_PAUSE_MIN_S if wake.is_set() else min(ceiling, pause * 2)
+
+    def _freed(self) -> None:
+        """A local slot freed: look again at once only if more may wait (see the note)."""
+        if self.more:
+            self.shared.kick()
 
     def _served(self) -> list[tuple[str, str, LocalWorker, Any]]:
         """(group, task type, worker, group state) of each local worker that could pull."""
@@ -113,7 +126,7 @@ class Pullers:
             worker = state.workers.get(task_type)
             if worker is None:
                 continue
-            worker.freed = self.shared.kick
+            worker.freed = self._freed
             if worker.paused or worker.slots == 0:
                 continue
             found.append((group, task_type, worker, state))
@@ -136,6 +149,7 @@ class Pullers:
                 tasks = await self.shared.take(group, task_type, f"pull:{group}", limit=free)
             finally:
                 worker.running -= free
+            self.more = len(tasks) == free
             for task in tasks:
                 worker.running += 1
                 took += 1
@@ -149,17 +163,14 @@ class Pullers:
         return took
 
     async def _run(self, group: str, worker: LocalWorker, task: QueuedTask, busy: Any) -> None:
+        """Run `task` on the slot reserved for it, then, while the slot may pull (see the
+        module note), the next shared task on the same slot; then free the slot."""
         worker_id = f"pull:{group}"
+        next_task: QueuedTask | None = task
         try:
-            ownership = self.engine.ownership
-            if ownership is not None and ownership.owns(task.run_id):  # see the module note
-                await self.shared.queue.withdraw([task.task_id])
-                return
-            if not await self.shared.started(task, worker_id):
-                return
-            self.pulled += 1
-            verdict = await execute(worker, task, group, self.engine.run(task.run_id))
-            await self._report(task, verdict)
+            while next_task is not None:
+                await self._one(worker_id, group, worker, next_task)
+                next_task = await self._next(group, worker, worker_id)
         except Exception as exc:  # its lease runs out; the owner retries it
             if not self.engine.system.stopping:
                 log.warning("shared_queue.pulled_task_lost", task_id=task.task_id, error=repr(exc))
@@ -169,6 +180,40 @@ class Pullers:
                 await self.engine.group_ref(group).tell(WorkerDone(task.type))
             except Exception:  # closing: nothing left to free
                 worker.running -= 1
+
+    async def _one(self, worker_id: str, group: str, worker: LocalWorker, task: QueuedTask) -> None:
+        ownership = self.engine.ownership
+        if ownership is not None and ownership.owns(task.run_id):  # see the module note
+            await self.shared.queue.withdraw([task.task_id])
+            return
+        if not await self.shared.started(task, worker_id):
+            return
+        self.pulled += 1
+        verdict = await execute(worker, task, group, self.engine.run(task.run_id))
+        await self._report(task, verdict)
+
+    async def _next(self, group: str, worker: LocalWorker, worker_id: str) -> QueuedTask | None:
+        """The next shared task for the slot just freed, if it may pull: the worker live, the
+        pool not shrunk below its busy slots, no local task of the type waiting."""
+        held = self.engine._groups.get(group)
+        task_type = next(
+            (t for t, w in (held[0].workers.items() if held else ()) if w is worker), None
+        )
+        if (
+            held is None
+            or task_type is None
+            or worker.paused
+            or worker.running > worker.concurrency
+        ):
+            return None
+        queue = held[0].queues.get(task_type)
+        if queue is not None and queue.head(held[0].tasks) is not None:
+            return None  # local first
+        tasks = await self.shared.take(group, task_type, worker_id)
+        self.more = bool(tasks)
+        if tasks:
+            self.chained += 1
+        return tasks[0] if tasks else None
 
     async def _report(self, task: QueuedTask, verdict: TaskResult) -> None:
         """Report `verdict` as an external worker's `complete` or `fail` would."""

@@ -224,10 +224,15 @@ class SharedTasks:
         wake, self._wake = self._wake, anyio.Event()
         wake.set()
 
-    async def wait(self, timeout_s: float) -> None:
-        """Return at the next `kick` or after `timeout_s`; listen again if the listening
-        connection dropped (polling covers for it meanwhile)."""
-        wake = self._wake
+    def waker(self) -> anyio.Event:
+        """The event the next `kick` sets: take it before looking, wait on it after."""
+        return self._wake
+
+    async def wait(self, timeout_s: float, wake: anyio.Event | None = None) -> None:
+        """Return once `wake` (taken with `waker()` before looking; default: now) is set by
+        a `kick`, or after `timeout_s`; listen again if the listening connection dropped
+        (polling covers for it meanwhile)."""
+        wake = self._wake if wake is None else wake
         if not await self.queue.listen(self.kick):
             self.listening = False
         with anyio.move_on_after(timeout_s):
