@@ -39,6 +39,13 @@ in `queue_claims`, and under the same advisory lock a claim counts the log's
 entries inside the window and takes at most what is left (entries older
 than the window are pruned there too).
 
+Wake-ups: `push` sends one `NOTIFY cadenza_queue` in its own statement
+(never in a journal write), so one flush of posts wakes every process
+`listen`ing once. `polled` records (group, type, now) in `queue_polls`,
+and `overview` reads, per group and type, the unclaimed tasks, how long
+the oldest waited and how long since anyone polled (the unserved-type
+warning of `cadenza.runtime._shared_watch`).
+
 Leases that ran out are not claimed again: the same task id handed to a
 second worker could not tell the late worker's result from the new one's.
 `reap` marks such a row `lapsed` (never claimable, and the old worker's
@@ -136,6 +143,10 @@ OVERVIEW = (
     "extract(epoch FROM now() - min(posted_at))::float8 AS oldest_s "
     f"FROM {SCHEMA}.queue WHERE claimed_by IS NULL AND NOT lapsed GROUP BY grp, task_type) q "
     f"LEFT JOIN {SCHEMA}.queue_polls p ON p.grp = q.grp AND p.task_type = q.task_type"
+)
+POLLS = (
+    f"SELECT grp, task_type, extract(epoch FROM now() - at)::float8 FROM {SCHEMA}.queue_polls "
+    "WHERE at > now() - make_interval(secs => $1)"
 )
 UNCLAIMED = (
     f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) "
@@ -349,6 +360,12 @@ class SharedQueue:
         if pairs:
             async with self._pool.acquire() as conn:
                 await conn.execute(POLLED, [g for g, _t in pairs], [t for _g, t in pairs])
+
+    async def polls(self, within_s: float) -> list[tuple[str, str, float]]:
+        """(group, task type, seconds since) of every pair polled within `within_s`."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(POLLS, within_s)
+        return [(r[0], r[1], r[2]) for r in rows]
 
     async def unclaimed(self, task_ids: Sequence[str]) -> set[str]:
         """Those of `task_ids` queued and held by no lease."""

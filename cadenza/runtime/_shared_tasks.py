@@ -25,7 +25,11 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   if another process owns it). A start its run refuses (the task ended
   meanwhile) voids the row and the next is claimed. Leases that ran out are
   reaped first (at most every `REAP_EVERY_S` per group and type): their
-  owners time the attempts out (`_shared_lease`).
+  owners time the attempts out (`_shared_lease`). A waiting poll looks
+  again when any process posts tasks (one `NOTIFY cadenza_queue` per
+  flush, heard on a LISTEN connection of this process: `kick`), else after
+  5 ms doubling to `POLL_PAUSE_MAX_S`. `take` is the claim itself, shared
+  with the local workers that pull from these queues (`_pullers`).
 - **Results** (`report`): a completion or failure removes the task's row —
   in the same transaction that puts the result in the owner's inbox when
   another process owns the run — and a heartbeat extends its lease. A row

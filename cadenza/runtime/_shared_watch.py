@@ -19,6 +19,14 @@ nothing posted) and keeps:
   `dispatch.unserved` once with `shared=True`, and counts it in
   `cadenza_task_unserved_total`, as a local group does. It warns again
   only after it was polled or its tasks went.
+- **Routing** (taskToDomain, `cadenza.core._schedule.Environment.group_for`):
+  a group counts as active for a task type when a worker polled it within
+  `ACTIVE_POLL_S`. Polls made on other processes reach this one through the
+  same `queue_polls` records, read at each look (so within about two
+  seconds: a record at most every second, a look every second), and count
+  in the ledger's poll data as local polls do: a fallback list such as
+  `"gpu,NO_DOMAIN"` picks `gpu` at the run's owner once a worker polls `gpu`
+  on any process, or a local worker of `gpu` pulls anywhere.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from cadenza._log import get_logger
+from cadenza.core._schedule import ACTIVE_POLL_S
 from cadenza.dispatch._unserved import newly_unserved
 
 if TYPE_CHECKING:
@@ -51,6 +60,15 @@ class SharedWatch:
     def serving(self) -> None:
         self.shared.engine.system.start_soon(self._loop, name="shared-watch")
 
+    async def _routes(self) -> None:
+        """Polls made on any process count for taskToDomain routing here (`Ledger.polled`)."""
+        ledger = self.shared.engine.ledger
+        now = self.shared.engine.clock.now()
+        for group, task_type, age_s in await self.shared.queue.polls(ACTIVE_POLL_S):
+            at = now - age_s
+            if ledger.polled_at.get((task_type, group), at - 1.0) < at:
+                ledger.polled(task_type, group, at)
+
     async def _loop(self) -> None:
         while True:
             await anyio.sleep(WATCH_EVERY_S)
@@ -62,7 +80,9 @@ class SharedWatch:
                 log.warning("shared_queue.watch_failed", error=repr(exc))
 
     async def look(self) -> None:
-        """Read what waits (`waiting`) and warn of types unserved past the limit."""
+        """Read what waits (`waiting`), warn of types unserved past the limit, and tell
+        routing which groups any process polled lately."""
+        await self._routes()
         posted = dict(self.shared.posted_here())
         if not posted:
             self.waiting = []

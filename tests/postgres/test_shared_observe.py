@@ -125,3 +125,25 @@ async def test_a_shared_type_served_by_a_busy_puller_elsewhere_is_not_unserved(
         for run_id in (first, second):
             with anyio.fail_after(30):
                 assert (await a.wait(run_id)).status == "COMPLETED"
+
+
+async def test_a_poll_on_another_process_makes_its_group_active_for_routing(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """taskToDomain `job: gpu,NO_DOMAIN` at a, the owner: while no process polled `gpu` the
+    task goes to the default group; once a worker polled `gpu` at b (finding nothing), a's
+    next look counts that poll and the next run's task goes to `gpu`, where b's poll gets
+    it."""
+    routes = {"job": "gpu,NO_DOMAIN"}
+    async with two_processes(pg_url, clock) as (a, b):
+        before = await a.start("one", {"n": 1}, task_to_group=routes)
+        await a.settle()
+        assert await b.poll("job", group="gpu") is None
+        await look(a)
+        after = await a.start("one", {"n": 2}, task_to_group=routes)
+        await a.settle()
+        rows = await sql(pg_url, "SELECT run_id, grp FROM cadenza.queue ORDER BY age")
+        assert [(r[0], r[1]) for r in rows] == [(before, "default"), (after, "gpu")]
+        task = await b.poll("job", group="gpu", wait=10)
+        assert task is not None
+        assert task.run_id == after
