@@ -26,6 +26,12 @@ from the shared queue and runs them on those slots.
   retried). A process killed mid-task leaves the row leased; the lease runs
   out, a poll or pull anywhere reaps it, and the owner retries the attempt
   per its TaskDef.
+- **Leases as a poll's.** A pulled task's lease is its responseTimeoutSeconds,
+  as for an external worker: a function running longer calls
+  `ctx.heartbeat()` (`TaskContext`), which here is `rt.heartbeat` (the
+  row's lease extended; `StaleTask` once it ran out). A function that
+  crashes (a `BaseException` that is not an `Exception`) fails the attempt,
+  retried per its policy; it does not count towards pausing the worker.
 - **Capacity is the local pool's.** A pull reserves the free slots it asks
   for (`LocalWorker.running`) before its round trip and gives back what it
   did not get, so local and pulled tasks together never exceed the pool's
@@ -58,7 +64,9 @@ from the shared queue and runs them on those slots.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+import anyio
 
 from cadenza._errors import StaleTask
 from cadenza._log import get_logger
@@ -189,7 +197,15 @@ class Pullers:
         if not await self.shared.started(task, worker_id):
             return
         self.pulled += 1
-        verdict = await execute(worker, task, group, self.engine.run(task.run_id))
+        beats = cast(Any, _Heartbeats(self.workers, task.task_id))
+        try:
+            verdict = await execute(worker, task, group, beats)
+        except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # a crash (not a failure): the attempt fails, retried
+            reason = f"worker crashed: {type(exc).__name__}: {exc}"
+            log.warning("task.worker_crashed", task_id=task.task_id, error=reason)
+            verdict = TaskResult(task.task_id, None, failed=True, reason=reason)
         await self._report(task, verdict)
 
     async def _next(self, group: str, worker: LocalWorker, worker_id: str) -> QueuedTask | None:
@@ -229,3 +245,16 @@ class Pullers:
         except StaleTask as exc:  # its lease ran out, or it ended: the retry is another's
             log.info("shared_queue.pulled_result_stale", task_id=task.task_id, error=str(exc))
         self.finished += 1
+
+
+class _Heartbeats:
+    """Stands for the run in a pulled task's `TaskContext`: `ctx.heartbeat()` is
+    `rt.heartbeat`'s (the row's lease extended; StaleTask once it ran out)."""
+
+    def __init__(self, workers: ExternalWorkers, task_id: str):
+        self.workers = workers
+        self.task_id = task_id
+
+    async def ask(self, make: Any, *, timeout_s: float | None = None) -> None:
+        del make, timeout_s
+        await self.workers.heartbeat(self.task_id)

@@ -261,3 +261,52 @@ async def test_a_worker_registered_later_starts_pulling_what_waits(
             await pullers(b).pull()
             assert pullers(b).pulled == 0
             assert len(await queue_rows(pg_url)) == 1
+
+
+class _Crash(BaseException):
+    """Not an Exception: a crash of the worker, not a failure of its task."""
+
+
+async def test_a_pulled_tasks_heartbeat_is_rt_heartbeat_and_a_crash_fails_the_attempt(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """b pulls a's task: `ctx.heartbeat()` extends the row's lease; once the lease ran out
+    (moved on the database's clock) it raises StaleTask, the attempt times out at a and
+    its retry is pulled. Another run's first attempt crashes the worker: FAILED, retried."""
+    taskdef = {"retryCount": 1, "retryDelaySeconds": 0, "responseTimeoutSeconds": 30}
+    async with two_processes(pg_url, clock, taskdef) as (a, b):
+        beat = anyio.Event()
+        gate = anyio.Event()
+        stale: list[str] = []
+
+        async def job(data: dict[str, Any], ctx: cadenza.TaskContext) -> dict[str, Any]:
+            if data["n"] == 2 and ctx.attempt == 0:
+                raise _Crash("boom")
+            if data["n"] == 1 and ctx.attempt == 0:
+                await ctx.heartbeat()  # held: extended
+                beat.set()
+                await gate.wait()
+                try:
+                    await ctx.heartbeat()
+                except cadenza.StaleTask:
+                    stale.append(ctx.task_id)
+                    raise
+            return {"n": data["n"] * 10}
+
+        b.worker("job", job, concurrency=2)
+        held_run = await a.start("one", {"n": 1})
+        with anyio.fail_after(30):
+            await beat.wait()
+        await expire_queue_leases(pg_url)
+        gate.set()
+        crashed = await a.start("one", {"n": 2})
+        with anyio.fail_after(60):
+            done = await a.wait(held_run)
+        assert (done.status, done.output) == ("COMPLETED", {"result": 10})
+        assert [t.status for t in done.tasks] == ["TIMED_OUT", "COMPLETED"]
+        assert stale == [done.tasks[0].id]
+        with anyio.fail_after(60):
+            again = await a.wait(crashed)
+        assert (again.status, again.output) == ("COMPLETED", {"result": 20})
+        assert [t.status for t in again.tasks] == ["FAILED", "COMPLETED"]
+        assert again.tasks[0].reason == "worker crashed: _Crash: boom"
