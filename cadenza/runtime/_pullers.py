@@ -71,6 +71,7 @@ import anyio
 from cadenza._errors import StaleTask
 from cadenza._log import get_logger
 from cadenza.core._system_tasks import SYSTEM_GROUP
+from cadenza.dispatch._groups import _tell_soon
 from cadenza.dispatch._messages import QueuedTask, TaskResult, Tick, WorkerDone
 from cadenza.dispatch._slots import LocalWorker, execute
 from cadenza.engine._host import Engine
@@ -153,10 +154,13 @@ class Pullers:
             if free <= 0:
                 continue
             worker.running += free  # reserved across the round trip
+            tasks: list[QueuedTask] = []
             try:
                 tasks = await self.shared.take(group, task_type, f"pull:{group}", limit=free)
             finally:
                 worker.running -= free
+                if len(tasks) < free:  # slots given back: the group may have local work for them
+                    _tell_soon(self.engine.system, self.engine.group_ref(group), Tick("pull"))
             self.more = len(tasks) == free
             for task in tasks:
                 worker.running += 1
@@ -166,8 +170,6 @@ class Pullers:
                 self.engine.system.start_soon(
                     self._run, group, worker, task, busy, name=f"pulled:{task.task_id}"
                 )
-            if len(tasks) < free:  # slots given back: the group may have local work for them
-                self.engine.group_ref(group).tell_soon(Tick("pull"))
         return took
 
     async def _run(self, group: str, worker: LocalWorker, task: QueuedTask, busy: Any) -> None:
