@@ -155,12 +155,15 @@ class Pullers:
                 continue
             worker.running += free  # reserved across the round trip
             tasks: list[QueuedTask] = []
+            reserved = self.engine.system.busy()  # `settle()` waits for local work held back
+            reserved.__enter__()
             try:
                 tasks = await self.shared.take(group, task_type, f"pull:{group}", limit=free)
             finally:
                 worker.running -= free
                 if len(tasks) < free:  # slots given back: the group may have local work for them
                     _tell_soon(self.engine.system, self.engine.group_ref(group), Tick("pull"))
+                reserved.__exit__(None, None, None)
             self.more = len(tasks) == free
             for task in tasks:
                 worker.running += 1
