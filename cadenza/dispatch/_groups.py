@@ -179,9 +179,8 @@ class WorkerGroup(Actor[Any]):
                 case RegisterWorker():
                     self._register(message)
                 case WorkerDone(task_type=task_type):
-                    worker = group.workers.get(task_type)
-                    if worker is not None:
-                        worker.running -= 1
+                    if (worker := group.workers.get(task_type)) is not None:
+                        worker.done()
                 case WorkerCrashed():
                     self._crashed(message)
                 case Poll():
@@ -254,7 +253,7 @@ class WorkerGroup(Actor[Any]):
         worker = group.workers.get(message.task_type)
         if worker is None:
             return
-        worker.running -= 1
+        worker.done()
         if worker.crashed(self.clock.now()):
             if not worker.paused:
                 worker.paused = True

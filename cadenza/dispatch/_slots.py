@@ -112,6 +112,13 @@ class LocalWorker:
     )
     paused: bool = False
     with_context: bool | None = None  # fn takes a TaskContext (read from its signature)
+    freed: Callable[[], None] | None = None  # told when a busy slot frees (shared-queue pullers)
+
+    def done(self) -> None:
+        """A busy slot freed (its task ended, or the slot crashed)."""
+        self.running -= 1
+        if self.freed is not None:
+            self.freed()
 
     def crashed(self, now: float) -> bool:
         """Count a crash at `now`; True if that is past the restart intensity."""
@@ -160,6 +167,14 @@ async def slot(
         await _crashed(task, exc, runs, group_ref, ledger)
     finally:
         worker.slots -= 1
+
+
+async def execute(
+    worker: LocalWorker, task: QueuedTask, group: str, run: ActorRef[Any]
+) -> TaskResult:
+    """Run `worker`'s function on `task` once, outside a slot (a task pulled from the shared
+    queues: `cadenza.runtime._pullers`), and turn what happened into a verdict."""
+    return await _execute(task, worker.fn, _context(worker, task, group, run), group)
 
 
 def _context(

@@ -65,6 +65,14 @@ class SharedDispatch(Protocol):
 
     def void(self, task_id: str) -> None: ...
 
+    def kick(self) -> None:
+        """Something may be pulled now (a local worker was registered)."""
+        ...
+
+    def waiting(self) -> list[tuple[str, str, float]]:
+        """(task type, group, ready at) of this process's posted tasks no worker holds."""
+        ...
+
 
 MINT_TRIES = 100_000  # ids minted before giving up on landing in a held partition
 

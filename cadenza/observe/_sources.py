@@ -15,13 +15,20 @@ def attach(metrics: Metrics, engine: Engine, scheduler: Scheduler | None = None)
     and count `scheduler`'s ticks."""
 
     def queues() -> Iterator[tuple[str, str, int, float]]:
+        found: dict[tuple[str, str], tuple[int, float]] = {}
+
+        def add(task_type: str, group: str, ready_at: float) -> None:
+            count, oldest = found.get((task_type, group), (0, ready_at))
+            found[(task_type, group)] = (count + 1, min(oldest, ready_at))
+
         for group, (state, _ref) in list(engine._groups.items()):
-            found: dict[str, tuple[int, float]] = {}
             for task in list(state.tasks.values()):
-                count, oldest = found.get(task.type, (0, task.ready_at))
-                found[task.type] = (count + 1, min(oldest, task.ready_at))
-            for task_type, (count, oldest) in found.items():
-                yield task_type, group, count, oldest
+                add(task.type, group, task.ready_at)
+        if engine.shared is not None:  # posted to the shared queues, at the last look
+            for task_type, group, ready_at in engine.shared.waiting():
+                add(task_type, group, ready_at)
+        for (task_type, group), (count, oldest) in found.items():
+            yield task_type, group, count, oldest
 
     def pools() -> Iterator[tuple[str, str, int, int]]:
         for group, (state, _ref) in list(engine._groups.items()):

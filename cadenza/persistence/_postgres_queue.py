@@ -39,6 +39,13 @@ in `queue_claims`, and under the same advisory lock a claim counts the log's
 entries inside the window and takes at most what is left (entries older
 than the window are pruned there too).
 
+Wake-ups: `push` sends one `NOTIFY cadenza_queue` in its own statement
+(never in a journal write), so one flush of posts wakes every process
+`listen`ing once. `polled` records (group, type, now) in `queue_polls`,
+and `overview` reads, per group and type, the unclaimed tasks, how long
+the oldest waited and how long since anyone polled (the unserved-type
+warning of `cadenza.runtime._shared_watch`).
+
 Leases that ran out are not claimed again: the same task id handed to a
 second worker could not tell the late worker's result from the new one's.
 `reap` marks such a row `lapsed` (never claimable, and the old worker's
@@ -52,13 +59,17 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S
+from cadenza._log import get_logger
+from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_inbox import POST
 from cadenza.persistence._postgres_schema import SCHEMA, partition_of
+
+CHANNEL = "cadenza_queue"  # NOTIFY'd when a flush posted tasks (`SharedQueue.listen`)
+log = get_logger("cadenza.persistence")
 
 QUEUE_LOCK = 0x7175  # "qu": the advisory lock class of limited claims, with the task type hash
 Verdict = Literal["held", "stale", "absent"]
@@ -115,7 +126,32 @@ REAP = (
     f"UPDATE {SCHEMA}.queue SET lapsed = true WHERE grp = $1 AND task_type = $2 "
     "AND claimed_by IS NOT NULL AND NOT lapsed AND lease_until < now() RETURNING task_id, run_id"
 )
+PUSH_NOTIFY = (
+    f"WITH pushed AS ({PUSH} RETURNING 1) "
+    f"SELECT pg_notify('{CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM pushed)"
+)
 WITHDRAW = f"DELETE FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[])"
+POLLED = (
+    f"INSERT INTO {SCHEMA}.queue_polls (grp, task_type, at) "
+    "SELECT g, t, now() FROM unnest($1::text[], $2::text[]) AS p(g, t) "
+    "ON CONFLICT (grp, task_type) DO UPDATE SET at = excluded.at"
+)
+OVERVIEW = (
+    "SELECT q.grp, q.task_type, q.waiting, q.oldest_s, "
+    "extract(epoch FROM now() - p.at)::float8 "
+    "FROM (SELECT grp, task_type, count(*) AS waiting, "
+    "extract(epoch FROM now() - min(posted_at))::float8 AS oldest_s "
+    f"FROM {SCHEMA}.queue WHERE claimed_by IS NULL AND NOT lapsed GROUP BY grp, task_type) q "
+    f"LEFT JOIN {SCHEMA}.queue_polls p ON p.grp = q.grp AND p.task_type = q.task_type"
+)
+POLLS = (
+    f"SELECT grp, task_type, extract(epoch FROM now() - at)::float8 FROM {SCHEMA}.queue_polls "
+    "WHERE at > now() - make_interval(secs => $1)"
+)
+UNCLAIMED = (
+    f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) "
+    "AND claimed_by IS NULL AND NOT lapsed"
+)
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
     "AND claimed_by IS NULL AND NOT lapsed"
@@ -145,6 +181,18 @@ class Claimed:
 
 
 @dataclass(frozen=True, slots=True)
+class Waiting:
+    """The unclaimed tasks of one group and type: how many, how long the oldest has waited
+    (the database's clock) and how long since anyone polled them (None: never recorded)."""
+
+    group: str
+    task_type: str
+    count: int
+    oldest_s: float
+    polled_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class Limits:
     """A task type's global limits: `concurrency` leased at once, `rate` = (N, W): at most N
     claims in any W seconds (None: no such limit)."""
@@ -169,6 +217,7 @@ class SharedQueue:
         self.url = url
         self.connections = connections
         self._pool: Any = None
+        self._listener: Any = None
 
     async def open(self) -> None:
         import asyncpg
@@ -177,7 +226,29 @@ class SharedQueue:
             self.url, min_size=1, max_size=self.connections, timeout=CONNECT_TIMEOUT_S
         )
 
+    async def listen(self, heard: Callable[[], None]) -> bool:
+        """Call `heard()` whenever any process posts tasks (LISTEN on a connection of its
+        own); True if listening (again). A failure is logged and leaves polling to cover."""
+        import asyncpg
+
+        if self._listener is not None and not self._listener.is_closed():
+            return True
+        try:
+            self._listener = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+            await self._listener.add_listener(CHANNEL, lambda *_args: heard())
+        except Exception as exc:
+            log.warning("shared_queue.listen_failed", url=redact_url(self.url), error=repr(exc))
+            self._listener = None
+            return False
+        return True
+
     async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            try:
+                await listener.close()
+            except Exception:  # a broken connection: drop it
+                listener.terminate()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -198,8 +269,8 @@ class SharedQueue:
             [r.priority for r in rows], [r.run_id for r in rows],
             [json.dumps(r.body) for r in rows],
         )  # fmt: skip
-        async with self._pool.acquire() as conn:
-            await conn.execute(PUSH, *columns)
+        async with self._pool.acquire() as conn:  # pollers and pullers listening wake up
+            await conn.execute(PUSH_NOTIFY, *columns)
 
     async def claim(
         self,
@@ -283,6 +354,30 @@ class SharedQueue:
         """Remove tasks whatever their state (their run withdrew them)."""
         async with self._pool.acquire() as conn:
             await conn.execute(WITHDRAW, list(task_ids))
+
+    async def polled(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Record that (group, task type) pairs were polled now (`overview`'s `polled_s`)."""
+        if pairs:
+            async with self._pool.acquire() as conn:
+                await conn.execute(POLLED, [g for g, _t in pairs], [t for _g, t in pairs])
+
+    async def polls(self, within_s: float) -> list[tuple[str, str, float]]:
+        """(group, task type, seconds since) of every pair polled within `within_s`."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(POLLS, within_s)
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def unclaimed(self, task_ids: Sequence[str]) -> set[str]:
+        """Those of `task_ids` queued and held by no lease."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(UNCLAIMED, list(task_ids))
+        return {r[0] for r in rows}
+
+    async def overview(self) -> list[Waiting]:
+        """Every group and type with unclaimed tasks (`Waiting`)."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(OVERVIEW)
+        return [Waiting(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def waiting(self, group: str, task_type: str) -> int:
         """Tasks of the group and type no lease holds."""

@@ -138,6 +138,13 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.queue (
 ALTER TABLE {SCHEMA}.queue ADD COLUMN IF NOT EXISTS lease_s double precision;
 ALTER TABLE {SCHEMA}.queue ADD COLUMN IF NOT EXISTS lapsed boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS queue_next ON {SCHEMA}.queue (grp, task_type, priority DESC, age);
+ALTER TABLE {SCHEMA}.queue ADD COLUMN IF NOT EXISTS posted_at timestamptz NOT NULL DEFAULT now();
+CREATE TABLE IF NOT EXISTS {SCHEMA}.queue_polls (
+    grp       text NOT NULL,
+    task_type text NOT NULL,
+    at        timestamptz NOT NULL,
+    PRIMARY KEY (grp, task_type)
+);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.queue_claims (
     task_type text NOT NULL,
     at        timestamptz NOT NULL

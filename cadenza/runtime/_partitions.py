@@ -28,7 +28,7 @@ transaction.
   durable, then deletes them. It is woken by LISTEN/NOTIFY, else polls.
 - The shared worker-group queues (`_shared_tasks`, PostgreSQL only: the
   simulation's shared journal keeps each process's queues local): opened at `joined()`,
-  written from `serving()` on.
+  written from `serving()` on, when local workers start pulling from them (`_pullers`).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from cadenza.engine._messages import GetRun, StartRun
 from cadenza.persistence import DuplicateKey, PostgresJournal
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.persistence._shared import Posted, SharedJournal
+from cadenza.runtime._pullers import Pullers
 from cadenza.runtime._shared_tasks import SharedTasks
 
 log = get_logger("cadenza.runtime")
@@ -78,8 +79,10 @@ class Partitions:
         engine.registry.shared = True  # others register too: read through, refresh each tick
         self.inbox = journal.open_inbox(poll_s=max(0.05, lease_s / 10))
         self.shared: SharedTasks | None = None  # the simulation's shared journal: local queues
+        self.pullers: Pullers | None = None  # local workers taking from the shared queues
         if isinstance(journal, PostgresJournal):  # its worker-group queues, in the database
             self.shared = engine.shared = SharedTasks(engine, journal.url)
+            self.pullers = Pullers(engine, self.shared)
         self.applied = 0  # inbox messages applied here
         self.taken_over = 0  # partitions taken after open
         self.leases.on_lost = self._lost_in_round
@@ -107,8 +110,9 @@ class Partitions:
         system = self.engine.system
         system.start_soon(self._heartbeat, name="partitions-heartbeat")
         system.start_soon(self._drain, name="partitions-inbox")
-        if self.shared is not None:
+        if self.shared is not None and self.pullers is not None:
             self.shared.serving()
+            self.pullers.serving()
 
     async def forward(self, run_id: str, message: Any) -> bool:
         encoded = encode(message)

@@ -259,6 +259,8 @@ class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
 
         def register(function: WorkerFn) -> WorkerFn:
             self._engine.add_worker(task_type, check.worker(function), group_name, concurrency)
+            if self._engine.shared is not None:  # several processes: pull what waits for it
+                self._engine.shared.kick()
             return function
 
         if fn is None:

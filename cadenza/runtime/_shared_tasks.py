@@ -25,7 +25,11 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   if another process owns it). A start its run refuses (the task ended
   meanwhile) voids the row and the next is claimed. Leases that ran out are
   reaped first (at most every `REAP_EVERY_S` per group and type): their
-  owners time the attempts out (`_shared_lease`).
+  owners time the attempts out (`_shared_lease`). A waiting poll looks
+  again when any process posts tasks (one `NOTIFY cadenza_queue` per
+  flush, heard on a LISTEN connection of this process: `kick`), else after
+  5 ms doubling to `POLL_PAUSE_MAX_S`. `take` is the claim itself, shared
+  with the local workers that pull from these queues (`_pullers`).
 - **Results** (`report`): a completion or failure removes the task's row —
   in the same transaction that puts the result in the owner's inbox when
   another process owns the run — and a heartbeat extends its lease. A row
@@ -59,12 +63,14 @@ from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import encode
 from cadenza.engine._messages import GetRun, Heartbeat
 from cadenza.persistence._postgres_queue import Limits, QueuedRow, SharedQueue
+from cadenza.runtime._shared_watch import SharedWatch
 
 log = get_logger("cadenza.runtime")
 
 DEFAULT_LEASE_S = 3600.0  # Conductor's default responseTimeoutSeconds, for a type with no TaskDef
 REAP_EVERY_S = 1.0
 POLL_PAUSE_MAX_S = 0.1  # a waiting poll looks again at least this often
+POLL_NOTED_EVERY_S = 1.0  # how often a process records that it polls a group and type
 RAN_OUT = "its lease on the shared queue ran out: no result or heartbeat within its lease"
 _OPEN = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 
@@ -85,13 +91,29 @@ class SharedTasks:
         self._wrote = anyio.Event()
         self._busy: AbstractContextManager[None] | None = None
         self._reaped: dict[tuple[str, str], float] = {}
-        self._open: set[str] = set()  # tasks posted here and not voided since
+        self._open: dict[str, tuple[str, QueuedTask]] = {}  # posted here, not voided since
+        self.watch = SharedWatch(self)  # their depth and the types nobody polls
+        self._wake = anyio.Event()  # set (and replaced) by `kick`
+        self._heard = 0  # kicks: posts heard, slots freed
+        self._noted: dict[tuple[str, str], float] = {}
+        self.listening = True
 
     async def open(self) -> None:
         await self.queue.open()
+        self.listening = await self.queue.listen(self.kick)
 
     def serving(self) -> None:
         self.engine.system.start_soon(self._write, name="shared-queue")
+        self.watch.serving()
+
+    def posted_here(self) -> dict[str, tuple[str, QueuedTask]]:
+        """The tasks this process posted and has not voided: task id -> (group, task)."""
+        return self._open
+
+    def waiting(self) -> list[tuple[str, str, float]]:
+        """(task type, group, ready at) of each task this process posted that no worker held
+        at the last look (`SharedWatch`): what `cadenza_queue_depth` adds to its groups'."""
+        return self.watch.waiting
 
     # -- SharedDispatch: what this process's runs post and void ----------------------
 
@@ -102,13 +124,13 @@ class SharedTasks:
         row = QueuedRow(
             task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
         )
-        self._open.add(task.task_id)
+        self._open[task.task_id] = (group, task)
         self._add(("push", row))
         return True
 
     def void(self, task_id: str) -> None:
         if task_id in self._open:  # posted here (recovery offers every open task again)
-            self._open.discard(task_id)
+            del self._open[task_id]
             self._add(("void", task_id))
 
     def _add(self, op: tuple[str, Any]) -> None:
@@ -170,24 +192,64 @@ class SharedTasks:
         """The group's next task of `task_type` in global order, leased to the caller; None
         if none came within `wait_s` seconds (real time: the leases are the database's)."""
         await self._caught_up(group, task_type, worker_id)
-        lease_s, limits = self._terms(task_type)
-        claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
         deadline = time.monotonic() + wait_s
         pause = 0.005
         while True:
-            await self._reap(group, task_type)
-            for claimed in await self.queue.claim(
-                group, task_type, claimer, lease_s, limits=limits
-            ):
-                task = QueuedTask(**claimed.body)
-                if await self._started(task, worker_id):
+            wake = self._wake  # a post heard from now on ends the pause below
+            for task in await self.take(group, task_type, worker_id):
+                if await self.started(task, worker_id):
                     self.handed += 1
                     return task
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            await anyio.sleep(min(pause, left))
+            with anyio.move_on_after(min(pause, left)):
+                await wake.wait()
             pause = min(POLL_PAUSE_MAX_S, pause * 2)
+
+    async def take(
+        self, group: str, task_type: str, worker_id: str | None, limit: int = 1
+    ) -> list[QueuedTask]:
+        """Claim up to `limit` of the group's next tasks of `task_type` in global order,
+        under the TaskDef's lease and global limits (leases that ran out reaped first); the
+        caller tells each run its task started (`started`)."""
+        await self.note_poll(group, task_type)
+        lease_s, limits = self._terms(task_type)
+        claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
+        await self._reap(group, task_type)
+        claimed = await self.queue.claim(
+            group, task_type, claimer, lease_s, limit=limit, limits=limits
+        )
+        return [QueuedTask(**row.body) for row in claimed]
+
+    def kick(self) -> None:
+        """Wake every waiting poll and puller: there may be work (a post heard, a slot freed)."""
+        self._heard += 1
+        wake, self._wake = self._wake, anyio.Event()
+        wake.set()
+
+    def waker(self) -> anyio.Event:
+        """The event the next `kick` sets: take it before looking, wait on it after."""
+        return self._wake
+
+    async def wait(self, timeout_s: float, wake: anyio.Event | None = None) -> None:
+        """Return once `wake` (taken with `waker()` before looking; default: now) is set by
+        a `kick`, or after `timeout_s`; listen again if the listening connection dropped
+        (polling covers for it meanwhile)."""
+        wake = self._wake if wake is None else wake
+        if not await self.queue.listen(self.kick):
+            self.listening = False
+        with anyio.move_on_after(timeout_s):
+            await wake.wait()
+
+    async def note_poll(self, group: str, task_type: str) -> None:
+        """Record, at most every `POLL_NOTED_EVERY_S` per pair, that this process polled the
+        group and type (the unserved-type warning reads it, for every process)."""
+        now = time.monotonic()
+        if now - self._noted.get((group, task_type), -POLL_NOTED_EVERY_S) < POLL_NOTED_EVERY_S:
+            return
+        self._noted[(group, task_type)] = now
+        await self.queue.polled([(group, task_type)])
 
     async def _caught_up(self, group: str, task_type: str, worker_id: str | None) -> None:
         """Return once the tasks this process's runs made durable before the poll are
@@ -217,7 +279,7 @@ class SharedTasks:
         for task_id, run_id in await self.queue.reap(group, task_type):
             log.info("shared_queue.lease_lapsed", task_id=task_id, run_id=run_id)
 
-    async def _started(self, task: QueuedTask, worker_id: str | None) -> bool:
+    async def started(self, task: QueuedTask, worker_id: str | None) -> bool:
         """Tell the run its task started; False (and the row voided) if it refused."""
         at = self.engine.clock.now()
         try:
