@@ -20,7 +20,7 @@ from cadenza import InvalidOperation, NotFound, StaleTask
 from cadenza.persistence._shared import Posted
 from cadenza.runtime._partitions import Partitions
 from cadenza.testing import VirtualClock
-from tests.postgres.test_shared_runtime import LEASE_S, parts, prepare
+from tests.postgres.test_shared_runtime import LEASE_S, kill_on_the_database_clock, parts, prepare
 
 
 async def two(pg_url: str, clock: VirtualClock) -> tuple[cadenza.Runtime, cadenza.Runtime]:
@@ -137,6 +137,30 @@ async def test_a_call_forwarded_while_the_runtime_closes_raises_runtime_closed(
         with anyio.fail_after(30):
             while (await a.get(run_id)).status != "PAUSED":
                 await parts(a).drain()
+    finally:
+        await b.__aexit__(None, None, None)
+        await a.__aexit__(None, None, None)
+
+
+async def test_a_call_whose_owner_died_waits_for_the_takeover_and_gets_the_new_owners_answer(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """a took b's pause from its inbox and died before applying it: b's caller waits; b takes
+    a's partitions over, applies the pause itself, and the caller returns (the run PAUSED)."""
+    a, b = await two(pg_url, clock)
+    try:
+        run_id = await a.start("approval", {})
+        await a.settle()
+        gate = Gate(parts(a))  # never opened: a "dies" holding the message
+        pause = asyncio.ensure_future(b.pause(run_id))
+        with anyio.fail_after(30):
+            await gate.reached.wait()
+        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+        await parts(b).tick()  # b takes a's partitions; its inbox then applies the pause
+        with anyio.fail_after(30):
+            await pause
+        assert (await b.get(run_id)).status == "PAUSED"
+        assert parts(b).applied == 1
     finally:
         await b.__aexit__(None, None, None)
         await a.__aexit__(None, None, None)
