@@ -16,6 +16,9 @@ time (`cadenza.runtime._partitions`); the engine asks its `Ownership`:
   applied it, with the owner's answer or refusal (as a direct call on the
   owner); False when the message cannot travel (a local worker's result, a
   wake-up: the owner redoes those from the journal).
+- `confirm(run_id, epoch)`: asked by a run's actor before it refuses a
+  call from its state (a refusal writes nothing, so no fence checks it):
+  an owner that lost its lease unawares must not answer from stale state.
 - `route(prefix, target)`: the owner applies inbox messages for streams
   with that prefix (schedules) through `target`, not a run's actor.
 
@@ -60,6 +63,11 @@ class Ownership(Protocol):
     def serving(self) -> None: ...
 
     async def forward(self, run_id: str, message: Any) -> bool: ...
+
+    async def confirm(self, run_id: str, epoch: int) -> bool:
+        """True if this process still holds the run's partition at `epoch`, asked of the
+        database (a lease found taken over is dropped, its runs' actors with it)."""
+        ...
 
     def route(self, prefix: str, target: Callable[[str], ActorRef[Any]]) -> None:
         """Inbox messages for streams whose id starts with `prefix` go to `target(stream_id)`."""

@@ -13,7 +13,9 @@ takeover and inbox code as a process on PostgreSQL:
 - `leases`: the owner's name, the partitions held and the epochs they were
   taken at, `on_lost` (`_postgres_leases.Leases`);
 - `balance(lease_s)`: one membership tick (heartbeat, renew, even share;
-  `_postgres_members`); `release(partitions)`: give partitions back;
+  `_postgres_members`); `renew(lease_s)`: extend the held leases alone
+  (and learn which were taken over); `release(partitions)`: give
+  partitions back;
 - `unfinished_rows(partitions)`: the held partitions' unfinished runs;
 - `open_inbox(poll_s)`: the inbox of messages for runs owned elsewhere
   (`Inbox`: posted in order, taken by partition, deleted once applied,
@@ -121,6 +123,11 @@ class SharedJournal(Journal):
     @abstractmethod
     async def balance(self, lease_s: float) -> Balance:
         """One membership tick: heartbeat, renew, then release or take up to an even share."""
+
+    @abstractmethod
+    async def renew(self, lease_s: float) -> set[int]:
+        """Extend the held leases (those nobody took); the partitions found taken over (dropped
+        from `leases.held`, each reported to `leases.on_lost`)."""
 
     @abstractmethod
     async def release(self, partitions: Iterable[int] | None = None) -> list[int]:

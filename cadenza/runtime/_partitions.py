@@ -128,6 +128,10 @@ class Partitions:
             )
         return True
 
+    async def confirm(self, run_id: str, epoch: int) -> bool:
+        await self.journal.renew(self.lease_s)  # a lease taken over: dropped (`on_lost`)
+        return self.epoch_of(run_id) == epoch
+
     def route(self, prefix: str, target: Callable[[str], ActorRef[Any]]) -> None:
         """Inbox messages for streams whose id starts with `prefix` go to `target(stream_id)`
         (the scheduler's schedules), not to a run's actor."""

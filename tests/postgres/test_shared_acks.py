@@ -17,6 +17,7 @@ import pytest
 
 import cadenza
 from cadenza import InvalidOperation, NotFound, StaleTask
+from cadenza.persistence import OwnershipLost
 from cadenza.persistence._shared import Posted
 from cadenza.runtime._partitions import Partitions
 from cadenza.testing import VirtualClock
@@ -161,6 +162,32 @@ async def test_a_call_whose_owner_died_waits_for_the_takeover_and_gets_the_new_o
             await pause
         assert (await b.get(run_id)).status == "PAUSED"
         assert parts(b).applied == 1
+    finally:
+        await b.__aexit__(None, None, None)
+        await a.__aexit__(None, None, None)
+
+
+async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_state(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """a's lease ran out and b took the run over and paused it; a, before its next tick,
+    still holds the run's actor as RUNNING. A `resume` on a must not be refused from that
+    stale state ("not paused"): a finds its lease lost and says so (OwnershipLost); asked
+    again, a forwards it to b and the run resumes. (Found by the shared world's sweep.)"""
+    a, b = await two(pg_url, clock)
+    try:
+        remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
+        run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
+        await a.settle()
+        assert (await a.get(run_id)).status == "RUNNING"
+        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+        await parts(b).tick()  # b takes a's partitions over; a has not noticed
+        await b.settle()
+        await b.pause(run_id)
+        with pytest.raises(OwnershipLost):
+            await a.resume(run_id)
+        await a.resume(run_id)  # now a stand-in in a: forwarded to b
+        assert (await b.get(run_id)).status == "RUNNING"
     finally:
         await b.__aexit__(None, None, None)
         await a.__aexit__(None, None, None)
