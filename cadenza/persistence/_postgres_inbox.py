@@ -38,6 +38,7 @@ from typing import Any
 import anyio
 
 from cadenza._log import get_logger
+from cadenza.persistence._journal import JournalClosed
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_schema import SCHEMA, partition_of
 from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted
@@ -181,7 +182,7 @@ class PostgresInbox(Inbox):
             while True:
                 pool = self._pool
                 if pool is None:
-                    raise RuntimeError("the inbox is closed")
+                    raise JournalClosed("the inbox is closed")
                 try:
                     async with pool.acquire() as conn:
                         body = await conn.fetchval(TAKE_OUTCOME, id)

@@ -28,10 +28,15 @@ from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.engine._inbox_outcome import error_of, settle
 from cadenza.engine._messages import StartRun
-from cadenza.persistence import DuplicateKey, Journal
+from cadenza.persistence import DuplicateKey, Journal, JournalClosed
 from cadenza.persistence._shared import Inbox
 
 log = get_logger("cadenza.runtime")
+
+CLOSED = (
+    "the runtime closed before the run's owner applied the call; it stays in the owner's "
+    "inbox and may still be applied"
+)
 
 
 async def answered_when_applied(inbox: Inbox, journal: Journal, id: int, message: Any) -> None:
@@ -47,13 +52,10 @@ async def answered_when_applied(inbox: Inbox, journal: Journal, id: int, message
                 return
         settle(reply, outcome)
     except anyio.get_cancelled_exc_class():
-        reply.fail(
-            RuntimeClosed(
-                "the runtime closed before the run's owner applied the call; it stays in the "
-                "owner's inbox and may still be applied"
-            )
-        )
+        reply.fail(RuntimeClosed(CLOSED))
         raise
-    except Exception as exc:  # the inbox closed under it: the caller hears
+    except JournalClosed:  # the inbox closed under it: the runtime is closing
+        reply.fail(RuntimeClosed(CLOSED))
+    except Exception as exc:  # the caller hears what failed
         log.warning("inbox.outcome_lost", id=id, error=repr(exc))
         reply.fail(exc)
