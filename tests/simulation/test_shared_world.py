@@ -106,3 +106,13 @@ def test_an_owner_that_lost_its_lease_unawares_refuses_nothing_from_stale_state(
         assert [str(v) for v in run_world(34).violations] == []
         refuse_unconfirmed(monkeypatch)
         assert {v.kind for v in run_world(34).violations} >= {"key", "stuck"}
+
+
+def test_the_world_waits_for_an_operations_answer_before_it_ends() -> None:
+    """Seed 10,369 of the long sweep: a terminate asked of a process cut off from the store
+    was applied, and the run's row said TERMINATED before the call was answered; the world
+    ended then, the client never heard its answer and held the key to COMPLETED. The world
+    is now not done while an operation waits for its answer."""
+    with quiet_logs():
+        result = run_world(10_369, processes=4, keys=40, duration_s=20.0, faults=12)
+    assert [str(v) for v in result.violations] == []

@@ -25,7 +25,10 @@ would leave the run PAUSED, as it would for any client that retries blind.
 Each terminated key's expected end (`expected`): TERMINATED if a terminate
 was answered OK, else the ended status its refusal named (COMPLETED when
 the run finished first); the world's end check holds each key to exactly
-one run with that status (COMPLETED for keys nobody terminated).
+one run with that status (COMPLETED for keys nobody terminated). The world
+is not done while an operation waits for its answer (`pending`): a call
+on a process paused past its lease is answered only once it resumes,
+possibly after its run's row already says it ended.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class Operators:
     def __init__(self, world: SharedWorld):
         self.world = world
         self.expected: dict[str, str] = {}  # key → the status its one run must end with
+        self.pending = 0  # operations not answered yet: the world is not done while any is
 
     async def _status(self, run_id: str) -> str | None:
         row = await self.world.store.streams.info(run_id)
@@ -65,6 +69,13 @@ class Operators:
 
     async def _op(self, run_id: str, call: Call) -> InvalidOperation | None:
         """`call(rt)` on a random live process until answered: None, or the refusal."""
+        self.pending += 1
+        try:
+            return await self._answered(run_id, call)
+        finally:
+            self.pending -= 1
+
+    async def _answered(self, run_id: str, call: Call) -> InvalidOperation | None:
         world = self.world
         while True:
             rt = world._any_runtime()

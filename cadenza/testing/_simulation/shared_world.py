@@ -377,7 +377,12 @@ class SharedWorld:
     def _all_done(self) -> bool:
         rows = self._rows()
         keys = {row.correlation_id for row in rows if row.terminal}
-        return len(keys) >= self.keys and all(row.terminal for row in rows) and not self.store.inbox
+        return (
+            len(keys) >= self.keys
+            and all(row.terminal for row in rows)
+            and not self.store.inbox
+            and not self.operators.pending  # an operation's answer still to come
+        )
 
     def _end_checks(self) -> None:
         flag = self.checker.flag
