@@ -11,9 +11,10 @@ run whose partition another process owns reaches this actor instead of a
   journal (`WAIT_POLL_S` doubling to `WAIT_POLL_MAX_S`);
 - a message the owner must apply (an external worker's result, an
   operation, a signal, a child's news) is forwarded to the owner's inbox;
-  its caller is answered once the inbox holds it (the owner applies it in
-  order, and its refusals — a stale attempt, an operation the run's state
-  refuses — are logged there, not returned);
+  its caller is answered once the owner applied it, with what the owner
+  answered or the refusal it raised (a stale attempt, an operation the
+  run's state refuses), as a direct call on the owner would be
+  (`cadenza.runtime._forwarded`);
 - what this process cannot forward (a wake-up of a timer it armed when it
   owned the run, a local worker's result, a recovery or timer audit, whose
   caller is answered None) is dropped: the owner redid it from the journal

@@ -3,22 +3,26 @@
 `encode(message)` gives (kind, body) for a message the run's owner must
 apply — an external worker's result, heartbeat or progress, a shared
 queue's hand-out (`started`) or lapsed lease (`lapsed`), an operation, a
-signal, a child's news, a start — or None for one that cannot travel (a
-local worker's result, a wake-up, a recovery: the owner redoes those from
-the journal). `decode(kind, body, reply, definition_of)` rebuilds it, with
-a fresh `reply` for the owner to wait on; a definition travels as its
-digest and is looked up again by `definition_of`. `answer(message, run_id)`
-is what the poster's caller is told once the row is committed.
+signal, a child's news, a start, a schedule's change (kinds `schedule_*`,
+for the scheduler's actor: the row's stream is the schedule's) — or None
+for one that cannot travel (a local worker's result, a wake-up, a
+recovery, a schedule read: the owner redoes those from the journal, or
+anyone reads it). `decode(kind, body, reply, definition_of)` rebuilds it,
+with a fresh `reply` for the owner to wait on; a definition travels as its
+digest and is looked up again by `definition_of`. What the owner answered
+travels back as the message's outcome (`_inbox_outcome`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
 from cadenza._errors import InternalError
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
+from cadenza.core._schedules import ScheduleSpec
 from cadenza.dispatch._messages import LeaseLapsed, TaskResult, TaskStartedMsg
 from cadenza.engine._messages import (
     ChildEnded,
@@ -28,6 +32,7 @@ from cadenza.engine._messages import (
     StartRun,
     TaskProgress,
 )
+from cadenza.engine._schedule_actor import Backfill, Control, Put
 from cadenza.language._definition import WorkflowDef
 
 DefinitionOf = Callable[[str], Awaitable[WorkflowDef]]
@@ -75,12 +80,15 @@ def encode(message: Any) -> tuple[str, dict[str, Any]] | None:
                 "task_to_group": message.task_to_group, "parent_id": message.parent_id,
                 "started_by": list(message.started_by) if message.started_by else None,
             }  # fmt: skip
+        case Put():
+            return "schedule_put", {"spec": asdict(message.spec), "paused": message.paused}
+        case Control(what=what) if what != "get":
+            return "schedule_control", {"what": what, "overlap": message.overlap}
+        case Backfill():
+            return "schedule_backfill", {
+                "start": message.start, "end": message.end, "overlap": message.overlap,
+            }  # fmt: skip
     return None
-
-
-def answer(message: Any, run_id: str) -> Any:
-    """What the poster's caller gets once the message is in the inbox."""
-    return run_id if isinstance(message, StartRun) else None
 
 
 async def decode(
@@ -124,4 +132,10 @@ async def decode(
                 body["parent_id"], reply,
                 started_by=(started_by[0], started_by[1]) if started_by else None, trace=None,
             )  # fmt: skip
+        case "schedule_put":
+            return Put(ScheduleSpec(**body["spec"]), body["paused"], reply)
+        case "schedule_control":
+            return Control(body["what"], reply, body["overlap"])
+        case "schedule_backfill":
+            return Backfill(body["start"], body["end"], reply, body["overlap"])
     raise InternalError(f"an inbox message of unknown kind {kind!r}")

@@ -12,9 +12,15 @@ time (`cadenza.runtime._partitions`); the engine asks its `Ownership`:
 - `joined()`: awaited at open, before recovery, so recovery sees the
   partitions taken; `serving()`: after it, to heartbeat in the background.
 - `forward(run_id, message)`: a message for a run owned elsewhere goes to
-  its owner's inbox, and its `reply` (if any) is answered by the forwarding;
-  False when the message cannot travel (a local worker's result, a
+  its owner's inbox, and its `reply` (if any) is answered once the owner
+  applied it, with the owner's answer or refusal (as a direct call on the
+  owner); False when the message cannot travel (a local worker's result, a
   wake-up: the owner redoes those from the journal).
+- `confirm(run_id, epoch)`: asked by a run's actor before it refuses a
+  call from its state (a refusal writes nothing, so no fence checks it):
+  an owner that lost its lease unawares must not answer from stale state.
+- `route(prefix, target)`: the owner applies inbox messages for streams
+  with that prefix (schedules) through `target`, not a run's actor.
 
 `actor_for` picks the actor each run's entity is made with.
 
@@ -27,9 +33,10 @@ task withdrawn or ended is voided (`void`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cadenza.actors import Actor
+from cadenza.actors import Actor, ActorRef
 from cadenza.dispatch._messages import QueuedTask
 from cadenza.engine._foreign import ForeignRun
 from cadenza.engine._run_actor import RunActor
@@ -56,6 +63,15 @@ class Ownership(Protocol):
     def serving(self) -> None: ...
 
     async def forward(self, run_id: str, message: Any) -> bool: ...
+
+    async def confirm(self, run_id: str, epoch: int) -> bool:
+        """True if this process still holds the run's partition at `epoch`, asked of the
+        database (a lease found taken over is dropped, its runs' actors with it)."""
+        ...
+
+    def route(self, prefix: str, target: Callable[[str], ActorRef[Any]]) -> None:
+        """Inbox messages for streams whose id starts with `prefix` go to `target(stream_id)`."""
+        ...
 
 
 class SharedDispatch(Protocol):

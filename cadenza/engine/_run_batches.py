@@ -30,6 +30,13 @@ The reload after a failed commit is itself retried after a back-off while
 the journal cannot be read (the same outage), never crashing the actor:
 the batch's messages (a local worker's result) would die with it.
 
+With several processes on one journal, a batch that only refuses (an
+operation the run's state refuses, a stale attempt's result) writes
+nothing, so no fence checks it: before such refusals are answered, the
+lease the state was read under is confirmed with the database
+(`Ownership.confirm`); an owner that lost it unawares answers
+`OwnershipLost` instead of a refusal from stale state.
+
 A batch's record holds its events, the run's current-state row and, every
 `SNAPSHOT_EVERY` events or at the end, a snapshot of the state.
 """
@@ -40,7 +47,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any, Protocol
 
-from cadenza._errors import JournalCorrupted
+from cadenza._errors import InvalidOperation, JournalCorrupted, NotFound
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.actors._clock import sleep_until
@@ -49,7 +56,8 @@ from cadenza.core._state import WorkflowState
 from cadenza.engine._effects import Effect
 from cadenza.engine._messages import WaitRun
 from cadenza.engine._run_services import RunServices
-from cadenza.persistence import Append, JournalWriteError, StreamInfo
+from cadenza.persistence import Append, JournalWriteError, OwnershipLost, StreamInfo
+from cadenza.persistence._postgres_schema import partition_of
 
 log = get_logger("cadenza.engine")
 
@@ -121,6 +129,8 @@ class DurableBatches:
             now = self.services.clock.now()
             batch = handler.handle_all(messages, now)
             if not batch.events:
+                if self.epoch is not None and any(_refused(a) for _r, a in batch.answers):
+                    await self._confirm_refusals(batch)
                 return batch
             try:
                 await handler.journal(batch)
@@ -138,6 +148,23 @@ class DurableBatches:
                 await self._redo(attempt)
                 if not messages:
                     return Batch()
+
+    async def _confirm_refusals(self, batch: Batch) -> None:
+        """Refusals decided on state read under lease `epoch` stand only if the lease is still
+        ours at it: a refusal writes nothing, so no fence checks it, and an owner that lost
+        its lease unawares (paused, cut off) holds stale state. Else each becomes the
+        `OwnershipLost` (or the error the check met): the caller asks again, elsewhere."""
+        ownership, epoch = self.services.ownership, self.epoch
+        if ownership is None or epoch is None:
+            return
+        error: Exception
+        try:
+            if await ownership.confirm(self.run_id, epoch):
+                return
+            error = OwnershipLost(self.run_id, partition_of(self.run_id), epoch)
+        except Exception as exc:  # the database away: the refusal cannot be vouched for
+            error = exc
+        batch.answers[:] = [(r, error if _refused(a) else a) for r, a in batch.answers]
 
     async def _redo(self, attempt: int) -> None:
         """`handler.redo()`, again after a back-off while the journal cannot be read either.
@@ -186,6 +213,10 @@ class DurableBatches:
         if held != self.held_timers:  # the per-type timer counts follow what is durable
             self.services.count_timers(self.run_id, self.held_timers, held)
             self.held_timers = held
+
+
+def _refused(answer: Any) -> bool:
+    return isinstance(answer, (InvalidOperation, NotFound))  # StaleTask is an InvalidOperation
 
 
 def _kept(messages: list[Any], error: JournalWriteError) -> list[Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cadenza.actors import Clock, Reply
 from cadenza.core._schedule import Environment
@@ -17,6 +17,9 @@ from cadenza.engine._registry import Registry
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
+if TYPE_CHECKING:
+    from cadenza.engine._ownership import Ownership
+
 
 class RunServices(Protocol):
     """What a run's actor needs from the runtime around it."""
@@ -28,6 +31,7 @@ class RunServices(Protocol):
     observer: Observer | None  # metrics: told of each durable batch
     retrying: set[str]  # runs whose actor waits out a failed commit's back-off (`_run_batches`)
     registry: Registry  # definitions; `unregistered` journals one given inline to start
+    ownership: Ownership | None  # several processes on one journal: which runs are ours
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 

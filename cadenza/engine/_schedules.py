@@ -23,7 +23,10 @@ through the engine's `takeover_hooks` (after its runs are recovered); a
 partition lost drops its schedules: their armed `Due`, `Check` and
 `RunEnded` are ignored here (`ScheduleActor.receive`), and a tick in flight
 is refused by the fence and not retried. Keys hold a tick that raced the
-move to one run.
+move to one run. A change asked of a process that does not own the
+schedule (`ask`: put, pause, resume, delete, trigger, backfill) is
+forwarded to the owner's inbox and answered once the owner applied it;
+reads are answered here from the journal.
 """
 
 from __future__ import annotations
@@ -79,6 +82,10 @@ class Scheduler:
         )
         engine.add_listener(self._run_ended)
         engine.takeover_hooks.append(self._taken_over)
+        if engine.ownership is not None:  # changes forwarded by processes not owning them
+            engine.ownership.route(
+                STREAM_PREFIX, lambda stream_id: self.ref(stream_id[len(STREAM_PREFIX) :])
+            )
         self.armed_at_open = await self._arm(self.owns_stream)
 
     async def _taken_over(self, taken: Callable[[str], bool]) -> None:
@@ -121,6 +128,13 @@ class Scheduler:
         return self._pool.ref(name)
 
     async def ask(self, name: str, make: Callable[[Reply[T]], Any]) -> T:
+        """Ask schedule `name`'s actor here; a change to a schedule another process owns goes
+        to that owner's inbox and is answered once it applied it (as if asked there)."""
+        ownership = self.engine.ownership
+        if ownership is not None and not self.owns(name):
+            reply: Reply[T] = Reply()
+            if await ownership.forward(stream_of(name), make(reply)):
+                return await reply
         result: T = await self.ref(name).ask(make)
         return result
 

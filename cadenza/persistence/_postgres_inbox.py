@@ -19,20 +19,29 @@ NOTIFY); the owner `LISTEN`s on a connection of its own and a notification
 only sets a flag, so many posts wake one drain (`wait`). Notifications can
 be lost (the listening connection dropped), so `wait` also returns after
 `poll_s`: the polling fallback.
+
+Outcomes (`_shared` says what they promise): a message posted `awaited`
+has its outcome written by `done` in the transaction that deletes it, with
+`NOTIFY cadenza_outcome, '<id>'`; the listening connection wakes the one
+`outcome(id)` waiting for it, which takes the row (`DELETE ... RETURNING`);
+without a notification it looks again every `poll_s`. The same `done`
+deletes outcomes older than `OUTCOME_TTL_S` (their posters gave up).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import anyio
 
 from cadenza._log import get_logger
+from cadenza.persistence._journal import JournalClosed
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_schema import SCHEMA, partition_of
-from cadenza.persistence._shared import Inbox, Posted
+from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted
 
 log = get_logger("cadenza.persistence")
 
@@ -42,12 +51,27 @@ POST = (
     "VALUES ($1, $2, $3, $4) RETURNING id) "
     f"SELECT id, pg_notify('{CHANNEL}', $1::text) FROM posted"
 )
-TAKE = (
-    f"SELECT id, run_id, kind, body FROM {SCHEMA}.inbox "
-    "WHERE partition = ANY($1::integer[]) ORDER BY id LIMIT $2"
-)
 DONE = f"DELETE FROM {SCHEMA}.inbox WHERE id = ANY($1::bigint[])"
 COUNT = f"SELECT count(*) FROM {SCHEMA}.inbox"
+OUTCOME_CHANNEL = "cadenza_outcome"
+POST_AWAITED = (
+    f"WITH posted AS (INSERT INTO {SCHEMA}.inbox (partition, run_id, kind, body, awaited) "
+    "VALUES ($1, $2, $3, $4, true) RETURNING id) "
+    f"SELECT id, pg_notify('{CHANNEL}', $1::text) FROM posted"
+)
+TAKE = (
+    f"SELECT id, run_id, kind, body, awaited FROM {SCHEMA}.inbox "
+    "WHERE partition = ANY($1::integer[]) ORDER BY id LIMIT $2"
+)
+DECIDE = (
+    f"INSERT INTO {SCHEMA}.inbox_outcome (id, body) "
+    "SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT (id) DO NOTHING"
+)
+TELL_DECIDED = f"SELECT count(pg_notify('{OUTCOME_CHANNEL}', i::text)) FROM unnest($1::bigint[]) i"
+FORGET_OUTCOMES = (
+    f"DELETE FROM {SCHEMA}.inbox_outcome WHERE decided_at < now() - make_interval(secs => $1)"
+)
+TAKE_OUTCOME = f"DELETE FROM {SCHEMA}.inbox_outcome WHERE id = $1 RETURNING body"
 
 
 class PostgresInbox(Inbox):
@@ -65,13 +89,14 @@ class PostgresInbox(Inbox):
         self._pool: Any = None
         self._listener: Any = None
         self._wake = anyio.Event()
+        self._outcomes: dict[int, anyio.Event] = {}  # awaited message id → its waiter's wake
 
     async def open(self) -> None:
         """Connect and start listening."""
         import asyncpg
 
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=2, timeout=CONNECT_TIMEOUT_S
+            self.url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT_S
         )
         await self._listen()  # the table: made with the journal's schema (`_postgres_schema`)
 
@@ -81,6 +106,7 @@ class PostgresInbox(Inbox):
         try:
             self._listener = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
             await self._listener.add_listener(CHANNEL, self._heard)
+            await self._listener.add_listener(OUTCOME_CHANNEL, self._decided)
         except Exception as exc:  # polling still delivers; listening is retried at the next wait
             log.warning("inbox.listen_failed", url=redact_url(self.url), error=repr(exc))
             self._listener = None
@@ -88,6 +114,12 @@ class PostgresInbox(Inbox):
     def _heard(self, *_args: Any) -> None:
         self.notified += 1
         self._wake.set()
+
+    def _decided(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        with contextlib.suppress(ValueError):
+            waiter = self._outcomes.get(int(payload))
+            if waiter is not None:
+                waiter.set()
 
     def kick(self) -> None:
         """Make the current (or next) `wait` return at once: there may be work (no NOTIFY)."""
@@ -106,12 +138,15 @@ class PostgresInbox(Inbox):
                 await self._pool.close()
         self._listener = self._pool = None
 
-    async def post(self, run_id: str, kind: str, body: dict[str, Any]) -> int:
+    async def post(
+        self, run_id: str, kind: str, body: dict[str, Any], *, awaited: bool = False
+    ) -> int:
         """Post a message for run `run_id`; its id once committed (and its owner notified)."""
         async with self._pool.acquire() as conn:
             posted: int = await conn.fetchval(
-                POST, partition_of(run_id), run_id, kind, json.dumps(body)
-            )
+                POST_AWAITED if awaited else POST,
+                partition_of(run_id), run_id, kind, json.dumps(body),
+            )  # fmt: skip
         return posted
 
     async def take(self, partitions: Iterable[int], limit: int = 1000) -> list[Posted]:
@@ -121,13 +156,49 @@ class PostgresInbox(Inbox):
             return []
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(TAKE, wanted, limit)
-        return [Posted(row[0], row[1], row[2], json.loads(row[3])) for row in rows]
+        return [Posted(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
 
-    async def done(self, ids: Sequence[int]) -> None:
-        """Delete applied messages."""
-        if ids:
-            async with self._pool.acquire() as conn:
-                await conn.execute(DONE, list(ids))
+    async def done(
+        self, ids: Sequence[int], outcomes: Mapping[int, dict[str, Any]] | None = None
+    ) -> None:
+        """Delete applied messages, write the awaited ones' `outcomes` and wake their posters
+        (one transaction); drop outcomes nobody took within `OUTCOME_TTL_S`."""
+        if not ids:
+            return
+        decided = sorted((outcomes or {}).items())
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(DONE, list(ids))
+            if decided:
+                await conn.execute(
+                    DECIDE, [i for i, _ in decided], [json.dumps(o) for _, o in decided]
+                )
+                await conn.fetchval(TELL_DECIDED, [i for i, _ in decided])
+                await conn.execute(FORGET_OUTCOMES, OUTCOME_TTL_S)
+
+    async def outcome(self, id: int) -> dict[str, Any]:
+        """Wait for awaited message `id`'s outcome and take it; see `Inbox.outcome`."""
+        wake = self._outcomes[id] = anyio.Event()
+        try:
+            while True:
+                pool = self._pool
+                if pool is None:
+                    raise JournalClosed("the inbox is closed")
+                try:
+                    async with pool.acquire() as conn:
+                        body = await conn.fetchval(TAKE_OUTCOME, id)
+                except Exception as exc:  # the server away: the next poll looks again
+                    if self._pool is None:
+                        raise
+                    log.warning("inbox.outcome_read_failed", id=id, error=repr(exc))
+                    body = None
+                if body is not None:
+                    decided: dict[str, Any] = json.loads(body)
+                    return decided
+                with anyio.move_on_after(self.poll_s):
+                    await wake.wait()
+                wake = self._outcomes[id] = anyio.Event()
+        finally:
+            self._outcomes.pop(id, None)
 
     async def size(self) -> int:
         """How many messages wait, all partitions."""

@@ -124,6 +124,13 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox (
     posted_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS inbox_by_partition ON {SCHEMA}.inbox (partition, id);
+ALTER TABLE {SCHEMA}.inbox ADD COLUMN IF NOT EXISTS awaited boolean NOT NULL DEFAULT false;
+CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox_outcome (
+    id         bigint PRIMARY KEY,
+    body       text NOT NULL,
+    decided_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS inbox_outcome_by_age ON {SCHEMA}.inbox_outcome (decided_at);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.queue (
     task_id     text PRIMARY KEY,
     grp         text NOT NULL,

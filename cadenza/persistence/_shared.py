@@ -13,17 +13,25 @@ takeover and inbox code as a process on PostgreSQL:
 - `leases`: the owner's name, the partitions held and the epochs they were
   taken at, `on_lost` (`_postgres_leases.Leases`);
 - `balance(lease_s)`: one membership tick (heartbeat, renew, even share;
-  `_postgres_members`); `release(partitions)`: give partitions back;
+  `_postgres_members`); `renew(lease_s)`: extend the held leases alone
+  (and learn which were taken over); `release(partitions)`: give
+  partitions back;
 - `unfinished_rows(partitions)`: the held partitions' unfinished runs;
 - `open_inbox(poll_s)`: the inbox of messages for runs owned elsewhere
   (`Inbox`: posted in order, taken by partition, deleted once applied,
-  `wait` woken by a post or after `poll_s`).
+  `wait` woken by a post or after `poll_s`). A message posted `awaited`
+  gets an outcome row, written by its owner in the same step that deletes
+  the message (`done`): what the owner's call answered, or the error it
+  raised (`cadenza.engine._inbox_outcome`). The poster waits for it
+  (`outcome`, woken by a notification, else polling every `poll_s`), and
+  taking it deletes it; one nobody took (its poster gave up or died) is
+  deleted `OUTCOME_TTL_S` after it was written, by a later `done`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +48,10 @@ class Posted:
     run_id: str
     kind: str
     body: dict[str, Any]
+    awaited: bool = False  # its poster waits for the outcome (`Inbox.outcome`)
+
+
+OUTCOME_TTL_S = 3600.0  # an outcome nobody took is deleted this long after it was written
 
 
 class Inbox(ABC):
@@ -56,16 +68,35 @@ class Inbox(ABC):
         """Stop listening (idempotent)."""
 
     @abstractmethod
-    async def post(self, run_id: str, kind: str, body: dict[str, Any]) -> int:
-        """Post a message for `run_id`; its id once durable (and its owner woken)."""
+    async def post(
+        self, run_id: str, kind: str, body: dict[str, Any], *, awaited: bool = False
+    ) -> int:
+        """Post a message for `run_id`; its id once durable (and its owner woken).
+
+        `awaited`: the owner writes the message's outcome when it applied it
+        (`done`), for `outcome(id)`."""
 
     @abstractmethod
     async def take(self, partitions: Iterable[int], limit: int = 1000) -> list[Posted]:
         """The oldest messages of runs of `partitions`, in posting order."""
 
     @abstractmethod
-    async def done(self, ids: Sequence[int]) -> None:
-        """Delete applied messages."""
+    async def done(
+        self, ids: Sequence[int], outcomes: Mapping[int, dict[str, Any]] | None = None
+    ) -> None:
+        """Delete applied messages and, in the same step, write the `outcomes` of the awaited
+        ones (by message id) and wake their posters; drop outcomes older than
+        `OUTCOME_TTL_S`."""
+
+    @abstractmethod
+    async def outcome(self, id: int) -> dict[str, Any]:
+        """Wait for the outcome of awaited message `id` and take it (it is deleted).
+
+        Waits as long as it takes (a message whose owner died waits for the
+        partition's next owner): a caller bounds it with its own timeout or
+        cancels it. Raises what the database connection raises only after
+        the connection is closed; a failed read is retried at the next poll.
+        """
 
     @abstractmethod
     async def size(self) -> int:
@@ -92,6 +123,11 @@ class SharedJournal(Journal):
     @abstractmethod
     async def balance(self, lease_s: float) -> Balance:
         """One membership tick: heartbeat, renew, then release or take up to an even share."""
+
+    @abstractmethod
+    async def renew(self, lease_s: float) -> set[int]:
+        """Extend the held leases (those nobody took); the partitions found taken over (dropped
+        from `leases.held`, each reported to `leases.on_lost`)."""
 
     @abstractmethod
     async def release(self, partitions: Iterable[int] | None = None) -> list[int]:

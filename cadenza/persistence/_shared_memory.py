@@ -4,7 +4,8 @@ Design note
 -----------
 `SharedStore` plays the database: the streams (a `MemoryJournal` underneath),
 the `leases` and `members` tables on the store's clock (the database's
-clock, in the simulation the simulated one), and the `inbox` table. Each
+clock, in the simulation the simulated one), and the `inbox` and
+`outcomes` tables (`_shared_memory_inbox`). Each
 simulated process opens its own `SharedMemoryJournal(store, owner)` on it.
 
 The lease protocol is not re-implemented here: the journal drives the same
@@ -31,8 +32,7 @@ out on the store's clock).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,8 @@ from cadenza.persistence._memory import MemoryJournal
 from cadenza.persistence._postgres_leases import Leases, check_lease_s
 from cadenza.persistence._postgres_members import Balance, balance, leave
 from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
-from cadenza.persistence._shared import Inbox, Posted, SharedJournal
+from cadenza.persistence._shared import SharedJournal
+from cadenza.persistence._shared_memory_inbox import MemoryInbox
 
 
 class StoreUnreachable(OSError):
@@ -102,8 +103,9 @@ class SharedStore:
     streams: MemoryJournal = field(init=False)
     leases: dict[int, LeaseRow] = field(default_factory=dict)
     members: dict[str, float] = field(default_factory=dict)  # owner → expires_at
-    inbox: list[tuple[int, int, str, str, str]] = field(default_factory=list)
+    inbox: list[tuple[int, int, str, str, str, bool]] = field(default_factory=list)
     inbox_next: int = 0
+    outcomes: dict[int, tuple[str, float]] = field(default_factory=dict)  # id → (body, at)
     listeners: list[MemoryInbox] = field(default_factory=list)
     grants: list[Grant] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
@@ -361,64 +363,3 @@ class SharedMemoryJournal(SharedJournal):
 
     def open_inbox(self, poll_s: float) -> MemoryInbox:
         return MemoryInbox(self, poll_s=poll_s)
-
-
-class MemoryInbox(Inbox):
-    """The store's inbox table as seen from one process; see `_postgres_inbox`."""
-
-    def __init__(self, journal: SharedMemoryJournal, *, poll_s: float):
-        if poll_s <= 0:
-            raise ValueError(f"poll_s must be above 0, got {poll_s!r}")
-        self.journal = journal
-        self.store = journal.store
-        self.poll_s = poll_s
-        self.notified = 0
-        self._wake = anyio.Event()
-
-    async def open(self) -> None:
-        await self.journal.io()
-        self.store.listeners.append(self)
-
-    async def close(self) -> None:
-        if self in self.store.listeners:
-            self.store.listeners.remove(self)
-
-    def heard(self) -> None:
-        self.notified += 1
-        self._wake.set()
-
-    def kick(self) -> None:
-        self._wake.set()
-
-    async def post(self, run_id: str, kind: str, body: dict[str, Any]) -> int:
-        await self.journal.io()
-        store = self.store
-        store.inbox_next += 1
-        store.inbox.append((store.inbox_next, partition_of(run_id), run_id, kind, json.dumps(body)))
-        for listener in list(store.listeners):
-            if not listener.journal.dead and listener.journal.reachable:  # NOTIFY goes out
-                listener.heard()
-        return store.inbox_next
-
-    async def take(self, partitions: Iterable[int], limit: int = 1000) -> list[Posted]:
-        wanted = set(partitions)
-        if not wanted:
-            return []
-        await self.journal.io()
-        found = [row for row in self.store.inbox if row[1] in wanted][:limit]
-        return [Posted(i, run_id, kind, json.loads(body)) for i, _p, run_id, kind, body in found]
-
-    async def done(self, ids: Sequence[int]) -> None:
-        if ids:
-            await self.journal.io()
-            gone = set(ids)
-            self.store.inbox[:] = [row for row in self.store.inbox if row[0] not in gone]
-
-    async def size(self) -> int:
-        await self.journal.io()
-        return len(self.store.inbox)
-
-    async def wait(self) -> None:
-        with anyio.move_on_after(self.poll_s):
-            await self._wake.wait()
-        self._wake = anyio.Event()

@@ -25,7 +25,10 @@ transaction.
 - The inbox (`_postgres_inbox`): a message for a run owned elsewhere is
   posted there (`forward`); this process applies its own partitions'
   messages in posting order, each once the run's actor has made it
-  durable, then deletes them. It is woken by LISTEN/NOTIFY, else polls.
+  durable, then deletes them, writing the outcome of each message a caller
+  waits for (`_forwarded`: the caller hears the owner's answer or refusal,
+  as from a direct call). It is woken by LISTEN/NOTIFY, else polls.
+  Schedules' messages (`route`) go to the scheduler's actors.
 - The shared worker-group queues (`_shared_tasks`, PostgreSQL only: the
   simulation's shared journal keeps each process's queues local): opened at `joined()`,
   written from `serving()` on, when local workers start pulling from them (`_pullers`).
@@ -38,21 +41,23 @@ import os
 import socket
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 import anyio
 
-from cadenza._errors import InvalidOperation, NotFound
 from cadenza._log import get_logger
-from cadenza.actors import Reply
+from cadenza.actors import ActorRef, Reply
 from cadenza.engine._audit import rows_marked_ended
 from cadenza.engine._host import Engine
-from cadenza.engine._inbox_codec import answer, decode, encode
-from cadenza.engine._messages import GetRun, StartRun
-from cadenza.persistence import DuplicateKey, PostgresJournal
+from cadenza.engine._inbox_codec import decode, encode
+from cadenza.engine._inbox_outcome import outcome_of_error, outcome_of_value, refusal_of
+from cadenza.engine._messages import GetRun
+from cadenza.persistence import PostgresJournal
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.persistence._shared import Posted, SharedJournal
+from cadenza.runtime._forwarded import answered_when_applied
 from cadenza.runtime._pullers import Pullers
 from cadenza.runtime._shared_tasks import SharedTasks
 
@@ -86,6 +91,7 @@ class Partitions:
         self.applied = 0  # inbox messages applied here
         self.taken_over = 0  # partitions taken after open
         self.leases.on_lost = self._lost_in_round
+        self.routes: dict[str, Callable[[str], ActorRef[Any]]] = {}  # see `route`
 
     # -- Ownership -------------------------------------------------------------
 
@@ -118,33 +124,22 @@ class Partitions:
         encoded = encode(message)
         if encoded is None:
             return False
-        await self.inbox.post(run_id, *encoded)
-        reply = getattr(message, "reply", None)
-        if isinstance(message, StartRun):  # durable once its owner wrote it (or the key's run):
-            # waited for outside the stand-in, whose mailbox the owner may need meanwhile
-            self.engine.system.start_soon(self._answer_start, message, run_id, name="start")
-        elif isinstance(reply, Reply):  # answered here, once durable in the inbox
-            reply.set(answer(message, run_id))
+        awaited = isinstance(getattr(message, "reply", None), Reply)
+        posted = await self.inbox.post(run_id, *encoded, awaited=awaited)
+        if awaited:  # answered once the owner applied it, outside the stand-in's mailbox
+            self.engine.system.start_soon(
+                answered_when_applied, self.inbox, self.journal, posted, message, name="forwarded"
+            )
         return True
 
-    async def _answer_start(self, message: StartRun, run_id: str) -> None:
-        try:
-            message.reply.set(await self._started(run_id, message.key))
-        except Exception as exc:  # the journal closed meanwhile: the caller hears
-            message.reply.fail(exc)
+    async def confirm(self, run_id: str, epoch: int) -> bool:
+        await self.journal.renew(self.lease_s)  # a lease taken over: dropped (`on_lost`)
+        return self.epoch_of(run_id) == epoch
 
-    async def _started(self, run_id: str, key: str | None) -> str:
-        """The run started once its owner applied the start from the inbox: `run_id`, or
-        the run its idempotency `key` already named."""
-        pause = 0.005
-        while True:
-            found = run_id if await self.journal.info(run_id) is not None else None
-            if found is None and key is not None:
-                found = await self.journal.find_key(key)
-            if found is not None:
-                return found
-            await anyio.sleep(pause)
-            pause = min(0.25, pause * 2)
+    def route(self, prefix: str, target: Callable[[str], ActorRef[Any]]) -> None:
+        """Inbox messages for streams whose id starts with `prefix` go to `target(stream_id)`
+        (the scheduler's schedules), not to a run's actor."""
+        self.routes[prefix] = target
 
     # -- the heartbeat ---------------------------------------------------------------
 
@@ -225,37 +220,51 @@ class Partitions:
         for item in posted:
             by_run[item.run_id].append(item)
         applied: list[int] = []
+        outcomes: dict[int, dict[str, Any]] = {}
 
         async def apply(items: list[Posted]) -> None:
             for item in items:
                 if not self.owns(item.run_id):
                     return  # moved on meanwhile: its new owner applies it
                 try:
-                    await self._apply(item)
+                    outcome = await self._apply(item)
                 except Exception as exc:  # its actor dropped, the journal away: kept, redone
                     log.warning("inbox.not_applied", run_id=item.run_id, error=repr(exc))
                     return
                 applied.append(item.id)
+                if item.awaited:
+                    outcomes[item.id] = outcome or outcome_of_value(None)
 
         async with anyio.create_task_group() as tg:
             for items in by_run.values():
                 tg.start_soon(apply, items)
-        await self.inbox.done(applied)
+        await self.inbox.done(applied, outcomes)
         self.applied += len(applied)
         return len(applied)
 
-    async def _apply(self, item: Posted) -> None:
-        ref = self.engine.run(item.run_id)
+    def _target(self, item: Posted) -> ActorRef[Any]:
+        for prefix, target in self.routes.items():
+            if item.run_id.startswith(prefix):
+                return target(item.run_id)
+        if item.kind.startswith("schedule_"):  # kept for the next drain: the scheduler opens
+            raise LookupError(f"no scheduler open here yet for {item.run_id!r}")
+        return self.engine.run(item.run_id)
+
+    async def _apply(self, item: Posted) -> dict[str, Any] | None:
+        """Apply `item` as a direct call on its run (or schedule) would be; its outcome (None
+        for a message nobody answers). Raises what is no answer (`refusal_of`): kept, redone."""
+        ref = self._target(item)
         reply: Reply[Any] = Reply()
         message = await decode(item.kind, item.body, reply, self.engine.registry.by_digest)
         await ref.tell(message)
+        if getattr(message, "reply", None) is None:
+            await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable
+            return None
         try:
-            if getattr(message, "reply", None) is None:
-                await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable
-            else:
-                await reply
+            return outcome_of_value(await reply)
         except Exception as exc:
-            refused = (InvalidOperation, NotFound, DuplicateKey)  # a stale attempt, a state...
-            if not isinstance(exc, refused) and not isinstance(exc.__cause__, refused):
+            refused = refusal_of(exc)
+            if refused is None:
                 raise
             log.info("inbox.refused", run_id=item.run_id, kind=item.kind, error=str(exc))
+            return outcome_of_error(refused)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
+import anyio
+import anyio.lowlevel
 import pytest
 
-from cadenza.persistence import Append, JournalWriteError, OwnershipLost, StreamInfo
+from cadenza import InternalError, InvalidOperation, RuntimeClosed, StaleTask
+from cadenza.engine._inbox_outcome import error_of, outcome_of_error, outcome_of_value, refusal_of
+from cadenza.persistence import Append, DuplicateKey, JournalWriteError, OwnershipLost, StreamInfo
 from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
+from cadenza.persistence._shared import OUTCOME_TTL_S
 from cadenza.persistence._shared_memory import SharedMemoryJournal, SharedStore, StoreUnreachable
 
 
@@ -142,3 +149,56 @@ async def test_the_inbox_hands_each_partitions_messages_in_posting_order(
     assert await box_b.size() == 1
     await box_a.close()
     await box_b.close()
+
+
+async def test_an_awaited_posts_outcome_is_written_with_its_removal_and_taken_once(
+    store: SharedStore, clock: Clock
+) -> None:
+    """The owner's `done` writes an awaited message's outcome and wakes its poster, who takes
+    it (gone after); an outcome nobody takes is dropped `OUTCOME_TTL_S` later."""
+    a, b = SharedMemoryJournal(store, "A"), SharedMemoryJournal(store, "B")
+    await a.open()
+    await b.open()
+    box_a, box_b = a.open_inbox(60.0), b.open_inbox(60.0)  # no poll comes: woken by `done`
+    await box_a.open()
+    await box_b.open()
+    sid = stream_in(3)
+    awaited = await box_a.post(sid, "operate", {"op": "pause"}, awaited=True)
+    forgotten = await box_a.post(sid, "operate", {"op": "resume"}, awaited=True)
+    taken = await box_b.take([3])
+    assert [p.awaited for p in taken] == [True, True]
+    async with anyio.create_task_group() as tg:
+        heard: list[dict[str, object]] = []
+
+        async def wait() -> None:
+            heard.append(await box_a.outcome(awaited))
+
+        tg.start_soon(wait)
+        await anyio.lowlevel.checkpoint()
+        await box_b.done([awaited, forgotten], {awaited: {"value": None}, forgotten: {"value": 1}})
+    assert heard == [{"value": None}]
+    assert set(store.outcomes) == {forgotten}
+    clock.now += OUTCOME_TTL_S + 1
+    other = await box_a.post(sid, "signal", {}, awaited=True)
+    await box_b.done([other], {other: {"value": 2}})
+    assert set(store.outcomes) == {other}  # the forgotten one dropped
+    await box_a.close()
+    await box_b.close()
+
+
+def test_an_outcome_carries_the_owners_refusal_with_its_class_and_attributes() -> None:
+    """`StaleTask`, `InvalidOperation` and `DuplicateKey` come back as themselves; a value
+    that is not JSON travels as None; an unknown error class as InternalError."""
+    for error in (
+        StaleTask("t-1", "it was retried"),
+        InvalidOperation("run r is not paused", run_id="r", state="RUNNING"),
+        DuplicateKey("k", "r-2"),
+    ):
+        outcome = json.loads(json.dumps(outcome_of_error(error)))
+        back = error_of(outcome)
+        assert type(back) is type(error)
+        assert str(back) == str(error)
+        assert vars(back) == vars(error)
+    assert outcome_of_value(object()) == {"value": None}
+    assert isinstance(error_of({"error": "Unheard", "message": "m"}), InternalError)
+    assert refusal_of(RuntimeClosed()) is None  # the owner closing: no answer, applied again

@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from cadenza.testing._simulation.shared_bugs import BUGS
+from cadenza.testing._simulation.shared_bugs import BUGS, refuse_unconfirmed
 from cadenza.testing._simulation.shared_world import WorldResult, run_world
 from cadenza.testing._simulation.sweep import quiet_logs
 
@@ -37,6 +37,9 @@ def test_a_bounded_sweep_of_shared_runtimes_finds_no_violation() -> None:
     assert sum(r.crashes for r in results) > 0
     assert sum(r.refused for r in results) > 0  # the fence had late writes to refuse
     assert sum(r.forwarded for r in results) > 0  # signals went through the inbox
+    stats = [r.stats for r in results]
+    assert sum(s["resumed"] for s in stats) > 0  # paused through one process, resumed...
+    assert sum(s["terminated"] for s in stats) > 0  # ... and terminated through random ones
 
 
 def test_the_same_seed_replays_the_same_history_in_another_process() -> None:
@@ -89,4 +92,27 @@ def test_a_local_workers_result_outlives_a_reload_that_fails_in_an_outage() -> N
     stuck RUNNING. The reload is now retried, so the run completes."""
     with quiet_logs():
         result = run_world(10_233, processes=4, keys=40, duration_s=20.0, faults=12)
+    assert [str(v) for v in result.violations] == []
+
+
+def test_an_owner_that_lost_its_lease_unawares_refuses_nothing_from_stale_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seed 34: a process paused past its lease still held a run's actor; a resume asked of
+    it was refused "not paused" from that stale state (the run paused by the new owner), and
+    the run stayed PAUSED. A refusal now first confirms the lease (`Ownership.confirm`); with
+    that check patched out the seed fails again."""
+    with quiet_logs():
+        assert [str(v) for v in run_world(34).violations] == []
+        refuse_unconfirmed(monkeypatch)
+        assert {v.kind for v in run_world(34).violations} >= {"key", "stuck"}
+
+
+def test_the_world_waits_for_an_operations_answer_before_it_ends() -> None:
+    """Seed 10,369 of the long sweep: a terminate asked of a process cut off from the store
+    was applied, and the run's row said TERMINATED before the call was answered; the world
+    ended then, the client never heard its answer and held the key to COMPLETED. The world
+    is now not done while an operation waits for its answer."""
+    with quiet_logs():
+        result = run_world(10_369, processes=4, keys=40, duration_s=20.0, faults=12)
     assert [str(v) for v in result.violations] == []

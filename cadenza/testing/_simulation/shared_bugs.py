@@ -1,7 +1,8 @@
 """Fencing bugs to inject into the shared journal, to show the shared world's checker can fail.
 
 Each function patches one bug into `Leases` (the fence `PostgresJournal` and
-the simulation's `SharedMemoryJournal` both run) through a
+the simulation's `SharedMemoryJournal` both run), or into the runtime's
+`Partitions` (the inbox's acknowledgements), through a
 `pytest.MonkeyPatch`-like object, and `BUGS` names the invariant the world's
 checker must report for it and the budget of seeds within which it must.
 """
@@ -12,11 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from cadenza.actors import Reply
+from cadenza.engine._inbox_codec import encode
+from cadenza.engine._messages import StartRun
 from cadenza.persistence._codec import EncodedAppend
 from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import OwnershipLost
 from cadenza.persistence._postgres_leases import Leases
 from cadenza.persistence._postgres_schema import partition_of
+from cadenza.runtime._partitions import Partitions
 from cadenza.testing._simulation.bugs import Patcher
 
 
@@ -60,6 +65,36 @@ def skip_read_epoch(mp: Patcher) -> None:
     mp.setattr(Leases, "fence", fence)
 
 
+def ack_when_posted(mp: Patcher) -> None:
+    """A forwarded call is answered once its message is in the owner's inbox, not once the
+    owner applied it (as before issue 17's acknowledgements): the owner's refusal is lost
+    and a pause through one process, then a resume through another, can apply out of order
+    (the `ack` check: a pause answered OK while the run's row is not PAUSED)."""
+    original = Partitions.forward
+
+    async def forward(self: Partitions, run_id: str, message: Any) -> bool:
+        reply = getattr(message, "reply", None)
+        encoded = encode(message)
+        if isinstance(message, StartRun) or encoded is None or not isinstance(reply, Reply):
+            return await original(self, run_id, message)
+        await self.inbox.post(run_id, *encoded)
+        reply.set(None)
+        return True
+
+    mp.setattr(Partitions, "forward", forward)
+
+
+def refuse_unconfirmed(mp: Patcher) -> None:
+    """A run's actor refuses a call from its state without confirming its lease (the bug the
+    shared world's operators found first): an owner that lost its partition unawares answers
+    "not paused" from stale state to a resume, and the run stays PAUSED."""
+
+    async def confirm(self: Partitions, run_id: str, epoch: int) -> bool:
+        return True
+
+    mp.setattr(Partitions, "confirm", confirm)
+
+
 def _without_epoch(ticket: Ticket[EncodedAppend]) -> Ticket[EncodedAppend]:
     item = replace(ticket.item, append=replace(ticket.item.append, epoch=None))
     return Ticket(item, ticket.number)
@@ -68,5 +103,6 @@ def _without_epoch(ticket: Ticket[EncodedAppend]) -> Ticket[EncodedAppend]:
 # name → (inject, the first violation kind the world must report, seeds budget)
 BUGS: dict[str, tuple[Callable[[Patcher], None], str, int]] = {
     "skip_epoch_check": (skip_epoch_check, "stale_write", 3),
-    "skip_read_epoch": (skip_read_epoch, "ended_changed", 5),
+    "skip_read_epoch": (skip_read_epoch, "ended_changed", 25),
+    "ack_when_posted": (ack_when_posted, "ack", 3),
 }

@@ -30,7 +30,12 @@ another one when a call fails or takes too long. Every third key runs
 `signalled` (a step, a WAIT, a step): its client reads the run through a
 random process until the WAIT waits, then signals it through a random
 process — mostly not its owner, so the signal travels through the inbox —
-again until a read shows the WAIT done. After `duration_s` the
+again until a read shows the WAIT done. Operators (`shared_ops`) pause
+runs through a random process and resume them through another (keys 0 and
+6 of every 12), and terminate runs through a random process: a signalled
+one while it waits (keys 5 and 11), a three-step one racing its end (key
+1); a call's answer is checked against the store when it returns (`ack`:
+an OK pause means the row says PAUSED, ...). After `duration_s` the
 faults stop, every process is healed (a dead slot restarted), and the runs
 have `settle_s` to finish.
 
@@ -39,7 +44,10 @@ the store accepted carries its owner and epoch; it must come from the
 owner of the partition's latest grant at that epoch (no late write from a
 stale owner), and each run's writes never go back to an older epoch nor
 see two owners at one epoch (one owner per run). At the end: every key has
-exactly one run, COMPLETED; nothing is left unfinished; the inbox is empty.
+exactly one run, with the status expected of it — COMPLETED, or for a
+terminated key TERMINATED if a terminate was answered OK, else the ended
+status the terminate's refusal named (the run completed first); nothing is
+left unfinished (a run left PAUSED is stuck); the inbox is empty.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ from cadenza.persistence import StreamInfo
 from cadenza.persistence._shared_memory import SharedMemoryJournal, SharedStore
 from cadenza.runtime import Runtime
 from cadenza.testing._simulation.shared_checker import OwnerChecker, OwnerViolation
+from cadenza.testing._simulation.shared_ops import Operators
 
 PROCESS: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "cadenza_sim_process", default=None
@@ -107,7 +116,7 @@ class WorldResult:
     seed: int
     violations: list[OwnerViolation]
     keys: int
-    completed: int
+    completed: int  # keys whose one run ended as expected (COMPLETED, or as terminated)
     writes: int
     refused: int  # appends the fence refused
     forwarded: int  # messages posted to the inbox (for runs owned by another process)
@@ -150,7 +159,11 @@ class SharedWorld:
         self.client_timeout_s = client_timeout_s
         self.processes = [Process(slot) for slot in range(processes)]
         self.paused: set[str] = set()
-        self.counts = {"pauses": 0, "partitions": 0, "crashes": 0, "retries": 0, "signals": 0}
+        self.counts = {
+            "pauses": 0, "partitions": 0, "crashes": 0, "retries": 0, "signals": 0,
+            "paused": 0, "resumed": 0, "terminated": 0,
+        }  # fmt: skip
+        self.operators = Operators(self)
         self.dead_hosts: list[asyncio.Task[None]] = []
         self.history: list[str] = []  # the faults, as they came (for a failing seed's report)
         self.checker = OwnerChecker(self.store, lambda: self.sim.time)
@@ -301,7 +314,13 @@ class SharedWorld:
             return await rt.start(flow, {"n": i}, key=key, correlation_id=key)
 
         run_id = await self._call(start)
-        if flow == SIGNALLED:
+        role = i % 12  # 0, 6: paused and resumed; 1: terminated racing its end; 5, 11: a
+        if role in (0, 6):  # signalled one terminated while it waits
+            await self.operators.pause_and_resume(run_id)
+        elif role in (1, 5, 11):
+            self.operators.expected[key] = "COMPLETED" if role == 1 else "TERMINATED"
+            await self.operators.terminate(run_id, key)
+        elif flow == SIGNALLED:
             await self._signal(run_id)
 
     async def _signal(self, run_id: str) -> None:
@@ -358,7 +377,12 @@ class SharedWorld:
     def _all_done(self) -> bool:
         rows = self._rows()
         keys = {row.correlation_id for row in rows if row.terminal}
-        return len(keys) >= self.keys and all(row.terminal for row in rows) and not self.store.inbox
+        return (
+            len(keys) >= self.keys
+            and all(row.terminal for row in rows)
+            and not self.store.inbox
+            and not self.operators.pending  # an operation's answer still to come
+        )
 
     def _end_checks(self) -> None:
         flag = self.checker.flag
@@ -370,8 +394,9 @@ class SharedWorld:
         for i in range(self.keys):
             runs = by_key.get(f"k{i}", [])
             statuses = sorted(row.status for row in runs)
-            if statuses != ["COMPLETED"]:
-                flag("key", f"key k{i} has runs {statuses}, not exactly one COMPLETED")
+            expected = self.operators.expected.get(f"k{i}", "COMPLETED")
+            if statuses != [expected]:
+                flag("key", f"key k{i} has runs {statuses}, not exactly one {expected}")
         if self.store.inbox:
             flag("inbox", f"{len(self.store.inbox)} inbox messages never applied")
 
@@ -386,7 +411,13 @@ class SharedWorld:
             self.sim.loop.release_held()
             self.sim.close()
         self.checker.check()
-        completed = sum(1 for row in self._rows() if row.status == "COMPLETED")
+        completed = sum(
+            1
+            for i in range(self.keys)
+            for row in self._rows()
+            if row.correlation_id == f"k{i}"
+            and row.status == self.operators.expected.get(f"k{i}", "COMPLETED")
+        )
         return WorldResult(
             seed=self.seed,
             violations=list(self.checker.violations),
