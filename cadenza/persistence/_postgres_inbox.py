@@ -41,7 +41,7 @@ from cadenza._log import get_logger
 from cadenza.persistence._journal import JournalClosed
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_schema import SCHEMA, partition_of
-from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted
+from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted, taken_outcome
 
 log = get_logger("cadenza.persistence")
 
@@ -177,28 +177,22 @@ class PostgresInbox(Inbox):
 
     async def outcome(self, id: int) -> dict[str, Any]:
         """Wait for awaited message `id`'s outcome and take it; see `Inbox.outcome`."""
-        wake = self._outcomes[id] = anyio.Event()
-        try:
-            while True:
-                pool = self._pool
-                if pool is None:
-                    raise JournalClosed("the inbox is closed")
-                try:
-                    async with pool.acquire() as conn:
-                        body = await conn.fetchval(TAKE_OUTCOME, id)
-                except Exception as exc:  # the server away: the next poll looks again
-                    if self._pool is None:
-                        raise
-                    log.warning("inbox.outcome_read_failed", id=id, error=repr(exc))
-                    body = None
-                if body is not None:
-                    decided: dict[str, Any] = json.loads(body)
-                    return decided
-                with anyio.move_on_after(self.poll_s):
-                    await wake.wait()
-                wake = self._outcomes[id] = anyio.Event()
-        finally:
-            self._outcomes.pop(id, None)
+
+        async def take() -> str | None:
+            pool = self._pool
+            if pool is None:
+                raise JournalClosed("the inbox is closed")
+            try:
+                async with pool.acquire() as conn:
+                    body: str | None = await conn.fetchval(TAKE_OUTCOME, id)
+                    return body
+            except Exception as exc:  # the server away: the next poll looks again
+                if self._pool is None:
+                    raise
+                log.warning("inbox.outcome_read_failed", id=id, error=repr(exc))
+                return None
+
+        return await taken_outcome(self._outcomes, id, self.poll_s, take)
 
     async def size(self) -> int:
         """How many messages wait, all partitions."""

@@ -30,10 +30,13 @@ takeover and inbox code as a process on PostgreSQL:
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from cadenza.persistence._journal import Journal, StreamInfo
 from cadenza.persistence._postgres_leases import Leases
@@ -140,3 +143,29 @@ class SharedJournal(Journal):
     @abstractmethod
     def open_inbox(self, poll_s: float) -> Inbox:
         """A new, unopened inbox on this journal's database, polled every `poll_s` at worst."""
+
+
+async def taken_outcome(
+    wakes: dict[int, anyio.Event],
+    id: int,
+    poll_s: float,
+    take: Callable[[], Awaitable[str | None]],
+) -> dict[str, Any]:
+    """Awaited message `id`'s outcome, once `take()` finds it (its JSON text; None: not yet).
+
+    `take` is tried at once, then whenever `wakes[id]` is set (a notification
+    for `id`) or `poll_s` has passed; what it raises ends the wait. Both
+    inboxes (`_postgres_inbox`, `_shared_memory_inbox`) wait this way.
+    """
+    wake = wakes[id] = anyio.Event()
+    try:
+        while True:
+            body = await take()
+            if body is not None:
+                decided: dict[str, Any] = json.loads(body)
+                return decided
+            with anyio.move_on_after(poll_s):
+                await wake.wait()
+            wake = wakes[id] = anyio.Event()
+    finally:
+        wakes.pop(id, None)

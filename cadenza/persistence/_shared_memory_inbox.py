@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from cadenza.persistence._postgres_schema import partition_of
-from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted
+from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted, taken_outcome
 
 if TYPE_CHECKING:
     from cadenza.persistence._shared_memory import SharedMemoryJournal
@@ -101,24 +101,17 @@ class MemoryInbox(Inbox):
                         waiter.set()
 
     async def outcome(self, id: int) -> dict[str, Any]:
-        wake = self._outcomes[id] = anyio.Event()
-        try:
-            while True:
-                try:
-                    await self.journal.io()
-                    found = self.store.outcomes.pop(id, None)
-                except OSError:  # cut off: the next poll looks again
-                    if self.journal.dead:
-                        raise
-                    found = None
-                if found is not None:
-                    decided: dict[str, Any] = json.loads(found[0])
-                    return decided
-                with anyio.move_on_after(self.poll_s):
-                    await wake.wait()
-                wake = self._outcomes[id] = anyio.Event()
-        finally:
-            self._outcomes.pop(id, None)
+        async def take() -> str | None:
+            try:
+                await self.journal.io()
+                found = self.store.outcomes.pop(id, None)
+            except OSError:  # cut off: the next poll looks again
+                if self.journal.dead:
+                    raise
+                return None
+            return None if found is None else found[0]
+
+        return await taken_outcome(self._outcomes, id, self.poll_s, take)
 
     async def size(self) -> int:
         await self.journal.io()
