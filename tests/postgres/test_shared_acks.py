@@ -9,6 +9,7 @@ each `Runtime` stands for one process and the heartbeat is driven by hand.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -37,6 +38,19 @@ async def two(pg_url: str, clock: VirtualClock) -> tuple[cadenza.Runtime, cadenz
     return a, b
 
 
+@pytest.fixture
+async def pair(
+    pg_url: str, clock: VirtualClock
+) -> AsyncIterator[tuple[cadenza.Runtime, cadenza.Runtime]]:
+    """Two runtimes (two processes) on one journal, both closed after the test."""
+    a, b = await two(pg_url, clock)
+    try:
+        yield a, b
+    finally:
+        await b.__aexit__(None, None, None)
+        await a.__aexit__(None, None, None)
+
+
 class Gate:
     """Holds the owner's inbox: `reached` once it took a message, which waits for `open`."""
 
@@ -54,140 +68,120 @@ class Gate:
 
 
 async def test_the_owners_refusals_are_raised_on_the_forwarding_process(
-    pg_url: str, clock: VirtualClock
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
     """Resuming a running run, completing a stale attempt or pausing an ended run through
     the process that does not own it raises what the owner raised, typed."""
-    a, b = await two(pg_url, clock)
-    try:
-        run_id = await a.start("three_steps", {"n": 1}, task_to_group={"step_a": "remote"})
-        await a.settle()
-        with pytest.raises(InvalidOperation, match=r"not paused|PAUSED") as refused:
-            await b.resume(run_id)
-        assert refused.value.run_id == run_id
-        task = await a.poll("step_a", group="remote")
-        assert task is not None
-        await b.complete(task.id, {"n": 10})  # the owner applies it: the caller hears None
-        with pytest.raises(StaleTask) as stale:
-            await b.complete(task.id, {"n": 11})  # again: stale at the owner
-        assert stale.value.task_id == task.id
-        done = await b.wait(run_id, timeout=30)
-        assert done.output == {"result": 12}
-        with pytest.raises(InvalidOperation):
-            await b.pause(run_id)
-        with pytest.raises(InvalidOperation, match="no WAIT or HUMAN task 'nope'"):
-            await b.signal(run_id, "nope", {})
-        with pytest.raises(NotFound):
-            await b.pause("no-such-run")
-        assert await parts(a).inbox.size() == 0
-        conn = await asyncpg.connect(pg_url)
-        try:  # every outcome was taken by its poster: none left behind
-            assert await conn.fetchval("SELECT count(*) FROM cadenza.inbox_outcome") == 0
-        finally:
-            await conn.close()
+    a, b = pair
+    run_id = await a.start("three_steps", {"n": 1}, task_to_group={"step_a": "remote"})
+    await a.settle()
+    with pytest.raises(InvalidOperation, match=r"not paused|PAUSED") as refused:
+        await b.resume(run_id)
+    assert refused.value.run_id == run_id
+    task = await a.poll("step_a", group="remote")
+    assert task is not None
+    await b.complete(task.id, {"n": 10})  # the owner applies it: the caller hears None
+    with pytest.raises(StaleTask) as stale:
+        await b.complete(task.id, {"n": 11})  # again: stale at the owner
+    assert stale.value.task_id == task.id
+    done = await b.wait(run_id, timeout=30)
+    assert done.output == {"result": 12}
+    with pytest.raises(InvalidOperation):
+        await b.pause(run_id)
+    with pytest.raises(InvalidOperation, match="no WAIT or HUMAN task 'nope'"):
+        await b.signal(run_id, "nope", {})
+    with pytest.raises(NotFound):
+        await b.pause("no-such-run")
+    assert await parts(a).inbox.size() == 0
+    conn = await asyncpg.connect(pg_url)
+    try:  # every outcome was taken by its poster: none left behind
+        assert await conn.fetchval("SELECT count(*) FROM cadenza.inbox_outcome") == 0
     finally:
-        await b.__aexit__(None, None, None)
-        await a.__aexit__(None, None, None)
+        await conn.close()
 
 
 async def test_pause_through_one_process_then_resume_on_the_owner_keeps_their_order(
-    pg_url: str, clock: VirtualClock
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
     """`pause` on b returns only once the owner a applied it (held back here until then), so
     a `resume` on a after it finds the run paused and the run ends RUNNING, not PAUSED."""
-    a, b = await two(pg_url, clock)
-    try:
-        run_id = await a.start("approval", {})
-        await a.settle()
-        gate = Gate(parts(a))
-        pause = asyncio.ensure_future(b.pause(run_id))
-        with anyio.fail_after(30):
-            await gate.reached.wait()  # a took the pause from its inbox, not applied yet
-        await asyncio.sleep(0)
-        assert not pause.done()  # acknowledged only once applied
-        gate.open.set()
-        with anyio.fail_after(30):
-            await pause
-        assert (await a.get(run_id)).status == "PAUSED"
-        await a.resume(run_id)  # the owner, directly
-        assert (await b.get(run_id)).status == "RUNNING"
-        await b.signal(run_id, "ok", {"by": "ana"})
-        assert (await b.wait(run_id, timeout=30)).output == {"by": "ana"}
-    finally:
-        await b.__aexit__(None, None, None)
-        await a.__aexit__(None, None, None)
+    a, b = pair
+    run_id = await a.start("approval", {})
+    await a.settle()
+    gate = Gate(parts(a))
+    pause = asyncio.ensure_future(b.pause(run_id))
+    with anyio.fail_after(30):
+        await gate.reached.wait()  # a took the pause from its inbox, not applied yet
+    await asyncio.sleep(0)
+    assert not pause.done()  # acknowledged only once applied
+    gate.open.set()
+    with anyio.fail_after(30):
+        await pause
+    assert (await a.get(run_id)).status == "PAUSED"
+    await a.resume(run_id)  # the owner, directly
+    assert (await b.get(run_id)).status == "RUNNING"
+    await b.signal(run_id, "ok", {"by": "ana"})
+    assert (await b.wait(run_id, timeout=30)).output == {"by": "ana"}
 
 
 async def test_a_call_forwarded_while_the_runtime_closes_raises_runtime_closed(
-    pg_url: str, clock: VirtualClock
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
     """The owner holds the message; the forwarding runtime closes: its caller gets
     RuntimeClosed, and the owner still applies the message afterwards."""
-    a, b = await two(pg_url, clock)
-    try:
-        run_id = await a.start("approval", {})
-        await a.settle()
-        gate = Gate(parts(a))
-        pause = asyncio.ensure_future(b.pause(run_id))
-        with anyio.fail_after(30):
-            await gate.reached.wait()
-        await b.__aexit__(None, None, None)
-        with pytest.raises(cadenza.RuntimeClosed):
-            await pause
-        gate.open.set()
-        with anyio.fail_after(30):
-            while (await a.get(run_id)).status != "PAUSED":
-                await parts(a).drain()
-    finally:
-        await b.__aexit__(None, None, None)
-        await a.__aexit__(None, None, None)
+    a, b = pair
+    run_id = await a.start("approval", {})
+    await a.settle()
+    gate = Gate(parts(a))
+    pause = asyncio.ensure_future(b.pause(run_id))
+    with anyio.fail_after(30):
+        await gate.reached.wait()
+    await b.__aexit__(None, None, None)
+    with pytest.raises(cadenza.RuntimeClosed):
+        await pause
+    gate.open.set()
+    with anyio.fail_after(30):
+        while (await a.get(run_id)).status != "PAUSED":
+            await parts(a).drain()
 
 
 async def test_a_call_whose_owner_died_waits_for_the_takeover_and_gets_the_new_owners_answer(
-    pg_url: str, clock: VirtualClock
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
     """a took b's pause from its inbox and died before applying it: b's caller waits; b takes
     a's partitions over, applies the pause itself, and the caller returns (the run PAUSED)."""
-    a, b = await two(pg_url, clock)
-    try:
-        run_id = await a.start("approval", {})
-        await a.settle()
-        gate = Gate(parts(a))  # never opened: a "dies" holding the message
-        pause = asyncio.ensure_future(b.pause(run_id))
-        with anyio.fail_after(30):
-            await gate.reached.wait()
-        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-        await parts(b).tick()  # b takes a's partitions; its inbox then applies the pause
-        with anyio.fail_after(30):
-            await pause
-        assert (await b.get(run_id)).status == "PAUSED"
-        assert parts(b).applied == 1
-    finally:
-        await b.__aexit__(None, None, None)
-        await a.__aexit__(None, None, None)
+    a, b = pair
+    run_id = await a.start("approval", {})
+    await a.settle()
+    gate = Gate(parts(a))  # never opened: a "dies" holding the message
+    pause = asyncio.ensure_future(b.pause(run_id))
+    with anyio.fail_after(30):
+        await gate.reached.wait()
+    await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+    await parts(b).tick()  # b takes a's partitions; its inbox then applies the pause
+    with anyio.fail_after(30):
+        await pause
+    assert (await b.get(run_id)).status == "PAUSED"
+    assert parts(b).applied == 1
 
 
 async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_state(
-    pg_url: str, clock: VirtualClock
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
     """a's lease ran out and b took the run over and paused it; a, before its next tick,
     still holds the run's actor as RUNNING. A `resume` on a must not be refused from that
     stale state ("not paused"): a finds its lease lost and says so (OwnershipLost); asked
     again, a forwards it to b and the run resumes. (Found by the shared world's sweep.)"""
-    a, b = await two(pg_url, clock)
-    try:
-        remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
-        run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
-        await a.settle()
-        assert (await a.get(run_id)).status == "RUNNING"
-        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-        await parts(b).tick()  # b takes a's partitions over; a has not noticed
-        await b.settle()
-        await b.pause(run_id)
-        with pytest.raises(OwnershipLost):
-            await a.resume(run_id)
-        await a.resume(run_id)  # now a stand-in in a: forwarded to b
-        assert (await b.get(run_id)).status == "RUNNING"
-    finally:
-        await b.__aexit__(None, None, None)
-        await a.__aexit__(None, None, None)
+    a, b = pair
+    remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
+    run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
+    await a.settle()
+    assert (await a.get(run_id)).status == "RUNNING"
+    await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+    await parts(b).tick()  # b takes a's partitions over; a has not noticed
+    await b.settle()
+    await b.pause(run_id)
+    with pytest.raises(OwnershipLost):
+        await a.resume(run_id)
+    await a.resume(run_id)  # now a stand-in in a: forwarded to b
+    assert (await b.get(run_id)).status == "RUNNING"
