@@ -53,6 +53,21 @@ ONE_TASK = {
 }  # fmt: skip
 
 
+async def start_runs(rt: cadenza.Runtime, runs: int) -> list[str]:
+    """Start `runs` one_task runs, 64 at a time; their ids."""
+    limiter = anyio.Semaphore(64)
+    ids: list[str] = []
+
+    async def start(i: int) -> None:
+        async with limiter:
+            ids.append(await rt.start("one_task", {"n": i}))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(runs):
+            tg.start_soon(start, i)
+    return ids
+
+
 async def line() -> str:
     return (await anyio.to_thread.run_sync(sys.stdin.readline)).strip()
 
@@ -63,16 +78,7 @@ async def child(url: str, runs: int, pollers: int, lease_s: float) -> dict[str, 
         await rt.register(ONE_TASK)
         print("up", flush=True)
         assert await line() == "start"
-        limiter = anyio.Semaphore(64)
-        ids: list[str] = []
-
-        async def start(i: int) -> None:
-            async with limiter:
-                ids.append(await rt.start("one_task", {"n": i}))
-
-        async with anyio.create_task_group() as tg:
-            for i in range(runs):
-                tg.start_soon(start, i)
+        ids = await start_runs(rt, runs)
         await rt.settle()
         print("ready", flush=True)
         assert await line() == "go"

@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import anyio
 
 import cadenza
-from benchmarks.bench_pg_polls import ONE_TASK, line, queue_only
+from benchmarks.bench_pg_polls import ONE_TASK, line, queue_only, start_runs
 from tests._postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,16 +49,7 @@ async def owner(url: str, runs: int, lease_s: float) -> dict[str, Any]:
         await rt.register(ONE_TASK)
         print("up", flush=True)
         assert await line() == "start"
-        limiter = anyio.Semaphore(64)
-        ids: list[str] = []
-
-        async def start(i: int) -> None:
-            async with limiter:
-                ids.append(await rt.start("one_task", {"n": i}))
-
-        async with anyio.create_task_group() as tg:
-            for i in range(runs):
-                tg.start_soon(start, i)
+        ids = await start_runs(rt, runs)
         await rt.settle()
         print("ready", flush=True)
         cpu_began = time.process_time()
