@@ -3,7 +3,9 @@
 A start with an idempotency key first looks the key up in the journal; a
 run already started under it (durably) is the answer, and concurrent starts
 with one key wait for each other (one lock per key in flight, dropped once
-nobody holds or waits for it). A start that makes a run first passes the
+nobody holds or waits for it). Another process sharing the journal can
+still take the key between the lookup and the commit: the commit refuses
+the start (`DuplicateKey`) and the start answers the key's holder. A start that makes a run first passes the
 `RunGate` (back-pressure: it waits while `max_runs_in_flight` runs are in
 flight) and counts its run from the moment its id is minted.
 
@@ -28,7 +30,7 @@ from cadenza.actors import ActorRef
 from cadenza.engine._gate import RunGate
 from cadenza.engine._messages import StartRun
 from cadenza.language._definition import WorkflowDef
-from cadenza.persistence import Journal
+from cadenza.persistence import DuplicateKey, Journal
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,10 @@ class CallerStarts:
             existing = await self.journal.find_key(key)
             if existing is not None:
                 return existing
-            return await self._start(definition, digest, fields)
+            try:
+                return await self._start(definition, digest, fields)
+            except DuplicateKey as taken:  # another process's start committed it meanwhile
+                return taken.holder
 
     async def start_many(
         self, definition: WorkflowDef, digest: str, batch: Sequence[StartFields]
@@ -122,7 +127,10 @@ class CallerStarts:
                 except Exception as exc:
                     hold.forgo(run_id)
                     self.gate.finished(run_id)
-                    errors.append(exc)
+                    if isinstance(exc, DuplicateKey) and batch[i].key is not None:
+                        ids[i] = exc.holder  # another process's start committed it meanwhile
+                    else:
+                        errors.append(exc)
 
             async with anyio.create_task_group() as tg:
                 for i, run_id in zip(fresh, minted, strict=True):

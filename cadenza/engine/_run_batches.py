@@ -37,6 +37,11 @@ lease the state was read under is confirmed with the database
 (`Ownership.confirm`); an owner that lost it unawares answers
 `OwnershipLost` instead of a refusal from stale state.
 
+A start whose idempotency key another process's run took after the
+caller's lookup (`DuplicateKey` from the journal, which wrote nothing) is
+refused as a whole: the state goes back to what the journal holds (no run)
+and its callers get the `DuplicateKey`, whose holder the start answers.
+
 A batch's record holds its events, the run's current-state row and, every
 `SNAPSHOT_EVERY` events or at the end, a snapshot of the state.
 """
@@ -56,7 +61,13 @@ from cadenza.core._state import WorkflowState
 from cadenza.engine._effects import Effect
 from cadenza.engine._messages import WaitRun
 from cadenza.engine._run_services import RunServices
-from cadenza.persistence import Append, JournalWriteError, OwnershipLost, StreamInfo
+from cadenza.persistence import (
+    Append,
+    DuplicateKey,
+    JournalWriteError,
+    OwnershipLost,
+    StreamInfo,
+)
 from cadenza.persistence._postgres_schema import partition_of
 
 log = get_logger("cadenza.engine")
@@ -135,6 +146,9 @@ class DurableBatches:
             try:
                 await handler.journal(batch)
                 return batch
+            except DuplicateKey as taken:  # another process's start of the key committed first
+                await self._redo(attempt)
+                return _refused_whole(batch, taken)
             except JournalWriteError as exc:
                 if not exc.transient:
                     raise
@@ -217,6 +231,11 @@ class DurableBatches:
 
 def _refused(answer: Any) -> bool:
     return isinstance(answer, (InvalidOperation, NotFound))  # StaleTask is an InvalidOperation
+
+
+def _refused_whole(batch: Batch, error: Exception) -> Batch:
+    """The batch the journal refused as a whole: nothing of it happened; its callers get `error`."""
+    return Batch(answers=[(reply, error) for reply, _answer in batch.answers])
 
 
 def _kept(messages: list[Any], error: JournalWriteError) -> list[Any]:

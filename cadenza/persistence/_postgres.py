@@ -92,7 +92,7 @@ from cadenza.persistence._postgres_connect import (
 from cadenza.persistence._postgres_inbox import PostgresInbox
 from cadenza.persistence._postgres_leases import Leases, check_lease_s
 from cadenza.persistence._postgres_members import Balance, balance, leave
-from cadenza.persistence._postgres_round import write_round
+from cadenza.persistence._postgres_round import commit_round
 from cadenza.persistence._postgres_schema import PARTITIONS
 from cadenza.persistence._schema import info_from_row
 from cadenza.persistence._shared import SharedJournal
@@ -245,14 +245,14 @@ class PostgresJournal(SharedJournal):
         return self._committer.hold(stream_ids)
 
     async def _commit_round(self, batch: list[Ticket[EncodedAppend]]) -> None:
-        """One transaction for a round of appends (`write_round`); resolves every ticket."""
+        """One transaction for a round of appends (`commit_round`); resolves every ticket."""
         async with self._write_lock:
             try:
                 if self.faults is not None:
                     self.faults.before_commit(batch[0].item.stream_id)
-                conn = await _present(self._writer).connection()
-                async with conn.transaction():
-                    accepted, first = await write_round(conn, batch, self.leases)
+                accepted, first = await commit_round(
+                    _present(self._writer).connection, batch, self.leases
+                )
             except Exception as exc:
                 _present(self._writer).failed(exc)
                 failed = [t for t in batch if not t.done]

@@ -14,11 +14,17 @@ within the transaction the journal opened:
 
 It resolves only the tickets it refuses; the journal resolves the rest once
 the transaction has committed.
+
+`commit_round` runs it in a transaction, again when the unique index on the
+keys refused the round: another process's transaction took one of its keys
+after the key check read it free (read committed). The round wrote nothing;
+the next check sees the key held and refuses that append alone, where the
+whole round, other runs' appends included, would fail.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from cadenza.persistence import _postgres_schema as sql
@@ -29,6 +35,31 @@ from cadenza.persistence._postgres_leases import Leases
 from cadenza.persistence._postgres_rows import round_arrays
 
 Batch = Sequence[Ticket[EncodedAppend]]
+KEY_RACE_ROUNDS = 3  # transactions a round may try while other processes take its keys
+KEY_INDEX = "streams_key_key"  # PostgreSQL's name for the unique index on streams.key
+UNIQUE_VIOLATION = "23505"
+
+
+async def commit_round(
+    connection: Callable[[], Awaitable[Any]], batch: Batch, leases: Leases | None
+) -> tuple[list[Ticket[EncodedAppend]], int]:
+    """`write_round` in a transaction of its own, committed; raises what the last one met."""
+    for attempt in range(1, KEY_RACE_ROUNDS + 1):
+        conn = await connection()
+        try:
+            async with conn.transaction():
+                return await write_round(conn, [t for t in batch if not t.done], leases)
+        except Exception as exc:
+            if not _key_taken_meanwhile(exc) or attempt == KEY_RACE_ROUNDS:
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _key_taken_meanwhile(exc: Exception) -> bool:
+    return (
+        getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION
+        and getattr(exc, "constraint_name", None) == KEY_INDEX
+    )
 
 
 async def write_round(

@@ -4,6 +4,7 @@ tests/persistence/test_contract.py, run against every journal)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import socket
@@ -15,7 +16,13 @@ import asyncpg
 import pytest
 
 from cadenza._errors import JournalBusy, JournalCorrupted
-from cadenza.persistence import JournalClosed, JournalFaults, JournalWriteError, PostgresJournal
+from cadenza.persistence import (
+    DuplicateKey,
+    JournalClosed,
+    JournalFaults,
+    JournalWriteError,
+    PostgresJournal,
+)
 from tests.persistence._helpers import append
 
 
@@ -177,6 +184,50 @@ async def test_two_journals_on_one_database_share_one_gapless_seq(pg_url: str) -
         loaded = await two.load("one-3")
         assert loaded is not None
         assert loaded.events == [{"n": n} for n in range(20)]
+
+
+async def test_a_key_taken_by_another_writer_after_the_check_refuses_only_that_append(
+    pg_url: str,
+) -> None:
+    """Two writers check one key while both read it free, and the first commits it: the
+    second's round meets the unique index. Only its keyed append is refused, with
+    `DuplicateKey` naming the holder; the rest of its round commits, and nothing is retried
+    by its appenders. Before, the whole round failed with a `JournalWriteError`."""
+    async with (
+        PostgresJournal(pg_url, exclusive=False) as one,
+        PostgresJournal(pg_url, exclusive=False) as two,
+    ):
+        blocker = await asyncpg.connect(pg_url)
+        try:
+            gate = blocker.transaction()
+            await gate.start()
+            await blocker.execute("UPDATE cadenza.counters SET value = value WHERE name = 'seq'")
+            first = asyncio.ensure_future(one.append(append("a", key="K")))
+            await _until_waiting_on_locks(blocker, 1)  # one checked K free, waits for seqs
+            second = asyncio.ensure_future(two.append(append("b", key="K")))
+            other = asyncio.ensure_future(two.append(append("c")))
+            await _until_waiting_on_locks(blocker, 2)  # so did two, in one round with "c"
+            await gate.commit()
+        finally:
+            await blocker.close()
+        await first
+        with pytest.raises(DuplicateKey) as refused:
+            await second
+        assert refused.value.holder == "a"
+        await other
+        assert two.stats.records == 1
+        assert await two.find_key("K") == "a"
+        assert await two.load("b") is None
+
+
+async def _until_waiting_on_locks(conn: Any, count: int) -> None:
+    query = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    with anyio.fail_after(30):
+        while await conn.fetchval(query) < count:  # noqa: ASYNC110 (another session's state)
+            await anyio.sleep(0.01)
 
 
 async def test_a_schema_from_a_newer_cadenza_is_refused_untouched(pg_url: str) -> None:
