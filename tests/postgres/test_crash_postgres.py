@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import anyio
+import pytest
 
 import cadenza
 
@@ -50,7 +51,10 @@ def test_sigkill_on_postgres_loses_nothing_and_repeats_no_completed_effect(
         deadline = time.monotonic() + 60
         while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert marker.exists() or child.poll() is not None, "the child never began working"
+        if not marker.exists() and child.poll() is None:
+            child.kill()
+            child.communicate()
+            pytest.fail("the child never began working within 60 s")
         time.sleep(rng.uniform(0.05, 0.8))
         generation += 1
         if child.poll() is not None:
@@ -61,7 +65,12 @@ def test_sigkill_on_postgres_loses_nothing_and_repeats_no_completed_effect(
         child.communicate()
         kills += 1
     final = _spawn(pg_url, tmp_path, generation)
-    out, err = final.communicate(timeout=180)
+    try:
+        out, err = final.communicate(timeout=180)
+    finally:
+        if final.poll() is None:  # hung: leave no process behind to haunt the next tests
+            final.kill()
+            final.communicate()
     assert final.returncode == 0, err.decode()[-3000:]
     assert b"DONE" in out
     assert kills >= 1
