@@ -11,6 +11,12 @@ anyone reads it). `decode(kind, body, reply, definition_of)` rebuilds it,
 with a fresh `reply` for the owner to wait on; a definition travels as its
 digest and is looked up again by `definition_of`. What the owner answered
 travels back as the message's outcome (`_inbox_outcome`).
+
+`readable(posted, reply, definition_of)` is `decode` for a row as taken,
+telling a message no owner can ever apply (`Unreadable`: its body is not
+JSON or lacks a field, its kind is unknown, its definition is missing or
+damaged) from a failure to read it now (the journal away), which it raises
+as it came: the first is set aside as a dead letter, the second retried.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from cadenza._errors import InternalError
+from cadenza._errors import DefinitionError, InternalError, JournalCorrupted, NotFound
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
 from cadenza.core._schedules import ScheduleSpec
@@ -34,6 +40,7 @@ from cadenza.engine._messages import (
 )
 from cadenza.engine._schedule_actor import Backfill, Control, Put
 from cadenza.language._definition import WorkflowDef
+from cadenza.persistence._shared import Posted
 
 DefinitionOf = Callable[[str], Awaitable[WorkflowDef]]
 
@@ -139,3 +146,39 @@ async def decode(
         case "schedule_backfill":
             return Backfill(body["start"], body["end"], reply, body["overlap"])
     raise InternalError(f"an inbox message of unknown kind {kind!r}")
+
+
+class Unreadable(Exception):
+    """An inbox message no owner can apply; `reason` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+    def error(self, posted: Posted) -> InternalError:
+        """What the message's poster hears."""
+        return InternalError(
+            f"the owner of run {posted.run_id!r} could not read the forwarded {posted.kind!r} "
+            f"message {posted.id} and set it aside as a dead letter: {self.reason}"
+        )
+
+
+NEVER_READABLE = (KeyError, TypeError, ValueError, InternalError, NotFound, JournalCorrupted)
+
+
+async def readable(posted: Posted, reply: Reply[Any], definition_of: DefinitionOf) -> Any:
+    """`decode` of `posted`.
+
+    Raises:
+        Unreadable: no owner can ever apply it (see the module note).
+    """
+    if posted.unreadable is not None:
+        raise Unreadable(posted.unreadable)
+    try:
+        return await decode(posted.kind, posted.body, reply, definition_of)
+    except NEVER_READABLE as exc:  # DefinitionError is a ValueError
+        if isinstance(exc, DefinitionError | NotFound | JournalCorrupted):
+            raise Unreadable(f"its workflow definition cannot be had: {exc}") from exc
+        if isinstance(exc, InternalError):
+            raise Unreadable(str(exc)) from exc
+        raise Unreadable(f"its body does not fit its kind: {type(exc).__name__}: {exc}") from exc

@@ -41,7 +41,14 @@ from cadenza._log import get_logger
 from cadenza.persistence._journal import JournalClosed
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_schema import SCHEMA, partition_of
-from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted, taken_outcome
+from cadenza.persistence._shared import (
+    OUTCOME_TTL_S,
+    DeadLetter,
+    Inbox,
+    Posted,
+    read_body,
+    taken_outcome,
+)
 
 log = get_logger("cadenza.persistence")
 
@@ -72,6 +79,18 @@ FORGET_OUTCOMES = (
     f"DELETE FROM {SCHEMA}.inbox_outcome WHERE decided_at < now() - make_interval(secs => $1)"
 )
 TAKE_OUTCOME = f"DELETE FROM {SCHEMA}.inbox_outcome WHERE id = $1 RETURNING body"
+BURY = (
+    f"WITH gone AS (DELETE FROM {SCHEMA}.inbox WHERE id = ANY($1::bigint[]) "
+    "RETURNING id, partition, run_id, kind, body, awaited, posted_at) "
+    f"INSERT INTO {SCHEMA}.inbox_dead "
+    "(id, partition, run_id, kind, body, awaited, posted_at, reason) "
+    "SELECT g.id, g.partition, g.run_id, g.kind, g.body, g.awaited, g.posted_at, w.reason "
+    "FROM gone g JOIN unnest($1::bigint[], $2::text[]) AS w (id, reason) ON w.id = g.id "
+    "ON CONFLICT (id) DO NOTHING"
+)
+DEAD = (
+    f"SELECT id, run_id, kind, body, awaited, reason FROM {SCHEMA}.inbox_dead ORDER BY id LIMIT $1"
+)
 
 
 class PostgresInbox(Inbox):
@@ -156,17 +175,24 @@ class PostgresInbox(Inbox):
             return []
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(TAKE, wanted, limit)
-        return [Posted(row[0], row[1], row[2], json.loads(row[3]), row[4]) for row in rows]
+        return [_posted(*row) for row in rows]
 
     async def done(
-        self, ids: Sequence[int], outcomes: Mapping[int, dict[str, Any]] | None = None
+        self,
+        ids: Sequence[int],
+        outcomes: Mapping[int, dict[str, Any]] | None = None,
+        dead: Mapping[int, str] | None = None,
     ) -> None:
-        """Delete applied messages, write the awaited ones' `outcomes` and wake their posters
-        (one transaction); drop outcomes nobody took within `OUTCOME_TTL_S`."""
+        """Delete applied messages (move the `dead` ones to `inbox_dead`), write the awaited
+        ones' `outcomes` and wake their posters (one transaction); drop outcomes nobody took
+        within `OUTCOME_TTL_S`."""
         if not ids:
             return
         decided = sorted((outcomes or {}).items())
+        buried = sorted((dead or {}).items())
         async with self._pool.acquire() as conn, conn.transaction():
+            if buried:
+                await conn.execute(BURY, [i for i, _ in buried], [r for _, r in buried])
             await conn.execute(DONE, list(ids))
             if decided:
                 await conn.execute(
@@ -194,6 +220,12 @@ class PostgresInbox(Inbox):
 
         return await taken_outcome(self._outcomes, id, self.poll_s, take)
 
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The messages set aside as unreadable, oldest first."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(DEAD, limit)
+        return [DeadLetter(_posted(*row[:5]), row[5]) for row in rows]
+
     async def size(self) -> int:
         """How many messages wait, all partitions."""
         async with self._pool.acquire() as conn:
@@ -207,3 +239,8 @@ class PostgresInbox(Inbox):
         with anyio.move_on_after(self.poll_s):
             await self._wake.wait()
         self._wake = anyio.Event()
+
+
+def _posted(id: int, run_id: str, kind: str, text: str, awaited: bool) -> Posted:
+    body, unreadable = read_body(text)
+    return Posted(id, run_id, kind, body, awaited, unreadable)

@@ -131,6 +131,17 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox_outcome (
     decided_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS inbox_outcome_by_age ON {SCHEMA}.inbox_outcome (decided_at);
+CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox_dead (
+    id        bigint PRIMARY KEY,
+    partition integer NOT NULL,
+    run_id    text NOT NULL,
+    kind      text NOT NULL,
+    body      text NOT NULL,
+    awaited   boolean NOT NULL,
+    posted_at timestamptz NOT NULL,
+    reason    text NOT NULL,
+    dead_at   timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.queue (
     task_id     text PRIMARY KEY,
     grp         text NOT NULL,

@@ -52,6 +52,26 @@ class Posted:
     kind: str
     body: dict[str, Any]
     awaited: bool = False  # its poster waits for the outcome (`Inbox.outcome`)
+    unreadable: str | None = None  # why its body is not JSON (then `body` is empty)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message no owner could read, set aside (`Inbox.done(dead=...)`) with the reason."""
+
+    posted: Posted
+    reason: str
+
+
+def read_body(text: str) -> tuple[dict[str, Any], str | None]:
+    """An inbox row's body: (the JSON object, None), or ({}, why it is not one)."""
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        return {}, f"its body is not JSON ({exc})"
+    if not isinstance(body, dict):
+        return {}, f"its body is not a JSON object but {type(body).__name__}"
+    return body, None
 
 
 OUTCOME_TTL_S = 3600.0  # an outcome nobody took is deleted this long after it was written
@@ -85,11 +105,19 @@ class Inbox(ABC):
 
     @abstractmethod
     async def done(
-        self, ids: Sequence[int], outcomes: Mapping[int, dict[str, Any]] | None = None
+        self,
+        ids: Sequence[int],
+        outcomes: Mapping[int, dict[str, Any]] | None = None,
+        dead: Mapping[int, str] | None = None,
     ) -> None:
         """Delete applied messages and, in the same step, write the `outcomes` of the awaited
         ones (by message id) and wake their posters; drop outcomes older than
-        `OUTCOME_TTL_S`."""
+        `OUTCOME_TTL_S`. The `dead` ones (id → why no owner can apply it; among `ids`) are
+        moved to the dead letters instead of deleted: kept for an operator, never retried."""
+
+    @abstractmethod
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """The messages set aside as unreadable, oldest first."""
 
     @abstractmethod
     async def outcome(self, id: int) -> dict[str, Any]:

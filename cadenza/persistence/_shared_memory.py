@@ -105,6 +105,9 @@ class SharedStore:
     members: dict[str, float] = field(default_factory=dict)  # owner → expires_at
     inbox: list[tuple[int, int, str, str, str, bool]] = field(default_factory=list)
     inbox_next: int = 0
+    inbox_dead: list[tuple[tuple[int, int, str, str, str, bool], str]] = field(
+        default_factory=list
+    )  # (the row, why no owner could read it): `Inbox.done(dead=...)`
     outcomes: dict[int, tuple[str, float]] = field(default_factory=dict)  # id → (body, at)
     listeners: list[MemoryInbox] = field(default_factory=list)
     grants: list[Grant] = field(default_factory=list)

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from cadenza.persistence._postgres_schema import partition_of
-from cadenza.persistence._shared import OUTCOME_TTL_S, Inbox, Posted, taken_outcome
+from cadenza.persistence._shared import (
+    OUTCOME_TTL_S,
+    DeadLetter,
+    Inbox,
+    Posted,
+    read_body,
+    taken_outcome,
+)
 
 if TYPE_CHECKING:
     from cadenza.persistence._shared_memory import SharedMemoryJournal
@@ -75,19 +82,22 @@ class MemoryInbox(Inbox):
             return []
         await self.journal.io()
         found = [row for row in self.store.inbox if row[1] in wanted][:limit]
-        return [
-            Posted(i, run_id, kind, json.loads(body), awaited)
-            for i, _p, run_id, kind, body, awaited in found
-        ]
+        return [_posted(row) for row in found]
 
     async def done(
-        self, ids: Sequence[int], outcomes: Mapping[int, dict[str, Any]] | None = None
+        self,
+        ids: Sequence[int],
+        outcomes: Mapping[int, dict[str, Any]] | None = None,
+        dead: Mapping[int, str] | None = None,
     ) -> None:
         if not ids:
             return
         await self.journal.io()
         store, now = self.store, self.store.clock()  # from here on, one transaction
         gone = set(ids)
+        for row in store.inbox:
+            if dead and row[0] in dead:
+                store.inbox_dead.append((row, dead[row[0]]))
         store.inbox[:] = [row for row in store.inbox if row[0] not in gone]
         for id, outcome in (outcomes or {}).items():
             store.outcomes.setdefault(id, (json.dumps(outcome), now))
@@ -113,6 +123,10 @@ class MemoryInbox(Inbox):
 
         return await taken_outcome(self._outcomes, id, self.poll_s, take)
 
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        await self.journal.io()
+        return [DeadLetter(_posted(row), reason) for row, reason in self.store.inbox_dead[:limit]]
+
     async def size(self) -> int:
         await self.journal.io()
         return len(self.store.inbox)
@@ -121,3 +135,9 @@ class MemoryInbox(Inbox):
         with anyio.move_on_after(self.poll_s):
             await self._wake.wait()
         self._wake = anyio.Event()
+
+
+def _posted(row: tuple[int, int, str, str, str, bool]) -> Posted:
+    id, _partition, run_id, kind, text, awaited = row
+    body, unreadable = read_body(text)
+    return Posted(id, run_id, kind, body, awaited, unreadable)

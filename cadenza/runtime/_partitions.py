@@ -51,7 +51,7 @@ from cadenza._log import get_logger
 from cadenza.actors import ActorRef, Reply
 from cadenza.engine._audit import rows_marked_ended
 from cadenza.engine._host import Engine
-from cadenza.engine._inbox_codec import decode, encode
+from cadenza.engine._inbox_codec import Unreadable, encode, readable
 from cadenza.engine._inbox_outcome import outcome_of_error, outcome_of_value, refusal_of
 from cadenza.engine._messages import GetRun
 from cadenza.persistence import PostgresJournal
@@ -89,6 +89,7 @@ class Partitions:
             self.shared = engine.shared = SharedTasks(engine, journal.url)
             self.pullers = Pullers(engine, self.shared)
         self.applied = 0  # inbox messages applied here
+        self.dead_letters = 0  # inbox messages set aside here as unreadable (`Unreadable`)
         self.taken_over = 0  # partitions taken after open
         self.leases.on_lost = self._lost_in_round
         self.routes: dict[str, Callable[[str], ActorRef[Any]]] = {}  # see `route`
@@ -221,6 +222,7 @@ class Partitions:
             by_run[item.run_id].append(item)
         applied: list[int] = []
         outcomes: dict[int, dict[str, Any]] = {}
+        dead: dict[int, str] = {}
 
         async def apply(items: list[Posted]) -> None:
             for item in items:
@@ -228,6 +230,11 @@ class Partitions:
                     return  # moved on meanwhile: its new owner applies it
                 try:
                     outcome = await self._apply(item)
+                except Unreadable as exc:  # no owner ever can: set aside, the run goes on
+                    log.error("inbox.dead_letter", run_id=item.run_id, id=item.id,
+                              kind=item.kind, reason=exc.reason)  # fmt: skip
+                    dead[item.id] = exc.reason
+                    outcome = outcome_of_error(exc.error(item))
                 except Exception as exc:  # its actor dropped, the journal away: kept, redone
                     log.warning("inbox.not_applied", run_id=item.run_id, error=repr(exc))
                     return
@@ -238,8 +245,9 @@ class Partitions:
         async with anyio.create_task_group() as tg:
             for items in by_run.values():
                 tg.start_soon(apply, items)
-        await self.inbox.done(applied, outcomes)
-        self.applied += len(applied)
+        await self.inbox.done(applied, outcomes, dead)
+        self.applied += len(applied) - len(dead)
+        self.dead_letters += len(dead)
         return len(applied)
 
     def _target(self, item: Posted) -> ActorRef[Any]:
@@ -255,7 +263,7 @@ class Partitions:
         for a message nobody answers). Raises what is no answer (`refusal_of`): kept, redone."""
         ref = self._target(item)
         reply: Reply[Any] = Reply()
-        message = await decode(item.kind, item.body, reply, self.engine.registry.by_digest)
+        message = await readable(item, reply, self.engine.registry.by_digest)
         await ref.tell(message)
         if getattr(message, "reply", None) is None:
             await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable

@@ -186,6 +186,33 @@ async def test_an_awaited_posts_outcome_is_written_with_its_removal_and_taken_on
     await box_b.close()
 
 
+async def test_a_dead_letter_leaves_the_inbox_for_the_dead_letters_with_its_reason(
+    store: SharedStore,
+) -> None:
+    """`done(dead=...)` moves the message aside in the step that deletes the applied ones;
+    a row whose body is not a JSON object is taken with the reason, never raised."""
+    a = SharedMemoryJournal(store, "A")
+    await a.open()
+    box = a.open_inbox(0.1)
+    await box.open()
+    sid = stream_in(4)
+    bad = await box.post(sid, "teleport", {"to": "mars"})
+    good = await box.post(sid, "signal", {"n": 1})
+    store.inbox.append((99, 4, sid, "signal", "[1, 2", False))  # torn body
+    taken = await box.take([4])
+    assert [(p.id, p.unreadable is None) for p in taken] == [(bad, True), (good, True), (99, False)]
+    assert taken[2].body == {}
+    await box.done([bad, good, 99], dead={bad: "unknown kind", 99: "torn"})
+    assert await box.size() == 0
+    letters = await box.dead_letters()
+    assert [(d.posted.id, d.posted.kind, d.reason) for d in letters] == [
+        (bad, "teleport", "unknown kind"),
+        (99, "signal", "torn"),
+    ]
+    assert letters[0].posted.body == {"to": "mars"}
+    await box.close()
+
+
 def test_an_outcome_carries_the_owners_refusal_with_its_class_and_attributes() -> None:
     """`StaleTask`, `InvalidOperation` and `DuplicateKey` come back as themselves; a value
     that is not JSON travels as None; an unknown error class as InternalError."""
