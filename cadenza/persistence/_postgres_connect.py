@@ -40,7 +40,7 @@ SCHEMES = ("postgresql://", "postgres://")
 SYNCHRONOUS_COMMIT = {"full": "on", "normal": "off"}
 CONNECT_TIMEOUT_S = 10.0
 OWNER_WAIT_S = 2.0
-# The schema DDL, run at every open, locks tables that exist (CREATE INDEX IF NOT EXISTS
+# The schema DDL, run at an open that does not find it applied (`DDL_DIGEST`), locks tables that exist (CREATE INDEX IF NOT EXISTS
 # takes a ShareLock before it finds the index) and upserts rows every commit round locks:
 # beside serving processes it can deadlock with a round, or stall their writes while it
 # waits. It waits at most DDL_LOCK_WAIT_MS for a lock, and is retried after a growing
@@ -213,7 +213,8 @@ async def _owner_of(conn: Any) -> tuple[int | None, str | None]:
 
 
 async def _prepare(conn: Any, where: str) -> None:
-    """Check the database holds no journal we cannot read, then create what is missing."""
+    """Check the database holds no journal we cannot read, then create what is missing
+    (nothing, without a lock, when this cadenza's DDL made the schema: `DDL_DIGEST`)."""
     found = None
     if await conn.fetchval(sql.HAS_SCHEMA):
         found = await conn.fetchval(sql.FOUND_SCHEMA_VERSION)
@@ -224,11 +225,14 @@ async def _prepare(conn: Any, where: str) -> None:
             f"{sql.SCHEMA!r}, this cadenza reads only {sql.SCHEMA_VERSION!r} (a newer cadenza "
             "wrote it, or it is damaged); nothing was modified"
         )
+    if found is not None and await conn.fetchval(sql.FOUND_DDL) == sql.DDL_DIGEST:
+        return  # made by this DDL already: running it again would only take locks
     for attempt in range(1, DDL_ATTEMPTS + 1):
         try:
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{DDL_LOCK_WAIT_MS}ms'")
                 await conn.execute(sql.DDL)
+                await conn.execute(sql.MARK_DDL)
             return
         except Exception as exc:
             if getattr(exc, "sqlstate", None) not in DDL_RETRIED or attempt == DDL_ATTEMPTS:

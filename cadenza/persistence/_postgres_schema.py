@@ -14,7 +14,9 @@ round that fails gives its seqs back with its rollback.
 
 Creating the schema takes a transaction-scoped advisory lock first, so
 several processes opening the same database at once never race on
-`CREATE ... IF NOT EXISTS`.
+`CREATE ... IF NOT EXISTS`; the transaction marks the schema with the DDL's
+digest (`MARK_DDL`), and an open that finds its own digest there runs no
+DDL at all: a process joining serving ones locks nothing.
 
 A commit round writes each table with one statement over arrays
 (`unnest`): `UPSERT_STREAMS` takes one row per stream of the round (the
@@ -25,6 +27,7 @@ and its snapshot when a later row carries none, as on SQLite.
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from typing import Any
 
@@ -172,6 +175,16 @@ INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSIO
     ON CONFLICT DO NOTHING;
 INSERT INTO {SCHEMA}.counters (name, value) VALUES ('seq', 0) ON CONFLICT DO NOTHING;
 """
+
+# The DDL's own digest, written into `meta` by the transaction that ran it: an open that
+# finds it there (and the schema version) skips the DDL, which locks tables that serving
+# processes write (`_postgres_connect._prepare`); a cadenza whose DDL differs runs its own.
+DDL_DIGEST = hashlib.sha256(DDL.encode()).hexdigest()[:16]
+FOUND_DDL = f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_ddl'"
+MARK_DDL = (
+    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_ddl', '{DDL_DIGEST}') "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 
 OWNER_LOCK_KEY = DDL_LOCK + 1  # held by an exclusive journal's writer for its life
 OWNER_LOCK = f"SELECT pg_advisory_lock({OWNER_LOCK_KEY})"

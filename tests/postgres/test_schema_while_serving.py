@@ -21,6 +21,7 @@ import anyio
 import asyncpg
 
 from cadenza.persistence import PostgresJournal
+from cadenza.persistence._postgres_schema import DDL_DIGEST
 
 
 async def _waiting_for_a_lock(url: str, application: str) -> bool:
@@ -36,12 +37,60 @@ async def _waiting_for_a_lock(url: str, application: str) -> bool:
     return bool(found)
 
 
+async def _mark_made_by_another_cadenza(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE cadenza.meta SET value = 'older' WHERE key = 'schema_ddl'")
+    finally:
+        await conn.close()
+
+
+async def test_a_joiner_runs_no_ddl_over_a_schema_its_ddl_made(pg_url: str) -> None:
+    """A serving process holds a lock every DDL statement on `streams` waits for: a process
+    joining a schema its own DDL made opens at once, as it runs none. Before, each open ran
+    the DDL, waited out its lock timeout and retried (30 times, about 55 s, then failed)."""
+    first = PostgresJournal(pg_url, owner="serving")
+    await first.open()
+    await first.close()
+    serving = await asyncpg.connect(pg_url)
+    joiner = PostgresJournal(pg_url, owner="joining")
+    try:
+        tx = serving.transaction()
+        await tx.start()
+        await serving.execute("LOCK TABLE cadenza.streams IN SHARE ROW EXCLUSIVE MODE")
+        with anyio.fail_after(10):
+            await joiner.open()
+        await tx.rollback()
+    finally:
+        await serving.close()
+        await joiner.close()
+
+
+async def test_a_schema_another_cadenza_made_gets_this_ones_ddl_and_mark(pg_url: str) -> None:
+    """A table this cadenza's DDL adds, missing from a schema marked by another (an
+    upgrade), is made at open, and the mark becomes this DDL's."""
+    first = PostgresJournal(pg_url, owner="older")
+    await first.open()
+    await first.close()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        await conn.execute("DROP TABLE cadenza.inbox_dead")
+        await _mark_made_by_another_cadenza(pg_url)
+        async with PostgresJournal(pg_url, owner="newer"):
+            assert await conn.fetchval("SELECT to_regclass('cadenza.inbox_dead') IS NOT NULL")
+            mark = await conn.fetchval("SELECT value FROM cadenza.meta WHERE key = 'schema_ddl'")
+            assert mark == DDL_DIGEST
+    finally:
+        await conn.close()
+
+
 async def test_a_journal_opens_while_a_commit_round_holds_what_its_ddl_wants(
     pg_url: str,
 ) -> None:
     first = PostgresJournal(pg_url, owner="serving")
-    await first.open()  # the schema exists: a second opener runs the DDL over it
+    await first.open()
     await first.close()
+    await _mark_made_by_another_cadenza(pg_url)  # so the joiner runs its DDL over the schema
     round_ = await asyncpg.connect(pg_url)
     joiner = PostgresJournal(pg_url, owner="joining")
     opened: list[BaseException | None] = []
