@@ -91,15 +91,18 @@ class JournalWriteError(CadenzaError):
         stream_id: str | None = None,
         batch_size: int = 1,
         transient: bool = True,
+        remedy: str | None = None,
     ):
         self.stream_id = stream_id
         self.batch_size = batch_size
         self.transient = transient
-        remedy = (
-            "retry once the cause is fixed"
-            if transient
-            else "this journal takes no more writes: restart the process on a journal it can use"
-        )
+        if remedy is None:
+            remedy = (
+                "retry once the cause is fixed"
+                if transient
+                else "this journal takes no more writes: restart the process on a journal it "
+                "can use"
+            )
         super().__init__(
             f"{what} was not written: its transaction failed to commit ({cause!r}); "
             f"nothing of that transaction was applied, {remedy}"
@@ -131,6 +134,7 @@ class OwnershipLost(JournalWriteError):
             ),
             stream_id=stream_id,
             transient=False,
+            remedy="its new owner carries on from the journal: ask it (a Runtime forwards the call)",
         )
 
 

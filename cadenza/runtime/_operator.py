@@ -19,7 +19,7 @@ from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun, Operate, Signal
 from cadenza.engine._resume import failed_deepest
 from cadenza.runtime import _arguments as check
-from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._calls import ask_run, calls_translated
 
 
 class Operator:
@@ -33,8 +33,8 @@ class Operator:
         if not isinstance(reason, str):
             raise InvalidArgument("reason", f"expected a string, got {type(reason).__name__}")
         with calls_translated(f"{op} of run {run_id!r}"):
-            await self._engine.run(run_id).ask(
-                lambda reply: Operate(Operation(op, reason, **fields), reply)
+            await ask_run(
+                self._engine, run_id, lambda reply: Operate(Operation(op, reason, **fields), reply)
             )
 
     async def retry(self, run_id: Any, resume_subworkflow_tasks: bool) -> None:
@@ -67,4 +67,4 @@ class Operator:
         ref = check.text("ref", ref)
         result = check_payload("signal output", output)
         with calls_translated(f"signal of run {run_id!r}"):
-            await self._engine.run(run_id).ask(lambda reply: Signal(ref, result, reply))
+            await ask_run(self._engine, run_id, lambda reply: Signal(ref, result, reply))

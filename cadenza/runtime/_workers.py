@@ -21,7 +21,7 @@ from cadenza.dispatch._messages import Poll, TaskResult
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import Heartbeat, TaskProgress
 from cadenza.runtime import _arguments as check
-from cadenza.runtime._calls import calls_translated
+from cadenza.runtime._calls import ask_run, calls_translated
 from cadenza.runtime._shared_tasks import SharedTasks
 
 
@@ -78,7 +78,7 @@ class ExternalWorkers:
                 task_id, run_id, make, ends=ends
             ):
                 return  # in the owner's inbox with the row's removal, or a heartbeat held
-            await self._engine.run(run_id).ask(lambda reply: make(task_id, reply))
+            await ask_run(self._engine, run_id, lambda reply: make(task_id, reply))
 
     async def complete(self, task_id: Any, output: Mapping[str, Any] | None) -> None:
         result = check_payload("task output", output)

@@ -18,7 +18,6 @@ import pytest
 
 import cadenza
 from cadenza import InvalidOperation, NotFound, StaleTask
-from cadenza.persistence import OwnershipLost
 from cadenza.persistence._shared import Posted
 from cadenza.runtime._partitions import Partitions
 from cadenza.testing import VirtualClock
@@ -170,8 +169,9 @@ async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_
 ) -> None:
     """a's lease ran out and b took the run over and paused it; a, before its next tick,
     still holds the run's actor as RUNNING. A `resume` on a must not be refused from that
-    stale state ("not paused"): a finds its lease lost and says so (OwnershipLost); asked
-    again, a forwards it to b and the run resumes. (Found by the shared world's sweep.)"""
+    stale state ("not paused"): a finds its lease lost, drops the partition and asks
+    again, of b through the inbox: the run resumes. (Found by the shared world's sweep;
+    before, the caller got `OwnershipLost` and had to ask again itself.)"""
     a, b = pair
     remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
     run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
@@ -181,7 +181,33 @@ async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_
     await parts(b).tick()  # b takes a's partitions over; a has not noticed
     await b.settle()
     await b.pause(run_id)
-    with pytest.raises(OwnershipLost):
-        await a.resume(run_id)
-    await a.resume(run_id)  # now a stand-in in a: forwarded to b
+    await a.resume(run_id)  # lost, then forwarded to b
     assert (await b.get(run_id)).status == "RUNNING"
+    assert parts(b).applied == 1
+
+
+async def test_a_call_whose_write_an_unaware_stale_owner_had_fenced_is_forwarded_to_the_new_one(
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
+) -> None:
+    """a's lease ran out and b took the run over; a still holds the run's actor. A signal,
+    a terminate and a worker's completion on a each write: the fence refuses the write
+    (nothing of it lands), a drops the partition and forwards the call to b, which applies
+    it; each caller returns as from a direct call. Before, each raised `OwnershipLost`."""
+    a, b = pair
+    remote = {"step_a": "remote"}  # no worker: the runs' actors stay in a's memory
+    approval = await a.start("approval", {})
+    doomed = await a.start("approval", {})
+    external = await a.start("three_steps", {"n": 1}, task_to_group=remote)
+    await a.settle()
+    task = await a.poll("step_a", group="remote")
+    assert task is not None
+    await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+    await parts(b).tick()  # b takes a's partitions over; a has not noticed
+    await b.settle()
+    await a.signal(approval, "ok", {"by": "ana"})
+    await a.terminate(doomed, "no longer needed")
+    await a.complete(task.id, {"n": 10})
+    assert (await b.wait(approval, timeout=30)).output == {"by": "ana"}
+    assert (await b.wait(doomed, timeout=30)).status == "TERMINATED"
+    assert (await b.wait(external, timeout=30)).output == {"result": 12}
+    assert parts(b).applied == 3
