@@ -41,8 +41,13 @@ async def read_run(journal: Journal, run_id: str) -> WorkflowRun:
 async def get_run(engine: Engine, run_id: str) -> WorkflowRun:
     """Run `run_id` as its actor has it; while the actor waits out a failed commit's
     back-off, as the journal has it (the same: nothing of the failed batch was acted on),
-    so a read never queues behind a retry that may last as long as a full disk."""
-    if run_id in engine.retrying:
+    so a read never queues behind a retry that may last as long as a full disk.
+
+    On a journal several processes share, always as the journal has it: an actor in
+    this process may belong to an owner whose lease was taken over unawares (paused,
+    cut off), its state older than what the new owner wrote since; the journal holds
+    everything any owner answered (each batch is durable before its callers hear)."""
+    if run_id in engine.retrying or engine.ownership is not None:
         return await read_run(engine.journal, run_id)
     found: WorkflowRun = await engine.run(run_id).ask(GetRun)
     return found

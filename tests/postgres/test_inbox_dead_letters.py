@@ -38,15 +38,16 @@ async def test_unreadable_messages_become_dead_letters_and_the_runs_next_message
         run_id = await rt.start("approval", {})
         await rt.settle()
         inbox = parts(rt).inbox
-        lacking = await inbox.post(run_id, "signal", {"ref": "ok"}, awaited=True)  # no output
-        unknown = await inbox.post(run_id, "teleport", {"to": "mars"}, awaited=True)
-        unknown_digest = {"digest": "0" * 64, "input": {}, "started_by": None}
-        no_definition = await inbox.post("r-new", "start", unknown_digest, awaited=True)
-        torn = await _post_raw(pg_url, run_id, "signal", '{"ref": "ok", ')
-        await inbox.post(run_id, "signal", {"ref": "ok", "output": {"by": "ana"}})
-        with capture_logs() as logs, anyio.fail_after(30):
-            while await inbox.size() > 0:  # noqa: ASYNC110 (rows in the database): drained
-                await anyio.sleep(0.01)  # by the runtime's own loop, woken by the posts
+        with capture_logs() as logs:
+            lacking = await inbox.post(run_id, "signal", {"ref": "ok"}, awaited=True)  # no output
+            unknown = await inbox.post(run_id, "teleport", {"to": "mars"}, awaited=True)
+            unknown_digest = {"digest": "0" * 64, "input": {}, "started_by": None}
+            no_definition = await inbox.post("r-new", "start", unknown_digest, awaited=True)
+            torn = await _post_raw(pg_url, run_id, "signal", '{"ref": "ok", ')
+            await inbox.post(run_id, "signal", {"ref": "ok", "output": {"by": "ana"}})
+            with anyio.fail_after(30):
+                while await inbox.size() > 0:  # noqa: ASYNC110 (rows in the database): drained
+                    await anyio.sleep(0.01)  # by the runtime's own loop, woken by the posts
         done = await rt.wait(run_id, timeout=30)
         assert (done.status, done.output) == ("COMPLETED", {"by": "ana"})
         letters = await inbox.dead_letters()

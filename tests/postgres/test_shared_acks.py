@@ -186,6 +186,25 @@ async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_
     assert parts(b).applied == 1
 
 
+async def test_a_stale_owner_reads_a_run_as_its_new_owner_wrote_it(
+    pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
+) -> None:
+    """a's lease ran out and b took the run over and paused it; a, before its next tick,
+    still holds the run's actor as RUNNING. `get` on a says PAUSED, as the journal does.
+    Before, a answered RUNNING from its stale memory."""
+    a, b = pair
+    remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
+    run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
+    await a.settle()
+    assert (await a.get(run_id)).status == "RUNNING"
+    await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+    await parts(b).tick()
+    await b.settle()
+    await b.pause(run_id)
+    assert run_id in set(a._engine._runs.keys())  # the stale actor is still there
+    assert (await a.get(run_id)).status == "PAUSED"
+
+
 async def test_a_call_whose_write_an_unaware_stale_owner_had_fenced_is_forwarded_to_the_new_one(
     pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
