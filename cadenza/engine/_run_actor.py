@@ -291,8 +291,8 @@ class RunActor(Actor[Any]):
             case TaskStartedMsg():
                 task = self._hand_out_accepted(state, message)
                 at = now if message.at is None else min(message.at, now)  # the hand-out
-                started = TaskStarted(at=at, task_id=task.id, worker_id=message.worker_id)
-                self._emit(events, started, decide=False)  # (no walk tells SCHEDULED from
+                handed = TaskStarted(at=at, task_id=task.id, worker_id=message.worker_id)
+                self._emit(events, handed, decide=False)  # (no walk tells SCHEDULED from
                 # IN_PROGRESS: a state decided before a hand-out stays decided after it)
                 if message.leased is not None:
                     self._effects.append(Grant(message.leased))
