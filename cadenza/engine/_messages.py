@@ -109,3 +109,32 @@ class GetRun:
 @dataclass(slots=True)
 class WaitRun:
     reply: Reply[Any]  # WorkflowRun, once terminal
+
+
+@dataclass(slots=True)
+class FromInbox:
+    """`message`, forwarded from another process through inbox message `inbox_id`: the
+    run's actor journals the id with the message's effect (`Append.inbox_seen`)."""
+
+    message: Any
+    inbox_id: int
+
+    @property
+    def reply(self) -> Reply[Any] | None:
+        reply: Reply[Any] | None = getattr(self.message, "reply", None)
+        return reply
+
+
+def unwrapped(messages: list[Any]) -> tuple[list[Any], dict[int, int]]:
+    """The messages with each `FromInbox` opened, and the inbox id of each opened one (by
+    the identity of the message it carried)."""
+    if not any(type(message) is FromInbox for message in messages):
+        return messages, {}
+    opened: list[Any] = []
+    inbox_ids: dict[int, int] = {}
+    for message in messages:
+        if type(message) is FromInbox:
+            inbox_ids[id(message.message)] = message.inbox_id
+            message = message.message
+        opened.append(message)
+    return opened, inbox_ids

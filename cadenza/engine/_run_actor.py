@@ -68,6 +68,7 @@ from cadenza.engine._messages import (
     TaskProgress,
     WaitRun,
     Wake,
+    unwrapped,
 )
 from cadenza.engine._run_acts import acts
 from cadenza.engine._run_batches import Batch, DurableBatches
@@ -107,6 +108,7 @@ class RunActor(Actor[Any]):
         self.links = RunLinks(services)
         self.scripts = RunScripts()
         self._effects: list[Effect] = []  # the batch's effects, executed once durable
+        self._inbox_ids: dict[int, int] = {}  # forwarded messages in hand -> inbox ids
 
     async def started(self) -> None:
         self.batches.epoch = self.services.epoch_of(self.run_id)  # before it reads anything
@@ -153,6 +155,7 @@ class RunActor(Actor[Any]):
         """Callers are answered once the decisions their messages led to are durable,
         JavaScript evaluated off the loop included (Conductor decides within updateTask)."""
         batches: list[Batch] = []
+        messages, self._inbox_ids = unwrapped(messages)  # forwarded: journaled with their ids
         try:
             batches.append(await self._receive(messages))
             while await self.scripts.made():  # JavaScript decide wanted, evaluated off the loop
@@ -228,6 +231,9 @@ class RunActor(Actor[Any]):
                 answer = refused or (self.run_id if isinstance(message, StartRun) else None)
             if isinstance(message, Recover):
                 batch.recovering = True
+            seen = self._inbox_ids.get(id(message))
+            if seen is not None and not isinstance(answer, BaseException):  # (a refusal: none)
+                batch.inbox_seen = max(seen, batch.inbox_seen or 0)
             reply = getattr(message, "reply", None)
             if reply is not None and (
                 not isinstance(message, WaitRun) or isinstance(answer, BaseException)
@@ -242,7 +248,7 @@ class RunActor(Actor[Any]):
         terminal = state.status.terminal and not owes_failure_run(self.definition, state)
         row = self.deadlines.row(self.definition, state, terminal=terminal)
         row = self.links.row(row, batch.events, recovering=batch.recovering)
-        await self.batches.commit(state, batch.events, row)
+        await self.batches.commit(state, batch.events, row, inbox_seen=batch.inbox_seen)
 
     async def redo(self) -> None:
         """A commit failed: back to what the journal holds (its waiters included)."""

@@ -86,6 +86,7 @@ class Batch:
     answers: list[tuple[Reply[Any], Any]] = field(default_factory=list)
     effects: list[Effect] = field(default_factory=list)
     recovering: bool = False
+    inbox_seen: int | None = None  # the forwarded message it applied (`Append.inbox_seen`)
 
 
 class BatchHandler(Protocol):
@@ -205,7 +206,14 @@ class DurableBatches:
         base = min(COMMIT_BACKOFF_MAX_S, COMMIT_BACKOFF_S * 2.0 ** min(attempt - 1, 30))
         return base * (0.5 + self.services.jitter.random())
 
-    async def commit(self, state: WorkflowState, events: list[Event], row: StreamInfo) -> None:
+    async def commit(
+        self,
+        state: WorkflowState,
+        events: list[Event],
+        row: StreamInfo,
+        *,
+        inbox_seen: int | None = None,
+    ) -> None:
         """Append `events` with the run's `row` (and a snapshot when due) as one record."""
         self.since_snapshot += len(events)
         snapshot = None
@@ -219,6 +227,7 @@ class DurableBatches:
                 events=[event.to_json() for event in events],
                 snapshot=snapshot,
                 epoch=self.epoch,
+                inbox_seen=inbox_seen,
             )
         )
         if (observer := self.services.observer) is not None:

@@ -177,12 +177,17 @@ class Append:
     unless the partition is still held at that epoch, so state read under an
     older lease is never written under a newer one (the partition lost and
     taken back meanwhile). None: whatever epoch is held at the write.
+    `inbox_seen`, on a shared journal, is the id of the inbox message whose
+    effect the record holds: kept with the stream (the highest one) in the
+    record's transaction (`Inbox.applied_through`), so a message applied once
+    is never applied again by an owner that died before deleting it.
     """
 
     info: StreamInfo
     events: Sequence[JSONObject]
     snapshot: JSONObject | None = None
     epoch: int | None = None
+    inbox_seen: int | None = None
 
     @property
     def stream_id(self) -> str:

@@ -40,7 +40,7 @@ import anyio
 from cadenza._log import get_logger
 from cadenza.persistence._journal import JournalClosed
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
-from cadenza.persistence._postgres_schema import SCHEMA, partition_of
+from cadenza.persistence._postgres_schema import INBOX_SEEN, SCHEMA, partition_of
 from cadenza.persistence._shared import (
     OUTCOME_TTL_S,
     DeadLetter,
@@ -219,6 +219,15 @@ class PostgresInbox(Inbox):
                 return None
 
         return await taken_outcome(self._outcomes, id, self.poll_s, take)
+
+    async def applied_through(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """See `Inbox.applied_through` (the journal's `streams.inbox_seen`)."""
+        wanted = sorted(set(run_ids))
+        if not wanted:
+            return {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(INBOX_SEEN, wanted)
+        return {row[0]: row[1] for row in rows}
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The messages set aside as unreadable, oldest first."""

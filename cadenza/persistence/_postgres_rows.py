@@ -7,7 +7,8 @@ one stream row, as the SQLite journal's successive upserts would leave it:
 the last append's `StreamInfo`, the latest snapshot of the round (with the
 seq of the record it includes), and the seq of the stream's first record in
 the round as its `created_order` (kept by the upsert if the row exists),
-and its partition (`partition_of`). Each record carries the writing
+its partition (`partition_of`) and the highest inbox message id its
+appends applied (`Append.inbox_seen`; the upsert keeps the greater). Each record carries the writing
 journal's owner and the epoch of its partition's lease (both None for a
 journal that is not fenced).
 """
@@ -63,16 +64,18 @@ def round_arrays(
         row = rows.get(sid)
         values = stream_values(enc.append.info)
         if row is None:
-            row = rows[sid] = [*values, None, None, None, seq, partition]
+            row = rows[sid] = [*values, None, None, None, seq, partition, None]
         else:
             row[: len(values)] = values
         if enc.snapshot is not None:
             row[14], row[15], row[16] = enc.snapshot, enc.snapshot_crc, seq
+        if (seen := enc.append.inbox_seen) is not None:
+            row[19] = seen if row[19] is None else max(row[19], seen)
         epoch = None if epochs is None else epochs.get(partition)
         record = (seq, sid, enc.payload, enc.crc, owner, epoch)
         for column, value in zip(records, record, strict=True):
             column.append(value)
     columns: list[list[Any]] = [list(col) for col in zip(*rows.values(), strict=True)]
     if not columns:
-        columns = [[] for _ in range(19)]
+        columns = [[] for _ in range(20)]
     return columns, records

@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox (
 );
 CREATE INDEX IF NOT EXISTS inbox_by_partition ON {SCHEMA}.inbox (partition, id);
 ALTER TABLE {SCHEMA}.inbox ADD COLUMN IF NOT EXISTS awaited boolean NOT NULL DEFAULT false;
+ALTER TABLE {SCHEMA}.streams ADD COLUMN IF NOT EXISTS inbox_seen bigint;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.inbox_outcome (
     id         bigint PRIMARY KEY,
     body       text NOT NULL,
@@ -204,7 +205,7 @@ STREAM_COLUMNS = (
 STREAM_ARRAY_TYPES = (
     "text[]", "text[]", "integer[]", "text[]", "boolean[]", "float8[]", "float8[]", "text[]",
     "text[]", "text[]", "integer[]", "boolean[]", "float8[]", "text[]",
-    "bytea[]", "bigint[]", "bigint[]", "bigint[]", "integer[]",
+    "bytea[]", "bigint[]", "bigint[]", "bigint[]", "integer[]", "bigint[]",
 )  # fmt: skip
 
 LAST_SEQ = f"SELECT value FROM {SCHEMA}.counters WHERE name = 'seq'"
@@ -217,7 +218,8 @@ KEY_ROWS = (
 _UNNEST_STREAMS = ", ".join(f"${i}::{t}" for i, t in enumerate(STREAM_ARRAY_TYPES, start=1))
 UPSERT_STREAMS = f"""
 INSERT INTO {SCHEMA}.streams AS s
-    ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order, partition)
+    ({STREAM_COLUMNS}, snapshot, snapshot_crc, snapshot_seq, created_order, partition,
+     inbox_seen)
 SELECT * FROM unnest({_UNNEST_STREAMS})
 ON CONFLICT (stream_id) DO UPDATE SET
     kind = excluded.kind, version = excluded.version, status = excluded.status,
@@ -228,8 +230,13 @@ ON CONFLICT (stream_id) DO UPDATE SET
     timers = excluded.timers,
     snapshot = coalesce(excluded.snapshot, s.snapshot),
     snapshot_crc = coalesce(excluded.snapshot_crc, s.snapshot_crc),
-    snapshot_seq = coalesce(excluded.snapshot_seq, s.snapshot_seq)
+    snapshot_seq = coalesce(excluded.snapshot_seq, s.snapshot_seq),
+    inbox_seen = greatest(excluded.inbox_seen, s.inbox_seen)
 """
+INBOX_SEEN = (
+    f"SELECT stream_id, inbox_seen FROM {SCHEMA}.streams "
+    "WHERE stream_id = ANY($1::text[]) AND inbox_seen IS NOT NULL"
+)
 INSERT_RECORDS = (
     f"INSERT INTO {SCHEMA}.records (seq, stream_id, payload, crc, owner, epoch) "
     "SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::bigint[], "

@@ -116,6 +116,12 @@ class Inbox(ABC):
         moved to the dead letters instead of deleted: kept for an operator, never retried."""
 
     @abstractmethod
+    async def applied_through(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """For each of `run_ids` that has one, the highest inbox message id whose effect its
+        journal holds (`Append.inbox_seen`): a message of that run at or below it was
+        applied, whether or not its row was deleted after."""
+
+    @abstractmethod
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         """The messages set aside as unreadable, oldest first."""
 

@@ -105,6 +105,7 @@ class SharedStore:
     members: dict[str, float] = field(default_factory=dict)  # owner → expires_at
     inbox: list[tuple[int, int, str, str, str, bool]] = field(default_factory=list)
     inbox_next: int = 0
+    inbox_seen: dict[str, int] = field(default_factory=dict)  # streams' `Append.inbox_seen`
     inbox_dead: list[tuple[tuple[int, int, str, str, str, bool], str]] = field(
         default_factory=list
     )  # (the row, why no owner could read it): `Inbox.done(dead=...)`
@@ -266,6 +267,10 @@ class SharedMemoryJournal(SharedJournal):
         seq = self.store.streams._apply(encoded)  # DuplicateKey: refused alone
         partition = partition_of(encoded.stream_id)
         store = self.store
+        if (seen := encoded.append.inbox_seen) is not None:
+            store.inbox_seen[encoded.stream_id] = max(
+                seen, store.inbox_seen.get(encoded.stream_id, 0)
+            )
         store.writes.append(
             Write(
                 store.next_order(),

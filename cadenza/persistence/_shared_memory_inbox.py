@@ -123,6 +123,11 @@ class MemoryInbox(Inbox):
 
         return await taken_outcome(self._outcomes, id, self.poll_s, take)
 
+    async def applied_through(self, run_ids: Iterable[str]) -> dict[str, int]:
+        await self.journal.io()
+        seen = self.store.inbox_seen
+        return {run_id: seen[run_id] for run_id in set(run_ids) if run_id in seen}
+
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         await self.journal.io()
         return [DeadLetter(_posted(row), reason) for row, reason in self.store.inbox_dead[:limit]]

@@ -27,7 +27,13 @@ transaction.
   messages in posting order, each once the run's actor has made it
   durable, then deletes them, writing the outcome of each message a caller
   waits for (`_forwarded`: the caller hears the owner's answer or refusal,
-  as from a direct call). It is woken by LISTEN/NOTIFY, else polls.
+  as from a direct call). It is woken by LISTEN/NOTIFY, else polls. A
+  message reaches its run's actor as `FromInbox`, whose id the actor
+  journals with the message's effect (`Append.inbox_seen`): a message at or
+  below its run's mark (`Inbox.applied_through`), applied by an owner that
+  died before deleting it, is not applied again, and its poster hears what
+  the first application answered. One no owner can read is set aside as a
+  dead letter (`Unreadable`).
   Schedules' messages (`route`) go to the scheduler's actors.
 - The shared worker-group queues (`_shared_tasks`, PostgreSQL only: the
   simulation's shared journal keeps each process's queues local): opened at `joined()`,
@@ -53,7 +59,7 @@ from cadenza.engine._audit import rows_marked_ended
 from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import Unreadable, encode, readable
 from cadenza.engine._inbox_outcome import outcome_of_error, outcome_of_value, refusal_of
-from cadenza.engine._messages import GetRun
+from cadenza.engine._messages import FromInbox, GetRun
 from cadenza.persistence import PostgresJournal
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.persistence._shared import Posted, SharedJournal
@@ -220,6 +226,7 @@ class Partitions:
         by_run: dict[str, list[Posted]] = defaultdict(list)
         for item in posted:
             by_run[item.run_id].append(item)
+        through = await self.inbox.applied_through(by_run) if posted else {}
         applied: list[int] = []
         outcomes: dict[int, dict[str, Any]] = {}
         dead: dict[int, str] = {}
@@ -228,8 +235,13 @@ class Partitions:
             for item in items:
                 if not self.owns(item.run_id):
                     return  # moved on meanwhile: its new owner applies it
+                outcome: dict[str, Any] | None
                 try:
-                    outcome = await self._apply(item)
+                    if item.id <= through.get(item.run_id, 0):  # its effect is in the journal
+                        log.info("inbox.applied_before", run_id=item.run_id, id=item.id)
+                        outcome = outcome_of_value(item.run_id if item.kind == "start" else None)
+                    else:
+                        outcome = await self._apply(item)
                 except Unreadable as exc:  # no owner ever can: set aside, the run goes on
                     log.error("inbox.dead_letter", run_id=item.run_id, id=item.id,
                               kind=item.kind, reason=exc.reason)  # fmt: skip
@@ -250,21 +262,23 @@ class Partitions:
         self.dead_letters += len(dead)
         return len(applied)
 
-    def _target(self, item: Posted) -> ActorRef[Any]:
+    def _target(self, item: Posted) -> tuple[ActorRef[Any], bool]:
+        """The actor that applies `item`, and whether it is its run's (which journals the
+        inbox id with the message's effect: `FromInbox`)."""
         for prefix, target in self.routes.items():
             if item.run_id.startswith(prefix):
-                return target(item.run_id)
+                return target(item.run_id), False
         if item.kind.startswith("schedule_"):  # kept for the next drain: the scheduler opens
             raise LookupError(f"no scheduler open here yet for {item.run_id!r}")
-        return self.engine.run(item.run_id)
+        return self.engine.run(item.run_id), True
 
     async def _apply(self, item: Posted) -> dict[str, Any] | None:
         """Apply `item` as a direct call on its run (or schedule) would be; its outcome (None
         for a message nobody answers). Raises what is no answer (`refusal_of`): kept, redone."""
-        ref = self._target(item)
+        ref, a_run = self._target(item)
         reply: Reply[Any] = Reply()
         message = await readable(item, reply, self.engine.registry.by_digest)
-        await ref.tell(message)
+        await ref.tell(FromInbox(message, item.id) if a_run else message)
         if getattr(message, "reply", None) is None:
             await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable
             return None

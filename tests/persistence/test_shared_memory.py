@@ -213,6 +213,25 @@ async def test_a_dead_letter_leaves_the_inbox_for_the_dead_letters_with_its_reas
     await box.close()
 
 
+async def test_an_appends_inbox_mark_is_kept_with_its_stream_and_only_grows(
+    store: SharedStore,
+) -> None:
+    """`Append.inbox_seen` is written in the append's own step; `applied_through` answers
+    the highest one per stream (a later append without a mark, or with a lower one, keeps
+    it), and nothing for a stream that never had one."""
+    a = SharedMemoryJournal(store, "A")
+    await a.open()
+    await a.balance(30.0)
+    box = a.open_inbox(0.1)
+    await box.open()
+    one, two = stream_in(5), stream_in(6)
+    for sid, seen in ((one, 7), (one, None), (one, 3), (two, None)):
+        info = StreamInfo(sid, "flow", 1, "RUNNING", False, 0.0, 0.0)
+        await a.append(Append(info, [{"n": 1}], inbox_seen=seen))
+    assert await box.applied_through([one, two, "s-none"]) == {one: 7}
+    await box.close()
+
+
 def test_an_outcome_carries_the_owners_refusal_with_its_class_and_attributes() -> None:
     """`StaleTask`, `InvalidOperation` and `DuplicateKey` come back as themselves; a value
     that is not JSON travels as None; an unknown error class as InternalError."""

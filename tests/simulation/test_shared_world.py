@@ -98,14 +98,15 @@ def test_a_local_workers_result_outlives_a_reload_that_fails_in_an_outage() -> N
 def test_an_owner_that_lost_its_lease_unawares_refuses_nothing_from_stale_state(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Seed 34: a process paused past its lease still held a run's actor; a resume asked of
-    it was refused "not paused" from that stale state (the run paused by the new owner), and
-    the run stayed PAUSED. A refusal now first confirms the lease (`Ownership.confirm`); with
-    that check patched out the seed fails again."""
+    """Seed 34 (55 since stale owners forward calls and read the journal, which changed
+    the world's course): a process paused past its lease still held a run's actor; a resume
+    asked of it was refused "not paused" from that stale state (the run paused by the new
+    owner), and the run stayed PAUSED. A refusal now first confirms the lease
+    (`Ownership.confirm`); with that check patched out the seed fails again."""
     with quiet_logs():
-        assert [str(v) for v in run_world(34).violations] == []
+        assert [str(v) for v in run_world(55).violations] == []
         refuse_unconfirmed(monkeypatch)
-        assert {v.kind for v in run_world(34).violations} >= {"key", "stuck"}
+        assert {v.kind for v in run_world(55).violations} >= {"key", "stuck"}
 
 
 def test_the_world_waits_for_an_operations_answer_before_it_ends() -> None:
