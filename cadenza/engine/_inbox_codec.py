@@ -53,7 +53,7 @@ def encode(message: Any) -> tuple[str, dict[str, Any]] | None:
         case TaskResult():
             return "result", {
                 "task_id": message.task_id, "output": message.output, "failed": message.failed,
-                "reason": message.reason, "terminal": message.terminal,
+                "reason": message.reason, "terminal": message.terminal, "error": message.error,
             }  # fmt: skip
         case Heartbeat():
             return "heartbeat", {"task_id": message.task_id}
@@ -110,7 +110,7 @@ async def decode(
         case "result":
             return TaskResult(
                 body["task_id"], body["output"], body["failed"], body["reason"],
-                body["terminal"], reply=reply,
+                body["terminal"], reply=reply, error=body.get("error"),  # (older rows: none)
             )  # fmt: skip
         case "heartbeat":
             return Heartbeat(body["task_id"], reply)

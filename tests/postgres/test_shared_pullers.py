@@ -143,6 +143,10 @@ async def test_a_failing_worker_is_retried_per_the_taskdef(
         assert (done.status, done.output) == ("COMPLETED", {"result": 11})
         assert [t.status for t in done.tasks] == ["FAILED", "COMPLETED"]
         assert done.tasks[0].reason == "RuntimeError: first try fails"
+        error = done.tasks[0].error  # the traceback crossed the inbox to a (was dropped)
+        assert error is not None
+        assert error.startswith("Traceback")
+        assert "in flaky" in error
         with anyio.fail_after(30):
             ended = await a.wait(refused)
         assert ended.status == "FAILED"
