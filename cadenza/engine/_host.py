@@ -11,10 +11,9 @@ stops the actors (a batch in hand finishes its journal write; local
 workers are cancelled and their tasks re-queued at the next start), then
 flushes and closes the journal.
 
-It is also the host its actors talk to: the `RunServices` protocol (load a
-run, enqueue a task, arm a wake-up, start a child, tell a parent) and the
-worker groups' needs. Everything here that an actor calls is non-blocking:
-messages go out with `tell_soon`, which never waits.
+It is also the host its actors talk to: the `RunServices` protocol (load a run,
+enqueue a task, arm a wake-up, start a child, tell a parent) and the worker groups'
+needs. What an actor calls here never blocks: messages go out with `tell_soon`.
 """
 
 from __future__ import annotations
@@ -404,9 +403,11 @@ class Engine:
             _tell_soon(self.system, ref, Enqueue(task))
 
     def share_of(self, task_type: str, group: str) -> bool:
-        """On a shared journal, whether such tasks go to the shared queues: unless a local
-        worker of `group` serves the type here (or it is the system group's)."""
-        return group != SYSTEM_GROUP and self._worker_groups.get(task_type) != group
+        """On a shared journal, whether such tasks go to the shared queues: not the system
+        group's, nor those a local worker of `group` serves here, unless the type's limits
+        (global: the queue's claims hold them, which this worker then makes) apply."""
+        limited = (found := self.registry.task_defs.get(task_type)) is not None and found.limited
+        return group != SYSTEM_GROUP and (self._worker_groups.get(task_type) != group or limited)
 
     def arm(self, when: float, run_id: str) -> None:
         _tell_soon(self.system, self._timers, Arm(when, self._runs.ref(run_id), Wake(when)))

@@ -75,6 +75,11 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
                 "rateLimitFrequencyInSeconds must be positive with rateLimitPerFrequency"
             )
 
+    @property
+    def limited(self) -> bool:
+        """Whether a concurrency or rate limit caps how many of its tasks run."""
+        return bool(self.concurrent_exec_limit or self.rate_limit_per_frequency)
+
     def retry_delay_for(self, retry_count: int) -> float:
         """Seconds to wait before attempt `retry_count + 1` (jitter not included); never raises."""
         ceiling = RETRY_DELAY_MAX_S

@@ -59,7 +59,10 @@ from the shared queue and runs them on those slots.
   notifications are heard; a global limit freeing room sends none).
 - A claimed task of a run this process owns is a row an earlier owner
   posted before its partition moved here, where recovery queued the task
-  locally: the row is voided, not run twice.
+  locally: the row is voided, not run twice. Except a task of a type whose
+  TaskDef limits it (concurrency, rate): its limits are global, so every
+  process posts such tasks, its own included (`Engine.share_of`), and its
+  local worker runs them as pulls, each claim under the limits.
 """
 
 from __future__ import annotations
@@ -196,7 +199,11 @@ class Pullers:
 
     async def _one(self, worker_id: str, group: str, worker: LocalWorker, task: QueuedTask) -> None:
         ownership = self.engine.ownership
-        if ownership is not None and ownership.owns(task.run_id):  # see the module note
+        if (
+            ownership is not None
+            and ownership.owns(task.run_id)
+            and not self.engine.share_of(task.type, group)  # a limited type's: queued here
+        ):  # see the module note
             await self.shared.queue.withdraw([task.task_id])
             return
         if not await self.shared.started(task, worker_id):

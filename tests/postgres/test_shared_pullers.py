@@ -120,6 +120,49 @@ async def test_a_concurrency_limit_holds_with_pullers_on_two_processes(
         assert pullers(c).pulled == 0
 
 
+async def test_a_concurrency_limit_holds_across_processes_that_serve_their_own_runs(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """concurrentExecLimit 2 (Conductor's is global); a and b each own runs of `one` and
+    each has a local worker of 4 slots for `job`: never more than two tasks run at once
+    across both processes, and every run ends. Before, each process held the limit for its
+    own runs alone: four ran at once."""
+    async with two_processes(pg_url, clock, {"concurrentExecLimit": 2}) as (a, b):
+        running = 0
+        most = 0
+        two_run = anyio.Event()
+        release = anyio.Event()
+
+        async def job(data: dict[str, Any]) -> dict[str, Any]:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            if running >= 2:
+                two_run.set()
+            await release.wait()
+            running -= 1
+            return {"n": data["n"]}
+
+        a.worker("job", job, concurrency=4)
+        b.worker("job", job, concurrency=4)
+        ids = [await rt.start("one", {"n": n}) for n in range(4) for rt in (a, b)]
+        with anyio.fail_after(30):
+            await two_run.wait()
+            while running < 3:  # (or the condition on the database below)
+                waiting = [row for row in await queue_rows(pg_url) if row[1] is None]
+                if running == 2 and len(waiting) == len(ids) - 2:
+                    break  # two run, the rest wait in the shared queue for the limit
+                await anyio.sleep(0.01)
+        assert most == 2  # before: each process ran its own two at once, four in all
+        release.set()
+        for n, run_id in enumerate(ids):
+            owner = a if partition_of(run_id) in held(a) else b
+            with anyio.fail_after(60):
+                done = await owner.wait(run_id)
+            assert (done.status, done.output) == ("COMPLETED", {"result": n // 2})
+        assert most == 2
+
+
 async def test_a_failing_worker_is_retried_per_the_taskdef(
     pg_url: str, clock: VirtualClock
 ) -> None:
