@@ -46,6 +46,19 @@ and `overview` reads, per group and type, the unclaimed tasks, how long
 the oldest waited and how long since anyone polled (the unserved-type
 warning of `cadenza.runtime._shared_watch`).
 
+A run that changes owner (a takeover, or recovery at open) may have rows its
+earlier owner posted. Before the new owner queues such a run's open tasks in
+a local worker group, it calls `adopt` with the runs' ids and the (group,
+type) pairs its local workers serve, in ONE statement: the unclaimed rows of
+those pairs are deleted (`claimed_by IS NULL AND NOT lapsed`: a claim in
+flight holds the row's lock, so the delete waits for it and then skips the
+claimed row), and every other row of those runs is returned as `kept` — a
+worker holds it (its result, or its reaped lease, reaches the owner through
+the inbox) or it lapsed (its `lapsed` message is in the inbox). Only a
+deleted row's task may then run locally, so no task is handed both to a
+local worker and to a claimer. The runs' rows are found without an index
+on `run_id` (a scan of the queue, once per takeover, never per post).
+
 Leases that ran out are not claimed again: the same task id handed to a
 second worker could not tell the late worker's result from the new one's.
 `reap` marks such a row `lapsed` (never claimable, and the old worker's
@@ -151,6 +164,16 @@ POLLS = (
 UNCLAIMED = (
     f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) "
     "AND claimed_by IS NULL AND NOT lapsed"
+)
+_ADOPTED = "run_id IN (SELECT unnest($1::text[]))"
+ADOPT = (
+    f"WITH gone AS (DELETE FROM {SCHEMA}.queue WHERE {_ADOPTED} "
+    "AND claimed_by IS NULL AND NOT lapsed "
+    "AND (grp, task_type) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
+    "RETURNING task_id, run_id) "
+    "SELECT task_id, run_id, true FROM gone UNION ALL "
+    f"SELECT task_id, run_id, false FROM {SCHEMA}.queue WHERE {_ADOPTED} "
+    "AND task_id NOT IN (SELECT task_id FROM gone)"
 )
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
@@ -354,6 +377,20 @@ class SharedQueue:
         """Remove tasks whatever their state (their run withdrew them)."""
         async with self._pool.acquire() as conn:
             await conn.execute(WITHDRAW, list(task_ids))
+
+    async def adopt(
+        self, run_ids: Sequence[str], served: Sequence[tuple[str, str]]
+    ) -> tuple[set[str], dict[str, str]]:
+        """Runs changing owner (see the module note): delete their unclaimed rows of the
+        (group, task type) pairs in `served`, in one statement; (the task ids deleted, task
+        id -> run id of their rows left: claimed, lapsed, or of a pair not served)."""
+        if not run_ids:
+            return set(), {}
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                ADOPT, list(run_ids), [g for g, _t in served], [t for _g, t in served]
+            )
+        return {r[0] for r in rows if r[2]}, {r[0]: r[1] for r in rows if not r[2]}
 
     async def polled(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Record that (group, task type) pairs were polled now (`overview`'s `polled_s`)."""

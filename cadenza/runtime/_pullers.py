@@ -57,9 +57,11 @@ from the shared queue and runs them on those slots.
   after a pull that found nothing the puller looks again after 5 ms
   doubling to `PULL_PAUSE_MAX_S` (`PULL_PAUSE_LISTENING_S` while
   notifications are heard; a global limit freeing room sends none).
-- A claimed task of a run this process owns is a row an earlier owner
-  posted before its partition moved here, where recovery queued the task
-  locally: the row is voided, not run twice.
+- A claimed task of a run this process owns runs as any other if this
+  process posted it (no local worker served its type then: the local
+  groups never had it). Otherwise it is a row an earlier owner posted that
+  the takeover's `SharedTasks.adopt` did not see (written after it), and
+  recovery queued the task locally: the row is voided, not run twice.
 """
 
 from __future__ import annotations
@@ -196,7 +198,11 @@ class Pullers:
 
     async def _one(self, worker_id: str, group: str, worker: LocalWorker, task: QueuedTask) -> None:
         ownership = self.engine.ownership
-        if ownership is not None and ownership.owns(task.run_id):  # see the module note
+        if (
+            ownership is not None
+            and ownership.owns(task.run_id)
+            and task.task_id not in self.shared.posted_here()
+        ):  # see the module note
             await self.shared.queue.withdraw([task.task_id])
             return
         if not await self.shared.started(task, worker_id):

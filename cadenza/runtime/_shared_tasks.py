@@ -36,10 +36,24 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   whose lease ran out refuses both: `StaleTask`, whichever process the old
   worker calls. (A heartbeat stops there: the owner holds no lease of its
   own on a shared task.) The owner voids a row when its task ends any other
-  way (a timeout, a cancel), for the tasks it posted — after a takeover,
-  recovery posted every open one again. A task with no row (served locally, or finished already) is
-  checked against the journal when its run is owned elsewhere, then routed
-  as on one process.
+  way (a timeout, a cancel), for the tasks it posted or kept (`adopt`) —
+  after a takeover, recovery posts every open task of a type no local
+  worker serves again. A task with no row (served locally, or finished
+  already) is checked against the journal when its run is owned elsewhere,
+  then routed as on one process.
+- **Takeovers** (`adopt`, issue 17's "double run"): a run recovered here (at
+  open, or on taking its partition over) may have rows an earlier owner
+  posted. Before recovery queues anything, `adopt` deletes, in one
+  statement for all the recovered runs, their unclaimed rows of the
+  (group, type) pairs a local worker serves here: those tasks then run
+  locally, once. Every other row of theirs is *kept*: a claimed one stays
+  its worker's (its result or its reaped lease reaches the owner as
+  before), a lapsed one awaits its `lapsed` message; recovery leaves such a
+  task in progress (`holds`). A kept task is offered to the shared queue
+  even if a local worker serves its type (the post finds the row and
+  changes nothing), until it is voided — it ended, or went back to its
+  queue after its lease lapsed — and is then routed afresh. A fresh task
+  of a locally served type costs nothing more: one lookup in memory.
 """
 
 from __future__ import annotations
@@ -48,7 +62,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -58,6 +72,7 @@ from cadenza._errors import InvalidOperation, NotFound, StaleTask
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._status import TaskStatus
+from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._messages import Poll, QueuedTask, TaskStartedMsg
 from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import encode
@@ -92,6 +107,7 @@ class SharedTasks:
         self._busy: AbstractContextManager[None] | None = None
         self._reaped: dict[tuple[str, str], float] = {}
         self._open: dict[str, tuple[str, QueuedTask]] = {}  # posted here, not voided since
+        self._kept: dict[str, str] = {}  # task id -> run id: a row `adopt` left (see the note)
         self.watch = SharedWatch(self)  # their depth and the types nobody polls
         self._wake = anyio.Event()  # set (and replaced) by `kick`
         self._heard = 0  # kicks: posts heard, slots freed
@@ -118,8 +134,9 @@ class SharedTasks:
     # -- SharedDispatch: what this process's runs post and void ----------------------
 
     def offer(self, group: str, task: QueuedTask) -> bool:
-        """Post `task` (True) unless a local worker of `group` serves its type here."""
-        if not self.engine.share_of(task.type, group):
+        """Post `task` (True) unless a local worker of `group` serves its type here and no
+        row an earlier owner posted for it is left (`adopt`)."""
+        if task.task_id not in self._kept and not self.engine.share_of(task.type, group):
             return False
         row = QueuedRow(
             task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
@@ -129,9 +146,27 @@ class SharedTasks:
         return True
 
     def void(self, task_id: str) -> None:
-        if task_id in self._open:  # posted here (recovery offers every open task again)
-            del self._open[task_id]
+        kept = self._kept.pop(task_id, None)  # ended or back in its queue: routed afresh
+        posted = self._open.pop(task_id, None)  # posted here (recovery offers open tasks again)
+        if posted is not None or kept is not None:
             self._add(("void", task_id))
+
+    async def adopt(self, run_ids: Sequence[str]) -> None:
+        """Runs about to be recovered here: delete their unclaimed rows of the types local
+        workers serve here, keep the others' tasks off the local groups (module note).
+        Raises what the database raises (the recovery fails and is redone)."""
+        served = [(g, t) for t, g in self.engine._worker_groups.items() if g != SYSTEM_GROUP]
+        taken, kept = await self.queue.adopt(run_ids, served)
+        runs = set(run_ids)
+        for task_id in [t for t, r in self._kept.items() if r in runs]:
+            del self._kept[task_id]  # as the rows are now
+        self._kept.update(kept)
+        if taken or kept:
+            log.info("shared_queue.adopted", runs=len(runs), removed=len(taken), kept=len(kept))
+
+    def holds(self, task_id: str) -> bool:
+        """True while `task_id` is kept by the shared queue since `adopt` (module note)."""
+        return task_id in self._kept
 
     def _add(self, op: tuple[str, Any]) -> None:
         self._ops.append(op)
