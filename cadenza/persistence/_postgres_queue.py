@@ -54,9 +54,12 @@ those pairs are deleted (`claimed_by IS NULL AND NOT lapsed`: a claim in
 flight holds the row's lock, so the delete waits for it and then skips the
 claimed row), and every other row of those runs is returned as `kept` — a
 worker holds it (its result, or its reaped lease, reaches the owner through
-the inbox) or it lapsed (its `lapsed` message is in the inbox). Only a
-deleted row's task may then run locally, so no task is handed both to a
-local worker and to a claimer. The runs' rows are found without an index
+the inbox) or it lapsed (its `lapsed` message is in the inbox). The
+statement also returns, as kept, the tasks whose result waits in the runs'
+inbox (a worker finished the row after the old owner died: the row went,
+the result is applied once the runs are recovered). Only a deleted row's
+task may then run locally, so no task is handed both to a local worker and
+to a claimer, nor run again after its result. The runs' rows are found without an index
 on `run_id` (a scan of the queue, once per takeover, never per post).
 
 Leases that ran out are not claimed again: the same task id handed to a
@@ -173,7 +176,9 @@ ADOPT = (
     "RETURNING task_id, run_id) "
     "SELECT task_id, run_id, true FROM gone UNION ALL "
     f"SELECT task_id, run_id, false FROM {SCHEMA}.queue WHERE {_ADOPTED} "
-    "AND task_id NOT IN (SELECT task_id FROM gone)"
+    "AND task_id NOT IN (SELECT task_id FROM gone) UNION ALL "
+    f"SELECT body::jsonb ->> 'task_id', run_id, false FROM {SCHEMA}.inbox "
+    f"WHERE kind = 'result' AND {_ADOPTED}"
 )
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
@@ -383,7 +388,8 @@ class SharedQueue:
     ) -> tuple[set[str], dict[str, str]]:
         """Runs changing owner (see the module note): delete their unclaimed rows of the
         (group, task type) pairs in `served`, in one statement; (the task ids deleted, task
-        id -> run id of their rows left: claimed, lapsed, or of a pair not served)."""
+        id -> run id of the tasks kept: their rows left — claimed, lapsed, or of a pair not
+        served — or their result waiting in the inbox)."""
         if not run_ids:
             return set(), {}
         async with self._pool.acquire() as conn:

@@ -58,8 +58,8 @@ from the shared queue and runs them on those slots.
   doubling to `PULL_PAUSE_MAX_S` (`PULL_PAUSE_LISTENING_S` while
   notifications are heard; a global limit freeing room sends none).
 - A claimed task of a run this process owns runs as any other if this
-  process posted it (no local worker served its type then: the local
-  groups never had it). Otherwise it is a row an earlier owner posted that
+  process posted it, or kept its row at the takeover (no local worker
+  served its type then: the local groups never had it). Otherwise it is a row an earlier owner posted that
   the takeover's `SharedTasks.adopt` did not see (written after it), and
   recovery queued the task locally: the row is voided, not run twice.
 """
@@ -202,6 +202,7 @@ class Pullers:
             ownership is not None
             and ownership.owns(task.run_id)
             and task.task_id not in self.shared.posted_here()
+            and not self.shared.holds(task.task_id)
         ):  # see the module note
             await self.shared.queue.withdraw([task.task_id])
             return

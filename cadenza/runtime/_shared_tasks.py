@@ -48,11 +48,12 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   (group, type) pairs a local worker serves here: those tasks then run
   locally, once. Every other row of theirs is *kept*: a claimed one stays
   its worker's (its result or its reaped lease reaches the owner as
-  before), a lapsed one awaits its `lapsed` message; recovery leaves such a
-  task in progress (`holds`). A kept task is offered to the shared queue
-  even if a local worker serves its type (the post finds the row and
-  changes nothing), until it is voided — it ended, or went back to its
-  queue after its lease lapsed — and is then routed afresh. A fresh task
+  before), a lapsed one awaits its `lapsed` message, and so does a task
+  whose result waits in the inbox (its row is gone); recovery leaves such a
+  task in progress (`holds`). A kept task is neither queued locally nor
+  posted again (`offer` takes it and does nothing) until it is voided —
+  it ended, or went back to its queue after its lease lapsed — and is then
+  routed afresh. A fresh task
   of a locally served type costs nothing more: one lookup in memory.
 """
 
@@ -136,7 +137,9 @@ class SharedTasks:
     def offer(self, group: str, task: QueuedTask) -> bool:
         """Post `task` (True) unless a local worker of `group` serves its type here and no
         row an earlier owner posted for it is left (`adopt`)."""
-        if task.task_id not in self._kept and not self.engine.share_of(task.type, group):
+        if task.task_id in self._kept:
+            return True  # its row, or its result in the inbox, is where it stays
+        if not self.engine.share_of(task.type, group):
             return False
         row = QueuedRow(
             task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)

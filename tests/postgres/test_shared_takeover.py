@@ -218,3 +218,34 @@ async def test_an_owner_that_registers_a_worker_later_runs_what_it_posted(
         await a.settle()
         assert ran == [run_id]
         assert await queue_rows(pg_url) == []
+
+
+async def test_a_result_waiting_in_the_inbox_at_the_takeover_is_not_run_again(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """The worker completed a's task after a died and before b took over: its row went and
+    its result waits in the run's inbox. b, its slot free, does not run the task again:
+    the result it applies after recovery completes the run."""
+    async with b_busy(pg_url, clock) as (a, b, busy):
+        run_id = await a.start("one", {"n": 6})
+        task = await a.poll("job", worker_id="outsider", wait=10)
+        assert task is not None
+        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+
+        async def dead() -> int:
+            return 0
+
+        parts(a).drain = dead  # type: ignore[method-assign]  # a dead a applies nothing
+        await b.complete(task.id, {"n": 8})  # b does not own the run yet: to its inbox
+        assert await queue_rows(pg_url) == []
+        busy.free.set()
+        await b.settle()
+        recovered = b._engine.recovered
+        await parts(b).tick()
+        await recovered_since(b, recovered)
+        with anyio.fail_after(30):
+            done = await b.wait(run_id)
+        assert (done.status, done.output) == ("COMPLETED", {"result": 8})
+        assert [t.worker_id for t in done.tasks] == ["outsider"]
+        await b.settle()
+        assert busy.ran[run_id] == 0
