@@ -46,21 +46,9 @@ and `overview` reads, per group and type, the unclaimed tasks, how long
 the oldest waited and how long since anyone polled (the unserved-type
 warning of `cadenza.runtime._shared_watch`).
 
-A run that changes owner (a takeover, or recovery at open) may have rows its
-earlier owner posted. Before the new owner queues such a run's open tasks in
-a local worker group, it calls `adopt` with the runs' ids and the (group,
-type) pairs its local workers serve, in ONE statement: the unclaimed rows of
-those pairs are deleted (`claimed_by IS NULL AND NOT lapsed`: a claim in
-flight holds the row's lock, so the delete waits for it and then skips the
-claimed row), and every other row of those runs is returned as `kept` — a
-worker holds it (its result, or its reaped lease, reaches the owner through
-the inbox) or it lapsed (its `lapsed` message is in the inbox). The
-statement also returns, as kept, the tasks whose result waits in the runs'
-inbox (a worker finished the row after the old owner died: the row went,
-the result is applied once the runs are recovered). Only a deleted row's
-task may then run locally, so no task is handed both to a local worker and
-to a claimer, nor run again after its result. The runs' rows are found without an index
-on `run_id` (a scan of the queue, once per takeover, never per post).
+A run's owner posts its tasks fenced by its lease, and a process taking
+runs over adopts their rows before it queues their tasks locally: see
+`_postgres_queue_owner` (issue 17's double run after a takeover).
 
 Leases that ran out are not claimed again: the same task id handed to a
 second worker could not tell the late worker's result from the new one's.
@@ -82,9 +70,10 @@ from typing import Any, Literal
 from cadenza._log import get_logger
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_inbox import POST
-from cadenza.persistence._postgres_schema import SCHEMA, partition_of
+from cadenza.persistence._postgres_queue_owner import adopt, push_fenced
+from cadenza.persistence._postgres_schema import QUEUE_CHANNEL, SCHEMA, partition_of
 
-CHANNEL = "cadenza_queue"  # NOTIFY'd when a flush posted tasks (`SharedQueue.listen`)
+CHANNEL = QUEUE_CHANNEL  # NOTIFY'd when a flush posted tasks (`SharedQueue.listen`)
 log = get_logger("cadenza.persistence")
 
 QUEUE_LOCK = 0x7175  # "qu": the advisory lock class of limited claims, with the task type hash
@@ -168,18 +157,6 @@ UNCLAIMED = (
     f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) "
     "AND claimed_by IS NULL AND NOT lapsed"
 )
-_ADOPTED = "run_id IN (SELECT unnest($1::text[]))"
-ADOPT = (
-    f"WITH gone AS (DELETE FROM {SCHEMA}.queue WHERE {_ADOPTED} "
-    "AND claimed_by IS NULL AND NOT lapsed "
-    "AND (grp, task_type) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
-    "RETURNING task_id, run_id) "
-    "SELECT task_id, run_id, true FROM gone UNION ALL "
-    f"SELECT task_id, run_id, false FROM {SCHEMA}.queue WHERE {_ADOPTED} "
-    "AND task_id NOT IN (SELECT task_id FROM gone) UNION ALL "
-    f"SELECT body::jsonb ->> 'task_id', run_id, false FROM {SCHEMA}.inbox "
-    f"WHERE kind = 'result' AND {_ADOPTED}"
-)
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
     "AND claimed_by IS NULL AND NOT lapsed"
@@ -196,6 +173,7 @@ class QueuedRow:
     priority: int
     run_id: str
     body: dict[str, Any]
+    epoch: int = 0  # the lease epoch its poster held the run's partition at (a fenced push)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +266,10 @@ class SharedQueue:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def push(self, rows: Sequence[QueuedRow]) -> None:
-        """Queue tasks (a task id already queued is left as it is)."""
+    async def push(self, rows: Sequence[QueuedRow], owner: str | None = None) -> None:
+        """Queue tasks (a task id already queued is left as it is). With `owner`, fenced
+        (`_postgres_queue_owner`): a row whose run's partition `owner` no longer holds at
+        the row's `epoch` is not written."""
         if not rows:
             return
         columns = (
@@ -298,7 +278,10 @@ class SharedQueue:
             [json.dumps(r.body) for r in rows],
         )  # fmt: skip
         async with self._pool.acquire() as conn:  # pollers and pullers listening wake up
-            await conn.execute(PUSH_NOTIFY, *columns)
+            if owner is None:
+                await conn.execute(PUSH_NOTIFY, *columns)
+                return
+            await push_fenced(conn, columns, columns[4], [r.epoch for r in rows], owner)
 
     async def claim(
         self,
@@ -386,17 +369,13 @@ class SharedQueue:
     async def adopt(
         self, run_ids: Sequence[str], served: Sequence[tuple[str, str]]
     ) -> tuple[set[str], dict[str, str]]:
-        """Runs changing owner (see the module note): delete their unclaimed rows of the
-        (group, task type) pairs in `served`, in one statement; (the task ids deleted, task
-        id -> run id of the tasks kept: their rows left — claimed, lapsed, or of a pair not
-        served — or their result waiting in the inbox)."""
+        """Runs changing owner: delete their unclaimed rows of the (group, type) pairs in
+        `served`, in one statement; (the task ids deleted, task id -> run id of the tasks
+        kept: rows left, or results in the inbox). See `_postgres_queue_owner`."""
         if not run_ids:
             return set(), {}
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                ADOPT, list(run_ids), [g for g, _t in served], [t for _g, t in served]
-            )
-        return {r[0] for r in rows if r[2]}, {r[0]: r[1] for r in rows if not r[2]}
+            return await adopt(conn, run_ids, served)
 
     async def polled(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Record that (group, task type) pairs were polled now (`overview`'s `polled_s`)."""

@@ -86,7 +86,7 @@ class Partitions:
         self.shared: SharedTasks | None = None  # the simulation's shared journal: local queues
         self.pullers: Pullers | None = None  # local workers taking from the shared queues
         if isinstance(journal, PostgresJournal):  # its worker-group queues, in the database
-            self.shared = engine.shared = SharedTasks(engine, journal.url)
+            self.shared = engine.shared = SharedTasks(engine, journal.url, owner=self.leases.owner)
             self.pullers = Pullers(engine, self.shared)
         self.applied = 0  # inbox messages applied here
         self.taken_over = 0  # partitions taken after open

@@ -14,9 +14,12 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   them. The post is *not* in the journal record's transaction (the run's
   batch commits through the group committer, shared with other runs): if the
   process dies between the commit and the post, the run's new owner
-  recovers it and queues its SCHEDULED tasks again (and puts IN_PROGRESS
-  ones back, keeping the worker's row: a post of a task id already queued
-  changes nothing).
+  recovers it and queues its SCHEDULED tasks again (an IN_PROGRESS one
+  whose worker still holds its row stays that worker's: `adopt`). A post is
+  fenced with this process's lease on the run's partition at the epoch the
+  task was offered under (`SharedQueue.push`): one written after the run
+  moved away writes nothing, and a task offered once it moved is dropped
+  here (its new owner recovers it).
 - **Polling** (`poll`): any process claims the group's next task in global
   order (priority, then age) with the TaskDef's global limits
   (concurrentExecLimit, rateLimitPerFrequency / rateLimitFrequencyInSeconds)
@@ -94,8 +97,9 @@ _OPEN = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 class SharedTasks:
     """The shared worker-group queues of one process; see the module note."""
 
-    def __init__(self, engine: Engine, url: str, *, connections: int = 4):
+    def __init__(self, engine: Engine, url: str, *, connections: int = 4, owner: str | None = None):
         self.engine = engine
+        self.owner = owner  # this process's lease owner name: posts are fenced with it
         self.queue = SharedQueue(url, connections=connections)
         self.reap_every_s = REAP_EVERY_S
         self.posted = 0  # tasks this process posted
@@ -141,9 +145,13 @@ class SharedTasks:
             return True  # its row, or its result in the inbox, is where it stays
         if not self.engine.share_of(task.type, group):
             return False
+        epoch = self.engine.epoch_of(task.run_id)
+        if epoch is None and self.owner is not None:
+            return True  # the run moved away: its new owner recovers the task
         row = QueuedRow(
-            task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
-        )
+            task.task_id, group, task.type, task.priority, task.run_id,
+            dataclasses.asdict(task), epoch or 0,
+        )  # fmt: skip
         self._open[task.task_id] = (group, task)
         self._add(("push", row))
         return True
@@ -203,7 +211,7 @@ class SharedTasks:
             items = [item for _kind, item in self._ops[:run]]
             try:
                 if kind == "push":
-                    await self.queue.push(items)
+                    await self.queue.push(items, self.owner)
                     self.posted += len(items)
                 else:
                     await self.queue.withdraw(items)

@@ -249,3 +249,38 @@ async def test_a_result_waiting_in_the_inbox_at_the_takeover_is_not_run_again(
         assert [t.worker_id for t in done.tasks] == ["outsider"]
         await b.settle()
         assert busy.ran[run_id] == 0
+
+
+async def test_a_post_written_late_by_an_owner_that_lost_the_run_is_refused(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """a's post of the task is held up (its server connection slow) until after b took the
+    run over and queued the task locally: the late post finds a's lease gone and writes
+    nothing, so no poller can claim the task b runs."""
+    async with b_busy(pg_url, clock) as (a, b, busy):
+        queue = parts(a).shared.queue  # type: ignore[union-attr]
+        push = queue.push
+        slow = anyio.Event()
+        posting = anyio.Event()
+
+        async def held_up(*args: Any, **kwargs: Any) -> None:
+            posting.set()
+            await slow.wait()
+            await push(*args, **kwargs)
+
+        queue.push = held_up  # type: ignore[method-assign]
+        run_id = await a.start("one", {"n": 9})
+        with anyio.fail_after(30):
+            await posting.wait()
+        await take_over_from(pg_url, a, b)
+        assert partition_of(run_id) in held(b)
+        slow.set()
+        with anyio.fail_after(30):
+            await a.settle()  # the late post was written, or refused
+        assert await queue_rows(pg_url) == []
+        busy.free.set()
+        with anyio.fail_after(30):
+            done = await b.wait(run_id)
+        assert (done.status, done.output) == ("COMPLETED", {"result": 90})
+        await b.settle()
+        assert busy.ran[run_id] == 1
