@@ -59,9 +59,11 @@ from the shared queue and runs them on those slots.
   notifications are heard; a global limit freeing room sends none).
 - A claimed task of a run this process owns runs as any other if this
   process posted it, or kept its row at the takeover (no local worker
-  served its type then: the local groups never had it). Otherwise it is a row an earlier owner posted that
-  the takeover's `SharedTasks.adopt` did not see (written after it), and
-  recovery queued the task locally: the row is voided, not run twice.
+  served its type then: the local groups never had it). Any other row of
+  an owned run would be one an earlier owner posted that the takeover's
+  `SharedTasks.adopt` did not see, its task queued locally by recovery:
+  the row is voided, not run twice. (Fenced posts and adoption leave no
+  such row; the check stays as a safeguard.)
 """
 
 from __future__ import annotations
