@@ -75,6 +75,16 @@ async def take_over_from(url: str, a: cadenza.Runtime, b: cadenza.Runtime) -> No
     await recovered_since(b, recovered)
 
 
+def dead(rt: cadenza.Runtime) -> None:
+    """`rt` (killed on the database's clock) applies no more inbox messages, as a dead
+    process would not: they wait for the run's next owner."""
+
+    async def nothing() -> int:
+        return 0
+
+    parts(rt).drain = nothing  # type: ignore[method-assign]
+
+
 async def recovered_since(rt: cadenza.Runtime, recovered: int) -> None:
     """Return once `rt` recovered runs beyond the `recovered` it had (a takeover's)."""
     with anyio.fail_after(30):
@@ -231,11 +241,7 @@ async def test_a_result_waiting_in_the_inbox_at_the_takeover_is_not_run_again(
         task = await a.poll("job", worker_id="outsider", wait=10)
         assert task is not None
         await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-
-        async def dead() -> int:
-            return 0
-
-        parts(a).drain = dead  # type: ignore[method-assign]  # a dead a applies nothing
+        dead(a)
         await b.complete(task.id, {"n": 8})  # b does not own the run yet: to its inbox
         assert await queue_rows(pg_url) == []
         busy.free.set()
@@ -284,3 +290,50 @@ async def test_a_post_written_late_by_an_owner_that_lost_the_run_is_refused(
         assert (done.status, done.output) == ("COMPLETED", {"result": 90})
         await b.settle()
         assert busy.ran[run_id] == 1
+
+
+async def test_polls_racing_the_takeover_leave_every_task_one_run(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """a dies with 20 tasks posted; two pollers of a third process claim them while b takes
+    a's runs over (each poll's start waits in the inbox for the new owner): every task runs
+    once, at a poller or at b's worker, and every run completes."""
+    async with b_busy(pg_url, clock) as (a, b, busy):
+        ids = [await a.start("one", {"n": n}) for n in range(1, 21)]
+        assert all(partition_of(run_id) in held(a) for run_id in ids)
+        await a.settle()
+        assert len(await queue_rows(pg_url)) == len(ids)
+        async with cadenza.Runtime(pg_url, clock=clock, seed=3, lease_s=LEASE_S) as c:
+            await c.register(ONE)
+            assert held(c) == set()
+            # c only polls: its member row expired, b's balance takes all of a's partitions
+            await kill_on_the_database_clock(pg_url, parts(c).leases.owner)
+            dead(a)
+            outside: Counter[str] = Counter()
+            stop = anyio.Event()
+
+            async def poller() -> None:
+                while not stop.is_set():
+                    task = await c.poll("job", worker_id="outsider", wait=0.05)
+                    if task is not None:
+                        outside[task.run_id] += 1
+                        await c.complete(task.id, {"n": task.input["n"] * 10})
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(poller)
+                tg.start_soon(poller)
+                with anyio.fail_after(30):  # claims in flight: their starts wait for b
+                    while all(r[1] is None for r in await queue_rows(pg_url)):  # noqa: ASYNC110
+                        await anyio.sleep(0.005)
+                await take_over_from(pg_url, a, b)
+                busy.free.set()
+                with anyio.fail_after(60):
+                    for n, run_id in enumerate(ids, start=1):
+                        done = await b.wait(run_id)
+                        assert (done.status, done.output) == ("COMPLETED", {"result": n * 10})
+                stop.set()
+        await b.settle()
+        assert {run_id: outside[run_id] + busy.ran[run_id] for run_id in ids} == dict.fromkeys(
+            ids, 1
+        )
+        assert await queue_rows(pg_url) == []
