@@ -16,7 +16,8 @@ paused process) cannot put a row beside the task the new owner runs. (Not
 a row lock on the lease in one statement: it would wait on, and could
 deadlock with, the owner's own renewals, which update those rows.) A post
 costs a transaction and one more statement; posts are batched per flush,
-off the runs' path.
+off the runs' path (measured on a local server, 2 loaded cores: a flush of
+one row 1.3 -> 2.5 ms, of 100 rows 5.5 -> 7.1 ms).
 
 **Adoption.** A run that changes owner (a takeover, or recovery at open) may
 have rows its earlier owner posted. Before the new owner queues such a
