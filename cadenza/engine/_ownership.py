@@ -28,12 +28,16 @@ time (`cadenza.runtime._partitions`); the engine asks its `Ownership`:
 queues every process hands out from (`cadenza.runtime._shared_tasks`). A
 task no local worker of its group serves here (`Engine.share_of`) is posted
 there once its run made it durable (`offer`: True if it took the task); a
-task withdrawn or ended is voided (`void`).
+task withdrawn or ended is voided (`void`). Runs about to be recovered here
+are first `adopt`ed: rows an earlier owner posted for them are removed if
+unclaimed and served by a local worker here, else kept (their tasks then
+stay with the shared queue), so a task is never run both here and by a
+worker that claimed its row (issue 17).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cadenza.actors import Actor, ActorRef
@@ -80,6 +84,16 @@ class SharedDispatch(Protocol):
     def offer(self, group: str, task: QueuedTask) -> bool: ...
 
     def void(self, task_id: str) -> None: ...
+
+    async def adopt(self, run_ids: Sequence[str]) -> None:
+        """Runs `run_ids` are about to be recovered here: settle the rows earlier owners
+        posted for them before their tasks are queued (raises if the queue is away)."""
+        ...
+
+    def holds(self, task_id: str) -> bool:
+        """True if the task's row was left at its run's adoption (a worker claimed it, or its
+        lease lapsed) and it has not been voided since: it is not the local groups'."""
+        ...
 
     def kick(self) -> None:
         """Something may be pulled now (a local worker was registered)."""

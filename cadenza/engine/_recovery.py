@@ -9,6 +9,11 @@ crash took out, and decides again. A run that cannot be read is quarantined,
 never blocking the others; one whose recovery fails otherwise is retried in
 the background and reported if it keeps failing (`_recovery_retry`), the
 others recovered and served meanwhile.
+
+On a shared PostgreSQL journal the runs to load are first adopted by the
+shared queues (`SharedDispatch.adopt`, one statement for them all): a task
+whose row an earlier owner posted is queued in a local group only once
+that row is removed, never while a worker may claim it.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ async def recover_rows(engine: Engine, rows: list[StreamInfo] | None) -> None:
             row for row in rows if row.parked and (row.wake_at is None or row.wake_at > now)
         ]
         engine.system.start_soon(engine._audit.audit, to_audit, name="timer-audit")
+    if engine.shared is not None and unfinished:  # before any of their tasks is queued here
+        await engine.shared.adopt(unfinished)
     limiter = anyio.Semaphore(RECOVERY_CONCURRENCY)
 
     async def recover(run_id: str) -> None:

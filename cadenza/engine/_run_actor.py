@@ -401,12 +401,19 @@ class RunActor(Actor[Any]):
                 and not task.retried
                 and task.type not in IN_PROGRESS_AT_ONCE
                 and not awaiting(task)  # its system task ran: it awaits a completion
+                and not self._held_elsewhere(task.id)
             ):
                 back = TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now))
                 self._emit(events, back)  # at its original place: it keeps its ready_at
         self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short
+
+    def _held_elsewhere(self, task_id: str) -> bool:
+        """A worker claimed the task's shared-queue row before this process recovered the run
+        (`SharedDispatch.holds`): the claim stands, the task stays in progress with it."""
+        shared = self.services.shared
+        return shared is not None and shared.holds(task_id)
 
     def _operate(
         self, state: WorkflowState, message: Operate, now: float, events: list[Event]

@@ -18,7 +18,7 @@ from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
 if TYPE_CHECKING:
-    from cadenza.engine._ownership import Ownership
+    from cadenza.engine._ownership import Ownership, SharedDispatch
 
 
 class RunServices(Protocol):
@@ -32,6 +32,7 @@ class RunServices(Protocol):
     retrying: set[str]  # runs whose actor waits out a failed commit's back-off (`_run_batches`)
     registry: Registry  # definitions; `unregistered` journals one given inline to start
     ownership: Ownership | None  # several processes on one journal: which runs are ours
+    shared: SharedDispatch | None  # and their shared worker-group queues (PostgreSQL)
 
     async def load_definition(self, digest: str) -> WorkflowDef: ...
 

@@ -46,6 +46,10 @@ and `overview` reads, per group and type, the unclaimed tasks, how long
 the oldest waited and how long since anyone polled (the unserved-type
 warning of `cadenza.runtime._shared_watch`).
 
+A run's owner posts its tasks fenced by its lease, and a process taking
+runs over adopts their rows before it queues their tasks locally: see
+`_postgres_queue_owner` (issue 17's double run after a takeover).
+
 Leases that ran out are not claimed again: the same task id handed to a
 second worker could not tell the late worker's result from the new one's.
 `reap` marks such a row `lapsed` (never claimable, and the old worker's
@@ -66,9 +70,10 @@ from typing import Any, Literal
 from cadenza._log import get_logger
 from cadenza.persistence._postgres_connect import CONNECT_TIMEOUT_S, redact_url
 from cadenza.persistence._postgres_inbox import POST
-from cadenza.persistence._postgres_schema import SCHEMA, partition_of
+from cadenza.persistence._postgres_queue_owner import adopt, push_fenced
+from cadenza.persistence._postgres_schema import QUEUE_CHANNEL, SCHEMA, partition_of
 
-CHANNEL = "cadenza_queue"  # NOTIFY'd when a flush posted tasks (`SharedQueue.listen`)
+CHANNEL = QUEUE_CHANNEL  # NOTIFY'd when a flush posted tasks (`SharedQueue.listen`)
 log = get_logger("cadenza.persistence")
 
 QUEUE_LOCK = 0x7175  # "qu": the advisory lock class of limited claims, with the task type hash
@@ -168,6 +173,7 @@ class QueuedRow:
     priority: int
     run_id: str
     body: dict[str, Any]
+    epoch: int = 0  # the lease epoch its poster held the run's partition at (a fenced push)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +266,10 @@ class SharedQueue:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def push(self, rows: Sequence[QueuedRow]) -> None:
-        """Queue tasks (a task id already queued is left as it is)."""
+    async def push(self, rows: Sequence[QueuedRow], owner: str | None = None) -> None:
+        """Queue tasks (a task id already queued is left as it is). With `owner`, fenced
+        (`_postgres_queue_owner`): a row whose run's partition `owner` no longer holds at
+        the row's `epoch` is not written."""
         if not rows:
             return
         columns = (
@@ -270,7 +278,10 @@ class SharedQueue:
             [json.dumps(r.body) for r in rows],
         )  # fmt: skip
         async with self._pool.acquire() as conn:  # pollers and pullers listening wake up
-            await conn.execute(PUSH_NOTIFY, *columns)
+            if owner is None:
+                await conn.execute(PUSH_NOTIFY, *columns)
+                return
+            await push_fenced(conn, columns, columns[4], [r.epoch for r in rows], owner)
 
     async def claim(
         self,
@@ -354,6 +365,17 @@ class SharedQueue:
         """Remove tasks whatever their state (their run withdrew them)."""
         async with self._pool.acquire() as conn:
             await conn.execute(WITHDRAW, list(task_ids))
+
+    async def adopt(
+        self, run_ids: Sequence[str], served: Sequence[tuple[str, str]]
+    ) -> tuple[set[str], dict[str, str]]:
+        """Runs changing owner: delete their unclaimed rows of the (group, type) pairs in
+        `served`, in one statement; (the task ids deleted, task id -> run id of the tasks
+        kept: rows left, or results in the inbox). See `_postgres_queue_owner`."""
+        if not run_ids:
+            return set(), {}
+        async with self._pool.acquire() as conn:
+            return await adopt(conn, run_ids, served)
 
     async def polled(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Record that (group, task type) pairs were polled now (`overview`'s `polled_s`)."""

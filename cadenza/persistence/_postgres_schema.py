@@ -33,6 +33,7 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 SCHEMA = "cadenza"
+QUEUE_CHANNEL = "cadenza_queue"  # NOTIFY'd when tasks were posted to the shared queues
 DDL_LOCK = 0x63_61_64_65_6E_7A_61  # "cadenza": the advisory lock serialising schema creation
 PARTITIONS = 64  # runs hash to this many partitions, each with its lease row (fixed)
 

@@ -92,7 +92,7 @@ class Partitions:
         self.shared: SharedTasks | None = None  # the simulation's shared journal: local queues
         self.pullers: Pullers | None = None  # local workers taking from the shared queues
         if isinstance(journal, PostgresJournal):  # its worker-group queues, in the database
-            self.shared = engine.shared = SharedTasks(engine, journal.url)
+            self.shared = engine.shared = SharedTasks(engine, journal.url, owner=self.leases.owner)
             self.pullers = Pullers(engine, self.shared)
         self.applied = 0  # inbox messages applied here
         self.dead_letters = 0  # inbox messages set aside here as unreadable (`Unreadable`)

@@ -57,12 +57,16 @@ from the shared queue and runs them on those slots.
   after a pull that found nothing the puller looks again after 5 ms
   doubling to `PULL_PAUSE_MAX_S` (`PULL_PAUSE_LISTENING_S` while
   notifications are heard; a global limit freeing room sends none).
-- A claimed task of a run this process owns is a row an earlier owner
-  posted before its partition moved here, where recovery queued the task
-  locally: the row is voided, not run twice. Except a task of a type whose
-  TaskDef limits it (concurrency, rate): its limits are global, so every
-  process posts such tasks, its own included (`Engine.share_of`), and its
-  local worker runs them as pulls, each claim under the limits.
+- A claimed task of a run this process owns runs as any other if this
+  process posted it (a type no local worker serves, or one whose TaskDef
+  limits it: those limits are global, so every process posts such tasks,
+  its own included, `Engine.share_of`, and its worker runs them as pulls,
+  each claim under the limits), or kept its row at the takeover (no local
+  worker served its type then: the local groups never had it). Any other
+  row of an owned run would be one an earlier owner posted that the
+  takeover's `SharedTasks.adopt` did not see, its task queued locally by
+  recovery: the row is voided, not run twice. (Fenced posts and adoption
+  leave no such row; the check stays as a safeguard.)
 """
 
 from __future__ import annotations
@@ -202,7 +206,8 @@ class Pullers:
         if (
             ownership is not None
             and ownership.owns(task.run_id)
-            and not self.engine.share_of(task.type, group)  # a limited type's: queued here
+            and task.task_id not in self.shared.posted_here()
+            and not self.shared.holds(task.task_id)
         ):  # see the module note
             await self.shared.queue.withdraw([task.task_id])
             return

@@ -14,9 +14,12 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   them. The post is *not* in the journal record's transaction (the run's
   batch commits through the group committer, shared with other runs): if the
   process dies between the commit and the post, the run's new owner
-  recovers it and queues its SCHEDULED tasks again (and puts IN_PROGRESS
-  ones back, keeping the worker's row: a post of a task id already queued
-  changes nothing).
+  recovers it and queues its SCHEDULED tasks again (an IN_PROGRESS one
+  whose worker still holds its row stays that worker's: `adopt`). A post is
+  fenced with this process's lease on the run's partition at the epoch the
+  task was offered under (`SharedQueue.push`): one written after the run
+  moved away writes nothing, and a task offered once it moved is dropped
+  here (its new owner recovers it).
 - **Polling** (`poll`): any process claims the group's next task in global
   order (priority, then age) with the TaskDef's global limits
   (concurrentExecLimit, rateLimitPerFrequency / rateLimitFrequencyInSeconds)
@@ -36,10 +39,25 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   whose lease ran out refuses both: `StaleTask`, whichever process the old
   worker calls. (A heartbeat stops there: the owner holds no lease of its
   own on a shared task.) The owner voids a row when its task ends any other
-  way (a timeout, a cancel), for the tasks it posted — after a takeover,
-  recovery posted every open one again. A task with no row (served locally, or finished already) is
-  checked against the journal when its run is owned elsewhere, then routed
-  as on one process.
+  way (a timeout, a cancel), for the tasks it posted or kept (`adopt`) —
+  after a takeover, recovery posts every open task of a type no local
+  worker serves again. A task with no row (served locally, or finished
+  already) is checked against the journal when its run is owned elsewhere,
+  then routed as on one process.
+- **Takeovers** (`adopt`, issue 17's "double run"): a run recovered here (at
+  open, or on taking its partition over) may have rows an earlier owner
+  posted. Before recovery queues anything, `adopt` deletes, in one
+  statement for all the recovered runs, their unclaimed rows of the
+  (group, type) pairs a local worker serves here: those tasks then run
+  locally, once. Every other row of theirs is *kept*: a claimed one stays
+  its worker's (its result or its reaped lease reaches the owner as
+  before), a lapsed one awaits its `lapsed` message, and so does a task
+  whose result waits in the inbox (its row is gone); recovery leaves such a
+  task in progress (`holds`). A kept task is neither queued locally nor
+  posted again (`offer` takes it and does nothing) until it is voided —
+  it ended, or went back to its queue after its lease lapsed — and is then
+  routed afresh. A fresh task
+  of a locally served type costs nothing more: one lookup in memory.
 """
 
 from __future__ import annotations
@@ -48,7 +66,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -58,6 +76,7 @@ from cadenza._errors import InvalidOperation, NotFound, StaleTask
 from cadenza._log import get_logger
 from cadenza.actors import Reply
 from cadenza.core._status import TaskStatus
+from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._messages import Poll, QueuedTask, TaskStartedMsg
 from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import encode
@@ -78,8 +97,9 @@ _OPEN = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 class SharedTasks:
     """The shared worker-group queues of one process; see the module note."""
 
-    def __init__(self, engine: Engine, url: str, *, connections: int = 4):
+    def __init__(self, engine: Engine, url: str, *, connections: int = 4, owner: str | None = None):
         self.engine = engine
+        self.owner = owner  # this process's lease owner name: posts are fenced with it
         self.queue = SharedQueue(url, connections=connections)
         self.reap_every_s = REAP_EVERY_S
         self.posted = 0  # tasks this process posted
@@ -92,6 +112,7 @@ class SharedTasks:
         self._busy: AbstractContextManager[None] | None = None
         self._reaped: dict[tuple[str, str], float] = {}
         self._open: dict[str, tuple[str, QueuedTask]] = {}  # posted here, not voided since
+        self._kept: dict[str, str] = {}  # task id -> run id: a row `adopt` left (see the note)
         self.watch = SharedWatch(self)  # their depth and the types nobody polls
         self._wake = anyio.Event()  # set (and replaced) by `kick`
         self._heard = 0  # kicks: posts heard, slots freed
@@ -118,20 +139,49 @@ class SharedTasks:
     # -- SharedDispatch: what this process's runs post and void ----------------------
 
     def offer(self, group: str, task: QueuedTask) -> bool:
-        """Post `task` (True) unless a local worker of `group` serves its type here."""
+        """Post `task` (True) unless a local worker of `group` serves its type here and no
+        row an earlier owner posted for it is left (`adopt`)."""
+        if task.task_id in self._kept:
+            return True  # its row, or its result in the inbox, is where it stays
         if not self.engine.share_of(task.type, group):
             return False
+        epoch = self.engine.epoch_of(task.run_id)
+        if epoch is None and self.owner is not None:
+            return True  # the run moved away: its new owner recovers the task
         row = QueuedRow(
-            task.task_id, group, task.type, task.priority, task.run_id, dataclasses.asdict(task)
-        )
+            task.task_id, group, task.type, task.priority, task.run_id,
+            dataclasses.asdict(task), epoch or 0,
+        )  # fmt: skip
         self._open[task.task_id] = (group, task)
         self._add(("push", row))
         return True
 
     def void(self, task_id: str) -> None:
-        if task_id in self._open:  # posted here (recovery offers every open task again)
-            del self._open[task_id]
+        kept = self._kept.pop(task_id, None)  # ended or back in its queue: routed afresh
+        posted = self._open.pop(task_id, None)  # posted here (recovery offers open tasks again)
+        if posted is not None or kept is not None:
             self._add(("void", task_id))
+
+    async def adopt(self, run_ids: Sequence[str]) -> None:
+        """Runs about to be recovered here: delete their unclaimed rows of the types local
+        workers serve here, keep the others' tasks off the local groups (module note).
+        Raises what the database raises (the recovery fails and is redone)."""
+        served = [  # (not a limited type's: its tasks go through the queue wherever served)
+            (g, t)
+            for t, g in self.engine._worker_groups.items()
+            if g != SYSTEM_GROUP and not self.engine.share_of(t, g)
+        ]
+        taken, kept = await self.queue.adopt(run_ids, served)
+        runs = set(run_ids)
+        for task_id in [t for t, r in self._kept.items() if r in runs]:
+            del self._kept[task_id]  # as the rows are now
+        self._kept.update(kept)
+        if taken or kept:
+            log.info("shared_queue.adopted", runs=len(runs), removed=len(taken), kept=len(kept))
+
+    def holds(self, task_id: str) -> bool:
+        """True while `task_id` is kept by the shared queue since `adopt` (module note)."""
+        return task_id in self._kept
 
     def _add(self, op: tuple[str, Any]) -> None:
         self._ops.append(op)
@@ -165,7 +215,7 @@ class SharedTasks:
             items = [item for _kind, item in self._ops[:run]]
             try:
                 if kind == "push":
-                    await self.queue.push(items)
+                    await self.queue.push(items, self.owner)
                     self.posted += len(items)
                 else:
                     await self.queue.withdraw(items)
