@@ -9,6 +9,7 @@ result), so a result never interleaves with the run's other work.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,12 +18,12 @@ from cadenza._json import check_payload
 from cadenza.core._ids import run_id_of
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import TaskRun, shown_group
-from cadenza.dispatch._messages import Poll, TaskResult
+from cadenza.dispatch._messages import Poll, QueuedTask, TaskResult
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import Heartbeat, TaskProgress
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import ask_run, calls_translated
-from cadenza.runtime._shared_tasks import SharedTasks
+from cadenza.runtime._shared_tasks import POLL_PAUSE_MAX_S, SharedTasks
 
 
 class ExternalWorkers:
@@ -43,6 +44,8 @@ class ExternalWorkers:
         with calls_translated(f"poll for {task_type!r}"):
             if shared is not None and engine.share_of(task_type, group_name):
                 task = await shared.poll(group_name, task_type, worker, wait_s)
+            elif shared is not None:  # a local worker serves it here: the shared queue too
+                task = await self._poll_local_then_shared(group_name, task_type, worker, wait_s)
             else:
                 task = await engine.group_ref(group_name).ask(
                     lambda reply: Poll(task_type, worker, wait_s, reply)
@@ -67,6 +70,33 @@ class ExternalWorkers:
             worker_id=worker,
             iteration=task.iteration,
         )
+
+    async def _poll_local_then_shared(
+        self, group: str, task_type: str, worker: str | None, wait_s: float
+    ) -> QueuedTask | None:
+        """A poll for a type a local worker of `group` serves in this process: the group's
+        own tasks first (this process's runs'), then the shared queue's (other processes'
+        runs', which this process's pulls would take too), looked at again as posts are
+        heard, else after a pause doubling to `POLL_PAUSE_MAX_S`, until `wait_s` ran out."""
+        shared = self._shared
+        assert shared is not None
+        group_ref = self._engine.group_ref(group)
+        deadline = time.monotonic() + wait_s
+        pause = 0.005
+        while True:
+            wake = shared.waker()  # a post heard from now on ends the pause below
+            task: QueuedTask | None = await group_ref.ask(
+                lambda reply: Poll(task_type, worker, 0, reply)
+            )
+            if task is None:
+                for claimed in await shared.take(group, task_type, worker):
+                    if await shared.started(claimed, worker):
+                        return claimed
+            left = deadline - time.monotonic()
+            if task is not None or left <= 0:
+                return task
+            await shared.wait(min(pause, left), wake)
+            pause = min(POLL_PAUSE_MAX_S, pause * 2)
 
     async def report(self, task_id: Any, make: Any, what: str, *, ends: bool = True) -> None:
         """Send the message `make(task_id, reply)` to the run owning `task_id` (`ends`: it

@@ -286,6 +286,57 @@ async def test_a_local_worker_of_the_group_keeps_its_tasks_local(
         assert await queue_rows(pg_url) == []
 
 
+async def test_an_external_poll_where_a_local_worker_serves_the_type_sees_the_shared_queue(
+    pg_url: str, clock: VirtualClock
+) -> None:
+    """b has a local worker for `job` (one slot, kept busy by b's own run); a owns a run
+    whose `job` task waits in the shared queue. An external poll at b gets b's own queued
+    task first, then a's from the shared queue. Before, a poll at b saw only b's local
+    group: a's task was never handed out there."""
+    async with two_processes(pg_url, clock) as (a, b):
+        busy, release = anyio.Event(), anyio.Event()
+
+        async def hold(data: dict[str, Any]) -> dict[str, Any]:
+            busy.set()
+            await release.wait()
+            return {"n": data["n"]}
+
+        b.worker("job", hold, concurrency=1)
+        held_run = await b.start("one", {"n": 1})
+        try:
+            with anyio.fail_after(30):
+                await busy.wait()  # b's only slot: no pulls from b now
+            queued_here = await b.start("one", {"n": 2})  # waits in b's local group
+            remote = await a.start("one", {"n": 3})
+            await a.settle()
+            assert [row[1] for row in await queue_rows(pg_url)] == [None]  # a's, unclaimed
+            first = await b.poll("job", worker_id="ext")
+            second = await b.poll("job", worker_id="ext")
+            assert first is not None
+            assert second is not None
+            assert (first.run_id, second.run_id) == (queued_here, remote)
+            await b.complete(first.id, {"n": 20})
+            await b.complete(second.id, {"n": 30})
+            async with anyio.create_task_group() as tg:  # a waiting poll hears a's post
+                polled: list[Any] = []
+
+                async def poll_at_b() -> None:
+                    polled.append(await b.poll("job", worker_id="ext", wait=30))
+
+                tg.start_soon(poll_at_b)
+                later = await a.start("one", {"n": 4})
+            assert polled[0] is not None
+            assert polled[0].run_id == later
+            await b.complete(polled[0].id, {"n": 40})
+            assert (await a.wait(later, timeout=30)).output == {"result": 40}
+        finally:
+            release.set()
+        assert (await a.wait(remote, timeout=30)).output == {"result": 30}
+        assert (await b.wait(queued_here, timeout=30)).output == {"result": 20}
+        assert (await b.wait(held_run, timeout=30)).output == {"result": 1}
+        assert await queue_rows(pg_url) == []
+
+
 async def test_tasks_posted_by_an_owner_killed_with_sigkill_complete_after_the_takeover(
     pg_url: str,
 ) -> None:
