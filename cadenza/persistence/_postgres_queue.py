@@ -86,7 +86,8 @@ PUSH = (
 )
 _NEXT = (
     f"SELECT task_id FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
-    "AND claimed_by IS NULL AND NOT lapsed ORDER BY priority DESC, age LIMIT $4"
+    "AND claimed_by IS NULL AND NOT lapsed AND run_id <> ALL($6::text[]) "
+    "ORDER BY priority DESC, age LIMIT $4"
 )
 _LEASE = "claimed_by = $3, lease_s = $5, lease_until = now() + make_interval(secs => $5)"
 CLAIM = (
@@ -136,6 +137,10 @@ PUSH_NOTIFY = (
     f"SELECT pg_notify('{CHANNEL}', '') WHERE EXISTS (SELECT 1 FROM pushed)"
 )
 WITHDRAW = f"DELETE FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[])"
+RELEASE = (
+    f"UPDATE {SCHEMA}.queue SET claimed_by = NULL, lease_until = NULL "
+    "WHERE task_id = ANY($1::text[]) AND NOT lapsed"
+)
 POLLED = (
     f"INSERT INTO {SCHEMA}.queue_polls (grp, task_type, at) "
     "SELECT g, t, now() FROM unnest($1::text[], $2::text[]) AS p(g, t) "
@@ -293,8 +298,10 @@ class SharedQueue:
         limit: int = 1,
         concurrency: int | None = None,
         limits: Limits | None = None,
+        skip_runs: Sequence[str] = (),
     ) -> list[Claimed]:
-        """Lease up to `limit` of the next tasks (priority, then age) to `worker`.
+        """Lease up to `limit` of the next tasks (priority, then age) to `worker`, none of
+        a run in `skip_runs`.
 
         With a concurrency limit (`concurrency`, or `limits`), at most that
         many tasks of the type are leased at once across every process; with
@@ -310,10 +317,14 @@ class SharedQueue:
             limits = Limits(concurrency)
         async with self._pool.acquire() as conn:
             if limits.concurrency is None and limits.rate is None:
-                rows = await conn.fetch(CLAIM, group, task_type, worker, limit, lease_s)
+                rows = await conn.fetch(
+                    CLAIM, group, task_type, worker, limit, lease_s, list(skip_runs)
+                )
                 return _in_order(rows)
             async with conn.transaction():
-                rows = await _limited(conn, group, task_type, worker, lease_s, limit, limits)
+                rows = await _limited(
+                    conn, group, task_type, worker, lease_s, limit, limits, list(skip_runs)
+                )
             return _in_order(rows)
 
     async def reap(self, group: str, task_type: str) -> list[tuple[str, str]]:
@@ -360,6 +371,11 @@ class SharedQueue:
         """The task is done: remove it; False if `worker` no longer holds its lease."""
         async with self._pool.acquire() as conn:
             return await conn.fetchval(ACK, task_id, worker) is not None
+
+    async def release(self, task_ids: Sequence[str]) -> None:
+        """Give claimed tasks back unstarted: claimable again at once (a lapsed row stays)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(RELEASE, list(task_ids))
 
     async def withdraw(self, task_ids: Sequence[str]) -> None:
         """Remove tasks whatever their state (their run withdrew them)."""
@@ -415,7 +431,14 @@ class SharedQueue:
 
 
 async def _limited(
-    conn: Any, group: str, task_type: str, worker: str, lease_s: float, limit: int, limits: Limits
+    conn: Any,
+    group: str,
+    task_type: str,
+    worker: str,
+    lease_s: float,
+    limit: int,
+    limits: Limits,
+    skip_runs: list[str],
 ) -> list[Any]:
     """A limited claim, inside the caller's transaction: see the module note."""
     import asyncpg
@@ -432,7 +455,9 @@ async def _limited(
     if room <= 0:
         return []
     try:
-        rows: list[Any] = await conn.fetch(CLAIM_NOWAIT, group, task_type, worker, room, lease_s)
+        rows: list[Any] = await conn.fetch(
+            CLAIM_NOWAIT, group, task_type, worker, room, lease_s, skip_runs
+        )
     except asyncpg.LockNotAvailableError:
         return []
     if rows and limits.rate is not None:

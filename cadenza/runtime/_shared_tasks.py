@@ -66,7 +66,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -244,12 +244,16 @@ class SharedTasks:
         await self._caught_up(group, task_type, worker_id)
         deadline = time.monotonic() + wait_s
         pause = 0.005
+        unread: set[str] = set()  # runs whose state could not be read for this poll
         while True:
             wake = self._wake  # a post heard from now on ends the pause below
-            for task in await self.take(group, task_type, worker_id):
-                if await self.started(task, worker_id):
+            claimed = await self.take(group, task_type, worker_id, skip_runs=unread)
+            for task in claimed:
+                if await self.started(task, worker_id, unread):
                     self.handed += 1
                     return task
+            if claimed:  # each voided, or its run skipped from now on: the next, at once
+                continue
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -258,17 +262,25 @@ class SharedTasks:
             pause = min(POLL_PAUSE_MAX_S, pause * 2)
 
     async def take(
-        self, group: str, task_type: str, worker_id: str | None, limit: int = 1
+        self,
+        group: str,
+        task_type: str,
+        worker_id: str | None,
+        limit: int = 1,
+        *,
+        skip_runs: Collection[str] = (),
     ) -> list[QueuedTask]:
         """Claim up to `limit` of the group's next tasks of `task_type` in global order,
-        under the TaskDef's lease and global limits (leases that ran out reaped first); the
-        caller tells each run its task started (`started`)."""
+        under the TaskDef's lease and global limits (leases that ran out reaped first), none
+        of a run in `skip_runs` nor of one whose recovery keeps failing here (`unrecovered`);
+        the caller tells each run its task started (`started`)."""
         await self.note_poll(group, task_type)
         lease_s, limits = self._terms(task_type)
         claimer = f"{worker_id or 'worker'}#{uuid.uuid4().hex[:12]}"
         await self._reap(group, task_type)
+        skipped = [*skip_runs, *self.engine.recovery.unrecovered]
         claimed = await self.queue.claim(
-            group, task_type, claimer, lease_s, limit=limit, limits=limits
+            group, task_type, claimer, lease_s, limit=limit, limits=limits, skip_runs=skipped
         )
         return [QueuedTask(**row.body) for row in claimed]
 
@@ -329,8 +341,11 @@ class SharedTasks:
         for task_id, run_id in await self.queue.reap(group, task_type):
             log.info("shared_queue.lease_lapsed", task_id=task_id, run_id=run_id)
 
-    async def started(self, task: QueuedTask, worker_id: str | None) -> bool:
-        """Tell the run its task started; False (and the row voided) if it refused."""
+    async def started(
+        self, task: QueuedTask, worker_id: str | None, unread: set[str] | None = None
+    ) -> bool:
+        """Tell the run its task started; False if it refused (the row voided) or its state
+        cannot be read now (the row given back for later, the run added to `unread`)."""
         at = self.engine.clock.now()
         try:
             await self.engine.run(task.run_id).ask(
@@ -339,6 +354,12 @@ class SharedTasks:
         except (InvalidOperation, NotFound) as exc:  # ended meanwhile: the row was stale
             log.info("shared_queue.start_refused", task_id=task.task_id, error=str(exc))
             await self.queue.withdraw([task.task_id])
+            return False
+        except Exception as exc:  # its run could not be read (a failing recovery, an outage)
+            log.warning("shared_queue.start_failed", task_id=task.task_id, error=repr(exc))
+            if unread is not None:
+                unread.add(task.run_id)
+            await self.queue.release([task.task_id])
             return False
         return True
 

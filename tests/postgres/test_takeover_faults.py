@@ -195,3 +195,48 @@ async def test_a_failing_recovery_is_given_up_here_once_its_partition_moves_on(
         assert b.unrecovered == {}
         assert bad not in b._engine.recovery.retrying
         assert bad in set(c._engine._runs.keys())  # c recovered it
+
+
+async def test_a_poll_passes_over_the_task_of_a_run_whose_recovery_keeps_failing(
+    pg_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b takes over a dead a whose four runs' `step_a` tasks wait in the shared queue; the
+    read of the oldest one's run fails in b. Polls at b hand out the other three, never the
+    read's error; the bad run's task stays queued and is handed out once its run recovers.
+    Before, the first poll claimed the bad run's task and raised its read error."""
+    async with (
+        cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
+        cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
+    ):
+        await prepare(a)
+        await prepare(b)
+        remote = {"step_a": "remote"}  # no worker anywhere: the tasks wait in the queue
+        bad, *good = [
+            await a.start("three_steps", {"n": i}, task_to_group=remote) for i in range(4)
+        ]
+        await a.settle()
+        load_run = Engine.load_run
+
+        async def failing(engine: Engine, run_id: str) -> Loaded | None:
+            if engine is b._engine and run_id == bad:
+                raise RuntimeError(f"read of {run_id} refused")
+            return await load_run(engine, run_id)
+
+        monkeypatch.setattr(Engine, "load_run", failing)
+        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
+        await parts(b).tick()
+        await b.settle()
+        served = []
+        for _ in range(3):
+            task = await b.poll("step_a", group="remote")
+            assert task is not None
+            served.append(task.run_id)
+            await b.complete(task.id, {"n": 100})
+        assert sorted(served) == sorted(good)
+        assert await b.poll("step_a", group="remote") is None  # the bad one's: passed over
+        monkeypatch.undo()  # the cause went away
+        await clock.advance(120)
+        await b.settle()
+        task = await b.poll("step_a", group="remote", wait=10)
+        assert task is not None
+        assert task.run_id == bad
