@@ -252,7 +252,7 @@ class Pullers:
                 raise
             except BaseException as exc:  # a crash (not a failure): the attempt fails, retried
                 verdict = crash_verdict(task, exc)
-                crash = verdict.reason
+                crash = (verdict.reason or "").removeprefix("worker crashed: ")  # as a slot's
             finally:
                 self.watch.unwatch(task.task_id)
         if verdict is None or scope.cancel_called:  # (a verdict: it swallowed the cancel)
