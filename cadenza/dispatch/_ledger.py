@@ -20,7 +20,8 @@ loop, one at a time, so it needs no lock.
 - **Local executions.** A local slot registers the attempt it executes
   (`executing`); when the attempt ends any other way (a timeout, a cancel,
   a refused start), `release` cancels the execution, so a hung function
-  cannot hold its slot for ever.
+  cannot hold its slot for ever. A task pulled from the shared queues is
+  registered the same way (`watch`): its run, if owned here, cancels it so.
 - **Original place.** When a lease expires, its queue key is kept under
   (run id, task reference); the retry of that task, once due, is queued at
   that key (`place_for`), not behind the work that arrived since.
@@ -257,6 +258,11 @@ class Ledger:
             return False
         self.executions[task_id] = cancel
         return True
+
+    def watch(self, task_id: str, cancel: Callable[[], None]) -> None:
+        """A task pulled from the shared queues runs here: `cancel` is called if this
+        process's run ends the attempt (`release`) before `executed`."""
+        self.executions[task_id] = cancel
 
     def executed(self, task_id: str) -> None:
         self.executions.pop(task_id, None)

@@ -221,15 +221,21 @@ async def _crashed(
     error = _summary(exc)
     ledger.keep_place(task.task_id)
     ledger.release(task.task_id, failed=True)
-    failed = TaskResult(
-        task.task_id, None, failed=True, reason=f"worker crashed: {error}", lost=True,
-        error=_logged(task, exc, "task.worker_crashed"),
-    )  # fmt: skip
+    failed = crash_verdict(task, exc)
     try:
         await runs(task.run_id).tell(failed)
         await group_ref.tell(WorkerCrashed(task.type, error))
     except ActorSystemStopped:  # closing: recovery re-queues the task at its place
         log.info("worker.crash_unsent", task_id=task.task_id, error=error)
+
+
+def crash_verdict(task: QueuedTask, exc: BaseException) -> TaskResult:
+    """The failed verdict of a worker that crashed with `exc` holding `task` (logged as
+    `task.worker_crashed`, with its traceback kept on the attempt); see the module note."""
+    return TaskResult(
+        task.task_id, None, failed=True, reason=f"worker crashed: {_summary(exc)}", lost=True,
+        error=_logged(task, exc, "task.worker_crashed"),
+    )  # fmt: skip
 
 
 async def _execute_unless_ended(

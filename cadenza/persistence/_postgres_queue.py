@@ -162,6 +162,7 @@ UNCLAIMED = (
     f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) "
     "AND claimed_by IS NULL AND NOT lapsed"
 )
+LIVE = f"SELECT task_id FROM {SCHEMA}.queue WHERE task_id = ANY($1::text[]) AND {_LIVE}"
 WAITING = (
     f"SELECT count(*) FROM {SCHEMA}.queue WHERE grp = $1 AND task_type = $2 "
     "AND claimed_by IS NULL AND NOT lapsed"
@@ -409,6 +410,13 @@ class SharedQueue:
         """Those of `task_ids` queued and held by no lease."""
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(UNCLAIMED, list(task_ids))
+        return {r[0] for r in rows}
+
+    async def live(self, task_ids: Sequence[str]) -> set[str]:
+        """Those of `task_ids` whose row is claimed under a lease that has not run out (by
+        the database's clock): the others ended (row gone), lapsed, or ran out."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(LIVE, list(task_ids))
         return {r[0] for r in rows}
 
     async def overview(self) -> list[Waiting]:

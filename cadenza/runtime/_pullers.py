@@ -31,12 +31,23 @@ from the shared queue and runs them on those slots.
   `ctx.heartbeat()` (`TaskContext`), which here is `rt.heartbeat` (the
   row's lease extended; `StaleTask` once it ran out). A function that
   crashes (a `BaseException` that is not an `Exception`) fails the attempt,
-  retried per its policy; it does not count towards pausing the worker.
+  retried per its policy, and counts towards pausing the worker as a local
+  slot's crash does (`WorkerCrashed` to the group: past the restart
+  intensity the type is paused there, locally and for pulls alike).
+- **A function whose attempt ended is cancelled**, as a local slot's is:
+  at once if this process owns the run, else within a check interval of
+  its row going or its lease running out (`_pulled_watch`).
 - **Capacity is the local pool's.** A pull reserves the free slots it asks
   for (`LocalWorker.running`) before its round trip and gives back what it
   did not get, so local and pulled tasks together never exceed the pool's
   size; a pulled task's end frees its slot as a local one's does
-  (`WorkerDone` to the group).
+  (`WorkerDone` to the group). An autoscaled pool grows for pulled work
+  as for local work (`_autoscale`): a pull that finds the pool saturated
+  below its maximum asks for one task more, and on getting it grows the
+  pool by one slot; the group's slots follow (`Tick`), and the pool
+  shrinks as before, counting pulled tasks in the busy slots it keeps. (A
+  saturated pool below its maximum costs a claim per pull round; one at
+  its maximum, or a fixed one, costs none.)
 - **Ordering of local and shared tasks.** Local first: the group hands a
   freed slot to its own queue of that type at once, and a pull happens only
   while that queue is empty. So a process's own tasks are never passed over
@@ -78,10 +89,12 @@ import anyio
 from cadenza._errors import StaleTask
 from cadenza._log import get_logger
 from cadenza.core._system_tasks import SYSTEM_GROUP
+from cadenza.dispatch._autoscale import grow
 from cadenza.dispatch._groups import _tell_soon
-from cadenza.dispatch._messages import QueuedTask, TaskResult, Tick, WorkerDone
-from cadenza.dispatch._slots import LocalWorker, execute
+from cadenza.dispatch._messages import QueuedTask, TaskResult, Tick, WorkerCrashed, WorkerDone
+from cadenza.dispatch._slots import LocalWorker, crash_verdict, execute
 from cadenza.engine._host import Engine
+from cadenza.runtime._pulled_watch import PulledWatch
 from cadenza.runtime._shared_tasks import SharedTasks
 from cadenza.runtime._workers import ExternalWorkers
 
@@ -99,6 +112,7 @@ class Pullers:
         self.engine = engine
         self.shared = shared
         self.workers = ExternalWorkers(engine)
+        self.watch = PulledWatch(engine, shared)  # cancels functions whose attempt ended
         self.pulled = 0  # tasks pulled and started here
         self.finished = 0  # of those, verdicts reported (accepted or stale)
         self.chained = 0  # pulled by a slot that had just finished a pulled task
@@ -106,6 +120,7 @@ class Pullers:
 
     def serving(self) -> None:
         self.engine.system.start_soon(self._loop, name="shared-pullers")
+        self.watch.serving()
 
     async def _loop(self) -> None:
         pause = PULL_PAUSE_MIN_S
@@ -158,8 +173,11 @@ class Pullers:
             if queue is not None and queue.head(state.tasks) is not None:
                 continue  # local first: see the module note
             free = worker.concurrency - worker.running
-            if free <= 0:
-                continue
+            growing = free <= 0  # saturated: one slot more if a task waits (autoscaled)
+            if growing:
+                if worker.concurrency >= worker.max_size:
+                    continue
+                free = 1
             worker.running += free  # reserved across the round trip
             tasks: list[QueuedTask] = []
             reserved = self.engine.system.busy()  # `settle()` waits for local work held back
@@ -168,12 +186,15 @@ class Pullers:
                 tasks = await self.shared.take(group, task_type, f"pull:{group}", limit=free)
             finally:
                 worker.running -= free
-                if len(tasks) < free:  # slots given back: the group may have local work for them
+                if len(tasks) < free and not growing:  # slots given back: local work may use them
                     _tell_soon(self.engine.system, self.engine.group_ref(group), Tick("pull"))
                 reserved.__exit__(None, None, None)
             self.more = len(tasks) == free
+            if growing and tasks and grow(worker, self.engine.clock.now()):
+                _tell_soon(self.engine.system, self.engine.group_ref(group), Tick("grew"))
             for task in tasks:
                 worker.running += 1
+                worker.peak = max(worker.peak, worker.running)  # shrinks only below what ran
                 took += 1
                 busy = self.engine.system.busy()  # `settle()` waits for it
                 busy.__enter__()
@@ -187,21 +208,28 @@ class Pullers:
         module note), the next shared task on the same slot; then free the slot."""
         worker_id = f"pull:{group}"
         next_task: QueuedTask | None = task
+        crash: str | None = None
         try:
-            while next_task is not None:
-                await self._one(worker_id, group, worker, next_task)
-                next_task = await self._next(group, worker, worker_id)
+            while next_task is not None and crash is None:
+                crash = await self._one(worker_id, group, worker, next_task)
+                if crash is None:
+                    next_task = await self._next(group, worker, worker_id)
         except Exception as exc:  # its lease runs out; the owner retries it
             if not self.engine.system.stopping:
                 log.warning("shared_queue.pulled_task_lost", task_id=task.task_id, error=repr(exc))
         finally:
             busy.__exit__(None, None, None)
-            try:
-                await self.engine.group_ref(group).tell(WorkerDone(task.type))
+            ended = WorkerDone(task.type) if crash is None else WorkerCrashed(task.type, crash)
+            try:  # a crash counts towards pausing the worker, as a local slot's does
+                await self.engine.group_ref(group).tell(ended)
             except Exception:  # closing: nothing left to free
                 worker.running -= 1
 
-    async def _one(self, worker_id: str, group: str, worker: LocalWorker, task: QueuedTask) -> None:
+    async def _one(
+        self, worker_id: str, group: str, worker: LocalWorker, task: QueuedTask
+    ) -> str | None:
+        """Run `task` and report its verdict; the crash's summary if the function crashed
+        (the slot then stops pulling: the group counts the crash, see `_slots`)."""
         ownership = self.engine.ownership
         if (
             ownership is not None
@@ -210,20 +238,27 @@ class Pullers:
             and not self.shared.holds(task.task_id)
         ):  # see the module note
             await self.shared.queue.withdraw([task.task_id])
-            return
+            return None
         if not await self.shared.started(task, worker_id):
-            return
+            return None
         self.pulled += 1
         beats = cast(Any, _Heartbeats(self.workers, task.task_id))
-        try:
-            verdict = await execute(worker, task, group, beats)
-        except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # a crash (not a failure): the attempt fails, retried
-            reason = f"worker crashed: {type(exc).__name__}: {exc}"
-            log.warning("task.worker_crashed", task_id=task.task_id, error=reason)
-            verdict = TaskResult(task.task_id, None, failed=True, reason=reason)
+        verdict: TaskResult | None = None
+        crash = None
+        with self.watch.watch(task.task_id, group, task.type) as scope:  # `_pulled_watch`
+            try:
+                verdict = await execute(worker, task, group, beats)
+            except (anyio.get_cancelled_exc_class(), KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:  # a crash (not a failure): the attempt fails, retried
+                verdict = crash_verdict(task, exc)
+                crash = (verdict.reason or "").removeprefix("worker crashed: ")  # as a slot's
+            finally:
+                self.watch.unwatch(task.task_id)
+        if verdict is None or scope.cancel_called:  # (a verdict: it swallowed the cancel)
+            return None  # cancelled: its attempt ended (it timed out, its run ended)
         await self._report(task, verdict)
+        return crash
 
     async def _next(self, group: str, worker: LocalWorker, worker_id: str) -> QueuedTask | None:
         """The next shared task for the slot just freed, if it may pull: the worker live, the

@@ -340,6 +340,7 @@ async def test_a_pulled_tasks_heartbeat_is_rt_heartbeat_and_a_crash_fails_the_at
                     raise
             return {"n": data["n"] * 10}
 
+        pullers(b).watch.check_every_s = 3600.0  # the heartbeat meets the lapse, not b's check
         b.worker("job", job, concurrency=2)
         held_run = await a.start("one", {"n": 1})
         with anyio.fail_after(30):
