@@ -70,20 +70,27 @@ async def serve(path: str, runs: int, inflight: int, mode: str, pollers: int, le
                 name = "three_steps" if mode == "three" else "one_task"
                 await rt.wait(await rt.start(name, {"n": i}))
 
-        async def poller() -> None:
-            nonlocal handed
-            while handed < runs:
+        own_done = anyio.Event()
+
+        async def poller() -> None:  # until this process's own runs ended: any process's
+            nonlocal handed  # task may be handed here, so a count of them could stop it
+            while not own_done.is_set():  # while another's runs still wait (a hang)
                 task = await rt.poll("remote", wait=0.2)
                 if task is not None:
                     handed += 1
                     await rt.complete(task.id, {"n": 1})
 
+        async def all_runs() -> None:
+            async with anyio.create_task_group() as tg:
+                for i in range(runs):
+                    tg.start_soon(one, i)
+            own_done.set()
+
         async with anyio.create_task_group() as tg:
             if mode == "poll":
                 for _ in range(pollers):
                     tg.start_soon(poller)
-            for i in range(runs):
-                tg.start_soon(one, i)
+            tg.start_soon(all_runs)
         return time.perf_counter() - began, time.process_time() - cpu_began
 
 
