@@ -164,6 +164,20 @@ async def test_a_call_whose_owner_died_waits_for_the_takeover_and_gets_the_new_o
     assert parts(b).applied == 1
 
 
+async def paused_behind_a_stale_owner(a: cadenza.Runtime, b: cadenza.Runtime, url: str) -> str:
+    """A run a started, still in a's memory as RUNNING, that b took over (a's lease ran out
+    on the database's clock; a has not noticed) and paused; its id."""
+    remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
+    run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
+    await a.settle()
+    assert (await a.get(run_id)).status == "RUNNING"
+    await kill_on_the_database_clock(url, parts(a).leases.owner)
+    await parts(b).tick()  # b takes a's partitions over; a has not noticed
+    await b.settle()
+    await b.pause(run_id)
+    return run_id
+
+
 async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_state(
     pair: tuple[cadenza.Runtime, cadenza.Runtime], pg_url: str
 ) -> None:
@@ -173,14 +187,7 @@ async def test_an_owner_that_lost_its_lease_unawares_does_not_refuse_from_stale_
     again, of b through the inbox: the run resumes. (Found by the shared world's sweep;
     before, the caller got `OwnershipLost` and had to ask again itself.)"""
     a, b = pair
-    remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
-    run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
-    await a.settle()
-    assert (await a.get(run_id)).status == "RUNNING"
-    await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-    await parts(b).tick()  # b takes a's partitions over; a has not noticed
-    await b.settle()
-    await b.pause(run_id)
+    run_id = await paused_behind_a_stale_owner(a, b, pg_url)
     await a.resume(run_id)  # lost, then forwarded to b
     assert (await b.get(run_id)).status == "RUNNING"
     assert parts(b).applied == 1
@@ -193,14 +200,7 @@ async def test_a_stale_owner_reads_a_run_as_its_new_owner_wrote_it(
     still holds the run's actor as RUNNING. `get` on a says PAUSED, as the journal does.
     Before, a answered RUNNING from its stale memory."""
     a, b = pair
-    remote = {"step_a": "remote"}  # no worker: the run's actor stays in a's memory
-    run_id = await a.start("three_steps", {"n": 1}, task_to_group=remote)
-    await a.settle()
-    assert (await a.get(run_id)).status == "RUNNING"
-    await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-    await parts(b).tick()
-    await b.settle()
-    await b.pause(run_id)
+    run_id = await paused_behind_a_stale_owner(a, b, pg_url)
     assert run_id in set(a._engine._runs.keys())  # the stale actor is still there
     assert (await a.get(run_id)).status == "PAUSED"
 

@@ -32,6 +32,31 @@ from tests.postgres.test_shared_runtime import (
 )
 
 
+async def taken_over_with_one_read_failing(
+    a: cadenza.Runtime, b: cadenza.Runtime, url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, list[str]]:
+    """a starts four runs whose `step_a` goes to group `remote` (no worker anywhere: the
+    tasks wait in the shared queue), then dies on the database's clock; b takes them over,
+    its read of the first one failing until `monkeypatch.undo()`. (That run, the others.)"""
+    await prepare(a)
+    await prepare(b)
+    remote = {"step_a": "remote"}
+    bad, *good = [await a.start("three_steps", {"n": i}, task_to_group=remote) for i in range(4)]
+    await a.settle()
+    load_run = Engine.load_run
+
+    async def failing(engine: Engine, run_id: str) -> Loaded | None:
+        if engine is b._engine and run_id == bad:
+            raise RuntimeError(f"read of {run_id} refused")
+        return await load_run(engine, run_id)
+
+    monkeypatch.setattr(Engine, "load_run", failing)
+    await kill_on_the_database_clock(url, parts(a).leases.owner)
+    await parts(b).tick()
+    await b.settle()
+    return bad, good
+
+
 async def test_one_run_whose_recovery_raises_does_not_give_the_takeover_back(
     pg_url: str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -41,24 +66,7 @@ async def test_one_run_whose_recovery_raises_does_not_give_the_takeover_back(
         cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
         cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
     ):
-        await prepare(a)
-        await prepare(b)
-        remote = {"step_a": "remote"}  # no worker: RUNNING in a until taken over
-        bad, *good = [
-            await a.start("three_steps", {"n": i}, task_to_group=remote) for i in range(4)
-        ]
-        await a.settle()
-        load_run = Engine.load_run
-
-        async def failing(engine: Engine, run_id: str) -> Loaded | None:
-            if engine is b._engine and run_id == bad:
-                raise RuntimeError(f"read of {run_id} refused")
-            return await load_run(engine, run_id)
-
-        monkeypatch.setattr(Engine, "load_run", failing)
-        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-        await parts(b).tick()
-        await b.settle()
+        bad, good = await taken_over_with_one_read_failing(a, b, pg_url, monkeypatch)
         assert held(b) == set(range(PARTITIONS))  # kept: not given back for one run
         await parts(b).tick()
         assert parts(b).taken_over == PARTITIONS  # and not taken (over) again
@@ -208,24 +216,7 @@ async def test_a_poll_passes_over_the_task_of_a_run_whose_recovery_keeps_failing
         cadenza.Runtime(pg_url, clock=clock, seed=1, lease_s=LEASE_S) as a,
         cadenza.Runtime(pg_url, clock=clock, seed=2, lease_s=LEASE_S) as b,
     ):
-        await prepare(a)
-        await prepare(b)
-        remote = {"step_a": "remote"}  # no worker anywhere: the tasks wait in the queue
-        bad, *good = [
-            await a.start("three_steps", {"n": i}, task_to_group=remote) for i in range(4)
-        ]
-        await a.settle()
-        load_run = Engine.load_run
-
-        async def failing(engine: Engine, run_id: str) -> Loaded | None:
-            if engine is b._engine and run_id == bad:
-                raise RuntimeError(f"read of {run_id} refused")
-            return await load_run(engine, run_id)
-
-        monkeypatch.setattr(Engine, "load_run", failing)
-        await kill_on_the_database_clock(pg_url, parts(a).leases.owner)
-        await parts(b).tick()
-        await b.settle()
+        bad, good = await taken_over_with_one_read_failing(a, b, pg_url, monkeypatch)
         served = []
         for _ in range(3):
             task = await b.poll("step_a", group="remote")
