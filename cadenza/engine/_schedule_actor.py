@@ -45,6 +45,7 @@ from cadenza._log import get_logger
 from cadenza.actors import Actor, ActorCrashed, ActorStopped, ActorSystemStopped, Reply
 from cadenza.core._cron import jitter_of, tick_key
 from cadenza.core._schedules import ScheduleSpec, ScheduleState, decide_overlap, due
+from cadenza.engine._messages import FromInbox
 from cadenza.engine._schedule_store import wake_of
 from cadenza.persistence import JournalWriteError
 
@@ -114,6 +115,7 @@ class ScheduleActor(Actor[Any]):
         self.state: ScheduleState | None = None
         self.created_at = 0.0
         self._counts: list[tuple[str, int, float | None]] = []  # for the metrics, once durable
+        self._inbox_id: int | None = None  # the forwarded call in hand (`FromInbox`)
 
     async def started(self) -> None:
         loaded = await self.scheduler.store.load(self.name)
@@ -122,6 +124,9 @@ class ScheduleActor(Actor[Any]):
 
     async def receive(self, message: Any) -> None:
         self._counts = []
+        self._inbox_id = None
+        if isinstance(message, FromInbox):  # its id is journaled with its effect
+            self._inbox_id, message = message.inbox_id, message.message
         try:
             if isinstance(message, (Due, RunEnded, Check)) and not self.scheduler.owns(self.name):
                 return  # its partition is another process's: that one ticks it
@@ -370,7 +375,9 @@ class ScheduleActor(Actor[Any]):
             event = events[0]
         else:
             event = {"type": "schedule.batch", "events": events, "at": now}
-        await self.scheduler.store.save(state, event, created_at=self.created_at, now=now)
+        await self.scheduler.store.save(
+            state, event, created_at=self.created_at, now=now, inbox_seen=self._inbox_id
+        )
         self.state = state
         counts, self._counts = self._counts, []
         for result, count, late_s in counts:

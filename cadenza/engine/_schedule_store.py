@@ -65,9 +65,16 @@ class ScheduleStore:
         return ScheduleState.from_json(dict(loaded.snapshot)), loaded.info.created_at
 
     async def save(
-        self, state: ScheduleState, event: dict[str, Any], *, created_at: float, now: float
+        self,
+        state: ScheduleState,
+        event: dict[str, Any],
+        *,
+        created_at: float,
+        now: float,
+        inbox_seen: int | None = None,
     ) -> None:
-        """Append one record (durable on return): `event` and the state as its snapshot."""
+        """Append one record (durable on return): `event` and the state as its snapshot
+        (`inbox_seen`: the forwarded call it applied, `Append.inbox_seen`)."""
         info = StreamInfo(
             stream_id=stream_of(state.spec.name),
             kind=SCHEDULE_KIND,
@@ -79,7 +86,9 @@ class ScheduleStore:
             parked=state.buffered is None,
             wake_at=wake_of(state),
         )
-        await self.journal.append(Append(info, [event], snapshot=state.to_json()))
+        await self.journal.append(
+            Append(info, [event], snapshot=state.to_json(), inbox_seen=inbox_seen)
+        )
 
     async def rows(self) -> list[StreamInfo]:
         """Every schedule's row, deleted ones included, oldest first."""

@@ -55,11 +55,13 @@ import anyio
 
 from cadenza._log import get_logger
 from cadenza.actors import ActorRef, Reply
+from cadenza.core._schedules import Schedule
 from cadenza.engine._audit import rows_marked_ended
 from cadenza.engine._host import Engine
 from cadenza.engine._inbox_codec import Unreadable, encode, readable
 from cadenza.engine._inbox_outcome import outcome_of_error, outcome_of_value, refusal_of
 from cadenza.engine._messages import FromInbox, GetRun
+from cadenza.engine._schedule_actor import Control
 from cadenza.persistence import PostgresJournal
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.persistence._shared import Posted, SharedJournal
@@ -239,7 +241,7 @@ class Partitions:
                 try:
                     if item.id <= through.get(item.run_id, 0):  # its effect is in the journal
                         log.info("inbox.applied_before", run_id=item.run_id, id=item.id)
-                        outcome = outcome_of_value(item.run_id if item.kind == "start" else None)
+                        outcome = await self._answered_before(item)
                     else:
                         outcome = await self._apply(item)
                 except Unreadable as exc:  # no owner ever can: set aside, the run goes on
@@ -262,23 +264,41 @@ class Partitions:
         self.dead_letters += len(dead)
         return len(applied)
 
-    def _target(self, item: Posted) -> tuple[ActorRef[Any], bool]:
-        """The actor that applies `item`, and whether it is its run's (which journals the
+    def _target(self, item: Posted) -> ActorRef[Any]:
+        """The actor that applies `item` (its run's or its schedule's; each journals the
         inbox id with the message's effect: `FromInbox`)."""
         for prefix, target in self.routes.items():
             if item.run_id.startswith(prefix):
-                return target(item.run_id), False
+                return target(item.run_id)
         if item.kind.startswith("schedule_"):  # kept for the next drain: the scheduler opens
             raise LookupError(f"no scheduler open here yet for {item.run_id!r}")
-        return self.engine.run(item.run_id), True
+        return self.engine.run(item.run_id)
+
+    async def _answered_before(self, item: Posted) -> dict[str, Any]:
+        """The outcome of `item`, applied (its effect journaled) by an owner that died before
+        deleting it: what that application answered, as the journal tells it. A start: its
+        run; a schedule's trigger or backfill: the runs its ticks made (the schedule's recent
+        ticks); anything else answered None."""
+        wants = {"schedule_control": "triggered", "schedule_backfill": "backfilled"}
+        result = wants.get(item.kind)
+        if item.kind == "start":
+            return outcome_of_value(item.run_id)
+        if result is None or (result == "triggered" and item.body.get("what") != "trigger"):
+            return outcome_of_value(None)
+        view: Schedule | None = await self._target(item).ask(lambda r: Control("get", r))
+        ticks = [t for t in (view.recent if view is not None else ()) if t["result"] == result]
+        if result == "triggered":
+            return outcome_of_value(ticks[-1]["run_id"] if ticks else None)
+        start, end = item.body["start"], item.body["end"]
+        return outcome_of_value([t["run_id"] for t in ticks if start <= t["at"] <= end])
 
     async def _apply(self, item: Posted) -> dict[str, Any] | None:
         """Apply `item` as a direct call on its run (or schedule) would be; its outcome (None
         for a message nobody answers). Raises what is no answer (`refusal_of`): kept, redone."""
-        ref, a_run = self._target(item)
+        ref = self._target(item)
         reply: Reply[Any] = Reply()
         message = await readable(item, reply, self.engine.registry.by_digest)
-        await ref.tell(FromInbox(message, item.id) if a_run else message)
+        await ref.tell(FromInbox(message, item.id))
         if getattr(message, "reply", None) is None:
             await ref.ask(GetRun)  # a barrier: answered once the message's batch is durable
             return None
