@@ -22,7 +22,10 @@ out on the same clock, so the others take its partitions over within
 
 So a joining member gets its share within a tick or two of the others,
 a leaving member (`leave`: rows deleted, leases released) hands its
-partitions over at once, and a dead one's go within `lease_s`. Balancing
+partitions over at once, and a dead one's go within `lease_s`: a tick
+reports when the first lease another member holds runs out
+(`Balance.expiry_in_s`), and the next tick comes just after it when that
+is sooner than `lease_s / 3` (`next_tick_in`). Balancing
 never takes a partition whose lease is alive: moves go through a release.
 """
 
@@ -35,6 +38,8 @@ from cadenza.persistence import _postgres_schema as sql
 from cadenza.persistence._postgres_leases import Leases
 from cadenza.persistence._postgres_schema import PARTITIONS
 
+EXPIRY_SLACK_S = 0.01  # a tick meant for a lease's expiry comes this long after it
+
 
 @dataclass(frozen=True, slots=True)
 class Balance:
@@ -45,6 +50,7 @@ class Balance:
     acquired: dict[int, int] = field(default_factory=dict)  # partition → epoch
     released: list[int] = field(default_factory=list)
     lost: set[int] = field(default_factory=set)  # taken over by another member
+    expiry_in_s: float | None = None  # until the first lease another member holds runs out
 
 
 def share_of(owner: str, members: list[str]) -> int:
@@ -69,7 +75,19 @@ async def balance(conn: Any, leases: Leases, lease_s: float) -> Balance:
         released = await leases.release(conn, sorted(leases.held)[-surplus:])
     elif surplus < 0:
         acquired = await leases.acquire(conn, lease_s, None, -surplus)
-    return Balance(members, share, acquired, released, lost)
+    expiry_in_s = await conn.fetchval(sql.NEXT_EXPIRY, leases.owner)
+    return Balance(members, share, acquired, released, lost, expiry_in_s)
+
+
+def next_tick_in(lease_s: float, balance: Balance) -> float:
+    """Seconds to the next tick: `lease_s / 3`, or sooner, just after the first lease another
+    member holds runs out. A live member renews long before; a dead one's partitions are
+    then taken at once, within `lease_s` of its death, where the next regular tick could
+    come up to `lease_s / 3` later."""
+    regular = lease_s / 3
+    if balance.expiry_in_s is None:
+        return regular
+    return max(0.0, min(regular, balance.expiry_in_s + EXPIRY_SLACK_S))
 
 
 async def leave(conn: Any, leases: Leases) -> list[int]:

@@ -304,6 +304,10 @@ HEARTBEAT = (
 )
 LIVE_MEMBERS = f"SELECT owner FROM {SCHEMA}.members WHERE expires_at > now() ORDER BY owner"
 LEAVE = f"DELETE FROM {SCHEMA}.members WHERE owner = $1"
+NEXT_EXPIRY = (  # seconds until the first lease another member holds runs out, or NULL
+    f"SELECT extract(epoch FROM min(expires_at) - now())::float8 FROM {SCHEMA}.leases "
+    "WHERE owner IS NOT NULL AND owner <> $1 AND expires_at > now()"
+)
 RELEASE = (
     f"UPDATE {SCHEMA}.leases SET owner = NULL, expires_at = '-infinity' "
     "WHERE owner = $1 AND partition = ANY($2::integer[])"

@@ -181,6 +181,13 @@ class _StoreConnection:
         if query == sql.LEAVE:
             store.members.pop(args[0], None)
             return []
+        if query == sql.NEXT_EXPIRY:
+            left = [
+                row.expires_at - now
+                for row in rows.values()
+                if row.owner is not None and row.owner != args[0] and row.expires_at > now
+            ]
+            return [(min(left) if left else None,)]
         raise NotImplementedError(f"the simulated database does not answer {query!r}")
 
 

@@ -11,8 +11,9 @@ transaction.
 
 - `joined()` (at open, before recovery): one balancing tick takes this
   process's even share of the free partitions, so recovery finds its runs.
-- The heartbeat (`serving()`, every `lease_s / 3`, on the real clock: the
-  leases live on the database's): one `balance` tick renews the leases,
+- The heartbeat (`serving()`, every `lease_s / 3`, or just after the first
+  lease another member holds runs out when that is sooner, `next_tick_in`;
+  on the real clock: the leases live on the database's): one `balance` tick renews the leases,
   releases a surplus (a member joined) and takes free or expired partitions
   (a member left or died). A partition lost or released has its runs'
   actors dropped at once (a write of theirs in flight is refused by the
@@ -63,6 +64,7 @@ from cadenza.engine._inbox_outcome import outcome_of_error, outcome_of_value, re
 from cadenza.engine._messages import FromInbox, GetRun
 from cadenza.engine._schedule_actor import Control
 from cadenza.persistence import PostgresJournal
+from cadenza.persistence._postgres_members import next_tick_in
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.persistence._shared import Posted, SharedJournal
 from cadenza.runtime._forwarded import answered_when_applied
@@ -97,6 +99,7 @@ class Partitions:
             self.shared = engine.shared = SharedTasks(engine, journal.url, owner=self.leases.owner)
             self.pullers = Pullers(engine, self.shared)
         self.applied = 0  # inbox messages applied here
+        self.next_tick_s = lease_s / 3  # the heartbeat's pause (`next_tick_in`)
         self.dead_letters = 0  # inbox messages set aside here as unreadable (`Unreadable`)
         self.taken_over = 0  # partitions taken after open
         self.leases.on_lost = self._lost_in_round
@@ -118,6 +121,7 @@ class Partitions:
         if self.shared is not None:
             await self.shared.open()
         tick = await self.journal.balance(self.lease_s)
+        self.next_tick_s = next_tick_in(self.lease_s, tick)  # sooner to take a dead one's
         log.info("partitions.joined", owner=self.leases.owner, members=len(tick.members),
                  held=len(self.leases.held))  # fmt: skip
 
@@ -157,7 +161,7 @@ class Partitions:
 
     async def _heartbeat(self) -> None:
         while True:
-            await anyio.sleep(self.lease_s / 3)
+            await anyio.sleep(self.next_tick_s)
             try:
                 await self.tick()
             except Exception as exc:  # the server away: the leases run out, others take over

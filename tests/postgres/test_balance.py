@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from cadenza.persistence import PostgresJournal
-from cadenza.persistence._postgres_members import share_of
+from cadenza.persistence._postgres_members import EXPIRY_SLACK_S, next_tick_in, share_of
 from cadenza.persistence._postgres_schema import PARTITIONS
 
 LEASE_S = 30.0
@@ -114,3 +114,28 @@ async def test_a_dead_members_partitions_are_taken_over_once_its_lease_runs_out(
         lost = await c.renew(LEASE_S)  # C wakes up: everything it held was taken
         assert lost == orphaned
         assert held(c) == set()
+
+
+async def test_a_tick_comes_just_after_another_members_lease_runs_out(pg_url: str) -> None:
+    """A tick reports when the first lease another member holds runs out; the next tick is
+    then due just after it, not up to `lease_s / 3` later, so a dead member's partitions
+    go within `lease_s` of its death. Alone, or with members renewing, ticks keep their
+    `lease_s / 3` pace. (Before, the next tick came only `lease_s / 3` after the last.)"""
+    async with PostgresJournal(pg_url, owner="A") as a:
+        alone = await a.balance(LEASE_S)
+        assert alone.expiry_in_s is None
+        assert next_tick_in(LEASE_S, alone) == LEASE_S / 3
+        async with PostgresJournal(pg_url, owner="B") as b:
+            await tick(a, b, a, b)
+            renewing = await a.balance(LEASE_S)
+            assert renewing.expiry_in_s is not None
+            assert next_tick_in(LEASE_S, renewing) == LEASE_S / 3  # B renews long before
+            await _sql(  # B last renewed a while ago: its leases run out in 2 s
+                pg_url,
+                "UPDATE cadenza.leases SET expires_at = now() + interval '2 seconds' "
+                "WHERE owner = 'B'",
+            )
+            dying = await a.balance(LEASE_S)
+            assert dying.expiry_in_s is not None
+            assert 1.0 < dying.expiry_in_s <= 2.0
+            assert next_tick_in(LEASE_S, dying) == dying.expiry_in_s + EXPIRY_SLACK_S
