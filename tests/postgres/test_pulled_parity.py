@@ -21,9 +21,9 @@ from cadenza.dispatch._autoscale import AUTOSCALE_IDLE_S
 from cadenza.dispatch._slots import WORKER_RESTARTS_MAX
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.testing import VirtualClock
-from tests.postgres.test_shared_poll import ONE, expire_queue_leases, queue_rows, two_processes
+from tests.postgres.test_shared_poll import expire_queue_leases, queue_rows, two_processes
 from tests.postgres.test_shared_pullers import pullers
-from tests.postgres.test_shared_runtime import LEASE_S, held, parts
+from tests.postgres.test_shared_runtime import held
 
 
 @asynccontextmanager
@@ -33,19 +33,7 @@ async def apart(
     """Runtimes a and b as `two_processes` makes them, each on a clock of its own."""
     clock_a = VirtualClock(start=1_800_000_000.0)
     clock_b = VirtualClock(start=1_800_000_000.0)
-    async with (
-        cadenza.Runtime(url, clock=clock_a, seed=1, lease_s=LEASE_S) as a,
-        cadenza.Runtime(url, clock=clock_b, seed=2, lease_s=LEASE_S) as b,
-    ):
-        for rt in (a, b):
-            await rt.register(ONE)
-            await rt.register_task({"name": "job", **taskdef})
-        await parts(a).tick()
-        await parts(b).tick()
-        await b.settle()
-        assert held(a)
-        assert held(b)
-        assert held(a).isdisjoint(held(b))
+    async with two_processes(url, clock_a, taskdef, clock_b=clock_b) as (a, b):
         yield a, clock_a, b
 
 

@@ -69,12 +69,17 @@ async def expire_queue_leases(url: str) -> None:
 
 @asynccontextmanager
 async def two_processes(
-    url: str, clock: VirtualClock, taskdef: dict[str, Any] | None = None
+    url: str,
+    clock: VirtualClock,
+    taskdef: dict[str, Any] | None = None,
+    *,
+    clock_b: VirtualClock | None = None,
 ) -> AsyncIterator[tuple[cadenza.Runtime, cadenza.Runtime]]:
-    """Runtimes a and b with half the partitions each, `ONE` and `TWO` registered, no worker."""
+    """Runtimes a and b with half the partitions each, `ONE` and `TWO` registered, no worker
+    (b on `clock_b` when given, else both on `clock`)."""
     async with (
         cadenza.Runtime(url, clock=clock, seed=1, lease_s=LEASE_S) as a,
-        cadenza.Runtime(url, clock=clock, seed=2, lease_s=LEASE_S) as b,
+        cadenza.Runtime(url, clock=clock_b or clock, seed=2, lease_s=LEASE_S) as b,
     ):
         for rt in (a, b):  # each process registers what it serves (registries are per process)
             await rt.register(ONE)
