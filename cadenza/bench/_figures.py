@@ -1,11 +1,14 @@
-"""Small helpers every benchmark shares: percentiles, resident memory, the machine."""
+"""Small helpers every benchmark shares: percentiles, resident memory, the collector's
+time, the machine."""
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import sqlite3
 import sys
+import time
 from typing import Any
 
 
@@ -46,3 +49,24 @@ def machine() -> dict[str, Any]:
         if hasattr(os, "getloadavg")
         else None,
     }
+
+
+class CollectorTime:
+    """Times CPython's cyclic collections from construction until `stop()`."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._began = 0.0
+        gc.callbacks.append(self._observe)
+
+    def _observe(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+
+    def stop(self) -> float:
+        """Stop timing; the seconds collections took."""
+        if self._observe in gc.callbacks:
+            gc.callbacks.remove(self._observe)
+        return self.seconds

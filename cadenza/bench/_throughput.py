@@ -28,7 +28,7 @@ import anyio
 
 import cadenza
 from cadenza.bench import _ceilings, _probe
-from cadenza.bench._figures import percentiles_ms
+from cadenza.bench._figures import CollectorTime, percentiles_ms
 from cadenza.bench._sizes import Size
 
 NAME = "throughput"
@@ -62,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--durability", default="full", choices=["full", "normal"])
     parser.add_argument(
         "--metrics", default="on", choices=["on", "off"], help="keep rt.metrics (default: on)"
+    )
+    parser.add_argument(
+        "--gc",
+        default="tuned",
+        choices=["tuned", "default"],
+        help="Runtime(gc_tuning=...): tuned (the default) or CPython's defaults",
     )
 
 
@@ -114,14 +120,17 @@ async def measure(
     durability: str = "full",
     metrics: bool = True,
     batch_size: int | None = None,
+    gc_tuning: bool = True,
 ) -> dict[str, Any]:
     """Run `workflows` three-step workflows on a fresh journal at `db`; the figures.
 
     Started by `callers` concurrent `rt.start` callers, or with `batch_size`
     by `rt.start_many` (figures `{"start_many": "unavailable"}` if absent).
+    `gc_s` is the time the cyclic collector took during the measurement.
     """
+    options: dict[str, Any] = {} if gc_tuning else {"gc_tuning": False}
     async with cadenza.Runtime(
-        db, durability=durability, seed=1, metrics=None if metrics else False
+        db, durability=durability, seed=1, metrics=None if metrics else False, **options
     ) as rt:
         if batch_size is not None and not _probe.has_start_many(rt):
             return {"mode": "batch", "start_many": "unavailable"}
@@ -139,6 +148,7 @@ async def measure(
 
         _probe.on_finished(rt, finished)
         records_before, commits_before = _probe.journal_counts(rt)
+        collector = CollectorTime()
         cpu_before, wall_before = time.process_time(), time.perf_counter()
         if batch_size is not None:
             await _start_batches(rt, workflows, callers, batch_size, started_at)
@@ -149,6 +159,7 @@ async def measure(
             await all_done.wait()
         wall = max(time.perf_counter() - wall_before, 1e-9)
         cpu = time.process_time() - cpu_before
+        gc_s = collector.stop()
         records, commits = _probe.journal_counts(rt)
         records, commits = records - records_before, commits - commits_before
     latencies = [ended[run_id] - began for run_id, began in started_at.items()]
@@ -158,6 +169,7 @@ async def measure(
         else f"rt.start from {callers} callers",
         "durability": durability,
         "metrics": metrics,
+        "gc_tuning": gc_tuning,
         "workflows": workflows,
         "workflows_per_s": round(workflows / wall, 1),
         "starts_per_s": round(workflows / max(starts_s, 1e-9), 1),
@@ -167,6 +179,7 @@ async def measure(
         "records_per_workflow": round(records / workflows, 2),
         "records_per_commit": round(records / max(1, commits), 1),
         "wall_s": round(wall, 3),
+        "gc_s": round(gc_s, 3),
     }
 
 
@@ -182,6 +195,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 durability=args.durability,
                 metrics=args.metrics == "on",
                 batch_size=args.batch_size if args.batch else None,
+                gc_tuning=args.gc == "tuned",
             )
         )
     ceilings = _ceilings.measure(0.02 if args.tiny else 1.0, args.durability)

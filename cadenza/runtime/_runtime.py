@@ -19,7 +19,7 @@ from typing import Any, Self, overload
 
 from prometheus_client import CollectorRegistry
 
-from cadenza import _trace
+from cadenza import _gc, _trace
 from cadenza._errors import RuntimeClosed
 from cadenza.actors import Clock, Delivery
 from cadenza.core._schedule import DEFAULT_GROUP
@@ -89,6 +89,10 @@ class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
             (started by a caller, or found unfinished at recovery, and not yet
             ended nor only waiting on a timer or signal), `start` waits for
             one to end instead of memory growing without bound.
+        gc_tuning: while open, freeze the objects alive at opening out of the
+            cyclic collector's walks and make young collections rarer
+            (`cadenza._gc`; undone when the last runtime closes). False
+            leaves the collector as the application set it.
 
     Every call taking a run id raises `NotFound` for an id no run has, and
     every call raises `InvalidArgument` (naming the parameter) for an
@@ -117,6 +121,7 @@ class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
         metrics: Any = None,
         unserved_warning_s: float | None = 60.0,
         lease_s: float = 10.0,
+        gc_tuning: bool = True,
     ) -> None:
         self._observing = Observing(metrics)
         self._engine = build_engine(
@@ -145,6 +150,7 @@ class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
         self._operator = Operator(self._engine)
         self._scheduler = self._new_scheduler(self._engine)
         self._entered = False
+        self._gc_tuning = gc_tuning
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -152,11 +158,22 @@ class Runtime(RunOperations, ScheduleCalls, SystemTaskCalls):
         if self._entered:
             raise RuntimeClosed("this runtime was already entered: use one `async with` each")
         self._entered = True
-        await self._observing.opened(self._engine, self._scheduler)
+        if self._gc_tuning:
+            _gc.acquire()
+        try:
+            await self._observing.opened(self._engine, self._scheduler)
+        except BaseException:
+            if self._gc_tuning:
+                _gc.release()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self._observing.closed(self._engine)
+        try:
+            await self._observing.closed(self._engine)
+        finally:
+            if self._gc_tuning:
+                _gc.release()
 
     @property
     def damaged(self) -> list[str]:
