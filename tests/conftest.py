@@ -14,6 +14,7 @@ import cadenza
 from cadenza.testing import VirtualClock
 from tests._postgres import PostgresServer
 from tests._postgres import missing as postgres_missing
+from tests._settles import SettlesChecker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,6 +30,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def settles_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[SettlesChecker]:
+    """Every skipped confirming decide walk is made anyway and must find nothing
+    (`tests/_settles.py`)."""
+    checker = SettlesChecker()
+    monkeypatch.setattr("cadenza.engine._run_actor.decide", checker.decide)
+    monkeypatch.setattr("cadenza.engine._run_actor.settles", checker.settles)
+    yield checker
+    assert not checker.violations, "\n".join(checker.violations[:5])
 
 
 def three_steps(name: str = "three_steps", version: int = 1, **extra: Any) -> dict[str, Any]:

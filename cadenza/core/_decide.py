@@ -57,6 +57,7 @@ from cadenza.core._events import (
     TaskCompleted,
     TaskFailed,
     TaskMarked,
+    TaskScheduled,
     WorkflowFailed,
 )
 from cadenza.core._failure_run import naming_failure_run
@@ -199,6 +200,17 @@ def decide(definition: WorkflowDef, state: WorkflowState, env: Environment) -> l
         if scratch.state.status is not WorkflowStatus.RUNNING:
             return decisions
     raise InternalError(f"run {state.id}: a decide round took {ROUND_STEPS_MAX} steps")
+
+
+def settles(decisions: list[Event]) -> bool:
+    """Whether the round after `decisions` (a non-empty `decide` round, applied) decides nothing.
+
+    True when every decision only scheduled a task: no task ended in the round, so
+    nothing was held back for the next round (`fresh` stays empty), and the walk
+    that ended the round, which found no step, saw the very state the next round
+    starts from. The run's actor then skips that confirming walk.
+    """
+    return all(type(event) is TaskScheduled for event in decisions)
 
 
 ROUND_STEPS_MAX = 100_000  # a round longer than this is a bug, not a workflow

@@ -27,10 +27,37 @@ a round costs one list copy, not a deep copy.
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from cadenza.core._events import Event, TaskScheduled
-from cadenza.core._state import WorkflowState, apply
+from cadenza.core._state import TaskState, WorkflowState, apply
+
+_Slotted = TypeVar("_Slotted", WorkflowState, TaskState)
+
+
+def _copier(kind: type[_Slotted]) -> Callable[[_Slotted], _Slotted]:
+    """A function copying a `kind` field by field, made as `dataclasses` makes `__init__`."""
+    lines = [f"    new.{name} = value.{name}" for name in kind.__slots__]
+    source = (
+        "def copy(value):\n    new = new_object(kind)\n" + "\n".join(lines) + "\n    return new\n"
+    )
+    scope: dict[str, Any] = {"new_object": object.__new__, "kind": kind}
+    exec(source, scope)  # the source is made of the class's own slot names
+    copy: Callable[[_Slotted], _Slotted] = scope["copy"]
+    return copy
+
+
+_COPIERS: dict[type[Any], Callable[[Any], Any]] = {
+    WorkflowState: _copier(WorkflowState),
+    TaskState: _copier(TaskState),
+}
+
+
+def shallow_copy(value: _Slotted) -> _Slotted:
+    """A copy of a slotted state sharing its fields' values (`copy.copy`, a fraction the cost)."""
+    copied: _Slotted = _COPIERS[type(value)](value)
+    return copied
 
 
 class Scratch:
@@ -38,7 +65,7 @@ class Scratch:
 
     def __init__(self, state: WorkflowState):
         self.origin = state
-        self.state = copy.copy(state)
+        self.state = shallow_copy(state)
         self.state.tasks = list(state.tasks)
         self.state.index = dict(state.index)
         self._own: set[str] = set()
@@ -49,7 +76,7 @@ class Scratch:
             if task_id in self._own or task_id not in self.origin.index:
                 continue
             position = self.state.index[task_id]
-            self.state.tasks[position] = copy.copy(self.state.tasks[position])
+            self.state.tasks[position] = shallow_copy(self.state.tasks[position])
             self._own.add(task_id)
         apply(self.state, event)
 

@@ -24,7 +24,7 @@ from typing import Any
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza._log import get_logger
 from cadenza.actors import Actor, ActorSystemStopped, Reply
-from cadenza.core._decide import decide
+from cadenza.core._decide import decide, settles
 from cadenza.core._events import (
     Event,
     TaskCompleted,
@@ -481,6 +481,8 @@ class RunActor(Actor[Any]):
             for decision in decisions:
                 apply(state, decision)
                 events.append(decision)
+            if settles(decisions):
+                return
         raise InternalError(f"run {state.id}: decide did not settle in {DECIDE_ROUNDS_MAX} rounds")
 
     def _expire(self, state: WorkflowState, now: float, events: list[Event]) -> None:
