@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 from cadenza.core._decide import settles
-from cadenza.engine import _run_actor
+from cadenza.engine.run import _actor as _run_actor
 
 
 class SettlesChecker:
-    """Patches `_run_actor`'s `decide` and `settles`; `violations` lists what was lost."""
+    """Patches `_actor`'s `decide` and `settles`; `violations` lists what was lost."""
 
     def __init__(self) -> None:
         self.violations: list[str] = []

@@ -37,8 +37,8 @@ def settles_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[SettlesChecker]
     """Every skipped confirming decide walk is made anyway and must find nothing
     (`tests/_settles.py`)."""
     checker = SettlesChecker()
-    monkeypatch.setattr("cadenza.engine._run_actor.decide", checker.decide)
-    monkeypatch.setattr("cadenza.engine._run_actor.settles", checker.settles)
+    monkeypatch.setattr("cadenza.engine.run._actor.decide", checker.decide)
+    monkeypatch.setattr("cadenza.engine.run._actor.settles", checker.settles)
     yield checker
     assert not checker.violations, "\n".join(checker.violations[:5])
 

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from cadenza._errors import InvalidArgument, JournalCorrupted, NotFound
 from cadenza.core._views import WorkflowRun
-from cadenza.engine._schedule_store import run_rows
+from cadenza.engine.schedules._store import run_rows
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 from cadenza.runtime._inspect import read_run
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cadenza._cli._inspect import existing
-from cadenza.engine._schedule_store import ScheduleStore
+from cadenza.engine.schedules._store import ScheduleStore
 from cadenza.persistence import SqliteJournal
 
 

@@ -3,7 +3,7 @@
 Design note
 -----------
 A schedule is journaled as a stream of its own (the engine's
-`_schedule_store`): each change is one record whose snapshot is the whole
+`cadenza.engine.schedules`): each change is one record whose snapshot is the whole
 `ScheduleState` below, so loading a schedule reads one snapshot. The state
 holds the definition (`ScheduleSpec`) and the progress: `next_at`, the tick
 that is due next (None: paused, ended or deleted); `running`, the runs it

@@ -6,9 +6,13 @@ Builds on the kernel (`cadenza.actors`), the journal
 messages, journals the batch's events as one record, and only then acts.
 The loader batches reads of runs, the registry holds definitions and
 TaskDefs, and the host wires runs, groups and timers together.
+
+Subpackages: `run` (the run actor and its parts), `schedules` (a
+schedule's actor and its stream), `shared` (several processes on one
+journal: ownership, foreign runs, the inbox's codecs).
 """
 
 from cadenza.engine._registry import Registry
-from cadenza.engine._run_actor import RunActor
+from cadenza.engine.run._actor import RunActor
 
 __all__ = ["Registry", "RunActor"]

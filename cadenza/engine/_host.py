@@ -53,14 +53,14 @@ from cadenza.engine._http_task import HTTP_WORKER
 from cadenza.engine._loader import RunLoader
 from cadenza.engine._messages import ChildEnded, Operate, Wake
 from cadenza.engine._observer import Observer
-from cadenza.engine._ownership import MINT_TRIES, Ownership, SharedDispatch, actor_for
 from cadenza.engine._rebuilt_rows import damaged_runs, derive_row
 from cadenza.engine._recovery import recover_rows
 from cadenza.engine._recovery_retry import RecoveryRetries
 from cadenza.engine._registry import Registry
-from cadenza.engine._run_starts import not_started, start_message
-from cadenza.engine._schedule_store import is_schedule_row
 from cadenza.engine._timer_counts import TimerCounts
+from cadenza.engine.run._starts import not_started, start_message
+from cadenza.engine.schedules._store import is_schedule_row
+from cadenza.engine.shared._ownership import MINT_TRIES, Ownership, SharedDispatch, actor_for
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded, StreamInfo
 from cadenza.persistence._postgres_schema import partition_of

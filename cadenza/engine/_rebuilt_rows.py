@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from cadenza._log import get_logger
 from cadenza.core._failure_run import owes_failure_run
 from cadenza.core._state import restore
-from cadenza.engine._run_timing import state_row
+from cadenza.engine.run._timing import state_row
 from cadenza.language._definition import WorkflowDef
 from cadenza.language._parse import parse_workflow_def
 from cadenza.persistence import Journal, StreamInfo

@@ -40,7 +40,7 @@ from cadenza.core._schedules import Schedule, ScheduleSpec
 from cadenza.dispatch._timers import Arm
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun
-from cadenza.engine._schedule_actor import (
+from cadenza.engine.schedules._actor import (
     Backfill,
     Check,
     Control,
@@ -49,7 +49,7 @@ from cadenza.engine._schedule_actor import (
     RunEnded,
     ScheduleActor,
 )
-from cadenza.engine._schedule_store import STREAM_PREFIX, ScheduleStore, stream_of
+from cadenza.engine.schedules._store import STREAM_PREFIX, ScheduleStore, stream_of
 
 log = get_logger("cadenza.engine")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from cadenza.engine._schedule_store import run_rows as runs_only
+from cadenza.engine.schedules._store import run_rows as runs_only
 from cadenza.persistence import StreamInfo
 from cadenza.runtime import Runtime
 

@@ -22,7 +22,7 @@ takeover and inbox code as a process on PostgreSQL:
   `wait` woken by a post or after `poll_s`). A message posted `awaited`
   gets an outcome row, written by its owner in the same step that deletes
   the message (`done`): what the owner's call answered, or the error it
-  raised (`cadenza.engine._inbox_outcome`). The poster waits for it
+  raised (`cadenza.engine.shared._inbox_outcome`). The poster waits for it
   (`outcome`, woken by a notification, else polling every `poll_s`), and
   taking it deletes it; one nobody took (its poster gave up or died) is
   deleted `OUTCOME_TTL_S` after it was written, by a later `done`.

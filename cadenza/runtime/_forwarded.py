@@ -26,8 +26,8 @@ import anyio
 from cadenza._errors import RuntimeClosed
 from cadenza._log import get_logger
 from cadenza.actors import Reply
-from cadenza.engine._inbox_outcome import error_of, settle
 from cadenza.engine._messages import StartRun
+from cadenza.engine.shared._inbox_outcome import error_of, settle
 from cadenza.persistence import DuplicateKey, Journal, JournalClosed
 from cadenza.persistence._shared import Inbox
 

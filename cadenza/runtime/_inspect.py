@@ -18,7 +18,7 @@ from cadenza.core._state import restore
 from cadenza.core._views import WorkflowRun
 from cadenza.engine._host import Engine
 from cadenza.engine._messages import GetRun
-from cadenza.engine._schedule_store import is_schedule_row, run_rows
+from cadenza.engine.schedules._store import is_schedule_row, run_rows
 from cadenza.persistence import Journal, SqliteJournal, StreamInfo
 
 

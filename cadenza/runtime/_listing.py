@@ -8,7 +8,7 @@ from typing import Any
 from cadenza._errors import JournalCorrupted
 from cadenza.core._views import WorkflowRun
 from cadenza.engine._host import Engine
-from cadenza.engine._schedule_store import run_rows
+from cadenza.engine.schedules._store import run_rows
 from cadenza.runtime import _arguments as check
 
 RUNS_LIMIT_MAX = 100_000

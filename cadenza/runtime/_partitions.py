@@ -2,7 +2,7 @@
 
 Design note
 -----------
-`Partitions` is the engine's `Ownership` (`cadenza.engine._ownership`) for
+`Partitions` is the engine's `Ownership` (`cadenza.engine.shared._ownership`) for
 a `Runtime` on a PostgreSQL URL (or on the simulation's shared in-memory
 journal: any `SharedJournal` with an owner). The journal is fenced with this
 process's owner name (`PostgresJournal(owner=...)`): runs hash to its
@@ -59,10 +59,10 @@ from cadenza.actors import ActorRef, Reply
 from cadenza.core._schedules import Schedule
 from cadenza.engine._audit import rows_marked_ended
 from cadenza.engine._host import Engine
-from cadenza.engine._inbox_codec import Unreadable, encode, readable
-from cadenza.engine._inbox_outcome import outcome_of_error, outcome_of_value, refusal_of
 from cadenza.engine._messages import FromInbox, GetRun
-from cadenza.engine._schedule_actor import Control
+from cadenza.engine.schedules._actor import Control
+from cadenza.engine.shared._inbox_codec import Unreadable, encode, readable
+from cadenza.engine.shared._inbox_outcome import outcome_of_error, outcome_of_value, refusal_of
 from cadenza.persistence import PostgresJournal
 from cadenza.persistence._postgres_members import next_tick_in
 from cadenza.persistence._postgres_schema import partition_of

@@ -2,7 +2,7 @@
 
 Design note
 -----------
-`SharedTasks` is the engine's `SharedDispatch` (`cadenza.engine._ownership`)
+`SharedTasks` is the engine's `SharedDispatch` (`cadenza.engine.shared._ownership`)
 for a `Runtime` on a PostgreSQL URL. Its table and claims are
 `cadenza.persistence._postgres_queue`; this module wires them to the runtime:
 
@@ -79,8 +79,8 @@ from cadenza.core._status import TaskStatus
 from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._messages import Poll, QueuedTask, TaskStartedMsg
 from cadenza.engine._host import Engine
-from cadenza.engine._inbox_codec import encode
 from cadenza.engine._messages import GetRun, Heartbeat
+from cadenza.engine.shared._inbox_codec import encode
 from cadenza.persistence._postgres_queue import Limits, QueuedRow, SharedQueue
 from cadenza.runtime._shared_watch import SharedWatch
 

@@ -4,7 +4,7 @@ With several processes on one journal (`_partitions`), the run's actor in
 this process is dropped when its partition moves away; the waiters it held
 are then failed (`InternalError`, or `ActorStopped` for a wait still
 queued). `wait_run` asks again: the run is now answered by its stand-in
-(`cadenza.engine._foreign`), which waits on the journal for the new
+(`cadenza.engine.shared._foreign`), which waits on the journal for the new
 owner's end of the run. With one process, nothing is retried.
 """
 

@@ -135,7 +135,7 @@ async def test_info_events_reach_a_configured_handler_with_their_key_values(
     assert f"run_id={run_id}" in message
     assert "workflow=one" in message
     assert "status=COMPLETED" in message
-    assert Path(finished.pathname).parent.name == "engine"  # the caller, not structlog
+    assert "engine" in Path(finished.pathname).parts  # the caller, not structlog
     assert {"event": "run.finished", "run_id": run_id}.items() <= dict(finished.msg).items()
 
 

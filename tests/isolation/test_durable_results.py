@@ -19,7 +19,7 @@ import anyio
 import pytest
 
 import cadenza
-from cadenza.engine import _run_batches
+from cadenza.engine.run import _batches as _run_batches
 from cadenza.persistence import Append, JournalFaults, JournalWriteError
 from tests.conftest import three_steps
 from tests.isolation._support import add_one

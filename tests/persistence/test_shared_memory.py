@@ -9,7 +9,12 @@ import anyio.lowlevel
 import pytest
 
 from cadenza import InternalError, InvalidOperation, RuntimeClosed, StaleTask
-from cadenza.engine._inbox_outcome import error_of, outcome_of_error, outcome_of_value, refusal_of
+from cadenza.engine.shared._inbox_outcome import (
+    error_of,
+    outcome_of_error,
+    outcome_of_value,
+    refusal_of,
+)
 from cadenza.persistence import Append, DuplicateKey, JournalWriteError, OwnershipLost, StreamInfo
 from cadenza.persistence._postgres_schema import PARTITIONS, partition_of
 from cadenza.persistence._shared import OUTCOME_TTL_S

@@ -10,7 +10,7 @@ import asyncpg
 
 import cadenza
 from cadenza import InternalError
-from cadenza.engine._inbox_outcome import error_of
+from cadenza.engine.shared._inbox_outcome import error_of
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.testing import VirtualClock
 from tests._logs import capture_logs

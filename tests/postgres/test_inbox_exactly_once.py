@@ -15,10 +15,10 @@ import anyio
 import cadenza
 from cadenza.actors import Reply
 from cadenza.core._operations import Operation
-from cadenza.engine._inbox_codec import encode
 from cadenza.engine._messages import Operate
-from cadenza.engine._schedule_actor import Control
-from cadenza.engine._schedule_store import stream_of
+from cadenza.engine.schedules._actor import Control
+from cadenza.engine.schedules._store import stream_of
+from cadenza.engine.shared._inbox_codec import encode
 from cadenza.persistence._shared import Inbox
 from cadenza.testing import VirtualClock
 from tests._logs import capture_logs

@@ -13,7 +13,7 @@ import pytest
 
 import cadenza
 from cadenza import NotFound
-from cadenza.engine._schedule_store import stream_of
+from cadenza.engine.schedules._store import stream_of
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.testing import VirtualClock
 from tests.postgres.test_shared_runtime import LEASE_S, held, parts

@@ -14,8 +14,8 @@ from collections.abc import Callable
 import anyio
 
 import cadenza
-from cadenza.engine._schedule_actor import Due
-from cadenza.engine._schedule_store import stream_of, wake_of
+from cadenza.engine.schedules._actor import Due
+from cadenza.engine.schedules._store import stream_of, wake_of
 from cadenza.persistence._postgres_schema import partition_of
 from cadenza.testing import VirtualClock
 from tests.postgres.test_shared_runtime import LEASE_S, held, parts

@@ -17,7 +17,7 @@ import cadenza
 from cadenza.core._decide import decide
 from cadenza.core._state import WorkflowState
 from cadenza.core._state import apply as core_apply
-from cadenza.engine import _run_actor
+from cadenza.engine.run import _actor as _run_actor
 from cadenza.language import RetryLogic, TaskDef
 from cadenza.testing import VirtualClock
 from tests._logs import capture_logs

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client import generate_latest
 
 import cadenza
-from cadenza.engine._schedule_actor import RETRY_S
+from cadenza.engine.schedules._actor import RETRY_S
 from cadenza.persistence import JournalFaults
 from cadenza.testing import VirtualClock
 from tests.schedules._helpers import HELD, QUICK, scheduled_runs

@@ -14,7 +14,7 @@ import pytest
 
 from cadenza.core import _schedules
 from cadenza.core._schedules import ScheduleState
-from cadenza.engine import _schedule_actor
+from cadenza.engine.schedules import _actor as _schedule_actor
 from cadenza.testing._simulation.sweep import run_seed
 
 

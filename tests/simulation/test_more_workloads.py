@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cadenza
+from cadenza.engine.run import _timing as _run_timing
 from cadenza.language._parse import parse_workflow_def
 from cadenza.language._validate import validate
 from cadenza.persistence import MemoryJournal
@@ -51,8 +52,6 @@ def test_a_wait_completed_early_is_caught_in_the_wait_storm(
 ) -> None:
     """The WAIT check can fail: runs that wake and expire their deadlines 1 ms early are reported (inv 4)."""
     import dataclasses
-
-    from cadenza.engine import _run_timing
 
     expire, next_wake = _run_timing.expire, _run_timing.next_wake
 

@@ -18,7 +18,7 @@ import msgspec
 
 from cadenza._errors import NotFound
 from cadenza.core._state import restore
-from cadenza.engine._schedule_store import SCHEDULE_KIND
+from cadenza.engine.schedules._store import SCHEDULE_KIND
 from cadenza.persistence import StreamInfo, StreamQuery, count_streams, search_streams
 from cadenza.runtime import Runtime, WorkflowStatus, to_conductor_json
 

@@ -38,7 +38,9 @@ from cadenza.actors import ActorStopped, ActorSystemStopped, MailboxFull, _mailb
 from cadenza.core._events import TaskCompleted, TaskFailed
 from cadenza.dispatch import _groups, _ledger, _slots, _timers
 from cadenza.dispatch._messages import PollExpired, TaskResult, Tick
-from cadenza.engine import _host, _run_actor, _run_timing
+from cadenza.engine import _host
+from cadenza.engine.run import _actor as _run_actor
+from cadenza.engine.run import _timing as _run_timing
 from cadenza.language._taskdef import RetryLogic, TaskDef
 from cadenza.runtime import _arguments, _operator, _workers
 

@@ -60,7 +60,7 @@ from cadenza.core._events import (
     event_from_json,
 )
 from cadenza.core._status import TaskStatus
-from cadenza.engine._schedule_store import STREAM_PREFIX as SCHEDULE_STREAM
+from cadenza.engine.schedules._store import STREAM_PREFIX as SCHEDULE_STREAM
 from cadenza.persistence import MemoryJournal
 from cadenza.persistence._codec import decode_events
 from cadenza.runtime import WorkflowRun, fold

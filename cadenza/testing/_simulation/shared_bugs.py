@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from cadenza.actors import Reply
-from cadenza.engine._inbox_codec import encode
 from cadenza.engine._messages import StartRun
+from cadenza.engine.shared._inbox_codec import encode
 from cadenza.persistence._codec import EncodedAppend
 from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import OwnershipLost

@@ -11,9 +11,9 @@ record. Handling changes nothing outside the actor: what the batch means
 for the rest of the engine (tasks to enqueue or withdraw, leases, wake-ups,
 children) is collected as effects (`_effects`), executed in one place,
 `_execute`, once the record is durable; then callers are answered. So a failed commit is
-redone or crashes the actor, memory and disk agreeing (`_run_batches`). Its
-parts: durable batches, deadlines (`_run_timing`), links to other runs
-(`_run_links`), JavaScript evaluated off the loop (`_run_scripts`). A
+redone or crashes the actor, memory and disk agreeing (`_batches`). Its
+parts: durable batches, deadlines (`_timing`), links to other runs
+(`_links`), JavaScript evaluated off the loop (`_scripts`). A
 finished run passivates: it costs nothing until asked about.
 """
 
@@ -42,19 +42,6 @@ from cadenza.core._status import TaskStatus
 from cadenza.core._user_defined import awaiting
 from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, LeaseLapsed, TaskResult, TaskStartedMsg
-from cadenza.engine._effects import (
-    Effect,
-    Expire,
-    Extend,
-    ForgetPlace,
-    Grant,
-    Release,
-    TellParent,
-    TellStarter,
-    Withdraw,
-    execute,
-)
-from cadenza.engine._effects import StartRun as StartRunEffect
 from cadenza.engine._messages import (
     AuditTimer,
     ChildEnded,
@@ -70,21 +57,34 @@ from cadenza.engine._messages import (
     Wake,
     unwrapped,
 )
-from cadenza.engine._run_acts import acts
-from cadenza.engine._run_batches import Batch, DurableBatches
-from cadenza.engine._run_failure import failed_inside
-from cadenza.engine._run_links import (
+from cadenza.engine.run._acts import acts
+from cadenza.engine.run._batches import Batch, DurableBatches
+from cadenza.engine.run._effects import (
+    Effect,
+    Expire,
+    Extend,
+    ForgetPlace,
+    Grant,
+    Release,
+    TellParent,
+    TellStarter,
+    Withdraw,
+    execute,
+)
+from cadenza.engine.run._effects import StartRun as StartRunEffect
+from cadenza.engine.run._failure import failed_inside
+from cadenza.engine.run._links import (
     RunLinks,
     child_ended_events,
     owed_after_crash,
     owes_failure_run,
 )
-from cadenza.engine._run_scripts import DECIDE, Decide, RunScripts
-from cadenza.engine._run_services import RunServices
-from cadenza.engine._run_timing import RunDeadlines, parked
-from cadenza.engine._run_unread import put_off
-from cadenza.engine._run_verdicts import verdict
-from cadenza.engine._shared_lease import lapsed_event
+from cadenza.engine.run._scripts import DECIDE, Decide, RunScripts
+from cadenza.engine.run._services import RunServices
+from cadenza.engine.run._shared_lease import lapsed_event
+from cadenza.engine.run._timing import RunDeadlines, parked
+from cadenza.engine.run._unread import put_off
+from cadenza.engine.run._verdicts import verdict
 from cadenza.language._definition import WorkflowDef
 
 log = get_logger("cadenza.engine")
@@ -102,7 +102,7 @@ class RunActor(Actor[Any]):
         self.definition: WorkflowDef | None = None
         self.waiters: list[Reply[Any]] = []
         self.damaged: JournalCorrupted | None = None
-        self.unread: Exception | None = None  # the read of its state failed: see `_run_unread`
+        self.unread: Exception | None = None  # the read of its state failed: see `_unread`
         self.batches = DurableBatches(run_id, services, self)
         self.deadlines = RunDeadlines(services)
         self.links = RunLinks(services)

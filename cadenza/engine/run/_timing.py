@@ -28,8 +28,8 @@ from cadenza.core._deadlines import expire, next_wake
 from cadenza.core._events import Event
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
 from cadenza.core._user_defined import awaiting
-from cadenza.engine._effects import ArmWake
-from cadenza.engine._run_services import RunServices
+from cadenza.engine.run._effects import ArmWake
+from cadenza.engine.run._services import RunServices
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import StreamInfo
 

@@ -38,7 +38,7 @@ from cadenza.engine._messages import (
     StartRun,
     TaskProgress,
 )
-from cadenza.engine._schedule_actor import Backfill, Control, Put
+from cadenza.engine.schedules._actor import Backfill, Control, Put
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence._shared import Posted
 

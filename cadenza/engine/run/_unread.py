@@ -21,7 +21,7 @@ from typing import Any
 from cadenza._log import get_logger
 from cadenza.actors import ActorRef, ActorStopped, ActorSystemStopped, Reply
 from cadenza.engine._messages import Wake
-from cadenza.engine._run_services import RunServices
+from cadenza.engine.run._services import RunServices
 
 log = get_logger("cadenza.engine")
 

@@ -24,7 +24,7 @@ from cadenza.core._state import WorkflowState
 from cadenza.core._system_tasks import SYSTEM_GROUP
 from cadenza.dispatch._messages import QueuedTask
 from cadenza.engine._messages import OtherStarted
-from cadenza.engine._run_services import RunServices
+from cadenza.engine.run._services import RunServices
 
 
 @dataclass(frozen=True, slots=True)

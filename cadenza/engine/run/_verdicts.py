@@ -14,7 +14,7 @@ from __future__ import annotations
 from cadenza.core._events import Event, TaskCompleted, TaskFailed, TaskUpdated
 from cadenza.core._user_defined import AWAITING
 from cadenza.dispatch._messages import TaskResult
-from cadenza.engine._effects import Release
+from cadenza.engine.run._effects import Release
 
 
 def verdict(task_id: str, message: TaskResult, now: float) -> tuple[Event, Release | None]:

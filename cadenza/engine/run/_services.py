@@ -18,7 +18,7 @@ from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import Journal, Loaded
 
 if TYPE_CHECKING:
-    from cadenza.engine._ownership import Ownership, SharedDispatch
+    from cadenza.engine.shared._ownership import Ownership, SharedDispatch
 
 
 class RunServices(Protocol):
@@ -29,7 +29,7 @@ class RunServices(Protocol):
     ledger: Ledger  # hand-outs, leases and limits, shared with the worker groups
     jitter: random.Random  # spreads retries (seeded from the runtime's seed)
     observer: Observer | None  # metrics: told of each durable batch
-    retrying: set[str]  # runs whose actor waits out a failed commit's back-off (`_run_batches`)
+    retrying: set[str]  # runs whose actor waits out a failed commit's back-off (`_batches`)
     registry: Registry  # definitions; `unregistered` journals one given inline to start
     ownership: Ownership | None  # several processes on one journal: which runs are ours
     shared: SharedDispatch | None  # and their shared worker-group queues (PostgreSQL)

@@ -22,9 +22,9 @@ from cadenza.core._events import (
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
 from cadenza.core._status import TaskStatus
 from cadenza.core._user_defined import async_complete, awaiting
-from cadenza.engine._effects import Effect, Enqueue, Finished, Hold, Release, Withdraw
-from cadenza.engine._run_links import STARTS_RUNS, children_to_start, end_effects
-from cadenza.engine._run_services import queued
+from cadenza.engine.run._effects import Effect, Enqueue, Finished, Hold, Release, Withdraw
+from cadenza.engine.run._links import STARTS_RUNS, children_to_start, end_effects
+from cadenza.engine.run._services import queued
 from cadenza.language._definition import WorkflowDef
 
 log = get_logger("cadenza.engine")

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cadenza.actors import Actor, ActorRef
 from cadenza.dispatch._messages import QueuedTask
-from cadenza.engine._foreign import ForeignRun
-from cadenza.engine._run_actor import RunActor
+from cadenza.engine.run._actor import RunActor
+from cadenza.engine.shared._foreign import ForeignRun
 
 if TYPE_CHECKING:
     from cadenza.engine._host import Engine

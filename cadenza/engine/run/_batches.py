@@ -58,9 +58,9 @@ from cadenza.actors import Reply
 from cadenza.actors._clock import sleep_until
 from cadenza.core._events import Event
 from cadenza.core._state import WorkflowState
-from cadenza.engine._effects import Effect
 from cadenza.engine._messages import WaitRun
-from cadenza.engine._run_services import RunServices
+from cadenza.engine.run._effects import Effect
+from cadenza.engine.run._services import RunServices
 from cadenza.persistence import (
     Append,
     DuplicateKey,

@@ -46,7 +46,7 @@ from cadenza.actors import Actor, ActorCrashed, ActorStopped, ActorSystemStopped
 from cadenza.core._cron import jitter_of, tick_key
 from cadenza.core._schedules import ScheduleSpec, ScheduleState, decide_overlap, due
 from cadenza.engine._messages import FromInbox
-from cadenza.engine._schedule_store import wake_of
+from cadenza.engine.schedules._store import wake_of
 from cadenza.persistence import JournalWriteError
 
 if TYPE_CHECKING:

@@ -47,10 +47,10 @@ from cadenza.core._schedule import roots_for
 from cadenza.core._start_workflow import START_WORKFLOW, StartRequest, start_request, started_id
 from cadenza.core._state import WorkflowState, restore
 from cadenza.core._status import TaskStatus, WorkflowStatus
-from cadenza.engine._effects import Effect, StartRun, TellParent, TellStarter, TerminateChild
 from cadenza.engine._messages import ChildEnded
-from cadenza.engine._run_services import RunServices
-from cadenza.engine._run_timing import RunDeadlines
+from cadenza.engine.run._effects import Effect, StartRun, TellParent, TellStarter, TerminateChild
+from cadenza.engine.run._services import RunServices
+from cadenza.engine.run._timing import RunDeadlines
 from cadenza.language._definition import TaskSpec, WorkflowDef
 from cadenza.language._expressions import resolve
 from cadenza.language._inline import inline_key
