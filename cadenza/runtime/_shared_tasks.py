@@ -66,7 +66,7 @@ import contextlib
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -89,6 +89,13 @@ log = get_logger("cadenza.runtime")
 DEFAULT_LEASE_S = 3600.0  # Conductor's default responseTimeoutSeconds, for a type with no TaskDef
 REAP_EVERY_S = 1.0
 POLL_PAUSE_MAX_S = 0.1  # a waiting poll looks again at least this often
+
+
+class _Again:
+    """A look's answer (`AGAIN`): nothing handed out, but look again at once."""
+
+
+AGAIN = _Again()
 POLL_NOTED_EVERY_S = 1.0  # how often a process records that it polls a group and type
 RAN_OUT = "its lease on the shared queue ran out: no result or heartbeat within its lease"
 _OPEN = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
@@ -242,23 +249,35 @@ class SharedTasks:
         """The group's next task of `task_type` in global order, leased to the caller; None
         if none came within `wait_s` seconds (real time: the leases are the database's)."""
         await self._caught_up(group, task_type, worker_id)
-        deadline = time.monotonic() + wait_s
-        pause = 0.005
         unread: set[str] = set()  # runs whose state could not be read for this poll
-        while True:
-            wake = self._wake  # a post heard from now on ends the pause below
+
+        async def look() -> QueuedTask | _Again | None:
             claimed = await self.take(group, task_type, worker_id, skip_runs=unread)
             for task in claimed:
                 if await self.started(task, worker_id, unread):
                     self.handed += 1
                     return task
-            if claimed:  # each voided, or its run skipped from now on: the next, at once
+            return AGAIN if claimed else None  # each voided or skipped: the next, at once
+
+        return await self.until_found(look, wait_s)
+
+    async def until_found(
+        self, look: Callable[[], Awaitable[QueuedTask | _Again | None]], wait_s: float
+    ) -> QueuedTask | None:
+        """`look()` until it finds a task, or None once `wait_s` seconds (real time) ran out:
+        after a miss, until a post is heard (`kick`) or a pause passes, doubling from 5 ms to
+        `POLL_PAUSE_MAX_S`; a look answering `AGAIN` is made again at once."""
+        deadline = time.monotonic() + wait_s
+        pause = 0.005
+        while True:
+            wake = self.waker()  # a post heard from now on ends the pause below
+            found = await look()
+            if isinstance(found, _Again):
                 continue
             left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            with anyio.move_on_after(min(pause, left)):
-                await wake.wait()
+            if found is not None or left <= 0:
+                return found
+            await self.wait(min(pause, left), wake)
             pause = min(POLL_PAUSE_MAX_S, pause * 2)
 
     async def take(

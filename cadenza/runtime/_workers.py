@@ -8,7 +8,6 @@ result), so a result never interleaves with the run's other work.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from cadenza.engine._host import Engine
 from cadenza.engine._messages import Heartbeat, TaskProgress
 from cadenza.runtime import _arguments as check
 from cadenza.runtime._calls import ask_run, calls_translated
-from cadenza.runtime._shared_tasks import POLL_PAUSE_MAX_S, SharedTasks
+from cadenza.runtime._shared_tasks import SharedTasks
 
 
 class ExternalWorkers:
@@ -76,26 +75,23 @@ class ExternalWorkers:
         """A poll for a type a local worker of `group` serves in this process: the group's
         own tasks first (this process's runs'), then the shared queue's (other processes'
         runs', which this process's pulls would take too), looked at again as posts are
-        heard, else after a pause doubling to `POLL_PAUSE_MAX_S`, until `wait_s` ran out."""
+        heard, else after a pause (`SharedTasks.until_found`), until `wait_s` ran out."""
         shared = self._shared
         assert shared is not None
         group_ref = self._engine.group_ref(group)
-        deadline = time.monotonic() + wait_s
-        pause = 0.005
-        while True:
-            wake = shared.waker()  # a post heard from now on ends the pause below
+
+        async def look() -> QueuedTask | None:
             task: QueuedTask | None = await group_ref.ask(
                 lambda reply: Poll(task_type, worker, 0, reply)
             )
-            if task is None:
-                for claimed in await shared.take(group, task_type, worker):
-                    if await shared.started(claimed, worker):
-                        return claimed
-            left = deadline - time.monotonic()
-            if task is not None or left <= 0:
+            if task is not None:
                 return task
-            await shared.wait(min(pause, left), wake)
-            pause = min(POLL_PAUSE_MAX_S, pause * 2)
+            for claimed in await shared.take(group, task_type, worker):
+                if await shared.started(claimed, worker):
+                    return claimed
+            return None
+
+        return await shared.until_found(look, wait_s)
 
     async def report(self, task_id: Any, make: Any, what: str, *, ends: bool = True) -> None:
         """Send the message `make(task_id, reply)` to the run owning `task_id` (`ends`: it
