@@ -107,6 +107,10 @@ from cadenza.language._validate import switch_script
 
 _SYSTEM = frozenset({"DYNAMIC", "EXCLUSIVE_JOIN", START_WORKFLOW})
 _NO_STEP = 1 << 62  # a rank above any place in a task list
+# the types `_task` walks into, or looks at before asking whether they ended
+_WALKED_INTO = frozenset(
+    {"SWITCH", "DECISION", "FORK_JOIN", "FORK_JOIN_DYNAMIC", "JOIN", "EXCLUSIVE_JOIN", "DO_WHILE"}
+)
 
 
 class Walker:
@@ -174,9 +178,18 @@ class Walker:
     def _list(self, specs: tuple[TaskSpec, ...], iteration: int) -> bool:
         """Walk `specs` from its start (`rank`: the list's own rank); True once all are done."""
         previous: TaskSpec | None = None
+        current, fresh, index = self.current, self.fresh, self.state.index
         for spec in specs:
             if previous is not None:
                 self.rank = self.tail  # a step here follows what the walk just went past
+            if not iteration and spec.type not in _WALKED_INTO:
+                # what `_task` and `_ended` do for a task that succeeded before this round,
+                # inline: a long run's walk goes past hundreds of them at every step
+                task = current.get(spec.ref)
+                if task is not None and task.status.successful and task.id not in fresh:
+                    self.tail = index[task.id]
+                    previous = spec
+                    continue
             if (
                 spec.type == "JOIN"
                 and previous is not None

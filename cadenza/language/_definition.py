@@ -125,11 +125,22 @@ class WorkflowDef:
     variables: Mapping[str, Any] = field(default_factory=dict)
     input_template: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    _by_ref: dict[str, TaskSpec] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )  # every task by reference (the first of a reference), made at the first `spec`
 
     def spec(self, ref: str) -> TaskSpec:
-        for task in _walk(self.tasks):
-            if task.ref == ref:
-                return task
+        """The task `ref` names, nested ones included (a loop iteration's `ref__3`: its
+        task's); `KeyError` if none. The first lookup indexes the definition once."""
+        by_ref = self._by_ref
+        if by_ref is None:
+            by_ref = {}
+            for task in _walk(self.tasks):
+                by_ref.setdefault(task.ref, task)
+            object.__setattr__(self, "_by_ref", by_ref)
+        found = by_ref.get(ref)
+        if found is not None:
+            return found
         base = base_ref(ref)
         if base != ref:
             return self.spec(base)

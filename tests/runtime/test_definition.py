@@ -637,3 +637,25 @@ def test_the_vendored_reference_definitions_match_shared_when_it_is_there() -> N
     shared = {p.name: p.read_bytes() for p in SHARED_DEFS.glob("*.json")}
     vendored = {p.name: p.read_bytes() for p in CONDUCTOR_DEFS.glob("*.json")}
     assert vendored == shared
+
+
+def test_spec_finds_nested_tasks_and_loop_iterations_from_its_index() -> None:
+    definition = parse_workflow_def(
+        {
+            "name": "nested",
+            "tasks": [
+                {"name": "a", "taskReferenceName": "a"},
+                {
+                    "name": "loop", "taskReferenceName": "loop", "type": "DO_WHILE",
+                    "loopCondition": "false",
+                    "loopOver": [{"name": "inner", "taskReferenceName": "inner"}],
+                },
+            ],
+        }
+    )  # fmt: skip
+    assert definition.spec("inner").name == "inner"
+    assert definition.spec("inner__3") is definition.spec("inner")  # an iteration's reference
+    assert definition.spec("loop").type == "DO_WHILE"
+    with pytest.raises(KeyError):
+        definition.spec("inner__x")
+    assert definition == parse_workflow_def(definition.raw)  # the index is not compared
