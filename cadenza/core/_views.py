@@ -5,10 +5,10 @@ They are copies: mutating one never touches a run's live state.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from cadenza._json import copy_plain
 from cadenza.core._schedule import DEFAULT_GROUP, WAIT_GROUP
 from cadenza.core._state import TaskState, WorkflowState
 from cadenza.core._status import TaskStatus, WorkflowStatus
@@ -84,8 +84,8 @@ class TaskRun:
             type=task.type,
             status=task.status,
             attempt=task.attempt,
-            input=copy.deepcopy(task.input),
-            output=copy.deepcopy(task.output),
+            input=copy_plain(task.input),
+            output=copy_plain(task.output),
             group=shown_group(task.group),
             reason=task.reason,
             scheduled_at=task.scheduled_at,
@@ -150,9 +150,9 @@ class WorkflowRun:
             name=state.name,
             version=state.version,
             status=state.status,
-            input=copy.deepcopy(state.input),
-            output=copy.deepcopy(state.output),
-            variables=copy.deepcopy(state.variables),
+            input=copy_plain(state.input),
+            output=copy_plain(state.output),
+            variables=copy_plain(state.variables),
             reason=state.reason,
             priority=state.priority,
             correlation_id=state.correlation_id,
