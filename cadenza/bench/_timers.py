@@ -26,6 +26,11 @@ In that order, one runtime on one fresh journal:
    what the benchmark itself keeps per run (its id and duration), / N —
    from the first attempt, over the runs it armed (a later attempt reuses
    the memory an earlier one freed, so its resident memory barely grows);
+   beside it, the live memory per parked run: what `tracemalloc` traces
+   still allocated once `--memory-runs` runs armed the same way on a fresh
+   runtime are parked, / their number (a pass of its own, as tracing slows
+   arming; resident memory also holds the allocator's high-water mark of
+   the arming, which a larger N spreads thinner);
 3. idle: CPU used over `--idle-s` wall seconds with everything parked,
    as a percentage of one core (shortened if the window would open);
 4. fire: each WAIT's deadline is its task's `scheduled_at` plus its
@@ -49,6 +54,7 @@ import os
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +87,7 @@ SIZES = (
     Size("--callers", 512, 32, "concurrent callers, each awaiting its own rt.start"),
     Size("--batch-size", 1000, 50, "inputs per rt.start_many call (with --batch)"),
     Size("--give-up-s", 300.0, 60.0, "seconds after the window to stop waiting", positive_float),
+    Size("--memory-runs", 5000, 100, "runs armed and parked under tracemalloc for live memory"),
 )
 READERS = 16  # concurrent rt.get calls reading the completion events back
 LEAD_FACTORS = (1.5, 2.0, 3.0)  # lead = factor x the arming time the pace predicts (+ idle + 1 s)
@@ -278,6 +285,24 @@ async def _storm(
     }
 
 
+async def _live_memory(args: argparse.Namespace, db: str) -> float:
+    """Bytes still allocated per run once `--memory-runs` far-future WAIT runs are parked."""
+    count: int = args.memory_runs
+    async with cadenza.Runtime(db, seed=3) as rt:
+        await rt.register(DEFINITION)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            arming = await _arm(rt, args, count, lambda _i: 86_400.0, None)
+            await rt.settle()
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    return round((grown - _bookkeeping_bytes(arming.durations)) / count, 1)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Storm (retrying with a longer lead if arming falls behind), then the ceilings."""
     if args.batch and not _probe.has_start_many(cadenza.Runtime):
@@ -299,9 +324,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if "aborted" not in figures:
                 break
             pace = figures["arming_per_s"]
-    figures["attempts"] = attempts
-    for key in ("rss_bytes_per_parked_run", "memory_measured_over"):
-        figures[key] = first_memory[key]
+        figures["attempts"] = attempts
+        for key in ("rss_bytes_per_parked_run", "memory_measured_over"):
+            figures[key] = first_memory[key]
+        figures["live_bytes_per_parked_run"] = anyio.run(
+            _live_memory, args, os.path.join(tmp, "memory.db")
+        )
+        figures["live_memory_measured_over"] = args.memory_runs
     ceilings = _ceilings.measure(0.02 if args.tiny else 1.0)
     ceilings["loop_call_at_same_schedule"] = anyio.run(
         _ceilings.call_at_timers, args.timers, args.due_within_s

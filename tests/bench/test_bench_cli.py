@@ -128,6 +128,8 @@ def test_bench_timers_tiny_fires_every_wait_none_early(tmp_path: Path) -> None:
     assert figures["idle_cpu_percent_of_a_core"] >= 0
     assert figures["rss_bytes_per_parked_run"] is not None
     assert 50 <= figures["memory_measured_over"] <= 200
+    assert figures["live_memory_measured_over"] == 100
+    assert 0 < figures["live_bytes_per_parked_run"] < 100_000  # traced, not resident
     same = report["ceilings"]["loop_call_at_same_schedule"]
     assert same["timers"] == 200
     _percentiles(same["lateness"])
