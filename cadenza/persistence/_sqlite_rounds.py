@@ -3,7 +3,8 @@
 Design note
 -----------
 A round is one transaction: `BEGIN IMMEDIATE`, the key checks, the stream
-upserts and record inserts, `COMMIT` (see `_sqlite` for the fsync points).
+rows (each as narrow a write as it can be: `_sqlite_rows`) and record
+inserts, `COMMIT` (see `_sqlite` for the fsync points).
 Appends from many callers share it, so one append the database refuses (a
 value it cannot hold, a constraint) must not fail its neighbours: when the
 round's transaction fails, it is rolled back and **split** — each of its
@@ -30,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from typing import Any
 
 import aiosqlite
 
@@ -42,10 +42,9 @@ from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import DuplicateKey, JournalStats, JournalWriteError
 from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._schema import in_thread
+from cadenza.persistence._sqlite_rows import Batch, chain_heads, round_rows
 
 log = get_logger("cadenza.persistence")
-
-Batch = list[Ticket[EncodedAppend]]
 
 
 class RoundWriter:
@@ -154,8 +153,10 @@ class RoundWriter:
         try:
             db.execute("BEGIN IMMEDIATE")
             accepted, refused = self._claim_keys(db, batch)
-            streams, records = self._rows(accepted, self._chain_heads(db, accepted))
-            db.executemany(sql.UPSERT_STREAM, streams)
+            heads = chain_heads(db, accepted)
+            streams, records = round_rows(accepted, heads, self.last_seq + 1)
+            for statement, params in streams:
+                db.executemany(statement, params)
             db.executemany(sql.INSERT_RECORD, records)
             db.execute("COMMIT")
         except BaseException:
@@ -183,52 +184,6 @@ class RoundWriter:
             else:
                 refused.append((ticket, duplicate))
         return accepted, refused
-
-    def _chain_heads(
-        self, db: sqlite3.Connection, batch: Batch
-    ) -> dict[str, tuple[int | None, int | None]]:
-        """(last record number, its checksum) of each stream of `batch` that exists already."""
-        sids = sorted({t.item.stream_id for t in batch})
-        rows = db.execute(sql.CHAIN_HEADS, (json.dumps(sids),)).fetchall()
-        return {sid: (number, crc) for sid, number, crc in rows}
-
-    def _rows(
-        self, accepted: Batch, heads: dict[str, tuple[int | None, int | None]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The stream upserts and record inserts, each record chained to its stream's last.
-
-        A new stream starts at record 1 after checksum 0; a stream from a
-        schema-1 file (its row has no number) stays unchained (`_schema`).
-        """
-        chain: dict[str, tuple[int, int] | None] = {}
-        streams: list[tuple[Any, ...]] = []
-        records: list[tuple[Any, ...]] = []
-        for seq, ticket in enumerate(accepted, start=self.last_seq + 1):
-            enc = ticket.item
-            sid = enc.stream_id
-            if sid not in chain:
-                number, crc = heads.get(sid, (0, 0))
-                chain[sid] = None if number is None else (number, crc or 0)
-            head = chain[sid]
-            stream_seq = prev_crc = last_crc = None
-            if head is not None:
-                stream_seq, prev_crc, last_crc = head[0] + 1, head[1], enc.crc
-                chain[sid] = (stream_seq, enc.crc)
-            snapshot = enc.snapshot is not None
-            streams.append(
-                (
-                    *enc.row,
-                    enc.snapshot,
-                    enc.snapshot_crc,
-                    seq if snapshot else None,
-                    seq,
-                    stream_seq,
-                    last_crc,
-                    stream_seq if snapshot else None,
-                )
-            )
-            records.append((seq, sid, enc.payload, enc.crc, stream_seq, prev_crc))
-        return streams, records
 
 
 async def rollback(conn: aiosqlite.Connection) -> None:

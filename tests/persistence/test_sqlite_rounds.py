@@ -1,0 +1,204 @@
+"""How a SQLite round writes stream rows: only what changed, the same rows as the full upsert."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cadenza.persistence import Append, SqliteJournal, StreamInfo
+from cadenza.persistence import _schema as sql
+from cadenza.persistence._codec import encode_append
+from cadenza.persistence._schema import in_thread
+from tests.persistence._helpers import append
+
+
+@asynccontextmanager
+async def _traced(j: SqliteJournal, seen: list[str]) -> AsyncIterator[None]:
+    """Collect the statements the write connection runs while inside."""
+    conn = j._wconn
+    assert conn is not None
+    await in_thread(conn, lambda db: db.set_trace_callback(seen.append))
+    try:
+        yield
+    finally:
+        await in_thread(conn, lambda db: db.set_trace_callback(None))
+
+
+def _stream_writes(seen: list[str]) -> list[str]:
+    return [s for s in seen if re.match(r"\s*(INSERT INTO|UPDATE) streams", s)]
+
+
+async def test_an_append_keeping_the_indexed_columns_assigns_none_of_them(
+    tmp_path: Path,
+) -> None:
+    """A running stream's next record (new updated_at, same status) updates only the columns
+    no index of `streams` holds, so SQLite rewrites none of its indexes (issue 14)."""
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        await j.append(append("run-1", [{"n": 1}], status="RUNNING"))
+        seen: list[str] = []
+        async with _traced(j, seen):
+            await j.append(append("run-1", [{"n": 2}], status="RUNNING", created_at=100.0))
+        writes = _stream_writes(seen)
+        assert len(writes) == 1
+        assigned = set(re.findall(r"(\w+) = ", writes[0].split("WHERE")[0]))
+        assert writes[0].lstrip().startswith("UPDATE streams SET")
+        assert assigned.isdisjoint(sql.INDEXED_COLUMNS)
+        assert {"updated_at", "last_stream_seq", "last_crc"} <= assigned
+
+
+async def test_an_append_changing_an_indexed_column_writes_the_whole_row(tmp_path: Path) -> None:
+    """A status (or any indexed column) that changes goes through the full upsert."""
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        await j.append(append("run-1", [{"n": 1}], status="RUNNING"))
+        seen: list[str] = []
+        async with _traced(j, seen):
+            await j.append(append("run-1", [{"n": 2}], status="DONE", terminal=True))
+        writes = _stream_writes(seen)
+        assert len(writes) == 1
+        assert "ON CONFLICT" in writes[0]
+        info = await j.info("run-1")
+        assert info is not None
+        assert (info.status, info.terminal) == ("DONE", True)
+        assert await j.unfinished() == []
+
+
+def test_indexed_columns_name_every_column_an_index_of_streams_reads() -> None:
+    """`INDEXED_COLUMNS` covers each column in an index of `streams` or its WHERE (besides the
+    key and `created_order`, which an update never assigns): else the narrow update would
+    skip an index it must rewrite."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(sql.DDL)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(streams)")}
+        statements: list[Any] = [
+            row[0]
+            for row in db.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'streams'"
+            )
+        ]
+        read = {"key"}  # the UNIQUE constraint's automatic index has no SQL
+        for statement in statements:
+            if statement is not None:
+                read |= set(re.findall(r"\w+", statement.split(" ON streams ", 1)[1])) & columns
+    finally:
+        db.close()
+    assert read - {"stream_id", "created_order"} == set(sql.INDEXED_COLUMNS)
+
+
+# One append: (stream, kind, status, terminal, created_at, key?, correlation, priority, parked,
+# wake_at, timers?, version, parent, snapshot?)
+_appends = st.lists(
+    st.tuples(
+        st.integers(0, 2),
+        st.sampled_from(["order", "refund"]),
+        st.sampled_from(["RUNNING", "WAITING"]),
+        st.booleans(),
+        st.sampled_from([1.0, 2.0]),
+        st.sampled_from([None, "a", "b"]),
+        st.sampled_from([None, "c"]),
+        st.integers(0, 1),
+        st.booleans(),
+        st.sampled_from([None, 5.0]),
+        st.booleans(),
+        st.integers(1, 2),
+        st.sampled_from([None, "p"]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _append_of(i: int, step: tuple[Any, ...]) -> Append:
+    n, kind, status, terminal, created, key, corr, prio, parked, wake, timers, ver, parent, snap = (
+        step
+    )
+    sid = f"run-{n}"
+    row = StreamInfo(
+        sid,
+        kind,
+        ver,
+        status,
+        terminal,
+        created,
+        float(i),
+        key=None if key is None else f"{sid}-{key}",  # each stream its own keys
+        correlation_id=corr,
+        parent_id=parent,
+        priority=prio,
+        parked=parked,
+        wake_at=wake,
+        timers={"retry": i} if timers else None,
+    )
+    return Append(row, [{"i": i}], {"upto": i} if snap else None)
+
+
+def _upserted_one_by_one(plan: list[Append]) -> list[tuple[Any, ...]]:
+    """The `streams` rows the full upsert leaves, one append after another (the reference)."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        db.executescript(sql.DDL)
+        heads: dict[str, tuple[int, int]] = {}
+        for seq, item in enumerate(plan, start=1):
+            enc = encode_append(item)
+            number, _crc = heads.get(enc.stream_id, (0, 0))
+            heads[enc.stream_id] = (number + 1, enc.crc)
+            snap = enc.snapshot is not None
+            db.execute(
+                sql.UPSERT_STREAM,
+                (
+                    *enc.row,
+                    enc.snapshot,
+                    enc.snapshot_crc,
+                    seq if snap else None,
+                    seq,
+                    number + 1,
+                    enc.crc,
+                    number + 1 if snap else None,
+                ),
+            )
+        return db.execute("SELECT * FROM streams ORDER BY stream_id").fetchall()
+    finally:
+        db.close()
+
+
+async def _written(path: Path, plan: list[Append], together: bool) -> None:
+    async with SqliteJournal(str(path)) as j:
+        if together:  # one round: every append submitted before it starts
+            async with anyio.create_task_group() as tg:
+                for item in plan:
+                    tg.start_soon(j.append, item)
+            assert j.stats.commits == 1
+        else:
+            for item in plan:
+                await j.append(item)
+        for sid in {item.stream_id for item in plan}:
+            loaded = await j.load(sid)  # the chain still checks
+            assert loaded is not None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=_appends, together=st.booleans())
+def test_stream_rows_are_those_the_full_upsert_leaves(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[Any, ...]], together: bool
+) -> None:
+    """Whatever columns each append changes, in one round or one round each, the `streams`
+    rows are exactly those of the full upsert applied one append after another."""
+    plan = [_append_of(i, step) for i, step in enumerate(steps)]
+    path = tmp_path_factory.mktemp("rows") / "j.db"
+    anyio.run(_written, path, plan, together)
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT * FROM streams ORDER BY stream_id").fetchall()
+    finally:
+        db.close()
+    assert rows == _upserted_one_by_one(plan)
