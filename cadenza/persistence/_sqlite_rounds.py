@@ -42,7 +42,7 @@ from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import DuplicateKey, JournalStats, JournalWriteError
 from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._schema import in_thread
-from cadenza.persistence._sqlite_rows import Batch, chain_heads, round_rows
+from cadenza.persistence._sqlite_rows import Batch, Heads, round_rows
 
 log = get_logger("cadenza.persistence")
 
@@ -63,6 +63,7 @@ class RoundWriter:
         self.identity = identity  # (st_dev, st_ino) of the file opened; None: no file
         self.splits = 0  # rounds whose transaction failed and were split
         self.gone: OSError | None = None  # the file was unlinked or replaced: see the note
+        self.heads = Heads()  # the streams' heads as the last rounds left them
 
     async def write(
         self, conn: aiosqlite.Connection, batch: Batch, faults: JournalFaults | None
@@ -153,15 +154,17 @@ class RoundWriter:
         try:
             db.execute("BEGIN IMMEDIATE")
             accepted, refused = self._claim_keys(db, batch)
-            heads = chain_heads(db, accepted)
-            streams, records = round_rows(accepted, heads, self.last_seq + 1)
+            heads = self.heads.read(db, accepted)
+            streams, records, after = round_rows(accepted, heads, self.last_seq + 1)
             for statement, params in streams:
                 db.executemany(statement, params)
             db.executemany(sql.INSERT_RECORD, records)
             db.execute("COMMIT")
         except BaseException:
+            self.heads.forget()
             rollback_now(db)
             raise
+        self.heads.committed(after)
         return accepted, refused
 
     def _claim_keys(

@@ -202,3 +202,80 @@ def test_stream_rows_are_those_the_full_upsert_leaves(
     finally:
         db.close()
     assert rows == _upserted_one_by_one(plan)
+
+
+async def test_a_round_reads_no_head_of_a_stream_an_earlier_round_wrote(tmp_path: Path) -> None:
+    """The writer remembers the heads its rounds committed: only streams it has not written
+    since opening are read from the file."""
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        await j.append(append("run-1", [{"n": 1}]))
+        seen: list[str] = []
+        async with _traced(j, seen):
+            await j.append(append("run-1", [{"n": 2}]))
+        assert not [s for s in seen if s.startswith("SELECT stream_id, last_stream_seq")]
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:  # a new writer reads them
+        seen = []
+        async with _traced(j, seen):
+            await j.append(append("run-1", [{"n": 3}]))
+        assert [s for s in seen if s.startswith("SELECT stream_id, last_stream_seq")]
+        loaded = await j.load("run-1")
+        assert loaded is not None
+        assert loaded.events == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+async def test_after_a_failed_round_the_heads_come_from_the_file_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round whose COMMIT fails leaves no remembered head behind: the appends committed
+    alone afterwards chain on from what the file holds, and the stream loads."""
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        await j.append(append("run-1", [{"n": 1}]))
+        rounds = j._rounds
+        real_commit = rounds._commit
+        failures = [sqlite3.OperationalError("disk I/O error (injected)")]
+
+        class FailingCommit:
+            def __init__(self, db: sqlite3.Connection):
+                self.db = db
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self.db, name)
+
+            def execute(self, statement: str, *args: Any) -> Any:
+                if statement == "COMMIT" and failures:  # after the round's writes
+                    raise failures.pop()
+                return self.db.execute(statement, *args)
+
+        def commit_failing(db: sqlite3.Connection, batch: Any) -> Any:
+            return real_commit(FailingCommit(db), batch)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(rounds, "_commit", commit_failing)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(j.append, append("run-1", [{"n": 2}]))
+            tg.start_soon(j.append, append("run-2", [{"n": 1}]))
+        await j.append(append("run-1", [{"n": 3}]))
+        loaded = await j.load("run-1")
+        assert loaded is not None
+        assert [e["n"] for e in loaded.events] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("together", [False, True])
+async def test_a_text_column_given_equal_numbers_of_two_types_is_stored_as_the_upsert_would(
+    tmp_path: Path, together: bool
+) -> None:
+    """1 and 1.0 are equal in Python but not as TEXT ('1', '1.0'): neither a remembered head
+    nor the round's own earlier append lets the narrow update keep the first where the full
+    upsert would store the second."""
+    plan = [
+        Append(StreamInfo("run-1", 1, 1, "RUNNING", False, 1.0, 1.0), [{"n": 1}]),  # type: ignore[arg-type]
+        Append(StreamInfo("run-1", 1.0, 1, "RUNNING", False, 1.0, 2.0), [{"n": 2}]),  # type: ignore[arg-type]
+    ]
+    path = tmp_path / "j.db"
+    await _written(path, plan, together)
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT * FROM streams ORDER BY stream_id").fetchall()
+    finally:
+        db.close()
+    assert rows == _upserted_one_by_one(plan)
+    assert rows[0][1] == "1.0"
