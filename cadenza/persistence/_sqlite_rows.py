@@ -8,20 +8,25 @@ last. The full upsert (`UPSERT_STREAM`) assigns every column in its
 `DO UPDATE`, so SQLite rewrites every index of `streams` (six and the key's)
 for every record — most of a round's cost (issue 14) — although most appends
 of a running stream change only columns no index holds (`updated_at`,
-`wake_at`, the chain...). So the round reads, beside each existing stream's
-chain head, its `INDEXED_COLUMNS`; an append that leaves them as they are is
-written with `UPDATE_STREAM_KEPT`, which assigns only the other columns
-(SQLite skips an index none of whose columns is assigned). A new stream, or
-an append that changes an indexed column, gets the full upsert. Both leave
-exactly the row the full upsert would.
+`wake_at`, the chain...). So each append is compared with the stream's row
+as it stands, and written with the narrowest of three statements that
+leaves exactly the row the full upsert would:
 
-Within a round the comparison is with the stream's row as the round's
-earlier appends left it, and between rounds with the row the writer's last
-round left (`Heads`): values equal in Python are stored alike, except a
-number in a TEXT column, which sends the stream back to the file's value. Statements run in submission order (a key may pass
-from one stream to another within a round, and a stream's own appends must
-land in order), each run of consecutive statements of one shape as one
-`executemany`.
+- a new stream, or a change to an indexed column (`INDEXED_COLUMNS`): the
+  full upsert;
+- else, when it carries a snapshot or changes another column besides
+  `updated_at`: `UPDATE_STREAM_KEPT`, which assigns only the columns no
+  index holds (SQLite skips an index none of whose columns is assigned);
+- else `UPDATE_STREAM_TOUCHED`: `updated_at` and the chain head only.
+
+The row compared with is the one the round's earlier appends left, or the
+one the writer's committed rounds left (`Heads`: the journal is its file's
+only writer), or else the file's (read with the chain head). Values equal in
+Python are stored alike, except a number in a TEXT column (1 and 1.0: '1'
+and '1.0'), so a row holding one is never compared from memory. Statements
+run in submission order (a key may pass from one stream to another within a
+round, and a stream's own appends must land in order), each run of
+consecutive statements of one shape as one `executemany`.
 """
 
 from __future__ import annotations
@@ -37,15 +42,19 @@ from cadenza.persistence._codec import EncodedAppend
 from cadenza.persistence._group import Ticket
 
 Batch = list[Ticket[EncodedAppend]]
-Head = tuple[int | None, int | None, tuple[Any, ...]]  # last number, its checksum, indexed
+Head = tuple[int | None, int | None, tuple[Any, ...]]  # last number, its checksum, row
 Statements = list[tuple[str, list[tuple[Any, ...]]]]  # (statement, parameter rows) in order
 
 _NAMES = sql.STREAM_COLUMNS.split(", ")
 _indexed = itemgetter(*(_NAMES.index(c) for c in sql.INDEXED_COLUMNS))
-_TEXT = tuple(  # positions in `_indexed` of the TEXT columns
-    i for i, c in enumerate(sql.INDEXED_COLUMNS) if c in ("kind", "status", "key", "correlation_id")
+_kept = itemgetter(*(_NAMES.index(c) for c in sql.KEPT_COLUMNS))
+_steady = itemgetter(  # what UPDATE_STREAM_TOUCHED leaves as it is, besides the indexed
+    *(_NAMES.index(c) for c in sql.KEPT_COLUMNS if c != "updated_at")
 )
-_kept = itemgetter(*(i for i, c in enumerate(_NAMES) if c not in sql.INDEXED_COLUMNS and i))
+_UPDATED_AT = _NAMES.index("updated_at")
+_TEXT = tuple(  # positions in a row of the TEXT columns that may hold a number
+    _NAMES.index(c) for c in ("kind", "status", "key", "correlation_id", "parent_id", "timers")
+)
 
 
 class Heads:
@@ -65,7 +74,7 @@ class Heads:
 
     def read(self, db: sqlite3.Connection, batch: Batch) -> dict[str, Head]:
         """Each existing stream of `batch`: its last record's number and checksum (None, None
-        for a schema-1 stream) and its `INDEXED_COLUMNS` values, in the order of `_indexed`."""
+        for a schema-1 stream) and its row (the `STREAM_COLUMNS` values)."""
         known = self.known
         heads: dict[str, Head] = {}
         missing: set[str] = set()
@@ -79,7 +88,7 @@ class Heads:
         if missing:
             rows = db.execute(sql.CHAIN_HEADS, (json.dumps(sorted(missing)),)).fetchall()
             for row in rows:
-                heads[row[0]] = (row[1], row[2], tuple(row[3:]))
+                heads[row[2]] = (row[0], row[1], tuple(row[2:]))
         return heads
 
     def committed(self, after: dict[str, Head]) -> None:
@@ -109,7 +118,7 @@ def round_rows(
     schema-1 file (its row has no number) stays unchained (`_schema`).
     """
     chain: dict[str, tuple[int, int] | None] = {}
-    indexed: dict[str, tuple[Any, ...] | None] = {}  # as the round left it so far
+    rows: dict[str, tuple[Any, ...] | None] = {}  # each stream's row as the round left it
     statements: Statements = []
     records: list[tuple[Any, ...]] = []
     for seq, ticket in enumerate(accepted, start=first_seq):
@@ -118,42 +127,16 @@ def round_rows(
         if sid not in chain:
             number, crc, was = heads.get(sid, (0, 0, None))
             chain[sid] = None if number is None else (number, crc or 0)
-            indexed[sid] = was
+            rows[sid] = was
         head = chain[sid]
         stream_seq = prev_crc = last_crc = None
         if head is not None:
             stream_seq, prev_crc, last_crc = head[0] + 1, head[1], enc.crc
             chain[sid] = (stream_seq, enc.crc)
-        snapshot_seq = snapshot_number = None
-        if enc.snapshot is not None:
-            snapshot_seq, snapshot_number = seq, stream_seq
         row = enc.row
-        now = _indexed(row)
-        if indexed[sid] == now:
-            statement = sql.UPDATE_STREAM_KEPT
-            params: tuple[Any, ...] = (
-                *_kept(row),
-                enc.snapshot,
-                enc.snapshot_crc,
-                snapshot_seq,
-                stream_seq,
-                last_crc,
-                snapshot_number,
-                sid,
-            )
-        else:
-            statement = sql.UPSERT_STREAM
-            params = (
-                *row,
-                enc.snapshot,
-                enc.snapshot_crc,
-                snapshot_seq,
-                seq,  # created_order, if the row is new
-                stream_seq,
-                last_crc,
-                snapshot_number,
-            )
-            indexed[sid] = now if _stored_as_given(now) else None
+        old = rows[sid]
+        rows[sid] = row if _stored_as_given(row) else None
+        statement, params = _statement(enc, seq, stream_seq, last_crc, old)
         if statements and statements[-1][0] is statement:
             statements[-1][1].append(params)
         else:
@@ -161,15 +144,62 @@ def round_rows(
         records.append((seq, sid, enc.payload, enc.crc, stream_seq, prev_crc))
     after: dict[str, Head] = {}
     for sid, head in chain.items():
-        was = indexed[sid]
+        was = rows[sid]
         if was is not None:
             number, crc = (None, None) if head is None else head
             after[sid] = (number, crc, was)
     return statements, records, after
 
 
-def _stored_as_given(values: tuple[Any, ...]) -> bool:
-    """Whether SQLite stores these `INDEXED_COLUMNS` values as they are, so that values equal
-    to them are stored the same: not so a number in a TEXT column (1 and 1.0 are equal, but
-    stored as '1' and '1.0'); a head holding one is compared with the file's, not with it."""
-    return all(type(values[i]) is str or values[i] is None for i in _TEXT)
+def _statement(
+    enc: EncodedAppend,
+    seq: int,
+    stream_seq: int | None,
+    last_crc: int | None,
+    old: tuple[Any, ...] | None,
+) -> tuple[str, tuple[Any, ...]]:
+    """The narrowest statement (and its parameters) that turns the stream row `old` (None:
+    none, or not known) into the one `enc` leaves, record `seq` being its `stream_seq`th."""
+    row = enc.row
+    if old is None or _indexed(old) != _indexed(row):
+        snapshot = enc.snapshot is not None
+        return sql.UPSERT_STREAM, (
+            *row,
+            enc.snapshot,
+            enc.snapshot_crc,
+            seq if snapshot else None,
+            seq,  # created_order, if the row is new
+            stream_seq,
+            last_crc,
+            stream_seq if snapshot else None,
+        )
+    if enc.snapshot is None:
+        if _steady(old) == _steady(row):
+            return sql.UPDATE_STREAM_TOUCHED, (row[_UPDATED_AT], stream_seq, last_crc, row[0])
+        return sql.UPDATE_STREAM_KEPT, (
+            *_kept(row),
+            None,
+            None,
+            None,
+            stream_seq,
+            last_crc,
+            None,
+            row[0],
+        )
+    return sql.UPDATE_STREAM_KEPT, (
+        *_kept(row),
+        enc.snapshot,
+        enc.snapshot_crc,
+        seq,
+        stream_seq,
+        last_crc,
+        stream_seq,
+        row[0],
+    )
+
+
+def _stored_as_given(row: tuple[Any, ...]) -> bool:
+    """Whether SQLite stores this row's values as they are, so that values equal to them are
+    stored the same: not so a number in a TEXT column (1 and 1.0 are equal, but stored as
+    '1' and '1.0'); a stream whose row holds one is compared with the file's row instead."""
+    return all(type(row[i]) is str or row[i] is None for i in _TEXT)

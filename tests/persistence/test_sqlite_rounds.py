@@ -33,26 +33,38 @@ async def _traced(j: SqliteJournal, seen: list[str]) -> AsyncIterator[None]:
         await in_thread(conn, lambda db: db.set_trace_callback(None))
 
 
+_HEADS_READ = sql.CHAIN_HEADS.split(" FROM ")[0]
+
+
 def _stream_writes(seen: list[str]) -> list[str]:
     return [s for s in seen if re.match(r"\s*(INSERT INTO|UPDATE) streams", s)]
+
+
+def _assigned(statement: str) -> set[str]:
+    return set(re.findall(r"(\w+) = ", statement.split("WHERE")[0]))
 
 
 async def test_an_append_keeping_the_indexed_columns_assigns_none_of_them(
     tmp_path: Path,
 ) -> None:
-    """A running stream's next record (new updated_at, same status) updates only the columns
-    no index of `streams` holds, so SQLite rewrites none of its indexes (issue 14)."""
+    """A running stream's next record (new updated_at and priority, same status) updates only
+    columns no index of `streams` holds, so SQLite rewrites none of its indexes (issue 14);
+    one changing only updated_at assigns that and the chain head alone."""
     async with SqliteJournal(str(tmp_path / "j.db")) as j:
         await j.append(append("run-1", [{"n": 1}], status="RUNNING"))
         seen: list[str] = []
         async with _traced(j, seen):
-            await j.append(append("run-1", [{"n": 2}], status="RUNNING", created_at=100.0))
+            await j.append(append("run-1", [{"n": 2}], status="RUNNING", priority=3))
+            await j.append(append("run-1", [{"n": 3}], status="RUNNING", priority=3))
         writes = _stream_writes(seen)
-        assert len(writes) == 1
-        assigned = set(re.findall(r"(\w+) = ", writes[0].split("WHERE")[0]))
-        assert writes[0].lstrip().startswith("UPDATE streams SET")
-        assert assigned.isdisjoint(sql.INDEXED_COLUMNS)
-        assert {"updated_at", "last_stream_seq", "last_crc"} <= assigned
+        assert len(writes) == 2
+        assert all(w.lstrip().startswith("UPDATE streams SET") for w in writes)
+        assert _assigned(writes[0]).isdisjoint(sql.INDEXED_COLUMNS)
+        assert {"priority", "updated_at", "last_stream_seq", "last_crc"} <= _assigned(writes[0])
+        assert _assigned(writes[1]) == {"updated_at", "last_stream_seq", "last_crc"}
+        info = await j.info("run-1")
+        assert info is not None
+        assert (info.priority, info.updated_at) == (3, 101.0)
 
 
 async def test_an_append_changing_an_indexed_column_writes_the_whole_row(tmp_path: Path) -> None:
@@ -212,12 +224,12 @@ async def test_a_round_reads_no_head_of_a_stream_an_earlier_round_wrote(tmp_path
         seen: list[str] = []
         async with _traced(j, seen):
             await j.append(append("run-1", [{"n": 2}]))
-        assert not [s for s in seen if s.startswith("SELECT stream_id, last_stream_seq")]
+        assert not [s for s in seen if s.startswith(_HEADS_READ)]
     async with SqliteJournal(str(tmp_path / "j.db")) as j:  # a new writer reads them
         seen = []
         async with _traced(j, seen):
             await j.append(append("run-1", [{"n": 3}]))
-        assert [s for s in seen if s.startswith("SELECT stream_id, last_stream_seq")]
+        assert [s for s in seen if s.startswith(_HEADS_READ)]
         loaded = await j.load("run-1")
         assert loaded is not None
         assert loaded.events == [{"n": 1}, {"n": 2}, {"n": 3}]
