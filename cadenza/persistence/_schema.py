@@ -159,7 +159,6 @@ CHAIN_HEADS = (  # an existing stream's chain head, then its row
     f"SELECT last_stream_seq, last_crc, {STREAM_COLUMNS} FROM streams WHERE stream_id {_IN_JSON}"
 )
 KEY_HOLDERS = f"SELECT key, stream_id FROM streams WHERE key {_IN_JSON}"
-KEYS_OF = f"SELECT stream_id, key FROM streams WHERE stream_id {_IN_JSON}"
 
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM records"
 LAST_DEFINITION_ORDER = "SELECT coalesce(max(registered_order), 0) FROM definition_versions"

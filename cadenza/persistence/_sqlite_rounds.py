@@ -42,7 +42,7 @@ from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import DuplicateKey, JournalStats, JournalWriteError
 from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._schema import in_thread
-from cadenza.persistence._sqlite_rows import Batch, Heads, round_rows
+from cadenza.persistence._sqlite_rows import Batch, Head, Heads, round_rows, stream_keys
 
 log = get_logger("cadenza.persistence")
 
@@ -153,8 +153,8 @@ class RoundWriter:
         """The transaction itself, on the connection's thread; rolled back if it fails."""
         try:
             db.execute("BEGIN IMMEDIATE")
-            accepted, refused = self._claim_keys(db, batch)
-            heads = self.heads.read(db, accepted)
+            heads = self.heads.read(db, batch)
+            accepted, refused = self._claim_keys(db, batch, heads)
             streams, records, after = round_rows(accepted, heads, self.last_seq + 1)
             for statement, params in streams:
                 db.executemany(statement, params)
@@ -168,16 +168,22 @@ class RoundWriter:
         return accepted, refused
 
     def _claim_keys(
-        self, db: sqlite3.Connection, batch: Batch
+        self, db: sqlite3.Connection, batch: Batch, heads: dict[str, Head]
     ) -> tuple[Batch, list[tuple[Ticket[EncodedAppend], DuplicateKey]]]:
-        """The appends whose keys are free (in order), and those another stream's key refuses."""
-        keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
+        """The appends whose keys are free (in order), and those another stream's key refuses.
+
+        The keys of the batch's existing streams are in their `heads`; so are the holders
+        of those keys (a key has one holder). Only the holders of the others are read.
+        """
+        keys = {k for t in batch if (k := t.item.append.info.key) is not None}
         if not keys:
             return list(batch), []
-        sids = sorted({t.item.stream_id for t in batch})
-        holders = db.execute(sql.KEY_HOLDERS, (json.dumps(keys),)).fetchall()
-        keys_of = db.execute(sql.KEYS_OF, (json.dumps(sids),)).fetchall()
-        ledger = KeyLedger(dict(holders), dict(keys_of))
+        keys_of = stream_keys(heads)
+        holders = {key: sid for sid, key in keys_of.items() if key is not None}
+        unknown = sorted(k for k in keys if k not in holders)
+        if unknown:
+            holders.update(db.execute(sql.KEY_HOLDERS, (json.dumps(unknown),)).fetchall())
+        ledger = KeyLedger(holders, keys_of)
         accepted: Batch = []
         refused: list[tuple[Ticket[EncodedAppend], DuplicateKey]] = []
         for ticket in batch:

@@ -52,6 +52,7 @@ _steady = itemgetter(  # what UPDATE_STREAM_TOUCHED leaves as it is, besides the
     *(_NAMES.index(c) for c in sql.KEPT_COLUMNS if c != "updated_at")
 )
 _UPDATED_AT = _NAMES.index("updated_at")
+_KEY = _NAMES.index("key")
 _TEXT = tuple(  # positions in a row of the TEXT columns that may hold a number
     _NAMES.index(c) for c in ("kind", "status", "key", "correlation_id", "parent_id", "timers")
 )
@@ -105,6 +106,11 @@ class Heads:
     def forget(self) -> None:
         """A transaction failed: read every head from the file again."""
         self.known.clear()
+
+
+def stream_keys(heads: dict[str, Head]) -> dict[str, Any]:
+    """The key (or None) each stream of `heads` holds."""
+    return {sid: head[2][_KEY] for sid, head in heads.items()}
 
 
 def round_rows(

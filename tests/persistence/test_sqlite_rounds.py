@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cadenza.persistence import Append, SqliteJournal, StreamInfo
+from cadenza.persistence import Append, DuplicateKey, SqliteJournal, StreamInfo
 from cadenza.persistence import _schema as sql
 from cadenza.persistence._codec import encode_append
 from cadenza.persistence._schema import in_thread
@@ -291,3 +291,36 @@ async def test_a_text_column_given_equal_numbers_of_two_types_is_stored_as_the_u
         db.close()
     assert rows == _upserted_one_by_one(plan)
     assert rows[0][1] == "1.0"
+
+
+async def test_keys_of_streams_the_writer_wrote_are_checked_without_reading_the_file(
+    tmp_path: Path,
+) -> None:
+    """In one round a remembered stream releases its key, a new one takes it and a third is
+    refused it naming the new holder; the remembered keys are not read from the file."""
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        await j.append(append("a", key="K"))
+        seen: list[str] = []
+        outcomes: dict[str, object] = {}
+
+        async def attempt(sid: str, key: str | None) -> None:
+            try:
+                outcomes[sid] = await j.append(append(sid, [{"sid": sid}], key=key))
+            except DuplicateKey as exc:
+                outcomes[sid] = exc
+
+        async with _traced(j, seen):
+            await j.append(append("a", [{"again": 1}], key="K"))
+            assert not [s for s in seen if "WHERE key IN" in s]
+            before = j.stats.commits
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(attempt, "a", None)
+                tg.start_soon(attempt, "b", "K")
+                tg.start_soon(attempt, "c", "K")
+        assert j.stats.commits - before == 1
+        refused = outcomes["c"]
+        assert isinstance(refused, DuplicateKey)
+        assert refused.holder == "b"
+        assert isinstance(outcomes["b"], int)
+        assert await j.find_key("K") == "b"
+        assert await j.load("c") is None
