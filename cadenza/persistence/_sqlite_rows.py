@@ -53,9 +53,10 @@ _steady = itemgetter(  # what UPDATE_STREAM_TOUCHED leaves as it is, besides the
 )
 _UPDATED_AT = _NAMES.index("updated_at")
 _KEY = _NAMES.index("key")
-_TEXT = tuple(  # positions in a row of the TEXT columns that may hold a number
-    _NAMES.index(c) for c in ("kind", "status", "key", "correlation_id", "parent_id", "timers")
+_text = itemgetter(  # the TEXT columns, which may be given a number
+    *(_NAMES.index(c) for c in ("kind", "status", "key", "correlation_id", "parent_id", "timers"))
 )
+_STR_OR_NONE = frozenset((str, type(None)))
 
 
 class Heads:
@@ -208,4 +209,4 @@ def _stored_as_given(row: tuple[Any, ...]) -> bool:
     """Whether SQLite stores this row's values as they are, so that values equal to them are
     stored the same: not so a number in a TEXT column (1 and 1.0 are equal, but stored as
     '1' and '1.0'); a stream whose row holds one is compared with the file's row instead."""
-    return all(type(row[i]) is str or row[i] is None for i in _TEXT)
+    return set(map(type, _text(row))) <= _STR_OR_NONE
