@@ -1,4 +1,5 @@
-"""How a SQLite round writes stream rows: only what changed, the same rows as the full upsert."""
+"""How a SQLite round writes stream rows: only what changed, yet the same rows as the full
+upsert; the heads (and keys) of streams the writer wrote remembered, not read again."""
 
 from __future__ import annotations
 
@@ -324,3 +325,39 @@ async def test_keys_of_streams_the_writer_wrote_are_checked_without_reading_the_
         assert isinstance(outcomes["b"], int)
         assert await j.find_key("K") == "b"
         assert await j.load("c") is None
+
+
+async def test_an_unchained_stream_stays_unchained_through_the_narrow_updates(
+    tmp_path: Path,
+) -> None:
+    """A stream of a schema-1 file (no chain in its row) continued with a snapshot and then a
+    plain record, both written narrowly, keeps no chain and loads from the snapshot."""
+    path = tmp_path / "j.db"
+    async with SqliteJournal(str(path)) as j:
+        await j.append(append("old", [{"n": 1}]))
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            db.execute("UPDATE streams SET last_stream_seq = NULL, last_crc = NULL")
+            db.execute("UPDATE records SET stream_seq = NULL, prev_crc = NULL")
+    finally:
+        db.close()
+    async with SqliteJournal(str(path)) as j:
+        seen: list[str] = []
+        async with _traced(j, seen):
+            await j.append(append("old", [{"n": 2}], snapshot={"upto": 2}))
+            await j.append(append("old", [{"n": 3}]))
+        assert all(w.lstrip().startswith("UPDATE") for w in _stream_writes(seen))
+        loaded = await j.load("old")
+        assert loaded is not None
+        assert (loaded.snapshot, loaded.events) == ({"upto": 2}, [{"n": 3}])
+    db = sqlite3.connect(path)
+    try:
+        row = db.execute(
+            "SELECT snapshot_seq, last_stream_seq, last_crc, snapshot_stream_seq FROM streams"
+        ).fetchone()
+        chain = db.execute("SELECT stream_seq, prev_crc FROM records ORDER BY seq").fetchall()
+    finally:
+        db.close()
+    assert row == (2, None, None, None)
+    assert chain == [(None, None)] * 3
