@@ -138,9 +138,27 @@ INSERT_RECORD = (
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _IN_JSON = "IN (SELECT value FROM json_each(?))"  # one parameter: a JSON array
-CHAIN_HEADS = f"SELECT stream_id, last_stream_seq, last_crc FROM streams WHERE stream_id {_IN_JSON}"
+# The columns of `STREAM_COLUMNS` that an index of `streams` holds or filters on (besides
+# `stream_id` and `created_order`, which no update assigns): an update assigning none of
+# them rewrites no index, since SQLite skips an index none of whose columns is assigned.
+INDEXED_COLUMNS = ("kind", "status", "terminal", "created_at", "key", "correlation_id")
+KEPT_COLUMNS = tuple(  # the stream columns an update may assign without touching an index
+    c for c in STREAM_COLUMNS.split(", ") if c not in INDEXED_COLUMNS and c != "stream_id"
+)
+UPDATE_STREAM_KEPT = (  # an existing stream whose INDEXED_COLUMNS stay as they are
+    "UPDATE streams SET "
+    + "".join(f"{c} = ?, " for c in KEPT_COLUMNS)
+    + "snapshot = coalesce(?, snapshot), snapshot_crc = coalesce(?, snapshot_crc), "
+    "snapshot_seq = coalesce(?, snapshot_seq), last_stream_seq = ?, last_crc = ?, "
+    "snapshot_stream_seq = coalesce(?, snapshot_stream_seq) WHERE stream_id = ?"
+)
+UPDATE_STREAM_TOUCHED = (  # ... and of the other columns, only updated_at changes
+    "UPDATE streams SET updated_at = ?, last_stream_seq = ?, last_crc = ? WHERE stream_id = ?"
+)
+CHAIN_HEADS = (  # an existing stream's chain head, then its row
+    f"SELECT last_stream_seq, last_crc, {STREAM_COLUMNS} FROM streams WHERE stream_id {_IN_JSON}"
+)
 KEY_HOLDERS = f"SELECT key, stream_id FROM streams WHERE key {_IN_JSON}"
-KEYS_OF = f"SELECT stream_id, key FROM streams WHERE stream_id {_IN_JSON}"
 
 LAST_SEQ = "SELECT coalesce(max(seq), 0) FROM records"
 LAST_DEFINITION_ORDER = "SELECT coalesce(max(registered_order), 0) FROM definition_versions"

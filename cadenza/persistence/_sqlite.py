@@ -6,7 +6,7 @@ Record format
 single writer (it reads `max(seq)` on open and counts from there);
 `payload` is the record's events as a compact JSON array of objects; `crc`
 is CRC32 over `stream_id`, a NUL byte and `payload` (see `_codec`). In the
-same transaction the stream's row in `streams` is upserted to the record's
+same transaction the stream's row in `streams` is set to the record's
 `StreamInfo`, and when the append carries a snapshot, `snapshot` (compact
 JSON object), `snapshot_crc` (same CRC) and `snapshot_seq` (the seq of the
 record whose events it already includes). `load` returns the snapshot and
@@ -22,8 +22,8 @@ digest, latest wins).
 Fsync points
 ------------
 The database runs in WAL mode. One group-commit round is one transaction:
-`BEGIN IMMEDIATE`, the key checks, the stream upserts and record inserts
-(`executemany`), `COMMIT`. With durability "full" (`synchronous=FULL`)
+`BEGIN IMMEDIATE`, the key checks, the stream rows (`_sqlite_rows`) and
+record inserts (`executemany`), `COMMIT`. With durability "full" (`synchronous=FULL`)
 SQLite fsyncs the WAL inside `COMMIT`, so there is one fsync per round, and
 no appender of the round is resumed before it returns. With "normal"
 (`synchronous=NORMAL`) `COMMIT` writes the WAL without fsync: a process crash

@@ -3,7 +3,8 @@
 Design note
 -----------
 A round is one transaction: `BEGIN IMMEDIATE`, the key checks, the stream
-upserts and record inserts, `COMMIT` (see `_sqlite` for the fsync points).
+rows (each as narrow a write as it can be: `_sqlite_rows`) and record
+inserts, `COMMIT` (see `_sqlite` for the fsync points).
 Appends from many callers share it, so one append the database refuses (a
 value it cannot hold, a constraint) must not fail its neighbours: when the
 round's transaction fails, it is rolled back and **split** — each of its
@@ -30,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from typing import Any
 
 import aiosqlite
 
@@ -42,10 +42,9 @@ from cadenza.persistence._group import Ticket
 from cadenza.persistence._journal import DuplicateKey, JournalStats, JournalWriteError
 from cadenza.persistence._keys import KeyLedger
 from cadenza.persistence._schema import in_thread
+from cadenza.persistence._sqlite_rows import Batch, Head, Heads, round_rows, stream_keys
 
 log = get_logger("cadenza.persistence")
-
-Batch = list[Ticket[EncodedAppend]]
 
 
 class RoundWriter:
@@ -64,6 +63,7 @@ class RoundWriter:
         self.identity = identity  # (st_dev, st_ino) of the file opened; None: no file
         self.splits = 0  # rounds whose transaction failed and were split
         self.gone: OSError | None = None  # the file was unlinked or replaced: see the note
+        self.heads = Heads()  # the streams' heads as the last rounds left them
 
     async def write(
         self, conn: aiosqlite.Connection, batch: Batch, faults: JournalFaults | None
@@ -153,27 +153,37 @@ class RoundWriter:
         """The transaction itself, on the connection's thread; rolled back if it fails."""
         try:
             db.execute("BEGIN IMMEDIATE")
-            accepted, refused = self._claim_keys(db, batch)
-            streams, records = self._rows(accepted, self._chain_heads(db, accepted))
-            db.executemany(sql.UPSERT_STREAM, streams)
+            heads = self.heads.read(db, batch)
+            accepted, refused = self._claim_keys(db, batch, heads)
+            streams, records, after = round_rows(accepted, heads, self.last_seq + 1)
+            for statement, params in streams:
+                db.executemany(statement, params)
             db.executemany(sql.INSERT_RECORD, records)
             db.execute("COMMIT")
         except BaseException:
+            self.heads.forget()
             rollback_now(db)
             raise
+        self.heads.committed(after)
         return accepted, refused
 
     def _claim_keys(
-        self, db: sqlite3.Connection, batch: Batch
+        self, db: sqlite3.Connection, batch: Batch, heads: dict[str, Head]
     ) -> tuple[Batch, list[tuple[Ticket[EncodedAppend], DuplicateKey]]]:
-        """The appends whose keys are free (in order), and those another stream's key refuses."""
-        keys = sorted({k for t in batch if (k := t.item.append.info.key) is not None})
+        """The appends whose keys are free (in order), and those another stream's key refuses.
+
+        The keys of the batch's existing streams are in their `heads`; so are the holders
+        of those keys (a key has one holder). Only the holders of the others are read.
+        """
+        keys = {k for t in batch if (k := t.item.append.info.key) is not None}
         if not keys:
             return list(batch), []
-        sids = sorted({t.item.stream_id for t in batch})
-        holders = db.execute(sql.KEY_HOLDERS, (json.dumps(keys),)).fetchall()
-        keys_of = db.execute(sql.KEYS_OF, (json.dumps(sids),)).fetchall()
-        ledger = KeyLedger(dict(holders), dict(keys_of))
+        keys_of = stream_keys(heads)
+        holders = {key: sid for sid, key in keys_of.items() if key is not None}
+        unknown = sorted(k for k in keys if k not in holders)
+        if unknown:
+            holders.update(db.execute(sql.KEY_HOLDERS, (json.dumps(unknown),)).fetchall())
+        ledger = KeyLedger(holders, keys_of)
         accepted: Batch = []
         refused: list[tuple[Ticket[EncodedAppend], DuplicateKey]] = []
         for ticket in batch:
@@ -183,52 +193,6 @@ class RoundWriter:
             else:
                 refused.append((ticket, duplicate))
         return accepted, refused
-
-    def _chain_heads(
-        self, db: sqlite3.Connection, batch: Batch
-    ) -> dict[str, tuple[int | None, int | None]]:
-        """(last record number, its checksum) of each stream of `batch` that exists already."""
-        sids = sorted({t.item.stream_id for t in batch})
-        rows = db.execute(sql.CHAIN_HEADS, (json.dumps(sids),)).fetchall()
-        return {sid: (number, crc) for sid, number, crc in rows}
-
-    def _rows(
-        self, accepted: Batch, heads: dict[str, tuple[int | None, int | None]]
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        """The stream upserts and record inserts, each record chained to its stream's last.
-
-        A new stream starts at record 1 after checksum 0; a stream from a
-        schema-1 file (its row has no number) stays unchained (`_schema`).
-        """
-        chain: dict[str, tuple[int, int] | None] = {}
-        streams: list[tuple[Any, ...]] = []
-        records: list[tuple[Any, ...]] = []
-        for seq, ticket in enumerate(accepted, start=self.last_seq + 1):
-            enc = ticket.item
-            sid = enc.stream_id
-            if sid not in chain:
-                number, crc = heads.get(sid, (0, 0))
-                chain[sid] = None if number is None else (number, crc or 0)
-            head = chain[sid]
-            stream_seq = prev_crc = last_crc = None
-            if head is not None:
-                stream_seq, prev_crc, last_crc = head[0] + 1, head[1], enc.crc
-                chain[sid] = (stream_seq, enc.crc)
-            snapshot = enc.snapshot is not None
-            streams.append(
-                (
-                    *enc.row,
-                    enc.snapshot,
-                    enc.snapshot_crc,
-                    seq if snapshot else None,
-                    seq,
-                    stream_seq,
-                    last_crc,
-                    stream_seq if snapshot else None,
-                )
-            )
-            records.append((seq, sid, enc.payload, enc.crc, stream_seq, prev_crc))
-        return streams, records
 
 
 async def rollback(conn: aiosqlite.Connection) -> None:
