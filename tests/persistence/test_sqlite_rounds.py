@@ -209,12 +209,17 @@ def test_stream_rows_are_those_the_full_upsert_leaves(
     plan = [_append_of(i, step) for i, step in enumerate(steps)]
     path = tmp_path_factory.mktemp("rows") / "j.db"
     anyio.run(_written, path, plan, together)
+    rows = _stream_rows(path)
+    assert rows == _upserted_one_by_one(plan)
+
+
+def _stream_rows(path: Path) -> list[tuple[Any, ...]]:
+    """Every row of the journal's `streams` table, by stream id."""
     db = sqlite3.connect(path)
     try:
-        rows = db.execute("SELECT * FROM streams ORDER BY stream_id").fetchall()
+        return db.execute("SELECT * FROM streams ORDER BY stream_id").fetchall()
     finally:
         db.close()
-    assert rows == _upserted_one_by_one(plan)
 
 
 async def test_a_round_reads_no_head_of_a_stream_an_earlier_round_wrote(tmp_path: Path) -> None:
@@ -285,11 +290,7 @@ async def test_a_text_column_given_equal_numbers_of_two_types_is_stored_as_the_u
     ]
     path = tmp_path / "j.db"
     await _written(path, plan, together)
-    db = sqlite3.connect(path)
-    try:
-        rows = db.execute("SELECT * FROM streams ORDER BY stream_id").fetchall()
-    finally:
-        db.close()
+    rows = _stream_rows(path)
     assert rows == _upserted_one_by_one(plan)
     assert rows[0][1] == "1.0"
 
