@@ -168,8 +168,8 @@ def _statement(
     """The narrowest statement (and its parameters) that turns the stream row `old` (None:
     none, or not known) into the one `enc` leaves, record `seq` being its `stream_seq`th."""
     row = enc.row
+    snapshot = enc.snapshot is not None
     if old is None or _indexed(old) != _indexed(row):
-        snapshot = enc.snapshot is not None
         return sql.UPSERT_STREAM, (
             *row,
             enc.snapshot,
@@ -180,27 +180,16 @@ def _statement(
             last_crc,
             stream_seq if snapshot else None,
         )
-    if enc.snapshot is None:
-        if _steady(old) == _steady(row):
-            return sql.UPDATE_STREAM_TOUCHED, (row[_UPDATED_AT], stream_seq, last_crc, row[0])
-        return sql.UPDATE_STREAM_KEPT, (
-            *_kept(row),
-            None,
-            None,
-            None,
-            stream_seq,
-            last_crc,
-            None,
-            row[0],
-        )
+    if not snapshot and _steady(old) == _steady(row):
+        return sql.UPDATE_STREAM_TOUCHED, (row[_UPDATED_AT], stream_seq, last_crc, row[0])
     return sql.UPDATE_STREAM_KEPT, (
         *_kept(row),
         enc.snapshot,
-        enc.snapshot_crc,
-        seq,
+        enc.snapshot_crc,  # None without a snapshot, as its coalesce keeps the stored one
+        seq if snapshot else None,
         stream_seq,
         last_crc,
-        stream_seq,
+        stream_seq if snapshot else None,
         row[0],
     )
 
