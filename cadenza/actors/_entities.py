@@ -9,6 +9,8 @@ runner then creates the instance with `factory(key)`. An entity that calls
 pool forgets the cell entirely unless a message arrived meanwhile: a million
 passivated entities cost no task, no instance and no cell. Refs stay valid;
 the next message starts a fresh instance (and `started()` runs again).
+`adopt(key, instance)` gives a key an instance made outside the pool (a run
+started in a batch, its state in hand), used for its first incarnation only.
 
 Each entity restarts one-for-one with its own intensity (at most
 `max_restarts` within `within_s` on the system clock, OTP's rule: see
@@ -104,6 +106,23 @@ class EntityPool(Generic[M]):
     def keys(self) -> list[str]:
         """The keys the pool holds a cell for (active, busy, or recently crashed)."""
         return list(self._cells)
+
+    def adopt(self, key: str, instance: Actor[M]) -> None:
+        """Make `instance` (made and fed outside the pool) entity `key`'s incarnation: its
+        `started()` runs before its first message; a restart makes the next with the factory.
+
+        Raises `ValueError` if `key` has a cell already (its messages would meet two instances).
+        """
+        if key in self._cells:
+            raise ValueError(f"entity {self.kind}/{key} exists already: it cannot be adopted")
+        cell = self._create(key)
+        made = cell._factory
+
+        def first() -> Actor[M]:
+            cell._factory = made
+            return instance
+
+        cell._factory = first
 
     def stop(self, key: str) -> bool:
         """Drop entity `key`'s instance after its current batch; its queued messages fail

@@ -20,17 +20,19 @@ start records together.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from cadenza.actors import ActorRef
-from cadenza.engine._gate import RunGate
 from cadenza.engine._messages import StartRun
+from cadenza.engine.run._fresh import FreshStarts
 from cadenza.language._definition import WorkflowDef
-from cadenza.persistence import DuplicateKey, Journal
+from cadenza.persistence import DuplicateKey
+
+if TYPE_CHECKING:
+    from cadenza.engine._host import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +50,12 @@ class StartFields:
 class CallerStarts:
     """The start path of `Runtime.start`; see the module note."""
 
-    def __init__(
-        self,
-        journal: Journal,
-        gate: RunGate,
-        new_run_id: Callable[[], str],
-        run: Callable[[str], ActorRef[Any]],
-    ):
-        self.journal = journal
-        self.gate = gate
-        self.new_run_id = new_run_id
-        self.run = run
+    def __init__(self, engine: Engine):
+        self.journal = engine.journal
+        self.gate = engine.gate
+        self.new_run_id = engine.new_run_id
+        self.run = engine.run
+        self.fresh = FreshStarts(engine)
         self.key_locks: dict[str, anyio.Lock] = {}  # starts in flight, by idempotency key
 
     async def start(self, definition: WorkflowDef, digest: str, fields: StartFields) -> str:
@@ -118,6 +115,14 @@ class CallerStarts:
         minted = [self.new_run_id() for _ in fresh]
         for run_id in minted:
             self.gate.started(run_id)
+        if self.fresh.covers():  # in one pass, without an actor step each (`_fresh`)
+            runs = [(run_id, batch[i]) for i, run_id in zip(fresh, minted, strict=True)]
+            done = await self.fresh.start(definition, digest, runs)
+            for i, run_id in zip(fresh, minted, strict=True):
+                ids[i] = done.answered.get(run_id)
+            back = set(done.taken_back)
+            kept = [(i, run_id) for i, run_id in zip(fresh, minted, strict=True) if run_id in back]
+            fresh, minted = [i for i, _ in kept], [run_id for _, run_id in kept]
         errors: list[BaseException] = []
         async with self.journal.gathering(minted) as hold:
 

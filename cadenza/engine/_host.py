@@ -26,6 +26,7 @@ from typing import Any
 from cadenza._errors import NotFound
 from cadenza._log import get_logger
 from cadenza.actors import (
+    Actor,
     ActorRef,
     ActorSystem,
     Clock,
@@ -74,10 +75,7 @@ SYSTEM_CONCURRENCY = 64  # HTTP tasks in flight at once
 
 
 class Engine:
-    """The actors of one runtime on one journal; see the module note.
-
-    Not public: the `Runtime` facade holds one and exposes only API.md.
-    """
+    """The actors of one runtime on one journal (module note); the `Runtime` facade holds one."""
 
     def __init__(
         self,
@@ -117,7 +115,7 @@ class Engine:
         self.dispatch_warning_s = dispatch_warning_s
         self.registry = Registry(journal, frozenset(env_options.get("template_env") or ()))
         self.gate = RunGate(max_runs_in_flight)  # back-pressure on starts (`_gate`)
-        self.starts = CallerStarts(journal, self.gate, self.new_run_id, self.run)  # callers' starts
+        self.starts = CallerStarts(self)  # callers' starts
         self.system = ActorSystem(clock=clock, delivery=delivery, name="cadenza")
         self._audit = ParkedAudit(self.system, self.run)
         self.ledger = Ledger(
@@ -231,10 +229,7 @@ class Engine:
 
     def _run_gave_up(self, run_id: str, error: BaseException) -> None:
         """A run's actor crashed past its restart intensity: isolate it, keep the engine up.
-
-        Its callers got the error; its journal is untouched, so the next
-        message (or the next start of the runtime) loads it afresh.
-        """
+        Its callers got the error; the next message (or the next open) loads it afresh."""
         log.error("run.gave_up", run_id=run_id, error=repr(error))
 
     async def settle(self) -> None:
@@ -477,6 +472,10 @@ class Engine:
 
     def run_parked(self, run_id: str) -> None:
         self.gate.finished(run_id)  # waiting on a timer or a signal costs no memory
+
+    def adopt_run(self, run_id: str, actor: Actor[Any]) -> None:
+        """`actor`, made and fed by a batch start, is run `run_id`'s (`EntityPool.adopt`)."""
+        self._runs.adopt(run_id, actor)
 
     def tell_run(self, run_id: str, message: Any) -> None:
         _tell_soon(self.system, self._runs.ref(run_id), message)

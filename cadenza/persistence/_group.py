@@ -24,6 +24,10 @@ issued one after another keep their order. A caller cancelled while its
 ticket is still pending withdraws it (nothing written); once its ticket was
 taken into a round, the round completes and the record may be durable.
 
+`submit_many` queues a batch and has the next round take it whole (past
+`batch_max` if need be), so the batch shares one transaction; each item
+gets its own verdict (a round that fails is split by the commit callback).
+
 `flush` waits until every ticket submitted before it is resolved, writing
 rounds itself if nobody else does; it does not wait for later submissions.
 
@@ -37,7 +41,7 @@ share one transaction.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Hashable, Sequence
 from operator import attrgetter
 from typing import Generic, TypeVar
 
@@ -47,6 +51,7 @@ import anyio.lowlevel
 from cadenza._errors import InternalError
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Ticket(Generic[T]):
@@ -136,6 +141,32 @@ class GroupCommitter(Generic[T]):
             raise InternalError("a resolved ticket has neither seq nor error")
         return ticket.seq
 
+    async def submit_many(self, items: Sequence[T]) -> list[int | Exception]:
+        """Queue `items` for one round, drive rounds until each is resolved; each one's seq or
+        its error, in order. Cancelled, it withdraws those still pending (nothing written)."""
+        tickets = [Ticket(item, self._next_number + i) for i, item in enumerate(items)]
+        self._next_number += len(tickets)
+        self._pending.extend(tickets)
+        self._whole = max(self._whole, len(self._pending))  # the next round takes them all
+        if self._hold is not None and self._member is not None:
+            for ticket in tickets:
+                self._hold.arrived(self._member(ticket.item))
+        resolved = 0
+
+        def all_done() -> bool:
+            nonlocal resolved
+            while resolved < len(tickets) and tickets[resolved].done:
+                resolved += 1
+            return resolved == len(tickets)
+
+        try:
+            await self._drive(all_done)
+        except BaseException:
+            unresolved = {id(t) for t in tickets if not t.done}
+            self._pending = [t for t in self._pending if id(t) not in unresolved]
+            raise
+        return [_verdict(ticket) for ticket in tickets]
+
     async def flush(self) -> None:
         """Return once every item submitted before this call is resolved."""
         last = self._next_number - 1
@@ -206,6 +237,31 @@ class GroupCommitter(Generic[T]):
         for ticket in batch:
             if not ticket.done:
                 ticket.fail(InternalError("the commit left a ticket unresolved"))
+
+
+def _verdict(ticket: Ticket[T]) -> int | Exception:
+    if ticket.seq is not None:
+        return ticket.seq
+    error = ticket.error
+    if isinstance(error, Exception):
+        return error
+    return InternalError(f"a ticket resolved without a seq: {error!r}")
+
+
+async def submit_prepared(
+    committer: GroupCommitter[T], items: Sequence[U], prepare: Callable[[U], T]
+) -> list[int | Exception]:
+    """`committer.submit_many` of each item `prepare`d; an item whose preparation raises (a
+    payload that does not encode) gets that error and is not submitted."""
+    prepared: list[T | Exception] = []
+    for item in items:
+        try:
+            prepared.append(prepare(item))
+        except Exception as exc:
+            prepared.append(exc)
+    submitted = [p for p in prepared if not isinstance(p, Exception)]
+    verdicts = iter(await committer.submit_many(submitted) if submitted else [])
+    return [p if isinstance(p, Exception) else next(verdicts) for p in prepared]
 
 
 def stream_committer(

@@ -254,6 +254,21 @@ class Journal(ABC):
     async def append(self, append: Append) -> int:
         """Append one record durably; returns its global `seq`."""
 
+    async def append_many(self, appends: Sequence[Append]) -> list[int | Exception]:
+        """Append each record durably, together: each one's `seq`, or the error that refused it
+        (that append alone, nothing of it written), in order.
+
+        A journal with group commit puts them in one transaction (split, append by
+        append, only if it fails); this default appends them one after another.
+        """
+        results: list[int | Exception] = []
+        for append in appends:
+            try:
+                results.append(await self.append(append))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
     @abstractmethod
     async def flush(self) -> None:
         """Return once every append accepted so far is durable."""

@@ -32,14 +32,9 @@ Reads use a pool of separate connections, so they never wait behind a
 commit; `load` reads the stream row and its records in one repeatable-read
 transaction, so they agree.
 
-The driver is asyncpg (asyncio only). On this journal's commit round with
-64 appenders (`benchmarks/bench_pg_journal.py`, medians of 5 interleaved
-runs on the 2-core CI machine) asyncpg 0.32 wrote 5,134 records/s at 45 us
-of client CPU per record, psycopg 3.3 in pipeline mode 3,817 records/s at
-72 us (1.35x the throughput for 0.6x the CPU, and CPU is what several
-runtimes on one small host run out of first); psycopg's static types, sync
-API and PgBouncer support matter less to an async-only journal. The driver
-is imported when a journal opens: `cadenza` imports without the extra.
+The driver is asyncpg, imported when a journal opens: at 64 appenders it wrote
+5,134 records/s at 45 us of client CPU each, psycopg 3.3 (pipeline) 3,817 at 72 us
+(`benchmarks/bench_pg_journal.py`); CPU is what runtimes sharing a host run out of.
 
 A journal is by default the database's one owner (`JournalBusy` for a
 second, as on SQLite). With an `owner` name it is a `SharedJournal`
@@ -71,7 +66,7 @@ from cadenza.persistence._codec import (
     encode_append,
 )
 from cadenza.persistence._faults import JournalFaults
-from cadenza.persistence._group import Hold, Ticket, stream_committer
+from cadenza.persistence._group import Hold, Ticket, stream_committer, submit_prepared
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -230,12 +225,19 @@ class PostgresJournal(SharedJournal):
     # -- appends -----------------------------------------------------------
 
     async def append(self, append: Append) -> int:
+        return await self._committer.submit(self._encoded(append))
+
+    async def append_many(self, appends: Sequence[Append]) -> list[int | Exception]:
+        return await submit_prepared(self._committer, appends, self._encoded)
+
+    def _encoded(self, append: Append) -> EncodedAppend:
+        """`append` encoded; `JournalClosed`, or `OwnershipLost` for a stream not leased here."""
         if self._state != "open":
             raise self._closed_error()
         encoded = encode_append(append)
         if self.leases is not None:
-            self.leases.refuse_unheld(encoded.stream_id)  # OwnershipLost, nothing queued
-        return await self._committer.submit(encoded)
+            self.leases.refuse_unheld(encoded.stream_id)  # nothing queued
+        return encoded
 
     async def flush(self) -> None:
         if self._state in ("open", "closing"):

@@ -73,7 +73,7 @@ from cadenza.persistence._codec import (
     encode_append,
 )
 from cadenza.persistence._faults import JournalFaults
-from cadenza.persistence._group import Hold, Ticket, stream_committer
+from cadenza.persistence._group import Hold, Ticket, stream_committer, submit_prepared
 from cadenza.persistence._journal import (
     Append,
     DefinitionRecord,
@@ -272,6 +272,13 @@ class SqliteJournal(Journal):
         if self._state != "open":
             raise self._closed_error()
         return await self._committer.submit(encode_append(append))
+
+    async def append_many(self, appends: Sequence[Append]) -> list[int | Exception]:
+        if self.readonly:
+            raise JournalClosed(f"{self!r} was opened read-only, for inspection")
+        if self._state != "open":
+            raise self._closed_error()
+        return await submit_prepared(self._committer, appends, encode_append)
 
     async def flush(self) -> None:
         if self._state in ("open", "closing"):

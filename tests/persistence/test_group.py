@@ -221,3 +221,51 @@ async def test_a_hold_waits_for_a_member_that_submits_late() -> None:
         await _settle()
         assert disk.rounds == [["x", "y"]]
         await disk.release(1)
+
+
+async def test_a_batch_submitted_whole_shares_one_round_past_batch_max() -> None:
+    """`submit_many` during a round in flight: its items land whole in the next round, even
+    past `batch_max`, each with its own seq, in order."""
+    disk = Disk()
+    group = GroupCommitter(disk.commit, batch_max=2)
+    verdicts: list[int | Exception] = []
+
+    async def submit_many() -> None:
+        verdicts.extend(await group.submit_many(["b", "c", "d", "e"]))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(group.submit, "a")
+        await _settle()
+        tg.start_soon(submit_many)
+        await _settle()
+        await disk.release(1)
+        await disk.release(2)
+    assert disk.rounds == [["a"], ["b", "c", "d", "e"]]
+    assert verdicts == [2, 3, 4, 5]
+
+
+async def test_a_batch_whose_round_fails_gets_each_error_and_a_cancelled_one_withdraws() -> None:
+    disk = Disk(fail_round=1)
+    group = GroupCommitter(disk.commit, batch_max=10)
+    verdicts: list[int | Exception] = []
+    scopes: list[anyio.CancelScope] = []
+
+    async def submit_many(items: list[str]) -> None:
+        verdicts.extend(await group.submit_many(items))
+
+    async def cancelled_submit_many(items: list[str]) -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await group.submit_many(items)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(submit_many, ["a", "b"])
+        await _settle()
+        tg.start_soon(cancelled_submit_many, ["c", "d"])  # waits behind round 1
+        await _settle()
+        scopes[0].cancel()
+        await _settle()
+        await disk.release(1)
+    assert [type(v) for v in verdicts] == [OSError, OSError]
+    assert disk.rounds == [["a", "b"]]  # the cancelled batch was withdrawn, never written
+    assert group.idle

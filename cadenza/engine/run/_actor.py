@@ -10,7 +10,7 @@ it has nothing more to say. The batch's events go to the journal as ONE
 record. Handling changes nothing outside the actor: what the batch means
 for the rest of the engine (tasks to enqueue or withdraw, leases, wake-ups,
 children) is collected as effects (`_effects`), executed in one place,
-`_execute`, once the record is durable; then callers are answered. So a failed commit is
+`act`, once the record is durable; then callers are answered. So a failed commit is
 redone or crashes the actor, memory and disk agreeing (`_batches`). Its
 parts: durable batches, deadlines (`_timing`), links to other runs
 (`_links`), JavaScript evaluated off the loop (`_scripts`). A
@@ -39,7 +39,6 @@ from cadenza.core._operations import current_task, operation_events, signal_even
 from cadenza.core._start_workflow import started_events
 from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState, apply, restore
 from cadenza.core._status import TaskStatus
-from cadenza.core._user_defined import awaiting
 from cadenza.core._views import WorkflowRun
 from cadenza.dispatch._messages import LeaseExpired, LeaseLapsed, TaskResult, TaskStartedMsg
 from cadenza.engine._messages import (
@@ -79,6 +78,7 @@ from cadenza.engine.run._links import (
     owed_after_crash,
     owes_failure_run,
 )
+from cadenza.engine.run._requeue import requeued
 from cadenza.engine.run._scripts import DECIDE, Decide, RunScripts
 from cadenza.engine.run._services import RunServices
 from cadenza.engine.run._shared_lease import lapsed_event
@@ -86,6 +86,7 @@ from cadenza.engine.run._timing import RunDeadlines, parked
 from cadenza.engine.run._unread import put_off
 from cadenza.engine.run._verdicts import verdict
 from cadenza.language._definition import WorkflowDef
+from cadenza.persistence import Append
 
 log = get_logger("cadenza.engine")
 
@@ -111,6 +112,8 @@ class RunActor(Actor[Any]):
         self._inbox_ids: dict[int, int] = {}  # forwarded messages in hand -> inbox ids
 
     async def started(self) -> None:
+        if self.state is not None:
+            return  # started by a batch, in memory already (`_fresh`)
         self.batches.epoch = self.services.epoch_of(self.run_id)  # before it reads anything
         if self.services.claim_fresh(self.run_id):
             return
@@ -181,19 +184,24 @@ class RunActor(Actor[Any]):
         batch = await self.batches.handle_durably(messages)
         state = self.state
         if state is not None:
-            effects = batch.effects
-            effects += acts(self.definition, state, batch.events, recover=batch.recovering)
-            if batch.recovering:  # a crash may have come between the end and what it owes
-                effects += owed_after_crash(self.definition, state)
-            wake = self.deadlines.arm(self.definition, state) if state.started else None
-            if wake is not None:
-                effects.append(wake)
+            effects = self.effects_of(batch, state)
             if any(type(effect) is StartRunEffect for effect in effects):  # one journals first
                 effects = await self.links.inline_definitions_journaled(effects)
-            self._execute(effects)
+            self.act(effects)
             if self.links.unsettled:
                 await self.links.settle(state, self.deadlines, self.definition)
         return batch
+
+    def effects_of(self, batch: Batch, state: WorkflowState) -> list[Effect]:
+        """What the durable `batch` calls for: its own, `acts`, what a crash owed, a wake-up."""
+        effects = batch.effects
+        effects += acts(self.definition, state, batch.events, recover=batch.recovering)
+        if batch.recovering:  # a crash may have come between the end and what it owes
+            effects += owed_after_crash(self.definition, state)
+        wake = self.deadlines.arm(self.definition, state) if state.started else None
+        if wake is not None:
+            effects.append(wake)
+        return effects
 
     def _answer(self, batch: Batch, state: WorkflowState | None) -> None:
         """Answer the batch's callers and waiters; passivate a run that only waits or ended."""
@@ -242,13 +250,21 @@ class RunActor(Actor[Any]):
         return batch
 
     async def journal(self, batch: Batch) -> None:
-        state = self.state
-        if state is None:
-            raise InternalError(f"run {self.run_id}: journaling without a state")
+        append = self.record(batch)
+        await self.batches.commit(self._present(), batch.events, append)
+
+    def record(self, batch: Batch) -> Append:
+        """The batch's one record: its events, and the run's row as they leave it."""
+        state = self._present()
         terminal = state.status.terminal and not owes_failure_run(self.definition, state)
         row = self.deadlines.row(self.definition, state, terminal=terminal)
         row = self.links.row(row, batch.events, recovering=batch.recovering)
-        await self.batches.commit(state, batch.events, row, inbox_seen=batch.inbox_seen)
+        return self.batches.record(state, batch.events, row, inbox_seen=batch.inbox_seen)
+
+    def _present(self) -> WorkflowState:
+        if self.state is None:
+            raise InternalError(f"run {self.run_id}: journaling without a state")
+        return self.state
 
     async def redo(self) -> None:
         """A commit failed: back to what the journal holds (its waiters included)."""
@@ -257,7 +273,7 @@ class RunActor(Actor[Any]):
         self.batches.epoch = self.services.epoch_of(self.run_id)
         await self._load()
 
-    def _execute(self, effects: list[Effect]) -> None:
+    def act(self, effects: list[Effect]) -> None:
         """Do the batch's effects, in order; the one place a run acts on the world."""
         for effect in effects:
             reply = execute(effect, self.services)
@@ -395,25 +411,11 @@ class RunActor(Actor[Any]):
         """Put back in the queue what a crash took out of it; then repair by deciding."""
         if state.status.terminal:
             return
-        for task in state.tasks:
-            if (
-                task.status is TaskStatus.IN_PROGRESS
-                and not task.retried
-                and task.type not in IN_PROGRESS_AT_ONCE
-                and not awaiting(task)  # its system task ran: it awaits a completion
-                and not self._held_elsewhere(task.id)
-            ):
-                back = TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now))
-                self._emit(events, back)  # at its original place: it keeps its ready_at
+        for back in requeued(state, now, self.services.shared):
+            self._emit(events, back)
         self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:
             self._decide(events)  # a repair: decisions a crash might have cut short
-
-    def _held_elsewhere(self, task_id: str) -> bool:
-        """A worker claimed the task's shared-queue row before this process recovered the run
-        (`SharedDispatch.holds`): the claim stands, the task stays in progress with it."""
-        shared = self.services.shared
-        return shared is not None and shared.holds(task_id)
 
     def _operate(
         self, state: WorkflowState, message: Operate, now: float, events: list[Event]

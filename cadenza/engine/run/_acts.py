@@ -3,7 +3,7 @@
 `acts` reads the events a run's actor just made durable and returns the
 effects (`_effects`) they call for — tasks to enqueue or withdraw, slots
 and leases to release, children to start, the end to announce — which the
-actor then executes in one place (`RunActor._execute`).
+actor then executes in one place (`RunActor.act`).
 """
 
 from __future__ import annotations

@@ -206,32 +206,40 @@ class DurableBatches:
         base = min(COMMIT_BACKOFF_MAX_S, COMMIT_BACKOFF_S * 2.0 ** min(attempt - 1, 30))
         return base * (0.5 + self.services.jitter.random())
 
-    async def commit(
+    def record(
         self,
         state: WorkflowState,
         events: list[Event],
         row: StreamInfo,
         *,
         inbox_seen: int | None = None,
-    ) -> None:
-        """Append `events` with the run's `row` (and a snapshot when due) as one record."""
+    ) -> Append:
+        """`events` with the run's `row` (and a snapshot when due) as one record to append."""
         self.since_snapshot += len(events)
         snapshot = None
         if state.status.terminal or self.since_snapshot >= SNAPSHOT_EVERY:
             snapshot = state.to_json()
             self.since_snapshot = 0
-        began = perf_counter()
-        await self.services.journal.append(
-            Append(
-                info=row,
-                events=[event.to_json() for event in events],
-                snapshot=snapshot,
-                epoch=self.epoch,
-                inbox_seen=inbox_seen,
-            )
+        return Append(
+            info=row,
+            events=[event.to_json() for event in events],
+            snapshot=snapshot,
+            epoch=self.epoch,
+            inbox_seen=inbox_seen,
         )
+
+    async def commit(self, state: WorkflowState, events: list[Event], append: Append) -> None:
+        """Append the `record` made of `events` (raises what the journal raises)."""
+        began = perf_counter()
+        await self.services.journal.append(append)
+        self.committed(state, events, append.info, perf_counter() - began)
+
+    def committed(
+        self, state: WorkflowState, events: list[Event], row: StreamInfo, took_s: float
+    ) -> None:
+        """The record of `events` with `row` is durable, its commit took `took_s`."""
         if (observer := self.services.observer) is not None:
-            observer.committed(state, events, perf_counter() - began)
+            observer.committed(state, events, took_s)
         held = dict(row.timers or {})
         if held != self.held_timers:  # the per-type timer counts follow what is durable
             self.services.count_timers(self.run_id, self.held_timers, held)
