@@ -22,8 +22,9 @@ seam.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from cadenza._errors import invariant
@@ -39,6 +40,18 @@ _current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def current_actor() -> str | None:
     """The name of the actor whose batch (or lifecycle hook) is running, else None."""
     return _current.get()
+
+
+@contextlib.contextmanager
+def acting_as(name: str) -> Iterator[None]:
+    """Send as actor `name` inside: work done for an actor outside its batch (a run started
+    in a batch) keeps that actor's order with what it sends later (a `Delivery` orders by
+    sender)."""
+    token = _current.set(name)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 class Delivery(Protocol):

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from cadenza._trace import carrier
 from cadenza.engine._messages import StartRun
-from cadenza.engine.run._fresh import FreshStarts
+from cadenza.engine.run._fresh import CoalescedStarts, FreshRun, FreshStarts
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import DuplicateKey
 
@@ -56,6 +57,7 @@ class CallerStarts:
         self.new_run_id = engine.new_run_id
         self.run = engine.run
         self.fresh = FreshStarts(engine)
+        self.coalesced = CoalescedStarts(self.fresh)
         self.key_locks: dict[str, anyio.Lock] = {}  # starts in flight, by idempotency key
 
     async def start(self, definition: WorkflowDef, digest: str, fields: StartFields) -> str:
@@ -116,7 +118,8 @@ class CallerStarts:
         for run_id in minted:
             self.gate.started(run_id)
         if self.fresh.covers():  # in one pass, without an actor step each (`_fresh`)
-            runs = [(run_id, batch[i]) for i, run_id in zip(fresh, minted, strict=True)]
+            trace = carrier()
+            runs = [FreshRun(r, batch[i], trace) for i, r in zip(fresh, minted, strict=True)]
             done = await self.fresh.start(definition, digest, runs)
             for i, run_id in zip(fresh, minted, strict=True):
                 ids[i] = done.answered.get(run_id)
@@ -170,6 +173,10 @@ class CallerStarts:
         run_id = self.new_run_id()
         self.gate.started(run_id)  # before it can end (or park) and leave the count
         try:
+            if self.fresh.covers():  # with the starts of this moment, in one pass (`_fresh`)
+                answer = await self.coalesced.start(definition, digest, run_id, fields)
+                if answer is not None:
+                    return answer
             return await self._ask_start(run_id, definition, digest, fields)
         except BaseException:
             self.gate.finished(run_id)  # no run was made

@@ -7,6 +7,7 @@ stays unset and every other test runs as without an SDK.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,3 +149,30 @@ async def test_without_an_sdk_nothing_is_traced_or_journaled(rt: cadenza.Runtime
     assert loaded is not None
     assert loaded.snapshot is not None
     assert loaded.snapshot["trace"] is None
+
+
+async def test_concurrent_starts_each_keep_their_own_trace(
+    rt: cadenza.Runtime, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """Starts gathered into one pass (`_fresh.CoalescedStarts`) each carry their own caller's
+    trace context, not that of the caller whose turn ran the pass."""
+    app = provider.get_tracer("app")
+    await rt.register(three_steps())
+    workers(rt)
+    groups = {"step_a": "cpu", "step_b": "cpu", "step_c": "cpu"}
+
+    async def start(n: int) -> tuple[int, str]:
+        with app.start_as_current_span(f"request-{n}") as request:
+            run_id = await rt.start("three_steps", {"n": n}, task_to_group=groups)
+        return request.get_span_context().trace_id, run_id
+
+    started = await asyncio.gather(*(start(n) for n in range(8)))
+    for _trace_id, run_id in started:
+        await rt.wait(run_id, timeout=5)
+    traces: dict[Any, set[int]] = {}
+    for span in exporter.get_finished_spans():
+        if span.name.startswith("RunTask:") and span.attributes is not None:
+            traces.setdefault(span.attributes["cadenza.workflow.id"], set()).add(
+                span.context.trace_id
+            )
+    assert traces == {run_id: {trace_id} for trace_id, run_id in started}

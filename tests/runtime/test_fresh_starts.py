@@ -10,6 +10,7 @@ caller cancelled mid-commit leaves no durable run without its timer.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -197,3 +198,22 @@ async def test_a_caller_cancelled_mid_commit_leaves_no_durable_run_without_its_t
     await clock.advance(5)
     for run in started:
         assert (await rt.get(run.id)).status == "COMPLETED"
+
+
+async def test_concurrent_single_starts_share_passes_and_commits(
+    rt: cadenza.Runtime, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 callers each awaiting its own `rt.start`: gathered into a few passes, no actor step."""
+    await rt.register(WAIT_5S)
+    await rt.settle()
+    stats = rt._engine.journal.stats
+    commits = stats.commits
+    steps = actor_steps(monkeypatch)
+    ids = await asyncio.gather(*(rt.start("wait5", {"i": i}) for i in range(60)))
+    await rt.settle()
+    assert steps == []
+    assert stats.commits - commits < 10  # one commit per pass, not one per start
+    await clock.advance(5)
+    for i, run_id in enumerate(ids):
+        run = await rt.get(run_id)
+        assert (run.status, run.input) == ("COMPLETED", {"i": i})

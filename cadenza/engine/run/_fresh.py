@@ -1,4 +1,5 @@
-"""Runs started in a batch (`Runtime.start_many`) without an actor step each.
+"""Runs started in a batch (`Runtime.start_many`, or concurrent `Runtime.start`s)
+without an actor step each.
 
 Design note
 -----------
@@ -22,6 +23,10 @@ a bug. So is one whose record the journal refused (a transient failure:
 the actor retries it with its back-off). Several processes on one journal
 start through their actors: a minted run may belong to another's partition.
 
+Concurrent single starts are gathered the way group commit gathers appends
+(`CoalescedStarts`): each caller queues its start, and one waiting caller
+runs the pass for all queued, with each starter's trace context.
+
 The commit and what follows it are shielded from the caller's cancellation:
 once a run's record may be durable, its effects (its timer, its first task)
 are not left undone.
@@ -32,13 +37,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio
 
 from cadenza._errors import InternalError
 from cadenza._log import get_logger
-from cadenza.actors import ActorSystemStopped, Reply
+from cadenza._trace import carrier
+from cadenza.actors import ActorSystemStopped, Reply, acting_as
 from cadenza.engine._messages import StartRun
 from cadenza.engine.run._actor import RunActor
 from cadenza.engine.run._batches import Batch
@@ -47,12 +53,23 @@ from cadenza.engine.run._links import STARTS_RUNS
 from cadenza.engine.run._timing import parked
 from cadenza.language._definition import WorkflowDef
 from cadenza.persistence import DuplicateKey
+from cadenza.persistence._group import GroupCommitter, Ticket
 
 if TYPE_CHECKING:
     from cadenza.engine._caller_starts import StartFields
     from cadenza.engine._host import Engine
 
 log = get_logger("cadenza.engine")
+
+COALESCED_MAX = 1024  # single starts in one pass
+
+
+class FreshRun(NamedTuple):
+    """One start of a batch: the run's minted id, its fields, its starter's trace context."""
+
+    run_id: str
+    fields: StartFields
+    trace: dict[str, str] | None
 
 
 @dataclass(slots=True)
@@ -75,14 +92,20 @@ class FreshStarts:
         return self.engine.ownership is None
 
     async def start(
-        self, definition: WorkflowDef, digest: str, runs: Sequence[tuple[str, StartFields]]
+        self, definition: WorkflowDef, digest: str, runs: Sequence[FreshRun]
     ) -> FreshOutcome:
-        """Start each (minted run id, fields) of the batch; see the module note."""
+        """Start each minted run of the batch; see the module note."""
+        with self.engine.system.busy():  # `settle` waits for it, as for an actor's work
+            return await self._start(definition, digest, runs)
+
+    async def _start(
+        self, definition: WorkflowDef, digest: str, runs: Sequence[FreshRun]
+    ) -> FreshOutcome:
         outcome = FreshOutcome({}, [])
         handled: list[tuple[RunActor, Batch]] = []
         now = self.engine.clock.now()
-        for run_id, fields in runs:
-            started = self._handled(run_id, definition, digest, fields, now)
+        for run_id, fields, trace in runs:
+            started = self._handled(run_id, definition, digest, fields, trace, now)
             if started is None:
                 outcome.taken_back.append(run_id)
             else:
@@ -93,7 +116,13 @@ class FreshStarts:
         return outcome
 
     def _handled(
-        self, run_id: str, definition: WorkflowDef, digest: str, fields: StartFields, now: float
+        self,
+        run_id: str,
+        definition: WorkflowDef,
+        digest: str,
+        fields: StartFields,
+        trace: dict[str, str] | None,
+        now: float,
     ) -> tuple[RunActor, Batch] | None:
         """The run's actor, unspawned, with its start handled in memory; None if not covered."""
         actor = RunActor(run_id, self.engine)
@@ -101,7 +130,7 @@ class FreshStarts:
         routes = dict(fields.task_to_group) if fields.task_to_group else None
         start = StartRun(
             definition, digest, fields.input, fields.priority, fields.key,
-            fields.correlation_id, routes, fields.parent_id, Reply(),
+            fields.correlation_id, routes, fields.parent_id, Reply(), trace=trace,
         )  # fmt: skip
         try:
             batch = actor.handle_all([start], now)
@@ -140,7 +169,59 @@ class FreshStarts:
                 engine.run_parked(run_id)
             else:
                 _adopted(engine, run_id, actor)
-            actor.act(effects)
+            with acting_as(engine.run(run_id).name):  # its later Cancel never overtakes these
+                actor.act(effects)
+
+
+@dataclass(slots=True)
+class _Start:
+    """A caller's start waiting for its round; `answer` once the round handled it."""
+
+    definition: WorkflowDef
+    digest: str
+    run: FreshRun
+    answer: str | None = None  # the id to answer; None: taken back, its actor starts it
+
+
+class CoalescedStarts:
+    """Concurrent single starts (`Runtime.start`) gathered into batch passes.
+
+    A start queues and, if no pass is in flight, runs one for everything
+    queued (`GroupCommitter`: the waiting callers take turns, no task of its
+    own); what arrives meanwhile makes the next pass. Each caller hears the id
+    to answer (its run, or the run that holds its key), or None: its actor
+    starts it, as without the pass.
+    """
+
+    def __init__(self, fresh: FreshStarts, batch_max: int = COALESCED_MAX):
+        self.fresh = fresh
+        self._starts: GroupCommitter[_Start] = GroupCommitter(self._pass, batch_max=batch_max)
+
+    async def start(
+        self, definition: WorkflowDef, digest: str, run_id: str, fields: StartFields
+    ) -> str | None:
+        """The id to answer once the run's start is durable, or None (module note)."""
+        start = _Start(definition, digest, FreshRun(run_id, fields, carrier()))
+        with self.fresh.engine.system.busy():  # `settle` waits for it, as for an actor's work
+            await self._starts.submit(start)
+        return start.answer
+
+    async def _pass(self, tickets: list[Ticket[_Start]]) -> None:
+        by_digest: dict[str, list[_Start]] = {}
+        for ticket in tickets:
+            by_digest.setdefault(ticket.item.digest, []).append(ticket.item)
+        for starts in by_digest.values():
+            try:
+                done = await self.fresh.start(
+                    starts[0].definition, starts[0].digest, [start.run for start in starts]
+                )
+            except Exception as exc:  # a bug: the actors start them (a durable one is found)
+                log.error("run.fresh_pass_failed", runs=len(starts), error=repr(exc))
+                continue
+            for start in starts:
+                start.answer = done.answered.get(start.run.run_id)
+        for number, ticket in enumerate(tickets):
+            ticket.succeed(number)
 
 
 def _covered(actor: RunActor, batch: Batch) -> bool:
