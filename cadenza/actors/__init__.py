@@ -7,7 +7,7 @@ the supported surface.
 
 from cadenza.actors._actor import Actor, ActorContext, ActorRef, Reply
 from cadenza.actors._clock import Clock, RealClock, TimerHandle, VirtualClock, sleep_until
-from cadenza.actors._delivery import Delivery, ImmediateDelivery, acting_as, current_actor
+from cadenza.actors._delivery import Delivery, ImmediateDelivery, current_actor
 from cadenza.actors._entities import EntityPool
 from cadenza.actors._errors import (
     ActorCrashed,
@@ -43,7 +43,6 @@ __all__ = [
     "Supervisor",
     "TimerHandle",
     "VirtualClock",
-    "acting_as",
     "current_actor",
     "sleep_until",
 ]

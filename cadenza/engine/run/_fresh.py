@@ -44,7 +44,8 @@ import anyio
 from cadenza._errors import InternalError
 from cadenza._log import get_logger
 from cadenza._trace import carrier
-from cadenza.actors import ActorSystemStopped, Reply, acting_as
+from cadenza.actors import ActorSystemStopped, Reply
+from cadenza.actors._delivery import acting_as
 from cadenza.engine._messages import StartRun
 from cadenza.engine.run._actor import RunActor
 from cadenza.engine.run._batches import Batch

@@ -416,7 +416,7 @@ BUGS: dict[str, Bug] = {
         {  # groups' mailboxes of 2, delays across senders, runs terminated as they start
             **_RANDOM,
             "duration_s": 1.0,
-            "rate_per_s": 60.0,
+            "rate_per_s": 120.0,  # starts share passes (`_fresh`): more of them fill the group
             "group_mailbox": 2,
             "delay_max_s": 0.01,
             "liveness_bound_s": 20.0,
