@@ -124,6 +124,22 @@ class EntityPool(Generic[M]):
 
         cell._factory = first
 
+    def key_of(self, ref: ActorRef[M]) -> str | None:
+        """The key `ref` addresses, if it is a ref of this pool."""
+        if isinstance(ref, _EntityRef) and ref._pool is self:
+            return ref._key
+        return None
+
+    def has(self, key: str) -> bool:
+        """Whether entity `key` has a cell: an instance, messages, or a recent crash."""
+        return key in self._cells
+
+    def forget_adopted(self, key: str) -> None:
+        """Drop entity `key`'s cell if it was adopted and never started: no message came."""
+        cell = self._cells.get(key)
+        if cell is not None and cell._instance is None and not cell._running:
+            self._maybe_forget(cell)
+
     def stop(self, key: str) -> bool:
         """Drop entity `key`'s instance after its current batch; its queued messages fail
         with `ActorStopped`, and a later message starts a fresh instance. False if none."""

@@ -19,6 +19,10 @@ equal-priority task that became ready later (DESIGN invariant 3). Without
 it, due timers still fire as one batch per wake-up. The heap is the only per-timer cost (a tuple and a
 reference); a run arms one entry for its earliest deadline at a time.
 
+With `deliver_many`, the due entries of a wake-up are handed over together,
+in order (the engine wakes many parked runs in one pass: `engine.run._woken`);
+it must take every one and never raise.
+
 Timers are not journaled here: each is derived from journaled run state
 (a task's `ready_at`, a WAIT's deadline) and re-armed when the run is
 recovered.
@@ -40,7 +44,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +61,7 @@ from cadenza.actors import (
 
 log = get_logger("cadenza.dispatch")
 
+DeliverMany = Callable[[list[tuple[ActorRef[Any], Any]]], Awaitable[None]]
 LATENESS_KEPT = 64  # the last firings' lateness the dashboard shows
 
 
@@ -100,10 +105,18 @@ class TimerState:
 class TimerService(Actor[Any]):
     """See the module note. `pending()` counts armed entries; `state` outlives restarts."""
 
-    def __init__(self, clock: Clock, *, resolution_s: float = 0.0, state: TimerState | None = None):
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        resolution_s: float = 0.0,
+        state: TimerState | None = None,
+        deliver_many: DeliverMany | None = None,
+    ):
         if resolution_s < 0:
             raise ValueError(f"resolution_s must not be negative, got {resolution_s}")
         self.clock = clock
+        self.deliver_many = deliver_many
         self.resolution_s = resolution_s
         self.timers = state if state is not None else TimerState()
 
@@ -137,13 +150,29 @@ class TimerService(Actor[Any]):
                 heapq.heapify(heap)
         now = self.clock.now()
         while heap and heap[0][0] <= now:  # (deadline, arming order); each leaves as it is told
+            if self.deliver_many is not None:
+                await self._deliver_due(self.deliver_many, now)
+                break
             when, _seq, target, message = heapq.heappop(heap)
             await target.tell(message)
-            timers.fired += 1
-            timers.lateness.append(now - when)
-            if timers.late is not None:
-                timers.late(now - when)
+            self._fired(now, when)
         self._rearm()
+
+    async def _deliver_due(self, deliver_many: DeliverMany, now: float) -> None:
+        """Every due entry at once, to `deliver_many`, which takes them all, never raising."""
+        heap, due = self.timers.heap, []
+        while heap and heap[0][0] <= now:
+            when, _seq, target, message = heapq.heappop(heap)
+            due.append((target, message))
+            self._fired(now, when)
+        await deliver_many(due)
+
+    def _fired(self, now: float, when: float) -> None:
+        timers = self.timers
+        timers.fired += 1
+        timers.lateness.append(now - when)
+        if timers.late is not None:
+            timers.late(now - when)
 
     async def stopped(self) -> None:
         timers = self.timers

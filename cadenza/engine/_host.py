@@ -60,6 +60,7 @@ from cadenza.engine._recovery_retry import RecoveryRetries
 from cadenza.engine._registry import Registry
 from cadenza.engine._timer_counts import TimerCounts
 from cadenza.engine.run._starts import not_started, start_message
+from cadenza.engine.run._woken import WakePass
 from cadenza.engine.schedules._store import is_schedule_row
 from cadenza.engine.shared._ownership import MINT_TRIES, Ownership, SharedDispatch, actor_for
 from cadenza.language._definition import WorkflowDef
@@ -171,8 +172,11 @@ class Engine:
             self.system.start_soon(self._loader.serve, name="run-loader")
             services = self.system.supervisor("services", strategy=Strategy.ONE_FOR_ONE)
             self._timers = services.spawn(
-                lambda: TimerService(  # its state outlives restarts of the service
-                    self.clock, resolution_s=self.timer_resolution_s, state=self._timer_state
+                lambda: TimerService(  # its state outlives restarts; due wakes: `_woken`
+                    self.clock,
+                    resolution_s=self.timer_resolution_s,
+                    state=self._timer_state,
+                    deliver_many=WakePass(self).deliver,
                 ),
                 name="timers",
                 mailbox_size=GROUP_MAILBOX,
@@ -254,8 +258,7 @@ class Engine:
         return len(found)
 
     def run(self, run_id: str) -> ActorRef[Any]:
-        """The actor of run `run_id` (created, or loaded from the journal, on its first message)."""
-        return self._runs.ref(run_id)
+        return self._runs.ref(run_id)  # its actor: created, or loaded, on its first message
 
     def definitions_changed(self) -> None:
         """A TaskDef was registered: decisions and limits see it without a restart."""
@@ -412,8 +415,7 @@ class Engine:
         _tell_soon(self.system, self._timers, Arm(when, target, message))
 
     async def arm_many(self, arms: list[Arm]) -> None:
-        """Arm many timers in one message (a schedule's recovery)."""
-        await self._timers.tell(ArmMany(arms))
+        await self._timers.tell(ArmMany(arms))  # many in one message (a schedule's recovery)
 
     def timer_repaired(self, run_id: str, expected: float | None, actual: float | None) -> None:
         self.timers_repaired += 1
@@ -444,15 +446,8 @@ class Engine:
         request: StartRequest | None = None,
         starter: tuple[str, str] | None = None,
     ) -> Reply[str] | None:
-        """Start a child, failure-workflow or START_WORKFLOW run with a derived id (a repeat
-        finds it started).
-
-        A failure workflow takes the `failed` run's correlation id and taskToDomain
-        (WorkflowExecutorOps.terminateWorkflow); a START_WORKFLOW run its `request`'s.
-
-        Returns the start's reply (set once the start is durable), or None if
-        the workflow is not registered.
-        """
+        """Start a child, failure-workflow or START_WORKFLOW run (`RunServices.start_run`);
+        its correlation id and taskToDomain as `_starts.start_message` says."""
         try:
             definition, digest = self.registry.get(name, version)
         except NotFound as exc:
@@ -469,6 +464,12 @@ class Engine:
         )  # fmt: skip
         _tell_soon(self.system, self._runs.ref(run_id), start)
         return reply
+
+    def runs_pool(self) -> EntityPool[Any]:
+        return self._runs  # the run actors, by run id
+
+    async def load_all(self, run_ids: list[str]) -> dict[str, Loaded | Exception | None]:
+        return await self._loader.load_all(run_ids)  # one read for many (`_loader`)
 
     def run_parked(self, run_id: str) -> None:
         self.gate.finished(run_id)  # waiting on a timer or a signal costs no memory

@@ -53,6 +53,26 @@ class RunLoader:
         self.wake.set()
         return await future
 
+    async def load_all(self, run_ids: list[str]) -> dict[str, Loaded | Exception | None]:
+        """Each run's load, or the error its read met (one run's never fails the others')."""
+        if self.stopped:
+            raise ActorSystemStopped("the run loader has stopped")
+        loop = asyncio.get_running_loop()
+        futures: dict[str, asyncio.Future[Loaded | None]] = {
+            r: loop.create_future() for r in run_ids
+        }
+        for run_id, future in futures.items():
+            self.waiting.setdefault(run_id, []).append(future)
+        self.wake.set()
+        await asyncio.wait(futures.values())
+        results: dict[str, Loaded | Exception | None] = {}
+        for run_id, future in futures.items():
+            error = future.exception()
+            if error is not None and not isinstance(error, Exception):
+                raise error
+            results[run_id] = future.result() if error is None else error
+        return results
+
     async def serve(self) -> None:
         """Run until cancelled: answer the waiting loads in batches.
 

@@ -28,7 +28,7 @@ for a `Runtime` on a PostgreSQL URL. Its table and claims are
   if another process owns it). A start its run refuses (the task ended
   meanwhile) voids the row and the next is claimed. Leases that ran out are
   reaped first (at most every `REAP_EVERY_S` per group and type): their
-  owners time the attempts out (`_shared_lease`). A waiting poll looks
+  owners time the attempts out (`engine.run._requeue`). A waiting poll looks
   again when any process posts tasks (one `NOTIFY cadenza_queue` per
   flush, heard on a LISTEN connection of this process: `kick`), else after
   5 ms doubling to `POLL_PAUSE_MAX_S`. `take` is the claim itself, shared

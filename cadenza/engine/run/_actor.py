@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
+
 from cadenza._errors import InternalError, InvalidOperation, JournalCorrupted, NotFound, StaleTask
 from cadenza._log import get_logger
 from cadenza.actors import Actor, ActorSystemStopped, Reply
@@ -64,7 +66,6 @@ from cadenza.engine.run._effects import (
     Extend,
     ForgetPlace,
     Grant,
-    Release,
     TellParent,
     TellStarter,
     Withdraw,
@@ -78,15 +79,14 @@ from cadenza.engine.run._links import (
     owed_after_crash,
     owes_failure_run,
 )
-from cadenza.engine.run._requeue import requeued
+from cadenza.engine.run._requeue import lapsed_event, requeued
 from cadenza.engine.run._scripts import DECIDE, Decide, RunScripts
 from cadenza.engine.run._services import RunServices
-from cadenza.engine.run._shared_lease import lapsed_event
 from cadenza.engine.run._timing import RunDeadlines, parked
 from cadenza.engine.run._unread import put_off
-from cadenza.engine.run._verdicts import verdict
+from cadenza.engine.run._verdicts import hand_out_accepted, verdict
 from cadenza.language._definition import WorkflowDef
-from cadenza.persistence import Append
+from cadenza.persistence import Append, Loaded
 
 log = get_logger("cadenza.engine")
 
@@ -110,10 +110,13 @@ class RunActor(Actor[Any]):
         self.scripts = RunScripts()
         self._effects: list[Effect] = []  # the batch's effects, executed once durable
         self._inbox_ids: dict[int, int] = {}  # forwarded messages in hand -> inbox ids
+        self.ready: anyio.Event | None = None  # set: a batch pass is done with the run
 
     async def started(self) -> None:
+        if self.ready is not None:
+            await self.ready.wait()  # a batch pass handles the run first (`_woken`)
         if self.state is not None:
-            return  # started by a batch, in memory already (`_fresh`)
+            return  # started by a batch pass, in memory already (`_fresh`, `_woken`)
         self.batches.epoch = self.services.epoch_of(self.run_id)  # before it reads anything
         if self.services.claim_fresh(self.run_id):
             return
@@ -136,7 +139,11 @@ class RunActor(Actor[Any]):
                 waiter.fail(InternalError(f"run {self.run_id}'s actor restarted: wait again"))
 
     async def _load(self) -> None:
-        loaded = await self.services.load_run(self.run_id)
+        await self.take(await self.services.load_run(self.run_id))
+
+    async def take(self, loaded: Loaded | None) -> None:
+        """The run as the journal holds it (None: not there); `JournalCorrupted` if it does
+        not replay."""
         if loaded is None:
             return
         try:
@@ -311,7 +318,7 @@ class RunActor(Actor[Any]):
             case AuditTimer(expected=expected):
                 self.deadlines.audit(self.definition, state, expected)
             case TaskStartedMsg():
-                task = self._hand_out_accepted(state, message)
+                task = hand_out_accepted(state, message, self._effects)
                 at = now if message.at is None else min(message.at, now)  # the hand-out
                 handed = TaskStarted(at=at, task_id=task.id, worker_id=message.worker_id)
                 self._emit(events, handed, decide=False)  # (no walk tells SCHEDULED from
@@ -441,16 +448,6 @@ class RunActor(Actor[Any]):
         self._decide(events)
 
     # -- events, decisions, journal, effects ---------------------------------
-
-    def _hand_out_accepted(self, state: WorkflowState, message: TaskStartedMsg) -> TaskState:
-        """The task a hand-out starts; a refused poll's hand-out gives back what it took."""
-        try:
-            return current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
-        except (StaleTask, NotFound):
-            task = state.task(message.task_id)
-            if message.leased is not None and (task is None or task.status.terminal):
-                self._effects.append(Release(message.task_id))  # its slot
-            raise
 
     def _emit(self, events: list[Event], event: Event, *, decide: bool = True) -> None:
         state = self.state

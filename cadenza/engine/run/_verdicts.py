@@ -11,10 +11,28 @@ its TaskDef's `concurrentExecLimit` until it ends).
 
 from __future__ import annotations
 
+from cadenza._errors import NotFound, StaleTask
 from cadenza.core._events import Event, TaskCompleted, TaskFailed, TaskUpdated
+from cadenza.core._operations import current_task
+from cadenza.core._state import TaskState, WorkflowState
+from cadenza.core._status import TaskStatus
 from cadenza.core._user_defined import AWAITING
-from cadenza.dispatch._messages import TaskResult
-from cadenza.engine.run._effects import Release
+from cadenza.dispatch._messages import TaskResult, TaskStartedMsg
+from cadenza.engine.run._effects import Effect, Release
+
+
+def hand_out_accepted(
+    state: WorkflowState, message: TaskStartedMsg, effects: list[Effect]
+) -> TaskState:
+    """The task a hand-out starts; a refused poll's hand-out gives back (to `effects`) the
+    slot it took. Raises the refusal (`StaleTask`, `NotFound`)."""
+    try:
+        return current_task(state, message.task_id, allow=(TaskStatus.SCHEDULED,))
+    except (StaleTask, NotFound):
+        task = state.task(message.task_id)
+        if message.leased is not None and (task is None or task.status.terminal):
+            effects.append(Release(message.task_id))  # its slot
+        raise
 
 
 def verdict(task_id: str, message: TaskResult, now: float) -> tuple[Event, Release | None]:
