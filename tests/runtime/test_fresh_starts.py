@@ -19,23 +19,12 @@ import anyio.lowlevel
 import pytest
 
 import cadenza
-from cadenza.engine.run._actor import RunActor
 from cadenza.persistence import Journal
 from cadenza.persistence._faults import JournalFaults
 from cadenza.testing import VirtualClock
+from tests._passes import WAIT_5S, actor_steps
 from tests.conftest import three_steps
 
-WAIT_5S = {
-    "name": "wait5",
-    "tasks": [
-        {
-            "name": "w",
-            "taskReferenceName": "w",
-            "type": "WAIT",
-            "inputParameters": {"duration": "5 seconds"},
-        }
-    ],
-}
 SCRIPT_FIRST = {
     "name": "script_first",
     "tasks": [
@@ -80,19 +69,6 @@ def counting_loads(journal: Journal) -> list[str]:
 
     journal.load_many = counted  # type: ignore[method-assign]
     return read
-
-
-def actor_steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The run id of every batch a run's actor handles from now on."""
-    steps: list[str] = []
-    receive_batch = RunActor.receive_batch
-
-    async def counted(self: RunActor, messages: list[Any]) -> None:
-        steps.append(self.run_id)
-        await receive_batch(self, messages)
-
-    monkeypatch.setattr(RunActor, "receive_batch", counted)
-    return steps
 
 
 async def test_a_parked_batch_leaves_no_actor_and_each_run_wakes(

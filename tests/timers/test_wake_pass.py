@@ -18,21 +18,10 @@ import anyio.lowlevel
 import pytest
 
 import cadenza
-from cadenza.engine.run._actor import RunActor
 from cadenza.persistence._faults import JournalFaults
 from cadenza.testing import VirtualClock
+from tests._passes import WAIT_5S, actor_steps
 
-WAIT_5S = {
-    "name": "wait5",
-    "tasks": [
-        {
-            "name": "w",
-            "taskReferenceName": "w",
-            "type": "WAIT",
-            "inputParameters": {"duration": "5 seconds"},
-        }
-    ],
-}
 WAIT_THEN_SIGNAL = {
     "name": "wait_then_signal",
     "tasks": [
@@ -45,19 +34,6 @@ WAIT_THEN_SIGNAL = {
         {"name": "s", "taskReferenceName": "s", "type": "WAIT"},
     ],
 }
-
-
-def actor_steps(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The run id of every batch a run's actor handles from now on."""
-    steps: list[str] = []
-    receive_batch = RunActor.receive_batch
-
-    async def counted(self: RunActor, messages: list[Any]) -> None:
-        steps.append(self.run_id)
-        await receive_batch(self, messages)
-
-    monkeypatch.setattr(RunActor, "receive_batch", counted)
-    return steps
 
 
 async def test_runs_woken_together_take_no_actor_step_and_leave_no_actor(
