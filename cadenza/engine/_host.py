@@ -26,7 +26,6 @@ from typing import Any
 from cadenza._errors import NotFound
 from cadenza._log import get_logger
 from cadenza.actors import (
-    Actor,
     ActorRef,
     ActorSystem,
     Clock,
@@ -473,10 +472,6 @@ class Engine:
 
     def run_parked(self, run_id: str) -> None:
         self.gate.finished(run_id)  # waiting on a timer or a signal costs no memory
-
-    def adopt_run(self, run_id: str, actor: Actor[Any]) -> None:
-        """`actor`, made and fed by a batch start, is run `run_id`'s (`EntityPool.adopt`)."""
-        self._runs.adopt(run_id, actor)
 
     def tell_run(self, run_id: str, message: Any) -> None:
         _tell_soon(self.system, self._runs.ref(run_id), message)

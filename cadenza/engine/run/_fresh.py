@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio
 
@@ -240,10 +240,10 @@ def _covered(actor: RunActor, batch: Batch) -> bool:
     )
 
 
-def _adopted(engine: Engine, run_id: str, actor: Any) -> None:
+def _adopted(engine: Engine, run_id: str, actor: RunActor) -> None:
     """The run's actor holds its state from now on; a closing runtime recovers it at its next
     start instead (the record is durable)."""
     try:
-        engine.adopt_run(run_id, actor)
+        engine.runs_pool().adopt(run_id, actor)
     except ActorSystemStopped:
         log.info("run.fresh_start_not_adopted", run_id=run_id)
