@@ -115,6 +115,19 @@ def copy_json(value: Any) -> Any:
         return json.loads(text)
 
 
+def decode_json(data: bytes | str) -> Any:
+    """The value of JSON text, as `json.loads` reads it; `ValueError` if it is not JSON.
+
+    msgspec's decoder reads it (several times faster); text it refuses (a lone
+    surrogate, which `json.loads` reads) is read by `json.loads`, whose error
+    names what is wrong.
+    """
+    try:
+        return _DECODE(data)
+    except msgspec.DecodeError:
+        return json.loads(data)
+
+
 def copy_plain(value: Any) -> Any:
     """A deep copy of a value the engine already holds as checked JSON (a task's input).
 

@@ -46,6 +46,7 @@ loop, one at a time, so it needs no lock.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,8 @@ class Ledger:
         self.breakers: dict[tuple[str, str], Breaker] = {}  # (group, task name) -> breaker
         self.live: frozenset[str] = frozenset()  # groups with a live local worker or parked poll
         self.polled_at: dict[tuple[str, str], float] = {}  # (task type, group) -> last poll
+        # the last `active_polls` answer: (its window, its oldest poll, the answer)
+        self._active: tuple[float, float, dict[str, frozenset[str]]] | None = None
         self.delayed: dict[str, int] = {}  # group -> enqueues held by the timer service
         # (task id, ready_at) of delayed enqueues cancelled while the timer held them
         self.cancelled_delayed: set[tuple[str, float]] = set()
@@ -115,17 +118,32 @@ class Ledger:
 
     def polled(self, task_type: str, group: str, now: float) -> None:
         """A worker polled `group` for `task_type` (even finding nothing): routing's poll data."""
-        self.polled_at[(task_type, group)] = now
+        key = (task_type, group)
+        if key not in self.polled_at:
+            self._active = None  # a pair the last answer lacks
+        self.polled_at[key] = now
 
     def active_polls(self, now: float, within_s: float) -> dict[str, frozenset[str]]:
-        """Task type -> the groups polled for it within the last `within_s` seconds."""
+        """Task type -> the groups polled for it within the last `within_s` seconds (read-only).
+
+        The last answer is given again until a new pair is polled or its oldest
+        poll may have gone stale (a poll since only makes its pair more recent):
+        runs ask at every decision.
+        """
+        cached = self._active
+        if cached is not None and cached[0] == within_s and now - cached[1] <= within_s:
+            return cached[2]
         active: dict[str, set[str]] = {}
+        oldest = math.inf
         for (task_type, group), at in list(self.polled_at.items()):
             if now - at <= within_s:
                 active.setdefault(task_type, set()).add(group)
+                oldest = min(oldest, at)
             else:
                 del self.polled_at[(task_type, group)]  # stale: forgotten
-        return {task_type: frozenset(groups) for task_type, groups in active.items()}
+        answer = {task_type: frozenset(groups) for task_type, groups in active.items()}
+        self._active = (within_s, oldest, answer)
+        return answer
 
     def delay(self, group: str) -> None:
         """An enqueue for `group` waits in the timer service: the group must not retire."""

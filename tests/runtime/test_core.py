@@ -1097,3 +1097,20 @@ def test_decide_is_deterministic_and_reproduces_every_journaled_decision(
         assert json.dumps(one.to_json(), sort_keys=True) == before
     for index, decisions in run.batches:
         assert decide(run.definition, fold(RUN, run.events[:index]), run.env) == decisions
+
+
+def test_an_environment_with_a_runs_scripts_is_the_environment_with_only_its_book_changed() -> None:
+    """`with_scripts`, the cheap copy a loaded run's actor makes, is `dataclasses.replace`."""
+    from dataclasses import replace
+
+    from cadenza.language._script import Evaluations
+
+    base = Environment(
+        task_defs={"t": TaskDef(name="t")}, groups={"t": "cpu"}, default_group="d",
+        live=frozenset({"cpu"}), max_timers_per_run=3, polled={"t": frozenset({"cpu"})},
+        system_tasks=frozenset({"X"}), template_env={"A": "1"}, max_variables_kb=9,
+    )  # fmt: skip
+    book = Evaluations()
+    assert base.with_scripts(book) == replace(base, scripts=book)
+    assert base.with_scripts(book).scripts is book
+    assert base.scripts is None

@@ -21,7 +21,6 @@ evaluation is made in place, so a seed still replays exactly.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import anyio.to_thread
 
@@ -48,7 +47,7 @@ class RunScripts:
     def env(self, base: Environment) -> Environment:
         """`base` with this run's book (made again only when `base` changes)."""
         if self._env is None or self._base is not base:
-            self._base, self._env = base, dataclasses.replace(base, scripts=self.book)
+            self._base, self._env = base, base.with_scripts(self.book)
         return self._env
 
     async def made(self) -> bool:
