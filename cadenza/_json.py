@@ -4,10 +4,11 @@ A payload crossing into the engine (a workflow input, a task output, a
 signal) is checked by encoding it and copied by decoding that text: the
 copy is exactly what the journal will replay (tuples become lists, keys
 strings), and it shares nothing with the caller's objects, so mutating
-them afterwards changes nothing (DESIGN invariant 8). The stdlib encoder
-does the check (msgspec would encode NaN as null, and datetimes, sets and
-bytes as strings and lists, where the journal refuses them); msgspec's
-decoder, several times faster than `json.loads`, makes the copy.
+them afterwards changes nothing (DESIGN invariant 8). msgspec encodes and
+decodes it, several times faster than the stdlib, and its copy is kept if
+it equals the value; otherwise (a tuple, or what JSON cannot hold, which
+msgspec writes anyway: datetimes, sets and bytes as strings and lists) the
+stdlib's strict encoder does the check, as the journal does.
 
 Limits, checked before encoding (as a JSON parser limits its recursion): a
 payload nests at most `MAX_DEPTH` (100) containers deep, its integers fit
@@ -108,6 +109,12 @@ def copy_json(value: Any) -> Any:
     and `ValueError` for a value past the limits of the module note.
     """
     check_limits(value)
+    try:
+        copied = _DECODE(_ENCODE_PLAIN(value))
+        if copied == value:  # the usual payload: no tuple, nothing JSON cannot hold
+            return copied
+    except (msgspec.MsgspecError, TypeError, ValueError, OverflowError):
+        pass  # the strict encoder below names what JSON cannot hold
     text = _STRICT_JSON.encode(value)
     try:
         return _DECODE(text)
