@@ -27,7 +27,7 @@ import contextvars
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from cadenza._errors import invariant
+from cadenza._errors import InternalError
 
 if TYPE_CHECKING:
     from cadenza.actors._mailbox import _Cell
@@ -84,7 +84,8 @@ class _Enqueue:
         self._called = False
 
     def __call__(self) -> None:
-        invariant(not self._called, f"a Delivery enqueued a message to {self._cell.name!r} twice")
+        if self._called:  # (not `invariant`: its message would be formatted every time)
+            raise InternalError(f"a Delivery enqueued a message to {self._cell.name!r} twice")
         self._called = True
         self._cell._in_flight -= 1
         self._cell._arrive(self._message)

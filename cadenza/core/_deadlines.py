@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cadenza._errors import invariant
+from cadenza._errors import InternalError
 from cadenza.core._dynamic import spec_for
 from cadenza.core._events import (
     Event,
@@ -128,8 +128,8 @@ def expire(
             events.append(TaskStarted(at=now, task_id=deadline.task_id))
         elif deadline.kind in _TASK_TIMEOUTS and deadline.task_id is not None:
             task = state.task(deadline.task_id)
-            invariant(task is not None, f"run {state.id}: a deadline of unknown task")
-            assert task is not None  # for the type checker; invariant() already raised
+            if task is None:
+                raise InternalError(f"run {state.id}: a deadline of unknown task")
             task_def = env.task_def(spec_for(definition, state, task.ref))
             reason = _timeout_reason(deadline.kind, task, task_def, now, state)
             events.append(TaskFailed(at=now, task_id=task.id, reason=reason, status="TIMED_OUT"))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
 
-from cadenza._errors import invariant
+from cadenza._errors import InternalError, invariant
 from cadenza.core._events import (
     Event,
     TaskCanceled,
@@ -183,8 +183,8 @@ def first_scheduled_at(state: WorkflowState, task: TaskState) -> float:
 
 def _task(state: WorkflowState, task_id: str, event: Event) -> TaskState:
     task = state.task(task_id)
-    invariant(task is not None, f"run {state.id}: {event.kind} for unknown task {task_id}")
-    assert task is not None  # for the type checker; invariant() already raised
+    if task is None:  # (not `invariant`: its message would be formatted for every event)
+        raise InternalError(f"run {state.id}: {event.kind} for unknown task {task_id}")
     return task
 
 
@@ -203,10 +203,10 @@ def _to_the_front(state: WorkflowState, task: TaskState) -> None:
 
 def apply(state: WorkflowState, event: Event) -> WorkflowState:
     """Fold one event into `state` (in place) and return it; see the module note."""
-    invariant(
-        not state.status.terminal or isinstance(event, WorkflowReopened),
-        f"run {state.id} is {state.status}; {event.kind} cannot follow a terminal state",
-    )
+    if state.status.terminal and not isinstance(event, WorkflowReopened):
+        raise InternalError(  # (not `invariant`: its message would be formatted every time)
+            f"run {state.id} is {state.status}; {event.kind} cannot follow a terminal state"
+        )
     state.events += 1
     state.updated_at = event.at
     match event:
@@ -226,7 +226,8 @@ def apply(state: WorkflowState, event: Event) -> WorkflowState:
             state.status = WorkflowStatus.RUNNING
             state.trace = event.trace
         case TaskScheduled():
-            invariant(event.task_id not in state.index, f"task {event.task_id} scheduled twice")
+            if event.task_id in state.index:
+                raise InternalError(f"task {event.task_id} scheduled twice")
             if event.retried_from is not None:
                 _task(state, event.retried_from, event).retried = True
             state.index[event.task_id] = len(state.tasks)
