@@ -109,17 +109,30 @@ def copy_json(value: Any) -> Any:
     and `ValueError` for a value past the limits of the module note.
     """
     check_limits(value)
-    try:
-        copied = _DECODE(_ENCODE_PLAIN(value))
-        if copied == value:  # the usual payload: no tuple, nothing JSON cannot hold
-            return copied
-    except (msgspec.MsgspecError, TypeError, ValueError, OverflowError):
-        pass  # the strict encoder below names what JSON cannot hold
+    fast = fast_round_trip(value)
+    if fast is not None:  # the usual payload: no tuple, nothing JSON cannot hold
+        return fast[1]
     text = _STRICT_JSON.encode(value)
     try:
         return _DECODE(text)
     except msgspec.DecodeError:  # a lone surrogate: msgspec refuses what json reads back
         return json.loads(text)
+
+
+_NOT_FAST = (msgspec.MsgspecError, TypeError, ValueError, OverflowError, RecursionError)
+
+
+def fast_round_trip(value: Any) -> tuple[bytes, Any] | None:
+    """msgspec's JSON bytes of `value` and their reading, if that reading equals `value`;
+    None otherwise (a tuple, NaN, or what JSON cannot hold, which msgspec writes anyway:
+    datetimes, sets and bytes as strings and lists), for the strict stdlib encoder to
+    take. Never raises."""
+    try:
+        data = _ENCODE_PLAIN(value)
+        read = _DECODE(data)
+    except _NOT_FAST:
+        return None
+    return (data, read) if read == value else None
 
 
 def decode_json(data: bytes | str) -> Any:

@@ -34,10 +34,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from cadenza._errors import JournalCorrupted, PayloadError
-from cadenza._json import decode_json
+from cadenza._json import decode_json, fast_round_trip
 from cadenza.persistence._journal import Append, DefinitionRecord, JSONObject, StreamInfo
 
 
@@ -50,19 +48,11 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), allow_nan=False, sort_keys=True)
 
 
-_FAST_ENCODE = msgspec.json.Encoder().encode
-_FAST_DECODE = msgspec.json.Decoder().decode
-_NOT_FAST = (msgspec.MsgspecError, TypeError, ValueError, OverflowError, RecursionError)
-
-
 def _dumps(value: Any, *, sort_keys: bool = False) -> bytes:
     if not sort_keys:
-        try:
-            fast = _FAST_ENCODE(value)
-            if _FAST_DECODE(fast) == value:  # what is read back is what is held (module note)
-                return fast
-        except _NOT_FAST:
-            pass  # the stdlib encoder names what JSON cannot hold
+        fast = fast_round_trip(value)  # what is read back is what is held (module note)
+        if fast is not None:
+            return fast[0]
     # one encoder built once: json.dumps with options builds a new one per call
     return (_CANONICAL if sort_keys else _COMPACT).encode(value).encode()
 
