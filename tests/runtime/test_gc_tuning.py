@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,10 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(autouse=True)
-def collector_as_found() -> Iterator[None]:
-    """Each test starts from CPython's defaults, unfrozen, and puts back what it found."""
+def collector_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts from CPython's defaults, unfrozen, in a process that has not yet
+    collected for a runtime, and puts back what it found."""
+    monkeypatch.setattr(_gc, "_collected_at", None)
     thresholds, frozen = gc.get_threshold(), gc.get_freeze_count()
     gc.unfreeze()
     gc.set_threshold(700, 10, 10)
@@ -101,22 +104,59 @@ class _Cyclic:
 
     def __init__(self) -> None:
         self.me = self
+        self.load: list[object] = []
 
 
-def test_garbage_made_between_runtimes_is_not_frozen_by_the_next_one() -> None:
+def _cyclic_garbage(blocks: int) -> weakref.ref[_Cyclic]:
+    """Make about `blocks` allocated blocks of garbage only a full collection frees."""
+    garbage = _Cyclic()
+    garbage.load = [object() for _ in range(blocks)]
+    return weakref.ref(garbage)
+
+
+def test_the_first_opening_collects_before_it_freezes() -> None:
+    gc.disable()  # no collection may happen to run before `acquire` does its part
+    try:
+        gone = _cyclic_garbage(10)
+        _gc.acquire()
+        assert gone() is None
+        _gc.release()
+    finally:
+        gc.enable()
+
+
+def test_garbage_made_between_runtimes_waits_at_most_a_quarter_of_the_heap() -> None:
     """Before: each runtime opening froze whatever cyclic garbage was left uncollected, so a
     process opening runtime after runtime (the simulation's sweep workers) grew about 2 MB a
     runtime, to several GB, with nothing alive."""
-    gc.disable()  # no collection may happen to run before `acquire` does its part
+    per_runtime = 100_000
+    gc.disable()  # no collection may happen to run but the one `acquire` decides on
     try:
-        for _ in range(3):  # runtime after runtime, as a sweep worker runs them
+        _gc.acquire()
+        _gc.release()
+        allowed = int(_gc.GROWTH_BEFORE_COLLECT * sys.getallocatedblocks() / per_runtime) + 2
+        left = []
+        for _ in range(40):  # runtime after runtime, as a sweep worker runs them
+            left.append(_cyclic_garbage(per_runtime))
             _gc.acquire()
-            garbage = _Cyclic()
-            gone = weakref.ref(garbage)
-            del garbage
+            waiting = sum(ref() is not None for ref in left)
+            assert waiting <= allowed, f"{waiting} runtimes' garbage uncollected"
             _gc.release()
-        _gc.acquire()  # the next runtime: what the last one left is freed, not frozen
-        assert gone() is None
+        assert left[0]() is None
+    finally:
+        gc.enable()
+
+
+def test_an_opening_on_a_heap_that_barely_grew_does_not_walk_it() -> None:
+    """A full collection walks every live object: about 60 ms in a test process, paid by every
+    opening before, which put the default test run over its time budget."""
+    gc.disable()
+    try:
+        _gc.acquire()
+        _gc.release()
+        waiting = _cyclic_garbage(10)
+        _gc.acquire()
+        assert waiting() is not None  # not collected: it is frozen until the release
         _gc.release()
     finally:
         gc.enable()
