@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -102,8 +104,24 @@ def run_seeds(seeds: range, jobs: int, options: dict[str, Any]) -> Iterator[Seed
         for seed in seeds:
             yield run_seed(seed, **options)
         return
-    with ProcessPoolExecutor(jobs) as pool:
+    with ProcessPoolExecutor(jobs, initializer=_leave_with, initargs=(os.getpid(),)) as pool:
         yield from pool.map(partial(run_seed, **options), seeds, chunksize=8)
+
+
+PARENT_CHECK_S = 1.0  # how often a sweep worker looks whether the process that started it lives
+
+
+def _leave_with(parent: int) -> None:
+    """Make this sweep worker exit once `parent` is gone (a SIGKILLed pytest, say): the
+    executor only stops its workers when the parent shuts it down, so they ran on, orphaned,
+    sweeping for nobody."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sweep-parent-watch", daemon=True).start()
 
 
 def make_load(
