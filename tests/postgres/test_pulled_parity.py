@@ -104,6 +104,46 @@ async def test_a_hung_pulled_function_is_cancelled_when_the_remote_owner_ends_it
         assert await queue_rows(pg_url) == []
 
 
+class _Swallowing(_Hung):
+    """A worker function that hangs, then swallows its cancellation and returns a verdict."""
+
+    async def __call__(self, data: dict[str, Any], ctx: cadenza.TaskContext) -> dict[str, Any]:
+        self.calls += 1
+        self.started.set()
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            self.cancelled.set()
+        return {"late": data["n"]}  # a verdict for an attempt that is over
+
+
+async def test_a_pulled_function_that_swallows_its_cancellation_reports_nothing(
+    pg_url: str,
+) -> None:
+    """a terminates the run whose task b pulled; b's function catches the cancellation and
+    returns an output anyway. That verdict is dropped, not reported (the run stays
+    TERMINATED, its task CANCELED, no row is left), and the slot is free for the next task."""
+    taskdef = {"timeoutSeconds": 60, "responseTimeoutSeconds": 60, "retryCount": 0}
+    async with apart(pg_url, taskdef) as (a, _clock_a, b):
+        swallowing = _Swallowing()
+        b.worker("job", swallowing, concurrency=1)
+        run_id = await a.start("one", {"n": 1})
+        with anyio.fail_after(30):
+            await swallowing.started.wait()
+        await a.terminate(run_id, "enough")
+        with anyio.fail_after(10):
+            await swallowing.cancelled.wait()
+            await freed(b)
+            await b.settle()
+        assert pullers(b).watch.cancelled == 1
+        assert pullers(b).finished == 0  # its verdict was dropped, not sent
+        assert await queue_rows(pg_url) == []
+        done = await a.get(run_id)
+        assert done.status == "TERMINATED"
+        assert [t.status for t in done.tasks] == ["CANCELED"]
+        assert done.tasks[0].output == {}
+
+
 async def test_a_hung_pulled_function_of_a_run_owned_here_is_cancelled_at_once(
     pg_url: str, clock: VirtualClock
 ) -> None:
