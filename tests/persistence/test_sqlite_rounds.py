@@ -3,8 +3,10 @@ upsert; the heads (and keys) of streams the writer wrote remembered, not read ag
 
 from __future__ import annotations
 
+import gc
 import re
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from cadenza.persistence import Append, DuplicateKey, SqliteJournal, StreamInfo
 from cadenza.persistence import _schema as sql
-from cadenza.persistence._codec import encode_append
+from cadenza.persistence._codec import EncodedAppend, encode_append
 from cadenza.persistence._schema import in_thread
 from tests.persistence._helpers import append
 
@@ -362,3 +364,29 @@ async def test_an_unchained_stream_stays_unchained_through_the_narrow_updates(
         db.close()
     assert row == (2, None, None, None)
     assert chain == [(None, None)] * 3
+
+
+class _Held:
+    """A value whose lifetime a test follows (weakly)."""
+
+
+async def test_in_thread_keeps_neither_the_work_nor_its_result(tmp_path: Path) -> None:
+    """aiosqlite's thread keeps the function it last ran and that function's result until its
+    next operation: before, that held a whole commit round's encoded records while idle."""
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        conn = j._wconn
+        assert conn is not None
+        captured = [_Held()]
+        result = await in_thread(conn, lambda db: (captured[0], _Held()))
+        kept = weakref.ref(captured[0]), weakref.ref(result[1])
+        captured.clear()
+        del result
+        gc.collect()
+        assert [ref() for ref in kept] == [None, None]
+
+
+async def test_an_idle_journal_holds_no_record_it_committed(tmp_path: Path) -> None:
+    async with SqliteJournal(str(tmp_path / "j.db")) as j:
+        await j.append_many([append(f"run-{n}", [{"n": n}]) for n in range(50)])
+        gc.collect()
+        assert [o for o in gc.get_objects() if isinstance(o, EncodedAppend)] == []
