@@ -64,6 +64,7 @@ from cadenza.dispatch._ledger import Ledger
 from cadenza.dispatch._messages import (
     Cancel,
     Enqueue,
+    LeaseExpired,
     Poll,
     PollExpired,
     QueuedTask,
@@ -486,12 +487,14 @@ def _tell_soon(system: ActorSystem, ref: ActorRef[Any], message: Any) -> None:
     A full mailbox queues the message in its sender's turn (never a task of
     its own, which would send it as nobody and let later ones overtake it).
     A wake-up for an actor (or a system) that has stopped has nobody to wake:
-    it is dropped, so a clock shared beyond the runtime's life never raises.
+    it is dropped, so a clock shared beyond the runtime's life never raises
+    (a lease running out after the close included: the next runtime leases
+    the attempt again, `engine/run/_requeue`).
     `system` is kept for the callers' sake.
     """
     del system
     try:
         ref.tell_soon(message)
     except (ActorStopped, ActorSystemStopped):
-        if not isinstance(message, (Tick, PollExpired)):
+        if not isinstance(message, (Tick, PollExpired, LeaseExpired)):
             raise

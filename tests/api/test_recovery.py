@@ -31,10 +31,13 @@ async def test_queued_tasks_survive_a_restart_and_run_once_workers_register(
     assert [run.output["result"] for run in runs] == [3, 4, 5, 6, 7]
 
 
-async def test_an_in_progress_task_is_handed_out_again_after_a_restart(
+async def test_an_in_progress_task_stays_with_its_worker_across_a_restart(
     db_path: str, clock: VirtualClock
 ) -> None:
-    """A task leased when the process stopped goes back to its queue: at-least-once."""
+    """A task an external worker held when the process stopped stays IN_PROGRESS with it, as
+    Conductor keeps it (DeciderService.isResponseTimedOut alone ends it): no second worker
+    is handed it, and the first one's result is taken. Before, it went back to its queue and
+    a second worker ran it too (tests/runtime/test_restart_keeps_polled_tasks.py)."""
     async with cadenza.Runtime(db_path, clock=clock) as rt:
         await rt.register(three_steps())
         run_id = await rt.start("three_steps", {"n": 1})
@@ -42,12 +45,11 @@ async def test_an_in_progress_task_is_handed_out_again_after_a_restart(
         assert task is not None
         await rt.settle()
     async with cadenza.Runtime(db_path, clock=clock) as rt:
-        again = await rt.poll("step_a", worker_id="w2")
-        assert again is not None
-        assert again.id == task.id
-        await rt.complete(again.id, {"n": 2})
+        assert await rt.poll("step_a", worker_id="w2") is None
+        await rt.complete(task.id, {"n": 2})
         run = await rt.get(run_id)
         assert run.tasks[0].status == "COMPLETED"
+        assert run.tasks[0].worker_id == "w1"
         assert run.tasks[1].status == "SCHEDULED"
 
 

@@ -7,6 +7,7 @@ error during recovery left a workflow PENDING forever).
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -28,11 +29,23 @@ def test_recovery_that_meets_failing_commits_still_recovers_every_run(seed: int)
         checker = Checker(h)
         rt = h.open()
 
+        async def hangs(data: dict[str, object]) -> dict[str, object]:
+            await asyncio.Event().wait()  # until the crash
+            return {}
+
         async def begin() -> list[str]:
             await rt.register(three_steps())
+            # some are in progress at the crash, in local slots: recovery queues them again
+            # (an external worker's stay in progress with it, `engine/run/_requeue`)
+            rt.worker("step_a", hangs, concurrency=5)
             run_ids = [await rt.start("three_steps", {"n": i}) for i in range(20)]
-            for _ in range(5):  # some are in progress at the crash
-                await rt.poll("step_a", worker_id="gone", wait=0)
+
+            async def started() -> int:
+                runs = [await rt.get(run_id) for run_id in run_ids]
+                return sum(run.tasks[0].status == "IN_PROGRESS" for run in runs)
+
+            while await started() < 5:  # noqa: ASYNC110 (the workers never end: no settle)
+                await asyncio.sleep(0.01)
             return run_ids
 
         run_ids = sim.run(begin())

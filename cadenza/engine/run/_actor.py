@@ -66,6 +66,7 @@ from cadenza.engine.run._effects import (
     Extend,
     ForgetPlace,
     Grant,
+    Relet,
     TellParent,
     TellStarter,
     Withdraw,
@@ -79,9 +80,9 @@ from cadenza.engine.run._links import (
     owed_after_crash,
     owes_failure_run,
 )
-from cadenza.engine.run._requeue import lapsed_event, requeued
+from cadenza.engine.run._requeue import lapsed_event, relet, requeued
 from cadenza.engine.run._scripts import DECIDE, Decide, RunScripts
-from cadenza.engine.run._services import RunServices
+from cadenza.engine.run._services import RunServices, queued
 from cadenza.engine.run._timing import RunDeadlines, parked
 from cadenza.engine.run._unread import put_off
 from cadenza.engine.run._verdicts import hand_out_accepted, verdict
@@ -415,10 +416,14 @@ class RunActor(Actor[Any]):
         return self.run_id
 
     def _recover(self, state: WorkflowState, now: float, events: list[Event]) -> None:
-        """Put back in the queue what a crash took out of it; then repair by deciding."""
+        """Put back in the queue what a crash took out of it, lease again what external workers
+        hold (`_requeue`); then repair by deciding."""
         if state.status.terminal:
             return
-        for back in requeued(state, now, self.services.shared):
+        shared = self.services.shared
+        for task in relet(state, shared):
+            self._effects.append(Relet(queued(state, task), task.group))
+        for back in requeued(state, now, shared):
             self._emit(events, back)
         self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:

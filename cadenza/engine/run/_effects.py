@@ -62,6 +62,15 @@ class Hold:
 
 
 @dataclass(frozen=True, slots=True)
+class Relet:
+    """Recovery: `task`, which an external worker held when the process stopped, keeps its
+    hand-out (counted in its limits) under a lease of responseTimeoutSeconds from now."""
+
+    task: QueuedTask
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
 class Grant:
     """A poll's hand-out was accepted: lease `task` to its worker."""
 
@@ -155,8 +164,8 @@ class Finished:
 
 
 Effect = (
-    Enqueue | Withdraw | Release | Hold | Grant | Extend | Expire | ForgetPlace | ArmWake | StartRun
-    | TellParent | TellStarter | TerminateChild | Finished
+    Enqueue | Withdraw | Release | Hold | Relet | Grant | Extend | Expire | ForgetPlace | ArmWake
+    | StartRun | TellParent | TellStarter | TerminateChild | Finished
 )  # fmt: skip
 
 
@@ -184,6 +193,11 @@ def _start(e: Any, s: RunServices) -> Reply[str] | None:
     )  # fmt: skip
 
 
+def _relet(e: Any, s: RunServices) -> None:
+    s.ledger.hold(e.task, e.group)
+    s.ledger.grant(e.task)
+
+
 def _tell_starter(e: Any, s: RunServices) -> None:
     s.tell_run(e.starter_id, OtherStarted(e.task_id, e.run_id, e.reason))
 
@@ -194,6 +208,7 @@ _DO: dict[type[Any], Callable[[Any, RunServices], Reply[str] | None]] = {  # one
     Release: lambda e, s: s.released(e.task_id, e.failed),
     Grant: lambda e, s: s.ledger.grant(e.task),
     Hold: lambda e, s: s.ledger.hold(e.task, SYSTEM_GROUP),
+    Relet: _relet,
     Extend: lambda e, s: s.ledger.extend(e.task_id),
     Expire: _expire,
     ForgetPlace: lambda e, s: s.ledger.forget_place(e.run_id, e.ref),

@@ -1,7 +1,20 @@
 """Attempts a run puts back, or ends: after a crash, and when a shared queue's lease lapsed.
 
-After a crash (`Recover`), a run puts back in its queues the attempts the
-crash took out of them (`requeued`).
+After a crash or a restart (`Recover`), a run puts back in its queues the
+attempts this process's own workers were running (`requeued`): a local
+slot's, which stopped with the process, and a pulled one whose shared-queue
+row no longer holds it. An attempt an external worker polled stays in
+progress (`relet`): that worker did not stop with the process, and its
+result or heartbeat is still taken. It keeps its hand-out under a lease of
+responseTimeoutSeconds from the recovery, so a worker that died too is
+timed out and its attempt retried as if the process had not stopped. This
+is Conductor's rule (a polled task's queue message stays unacknowledged
+across a server restart, and only `DeciderService.isResponseTimedOut` ends
+it) and the PostgreSQL journal's (the lease is the queue row's). Before, a
+plain restart handed every such task to a second worker while the first
+still ran it. (The lease counts from the recovery, not from the last
+heartbeat: heartbeats are not journaled, so that is the earliest instant no
+heartbeat is known to have come after.)
 
 On a shared PostgreSQL journal the lease of a task handed to an external
 worker lives in the queue's row (`cadenza.persistence._postgres_queue`), not
@@ -22,7 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cadenza.core._events import Event, TaskFailed, TaskRequeued
-from cadenza.core._state import IN_PROGRESS_AT_ONCE, WorkflowState
+from cadenza.core._state import IN_PROGRESS_AT_ONCE, TaskState, WorkflowState
 from cadenza.core._status import TaskStatus
 from cadenza.core._user_defined import awaiting
 
@@ -30,13 +43,31 @@ if TYPE_CHECKING:
     from cadenza.engine.shared._ownership import SharedDispatch
 
 
+LOCAL_WORKER_IDS = ("local:", "pull:")  # a local slot's (`_slots`), a puller's (`_pullers`)
+
+
 def requeued(state: WorkflowState, now: float, shared: SharedDispatch | None) -> list[TaskRequeued]:
-    """An event per attempt in progress when the process stopped, at its original place (it
-    keeps its `ready_at`): not one that runs at once, nor a system task's that awaits its
-    completion, nor one whose shared-queue row a worker claimed before this process recovered
-    the run (`SharedDispatch.holds`: the claim stands, the task stays in progress with it)."""
+    """An event per attempt this process's own workers were running when it stopped, at its
+    original place (it keeps its `ready_at`): not one that runs at once, nor a system task's
+    that awaits its completion, nor one whose shared-queue row a worker claimed before this
+    process recovered the run (`SharedDispatch.holds`: the claim stands, the task stays in
+    progress with it), nor an external worker's (`relet`)."""
     return [
         TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now))
+        for task in _held_at_the_stop(state, shared)
+        if _by_this_process(task)
+    ]
+
+
+def relet(state: WorkflowState, shared: SharedDispatch | None) -> list[TaskState]:
+    """The attempts an external worker held when the process stopped: they stay in progress,
+    under a lease again (see the module note)."""
+    return [task for task in _held_at_the_stop(state, shared) if not _by_this_process(task)]
+
+
+def _held_at_the_stop(state: WorkflowState, shared: SharedDispatch | None) -> list[TaskState]:
+    return [
+        task
         for task in state.tasks
         if task.status is TaskStatus.IN_PROGRESS
         and not task.retried
@@ -44,6 +75,10 @@ def requeued(state: WorkflowState, now: float, shared: SharedDispatch | None) ->
         and not awaiting(task)
         and (shared is None or not shared.holds(task.id))
     ]
+
+
+def _by_this_process(task: TaskState) -> bool:
+    return task.worker_id is not None and task.worker_id.startswith(LOCAL_WORKER_IDS)
 
 
 LAPSED = "lease expired on the shared queue: no result or heartbeat within responseTimeoutSeconds"
