@@ -80,7 +80,7 @@ from cadenza.engine.run._links import (
     owed_after_crash,
     owes_failure_run,
 )
-from cadenza.engine.run._requeue import lapsed_event, relet, requeued
+from cadenza.engine.run._requeue import after_the_stop, lapsed_event
 from cadenza.engine.run._scripts import DECIDE, Decide, RunScripts
 from cadenza.engine.run._services import RunServices, queued
 from cadenza.engine.run._timing import RunDeadlines, parked
@@ -420,10 +420,9 @@ class RunActor(Actor[Any]):
         hold (`_requeue`); then repair by deciding."""
         if state.status.terminal:
             return
-        shared = self.services.shared
-        for task in relet(state, shared):
-            self._effects.append(Relet(queued(state, task), task.group))
-        for back in requeued(state, now, shared):
+        requeued, relet = after_the_stop(state, now, self.services.shared)
+        self._effects.extend(Relet(queued(state, task), task.group) for task in relet)
+        for back in requeued:
             self._emit(events, back)
         self._expire(state, now, events)  # deadlines that passed during the outage fire now
         if not events:

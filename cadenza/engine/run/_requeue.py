@@ -1,10 +1,10 @@
 """Attempts a run puts back, or ends: after a crash, and when a shared queue's lease lapsed.
 
 After a crash or a restart (`Recover`), a run puts back in its queues the
-attempts this process's own workers were running (`requeued`): a local
+attempts this process's own workers were running (`after_the_stop`): a local
 slot's, which stopped with the process, and a pulled one whose shared-queue
 row no longer holds it. An attempt an external worker polled stays in
-progress (`relet`): that worker did not stop with the process, and its
+progress: that worker did not stop with the process, and its
 result or heartbeat is still taken. It keeps its hand-out under a lease of
 responseTimeoutSeconds from the recovery, so a worker that died too is
 timed out and its attempt retried as if the process had not stopped. This
@@ -46,23 +46,23 @@ if TYPE_CHECKING:
 LOCAL_WORKER_IDS = ("local:", "pull:")  # a local slot's (`_slots`), a puller's (`_pullers`)
 
 
-def requeued(state: WorkflowState, now: float, shared: SharedDispatch | None) -> list[TaskRequeued]:
-    """An event per attempt this process's own workers were running when it stopped, at its
-    original place (it keeps its `ready_at`): not one that runs at once, nor a system task's
-    that awaits its completion, nor one whose shared-queue row a worker claimed before this
-    process recovered the run (`SharedDispatch.holds`: the claim stands, the task stays in
-    progress with it), nor an external worker's (`relet`)."""
-    return [
-        TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now))
-        for task in _held_at_the_stop(state, shared)
-        if _by_this_process(task)
-    ]
-
-
-def relet(state: WorkflowState, shared: SharedDispatch | None) -> list[TaskState]:
-    """The attempts an external worker held when the process stopped: they stay in progress,
-    under a lease again (see the module note)."""
-    return [task for task in _held_at_the_stop(state, shared) if not _by_this_process(task)]
+def after_the_stop(
+    state: WorkflowState, now: float, shared: SharedDispatch | None
+) -> tuple[list[TaskRequeued], list[TaskState]]:
+    """The attempts in progress when the process stopped, in one walk: an event per attempt
+    this process's own workers were running, at its original place (it keeps its
+    `ready_at`); and the attempts an external worker held, which stay in progress under a
+    lease again (module note). Neither holds one that runs at once, nor a system task's that
+    awaits its completion, nor one whose shared-queue row a worker claimed before this
+    process recovered the run (`SharedDispatch.holds`: the claim stands)."""
+    requeued: list[TaskRequeued] = []
+    relet: list[TaskState] = []
+    for task in _held_at_the_stop(state, shared):
+        if _by_this_process(task):
+            requeued.append(TaskRequeued(at=now, task_id=task.id, ready_at=min(task.ready_at, now)))
+        else:
+            relet.append(task)
+    return requeued, relet
 
 
 def _held_at_the_stop(state: WorkflowState, shared: SharedDispatch | None) -> list[TaskState]:
